@@ -1,0 +1,204 @@
+"""A small timing harness shared by every benchmark script.
+
+Each benchmark measures mlearn and its reference in the same run, takes the
+median of at least five repeats, and writes its rows to
+``benchmarks/results/<name>.json`` and ``benchmarks/results/<name>.md``.
+
+A row is a plain dict; by convention it holds ``case`` (what was measured),
+the median times in seconds of each side, ``ratio`` (reference time / mlearn
+time unless the benchmark says otherwise), ``target`` and ``met``.
+"""
+
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+REFERENCE_ENV = Path(__file__).resolve().parent / ".venv-reference"
+
+
+def time_call(func, *args, repeat=5, warmup=1, **kwargs):
+    """Median wall time of ``func(*args, **kwargs)`` over ``repeat`` runs.
+
+    Returns ``(median_seconds, all_times, last_result)``. ``warmup`` calls run
+    first and are not timed (compilation, caches).
+    """
+    if repeat < 5:
+        raise ValueError(f"repeat must be at least 5 for a median, got {repeat}")
+    result = None
+    for _ in range(warmup):
+        result = func(*args, **kwargs)
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        result = func(*args, **kwargs)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times, result
+
+
+def peak_memory_of(func, *args, **kwargs):
+    """Peak resident memory increase (bytes) of running ``func`` in a child process.
+
+    ``func`` must be importable (a module-level function). The child reports
+    its peak RSS before and after the call, so the increase excludes the
+    interpreter and imports.
+    """
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_peak_child, args=(queue, func, args, kwargs))
+    proc.start()
+    out = queue.get()
+    proc.join()
+    if isinstance(out, BaseException):
+        raise out
+    return out
+
+
+def _peak_child(queue, func, args, kwargs):
+    try:
+        import resource
+
+        before = _current_rss()
+        baseline_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        func(*args, **kwargs)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        queue.put(max(peak, baseline_peak) - before)
+    except BaseException as exc:  # sent back to the parent to re-raise
+        queue.put(exc)
+
+
+def _current_rss():
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def environment():
+    """What the numbers were measured on."""
+    import numpy
+    import scipy
+    import sklearn
+
+    info = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    try:
+        import numba
+
+        info["numba"] = numba.__version__
+    except ImportError:
+        pass
+    return info
+
+
+def write_results(name, rows, *, title=None, notes=None, columns=None):
+    """Write rows to ``results/<name>.json`` and a markdown table ``results/<name>.md``."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    payload = {"name": name, "environment": environment(), "rows": rows}
+    if notes:
+        payload["notes"] = notes
+    (RESULTS_DIR / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (RESULTS_DIR / f"{name}.md").write_text(
+        markdown_table(rows, title=title or name, notes=notes, columns=columns)
+    )
+    return payload
+
+
+def markdown_table(rows, *, title, notes=None, columns=None):
+    """Rows as a markdown table; floats shown with four significant digits."""
+    if not rows:
+        return f"# {title}\n\n(no rows)\n"
+    columns = columns or list(dict.fromkeys(k for row in rows for k in row))
+    lines = [f"# {title}", ""]
+    lines.append("| " + " | ".join(columns) + " |")
+    lines.append("|" + "---|" * len(columns))
+    for row in rows:
+        lines.append("| " + " | ".join(_fmt(row.get(c, "")) for c in columns) + " |")
+    if notes:
+        lines += ["", notes]
+    env = environment()
+    lines += [
+        "",
+        "Measured on "
+        + ", ".join(f"{k} {v}" for k, v in env.items() if k != "date")
+        + f" ({env['date']}).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value):
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def single_threaded_env():
+    """Environment variables that pin BLAS/OpenMP/Numba to the same thread count.
+
+    Both sides of a comparison should run with the same count; NOTES.md records
+    that a busy second core makes two BLAS threads much slower on small matrices.
+    """
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, "1")
+    return env
+
+
+def ensure_reference_env(packages=("metric-learn==0.7.0", "scikit-learn==1.5.2")):
+    """Create (once) the separate virtual environment holding the references.
+
+    metric-learn 0.7 runs only with scikit-learn < 1.6, so it lives in
+    ``benchmarks/.venv-reference`` and is never a dependency of mlearn.
+    Returns the path of that environment's python.
+    """
+    python = REFERENCE_ENV / "bin" / "python"
+    marker = REFERENCE_ENV / ".installed"
+    wanted = " ".join(sorted(packages))
+    if marker.exists() and marker.read_text() == wanted:
+        return python
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(REFERENCE_ENV)], check=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "numpy<2.3", *packages],
+        check=True,
+    )
+    marker.write_text(wanted)
+    return python
+
+
+def run_reference(script, payload, *, timeout=3600, env=None):
+    """Run ``script`` (a path) with the reference environment's python.
+
+    ``payload`` is sent as JSON on standard input; the script must print one
+    JSON document on standard output, which is returned.
+    """
+    python = ensure_reference_env()
+    proc = subprocess.run(
+        [str(python), str(script)],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"reference script {script} failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])

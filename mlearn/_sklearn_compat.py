@@ -1,0 +1,61 @@
+"""The one place that imports scikit-learn's version-sensitive pieces.
+
+mlearn supports scikit-learn 1.5 and newer. Between 1.5 and 1.6 scikit-learn
+moved ``validate_data`` from a method to a function, renamed
+``force_all_finite`` to ``ensure_all_finite`` and replaced ``_more_tags`` with
+``__sklearn_tags__``. Everything else in mlearn imports those pieces from here.
+"""
+
+import sklearn
+from sklearn.base import _fit_context  # noqa: F401  (re-exported)
+from sklearn.utils import check_array as _check_array
+from sklearn.utils._param_validation import (  # noqa: F401  (re-exported)
+    HasMethods,
+    Interval,
+    StrOptions,
+    validate_params,
+)
+from sklearn.utils.fixes import parse_version
+
+SKLEARN_VERSION = parse_version(parse_version(sklearn.__version__).base_version)
+SKLEARN_GE_1_6 = SKLEARN_VERSION >= parse_version("1.6")
+
+__all__ = [
+    "SKLEARN_GE_1_6",
+    "ClassifierTags",
+    "HasMethods",
+    "Interval",
+    "StrOptions",
+    "_fit_context",
+    "check_array",
+    "validate_data",
+    "validate_params",
+]
+
+
+def _rename_finite_keyword(kwargs):
+    if not SKLEARN_GE_1_6 and "ensure_all_finite" in kwargs:
+        kwargs["force_all_finite"] = kwargs.pop("ensure_all_finite")
+    return kwargs
+
+
+def check_array(array, **kwargs):
+    """``sklearn.utils.check_array`` with the keywords of scikit-learn >= 1.6."""
+    return _check_array(array, **_rename_finite_keyword(kwargs))
+
+
+if SKLEARN_GE_1_6:
+    from sklearn.utils import ClassifierTags  # noqa: F401  (re-exported)
+    from sklearn.utils.validation import validate_data as _validate_data
+
+    def validate_data(estimator, /, X="no_validation", y="no_validation", **kwargs):
+        """Validate ``X``/``y`` and set or check ``n_features_in_``."""
+        return _validate_data(estimator, X=X, y=y, **kwargs)
+
+else:  # pragma: no cover - exercised by the oldest-scikit-learn CI job
+    ClassifierTags = None  # tags are plain dicts (``_more_tags``) before 1.6
+
+    def validate_data(estimator, /, X="no_validation", y="no_validation", **kwargs):
+        """Validate ``X``/``y`` and set or check ``n_features_in_``."""
+        kwargs = _rename_finite_keyword(kwargs)
+        return estimator._validate_data(X=X, y=y, **kwargs)

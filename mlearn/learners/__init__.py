@@ -1,0 +1,7 @@
+"""The metric learners, one module per algorithm."""
+
+from .covariance import Covariance
+
+__all__ = [
+    "Covariance",
+]

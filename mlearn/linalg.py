@@ -1,0 +1,279 @@
+"""Linear algebra of Mahalanobis metrics: the PSD cone, M ⇄ L, initialisations.
+
+A Mahalanobis metric is a symmetric positive semidefinite (PSD) matrix ``M``
+of shape (n_features, n_features); any ``L`` of shape (n_components,
+n_features) with ``M = L.T @ L`` gives the same distances, and ``L`` is the
+linear map that :meth:`transform` applies.
+"""
+
+import numpy as np
+from scipy.linalg import eigh, pinvh
+from sklearn.utils import check_random_state
+
+from ._validation import check_psd_matrix
+
+__all__ = [
+    "components_from_metric",
+    "initialize_components",
+    "initialize_metric",
+    "metric_from_components",
+    "project_psd",
+]
+
+COMPONENT_INITS = ("auto", "identity", "pca", "lda", "random", "covariance")
+METRIC_INITS = ("identity", "covariance", "random", "pca", "lda")
+
+
+def project_psd(M, *, return_eigen=False):
+    """Nearest symmetric PSD matrix to ``M`` in Frobenius norm.
+
+    The symmetric part of ``M`` is eigen-decomposed and its negative
+    eigenvalues set to zero.
+
+    Parameters
+    ----------
+    M : array-like of shape (n_features, n_features)
+    return_eigen : bool, default=False
+        Also return the clipped eigenvalues and the eigenvectors.
+
+    Returns
+    -------
+    M_psd : ndarray of shape (n_features, n_features)
+        Symmetric to the last bit (``M_psd == M_psd.T``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn.linalg import project_psd
+    >>> project_psd(np.array([[1.0, 0.0], [0.0, -2.0]]))
+    array([[1., 0.],
+           [0., 0.]])
+    """
+    M = np.asarray(M, dtype=np.float64)
+    if M.ndim != 2 or M.shape[0] != M.shape[1]:
+        raise ValueError(f"M must be a square matrix, got shape {M.shape}")
+    w, V = np.linalg.eigh((M + M.T) / 2)
+    w = np.clip(w, 0.0, None)
+    out = (V * w) @ V.T
+    out = (out + out.T) / 2
+    if return_eigen:
+        return out, w, V
+    return out
+
+
+def components_from_metric(M, n_components=None, *, tol=None, check_psd=True):
+    """A factor ``L`` with ``L.T @ L == M`` (up to round-off), rows by decreasing weight.
+
+    Parameters
+    ----------
+    M : array-like of shape (n_features, n_features)
+        Symmetric positive semidefinite matrix.
+    n_components : int, default=None
+        Number of rows of ``L``. ``None`` keeps n_features rows (rows for null
+        eigenvalues are zero). A smaller value keeps the leading eigen-directions,
+        which gives the best rank-``n_components`` approximation of ``M``.
+    tol : float, default=None
+        Relative tolerance under which a negative eigenvalue counts as
+        round-off; ``None`` uses 1e-8.
+    check_psd : bool, default=True
+        Raise ``ValueError`` when ``M`` is not PSD within ``tol``.
+
+    Returns
+    -------
+    L : ndarray of shape (n_components, n_features)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn.linalg import components_from_metric
+    >>> M = np.array([[2.0, 1.0], [1.0, 2.0]])
+    >>> L = components_from_metric(M)
+    >>> np.allclose(L.T @ L, M)
+    True
+    >>> components_from_metric(M, n_components=1).shape
+    (1, 2)
+    """
+    tol = 1e-8 if tol is None else tol
+    if check_psd:
+        M = check_psd_matrix(M, tol=tol)
+    else:
+        M = np.asarray(M, dtype=np.float64)
+    n_features = M.shape[0]
+    if n_components is None:
+        n_components = n_features
+    if not 1 <= n_components <= n_features:
+        raise ValueError(
+            f"n_components must be between 1 and n_features={n_features}, got {n_components}"
+        )
+    w, V = np.linalg.eigh((M + M.T) / 2)
+    order = np.argsort(w)[::-1][:n_components]
+    w = np.clip(w[order], 0.0, None)
+    return np.sqrt(w)[:, None] * V[:, order].T
+
+
+def metric_from_components(L):
+    """The Mahalanobis matrix ``M = L.T @ L`` of a linear map ``L``."""
+    L = np.asarray(L, dtype=np.float64)
+    M = L.T @ L
+    return (M + M.T) / 2
+
+
+def _validate_n_components(n_components, n_features):
+    if n_components is None:
+        return n_features
+    if not 1 <= n_components <= n_features:
+        raise ValueError(
+            f"n_components must be between 1 and n_features={n_features}, got {n_components}"
+        )
+    return int(n_components)
+
+
+def initialize_components(init, X, y=None, *, n_components=None, random_state=None):
+    """Initial linear map ``L`` of shape (n_components, n_features).
+
+    Parameters
+    ----------
+    init : {'auto', 'identity', 'pca', 'lda', 'random', 'covariance'} or array-like
+        - 'identity': the first n_components rows of the identity.
+        - 'pca': the leading principal axes of ``X`` (unit rows).
+        - 'lda': the leading discriminant axes of ``(X, y)``; needs labels and
+          at most n_classes - 1 components.
+        - 'random': standard normal entries.
+        - 'covariance': a factor of the inverse covariance (whitening).
+        - 'auto': 'lda' when labels allow it (n_components <= n_classes - 1),
+          otherwise 'pca' when n_components < n_features, otherwise 'identity'.
+        - an array of shape (n_components, n_features).
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,), default=None
+    n_components : int, default=None
+        None means n_features.
+    random_state : int, RandomState instance or None
+
+    Returns
+    -------
+    L : ndarray of shape (n_components, n_features)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn.linalg import initialize_components
+    >>> X = np.random.RandomState(0).randn(20, 3)
+    >>> initialize_components("identity", X, n_components=2)
+    array([[1., 0., 0.],
+           [0., 1., 0.]])
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n_samples, n_features = X.shape
+    if not isinstance(init, str):
+        L = np.asarray(init, dtype=np.float64)
+        if L.ndim != 2 or L.shape[1] != n_features:
+            raise ValueError(
+                f"init must have shape (n_components, {n_features}) to match X, "
+                f"got {L.shape}"
+            )
+        if n_components is not None and L.shape[0] != n_components:
+            raise ValueError(
+                f"init has {L.shape[0]} rows but n_components={n_components}"
+            )
+        if not np.isfinite(L).all():
+            raise ValueError("init must not contain NaN or infinity")
+        return L.copy()
+    n_components = _validate_n_components(n_components, n_features)
+    if init == "auto":
+        n_classes = len(np.unique(y)) if y is not None else 0
+        if y is not None and 1 <= n_components <= n_classes - 1 and n_components < n_features:
+            init = "lda"
+        elif n_components < n_features:
+            init = "pca"
+        else:
+            init = "identity"
+    if init == "identity":
+        return np.eye(n_components, n_features)
+    if init == "random":
+        return check_random_state(random_state).standard_normal((n_components, n_features))
+    if init == "pca":
+        from sklearn.decomposition import PCA
+
+        if n_components > min(n_samples, n_features):
+            raise ValueError(
+                f"init='pca' gives at most min(n_samples, n_features)="
+                f"{min(n_samples, n_features)} components, n_components={n_components}"
+            )
+        pca = PCA(n_components=n_components, random_state=random_state).fit(X)
+        return pca.components_.copy()
+    if init == "lda":
+        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+        if y is None:
+            raise ValueError("init='lda' needs class labels y")
+        n_classes = len(np.unique(y))
+        if n_components > n_classes - 1:
+            raise ValueError(
+                f"init='lda' gives at most n_classes - 1 = {n_classes - 1} components, "
+                f"n_components={n_components}"
+            )
+        lda = LinearDiscriminantAnalysis(n_components=n_components).fit(X, y)
+        return lda.scalings_[:, :n_components].T.copy()
+    if init == "covariance":
+        M = _inverse_covariance(X)
+        return components_from_metric(M, n_components, check_psd=False)
+    raise ValueError(f"init must be one of {COMPONENT_INITS} or an array, got {init!r}")
+
+
+def initialize_metric(init, X, y=None, *, random_state=None, name="init"):
+    """Initial (or prior) Mahalanobis matrix ``M`` of shape (n_features, n_features).
+
+    Parameters
+    ----------
+    init : {'identity', 'covariance', 'random', 'pca', 'lda'} or array-like
+        - 'identity': Euclidean distance.
+        - 'covariance': the (pseudo-)inverse of the covariance of ``X``.
+        - 'random': a random PSD matrix ``A @ A.T``.
+        - 'pca' / 'lda': ``L.T @ L`` of the corresponding
+          :func:`initialize_components`.
+        - an array: a symmetric PSD matrix (checked).
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,), default=None
+    random_state : int, RandomState instance or None
+    name : str, default="init"
+        The argument's name in error messages (e.g. "prior").
+
+    Returns
+    -------
+    M : ndarray of shape (n_features, n_features)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn.linalg import initialize_metric
+    >>> X = np.random.RandomState(0).randn(500, 2) * [1.0, 2.0]
+    >>> np.round(initialize_metric("covariance", X), 1)
+    array([[ 1.1, -0. ],
+           [-0. ,  0.3]])
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n_features = X.shape[1]
+    if not isinstance(init, str):
+        return check_psd_matrix(init, n_features=n_features, name=name).copy()
+    if init == "identity":
+        return np.eye(n_features)
+    if init == "covariance":
+        return _inverse_covariance(X)
+    if init == "random":
+        A = check_random_state(random_state).standard_normal((n_features, n_features))
+        return A @ A.T
+    if init in ("pca", "lda"):
+        return metric_from_components(
+            initialize_components(init, X, y, random_state=random_state)
+        )
+    raise ValueError(f"{name} must be one of {METRIC_INITS} or an array, got {init!r}")
+
+
+def _inverse_covariance(X):
+    if X.shape[0] < 2:
+        raise ValueError(
+            f"the covariance needs at least 2 samples, got n_samples={X.shape[0]}"
+        )
+    cov = np.atleast_2d(np.cov(X, rowvar=False))
+    M = pinvh(cov)
+    return (M + M.T) / 2

@@ -1,0 +1,62 @@
+import os
+
+# scikit-learn's array-API estimator check runs only when SciPy was imported
+# with array-API support switched on; set it before anything imports SciPy.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import importlib
+import inspect
+import pkgutil
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator
+
+import mlearn
+
+
+def _has_cuda():
+    try:
+        import cupy
+
+        return bool(cupy.is_available())
+    except Exception:
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    if _has_cuda():
+        return
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA device and CuPy")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip_gpu)
+
+
+def discover_estimators():
+    """Every public estimator class defined in mlearn, found by walking the package.
+
+    Public means: its name does not start with an underscore, it subclasses
+    scikit-learn's BaseEstimator, and it is not one of the base classes.
+    """
+    found = {}
+    for info in pkgutil.walk_packages(mlearn.__path__, prefix="mlearn."):
+        if any(part.startswith("_") for part in info.name.split(".")[1:]):
+            continue
+        module = importlib.import_module(info.name)
+        for name, obj in list(vars(module).items()):
+            if (
+                inspect.isclass(obj)
+                and not name.startswith("_")
+                and issubclass(obj, BaseEstimator)
+                and obj.__module__.startswith("mlearn.")
+                and obj.__module__ != "mlearn.base"
+                and not inspect.isabstract(obj)
+            ):
+                found[name] = obj
+    return [found[name] for name in sorted(found)]
+
+
+@pytest.fixture
+def rng():
+    return np.random.RandomState(0)
