@@ -1,0 +1,130 @@
+"""What the ``_Supervised`` forms of the weakly supervised learners share.
+
+A weakly supervised learner (ITML, MMC, SDML, LSML, SCML) trains on tuples:
+labelled pairs, triplets or quadruplets. Its ``_Supervised`` form takes class
+labels instead, draws the tuples from them with
+:class:`mlearn.constraints.Constraints` and hands them to the same solver.
+:class:`SupervisedMixin` holds that common part:
+
+- the ``n_constraints`` and ``random_state`` parameters
+  (:data:`SUPERVISED_PARAMETER_CONSTRAINTS`; ``n_constraints=None`` means
+  ``20 * n_classes ** 2``, metric-learn's default);
+- validation of ``(X, y)``: at least two samples, classification labels of at
+  least two classes (dissimilar constraints need two);
+- :meth:`SupervisedMixin._label_pairs` and
+  :meth:`SupervisedMixin._label_quadruplets`, which return the tuples as
+  point arrays ready for the tuple solver;
+- the scikit-learn tags of a transformer that requires ``y``.
+
+A ``_Supervised`` class lists the mixin first::
+
+    class ITML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseITML):
+        _parameter_constraints = {
+            **_BaseITML._parameter_constraints,
+            **SUPERVISED_PARAMETER_CONSTRAINTS,
+        }
+
+        @_fit_context(prefer_skip_nested_validation=True)
+        def fit(self, X, y):
+            X, y = self._validate_supervised(X, y)
+            rng = check_random_state(self.random_state)
+            pairs, pair_labels = self._label_pairs(X, y, rng)
+            ...
+"""
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils.multiclass import check_classification_targets
+
+from .._sklearn_compat import Interval
+from ..constraints import Constraints
+
+__all__ = ["SUPERVISED_PARAMETER_CONSTRAINTS", "SupervisedMixin", "default_n_constraints"]
+
+SUPERVISED_PARAMETER_CONSTRAINTS = {
+    "n_constraints": [Interval(Integral, 1, None, closed="left"), None],
+    "random_state": ["random_state"],
+}
+
+
+def default_n_constraints(y):
+    """metric-learn's default number of constraints: ``20 * n_classes ** 2``."""
+    return 20 * len(np.unique(y)) ** 2
+
+
+class SupervisedMixin:
+    """Turn class labels into the constraints a weakly supervised solver needs.
+
+    Expects the class to have ``n_constraints`` and ``random_state``
+    parameters and to derive from :class:`mlearn.base.BaseMetricLearner`
+    (for ``_prepare_points``).
+    """
+
+    def _validate_supervised(self, X, y):
+        """Validate ``(X, y)``: floats, >= 2 samples, labels of >= 2 classes.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+        """
+        X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2)
+        check_classification_targets(y)
+        known = y[y >= 0] if y.dtype.kind in "iuf" else y
+        n_classes = len(np.unique(known))
+        if n_classes < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs labels of at least 2 classes to build "
+                f"dissimilar constraints; y has {n_classes} class"
+            )
+        return X, y
+
+    def _n_constraints(self, y):
+        """``n_constraints``, or its default ``20 * n_classes ** 2`` when None."""
+        if self.n_constraints is None:
+            return default_n_constraints(y)
+        return int(self.n_constraints)
+
+    def _label_pairs(self, X, y, random_state):
+        """Similar and dissimilar pairs drawn from the labels.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+        random_state : RandomState instance
+
+        Returns
+        -------
+        pairs : ndarray of shape (n_pairs, 2, n_features)
+            Up to ``n_constraints`` similar pairs (first), then up to as many
+            dissimilar ones.
+        pair_labels : ndarray of shape (n_pairs,)
+            +1 for similar, -1 for dissimilar.
+        """
+        index_pairs, pair_labels = Constraints(y).pairs(
+            self._n_constraints(y), random_state=random_state
+        )
+        return X[index_pairs], pair_labels
+
+    def _label_quadruplets(self, X, y, random_state):
+        """Quadruplets ``(a, b, c, d)`` with ``a, b`` of one class and ``c, d`` of two.
+
+        Returns
+        -------
+        quadruplets : ndarray of shape (n_quadruplets, 4, n_features)
+            ``d(a, b)`` should be smaller than ``d(c, d)``.
+        """
+        a, b, c, d = Constraints(y).positive_negative_pairs(
+            self._n_constraints(y), same_length=True, random_state=random_state
+        )
+        return X[np.column_stack([a, b, c, d])]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"requires_y": True}
