@@ -1,0 +1,260 @@
+"""Turning what users hand to the image transformers into arrays.
+
+The image transformers accept
+
+* an array of images, ``(n_images, height, width)`` for grey-level images or
+  ``(n_images, height, width, channels)`` with 1, 3 (RGB) or 4 (RGBA)
+  channels;
+* a list (or tuple, or 1-D object array) of images, which may differ in size,
+  each ``(height, width)`` or ``(height, width, channels)``;
+* a list of file paths (``str`` or :class:`os.PathLike`), read with Pillow,
+  possibly mixed with arrays.
+
+:func:`check_images` validates any of these and returns the images grouped by
+shape and dtype, so that the kernels can process each group as one batch.
+Nothing here modifies the caller's arrays.
+"""
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ImageGroup", "check_images", "cell_index", "read_image"]
+
+_CHANNELS = (1, 3, 4)
+
+
+@dataclass
+class ImageGroup:
+    """Images of one shape and dtype, stacked: ``batch[k]`` is image ``indices[k]``."""
+
+    indices: np.ndarray
+    batch: np.ndarray  # (k, h, w) for grey images, (k, h, w, c) with c in {3, 4}
+
+    @property
+    def n_channels(self):
+        return 1 if self.batch.ndim == 3 else self.batch.shape[3]
+
+
+def _require_pillow():
+    try:
+        from PIL import Image
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "reading image files needs Pillow; install it with "
+            'pip install "mlearn[images]"'
+        ) from exc
+    return Image
+
+
+def read_image(path):
+    """Read one image file with Pillow into an array.
+
+    Grey-level files give ``(h, w)`` arrays, colour files ``(h, w, 3)`` or
+    ``(h, w, 4)``; 8-bit files stay ``uint8``, 16-bit files ``uint16`` and
+    floating-point files ``float32``. Palette and other colour modes are
+    converted to RGB (RGBA when they carry transparency).
+    """
+    Image = _require_pillow()
+    try:
+        with Image.open(path) as img:
+            mode = img.mode
+            if mode in ("L", "RGB", "RGBA", "F") or mode.startswith("I;16"):
+                array = np.array(img)
+            elif mode in ("1", "LA", "I"):
+                array = np.array(img.convert("L") if mode != "I" else img)
+            elif "transparency" in img.info or mode in ("PA", "RGBa", "La"):
+                array = np.array(img.convert("RGBA"))
+            else:
+                array = np.array(img.convert("RGB"))
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ValueError(f"could not read image file {os.fspath(path)!r}: {exc}") from exc
+    if array.dtype.byteorder not in ("=", "|"):
+        array = array.astype(array.dtype.newbyteorder("="))
+    return array
+
+
+def _as_image(image, where):
+    """One image as an array ``(h, w)`` or ``(h, w, c)``."""
+    if isinstance(image, (str, bytes, os.PathLike)):
+        return read_image(image)
+    array = np.asarray(image)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3):
+        raise ValueError(
+            f"{where} must be an image of shape (height, width) or (height, width, "
+            f"channels), or a file path; got an array of shape {array.shape}"
+        )
+    return array
+
+
+def _check_dtype_and_values(array, where, has_channels):
+    kind = array.dtype.kind
+    if kind not in "uif":
+        raise TypeError(
+            f"{where} must hold integer or floating-point pixel values "
+            f"(uint8, uint16, float32, float64 ...); got dtype {array.dtype}"
+        )
+    if has_channels:
+        channels = array.shape[-1]
+        if channels not in _CHANNELS:
+            raise ValueError(
+                f"{where} must have 1, 3 (RGB) or 4 (RGBA) channels in its last "
+                f"axis; got {channels} (shape {array.shape})"
+            )
+    if kind == "f" and not np.isfinite(array).all():
+        raise ValueError(f"{where} contains NaN or infinity; pixel values must be finite")
+
+
+def _spatial_checks(array, where):
+    if array.shape[1] == 0 or array.shape[2] == 0:
+        raise ValueError(f"{where} has an empty spatial size {array.shape[1:3]}")
+
+
+def _normalise_float16(array):
+    return array.astype(np.float32) if array.dtype == np.float16 else array
+
+
+def check_images(X, *, name="X"):
+    """Validate images and group them by shape and dtype.
+
+    Parameters
+    ----------
+    X : ndarray, list of array-like or list of paths
+        See the module docstring.
+    name : str, default="X"
+        Name of the argument, used in error messages.
+
+    Returns
+    -------
+    n_images : int
+        Number of images.
+    groups : list of ImageGroup
+        The images grouped by shape and dtype. A single array is one group
+        (no copy is made).
+    """
+    if isinstance(X, np.ndarray) and X.dtype.kind not in "OUS":
+        return _check_array_batch(X, name)
+    if isinstance(X, np.ndarray):
+        if X.ndim != 1:
+            raise ValueError(
+                f"{name} given as an array of objects or strings must be 1-D "
+                f"(one entry per image); got shape {X.shape}"
+            )
+        X = list(X)
+    if isinstance(X, (str, bytes, os.PathLike)):
+        raise TypeError(
+            f"{name} must be a list of images or of file paths; got a single path "
+            f"{X!r}. Wrap it in a list: [{X!r}]"
+        )
+    if not isinstance(X, (list, tuple)):
+        if hasattr(X, "__array__"):
+            return _check_array_batch(np.asarray(X), name)
+        raise TypeError(
+            f"{name} must be an array of images (n_images, height, width[, channels]), "
+            f"a list of images or a list of file paths; got {type(X).__name__}"
+        )
+    if len(X) == 0:
+        raise ValueError(f"{name} is an empty list; at least one image is needed")
+
+    buckets = {}
+    for i, item in enumerate(X):
+        where = f"{name}[{i}]"
+        array = _normalise_float16(_as_image(item, where))
+        _check_dtype_and_values(array, where, array.ndim == 3)
+        if array.shape[0] == 0 or array.shape[1] == 0:
+            raise ValueError(f"{where} has an empty spatial size {array.shape[:2]}")
+        key = (array.shape, array.dtype.str)
+        buckets.setdefault(key, ([], []))
+        buckets[key][0].append(i)
+        buckets[key][1].append(array)
+    groups = [
+        ImageGroup(np.asarray(idx, dtype=np.intp), np.stack(arrays))
+        for idx, arrays in buckets.values()
+    ]
+    return len(X), groups
+
+
+def _check_array_batch(X, name):
+    if X.ndim == 4 and X.shape[3] == 1:
+        X = X[..., 0]
+    if X.ndim not in (3, 4):
+        hint = ""
+        if X.ndim == 2:
+            hint = f" For a single image pass {name}[np.newaxis] or [{name}]."
+        raise ValueError(
+            f"{name} must be an array of images of shape (n_images, height, width) "
+            f"or (n_images, height, width, channels); got a {X.ndim}-D array of "
+            f"shape {X.shape}.{hint}"
+        )
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} holds no images (shape {X.shape}); at least one is needed")
+    X = _normalise_float16(X)
+    _check_dtype_and_values(X, name, X.ndim == 4)
+    _spatial_checks(X, name)
+    return X.shape[0], [ImageGroup(np.arange(X.shape[0], dtype=np.intp), X)]
+
+
+def cell_index(size, n_cells):
+    """Cell number of every row (or column) for ``n_cells`` near-equal cells.
+
+    The split follows :func:`numpy.array_split`: the first ``size % n_cells``
+    cells are one pixel longer than the others.
+    """
+    base, extra = divmod(size, n_cells)
+    lengths = np.full(n_cells, base, dtype=np.intp)
+    lengths[:extra] += 1
+    return np.repeat(np.arange(n_cells, dtype=np.intp), lengths)
+
+
+def check_grid(grid, name="grid"):
+    """``grid`` as a pair of positive ints (rows of cells, columns of cells)."""
+    if isinstance(grid, (int, np.integer)) and not isinstance(grid, bool):
+        grid = (grid, grid)
+    try:
+        pair = tuple(grid)
+    except TypeError:
+        pair = None
+    if (
+        pair is None
+        or len(pair) != 2
+        or not all(isinstance(g, (int, np.integer)) and not isinstance(g, bool) for g in pair)
+        or min(pair) < 1
+    ):
+        raise ValueError(
+            f"{name} must be a positive int or a pair of positive ints "
+            f"(cells down, cells across); got {grid!r}"
+        )
+    return int(pair[0]), int(pair[1])
+
+
+def n_row_blocks(n_images, height, min_rows=16):
+    """How many row blocks each image is cut into for the parallel kernels.
+
+    Many images keep one block each (parallel over images); few large images
+    are split by rows so that every thread has work.
+    """
+    import numba
+
+    threads = numba.get_num_threads()
+    if n_images >= 2 * threads:
+        return 1
+    wanted = -(-4 * threads // n_images)
+    return int(max(1, min(wanted, height // min_rows)))
+
+
+def rgb_to_gray(batch, scale):
+    """Luminance ``0.2125 R + 0.7154 G + 0.0721 B`` of RGB(A) images, as float64.
+
+    The coefficients are those of ITU-R BT.709, as in
+    ``skimage.color.rgb2gray``; ``scale`` multiplies the pixel values first.
+    """
+    coeffs = np.array([0.2125, 0.7154, 0.0721])
+    rgb = batch[..., :3]
+    if scale != 1.0:
+        rgb = np.multiply(rgb, scale, dtype=np.float64)
+    else:
+        rgb = rgb.astype(np.float64, copy=False)
+    return np.ascontiguousarray(rgb @ coeffs)
