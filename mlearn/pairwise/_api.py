@@ -1,0 +1,354 @@
+"""Public entry points: validate, pick a backend, dispatch."""
+
+import numbers
+
+import numpy as np
+
+from .._sklearn_compat import check_array
+from . import _cupy, _numba, _numpy
+from ._chunking import resolve_working_memory
+from ._metrics import check_backend, check_params, get_metric
+
+
+def _check_device_array(xp, array, name):
+    """Validation of CuPy inputs, mirroring ``check_array`` without a host copy."""
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array, got {array.ndim} dimension(s)")
+    if array.shape[0] < 1 or array.shape[1] < 1:
+        raise ValueError(f"{name} must have at least one row and one column, "
+                         f"got shape {array.shape}")
+    if array.dtype not in (np.float32, np.float64):
+        array = array.astype(np.float64)
+    if not bool(xp.all(xp.isfinite(array))):
+        raise ValueError(f"Input {name} contains NaN or infinity.")
+    return array
+
+
+def _check_one(xp, array, name):
+    if xp is np:
+        return check_array(array, dtype=(np.float64, np.float32),
+                           ensure_all_finite=True, input_name=name)
+    return _check_device_array(xp, array, name)
+
+
+def _prepare(X, Y, metric, metric_params, xp=np, names=("X", "Y"), paired=False):
+    """Validated ``(metric entry, X, Y, same, params)`` in one floating dtype.
+
+    ``same`` is True when Y is None (or is X): the rows are compared with
+    themselves and shared work is done once.
+    """
+    entry = get_metric(metric)
+    same = Y is None or Y is X
+    X = _check_one(xp, X, names[0])
+    Y = X if same else _check_one(xp, Y, names[1])
+    if paired:
+        if X.shape != Y.shape:
+            raise ValueError(f"{names[0]} and {names[1]} must have the same shape, "
+                             f"got {X.shape} and {Y.shape}")
+    elif X.shape[1] != Y.shape[1]:
+        raise ValueError(f"{names[0]} has {X.shape[1]} features but {names[1]} has "
+                         f"{Y.shape[1]}; they must match")
+    dtype = np.float32 if (X.dtype == np.float32 and Y.dtype == np.float32) else np.float64
+    X = X.astype(dtype, copy=False)
+    Y = X if same else Y.astype(dtype, copy=False)
+    if entry.histogram:
+        for array, name in ((X, names[0]), (Y, names[1])):
+            if bool(xp.any(array < 0)):
+                raise ValueError(f"metric {entry.name!r} compares histograms: "
+                                 f"{name} must be non-negative")
+            if entry.name == "jensen_shannon" and bool(xp.any(xp.sum(array, axis=1) <= 0)):
+                raise ValueError(f"metric 'jensen_shannon' needs every row of {name} "
+                                 "to have a positive sum")
+    params = check_params(entry, metric_params, X.shape[1])
+    for key in ("L", "M"):
+        if key in params:
+            params[key] = xp.asarray(params[key], dtype=dtype)
+    return entry, X, Y, same, params
+
+
+def _resolve(backend, on_gpu):
+    check_backend(backend)
+    if backend == "auto":
+        return "cupy" if on_gpu else "numba"
+    return backend
+
+
+def _placement(X, Y, backend):
+    """(namespace to validate in, whether inputs live on a GPU, backend to run)."""
+    on_gpu = _cupy.is_cupy_array(X) or (Y is not None and _cupy.is_cupy_array(Y))
+    backend = _resolve(backend, on_gpu)
+    if backend == "cupy" or on_gpu:
+        cupy = _cupy.import_cupy()
+        return cupy, on_gpu, backend
+    return np, on_gpu, backend
+
+
+def _to(xp, array):
+    """Move ``array`` into namespace ``xp`` (host <-> device)."""
+    if array is None:
+        return None
+    if xp is np:
+        return array.get() if _cupy.is_cupy_array(array) else np.asarray(array)
+    return xp.asarray(array)
+
+
+def _run(X, Y, backend, compute):
+    """Run ``compute(xp, X, Y)`` where the backend lives; return where X lives."""
+    xp, on_gpu, backend = _placement(X, Y, backend)
+    work_xp = xp if backend == "cupy" else np
+    same = Y is None or Y is X
+    Xw = _to(work_xp, X)
+    Yw = Xw if same else _to(work_xp, Y)
+    result = compute(work_xp, backend, Xw, None if same else Yw)
+    home = xp if on_gpu else np
+    if isinstance(result, tuple):
+        return tuple(_to(home, r) for r in result)
+    return _to(home, result)
+
+
+def pairwise_distances(X, Y=None, metric="euclidean", *, backend="auto",
+                       working_memory=None, n_jobs=None, **metric_params):
+    """Distances (or similarities) between every row of X and every row of Y.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples_X, n_features)
+        NumPy or CuPy array; NaN and infinity are refused.
+    Y : array-like of shape (n_samples_Y, n_features), default=None
+        If None, ``Y = X``.
+    metric : str, default="euclidean"
+        One of ``euclidean``, ``sqeuclidean``, ``manhattan`` (``cityblock``),
+        ``chebyshev``, ``minkowski``, ``hamming``, ``cosine``,
+        ``cosine_similarity``, ``mahalanobis``, ``bilinear``, ``chi2``,
+        ``kl``, ``jensen_shannon``; see the user guide for their definitions.
+    backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
+        ``"numpy"`` is the plain reference, ``"numba"`` the parallel CPU
+        kernels, ``"cupy"`` the GPU. ``"auto"`` picks ``"cupy"`` for CuPy
+        arrays and ``"numba"`` otherwise.
+    working_memory : float, default=None
+        Budget in MiB for temporaries (the output excluded); None uses
+        scikit-learn's ``working_memory`` setting.
+    n_jobs : int, default=None
+        Threads of the Numba kernels; None or -1 uses all.
+    **metric_params
+        ``p`` (minkowski, >= 1, may be ``inf``), ``M`` or ``L``
+        (mahalanobis: a PSD matrix, or components with ``M = L.T @ L``),
+        ``M`` (bilinear), ``eps`` (kl, > 0, default 1e-10).
+
+    Returns
+    -------
+    distances : ndarray of shape (n_samples_X, n_samples_Y)
+        float32 when both inputs are float32, else float64; on the device
+        X came from. For ``cosine_similarity`` and ``bilinear`` the entries are
+        similarities.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn.pairwise import pairwise_distances
+    >>> X = np.array([[0.0, 0.0], [3.0, 4.0]])
+    >>> pairwise_distances(X)
+    array([[0., 5.],
+           [5., 0.]])
+    >>> pairwise_distances(X, [[1.0, 0.0]], metric="manhattan")
+    array([[1.],
+           [6.]])
+    >>> pairwise_distances(X, metric="mahalanobis", L=[[2.0, 0.0]])
+    array([[0., 6.],
+           [6., 0.]])
+    """
+    get_metric(metric)
+    working_memory = resolve_working_memory(working_memory)
+    _check_n_jobs(n_jobs)
+
+    def compute(xp, backend, X, Y):
+        entry, X, Y, same, params = _prepare(X, Y, metric, metric_params, xp)
+        if backend == "cupy":
+            return _cupy.pairwise(xp, entry, X, Y, params, same, working_memory)
+        out = np.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)
+        if backend == "numpy":
+            return _numpy.pairwise(entry.reference, X, Y, params, working_memory, out)
+        with _numba.threads(n_jobs):
+            return _numba.pairwise(entry, X, Y, params, same, working_memory, out)
+
+    return _run(X, Y, backend, compute)
+
+
+def paired_distances(A, B, metric="euclidean", *, backend="auto", **metric_params):
+    """Distance (or similarity) between row i of A and row i of B, for every i.
+
+    This is the form pairs of points take: ``paired_distances(pairs[:, 0],
+    pairs[:, 1])``. Every metric is computed from explicit differences, so
+    near-duplicate pairs keep full accuracy.
+
+    Parameters
+    ----------
+    A, B : array-like of shape (n_pairs, n_features)
+        NumPy or CuPy arrays of the same shape.
+    metric : str, default="euclidean"
+        As for :func:`pairwise_distances`.
+    backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
+        As for :func:`pairwise_distances`.
+    **metric_params
+        As for :func:`pairwise_distances`.
+
+    Returns
+    -------
+    distances : ndarray of shape (n_pairs,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn.pairwise import paired_distances
+    >>> A = np.array([[0.0, 0.0], [1.0, 1.0]])
+    >>> B = np.array([[3.0, 4.0], [1.0, 2.0]])
+    >>> paired_distances(A, B)
+    array([5., 1.])
+    >>> paired_distances(A, B, metric="chebyshev")
+    array([4., 1.])
+    """
+    get_metric(metric)
+    working_memory = resolve_working_memory(None)
+
+    def compute(xp, backend, A_, B_):
+        entry, A_, B_, same, params = _prepare(A_, B_, metric, metric_params, xp,
+                                               names=("A", "B"), paired=True)
+        if backend == "cupy" or (entry.gemm and backend == "numba"):
+            # products bring nothing to row-by-row work: difference form
+            return _cupy.paired(xp, entry, A_, B_, params, working_memory)
+        out = np.empty(A_.shape[0], dtype=A_.dtype)
+        if backend == "numpy":
+            return _numpy.paired(entry.reference, A_, B_, params, working_memory, out)
+        return _numba.paired(entry, A_, B_, params, out)
+
+    return _run(A, B, backend, compute)
+
+
+def kneighbors(X, Y=None, n_neighbors=5, metric="euclidean", *, exclude_self=None,
+               backend="auto", working_memory=None, n_jobs=None, **metric_params):
+    """The ``n_neighbors`` nearest rows of Y for every row of X, by brute force.
+
+    The distance matrix is streamed in tiles and only the best
+    ``n_neighbors`` per query are kept, so memory stays
+    O(n_samples_X * n_neighbors) plus one tile.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_queries, n_features)
+        The queries.
+    Y : array-like of shape (n_samples, n_features), default=None
+        The points searched; None searches X itself.
+    n_neighbors : int, default=5
+        Neighbours returned per query.
+    metric : str, default="euclidean"
+        As for :func:`pairwise_distances`. For the similarities
+        (``cosine_similarity``, ``bilinear``) the nearest neighbours are the
+        most similar rows: values are returned in decreasing order.
+    exclude_self : bool, default=None
+        Leave out index ``i`` from the neighbours of query ``i`` (a point is
+        not its own neighbour; other points equal to it are still returned).
+        None means True when Y is None and False otherwise. True with an
+        explicit Y requires as many queries as samples (X and Y in the same
+        order).
+    backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
+        As for :func:`pairwise_distances`.
+    working_memory : float, default=None
+        Budget in MiB for one block of distances; None uses scikit-learn's.
+    n_jobs : int, default=None
+        Threads of the Numba kernels; None or -1 uses all.
+    **metric_params
+        As for :func:`pairwise_distances`.
+
+    Returns
+    -------
+    distances : ndarray of shape (n_queries, n_neighbors)
+        Sorted ascending (descending for similarities), ties broken by the
+        smaller index.
+    indices : ndarray of shape (n_queries, n_neighbors)
+        Row indices into Y (into X when Y is None), dtype int64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn.pairwise import kneighbors
+    >>> X = np.array([[0.0], [1.0], [3.0], [7.0]])
+    >>> dist, ind = kneighbors(X, n_neighbors=2)
+    >>> ind
+    array([[1, 2],
+           [0, 2],
+           [1, 0],
+           [2, 1]])
+    >>> dist[0]
+    array([1., 3.])
+    """
+    get_metric(metric)
+    working_memory = resolve_working_memory(working_memory)
+    _check_n_jobs(n_jobs)
+    if exclude_self is None:
+        exclude_self = Y is None
+    if not isinstance(exclude_self, (bool, np.bool_)):
+        raise ValueError(f"exclude_self must be True, False or None, got {exclude_self!r}")
+    if (
+        isinstance(n_neighbors, (bool, np.bool_))
+        or not isinstance(n_neighbors, numbers.Integral)
+        or n_neighbors < 1
+    ):
+        raise ValueError(f"n_neighbors must be a positive integer, got {n_neighbors!r}")
+    n_neighbors = int(n_neighbors)
+
+    def compute(xp, backend, X, Y):
+        entry, X, Y, same, params = _prepare(X, Y, metric, metric_params, xp)
+        if exclude_self and X.shape[0] != Y.shape[0]:
+            raise ValueError(
+                "exclude_self=True leaves out index i for query i, so X and Y must "
+                f"have as many rows; got {X.shape[0]} and {Y.shape[0]}"
+            )
+        available = Y.shape[0] - int(bool(exclude_self))
+        if n_neighbors > available:
+            raise ValueError(
+                f"n_neighbors={n_neighbors} is larger than the {available} candidate "
+                "neighbours" + (" (self excluded)" if exclude_self else "")
+            )
+        if backend == "cupy":
+            return _cupy.kneighbors(xp, entry, X, Y, params, same, n_neighbors,
+                                    exclude_self, working_memory)
+        if backend == "numpy":
+            return _numpy_kneighbors(entry, X, Y, params, n_neighbors, exclude_self,
+                                     working_memory)
+        with _numba.threads(n_jobs):
+            return _numba.kneighbors(entry, X, Y, params, same, n_neighbors,
+                                     exclude_self, working_memory)
+
+    return _run(X, Y, backend, compute)
+
+
+def _numpy_kneighbors(entry, X, Y, params, n_neighbors, exclude_self, working_memory):
+    """Reference: full rows of distances from the reference backend, then sort."""
+    from ._chunking import chunk_rows, slices
+
+    n, m = X.shape[0], Y.shape[0]
+    sign = -1 if entry.similarity else 1
+    dist = np.empty((n, n_neighbors), dtype=X.dtype)
+    ind = np.empty((n, n_neighbors), dtype=np.int64)
+    columns = np.arange(m)
+    for rows in slices(n, chunk_rows(n, 2 * m * X.itemsize, working_memory)):
+        block = np.empty((rows.stop - rows.start, m), dtype=X.dtype)
+        _numpy.pairwise(entry.reference, X[rows], Y, params, working_memory, block)
+        block *= sign
+        for r, i in enumerate(range(rows.start, rows.stop)):
+            keep = columns != i if exclude_self else slice(None)
+            values, cand = block[r][keep], columns[keep]
+            order = np.lexsort((cand, values))[:n_neighbors]
+            dist[i], ind[i] = sign * values[order], cand[order]
+    return dist, ind
+
+
+def _check_n_jobs(n_jobs):
+    if n_jobs is None:
+        return
+    if (
+        isinstance(n_jobs, (bool, np.bool_))
+        or not isinstance(n_jobs, numbers.Integral)
+        or (n_jobs < 1 and n_jobs != -1)
+    ):
+        raise ValueError(f"n_jobs must be None, -1 or a positive integer, got {n_jobs!r}")

@@ -1,0 +1,41 @@
+"""Splitting pairwise work into pieces that fit a memory budget."""
+
+import numbers
+
+import numpy as np
+
+#: Queries handled together by ``kneighbors``: small enough that one tile of
+#: distances stays in the processor's cache while it is reduced to the top k.
+KNN_TILE_ROWS = 256
+KNN_TILE_COLS = 4096
+
+
+def resolve_working_memory(working_memory):
+    """The budget in MiB: the argument, or scikit-learn's global setting."""
+    if working_memory is None:
+        import sklearn
+
+        working_memory = sklearn.get_config()["working_memory"]
+    if (
+        isinstance(working_memory, bool)
+        or not isinstance(working_memory, numbers.Real)
+        or not np.isfinite(working_memory)
+        or working_memory <= 0
+    ):
+        raise ValueError(
+            f"working_memory must be a positive number of MiB or None, "
+            f"got {working_memory!r}"
+        )
+    return float(working_memory)
+
+
+def chunk_rows(n_rows, bytes_per_row, working_memory):
+    """How many rows of ``bytes_per_row`` fit in ``working_memory`` MiB (at least 1)."""
+    budget = working_memory * 2**20
+    return int(max(1, min(n_rows, budget // max(bytes_per_row, 1))))
+
+
+def slices(n, size):
+    """Consecutive ``slice`` objects of at most ``size`` covering ``range(n)``."""
+    size = max(int(size), 1)
+    return [slice(start, min(start + size, n)) for start in range(0, n, size)]

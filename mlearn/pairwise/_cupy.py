@@ -1,0 +1,264 @@
+"""GPU backend, written against an array namespace ``xp``.
+
+With ``xp = cupy`` the matrix-product metrics (euclidean, sqeuclidean,
+mahalanobis, cosine, bilinear) run as cuBLAS products followed by elementwise
+finishing, and the other metrics run in one CUDA kernel (``_DIRECT_SOURCE``).
+With ``xp = numpy`` the same code runs on the CPU, which is how the test-suite
+checks its logic on machines without a GPU; the direct metrics then use
+broadcasting over tiles bounded by ``working_memory``.
+"""
+
+import numpy as np
+
+from ._chunking import chunk_rows, slices
+from ._metrics import (
+    CHEBYSHEV,
+    CHI2,
+    EUCLIDEAN,
+    HAMMING,
+    JENSEN_SHANNON,
+    KL,
+    MANHATTAN,
+    MINKOWSKI,
+    SQEUCLIDEAN,
+)
+from ._operands import CLIP, COSINE, RAW, ROOT, SQUARED, direct_operands, gemm_operands
+
+
+def import_cupy():
+    try:
+        import cupy
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "backend='cupy' needs CuPy; install it with pip install \"mlearn[gpu]\""
+        ) from exc
+    return cupy
+
+
+def is_cupy_array(array):
+    return type(array).__module__.split(".")[0] == "cupy"
+
+
+def _exact_sq(xp, RX, RY, L):
+    diff = RX - RY
+    if L.shape[0]:
+        diff = diff @ L.T
+    return xp.sum(diff * diff, axis=1)
+
+
+def _finish(xp, G, ops, rows, cols, working_memory):
+    """Distances from the block ``G = A[rows] @ B[cols].T`` (see _numba.finish_gemm)."""
+    if ops.mode == RAW:
+        return G
+    if ops.mode == CLIP:
+        return xp.clip(G, -1, 1)
+    xx = ops.xx[rows][:, None]
+    yy = ops.yy[cols][None, :]
+    s = xx + yy
+    d2 = s - 2 * G
+    flagged = d2 <= ops.tau * s
+    if ops.mode == COSINE:
+        zero = (xx == 0) | (yy == 0)
+        flagged = flagged & ~zero
+    ii, jj = xp.nonzero(flagged)
+    if ii.shape[0]:
+        RX, RY = ops.RX[rows], ops.RY[cols]
+        per_pair = 3 * RX.shape[1] * RX.dtype.itemsize
+        for part in slices(ii.shape[0], chunk_rows(ii.shape[0], per_pair, working_memory)):
+            d2[ii[part], jj[part]] = _exact_sq(xp, RX[ii[part]], RY[jj[part]], ops.L)
+    if ops.mode == SQUARED:
+        return d2
+    if ops.mode == ROOT:
+        return xp.sqrt(d2)
+    return xp.where(zero, xp.ones_like(d2), d2 / 2)
+
+
+def _direct_values(xp, code, x, y, p):
+    """Direct metrics of broadcast rows ``x``, ``y``, reduced over the last axis."""
+    if code in (SQEUCLIDEAN, EUCLIDEAN):
+        diff = x - y
+        out = xp.sum(diff * diff, axis=-1)
+        return xp.sqrt(out) if code == EUCLIDEAN else out
+    if code == MANHATTAN:
+        return xp.sum(xp.abs(x - y), axis=-1)
+    if code == CHEBYSHEV:
+        return xp.max(xp.abs(x - y), axis=-1)
+    if code == MINKOWSKI:
+        return xp.sum(xp.abs(x - y) ** p, axis=-1) ** (1 / p)
+    if code == HAMMING:
+        return xp.mean((x != y).astype(X.dtype), axis=-1)
+    if code == CHI2:
+        total = x + y
+        safe = xp.where(total > 0, total, xp.ones_like(total))
+        diff = x - y
+        return xp.sum(xp.where(total > 0, diff * diff / safe, 0 * total), axis=-1)
+    if code == KL:
+        return xp.sum(xp.where(x > 0, x * xp.log(x / y), 0 * y), axis=-1)
+    if code == JENSEN_SHANNON:
+        mid = (x + y) / 2
+        left = xp.where(x > 0, x * xp.log(xp.where(x > 0, x, 1 + 0 * x) / mid), 0 * mid)
+        right = xp.where(y > 0, y * xp.log(xp.where(y > 0, y, 1 + 0 * y) / mid), 0 * mid)
+        return xp.sqrt(xp.maximum(xp.sum(left + right, axis=-1) / 2, 0))
+    raise ValueError(f"unknown direct metric code {code}")
+
+
+# One thread per output entry; T is defined as float or double before compiling.
+_DIRECT_SOURCE = r"""
+extern "C" __global__ void direct_pairwise(
+    const T* X, const T* Y, T* out, long n, long m, long d,
+    int code, T p, T inv_p, int paired)
+{
+    long j = blockIdx.x * (long)blockDim.x + threadIdx.x;
+    long i = blockIdx.y * (long)blockDim.y + threadIdx.y;
+    if (paired) { i = j; if (i >= n) return; }
+    else if (i >= n || j >= m) return;
+    const T* x = X + i * d;
+    const T* y = Y + j * d;
+    T acc = 0;
+    for (long k = 0; k < d; ++k) {
+        T a = x[k], b = y[k], t = a - b;
+        switch (code) {
+        case 0: case 1: acc += t * t; break;
+        case 2: acc += fabs(t); break;
+        case 3: acc = fmax(acc, fabs(t)); break;
+        case 4: acc += pow(fabs(t), p); break;
+        case 5: acc += (a != b); break;
+        case 6: if (a + b > 0) acc += t * t / (a + b); break;
+        case 7: if (a > 0) acc += a * log(a / b); break;
+        default: {
+            T mid = (a + b) / 2;
+            if (a > 0) acc += a * log(a / mid);
+            if (b > 0) acc += b * log(b / mid);
+        }
+        }
+    }
+    if (code == 1) acc = sqrt(acc);
+    else if (code == 4) acc = pow(acc, inv_p);
+    else if (code == 5) acc = acc / d;
+    else if (code == 8) acc = sqrt(fmax(acc / 2, (T)0));
+    out[paired ? i : i * m + j] = acc;
+}
+"""
+
+_kernels = {}
+
+
+def _cuda_direct(cupy, code, X, Y, p, paired):
+    ctype = "double" if X.dtype == np.float64 else "float"
+    if ctype not in _kernels:
+        source = f"typedef {ctype} T;\n" + _DIRECT_SOURCE
+        _kernels[ctype] = cupy.RawKernel(source, "direct_pairwise")
+    kernel = _kernels[ctype]
+    X = cupy.ascontiguousarray(X)
+    Y = cupy.ascontiguousarray(Y)
+    n, d = X.shape
+    m = Y.shape[0]
+    scalar = X.dtype.type
+    if paired:
+        out = cupy.empty(n, dtype=X.dtype)
+        grid, block = ((n + 255) // 256, 1), (256, 1)
+    else:
+        out = cupy.empty((n, m), dtype=X.dtype)
+        grid, block = ((m + 31) // 32, (n + 7) // 8), (32, 8)
+    args = (X, Y, out, np.int64(n), np.int64(m), np.int64(d), np.int32(code),
+            scalar(p), scalar(1.0 / p), np.int32(paired))
+    kernel(grid, block, args)
+    return out
+
+
+def _direct_block(xp, code, X, Y, p, working_memory):
+    if xp.__name__ == "cupy":
+        return _cuda_direct(xp, code, X, Y, p, paired=False)
+    out = xp.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)
+    per_row = 4 * Y.shape[0] * X.shape[1] * X.dtype.itemsize
+    for rows in slices(X.shape[0], chunk_rows(X.shape[0], per_row, working_memory)):
+        out[rows] = _direct_values(xp, code, X[rows][:, None, :], Y[None, :, :], p)
+    return out
+
+
+def _block_function(xp, metric, X, Y, params, same, working_memory, squared=False):
+    """A function ``rows -> distances of X[rows] against every row of Y``."""
+    if metric.gemm:
+        ops = gemm_operands(xp, metric.name, X, Y, params, same, squared=squared)
+        cols = slice(0, Y.shape[0])
+
+        def block(rows):
+            return _finish(xp, ops.A[rows] @ ops.B.T, ops, rows, cols, working_memory)
+
+        return block
+    code, Xp, Yp = direct_operands(xp, metric, X, Y, params, same)
+    p = params.get("p", 2.0)
+    if squared and code == EUCLIDEAN:
+        code = SQEUCLIDEAN
+
+    def block(rows):
+        return _direct_block(xp, code, Xp[rows], Yp, p, working_memory)
+
+    return block
+
+
+def _rows_per_block(X, Y, working_memory):
+    return chunk_rows(X.shape[0], 6 * Y.shape[0] * X.dtype.itemsize, working_memory)
+
+
+def pairwise(xp, metric, X, Y, params, same, working_memory):
+    block = _block_function(xp, metric, X, Y, params, same, working_memory)
+    out = xp.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)
+    for rows in slices(X.shape[0], _rows_per_block(X, Y, working_memory)):
+        out[rows] = block(rows)
+    return out
+
+
+def paired(xp, metric, A, B, params, working_memory):
+    n_rows = chunk_rows(A.shape[0], 4 * A.shape[1] * A.dtype.itemsize, working_memory)
+    out = xp.empty(A.shape[0], dtype=A.dtype)
+    for rows in slices(A.shape[0], n_rows):
+        a, b = A[rows], B[rows]
+        if metric.name in ("euclidean", "sqeuclidean", "mahalanobis"):
+            diff = a - b
+            if metric.name == "mahalanobis":
+                diff = diff @ params["L"].T
+            value = xp.sum(diff * diff, axis=1)
+            out[rows] = value if metric.name == "sqeuclidean" else xp.sqrt(value)
+        elif metric.name in ("cosine", "cosine_similarity"):
+            ops_a = gemm_operands(xp, "cosine", a, a, params, True)
+            ops_b = gemm_operands(xp, "cosine", b, b, params, True)
+            ua, ub = ops_a.A, ops_b.A
+            if metric.name == "cosine_similarity":
+                out[rows] = xp.clip(xp.sum(ua * ub, axis=1), -1, 1)
+            else:
+                diff = ua - ub
+                zero = (ops_a.xx == 0) | (ops_b.xx == 0)
+                half = xp.sum(diff * diff, axis=1) / 2
+                out[rows] = xp.where(zero, xp.ones_like(half), half)
+        elif metric.name == "bilinear":
+            out[rows] = xp.sum((a @ params["M"]) * b, axis=1)
+        else:
+            code, ap, bp = direct_operands(xp, metric, a, b, params, False)
+            if xp.__name__ == "cupy":
+                out[rows] = _cuda_direct(xp, code, ap, bp, params.get("p", 2.0), True)
+            else:
+                out[rows] = _direct_values(xp, code, ap, bp, params.get("p", 2.0))
+    return out
+
+
+def kneighbors(xp, metric, X, Y, params, same, n_neighbors, exclude_self,
+               working_memory):
+    """Row blocks of distances, each reduced to its k smallest (stable by index)."""
+    block = _block_function(xp, metric, X, Y, params, same, working_memory,
+                            squared=metric.name in ("euclidean", "mahalanobis"))
+    n = X.shape[0]
+    dist = xp.empty((n, n_neighbors), dtype=X.dtype)
+    ind = xp.empty((n, n_neighbors), dtype=xp.int64)
+    sign = -1 if metric.similarity else 1
+    for rows in slices(n, _rows_per_block(X, Y, working_memory)):
+        values = sign * block(rows)
+        if exclude_self:
+            local = xp.arange(rows.stop - rows.start)
+            values[local, local + rows.start] = xp.inf
+        order = xp.argsort(values, axis=1, kind="stable")[:, :n_neighbors]
+        dist[rows] = xp.take_along_axis(values, order, axis=1)
+        ind[rows] = order
+    if metric.name in ("euclidean", "mahalanobis"):
+        dist = xp.sqrt(dist)
+    return sign * dist, ind

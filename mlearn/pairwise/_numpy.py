@@ -1,0 +1,123 @@
+"""Reference backend: every metric written plainly in NumPy.
+
+Each function takes ``x`` and ``y`` whose last axis holds the features and
+which broadcast against each other (one point against many for
+``pairwise_distances``, row against row for ``paired_distances``). Distances
+are computed from explicit differences, so they carry no cancellation error;
+the fast backends are tested against these functions.
+"""
+
+import numpy as np
+
+from ._chunking import chunk_rows, slices
+
+
+def sqeuclidean(x, y):
+    diff = x - y
+    return np.sum(diff * diff, axis=-1)
+
+
+def euclidean(x, y):
+    return np.sqrt(sqeuclidean(x, y))
+
+
+def manhattan(x, y):
+    return np.sum(np.abs(x - y), axis=-1)
+
+
+def chebyshev(x, y):
+    return np.max(np.abs(x - y), axis=-1)
+
+
+def minkowski(x, y, p):
+    if np.isinf(p):
+        return chebyshev(x, y)
+    return np.sum(np.abs(x - y) ** p, axis=-1) ** (1.0 / p)
+
+
+def hamming(x, y):
+    return np.mean(x != y, axis=-1)
+
+
+def _unit_rows(x):
+    norm = np.sqrt(np.sum(x * x, axis=-1, keepdims=True))
+    return np.where(norm > 0, x / np.where(norm > 0, norm, 1), 0), norm[..., 0] > 0
+
+
+def cosine_similarity(x, y):
+    xn, _ = _unit_rows(x)
+    yn, _ = _unit_rows(y)
+    return np.sum(xn * yn, axis=-1)
+
+
+def cosine(x, y):
+    # 1 - cos(x, y) = |x/|x| - y/|y||^2 / 2, which keeps its accuracy near 0;
+    # a zero vector has similarity 0 (distance 1) with everything.
+    xn, x_nonzero = _unit_rows(x)
+    yn, y_nonzero = _unit_rows(y)
+    half_sq = 0.5 * sqeuclidean(xn, yn)
+    return np.where(x_nonzero & y_nonzero, half_sq, 1.0)
+
+
+def mahalanobis(x, y, L):
+    projected = (x - y) @ L.T
+    return np.sqrt(np.sum(projected * projected, axis=-1))
+
+
+def bilinear(x, y, M):
+    return np.sum((x @ M) * y, axis=-1)
+
+
+def chi2(x, y):
+    total = x + y
+    positive = total > 0
+    diff = x - y
+    return np.sum(
+        np.where(positive, diff * diff / np.where(positive, total, 1), 0), axis=-1
+    )
+
+
+def _normalise(x, shift=0.0):
+    x = x + shift
+    return x / np.sum(x, axis=-1, keepdims=True)
+
+
+def kl(x, y, eps):
+    p = _normalise(x, eps)
+    q = _normalise(y, eps)
+    return np.sum(p * np.log(p / q), axis=-1)
+
+
+def _rel_entr(a, b):
+    return np.where(a > 0, a * np.log(np.where(a > 0, a, 1) / b), 0)
+
+
+def jensen_shannon(x, y):
+    p = _normalise(x)
+    q = _normalise(y)
+    mid = 0.5 * (p + q)
+    js = 0.5 * np.sum(_rel_entr(p, mid) + _rel_entr(q, mid), axis=-1)
+    return np.sqrt(np.maximum(js, 0))
+
+
+def pairwise(func, X, Y, params, working_memory, out):
+    """Fill ``out[i, j] = func(X[i], Y[j])`` one row at a time.
+
+    Columns are split so that the per-row temporaries (a few arrays of shape
+    (n_columns, n_features)) stay within ``working_memory`` MiB.
+    """
+    n_features = X.shape[1]
+    n_cols = chunk_rows(Y.shape[0], 4 * n_features * X.itemsize, working_memory)
+    for cols in slices(Y.shape[0], n_cols):
+        Y_part = Y[cols]
+        for i in range(X.shape[0]):
+            out[i, cols] = func(X[i], Y_part, **params)
+    return out
+
+
+def paired(func, A, B, params, working_memory, out):
+    """Fill ``out[i] = func(A[i], B[i])``, in chunks of rows."""
+    n_rows = chunk_rows(A.shape[0], 4 * A.shape[1] * A.itemsize, working_memory)
+    for rows in slices(A.shape[0], n_rows):
+        out[rows] = func(A[rows], B[rows], **params)
+    return out

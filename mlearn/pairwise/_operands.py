@@ -1,0 +1,105 @@
+"""Operands of the fast paths, written once against an array namespace ``xp``.
+
+The Numba backend calls these with ``xp = numpy``, the CuPy backend with
+``xp = cupy``.
+"""
+
+from dataclasses import dataclass
+
+from ._metrics import CHEBYSHEV, EUCLIDEAN, MANHATTAN
+
+# modes of the GEMM finish step (same numbers as _numba.finish_gemm)
+SQUARED, ROOT, COSINE, CLIP, RAW = 0, 1, 2, 3, 4
+
+#: Pairs with d² <= TAU (‖x‖² + ‖y‖²) (centred norms) are recomputed by
+#: difference. The product form's relative error on d is about
+#: sqrt(d) * eps / (2 * TAU), i.e. ~1e-11 in float64 and ~1e-5 in float32.
+TAU = {8: 1e-4, 4: 3e-2}
+
+
+@dataclass
+class GemmOperands:
+    """``G = A @ B.T`` then finished by ``mode``; see ``finish_gemm``."""
+
+    A: object
+    B: object
+    xx: object
+    yy: object
+    RX: object  # rows used to recompute cancellation-prone pairs
+    RY: object
+    L: object  # (k, d) projection for the recomputation, or (0, d) for identity
+    mode: int
+    tau: float
+
+
+def _row_sq(xp, A):
+    return xp.sum(A * A, axis=1)
+
+
+def _unit_rows(xp, X):
+    norm = xp.sqrt(_row_sq(xp, X))
+    safe = xp.where(norm > 0, norm, xp.ones_like(norm))
+    return X / safe[:, None]
+
+
+def gemm_operands(xp, name, X, Y, params, same, squared=False):
+    """Operands for the metrics computed through one matrix product.
+
+    ``same`` means ``Y is X``: the operands are then computed once.
+    ``squared=True`` asks for d² instead of d (``kneighbors`` ranks by d²).
+    """
+    n_features = X.shape[1]
+    tau = TAU[X.dtype.itemsize]
+    identity = xp.zeros((0, n_features), dtype=X.dtype)
+    if name in ("euclidean", "sqeuclidean", "mahalanobis"):
+        # centring X ∪ Y makes ‖x‖² + ‖y‖² - 2 x·y lose less to cancellation
+        if same:
+            mean = xp.mean(X, axis=0)
+        else:
+            mean = (xp.sum(X, axis=0) + xp.sum(Y, axis=0)) / (X.shape[0] + Y.shape[0])
+        A = X - mean
+        B = A if same else Y - mean
+        L = identity
+        if name == "mahalanobis":
+            L = params["L"]
+            A = A @ L.T
+            B = A if same else B @ L.T
+        xx = _row_sq(xp, A)
+        yy = xx if same else _row_sq(xp, B)
+        mode = SQUARED if (squared or name == "sqeuclidean") else ROOT
+        return GemmOperands(A, B, xx, yy, X, Y, L, mode, tau)
+    if name in ("cosine", "cosine_similarity"):
+        A = _unit_rows(xp, X)
+        B = A if same else _unit_rows(xp, Y)
+        xx = _row_sq(xp, A)
+        yy = xx if same else _row_sq(xp, B)
+        mode = COSINE if name == "cosine" else CLIP
+        return GemmOperands(A, B, xx, yy, A, B, identity, mode, tau)
+    if name == "bilinear":
+        return GemmOperands(X @ params["M"], Y, None, None, None, None, None, RAW, tau)
+    raise ValueError(f"{name!r} is not a matrix-product metric")
+
+
+def direct_operands(xp, metric, X, Y, params, same):
+    """Rows and kernel code for the metrics computed element by element."""
+    code = metric.code
+    if metric.name == "minkowski":
+        p = params["p"]
+        if p == float("inf"):
+            code = CHEBYSHEV
+        elif p == 1:
+            code = MANHATTAN
+        elif p == 2:
+            code = EUCLIDEAN
+    if metric.name == "kl":
+        eps = params["eps"]
+        X = X + eps
+        X = X / xp.sum(X, axis=1, keepdims=True)
+        if not same:
+            Y = Y + eps
+            Y = Y / xp.sum(Y, axis=1, keepdims=True)
+    elif metric.name == "jensen_shannon":
+        X = X / xp.sum(X, axis=1, keepdims=True)
+        if not same:
+            Y = Y / xp.sum(Y, axis=1, keepdims=True)
+    return code, X, (X if same else Y)
