@@ -1,0 +1,533 @@
+"""Solvers for metric-learning objectives.
+
+Three ways to minimise an objective ``f`` whose value and gradient come from
+one call ``func(x) -> (value, grad)``:
+
+- :func:`projected_gradient` works on the Mahalanobis matrix ``M`` itself and
+  projects every trial point onto the PSD cone
+  (:func:`mlearn.linalg.project_psd`); a backtracking line search accepts a
+  step only when the objective decreases, so the objective never increases
+  from one accepted iterate to the next.
+- :func:`lbfgs_on_components` works on a factor ``L`` (``M = L.T @ L``),
+  which is PSD by construction and may have fewer rows than columns (a
+  low-rank metric); it wraps SciPy's L-BFGS-B.
+- :func:`sgd` runs minibatch Adam or momentum over a set of constraints, with
+  an optional projection after each step; :class:`Adam` and :class:`Momentum`
+  keep their state between calls, so a learner can continue training on a
+  stream of constraints (``partial_fit``).
+
+All three return ``(x, n_iter, history)``: the solution, the number of
+iterations (epochs for :func:`sgd`) and the objective after each of them,
+``history[0]`` being the objective at the starting point.
+"""
+
+import numbers
+import warnings
+
+import numpy as np
+from scipy.optimize import minimize
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+
+from .linalg import project_psd
+
+__all__ = [
+    "Adam",
+    "Momentum",
+    "lbfgs_on_components",
+    "projected_gradient",
+    "sgd",
+]
+
+
+def _check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _check_nonnegative_float(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
+        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+    return float(value)
+
+
+def _report(name, verbose, line):
+    if verbose:
+        print(f"[{name}] {line}")
+
+
+def _warn_not_converged(name, max_iter, what="iterations"):
+    warnings.warn(
+        f"{name} did not converge within max_iter={max_iter} {what}; "
+        "increase max_iter or loosen tol",
+        ConvergenceWarning,
+        stacklevel=3,
+    )
+
+
+def _call(func, x):
+    value, grad = func(x)
+    value = float(value)
+    grad = np.asarray(grad, dtype=np.float64)
+    if grad.shape != x.shape:
+        raise ValueError(
+            f"func must return a gradient of the same shape as its argument "
+            f"{x.shape}, got {grad.shape}"
+        )
+    return value, grad
+
+
+def projected_gradient(func, M0, *, project=project_psd, max_iter=1000, tol=1e-6,
+                       gtol=1e-9, step_size=None, shrink=0.5, max_backtracks=60,
+                       callback=None, verbose=0, name="projected_gradient"):
+    """Minimise ``func`` over the set ``project`` maps onto, by projected gradient.
+
+    Each iteration tries ``x_new = project(x - t * grad)`` and accepts it when
+    it satisfies the sufficient-decrease condition of projected gradient
+    methods,
+
+    ``f(x_new) <= f(x) + <grad, x_new - x> + ||x_new - x||² / (2 t)``,
+
+    halving ``t`` otherwise (backtracking). Since a projection step makes
+    ``<grad, x_new - x> <= -||x_new - x||² / t``, the condition implies
+    ``f(x_new) <= f(x) - ||x_new - x||² / (2 t)``: accepted steps never
+    increase the objective, even on non-smooth objectives (hinge losses),
+    where the search simply shrinks the step. A point where the objective is
+    ``inf`` (for instance a singular ``M`` under a LogDet regulariser) is
+    always rejected. The first trial step of each iteration is the
+    Barzilai-Borwein step of the last two iterates, which makes the method
+    much faster than a fixed step on ill-conditioned problems.
+
+    Parameters
+    ----------
+    func : callable
+        ``func(x) -> (value, grad)`` with ``grad`` of the shape of ``x``.
+        For a metric, ``x`` is the symmetric matrix ``M`` and ``grad`` its
+        (symmetric) gradient.
+    M0 : array-like
+        Starting point; it is projected first. Not modified.
+    project : callable, default=:func:`mlearn.linalg.project_psd`
+        Euclidean projection onto the feasible set. Pass another one to
+        optimise over other sets (e.g. a vector that packs ``M`` with extra
+        unconstrained parameters).
+    max_iter : int, default=1000
+        Maximum number of accepted steps.
+    tol : float, default=1e-6
+        Stop when an accepted step lowers the objective by less than
+        ``tol * max(|f|, 1e-12)`` (relative change).
+    gtol : float, default=1e-9
+        Stop when the norm of the gradient mapping ``(x - x_new) / t``
+        (the gradient, for an interior point) falls below ``gtol``.
+    step_size : float, default=None
+        First trial step. None picks ``max(||x||, 1) / ||grad||`` (a step
+        of the size of ``x``) and lets the line search shrink it.
+    shrink : float in (0, 1), default=0.5
+        Factor by which a rejected step is multiplied.
+    max_backtracks : int, default=60
+        Trials per iteration; when all are rejected no step decreases the
+        objective at machine precision and the solver stops (converged).
+    callback : callable, default=None
+        ``callback(n_iter, x, value)`` after each accepted step; return
+        True to stop.
+    verbose : int, default=0
+        Print the objective after each accepted step, prefixed with ``name``.
+    name : str, default="projected_gradient"
+        Prefix of printed lines and warnings (e.g. the learner's name).
+
+    Returns
+    -------
+    x : ndarray
+        The last accepted (feasible) point.
+    n_iter : int
+        Number of accepted steps.
+    history : list of float
+        Objective at the projected start and after each accepted step;
+        non-increasing.
+
+    Warns
+    -----
+    ConvergenceWarning
+        When ``max_iter`` steps were taken without meeting a stopping rule.
+
+    Examples
+    --------
+    The nearest PSD matrix to a target in Frobenius norm:
+
+    >>> import numpy as np
+    >>> from mlearn.solvers import projected_gradient
+    >>> target = np.array([[2.0, 0.0], [0.0, -1.0]])
+    >>> def func(M):
+    ...     diff = M - target
+    ...     return np.sum(diff ** 2), 2 * diff
+    >>> M, n_iter, history = projected_gradient(func, np.eye(2))
+    >>> np.round(M, 6)
+    array([[2., 0.],
+           [0., 0.]])
+    >>> bool(np.all(np.diff(history) <= 0))
+    True
+    """
+    max_iter = _check_positive_int(max_iter, "max_iter")
+    tol = _check_nonnegative_float(tol, "tol")
+    gtol = _check_nonnegative_float(gtol, "gtol")
+    max_backtracks = _check_positive_int(max_backtracks, "max_backtracks")
+    if not 0 < shrink < 1:
+        raise ValueError(f"shrink must be in (0, 1), got {shrink!r}")
+    if step_size is not None:
+        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Real) \
+                or not step_size > 0:
+            raise ValueError(f"step_size must be a positive number or None, got {step_size!r}")
+
+    x = np.array(project(np.array(M0, dtype=np.float64)), dtype=np.float64)
+    value, grad = _call(func, x)
+    if not np.isfinite(value):
+        raise ValueError(
+            f"the objective is not finite at the (projected) starting point: {value}"
+        )
+    history = [value]
+    _report(name, verbose, f"iter    0  objective {value:.8g}")
+    grad_norm = float(np.linalg.norm(grad))
+    if step_size is None:
+        t = max(float(np.linalg.norm(x)), 1.0) / grad_norm if grad_norm > 0 else 1.0
+    else:
+        t = float(step_size)
+    t_min = 1e-300
+
+    n_iter = 0
+    converged = grad_norm == 0.0
+    while not converged and n_iter < max_iter:
+        accepted = False
+        for _ in range(max_backtracks):
+            x_new = np.asarray(project(x - t * grad), dtype=np.float64)
+            delta = x_new - x
+            delta_sq = float(np.vdot(delta, delta))
+            if delta_sq == 0.0:
+                break  # x is a fixed point of the projected step: stationary
+            value_new, grad_new = _call(func, x_new)
+            bound = value + float(np.vdot(grad, delta)) + delta_sq / (2 * t)
+            if np.isfinite(value_new) and value_new <= bound and value_new <= value:
+                accepted = True
+                break
+            t *= shrink
+            if t < t_min:
+                break
+        if not accepted:
+            converged = True
+            break
+        n_iter += 1
+        gradient_mapping = np.sqrt(delta_sq) / t
+        decrease = value - value_new
+        # Barzilai-Borwein trial step for the next iteration
+        change = grad_new - grad
+        curvature = float(np.vdot(delta, change))
+        t_next = delta_sq / curvature if curvature > 0 else 2.0 * t
+        x, value, grad = x_new, value_new, grad_new
+        history.append(value)
+        _report(name, verbose, f"iter {n_iter:4d}  objective {value:.8g}  step {t:.3g}")
+        if callback is not None and callback(n_iter, x, value):
+            converged = True
+            break
+        if decrease <= tol * max(abs(history[-2]), 1e-12) or gradient_mapping <= gtol:
+            converged = True
+            break
+        t = min(max(t_next, t * 1e-3), t * 1e6)
+    if not converged:
+        _warn_not_converged(name, max_iter)
+    return x, n_iter, history
+
+
+def lbfgs_on_components(func_L, L0, *, max_iter=1000, tol=1e-6, gtol=1e-6, max_corrections=10,
+                        callback=None, verbose=0, name="lbfgs"):
+    """Minimise ``func_L`` over linear maps ``L`` with SciPy's L-BFGS-B.
+
+    Optimising the factor ``L`` of ``M = L.T @ L`` needs no projection (any
+    ``L`` gives a PSD metric) and allows a rank-deficient metric: ``L`` may
+    have fewer rows (n_components) than columns (n_features). The objective
+    is not convex in ``L``, but for the losses of :mod:`mlearn.objectives`
+    the local minima reached from a sensible start are good in practice.
+
+    Parameters
+    ----------
+    func_L : callable
+        ``func_L(L) -> (value, grad)``, ``L`` and ``grad`` of shape
+        (n_components, n_features).
+    L0 : array-like of shape (n_components, n_features)
+        Starting point. Not modified.
+    max_iter : int, default=1000
+        Maximum number of L-BFGS iterations.
+    tol : float, default=1e-6
+        Stop when the relative decrease of the objective is below ``tol``
+        (SciPy's ``ftol``).
+    gtol : float, default=1e-6
+        Stop when the largest gradient entry is below ``gtol``.
+    max_corrections : int, default=10
+        Number of curvature pairs kept (SciPy's ``maxcor``).
+    callback : callable, default=None
+        ``callback(n_iter, L, value)`` after each iteration.
+    verbose : int, default=0
+        Print the objective after each iteration, prefixed with ``name``.
+    name : str, default="lbfgs"
+        Prefix of printed lines and warnings.
+
+    Returns
+    -------
+    L : ndarray of shape (n_components, n_features)
+    n_iter : int
+    history : list of float
+        Objective at ``L0`` and after each iteration.
+
+    Warns
+    -----
+    ConvergenceWarning
+        When L-BFGS-B stops on ``max_iter``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn.solvers import lbfgs_on_components
+    >>> M_target = np.diag([4.0, 1.0])
+    >>> def func_L(L):
+    ...     diff = L.T @ L - M_target
+    ...     return np.sum(diff ** 2), 4 * L @ diff
+    >>> L, n_iter, history = lbfgs_on_components(func_L, np.eye(2), tol=1e-12, gtol=1e-10)
+    >>> np.round(L.T @ L, 5)
+    array([[4., 0.],
+           [0., 1.]])
+    """
+    max_iter = _check_positive_int(max_iter, "max_iter")
+    tol = _check_nonnegative_float(tol, "tol")
+    gtol = _check_nonnegative_float(gtol, "gtol")
+    L0 = np.array(L0, dtype=np.float64)
+    if L0.ndim != 2:
+        raise ValueError(f"L0 must be a 2-D array (n_components, n_features), got shape {L0.shape}")
+    shape = L0.shape
+
+    def fun(flat):
+        value, grad = _call(func_L, flat.reshape(shape))
+        return value, grad.ravel()
+
+    value0, _ = fun(L0.ravel())
+    history = [value0]
+    _report(name, verbose, f"iter    0  objective {value0:.8g}")
+    state = {"n_iter": 0}
+
+    def on_iteration(intermediate_result):
+        state["n_iter"] += 1
+        value = float(intermediate_result.fun)
+        history.append(value)
+        _report(name, verbose, f"iter {state['n_iter']:4d}  objective {value:.8g}")
+        if callback is not None and callback(
+            state["n_iter"], intermediate_result.x.reshape(shape), value
+        ):
+            raise StopIteration
+
+    result = minimize(
+        fun,
+        L0.ravel(),
+        jac=True,
+        method="L-BFGS-B",
+        callback=on_iteration,
+        options={"maxiter": max_iter, "ftol": tol, "gtol": gtol, "maxcor": max_corrections},
+    )
+    if result.status == 1 and state["n_iter"] >= max_iter:
+        _warn_not_converged(name, max_iter)
+    return result.x.reshape(shape), state["n_iter"], history
+
+
+class Adam:
+    """Adam updates with state kept between calls (for streams of minibatches).
+
+    Parameters
+    ----------
+    learning_rate : float, default=0.01
+    beta1, beta2 : float, default=0.9, 0.999
+        Decay rates of the first and second moment estimates.
+    epsilon : float, default=1e-8
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn.solvers import Adam
+    >>> opt = Adam(learning_rate=0.1)
+    >>> x = np.array([1.0, -1.0])
+    >>> for _ in range(200):
+    ...     x = opt.step(x, 2 * x)   # gradient of ||x||²
+    >>> bool(np.abs(x).max() < 1e-2)
+    True
+    """
+
+    def __init__(self, learning_rate=0.01, beta1=0.9, beta2=0.999, epsilon=1e-8):
+        self.learning_rate = float(learning_rate)
+        self.beta1 = float(beta1)
+        self.beta2 = float(beta2)
+        self.epsilon = float(epsilon)
+        self.t = 0
+        self.m = None
+        self.v = None
+
+    def step(self, x, grad):
+        """Return the updated point (``x`` is not modified)."""
+        if self.m is None or self.m.shape != grad.shape:
+            self.m = np.zeros_like(grad, dtype=np.float64)
+            self.v = np.zeros_like(grad, dtype=np.float64)
+        self.t += 1
+        self.m = self.beta1 * self.m + (1 - self.beta1) * grad
+        self.v = self.beta2 * self.v + (1 - self.beta2) * grad * grad
+        m_hat = self.m / (1 - self.beta1**self.t)
+        v_hat = self.v / (1 - self.beta2**self.t)
+        return x - self.learning_rate * m_hat / (np.sqrt(v_hat) + self.epsilon)
+
+
+class Momentum:
+    """Gradient descent with (Nesterov) momentum, state kept between calls.
+
+    Parameters
+    ----------
+    learning_rate : float, default=0.01
+    momentum : float in [0, 1), default=0.9
+    nesterov : bool, default=True
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn.solvers import Momentum
+    >>> opt = Momentum(learning_rate=0.1)
+    >>> x = np.array([1.0, -1.0])
+    >>> for _ in range(100):
+    ...     x = opt.step(x, 2 * x)
+    >>> bool(np.abs(x).max() < 1e-3)
+    True
+    """
+
+    def __init__(self, learning_rate=0.01, momentum=0.9, nesterov=True):
+        self.learning_rate = float(learning_rate)
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        self.velocity = None
+
+    def step(self, x, grad):
+        """Return the updated point (``x`` is not modified)."""
+        if self.velocity is None or self.velocity.shape != grad.shape:
+            self.velocity = np.zeros_like(grad, dtype=np.float64)
+        self.velocity = self.momentum * self.velocity - self.learning_rate * grad
+        if self.nesterov:
+            return x + self.momentum * self.velocity - self.learning_rate * grad
+        return x + self.velocity
+
+
+def sgd(func_batch, x0, n_samples, *, batch_size=256, max_iter=100, learning_rate=0.01,
+        method="adam", optimizer=None, project=None, tol=1e-4, n_iter_no_change=5,
+        random_state=None, callback=None, verbose=0, name="sgd"):
+    """Minibatch stochastic optimisation over ``n_samples`` constraints.
+
+    Each epoch shuffles the constraints, cuts them into minibatches and
+    updates ``x`` with the optimizer on the gradient of each minibatch,
+    projecting after every update when ``project`` is given.
+
+    Parameters
+    ----------
+    func_batch : callable
+        ``func_batch(x, indices) -> (value, grad)``: objective and gradient
+        on the constraints ``indices`` (an integer array), as a mean over
+        them (plus the regulariser), so that batch sizes are comparable.
+    x0 : array-like
+        Starting point. Not modified.
+    n_samples : int
+        Number of constraints.
+    batch_size : int, default=256
+    max_iter : int, default=100
+        Maximum number of epochs.
+    learning_rate : float, default=0.01
+    method : {'adam', 'momentum'}, default='adam'
+        Used when ``optimizer`` is None.
+    optimizer : Adam or Momentum, default=None
+        An optimizer whose state continues (e.g. across ``partial_fit``
+        calls); it is updated in place.
+    project : callable, default=None
+        Projection applied after each update (e.g.
+        :func:`mlearn.linalg.project_psd` when ``x`` is ``M``).
+    tol : float, default=1e-4
+        Stop when the epoch objective has not improved by more than
+        ``tol * |best|`` for ``n_iter_no_change`` epochs.
+    n_iter_no_change : int, default=5
+    random_state : int, RandomState instance or None
+    callback : callable, default=None
+        ``callback(epoch, x, value)`` after each epoch; return True to stop.
+    verbose : int, default=0
+    name : str, default="sgd"
+
+    Returns
+    -------
+    x : ndarray
+    n_iter : int
+        Number of epochs run.
+    history : list of float
+        Mean minibatch objective of each epoch (the first entry is the
+        objective of the first minibatch at ``x0``).
+
+    Examples
+    --------
+    Least squares by minibatches:
+
+    >>> import numpy as np
+    >>> from mlearn.solvers import sgd
+    >>> rng = np.random.RandomState(0)
+    >>> A = rng.randn(500, 3); w_true = np.array([1.0, -2.0, 0.5]); b = A @ w_true
+    >>> def func_batch(w, idx):
+    ...     r = A[idx] @ w - b[idx]
+    ...     return np.mean(r ** 2), 2 * A[idx].T @ r / len(idx)
+    >>> w, n_epochs, history = sgd(func_batch, np.zeros(3), 500, batch_size=50,
+    ...                            learning_rate=0.05, max_iter=200, random_state=0)
+    >>> np.round(w, 2)
+    array([ 1. , -2. ,  0.5])
+    """
+    n_samples = _check_positive_int(n_samples, "n_samples")
+    batch_size = _check_positive_int(batch_size, "batch_size")
+    max_iter = _check_positive_int(max_iter, "max_iter")
+    n_iter_no_change = _check_positive_int(n_iter_no_change, "n_iter_no_change")
+    tol = _check_nonnegative_float(tol, "tol")
+    if optimizer is None:
+        if method == "adam":
+            optimizer = Adam(learning_rate)
+        elif method == "momentum":
+            optimizer = Momentum(learning_rate)
+        else:
+            raise ValueError(f"method must be 'adam' or 'momentum', got {method!r}")
+    rng = check_random_state(random_state)
+    x = np.array(x0, dtype=np.float64)
+    if project is not None:
+        x = np.asarray(project(x), dtype=np.float64)
+    first_batch = rng.permutation(n_samples)[:batch_size]
+    history = [_call(lambda z: func_batch(z, first_batch), x)[0]]
+    _report(name, verbose, f"epoch    0  objective {history[0]:.8g}")
+    best = np.inf
+    no_improvement = 0
+    converged = False
+    epoch = 0
+    for epoch in range(1, max_iter + 1):
+        order = rng.permutation(n_samples)
+        total = 0.0
+        for start in range(0, n_samples, batch_size):
+            batch = order[start:start + batch_size]
+            value, grad = _call(lambda z, batch=batch: func_batch(z, batch), x)
+            total += value * len(batch)
+            x = optimizer.step(x, grad)
+            if project is not None:
+                x = np.asarray(project(x), dtype=np.float64)
+        value = total / n_samples
+        history.append(value)
+        _report(name, verbose, f"epoch {epoch:4d}  objective {value:.8g}")
+        if callback is not None and callback(epoch, x, value):
+            converged = True
+            break
+        if not np.isfinite(best) or value < best - tol * abs(best):
+            no_improvement = 0
+        else:
+            no_improvement += 1
+        best = min(best, value)
+        if no_improvement >= n_iter_no_change:
+            converged = True
+            break
+    if not converged:
+        _warn_not_converged(name, max_iter, "epochs")
+    return x, epoch, history
