@@ -1,0 +1,51 @@
+import io
+import subprocess
+import sys
+
+import numpy as np
+from sklearn.datasets import load_iris
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.preprocessing import StandardScaler
+
+from mlearn import Covariance
+from mlearn.cli import demo, demo_learners
+
+
+def test_demo_reports_every_points_learner():
+    out = io.StringIO()
+    rows = demo("iris", cv=3, out=out, images=False)
+    names = [r["learner"] for r in rows]
+    assert names[0] == "Euclidean"
+    assert names[1:] == [c.__name__ for c in demo_learners()]
+    assert Covariance in demo_learners()
+    text = out.getvalue()
+    assert "3-NN accuracy" in text and "Covariance" in text
+    # the Euclidean row, recomputed independently
+    X, y = load_iris(return_X_y=True)
+    folds = StratifiedKFold(3, shuffle=True, random_state=0)
+    expected = [
+        KNeighborsClassifier(3)
+        .fit(StandardScaler().fit(X[tr]).transform(X[tr]), y[tr])
+        .score(StandardScaler().fit(X[tr]).transform(X[te]), y[te])
+        for tr, te in folds.split(X, y)
+    ]
+    assert rows[0]["accuracy"] == np.mean(expected)
+
+
+def test_module_entry_point():
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlearn", "demo", "--dataset", "iris", "--cv", "2", "--no-images"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Euclidean" in proc.stdout
+
+
+def test_bad_cv_is_rejected():
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlearn", "demo", "--cv", "1"], capture_output=True, text=True
+    )
+    assert proc.returncode == 2 and "--cv must be at least 2" in proc.stderr
