@@ -1,0 +1,80 @@
+import sys
+
+import numpy as np
+import pytest
+
+from mlearn.datasets import load_textures
+
+skdata = pytest.importorskip("skimage.data")
+
+
+def test_patches_are_non_overlapping_tiles_of_the_textures():
+    size = 64
+    bunch = load_textures(patch_size=size, n_patches_per_image=20, random_state=0)
+    assert bunch.images.shape == (60, size, size)
+    assert bunch.images.dtype == np.uint8
+    assert list(bunch.target_names) == ["brick", "grass", "gravel"]
+    np.testing.assert_array_equal(np.bincount(bunch.target), [20, 20, 20])
+    assert "scikit-image" in bunch.DESCR
+    for label, name in enumerate(bunch.target_names):
+        texture = getattr(skdata, name)()
+        tiles = {texture[r:r + size, c:c + size].tobytes(): (r, c)
+                 for r in range(0, 512, size) for c in range(0, 512, size)}
+        positions = [tiles.get(patch.tobytes()) for patch in bunch.images[bunch.target == label]]
+        assert None not in positions  # every patch is a tile of its own texture
+        assert len(set(positions)) == len(positions)  # no tile drawn twice
+
+
+def test_random_state_and_return_X_y():
+    X1, y1 = load_textures(patch_size=16, n_patches_per_image=5, random_state=3,
+                           return_X_y=True)
+    X2, y2 = load_textures(patch_size=16, n_patches_per_image=5, random_state=3,
+                           return_X_y=True)
+    X3, _ = load_textures(patch_size=16, n_patches_per_image=5, random_state=4,
+                          return_X_y=True)
+    np.testing.assert_array_equal(X1, X2)
+    np.testing.assert_array_equal(y1, y2)
+    assert not np.array_equal(X1, X3)
+    assert set(np.unique(y1)) == {0, 1, 2}
+
+
+def test_all_tiles():
+    X, y = load_textures(patch_size=128, n_patches_per_image=16, random_state=0,
+                         return_X_y=True)
+    assert X.shape == (48, 128, 128)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(patch_size=2), ValueError, "patch_size"),
+        (dict(patch_size=600), ValueError, "patch_size"),
+        (dict(patch_size=32.0), TypeError, "patch_size must be an int"),
+        (dict(patch_size=128, n_patches_per_image=17), ValueError, r"\[1, 16\]"),
+        (dict(n_patches_per_image=0), ValueError, "n_patches_per_image"),
+    ],
+)
+def test_errors(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        load_textures(**kwargs)
+
+
+def test_missing_scikit_image_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "skimage", None)
+    with pytest.raises(ImportError, match=r"mlearn\[images\]"):
+        load_textures()
+
+
+def test_texture_example_end_to_end():
+    from mlearn.features._example import format_rows, texture_benchmark
+
+    rows = texture_benchmark(n_splits=2, random_state=0, patch_size=32,
+                             n_patches_per_image=15)
+    assert [row["name"].split(" + ")[1] for row in rows][:2] == ["Euclidean 3-NN",
+                                                                 "chi2 3-NN"]
+    assert rows[2]["name"].endswith("+ 3-NN")
+    for row in rows:
+        # three balanced classes: chance is 1/3; these textures are far apart
+        assert row["accuracy"] > 0.8
+        assert row["fit_time"] > 0
+    assert "accuracy" in format_rows(rows)
