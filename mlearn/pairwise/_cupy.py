@@ -86,7 +86,7 @@ def _direct_values(xp, code, x, y, p):
     if code == MINKOWSKI:
         return xp.sum(xp.abs(x - y) ** p, axis=-1) ** (1 / p)
     if code == HAMMING:
-        return xp.mean((x != y).astype(X.dtype), axis=-1)
+        return xp.mean((x != y).astype(x.dtype), axis=-1)
     if code == CHI2:
         total = x + y
         safe = xp.where(total > 0, total, xp.ones_like(total))
@@ -96,8 +96,9 @@ def _direct_values(xp, code, x, y, p):
         return xp.sum(xp.where(x > 0, x * xp.log(x / y), 0 * y), axis=-1)
     if code == JENSEN_SHANNON:
         mid = (x + y) / 2
-        left = xp.where(x > 0, x * xp.log(xp.where(x > 0, x, 1 + 0 * x) / mid), 0 * mid)
-        right = xp.where(y > 0, y * xp.log(xp.where(y > 0, y, 1 + 0 * y) / mid), 0 * mid)
+        safe_mid = xp.where(mid > 0, mid, xp.ones_like(mid))
+        left = xp.where(x > 0, x * xp.log(xp.where(x > 0, x, 1 + 0 * x) / safe_mid), 0 * mid)
+        right = xp.where(y > 0, y * xp.log(xp.where(y > 0, y, 1 + 0 * y) / safe_mid), 0 * mid)
         return xp.sqrt(xp.maximum(xp.sum(left + right, axis=-1) / 2, 0))
     raise ValueError(f"unknown direct metric code {code}")
 

@@ -89,7 +89,8 @@ def kl(x, y, eps):
 
 
 def _rel_entr(a, b):
-    return np.where(a > 0, a * np.log(np.where(a > 0, a, 1) / b), 0)
+    positive = a > 0
+    return np.where(positive, a * np.log(np.where(positive, a, 1) / np.where(positive, b, 1)), 0)
 
 
 def jensen_shannon(x, y):

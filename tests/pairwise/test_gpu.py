@@ -1,0 +1,61 @@
+"""CuPy backend on a real GPU (skipped when no CUDA device is present)."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from mlearn.pairwise import METRIC_NAMES, kneighbors, paired_distances, pairwise_distances
+from mlearn.pairwise._metrics import METRICS
+
+from ._oracles import make_data, make_params, oracle
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture(scope="module")
+def cupy():
+    cupy = pytest.importorskip("cupy")
+    if not cupy.is_available():
+        pytest.skip("no CUDA device")
+    return cupy
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", METRIC_NAMES)
+def test_cupy_matches_oracle_and_stays_on_device(cupy, name, dtype):
+    rng = np.random.default_rng(0)
+    X, Y = make_data(METRICS[name], 70, 50, 9, rng, dtype)
+    params = make_params(name, 9, rng)
+    ref = oracle(name, X, Y, params)
+    rtol, atol = (1e-10, 1e-12) if dtype == np.float64 else (2e-4, 1e-5)
+    D = pairwise_distances(cupy.asarray(X), cupy.asarray(Y), name, **params)
+    assert isinstance(D, cupy.ndarray) and D.dtype == dtype
+    assert_allclose(D.get(), ref, rtol=rtol, atol=atol * max(1, np.abs(ref).max()))
+    # NumPy in, backend="cupy": the result comes back to the host
+    D_host = pairwise_distances(X, Y, name, backend="cupy", **params)
+    assert isinstance(D_host, np.ndarray)
+    assert_allclose(D_host, D.get())
+    pd = paired_distances(cupy.asarray(X[:50]), cupy.asarray(Y), name, **params)
+    assert isinstance(pd, cupy.ndarray)
+    assert_allclose(pd.get(), np.diag(oracle(name, X[:50], Y, params)),
+                    rtol=rtol, atol=atol * max(1, np.abs(ref).max()))
+
+
+@pytest.mark.parametrize("name", ["euclidean", "manhattan", "mahalanobis", "cosine"])
+def test_cupy_kneighbors(cupy, name):
+    rng = np.random.default_rng(1)
+    X, _ = make_data(METRICS[name], 300, 1, 8, rng)
+    params = make_params(name, 8, rng)
+    d_ref, i_ref = kneighbors(X, n_neighbors=5, metric=name, backend="numpy", **params)
+    dist, ind = kneighbors(cupy.asarray(X), n_neighbors=5, metric=name, **params)
+    assert isinstance(ind, cupy.ndarray)
+    assert_array_equal(ind.get(), i_ref)
+    assert_allclose(dist.get(), d_ref, rtol=1e-10, atol=1e-12)
+
+
+def test_cupy_near_duplicates_far_from_origin(cupy):
+    rng = np.random.default_rng(2)
+    base = rng.standard_normal((50, 16)) * 1e4
+    Y = base + 1e-3 * rng.standard_normal((50, 16))
+    D = pairwise_distances(cupy.asarray(base), cupy.asarray(Y)).get()
+    assert_allclose(D, oracle("euclidean", base, Y, {}), rtol=1e-10, atol=0)

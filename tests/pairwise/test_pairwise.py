@@ -1,0 +1,421 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.spatial.distance import cdist
+from sklearn.metrics import pairwise_distances as sk_pairwise_distances
+from sklearn.metrics.pairwise import euclidean_distances as sk_euclidean
+from sklearn.neighbors import NearestNeighbors
+
+from mlearn.pairwise import (
+    METRIC_NAMES,
+    kneighbors,
+    paired_distances,
+    pairwise_distances,
+)
+from mlearn.pairwise import _cupy, _numba
+from mlearn.pairwise._api import _prepare
+from mlearn.pairwise._metrics import METRICS
+
+from ._oracles import make_data, make_params, oracle
+
+CPU_BACKENDS = ["numpy", "numba", "xp"]
+RTOL = {np.float64: 1e-10, np.float32: 2e-4}
+
+
+def _compute(X, Y, name, backend, working_memory=None, **params):
+    """Public API for the CPU backends; 'xp' runs the CuPy code with NumPy."""
+    if backend != "xp":
+        return pairwise_distances(X, Y, name, backend=backend,
+                                  working_memory=working_memory, **params)
+    entry, Xv, Yv, same, p = _prepare(X, Y, name, params)
+    return _cupy.pairwise(np, entry, Xv, Yv, p, same, working_memory or 64)
+
+
+def _close(actual, expected, dtype=np.float64, rtol=None):
+    rtol = RTOL[dtype] if rtol is None else rtol
+    scale = max(np.max(np.abs(expected)), 1.0)
+    atol = (1e-13 if dtype == np.float64 else 1e-5) * scale
+    assert_allclose(actual, expected, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("name", METRIC_NAMES)
+def test_matches_oracle(name, backend, dtype):
+    rng = np.random.default_rng(0)
+    metric = METRICS[name]
+    X, Y = make_data(metric, 23, 17, 6, rng, dtype)
+    params = make_params(name, 6, rng)
+    D = _compute(X, Y, name, backend, **params)
+    assert D.dtype == dtype
+    assert D.shape == (23, 17)
+    _close(D, oracle(name, X, Y, params), dtype)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("name", METRIC_NAMES)
+def test_y_none_matches_x_against_itself(name, backend):
+    rng = np.random.default_rng(1)
+    metric = METRICS[name]
+    X, _ = make_data(metric, 19, 1, 5, rng)
+    params = make_params(name, 5, rng)
+    D = _compute(X, None, name, backend, **params)
+    _close(D, oracle(name, X, X, params))
+
+
+@pytest.mark.parametrize("name", ["euclidean", "manhattan", "cosine", "chebyshev"])
+def test_agrees_with_scikit_learn(name):
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((30, 8))
+    Y = rng.standard_normal((20, 8))
+    _close(pairwise_distances(X, Y, name), sk_pairwise_distances(X, Y, metric=name))
+
+
+@pytest.mark.parametrize("p", [1, 1.5, 2, 4, np.inf])
+def test_minkowski_p(p):
+    rng = np.random.default_rng(3)
+    X, Y = rng.standard_normal((10, 7)), rng.standard_normal((12, 7))
+    ref = cdist(X, Y, "chebyshev") if np.isinf(p) else cdist(X, Y, "minkowski", p=p)
+    for backend in CPU_BACKENDS:
+        _close(_compute(X, Y, "minkowski", backend, p=p), ref)
+
+
+def _far_near_duplicates(rng, spread, n=40, d=16):
+    """Points at ‖x‖ ~ 1e4 with near-duplicates 1e-3 apart (and exact copies)."""
+    base = rng.standard_normal((n, d)) * spread + 1e4 / np.sqrt(d)
+    X = np.vstack([base, base[:10]])
+    Y = np.vstack([base + 1e-3 * rng.standard_normal((n, d)), base[5:8]])
+    return X, Y
+
+
+@pytest.mark.parametrize("spread", [1.0, 1e4])
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("name", ["euclidean", "sqeuclidean", "mahalanobis"])
+def test_near_duplicates_far_from_origin(name, backend, spread):
+    rng = np.random.default_rng(4)
+    X, Y = _far_near_duplicates(rng, spread)
+    params = {}
+    if name == "mahalanobis":
+        A = rng.standard_normal((16, 16))
+        params = {"M": A @ A.T + 16 * np.eye(16)}
+    ref = oracle(name, X, Y, params)
+    D = _compute(X, Y, name, backend, **params)
+    assert_allclose(D, ref, rtol=1e-10, atol=0)
+    # the product form without corrections is far off here: the test has teeth
+    if name == "euclidean":
+        naive = sk_euclidean(X, Y)
+        assert np.max(np.abs(naive - ref) / np.maximum(ref, 1e-300)) > 1e-6
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_mahalanobis_L_far_from_origin(backend):
+    rng = np.random.default_rng(5)
+    X, Y = _far_near_duplicates(rng, 10.0)
+    L = rng.standard_normal((5, 16))
+    D = _compute(X, Y, "mahalanobis", backend, L=L)
+    assert_allclose(D, oracle("mahalanobis", X, Y, {"L": L}), rtol=1e-10, atol=1e-12)
+    # the learners' form: project then compare
+    assert_allclose(_compute(X @ L.T, Y @ L.T, "euclidean", backend),
+                    cdist(X @ L.T, Y @ L.T), rtol=1e-10, atol=0)
+
+
+def test_cosine_near_parallel_vectors():
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((20, 10))
+    Y = 3 * X + 1e-7 * rng.standard_normal((20, 10))
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    Yn = Y / np.linalg.norm(Y, axis=1, keepdims=True)
+    exact = 0.5 * cdist(Xn, Yn, "sqeuclidean")
+    for backend in CPU_BACKENDS:
+        D = _compute(X, Y, "cosine", backend)
+        assert_allclose(np.diag(D), np.diag(exact), rtol=1e-6)
+        _close(D, cdist(X, Y, "cosine"))
+
+
+def test_zero_rows_cosine():
+    X = np.array([[0.0, 0.0], [1.0, 0.0]])
+    for backend in CPU_BACKENDS:
+        assert_allclose(_compute(X, X, "cosine", backend), [[1, 1], [1, 0]], atol=1e-15)
+        assert_allclose(_compute(X, X, "cosine_similarity", backend),
+                        [[0, 0], [0, 1]], atol=1e-15)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("name", ["euclidean", "manhattan", "kl", "mahalanobis"])
+def test_chunking_under_tiny_working_memory(name, backend):
+    rng = np.random.default_rng(7)
+    metric = METRICS[name]
+    X, Y = make_data(metric, 37, 29, 4, rng)
+    params = make_params(name, 4, rng)
+    D = _compute(X, Y, name, backend, working_memory=1e-4, **params)
+    _close(D, oracle(name, X, Y, params))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("name", METRIC_NAMES)
+def test_paired_matches_oracle(name, backend):
+    rng = np.random.default_rng(8)
+    metric = METRICS[name]
+    A, B = make_data(metric, 15, 15, 6, rng)
+    params = make_params(name, 6, rng)
+    expected = np.array([oracle(name, A[i:i + 1], B[i:i + 1], params)[0, 0]
+                         for i in range(15)])
+    _close(paired_distances(A, B, name, backend=backend, **params), expected)
+    entry, Av, Bv, _, p = _prepare(A, B, name, params, paired=True)
+    _close(_cupy.paired(np, entry, Av, Bv, p, 1.0), expected)
+
+
+def test_paired_near_duplicates_and_float32():
+    rng = np.random.default_rng(9)
+    X, Y = _far_near_duplicates(rng, 1e4)
+    n = min(len(X), len(Y))
+    ref = np.sqrt(np.sum((X[:n] - Y[:n]) ** 2, axis=1))
+    assert_allclose(paired_distances(X[:n], Y[:n]), ref, rtol=1e-12, atol=0)
+    out = paired_distances(X[:n].astype(np.float32), Y[:n].astype(np.float32))
+    assert out.dtype == np.float32
+
+
+def test_dtype_rules():
+    rng = np.random.default_rng(10)
+    X = rng.standard_normal((5, 3))
+    assert pairwise_distances(X.astype(np.float32)).dtype == np.float32
+    assert pairwise_distances(X.astype(np.float32), X).dtype == np.float64
+    assert pairwise_distances(X.astype(int)).dtype == np.float64
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_inputs_not_modified(backend):
+    rng = np.random.default_rng(11)
+    for name in METRIC_NAMES:
+        metric = METRICS[name]
+        X, Y = make_data(metric, 8, 6, 4, rng)
+        params = make_params(name, 4, rng)
+        copies = [X.copy(), Y.copy()] + [np.array(v, copy=True) for v in params.values()]
+        pairwise_distances(X, Y, name, backend=backend, **params)
+        paired_distances(X[:6], Y, name, backend=backend, **params)
+        kneighbors(X, Y, 3, name, backend=backend, **params)
+        for before, after in zip(copies, [X, Y, *params.values()]):
+            assert_array_equal(before, after)
+
+
+# --- validation -----------------------------------------------------------------
+
+@pytest.mark.parametrize("bad, name", [(np.nan, "X"), (np.inf, "Y")])
+def test_non_finite_input_names_argument(bad, name):
+    X = np.ones((3, 2))
+    Y = np.ones((3, 2))
+    (X if name == "X" else Y)[0, 0] = bad
+    with pytest.raises(ValueError, match=name):
+        pairwise_distances(X, Y)
+    with pytest.raises(ValueError, match=name):
+        kneighbors(X, Y, 1)
+
+
+def test_validation_errors():
+    X = np.ones((4, 3))
+    with pytest.raises(ValueError, match="features"):
+        pairwise_distances(X, np.ones((2, 4)))
+    with pytest.raises(ValueError, match="euclidean"):
+        pairwise_distances(X, metric="nope")
+    with pytest.raises(ValueError, match="numba"):
+        pairwise_distances(X, backend="gpu")
+    with pytest.raises(ValueError, match="p >= 1"):
+        pairwise_distances(X, metric="minkowski", p=0.5)
+    with pytest.raises(ValueError, match="unexpected parameter"):
+        pairwise_distances(X, p=3)
+    with pytest.raises(ValueError, match="working_memory"):
+        pairwise_distances(X, working_memory=0)
+    with pytest.raises(ValueError, match="same shape"):
+        paired_distances(X, np.ones((3, 3)))
+    with pytest.raises(ValueError, match="non-negative"):
+        pairwise_distances(-X, metric="chi2")
+    with pytest.raises(ValueError, match="positive sum"):
+        pairwise_distances(np.zeros((2, 3)), metric="jensen_shannon")
+    with pytest.raises(ValueError, match="eps"):
+        pairwise_distances(X, metric="kl", eps=0)
+    with pytest.raises(ValueError, match="requires the parameter 'M'"):
+        pairwise_distances(X, metric="bilinear")
+    with pytest.raises(ValueError, match="n_neighbors"):
+        kneighbors(X, n_neighbors=4)
+    with pytest.raises(ValueError, match="n_neighbors"):
+        kneighbors(X, n_neighbors=0)
+    with pytest.raises(ValueError, match="exclude_self"):
+        kneighbors(X, np.ones((2, 3)), n_neighbors=1, exclude_self=True)
+    with pytest.raises(ValueError, match="n_jobs"):
+        pairwise_distances(X, n_jobs=0)
+
+
+def test_mahalanobis_parameter_checks():
+    X = np.ones((4, 3))
+    with pytest.raises(ValueError, match="exactly one of M"):
+        pairwise_distances(X, metric="mahalanobis")
+    with pytest.raises(ValueError, match="exactly one of M"):
+        pairwise_distances(X, metric="mahalanobis", M=np.eye(3), L=np.eye(3))
+    with pytest.raises(ValueError, match="M .*positive semidefinite"):
+        pairwise_distances(X, metric="mahalanobis", M=np.diag([1.0, -1.0, 1.0]))
+    with pytest.raises(ValueError, match="M .*symmetric"):
+        pairwise_distances(X, metric="mahalanobis", M=np.triu(np.ones((3, 3))))
+    with pytest.raises(ValueError, match="M .*shape"):
+        pairwise_distances(X, metric="mahalanobis", M=np.eye(2))
+    with pytest.raises(ValueError, match="L .*shape"):
+        pairwise_distances(X, metric="mahalanobis", L=np.eye(2))
+    # round-off negative eigenvalues of a PSD matrix are accepted
+    rng = np.random.default_rng(12)
+    L = rng.standard_normal((2, 3))
+    M = L.T @ L
+    Z = rng.standard_normal((6, 3))
+    assert_allclose(pairwise_distances(Z, metric="mahalanobis", M=M),
+                    pairwise_distances(Z, metric="mahalanobis", L=L),
+                    rtol=1e-10, atol=1e-12)
+
+
+# --- kneighbors -----------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("name", ["euclidean", "manhattan", "cosine", "mahalanobis"])
+def test_kneighbors_matches_scikit_learn_brute(name, backend):
+    rng = np.random.default_rng(13)
+    X = rng.standard_normal((120, 5))
+    Q = rng.standard_normal((30, 5))
+    params = make_params(name, 5, rng)
+    nn_kw = {"metric": {"manhattan": "cityblock"}.get(name, name)}
+    if name == "mahalanobis":
+        nn_kw["metric_params"] = {"VI": params["M"]}
+    nn = NearestNeighbors(n_neighbors=7, algorithm="brute", **nn_kw).fit(X)
+    for query, ours in [
+        (Q, lambda: _knn(Q, X, 7, name, backend, **params)),
+        (None, lambda: _knn(X, None, 7, name, backend, **params)),
+    ]:
+        ref_d, ref_i = nn.kneighbors(query)
+        dist, ind = ours()
+        assert_array_equal(ind, ref_i)
+        _close(dist, ref_d)
+
+
+def _knn(X, Y, k, name, backend, working_memory=None, **params):
+    if backend != "xp":
+        return kneighbors(X, Y, k, name, backend=backend,
+                          working_memory=working_memory, **params)
+    entry, Xv, Yv, same, p = _prepare(X, Y, name, params)
+    return _cupy.kneighbors(np, entry, Xv, Yv, p, same, k, Y is None,
+                            working_memory or 64)
+
+
+def _brute_knn(D, k, exclude_self, largest=False):
+    """Sort each row by (value, index), optionally dropping the diagonal."""
+    dist, ind = [], []
+    for i, row in enumerate(D):
+        cols = np.arange(len(row))
+        if exclude_self:
+            cols = cols[cols != i]
+        values = -row[cols] if largest else row[cols]
+        order = np.lexsort((cols, values))[:k]
+        dist.append(row[cols][order])
+        ind.append(cols[order])
+    return np.array(dist), np.array(ind)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("name", METRIC_NAMES)
+def test_kneighbors_every_metric_against_brute_force(name, backend):
+    rng = np.random.default_rng(14)
+    metric = METRICS[name]
+    X, Y = make_data(metric, 40, 33, 4, rng)
+    params = make_params(name, 4, rng)
+    for query, data, exclude in [(X, Y, False), (X, None, True)]:
+        ref = oracle(name, query, query if data is None else data, params)
+        ref_d, ref_i = _brute_knn(ref, 6, exclude, largest=metric.similarity)
+        dist, ind = _knn(query, data, 6, name, backend, working_memory=1e-3, **params)
+        assert_array_equal(ind, ref_i)
+        _close(dist, ref_d)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_kneighbors_ties_broken_by_index_and_tiles(backend, monkeypatch):
+    # integer grid: many exactly equal distances
+    rng = np.random.default_rng(15)
+    X = rng.integers(0, 3, (150, 2)).astype(float)
+    from mlearn.pairwise import _chunking
+
+    monkeypatch.setattr(_chunking, "KNN_TILE_ROWS", 7)
+    monkeypatch.setattr(_chunking, "KNN_TILE_COLS", 11)
+    for name in ["euclidean", "manhattan", "chebyshev"]:
+        ref_d, ref_i = _brute_knn(cdist(X, X, {"manhattan": "cityblock"}.get(name, name)),
+                                  9, exclude_self=True)
+        dist, ind = _knn(X, None, 9, name, backend)
+        assert_array_equal(ind, ref_i)
+        assert_allclose(dist, ref_d, rtol=1e-12)
+        assert np.all(np.diff(dist, axis=1) >= 0)
+
+
+def test_kneighbors_exclude_self_semantics():
+    X = np.array([[0.0], [0.0], [5.0]])
+    # a duplicate at another index is still a neighbour; the point itself is not
+    _, ind = kneighbors(X, n_neighbors=1)
+    assert_array_equal(ind[:, 0], [1, 0, 0])
+    _, ind = kneighbors(X, X, n_neighbors=1)  # explicit Y: self allowed
+    assert_array_equal(ind[:, 0], [0, 0, 2])
+    _, ind = kneighbors(X, X, n_neighbors=1, exclude_self=True)
+    assert_array_equal(ind[:, 0], [1, 0, 0])
+
+
+def test_kneighbors_similarity_ranks_most_similar_first():
+    X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.1], [-1.0, 0.0]])
+    sim, ind = kneighbors(X, n_neighbors=3, metric="cosine_similarity")
+    assert_array_equal(ind[0], [2, 1, 3])
+    assert np.all(np.diff(sim, axis=1) <= 0)
+    M = np.diag([2.0, 1.0])
+    sim, ind = kneighbors(X[:1], X, n_neighbors=2, metric="bilinear", M=M)
+    assert_array_equal(ind[0], [0, 2])  # equal similarity 2: smaller index first
+    assert_allclose(sim[0], [2.0, 2.0])
+
+
+def test_kneighbors_float32():
+    rng = np.random.default_rng(16)
+    X = rng.standard_normal((50, 4)).astype(np.float32)
+    dist, ind = kneighbors(X, n_neighbors=3)
+    assert dist.dtype == np.float32 and ind.dtype == np.int64
+    ref_d, ref_i = _brute_knn(cdist(X, X), 3, exclude_self=True)
+    assert_array_equal(ind, ref_i)
+    assert_allclose(dist, ref_d, rtol=1e-4)
+
+
+def test_n_jobs_gives_same_result():
+    rng = np.random.default_rng(17)
+    X = rng.standard_normal((40, 6))
+    assert_array_equal(pairwise_distances(X, metric="manhattan", n_jobs=1),
+                       pairwise_distances(X, metric="manhattan"))
+
+
+def test_numba_kernels_against_reference_directly():
+    """Each Numba kernel against the NumPy reference, without the dispatcher."""
+    rng = np.random.default_rng(18)
+    X, Y = rng.standard_normal((9, 5)), rng.standard_normal((7, 5))
+    from mlearn.pairwise import _numpy
+
+    for name in ["sqeuclidean", "euclidean", "manhattan", "chebyshev", "minkowski"]:
+        code = METRICS[name].code
+        out = np.empty((9, 7))
+        _numba.pairwise_direct(X, Y, *_numba.direct_args(X.dtype, code, {"p": 3.0}), out)
+        ref = _numpy.minkowski(X[:, None], Y[None], 3.0) if name == "minkowski" else \
+            METRICS[name].reference(X[:, None], Y[None])
+        assert_allclose(out, ref, rtol=1e-13)
+    G = X @ Y.T
+    xx, yy = np.sum(X * X, 1), np.sum(Y * Y, 1)
+    _numba.finish_gemm(G, xx, yy, X, Y, np.zeros((0, 5)), 1e-4, 1)
+    assert_allclose(G, _numpy.euclidean(X[:, None], Y[None]), rtol=1e-12)
+    D = cdist(X, Y)
+    best_d = np.full((9, 3), np.inf)
+    best_i = np.full((9, 3), np.iinfo(np.int64).max)
+    _numba.topk_update(D[:, :4].copy(), 0, 0, False, 1.0, best_d, best_i)
+    _numba.topk_update(D[:, 4:].copy(), 0, 4, False, 1.0, best_d, best_i)
+    assert_array_equal(np.sort(best_i, axis=1), np.sort(np.argsort(D, 1)[:, :3], axis=1))
+
+
+def test_registry_drives_docs():
+    page = Path(__file__).resolve().parents[2] / "docs" / "user_guide" / "distances.rst"
+    text = page.read_text()
+    for name in METRIC_NAMES:
+        assert f"``{name}``" in text, name
