@@ -1,7 +1,10 @@
 """The metric learners, one module per algorithm."""
 
 from .covariance import Covariance
+from .itml import ITML, ITML_Supervised
 
 __all__ = [
     "Covariance",
+    "ITML",
+    "ITML_Supervised",
 ]

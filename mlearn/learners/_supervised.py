@@ -32,6 +32,8 @@ A ``_Supervised`` class lists the mixin first::
             ...
 """
 
+import contextlib
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -69,6 +71,11 @@ class SupervisedMixin:
         X : ndarray of shape (n_samples, n_features)
         y : ndarray of shape (n_samples,)
         """
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None: "
+                "its constraints are drawn from class labels"
+            )
         X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2)
         check_classification_targets(y)
         known = y[y >= 0] if y.dtype.kind in "iuf" else y
@@ -103,9 +110,10 @@ class SupervisedMixin:
         pair_labels : ndarray of shape (n_pairs,)
             +1 for similar, -1 for dissimilar.
         """
-        index_pairs, pair_labels = Constraints(y).pairs(
-            self._n_constraints(y), random_state=random_state
-        )
+        with self._quiet_default_count():
+            index_pairs, pair_labels = Constraints(y).pairs(
+                self._n_constraints(y), random_state=random_state
+            )
         return X[index_pairs], pair_labels
 
     def _label_quadruplets(self, X, y, random_state):
@@ -116,10 +124,26 @@ class SupervisedMixin:
         quadruplets : ndarray of shape (n_quadruplets, 4, n_features)
             ``d(a, b)`` should be smaller than ``d(c, d)``.
         """
-        a, b, c, d = Constraints(y).positive_negative_pairs(
-            self._n_constraints(y), same_length=True, random_state=random_state
-        )
+        with self._quiet_default_count():
+            a, b, c, d = Constraints(y).positive_negative_pairs(
+                self._n_constraints(y), same_length=True, random_state=random_state
+            )
         return X[np.column_stack([a, b, c, d])]
+
+    @contextlib.contextmanager
+    def _quiet_default_count(self):
+        """Silence "only k distinct pairs exist" when n_constraints was left at None.
+
+        The default asks for ``20 * n_classes ** 2`` pairs whatever the data
+        size; on small data sets fewer exist, which the user did not ask about.
+        An explicit ``n_constraints`` keeps the warning.
+        """
+        with warnings.catch_warnings():
+            if self.n_constraints is None:
+                warnings.filterwarnings(
+                    "ignore", message="only .* distinct", category=UserWarning
+                )
+            yield
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,0 +1,396 @@
+"""Information Theoretic Metric Learning (ITML), on pairs and from labels."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+
+from .._sklearn_compat import Interval, StrOptions, _fit_context
+from .._validation import check_pair_labels
+from ..base import BaseMetricLearner, MahalanobisMixin, PairsClassifierMixin
+from ..linalg import components_from_metric, initialize_metric
+from ._itml_kernels import itml_sweep
+from ._supervised import SUPERVISED_PARAMETER_CONSTRAINTS, SupervisedMixin
+
+__all__ = ["ITML", "ITML_Supervised"]
+
+# Above this many distinct points the default bounds are estimated on a sample.
+_MAX_BOUND_POINTS = 4000
+_CALIBRATION_KEYS = ("strategy", "min_rate", "beta")
+
+
+def check_calibration_params(calibration_params):
+    """Validate the ``calibration_params`` dict handed to a pairs learner's ``fit``."""
+    if calibration_params is None:
+        return {}
+    if not isinstance(calibration_params, dict):
+        raise TypeError(
+            "calibration_params must be a dict of calibrate_threshold arguments or None, "
+            f"got {type(calibration_params).__name__}"
+        )
+    unknown = sorted(set(calibration_params) - set(_CALIBRATION_KEYS))
+    if unknown:
+        raise ValueError(
+            f"calibration_params has unknown keys {unknown}; calibrate_threshold "
+            f"takes {list(_CALIBRATION_KEYS)}"
+        )
+    return dict(calibration_params)
+
+
+def split_pairs(pairs, y):
+    """Pair labels checked, and the difference vector of each pair."""
+    y = check_pair_labels(y, pairs.shape[0])
+    return np.asarray(pairs[:, 0] - pairs[:, 1], dtype=np.float64), y
+
+
+def check_prior_pd(M, name, learner):
+    """A prior or starting matrix that must be strictly positive definite."""
+    w = np.linalg.eigvalsh(M)
+    if not w[0] > 1e-10 * max(abs(w[-1]), np.finfo(np.float64).tiny):
+        raise ValueError(
+            f"{learner} needs a strictly positive definite {name}; this one has smallest "
+            f"eigenvalue {w[0]:.3g} (largest {w[-1]:.3g}). With prior='covariance' this "
+            "happens when features are constant or collinear: use prior='identity' or "
+            "remove those features."
+        )
+    return M
+
+
+class _BaseITML(BaseMetricLearner):
+    """Parameters and solver shared by :class:`ITML` and :class:`ITML_Supervised`."""
+
+    _parameter_constraints = {
+        **BaseMetricLearner._parameter_constraints,
+        "gamma": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "prior": [StrOptions({"identity", "covariance", "random"}), "array-like"],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
+    def _fit_pairs(self, pairs, y, bounds, random_state):
+        """Run ITML on validated pairs (n_pairs, 2, n_features) with labels +1/-1."""
+        name = type(self).__name__
+        diffs, y = split_pairs(pairs, y)
+        points = np.unique(pairs.reshape(-1, pairs.shape[2]), axis=0).astype(np.float64)
+        self.bounds_ = self._resolve_bounds(bounds, points, random_state)
+        A = initialize_metric(self.prior, points, random_state=random_state, name="prior")
+        A = np.array(check_prior_pd(A, "prior", name), dtype=np.float64, order="C")
+
+        # A pair of identical points constrains nothing (its distance is 0 under
+        # every metric) and would divide by zero: leave it out.
+        nonzero = np.any(diffs != 0, axis=1)
+        n_duplicates = int(np.sum(~nonzero))
+        if self.verbose and n_duplicates:
+            print(f"[{name}] skipping {n_duplicates} pair(s) of identical points")
+        # similar pairs first, then dissimilar ones, each in the given order
+        order = np.concatenate([np.flatnonzero(nonzero & (y == 1)),
+                                np.flatnonzero(nonzero & (y == -1))])
+        self.n_iter_ = 0
+        if len(order) > 0:
+            A = self._solve(A, diffs[order], y[order].astype(np.float64), name)
+        elif self.verbose:
+            print(f"[{name}] no pair of distinct points: the metric is the prior")
+        self.components_ = components_from_metric(A, self.n_components, check_psd=False)
+        return self
+
+    def _resolve_bounds(self, bounds, points, random_state):
+        if bounds is not None:
+            bounds = np.asarray(bounds, dtype=np.float64).ravel()
+            if bounds.size != 2 or not np.all(np.isfinite(bounds)) or np.any(bounds < 0):
+                raise ValueError(
+                    "bounds must be two finite non-negative distances (u, l): similar "
+                    "pairs closer than u, dissimilar pairs farther than l; got "
+                    f"{np.asarray(bounds).tolist()}"
+                )
+            bounds = bounds.copy()
+        else:
+            from ..pairwise import pairwise_distances
+
+            if points.shape[0] > _MAX_BOUND_POINTS:
+                rng = check_random_state(random_state)
+                points = points[rng.choice(points.shape[0], _MAX_BOUND_POINTS, replace=False)]
+            # percentiles over the full square matrix (zero diagonal included), as
+            # in the reference implementation, so that default bounds agree with it
+            bounds = np.percentile(pairwise_distances(points), (5, 95))
+        bounds[bounds == 0] = 1e-9
+        return bounds
+
+    def _solve(self, A, diffs, signs, name):
+        n = diffs.shape[0]
+        gamma = float(self.gamma)
+        gamma_proj = 1.0 if np.isinf(gamma) else gamma / (gamma + 1.0)
+        # squared-distance targets, updated with the slack
+        targets = np.where(signs > 0, self.bounds_[0], self.bounds_[1]).astype(np.float64)
+        lambdas = np.zeros(n)
+        lambdas_old = np.zeros(n)
+        work = np.empty(A.shape[0])
+        diffs = np.ascontiguousarray(diffs)
+        conv = np.inf
+        converged = False
+        for it in range(1, self.max_iter + 1):
+            n_skipped = itml_sweep(A, diffs, signs, targets, lambdas, gamma, gamma_proj, work)
+            norm_sum = np.linalg.norm(lambdas) + np.linalg.norm(lambdas_old)
+            if norm_sum == 0:
+                # every constraint already holds under the prior
+                conv, converged = 0.0, True
+                break
+            conv = np.abs(lambdas_old - lambdas).sum() / norm_sum
+            if self.verbose:
+                extra = f", {n_skipped} pair(s) at zero distance skipped" if n_skipped else ""
+                print(f"[{name}] iter {it:4d}  conv {conv:.6g}{extra}")
+            if conv < self.tol:
+                converged = True
+                break
+            lambdas_old[:] = lambdas
+        self.n_iter_ = it
+        if not np.all(np.isfinite(A)):
+            raise ValueError(
+                f"{name} diverged (non-finite metric); lower gamma or check the pairs"
+            )
+        if not converged:
+            warnings.warn(
+                f"{name} did not converge within max_iter={self.max_iter} sweeps "
+                f"(conv={conv:.3g} > tol={self.tol}); increase max_iter or tol",
+                ConvergenceWarning,
+                stacklevel=5,
+            )
+        if self.verbose:
+            state = "converged" if converged else "stopped"
+            print(f"[{name}] {state} after {it} sweep(s), conv {conv:.6g}")
+        return (A + A.T) / 2
+
+
+class ITML(MahalanobisMixin, PairsClassifierMixin, _BaseITML):
+    """Information Theoretic Metric Learning (ITML) on labelled pairs.
+
+    ITML finds the Mahalanobis matrix ``M`` closest to a prior ``M0`` in
+    LogDet divergence, ``tr(M M0^-1) - log det(M M0^-1) - n_features``, such
+    that similar pairs are closer than ``u`` and dissimilar pairs farther
+    than ``l`` (squared distances), each constraint with a slack weighted by
+    ``gamma``. It solves the problem by cyclic Bregman projections: each pair
+    in turn moves ``M`` by a rank-one update, ``O(n_features^2)`` per pair,
+    and ``M`` stays positive definite without any eigen-decomposition.
+
+    Read more in the :ref:`User Guide <itml>`.
+
+    Parameters
+    ----------
+    gamma : float, default=1.0
+        Slack trade-off: the larger, the harder the distance bounds are
+        enforced (``np.inf`` makes them hard constraints).
+    max_iter : int, default=1000
+        Maximum number of sweeps over the pairs.
+    tol : float, default=1e-3
+        Stop when the dual variables ``lambda`` change little between sweeps:
+        ``sum|lambda - lambda_old| / (||lambda|| + ||lambda_old||) < tol``.
+    prior : {'identity', 'covariance', 'random'} or array-like of shape \
+            (n_features, n_features), default='identity'
+        The matrix ``M0`` the metric stays close to; it must be strictly
+        positive definite. 'covariance' is the inverse covariance of the
+        points in the pairs, 'random' a random positive definite matrix
+        (seeded by ``random_state``).
+    verbose : bool, default=False
+        Print the convergence measure after each sweep, and how many pairs of
+        identical points were left out.
+    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
+            default=None
+        Lets pairs be given as indices, ``(n_pairs, 2)``, into these points.
+    random_state : int, RandomState instance or None, default=None
+        Seeds ``prior='random'`` (and the sample the default bounds are
+        estimated on when the pairs hold more than 4000 distinct points).
+    n_components : int, default=None
+        Rows of ``components_``: the leading eigen-directions of ``M`` are
+        kept. None keeps n_features.
+
+    Attributes
+    ----------
+    bounds_ : ndarray of shape (2,)
+        ``(u, l)``: similar pairs should be closer than ``u``, dissimilar ones
+        farther than ``l``. Unless given to ``fit``, the 5th and 95th
+        percentiles of the Euclidean distances between the points of the pairs.
+    n_iter_ : int
+        Number of sweeps run.
+    components_ : ndarray of shape (n_components, n_features)
+        ``L`` with ``M = L.T @ L``.
+    threshold_ : float
+        Distance under which a pair is predicted similar, calibrated on the
+        training pairs at the end of ``fit``.
+    classes_ : ndarray of shape (2,)
+        ``[-1, 1]``.
+    n_features_in_ : int
+        Number of features of the points.
+
+    See Also
+    --------
+    ITML_Supervised : ITML on pairs drawn from class labels.
+
+    Notes
+    -----
+    A pair of identical points says nothing about the metric (its distance
+    is zero under every ``M``); such pairs are left out of the projections.
+
+    References
+    ----------
+    .. [1] J. V. Davis, B. Kulis, P. Jain, S. Sra and I. S. Dhillon,
+       "Information-theoretic metric learning", ICML 2007.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn import ITML
+    >>> pairs = np.array([[[1.2, 7.5], [1.3, 1.5]],
+    ...                   [[6.4, 2.6], [6.2, 9.7]],
+    ...                   [[1.3, 4.5], [3.2, 4.6]],
+    ...                   [[6.2, 5.5], [5.4, 5.4]]])
+    >>> y = np.array([1, 1, -1, -1])
+    >>> itml = ITML().fit(pairs, y)
+    >>> itml.predict(pairs)
+    array([ 1,  1, -1, -1])
+    """
+
+    def __init__(self, gamma=1.0, max_iter=1000, tol=1e-3, prior="identity", verbose=False,
+                 preprocessor=None, random_state=None, n_components=None):
+        self.gamma = gamma
+        self.max_iter = max_iter
+        self.tol = tol
+        self.prior = prior
+        self.verbose = verbose
+        self.random_state = random_state
+        self.n_components = n_components
+        super().__init__(preprocessor=preprocessor)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, pairs, y, bounds=None, calibration_params=None):
+        """Learn the metric from labelled pairs, then calibrate ``threshold_`` on them.
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, n_features) or (n_pairs, 2)
+            Pairs of points, or of indices into the preprocessor's points.
+        y : array-like of shape (n_pairs,)
+            +1 for a similar pair, -1 for a dissimilar one.
+        bounds : array-like of 2 floats, default=None
+            ``(u, l)``; None takes the 5th and 95th percentiles of the
+            distances between the points of the pairs.
+        calibration_params : dict, default=None
+            Arguments of :meth:`calibrate_threshold` (``strategy``,
+            ``min_rate``, ``beta``) for the calibration that ends ``fit``.
+
+        Returns
+        -------
+        self : ITML
+        """
+        calibration_params = check_calibration_params(calibration_params)
+        pairs = self._prepare_tuples(pairs, reset=True, name="pairs")
+        self._fit_pairs(pairs, y, bounds, check_random_state(self.random_state))
+        return self.calibrate_threshold(pairs, y, **calibration_params)
+
+
+class ITML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseITML):
+    """ITML on similar and dissimilar pairs drawn from class labels.
+
+    Pairs of points of the same class are similar, pairs of points of two
+    classes dissimilar; :class:`ITML` then learns the metric. The estimator is
+    a transformer (``fit(X, y)``, ``transform(X)``) for pipelines.
+
+    Read more in the :ref:`User Guide <itml>`.
+
+    Parameters
+    ----------
+    gamma : float, default=1.0
+        Slack trade-off (``np.inf`` for hard constraints).
+    max_iter : int, default=1000
+        Maximum number of sweeps over the pairs.
+    tol : float, default=1e-3
+        Convergence tolerance on the change of the dual variables.
+    n_constraints : int, default=None
+        Number of similar pairs, and of dissimilar pairs, to draw; None means
+        ``20 * n_classes ** 2``.
+    prior : {'identity', 'covariance', 'random'} or array-like of shape \
+            (n_features, n_features), default='identity'
+        Strictly positive definite matrix the metric stays close to.
+    verbose : bool, default=False
+        Print progress.
+    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
+            default=None
+        Lets ``X`` be given as a 1-D array of indices into these points.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the drawing of pairs and ``prior='random'``.
+    n_components : int, default=None
+        Rows of ``components_`` (leading eigen-directions of ``M``); None keeps
+        n_features.
+
+    Attributes
+    ----------
+    bounds_ : ndarray of shape (2,)
+        ``(u, l)`` used for the similar and dissimilar pairs.
+    n_iter_ : int
+        Number of sweeps run.
+    components_ : ndarray of shape (n_components, n_features)
+        ``L`` with ``M = L.T @ L``.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when ``X`` has string column names.
+
+    See Also
+    --------
+    ITML : the same learner on pairs.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from mlearn import ITML_Supervised
+    >>> X, y = load_iris(return_X_y=True)
+    >>> pipe = make_pipeline(ITML_Supervised(random_state=0), KNeighborsClassifier(3))
+    >>> round(pipe.fit(X, y).score(X, y), 2)
+    0.97
+    """
+
+    _parameter_constraints = {
+        **_BaseITML._parameter_constraints,
+        **SUPERVISED_PARAMETER_CONSTRAINTS,
+    }
+
+    def __init__(self, gamma=1.0, max_iter=1000, tol=1e-3, n_constraints=None,
+                 prior="identity", verbose=False, preprocessor=None, random_state=None,
+                 n_components=None):
+        self.gamma = gamma
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_constraints = n_constraints
+        self.prior = prior
+        self.verbose = verbose
+        self.random_state = random_state
+        self.n_components = n_components
+        super().__init__(preprocessor=preprocessor)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, bounds=None):
+        """Draw pairs from the labels and learn the metric.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Points (or indices into the preprocessor's points).
+        y : array-like of shape (n_samples,)
+            Class labels; negative integers mark unlabelled points.
+        bounds : array-like of 2 floats, default=None
+            ``(u, l)``; None takes the 5th and 95th percentiles of the
+            distances between the points of the drawn pairs.
+
+        Returns
+        -------
+        self : ITML_Supervised
+        """
+        X, y = self._validate_supervised(X, y)
+        rng = check_random_state(self.random_state)
+        pairs, pair_labels = self._label_pairs(X, y, rng)
+        return self._fit_pairs(pairs, pair_labels, bounds, rng)
