@@ -62,8 +62,13 @@ class BaseMetricLearner(BaseEstimator):
 
     # -- input handling -----------------------------------------------------------
 
-    def _prepare_points(self, X, y=None, *, reset, **check_params):
-        """Validate points (and labels), resolving indices through the preprocessor."""
+    def _prepare_points(self, X, y="no_validation", *, reset, **check_params):
+        """Validate points (and labels), resolving indices through the preprocessor.
+
+        Returns ``X`` when ``y`` is not given, ``(X, y)`` when it is; a
+        supervised learner passes its ``y`` even when it is None, so that a
+        missing target is reported as such.
+        """
         if reset:
             self.preprocessor_ = check_preprocessor(self.preprocessor)
         preprocessor = getattr(self, "preprocessor_", None)
@@ -77,7 +82,7 @@ class BaseMetricLearner(BaseEstimator):
             X = np.asarray(preprocessor(indices))
         check_params.setdefault("dtype", FLOAT_DTYPES)
         check_params.setdefault("ensure_all_finite", True)
-        if y is None:
+        if isinstance(y, str) and y == "no_validation":
             return validate_data(self, X, reset=reset, **check_params)
         return validate_data(self, X, y, reset=reset, **check_params)
 
