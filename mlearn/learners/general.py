@@ -1,0 +1,1015 @@
+"""The general metric learner: a regularised loss over pairs, triplets and quadruplets.
+
+    M* = argmin_{M ⪰ 0}  a_P · L_P(M; S, D) + a_R · L_R(M; R) + alpha · Reg(M)
+
+with ``S``/``D`` must-link and cannot-link pairs, ``R`` relative constraints
+and ``Reg`` a regulariser; the pieces live in :mod:`mlearn.objectives` and the
+solvers in :mod:`mlearn.solvers`. Four estimators share the machinery:
+
+- :class:`PairsMetricLearner` learns from labelled pairs (a pairs classifier);
+- :class:`TripletsMetricLearner` from triplets ``(a, p, n)``;
+- :class:`QuadrupletsMetricLearner` from quadruplets ``(a, b, c, e)``;
+- :class:`MetricLearner` from points and labels (or a continuous target),
+  generating the constraints itself.
+"""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted
+
+from .._sklearn_compat import Interval, StrOptions, _fit_context
+from .._validation import check_pair_labels
+from ..base import (
+    BaseMetricLearner,
+    MahalanobisMixin,
+    PairsClassifierMixin,
+    QuadrupletsClassifierMixin,
+    TripletsClassifierMixin,
+)
+from ..constraints import Constraints
+from ..linalg import (
+    components_from_metric,
+    initialize_components,
+    metric_from_components,
+    project_psd,
+)
+from ..objectives import PAIR_LOSSES, REGULARIZERS, RELATIVE_LOSSES, MetricObjective
+from ..solvers import Adam, Momentum, lbfgs_on_components, projected_gradient, sgd
+
+__all__ = [
+    "MetricLearner",
+    "PairsMetricLearner",
+    "QuadrupletsMetricLearner",
+    "TripletsMetricLearner",
+]
+
+SOLVERS = ("pgd", "lbfgs", "sgd")
+INITS = ("auto", "identity", "covariance", "random", "pca", "lda")
+
+_COMMON_CONSTRAINTS = {
+    **BaseMetricLearner._parameter_constraints,
+    "margin": [Interval(Real, 0, None, closed="neither"), None],
+    "regularizer": [StrOptions(set(REGULARIZERS)), None],
+    "alpha": [Interval(Real, 0, None, closed="left")],
+    "init": [StrOptions(set(INITS)), "array-like"],
+    "n_components": [Interval(Integral, 1, None, closed="left"), None],
+    "solver": [StrOptions(set(SOLVERS))],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "learning_rate": [Interval(Real, 0, None, closed="neither")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+
+
+class _GeneralMixin:
+    """Initialisation, solver dispatch and fitted state shared by the four learners."""
+
+    def _initial_components(self, X, y, random_state):
+        init = self.init
+        n_features = X.shape[1]
+        if isinstance(init, str) and init == "auto":
+            if self.n_components is None or self.n_components == n_features:
+                init = "identity"
+            else:
+                init = "pca"
+        L = initialize_components(
+            init, X, y, n_components=self.n_components, random_state=random_state
+        )
+        if self.n_components is not None and L.shape[0] != self.n_components:
+            raise ValueError(
+                f"init has {L.shape[0]} rows but n_components={self.n_components}"
+            )
+        return L
+
+    def _check_solver_options(self, n_features):
+        low_rank = self.n_components is not None and self.n_components < n_features
+        if self.regularizer == "logdet" and low_rank and self.alpha > 0:
+            raise ValueError(
+                "regularizer='logdet' needs a full-rank metric; use n_components=None "
+                f"(or {n_features})"
+            )
+        if self.n_components is not None and self.n_components > n_features:
+            raise ValueError(
+                f"n_components={self.n_components} is larger than n_features={n_features}"
+            )
+
+    def _solve(self, objective, L0, *, random_state, max_iter=None, learn_threshold=False):
+        """Minimise ``objective`` from ``L0``; returns (L, threshold, n_iter, history)."""
+        name = type(self).__name__
+        max_iter = self.max_iter if max_iter is None else max_iter
+        solver = self.solver
+        n_components, n_features = L0.shape
+        threshold = objective.threshold
+        if solver == "pgd":
+            M0 = metric_from_components(L0)
+            if learn_threshold:
+                def project(x):
+                    M = project_psd(x[:-1].reshape(n_features, n_features))
+                    return np.append(M.ravel(), x[-1])
+
+                x, n_iter, history = projected_gradient(
+                    objective.packed_M, np.append(M0.ravel(), threshold), project=project,
+                    max_iter=max_iter, tol=self.tol, verbose=self.verbose, name=name,
+                )
+                M, threshold = x[:-1].reshape(n_features, n_features), float(x[-1])
+            else:
+                M, n_iter, history = projected_gradient(
+                    objective.value_and_grad_M, M0, max_iter=max_iter, tol=self.tol,
+                    verbose=self.verbose, name=name,
+                )
+            # best rank-n_components approximation of the learned metric
+            L = components_from_metric(M, n_components, check_psd=False)
+        elif solver == "lbfgs":
+            if learn_threshold:
+                x0 = np.append(L0.ravel(), threshold)[None, :]
+
+                def func(x):
+                    value, grad = objective.packed_L(x.ravel(), n_components)
+                    return value, grad[None, :]
+
+                x, n_iter, history = lbfgs_on_components(
+                    func, x0, max_iter=max_iter, tol=self.tol, verbose=self.verbose, name=name
+                )
+                L, threshold = x.ravel()[:-1].reshape(L0.shape), float(x.ravel()[-1])
+            else:
+                L, n_iter, history = lbfgs_on_components(
+                    objective.value_and_grad_L, L0, max_iter=max_iter, tol=self.tol,
+                    verbose=self.verbose, name=name,
+                )
+        else:
+            L, threshold, n_iter, history = self._run_sgd(
+                objective, L0, threshold, random_state=random_state, max_iter=max_iter,
+                learn_threshold=learn_threshold,
+            )
+        return L, threshold, n_iter, history
+
+    def _run_sgd(self, objective, L0, threshold, *, random_state, max_iter, learn_threshold,
+                 optimizer=None):
+        n_pairs = len(objective.pair_index)
+        n_total = n_pairs + len(objective.near_index)
+        n_components = L0.shape[0]
+
+        def func_batch(x, rows):
+            rows = np.sort(rows)
+            sub = objective.subset(rows[rows < n_pairs], rows[rows >= n_pairs] - n_pairs)
+            if learn_threshold:
+                return sub.packed_L(x, n_components)
+            return sub.value_and_grad_L(x.reshape(L0.shape))
+
+        x0 = np.append(L0.ravel(), threshold) if learn_threshold else L0.ravel()
+        # the learning rate is relative to the scale of the starting map
+        scale = max(float(np.abs(L0).max()), 1e-12)
+        if optimizer is None:
+            optimizer = Adam(self.learning_rate * scale)
+        x, n_iter, history = sgd(
+            lambda x, rows: _flat(func_batch(x, rows)), x0, n_total,
+            batch_size=self.batch_size, max_iter=max_iter, optimizer=optimizer,
+            tol=self.tol, random_state=random_state, verbose=self.verbose,
+            name=type(self).__name__,
+        )
+        self._optimizer = optimizer
+        if learn_threshold:
+            return x[:-1].reshape(L0.shape), float(x[-1]), n_iter, history
+        return x.reshape(L0.shape), threshold, n_iter, history
+
+    def _set_fitted(self, L, n_iter, history):
+        self.components_ = np.ascontiguousarray(L)
+        self.n_iter_ = int(n_iter)
+        self.objective_history_ = [float(v) for v in history]
+
+
+def _flat(value_grad):
+    value, grad = value_grad
+    return value, np.ravel(grad)
+
+
+def _auto_margin(objective, L0):
+    """Median squared distance, under the starting metric, of the constrained pairs."""
+    d = objective.squared_distances(L=L0)
+    d = d[d > 0]
+    return float(np.median(d)) if len(d) else 1.0
+
+
+def _check_weights(sample_weight, n, what):
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},), one weight per {what}; "
+                         f"got {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("sample_weight must be finite and non-negative")
+    return w
+
+
+_SHARED_PARAMS_DOC = """\
+    regularizer : {{'fro', 'trace', 'logdet', 'l1'}} or None, default='fro'
+        ``Reg(M)``: 'fro' is ``||M - M0||²_F``, 'trace' is ``tr(M)`` (low
+        rank), 'logdet' the LogDet divergence to ``M0`` (needs a full-rank
+        metric), 'l1' the off-diagonal ℓ1 norm (sparse M). ``M0`` is the
+        metric of ``init``.
+    alpha : float, default={alpha}
+        Weight of the regulariser.
+    init : {{'auto', 'identity', 'covariance', 'random', 'pca', 'lda'}} or \
+array-like of shape (n_components, n_features), default='auto'
+        Starting linear map ``L`` (and ``M0 = L.T @ L``), see
+        :func:`mlearn.linalg.initialize_components`. 'auto' is 'identity'
+        for a full-rank metric and 'pca' for a smaller n_components.
+    n_components : int, default=None
+        Rows of ``components_``; None keeps n_features. With 'pgd' the
+        full matrix is learned and its best rank-n_components approximation
+        kept; 'lbfgs' and 'sgd' learn the low-rank map directly.
+    solver : {{'pgd', 'lbfgs', 'sgd'}}, default='{solver}'
+        'pgd': projected gradient on ``M`` with backtracking
+        (:func:`mlearn.solvers.projected_gradient`); 'lbfgs': L-BFGS on
+        ``L`` (:func:`mlearn.solvers.lbfgs_on_components`); 'sgd': minibatch
+        Adam on ``L`` (:func:`mlearn.solvers.sgd`).
+    max_iter : int, default={max_iter}
+        Maximum iterations ('pgd', 'lbfgs') or epochs ('sgd').
+    tol : float, default={tol}
+        Relative decrease of the objective under which the solver stops.
+    learning_rate : float, default=0.01
+        Step of 'sgd', relative to the largest entry of the starting map.
+    batch_size : int, default=256
+        Constraints per minibatch of 'sgd'.
+    random_state : int, RandomState instance or None, default=None
+        Seeds 'random' init, constraint sampling and 'sgd' shuffling.
+    verbose : bool or int, default=False
+        Print the objective at each iteration.
+    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
+default=None
+        Lets tuples (or points) be given as indices."""
+
+_ATTRIBUTES_DOC = """\
+    components_ : ndarray of shape (n_components, n_features)
+        The learned linear map L; ``M = L.T @ L``.
+    n_iter_ : int
+        Iterations (epochs for 'sgd') of the solver.
+    objective_history_ : list of float
+        The objective at the start and after each iteration.
+    n_features_in_ : int
+        Number of features seen in ``fit``."""
+
+
+class _TupleMetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
+    """Shared ``fit`` / ``partial_fit`` of the tuple learners."""
+
+    _default_loss = None
+    _losses = ()
+
+    def _build_objective(self, tuples, y, sample_weight, L0):
+        raise NotImplementedError
+
+    def _fit_tuples(self, tuples, y, sample_weight, *, partial):
+        reset = not (partial and hasattr(self, "components_"))
+        tuples = self._prepare_tuples(tuples, reset=reset)
+        if y is not None or self._input_kind == "pairs":
+            y = check_pair_labels(y, len(tuples))
+        sample_weight = _check_weights(sample_weight, len(tuples), self._input_kind[:-1])
+        n_features = tuples.shape[2]
+        self._check_solver_options(n_features)
+        if partial and self.solver != "sgd":
+            raise ValueError(f"partial_fit needs solver='sgd', got solver={self.solver!r}")
+        if reset:
+            random_state = check_random_state(self.random_state)
+            points = np.unique(tuples.reshape(-1, n_features), axis=0).astype(np.float64)
+            L0 = self._initial_components(points, None, random_state)
+            self.random_state_ = random_state
+        else:
+            random_state = self.random_state_
+            L0 = self.components_
+        objective, learn_threshold = self._build_objective(tuples, y, sample_weight, L0, reset)
+        if partial:
+            optimizer = getattr(self, "_optimizer", None) if not reset else None
+            L, threshold, n_iter, history = self._run_sgd(
+                objective, L0, objective.threshold, random_state=random_state, max_iter=1,
+                learn_threshold=learn_threshold, optimizer=optimizer,
+            )
+            history = getattr(self, "objective_history_", [])[:] + history[1:] if not reset \
+                else history
+            n_iter = getattr(self, "n_iter_", 0) + n_iter if not reset else n_iter
+        else:
+            L, threshold, n_iter, history = self._solve(
+                objective, L0, random_state=random_state, learn_threshold=learn_threshold
+            )
+        self._set_fitted(L, n_iter, history)
+        self._after_fit(objective, threshold, tuples, y)
+        return self
+
+    def _relative_objective(self, tuples, sample_weight, L0, reset):
+        M0 = metric_from_components(L0) if reset else self.prior_metric_
+        if reset:
+            self.prior_metric_ = M0
+        objective = MetricObjective.from_tuples(
+            relative=tuples, relative_loss=self.loss, margin=1.0,
+            relative_weights=sample_weight, regularizer=self.regularizer, alpha=self.alpha,
+            M0=M0,
+        )
+        if reset:
+            self.margin_ = self.margin if self.margin is not None else _auto_margin(
+                objective, L0
+            )
+        objective.margin = self.margin_
+        return objective, False
+
+    def _after_fit(self, objective, threshold, tuples, y):
+        pass
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = self._input_kind == "pairs"
+        return tags
+
+
+class PairsMetricLearner(PairsClassifierMixin, _TupleMetricLearner):
+    __doc__ = (
+        """Metric learning from must-link (+1) and cannot-link (-1) pairs.
+
+    Minimises ``mean_i w_i ℓ(d_i, y_i) + alpha · Reg(M)`` over PSD ``M``,
+    where ``d_i`` is the squared learned distance of pair ``i``; then
+    calibrates the distance threshold of :meth:`predict` on the training
+    pairs (see ``calibration_params`` of :meth:`fit`).
+
+    Parameters
+    ----------
+    loss : {'contrastive', 'smooth_contrastive', 'hinge', 'logistic'}, \
+default='logistic'
+        The pair loss (see :mod:`mlearn.objectives`): 'contrastive' is ``d``
+        for similar pairs and ``max(0, margin - d)`` for dissimilar ones;
+        'smooth_contrastive' squares the hinge; 'hinge' is
+        ``max(0, d - upper)`` / ``max(0, lower - d)``; 'logistic' is
+        ``log(1 + exp(y (d - threshold)))``.
+    margin : float, default=None
+        Margin of the contrastive losses, in squared-distance units. None
+        uses the median squared distance of the training pairs under
+        ``init``.
+    lower, upper : float, default=None
+        Thresholds (squared distances) of 'hinge'. None uses the 95th and
+        the 5th percentiles of the training pairs' squared distances under
+        ``init`` (as ITML does).
+    threshold : float, default=None
+        ``b`` of 'logistic'; None learns it with the metric, starting from
+        the median squared distance of the training pairs.
+"""
+        + _SHARED_PARAMS_DOC.format(alpha="0.01", solver="pgd", max_iter="1000", tol="1e-6")
+        + """
+
+    Attributes
+    ----------
+"""
+        + _ATTRIBUTES_DOC
+        + """
+    threshold_ : float
+        Distance under which (inclusive) a pair is predicted similar.
+    loss_threshold_ : float
+        The loss's threshold ``b`` ('logistic'), learned or given.
+    classes_ : ndarray of shape (2,)
+        ``[-1, 1]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn import PairsMetricLearner
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.randn(60, 2) * [1.0, 10.0]              # the 2nd axis is noise
+    >>> a, b = rng.randint(60, size=(2, 200))
+    >>> y = np.where(np.abs(X[a, 0] - X[b, 0]) < 0.5, 1, -1)
+    >>> learner = PairsMetricLearner(random_state=0).fit(np.stack([X[a], X[b]], axis=1), y)
+    >>> M = learner.get_mahalanobis_matrix()
+    >>> bool(M[0, 0] > 10 * M[1, 1])
+    True
+    """
+    )
+
+    _parameter_constraints = {
+        **_COMMON_CONSTRAINTS,
+        "loss": [StrOptions(set(PAIR_LOSSES))],
+        "lower": [Interval(Real, 0, None, closed="left"), None],
+        "upper": [Interval(Real, 0, None, closed="left"), None],
+        "threshold": [Interval(Real, None, None, closed="neither"), None],
+    }
+
+    def __init__(self, loss="logistic", margin=None, lower=None, upper=None, threshold=None,
+                 regularizer="fro", alpha=0.01, init="auto", n_components=None, solver="pgd",
+                 max_iter=1000, tol=1e-6, learning_rate=0.01, batch_size=256,
+                 random_state=None, verbose=False, preprocessor=None):
+        self.loss = loss
+        self.margin = margin
+        self.lower = lower
+        self.upper = upper
+        self.threshold = threshold
+        self.regularizer = regularizer
+        self.alpha = alpha
+        self.init = init
+        self.n_components = n_components
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.verbose = verbose
+        super().__init__(preprocessor=preprocessor)
+
+    def _build_objective(self, pairs, y, sample_weight, L0, reset):
+        M0 = metric_from_components(L0) if reset else self.prior_metric_
+        if reset:
+            self.prior_metric_ = M0
+        objective = MetricObjective.from_tuples(
+            pairs=pairs, y=y, pair_loss="contrastive", pair_weights=sample_weight,
+            regularizer=self.regularizer, alpha=self.alpha, M0=M0,
+        )
+        if reset:
+            d = objective.squared_distances(L=L0)
+            median = float(np.median(d[d > 0])) if np.any(d > 0) else 1.0
+            self.margin_ = median if self.margin is None else float(self.margin)
+            self.lower_ = float(np.percentile(d, 95)) if self.lower is None else float(self.lower)
+            self.upper_ = float(np.percentile(d, 5)) if self.upper is None else float(self.upper)
+            self.loss_threshold_ = median if self.threshold is None else float(self.threshold)
+        objective.pair_loss = self.loss
+        objective.margin = self.margin_
+        objective.lower, objective.upper = self.lower_, self.upper_
+        objective.threshold = self.loss_threshold_
+        learn = self.loss == "logistic" and self.threshold is None
+        objective.learn_threshold = learn
+        return objective, learn
+
+    def _after_fit(self, objective, threshold, pairs, y):
+        self.loss_threshold_ = float(threshold)
+        self.calibrate_threshold(pairs, y, **self._calibration_params)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, pairs, y, sample_weight=None, calibration_params=None):
+        """Learn the metric from labelled pairs.
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, n_features) or (n_pairs, 2)
+            Pairs of points, or of indices when a preprocessor is set.
+        y : array-like of shape (n_pairs,)
+            +1 for similar pairs, -1 for dissimilar ones.
+        sample_weight : array-like of shape (n_pairs,), default=None
+            Non-negative weight of each pair.
+        calibration_params : dict, default=None
+            Arguments of :meth:`calibrate_threshold` (``strategy``,
+            ``min_rate``, ``beta``) used on the training pairs; None uses
+            ``strategy='accuracy'``.
+
+        Returns
+        -------
+        self : PairsMetricLearner
+        """
+        self._calibration_params = _calibration(calibration_params)
+        return self._fit_tuples(pairs, y, sample_weight, partial=False)
+
+    def partial_fit(self, pairs, y, sample_weight=None, calibration_params=None):
+        """One epoch of minibatch training on new pairs (``solver='sgd'``).
+
+        The first call initialises the learner like :meth:`fit`; later calls
+        continue from the current metric and optimizer state. The threshold
+        is recalibrated on each call's pairs.
+
+        Returns
+        -------
+        self : PairsMetricLearner
+        """
+        self._validate_params()
+        self._calibration_params = _calibration(calibration_params)
+        return self._fit_tuples(pairs, y, sample_weight, partial=True)
+
+
+def _calibration(params):
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise TypeError(
+            f"calibration_params must be a dict or None, got {type(params).__name__}"
+        )
+    unknown = set(params) - {"strategy", "min_rate", "beta"}
+    if unknown:
+        raise ValueError(
+            f"calibration_params has unknown keys {sorted(unknown)}; expected strategy, "
+            "min_rate, beta"
+        )
+    return dict(params)
+
+
+_RELATIVE_PARAMS_DOC = """\
+    loss : {'hinge', 'squared_hinge', 'softplus'}, default='squared_hinge'
+        A function of ``z = margin + d_near - d_far``: ``max(0, z)``,
+        ``max(0, z)² / (2 margin)`` or ``log(1 + exp(z))``.
+    margin : float, default=None
+        In squared-distance units; None uses the median squared distance of
+        the constrained pairs under ``init``.
+"""
+
+
+class TripletsMetricLearner(TripletsClassifierMixin, _TupleMetricLearner):
+    __doc__ = (
+        """Metric learning from triplets ``(a, p, n)``: ``a`` is closer to ``p`` than to ``n``.
+
+    Minimises ``mean_i w_i ℓ(margin + d(a_i, p_i) - d(a_i, n_i)) + alpha ·
+    Reg(M)`` over PSD ``M`` (``d`` squared learned distances).
+
+    Parameters
+    ----------
+"""
+        + _RELATIVE_PARAMS_DOC
+        + _SHARED_PARAMS_DOC.format(alpha="0.01", solver="pgd", max_iter="1000", tol="1e-6")
+        + """
+
+    Attributes
+    ----------
+"""
+        + _ATTRIBUTES_DOC
+        + """
+    margin_ : float
+        The margin used.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn import TripletsMetricLearner
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.randn(50, 2) * [1.0, 10.0]
+    >>> t = rng.randint(50, size=(300, 3))
+    >>> closer = np.abs(X[t[:, 0], 0] - X[t[:, 1], 0]) < np.abs(X[t[:, 0], 0] - X[t[:, 2], 0])
+    >>> t[~closer] = t[~closer][:, [0, 2, 1]]          # orient by the first axis only
+    >>> learner = TripletsMetricLearner().fit(X[t])
+    >>> learner.score(X[t]) > 0.9
+    True
+    """
+    )
+
+    _parameter_constraints = {
+        **_COMMON_CONSTRAINTS,
+        "loss": [StrOptions(set(RELATIVE_LOSSES))],
+    }
+
+    def __init__(self, loss="squared_hinge", margin=None, regularizer="fro", alpha=0.01, init="auto",
+                 n_components=None, solver="pgd", max_iter=1000, tol=1e-6,
+                 learning_rate=0.01, batch_size=256, random_state=None, verbose=False,
+                 preprocessor=None):
+        self.loss = loss
+        self.margin = margin
+        self.regularizer = regularizer
+        self.alpha = alpha
+        self.init = init
+        self.n_components = n_components
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.verbose = verbose
+        super().__init__(preprocessor=preprocessor)
+
+    def _build_objective(self, triplets, y, sample_weight, L0, reset):
+        return self._relative_objective(triplets, sample_weight, L0, reset)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, triplets, y=None, sample_weight=None):
+        """Learn the metric from triplets.
+
+        Parameters
+        ----------
+        triplets : array-like of shape (n_triplets, 3, n_features) or (n_triplets, 3)
+            Triplets ``(a, p, n)`` of points, or of indices with a preprocessor.
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_triplets,), default=None
+
+        Returns
+        -------
+        self : TripletsMetricLearner
+        """
+        return self._fit_tuples(triplets, None, sample_weight, partial=False)
+
+    def partial_fit(self, triplets, y=None, sample_weight=None):
+        """One epoch of minibatch training on new triplets (``solver='sgd'``).
+
+        Returns
+        -------
+        self : TripletsMetricLearner
+        """
+        self._validate_params()
+        return self._fit_tuples(triplets, None, sample_weight, partial=True)
+
+
+class QuadrupletsMetricLearner(QuadrupletsClassifierMixin, _TupleMetricLearner):
+    __doc__ = (
+        """Metric learning from quadruplets ``(a, b, c, e)``: ``d(a, b) < d(c, e)``.
+
+    Minimises ``mean_i w_i ℓ(margin + d(a_i, b_i) - d(c_i, e_i)) + alpha ·
+    Reg(M)`` over PSD ``M``; with 'hinge' this is the margin-ranking loss.
+
+    Parameters
+    ----------
+"""
+        + _RELATIVE_PARAMS_DOC
+        + _SHARED_PARAMS_DOC.format(alpha="0.01", solver="pgd", max_iter="1000", tol="1e-6")
+        + """
+
+    Attributes
+    ----------
+"""
+        + _ATTRIBUTES_DOC
+        + """
+    margin_ : float
+        The margin used.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn import QuadrupletsMetricLearner
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.randn(50, 2) * [1.0, 10.0]
+    >>> q = rng.randint(50, size=(300, 4))
+    >>> gap = np.abs(X[q[:, 0], 0] - X[q[:, 1], 0]) - np.abs(X[q[:, 2], 0] - X[q[:, 3], 0])
+    >>> q[gap > 0] = q[gap > 0][:, [2, 3, 0, 1]]
+    >>> QuadrupletsMetricLearner().fit(X[q]).score(X[q]) > 0.9
+    True
+    """
+    )
+
+    _parameter_constraints = dict(TripletsMetricLearner._parameter_constraints)
+
+    def __init__(self, loss="squared_hinge", margin=None, regularizer="fro", alpha=0.01, init="auto",
+                 n_components=None, solver="pgd", max_iter=1000, tol=1e-6,
+                 learning_rate=0.01, batch_size=256, random_state=None, verbose=False,
+                 preprocessor=None):
+        self.loss = loss
+        self.margin = margin
+        self.regularizer = regularizer
+        self.alpha = alpha
+        self.init = init
+        self.n_components = n_components
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.verbose = verbose
+        super().__init__(preprocessor=preprocessor)
+
+    def _build_objective(self, quadruplets, y, sample_weight, L0, reset):
+        return self._relative_objective(quadruplets, sample_weight, L0, reset)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, quadruplets, y=None, sample_weight=None):
+        """Learn the metric from quadruplets.
+
+        Parameters
+        ----------
+        quadruplets : array-like of shape (n, 4, n_features) or (n, 4)
+            ``(a, b, c, e)`` meaning ``d(a, b) < d(c, e)``.
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n,), default=None
+
+        Returns
+        -------
+        self : QuadrupletsMetricLearner
+        """
+        return self._fit_tuples(quadruplets, None, sample_weight, partial=False)
+
+    def partial_fit(self, quadruplets, y=None, sample_weight=None):
+        """One epoch of minibatch training on new quadruplets (``solver='sgd'``).
+
+        Returns
+        -------
+        self : QuadrupletsMetricLearner
+        """
+        self._validate_params()
+        return self._fit_tuples(quadruplets, None, sample_weight, partial=True)
+
+
+# -- the supervised learner ------------------------------------------------------------
+
+
+class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
+    """Metric learning from labels (or a continuous target), with generated constraints.
+
+    Builds must-link pairs ``S``, cannot-link pairs ``D`` and relative
+    constraints ``R`` from ``y`` and minimises
+
+        ``pairs_weight · mean_S,D ℓ_P + relative_weight · mean_R ℓ_R + alpha · Reg(M)``
+
+    over PSD ``M``.
+
+    - ``constraints='knn'`` (default): every point's ``k_genuine`` nearest
+      same-class points are its target neighbours (``S``); its
+      ``k_impostor`` nearest other-class points under the current metric
+      are impostors (``D``), and each (point, target, impostor) is a triplet
+      in ``R`` (as in LMNN). With ``n_rounds > 1`` impostors are searched
+      again under the learned metric and the solve continues.
+    - ``constraints='random'``: ``n_constraints`` random similar and
+      dissimilar pairs and ``n_constraints`` random triplets.
+
+    A continuous ``y`` (regression) gives relative constraints from target
+    differences: point ``j`` should be closer to ``i`` than ``l`` is when
+    ``|y_i - y_j| < |y_i - y_l|``. With 'knn', target neighbours are the
+    ``k_genuine`` points of nearest target value and impostors are near
+    points (under the current metric) whose target is farther.
+
+    Parameters
+    ----------
+    constraints : {'knn', 'random'}, default='knn'
+    n_constraints : int, default=None
+        Pairs of each kind and triplets drawn by 'random'; None draws
+        ``20 * n_samples`` (at most 20000).
+    k_genuine : int, default=3
+        Target neighbours per point ('knn').
+    k_impostor : int, default=5
+        Impostors per point ('knn').
+    n_rounds : int, default=1
+        Impostor searches ('knn'): the first under ``init``, each further
+        one under the metric learned so far, followed by a warm-started
+        solve.
+    pair_loss : {'contrastive', 'smooth_contrastive'}, default='smooth_contrastive'
+        Loss of the pairs; see :class:`PairsMetricLearner`.
+    relative_loss : {'hinge', 'squared_hinge', 'softplus'}, default='squared_hinge'
+        Loss of the triplets; see :class:`TripletsMetricLearner`.
+    pairs_weight : float, default=0.5
+        ``a_P``, weight of the pair term (0 leaves pairs out).
+    relative_weight : float, default=1.0
+        ``a_R``, weight of the triplet term (0 leaves triplets out).
+    margin : float, default=None
+        Margin of the losses (squared-distance units); None uses the median
+        squared distance of the target-neighbour (or similar) pairs under
+        ``init``.
+"""
+    __doc__ += (
+        _SHARED_PARAMS_DOC.format(alpha="0.01", solver="pgd", max_iter="300", tol="1e-5")
+        + """
+
+    Attributes
+    ----------
+"""
+        + _ATTRIBUTES_DOC
+        + """
+    margin_ : float
+        The margin used.
+    n_constraints_ : dict
+        Number of pairs and triplets in the last objective.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.model_selection import cross_val_score
+    >>> from mlearn import MetricLearner
+    >>> X, y = load_iris(return_X_y=True)
+    >>> pipe = make_pipeline(MetricLearner(random_state=0), KNeighborsClassifier(3))
+    >>> cross_val_score(pipe, X, y, cv=3).mean() > 0.9
+    np.True_
+    """
+    )
+
+    _parameter_constraints = {
+        **_COMMON_CONSTRAINTS,
+        "constraints": [StrOptions({"knn", "random"})],
+        "n_constraints": [Interval(Integral, 1, None, closed="left"), None],
+        "k_genuine": [Interval(Integral, 1, None, closed="left")],
+        "k_impostor": [Interval(Integral, 1, None, closed="left")],
+        "n_rounds": [Interval(Integral, 1, None, closed="left")],
+        "pair_loss": [StrOptions(set(PAIR_LOSSES) - {"hinge", "logistic"})],
+        "relative_loss": [StrOptions(set(RELATIVE_LOSSES))],
+        "pairs_weight": [Interval(Real, 0, None, closed="left")],
+        "relative_weight": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(self, constraints="knn", n_constraints=None, k_genuine=3, k_impostor=5,
+                 n_rounds=1, pair_loss="smooth_contrastive", relative_loss="squared_hinge",
+                 pairs_weight=0.5, relative_weight=1.0, margin=None, regularizer="fro", alpha=0.01, init="auto",
+                 n_components=None, solver="pgd", max_iter=300, tol=1e-5, learning_rate=0.01,
+                 batch_size=256, random_state=None, verbose=False, preprocessor=None):
+        self.constraints = constraints
+        self.n_constraints = n_constraints
+        self.k_genuine = k_genuine
+        self.k_impostor = k_impostor
+        self.n_rounds = n_rounds
+        self.pair_loss = pair_loss
+        self.relative_loss = relative_loss
+        self.pairs_weight = pairs_weight
+        self.relative_weight = relative_weight
+        self.margin = margin
+        self.regularizer = regularizer
+        self.alpha = alpha
+        self.init = init
+        self.n_components = n_components
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.verbose = verbose
+        super().__init__(preprocessor=preprocessor)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Generate constraints from ``y`` and learn the metric.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Points (or 1-D indices with a preprocessor).
+        y : array-like of shape (n_samples,)
+            Class labels, or a continuous target (regression).
+
+        Returns
+        -------
+        self : MetricLearner
+        """
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None"
+            )
+        X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2)
+        X = X.astype(np.float64, copy=False)
+        self.target_type_ = type_of_target(y)
+        regression = self.target_type_ == "continuous"
+        if not regression:
+            self.classes_, codes = np.unique(y, return_inverse=True)
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs at least 2 classes in y to build "
+                    f"dissimilar constraints; got 1 class"
+                )
+        else:
+            codes = None
+            y = y.astype(np.float64)
+        n_features = X.shape[1]
+        self._check_solver_options(n_features)
+        random_state = check_random_state(self.random_state)
+        L = self._initial_components(X, None if regression else y, random_state)
+        M0 = metric_from_components(L)
+        self.margin_ = None
+        history, n_iter = [], 0
+        n_rounds = self.n_rounds if self.constraints == "knn" else 1
+        targets = None
+        for round_ in range(n_rounds):
+            if self.constraints == "knn":
+                if targets is None:
+                    targets = _target_neighbors(X @ L.T, y, codes, self.k_genuine)
+                pairs, pair_y, triplets = _knn_constraints(
+                    X @ L.T, y, codes, targets, self.k_impostor
+                )
+            else:
+                pairs, pair_y, triplets = _random_constraints(
+                    y, codes, self._n_random(len(X)), random_state
+                )
+            use_pairs = self.pairs_weight > 0 and len(pairs) > 0
+            use_triplets = self.relative_weight > 0 and len(triplets) > 0
+            if not (use_pairs or use_triplets):
+                raise ValueError(
+                    "no constraints could be generated from y: every class needs at least "
+                    "2 points (or y needs distinct target values)"
+                )
+            objective = MetricObjective.from_indices(
+                X, pairs=pairs if use_pairs else None, y=pair_y if use_pairs else None,
+                relative=triplets if use_triplets else None, pair_loss=self.pair_loss,
+                relative_loss=self.relative_loss, pairs_weight=self.pairs_weight,
+                relative_weight=self.relative_weight, regularizer=self.regularizer,
+                alpha=self.alpha, M0=M0,
+            )
+            if self.margin_ is None:
+                if self.margin is not None:
+                    self.margin_ = float(self.margin)
+                else:
+                    near = objective.pair_index[objective.pair_labels == 1] if use_pairs \
+                        else objective.near_index
+                    d = objective.squared_distances(L=L)[near]
+                    d = d[d > 0]
+                    self.margin_ = float(np.median(d)) if len(d) else 1.0
+            objective.margin = self.margin_
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ConvergenceWarning)
+                L, _, k, h = self._solve(objective, L, random_state=random_state)
+            not_converged = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+            for w in caught:
+                if w not in not_converged:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            history += h if not history else h[1:]
+            n_iter += k
+        if not_converged:
+            warnings.warn(not_converged[-1].message, ConvergenceWarning, stacklevel=2)
+        self.n_constraints_ = {"pairs": int(len(objective.pair_index)),
+                               "triplets": int(len(objective.near_index))}
+        self._set_fitted(L, n_iter, history)
+        return self
+
+    def _n_random(self, n_samples):
+        if self.n_constraints is not None:
+            return int(self.n_constraints)
+        return int(min(20 * n_samples, 20000))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.target_tags.single_output = True
+        tags.target_tags.multi_output = False
+        return tags
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"requires_y": True}
+
+
+def _target_neighbors(Xt, y, codes, k):
+    """Pairs (i, j): j among the k nearest points of i's class (or of nearest target)."""
+    from ..pairwise import kneighbors
+
+    n = len(Xt)
+    if codes is None:  # regression: nearest target values
+        kk = min(k, n - 1)
+        _, idx = kneighbors(y[:, None], n_neighbors=kk)
+        return np.column_stack([np.repeat(np.arange(n), kk), idx.ravel()])
+    blocks = []
+    for code in np.unique(codes):
+        members = np.flatnonzero(codes == code)
+        kk = min(k, len(members) - 1)
+        if kk < 1:
+            continue
+        _, idx = kneighbors(Xt[members], n_neighbors=kk)
+        blocks.append(np.column_stack([np.repeat(members, kk), members[idx.ravel()]]))
+    if not blocks:
+        return np.zeros((0, 2), dtype=np.intp)
+    return np.vstack(blocks)
+
+
+def _knn_constraints(Xt, y, codes, targets, k_impostor):
+    """Target pairs (+1), impostor pairs (-1) and triplets (i, target, impostor)."""
+    from ..pairwise import kneighbors
+
+    n = len(Xt)
+    impostors = [None] * n
+    if codes is not None:
+        for code in np.unique(codes):
+            members = np.flatnonzero(codes == code)
+            others = np.flatnonzero(codes != code)
+            kk = min(k_impostor, len(others))
+            _, idx = kneighbors(Xt[members], Xt[others], n_neighbors=kk)
+            for row, i in enumerate(members):
+                impostors[i] = others[idx[row]]
+    else:
+        # candidates near i under the current metric whose target is farther
+        # from y_i than the farthest target neighbour's
+        radius = np.zeros(n)
+        np.maximum.at(radius, targets[:, 0], np.abs(y[targets[:, 0]] - y[targets[:, 1]]))
+        kk = min(n - 1, 3 * k_impostor + 1)
+        _, idx = kneighbors(Xt, n_neighbors=kk)
+        for i in range(n):
+            cand = idx[i][np.abs(y[idx[i]] - y[i]) > radius[i]]
+            impostors[i] = cand[:k_impostor]
+    imp_counts = np.array([len(v) for v in impostors])
+    imp_pairs = np.column_stack([
+        np.repeat(np.arange(n), imp_counts),
+        np.concatenate([v for v in impostors]) if n else np.zeros(0, dtype=np.intp),
+    ]).astype(np.intp)
+    anchors = targets[:, 0]
+    reps = imp_counts[anchors]
+    triplets = np.column_stack([
+        np.repeat(anchors, reps),
+        np.repeat(targets[:, 1], reps),
+        np.concatenate([impostors[i] for i in anchors]) if len(anchors) else
+        np.zeros(0, dtype=np.intp),
+    ]).astype(np.intp)
+    pairs = np.vstack([targets, imp_pairs]).astype(np.intp)
+    pair_y = np.concatenate([np.ones(len(targets)), -np.ones(len(imp_pairs))])
+    return pairs, pair_y, triplets
+
+
+def _random_constraints(y, codes, n_constraints, random_state):
+    """Random labelled pairs and triplets (regression: triplets oriented by target gaps)."""
+    if codes is not None:
+        constraints = Constraints(codes)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # fewer distinct pairs than asked
+            try:
+                pairs, pair_y = constraints.pairs(n_constraints, random_state=random_state)
+            except ValueError:
+                pairs, pair_y = np.zeros((0, 2), dtype=np.intp), np.zeros(0)
+            try:
+                triplets = constraints.triplets(n_constraints, random_state=random_state)
+            except ValueError:
+                triplets = np.zeros((0, 3), dtype=np.intp)
+        return pairs, pair_y, triplets
+    n = len(y)
+    t = random_state.randint(n, size=(n_constraints, 3))
+    near = np.abs(y[t[:, 0]] - y[t[:, 1]])
+    far = np.abs(y[t[:, 0]] - y[t[:, 2]])
+    swap = near > far
+    t[swap] = t[swap][:, [0, 2, 1]]
+    keep = (near != far) & (t[:, 0] != t[:, 1]) & (t[:, 0] != t[:, 2])
+    return np.zeros((0, 2), dtype=np.intp), np.zeros(0), t[keep]
