@@ -53,9 +53,9 @@ def _bin_values(values, edges):
 
 
 @njit(cache=True, nogil=True)
-def _find_bin(x, edges, n_bins):
-    lo = edges[0]
-    hi = edges[n_bins]
+def _find_bin(x, edges, ch, n_bins):
+    lo = edges[ch, 0]
+    hi = edges[ch, n_bins]
     if x < lo or x > hi:
         return -1
     k = np.int64((x - lo) * (n_bins / (hi - lo)))
@@ -63,9 +63,9 @@ def _find_bin(x, edges, n_bins):
         k = n_bins - 1
     if k < 0:
         k = 0
-    while k > 0 and x < edges[k]:
+    while k > 0 and x < edges[ch, k]:
         k -= 1
-    while k < n_bins - 1 and x >= edges[k + 1]:
+    while k < n_bins - 1 and x >= edges[ch, k + 1]:
         k += 1
     return k
 
@@ -119,7 +119,7 @@ def _lab(r, g, b, m, white):
 def _convert(px, space, source, scale, m, white, gray, out):
     """Channel values of one pixel ``px`` (its input channels) into ``out``."""
     if space == 0:
-        for ch in range(out.shape[0]):
+        for ch in range(source.shape[0]):
             out[ch] = px[source[ch]] * scale
     elif space == 3:
         out[0] = (px[0] * scale * gray[0] + px[1] * scale * gray[1]
@@ -148,46 +148,62 @@ def convert_pixels(images, space, source, scale, n_out, out):
                          out[k, r, c])
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def histogram_lut(images, source, lookup, strides, offsets, joint, row_cell,
-                  col_cell, n_cells_across, n_blocks, out):
-    """Histograms of integer images (n, h, w, c) through per-channel lookup tables.
+@njit(cache=True, nogil=True)
+def _count_row_lut(row, c0, c1, n_ch, joint, s0, s1, s2, lut0, lut1, lut2, hist):
+    if n_ch == 1:
+        for c in range(c0, c1):
+            b = lut0[row[c, s0]]
+            if b >= 0:
+                hist[b] += 1.0
+    elif joint:
+        for c in range(c0, c1):
+            b = lut0[row[c, s0]] + lut1[row[c, s1]] + lut2[row[c, s2]]
+            if b >= 0:
+                hist[b] += 1.0
+    else:
+        for c in range(c0, c1):
+            b = lut0[row[c, s0]]
+            if b >= 0:
+                hist[b] += 1.0
+            b = lut1[row[c, s1]]
+            if b >= 0:
+                hist[b] += 1.0
+            b = lut2[row[c, s2]]
+            if b >= 0:
+                hist[b] += 1.0
 
-    ``lookup[ch, value]`` is the bin of ``value`` in histogram channel ``ch``
-    (-1 when not counted), read from input channel ``source[ch]``. Joint
-    histograms add ``bin * strides[ch]`` over channels; marginal ones put
-    channel ``ch`` at ``offsets[ch] + bin``. ``out`` (n * n_blocks, n_cells,
-    n_bins) must hold zeros.
+
+@njit(cache=True, nogil=True, parallel=True)
+def histogram_lut(images, source, lookup, joint, row_cell, col_bounds, n_blocks, out):
+    """Histograms of uint8 images (n, h, w, c) through per-channel lookup tables.
+
+    ``lookup[ch, value]`` is what pixel ``value`` of input channel
+    ``source[ch]`` adds to the bin index: for joint histograms the channel's
+    bin times its stride, for marginal ones the channel's offset plus its
+    bin; a large negative number when the value is not counted. Cell
+    ``(row_cell[r], j)`` spans columns ``col_bounds[j]:col_bounds[j + 1]``.
+    ``out`` (n * n_blocks, n_cells, n_bins) must hold zeros.
     """
     n, h, w, _ = images.shape
     n_ch = source.shape[0]
+    n_across = col_bounds.shape[0] - 1
     rows_per_block = -(-h // n_blocks)
+    s0 = source[0]
+    s1 = source[min(1, n_ch - 1)]
+    s2 = source[min(2, n_ch - 1)]
+    lut0 = lookup[0]
+    lut1 = lookup[min(1, n_ch - 1)]
+    lut2 = lookup[min(2, n_ch - 1)]
     for task in prange(n * n_blocks):
         k = task // n_blocks
         r0 = (task % n_blocks) * rows_per_block
         r1 = min(r0 + rows_per_block, h)
-        hist = out[task]
-        image = images[k]
         for r in range(r0, r1):
-            cell_base = row_cell[r] * n_cells_across
-            for c in range(w):
-                cell = hist[cell_base + col_cell[c]]
-                px = image[r, c]
-                if joint:
-                    idx = 0
-                    for ch in range(n_ch):
-                        b = lookup[ch, px[source[ch]]]
-                        if b < 0:
-                            idx = -1
-                            break
-                        idx += b * strides[ch]
-                    if idx >= 0:
-                        cell[idx] += 1.0
-                else:
-                    for ch in range(n_ch):
-                        b = lookup[ch, px[source[ch]]]
-                        if b >= 0:
-                            cell[offsets[ch] + b] += 1.0
+            row = images[k, r]
+            for j in range(n_across):
+                _count_row_lut(row, col_bounds[j], col_bounds[j + 1], n_ch, joint,
+                               s0, s1, s2, lut0, lut1, lut2,
+                               out[task, row_cell[r] * n_across + j])
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -196,10 +212,13 @@ def histogram_float(images, space, source, scale, edges, n_bins, strides, offset
     """Histograms of images (n, h, w, c) after scaling by ``scale`` and conversion.
 
     ``edges[ch, :n_bins[ch] + 1]`` are the bin edges of histogram channel
-    ``ch``; the other arguments are as in :func:`histogram_lut`.
+    ``ch``. Joint histograms use bin ``sum(bin[ch] * strides[ch])``,
+    marginal ones ``offsets[ch] + bin[ch]``. ``out`` (n * n_blocks,
+    n_cells * bins per cell) must hold zeros.
     """
     n, h, w, _ = images.shape
     n_ch = n_bins.shape[0]
+    per_cell = out.shape[1] // (row_cell.max() * n_cells_across + n_cells_across)
     rows_per_block = -(-h // n_blocks)
     m = _XYZ_FROM_RGB
     white = _WHITE_D65
@@ -209,25 +228,25 @@ def histogram_float(images, space, source, scale, edges, n_bins, strides, offset
         r0 = (task % n_blocks) * rows_per_block
         r1 = min(r0 + rows_per_block, h)
         hist = out[task]
-        image = images[k]
-        values = np.empty(n_ch)
+        values = np.empty(3)
         for r in range(r0, r1):
+            row = images[k, r]
             cell_base = row_cell[r] * n_cells_across
             for c in range(w):
-                cell = hist[cell_base + col_cell[c]]
-                _convert(image[r, c], space, source, scale, m, white, gray, values)
+                base = (cell_base + col_cell[c]) * per_cell
+                _convert(row[c], space, source, scale, m, white, gray, values)
                 if joint:
                     idx = 0
                     for ch in range(n_ch):
-                        b = _find_bin(values[ch], edges[ch], n_bins[ch])
+                        b = _find_bin(values[ch], edges, ch, n_bins[ch])
                         if b < 0:
                             idx = -1
                             break
                         idx += b * strides[ch]
                     if idx >= 0:
-                        cell[idx] += 1.0
+                        hist[base + idx] += 1.0
                 else:
                     for ch in range(n_ch):
-                        b = _find_bin(values[ch], edges[ch], n_bins[ch])
+                        b = _find_bin(values[ch], edges, ch, n_bins[ch])
                         if b >= 0:
-                            cell[offsets[ch] + b] += 1.0
+                            hist[base + offsets[ch] + b] += 1.0

@@ -89,11 +89,10 @@ def ror_table(P):
 
 @njit(cache=True, nogil=True)
 def _popcount(v):
-    count = 0
-    while v:
-        v &= v - 1
-        count += 1
-    return count
+    v = v - ((v >> 1) & 0x5555555555555555)
+    v = (v & 0x3333333333333333) + ((v >> 2) & 0x3333333333333333)
+    v = (v + (v >> 4)) & 0x0F0F0F0F0F0F0F0F
+    return (v * 0x0101010101010101) >> 56
 
 
 @njit(cache=True, nogil=True)
@@ -161,27 +160,33 @@ def _lbp_row(pad, pr, margin, lo_r, hi_r, lo_c, hi_c, fr_row, frac_c, method,
         bits[c] = 0
         s1[c] = 0.0
         s2[c] = 0.0
+    # Slices that start at column 0 of each neighbour keep every index in the
+    # inner loops non-negative, so no wrap-around checks and SIMD code.
+    centre = pad[pr, margin:margin + w]
     for i in range(P):
         fr = fr_row[i]
         gr = 1 - fr
-        top = pad[pr + lo_r[i]]
-        bottom = pad[pr + hi_r[i]]
-        centre = pad[pr]
         cl = lo_c[i] + margin
         ch = hi_c[i] + margin
-        bit = np.int64(1) << i
+        tl = pad[pr + lo_r[i], cl:cl + w]
+        tr = pad[pr + lo_r[i], ch:ch + w]
+        bl = pad[pr + hi_r[i], cl:cl + w]
+        br = pad[pr + hi_r[i], ch:ch + w]
         fc_i = frac_c[i]
-        for c in range(w):
-            fc = fc_i[c]
-            gc = 1 - fc
-            t = gc * top[c + cl] + fc * top[c + ch]
-            b = gc * bottom[c + cl] + fc * bottom[c + ch]
-            v = gr * t + fr * b
-            if v - centre[c + margin] >= 0:
-                bits[c] |= bit
-            if is_var:
+        if is_var:
+            for c in range(w):
+                fc = fc_i[c]
+                gc = 1 - fc
+                v = gr * (gc * tl[c] + fc * tr[c]) + fr * (gc * bl[c] + fc * br[c])
                 s1[c] += v
                 s2[c] += v * v
+        else:
+            bit = np.int64(1) << i
+            for c in range(w):
+                fc = fc_i[c]
+                gc = 1 - fc
+                v = gr * (gc * tl[c] + fc * tr[c]) + fr * (gc * bl[c] + fc * br[c])
+                bits[c] |= (v - centre[c] >= 0) * bit
     if is_var:
         for c in range(w):
             var = (s2[c] - (s1[c] * s1[c]) / P) / P

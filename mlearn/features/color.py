@@ -231,7 +231,7 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
             strides[ch] = strides[ch + 1] * n_bins[ch + 1]
         offsets = np.concatenate([[0], np.cumsum(n_bins)[:-1]]).astype(np.int64)
         per_cell = int(np.prod(n_bins)) if joint else int(n_bins.sum())
-        hist = np.zeros((n * n_blocks, gy * gx, per_cell))
+        hist = np.zeros((n * n_blocks, gy * gx * per_cell))
 
         grey_input = n_in == 1
         if self.color_space == "gray":
@@ -244,9 +244,16 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
 
         if batch.dtype == np.uint8 and space == "identity":
             batch = np.ascontiguousarray(batch)
+            # Per channel: what a value adds to the bin index; -2**40 when it
+            # falls outside the range, so that any sum including it is negative.
             lookup = np.stack([K.bin_lookup(e, 256, scale) for e in edges])
-            K.histogram_lut(batch, source, lookup, strides, offsets, joint, row_cell,
-                            col_cell, gx, n_blocks, hist)
+            if joint:
+                lookup = np.where(lookup >= 0, lookup * strides[:, None], -(2**40))
+            else:
+                lookup = np.where(lookup >= 0, lookup + offsets[:, None], -(2**40))
+            col_bounds = np.searchsorted(col_cell, np.arange(gx + 1)).astype(np.int64)
+            K.histogram_lut(batch, source, lookup, joint, row_cell, col_bounds,
+                            n_blocks, hist.reshape(n * n_blocks, gy * gx, per_cell))
         else:
             # Only uint8 and float64 kernels are compiled; others become float64.
             dtype = np.uint8 if batch.dtype == np.uint8 else np.float64
