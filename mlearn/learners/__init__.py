@@ -4,11 +4,17 @@ from .covariance import Covariance
 from .general import (MetricLearner, PairsMetricLearner, QuadrupletsMetricLearner,
                       TripletsMetricLearner)
 from .itml import ITML, ITML_Supervised
+from .mmc import MMC, MMC_Supervised
+from .sdml import SDML, SDML_Supervised
 
 __all__ = [
     "Covariance",
     "ITML",
     "ITML_Supervised",
+    "MMC",
+    "MMC_Supervised",
+    "SDML",
+    "SDML_Supervised",
     "MetricLearner",
     "PairsMetricLearner",
     "QuadrupletsMetricLearner",

@@ -16,6 +16,10 @@ labels instead, draws the tuples from them with
   point arrays ready for the tuple solver;
 - the scikit-learn tags of a transformer that requires ``y``.
 
+Two helpers serve the pairs forms too: :func:`check_calibration_params`
+(the ``calibration_params`` argument of a pairs learner's ``fit``) and
+:func:`split_pairs` (checked labels and difference vectors of pairs).
+
 A ``_Supervised`` class lists the mixin first::
 
     class ITML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseITML):
@@ -40,14 +44,48 @@ import numpy as np
 from sklearn.utils.multiclass import check_classification_targets
 
 from .._sklearn_compat import Interval
+from .._validation import check_pair_labels
 from ..constraints import Constraints
 
-__all__ = ["SUPERVISED_PARAMETER_CONSTRAINTS", "SupervisedMixin", "default_n_constraints"]
+__all__ = [
+    "SUPERVISED_PARAMETER_CONSTRAINTS",
+    "SupervisedMixin",
+    "check_calibration_params",
+    "default_n_constraints",
+    "split_pairs",
+]
 
 SUPERVISED_PARAMETER_CONSTRAINTS = {
     "n_constraints": [Interval(Integral, 1, None, closed="left"), None],
     "random_state": ["random_state"],
 }
+
+
+_CALIBRATION_KEYS = ("strategy", "min_rate", "beta")
+
+
+def check_calibration_params(calibration_params):
+    """Validate the ``calibration_params`` dict handed to a pairs learner's ``fit``."""
+    if calibration_params is None:
+        return {}
+    if not isinstance(calibration_params, dict):
+        raise TypeError(
+            "calibration_params must be a dict of calibrate_threshold arguments or None, "
+            f"got {type(calibration_params).__name__}"
+        )
+    unknown = sorted(set(calibration_params) - set(_CALIBRATION_KEYS))
+    if unknown:
+        raise ValueError(
+            f"calibration_params has unknown keys {unknown}; calibrate_threshold "
+            f"takes {list(_CALIBRATION_KEYS)}"
+        )
+    return dict(calibration_params)
+
+
+def split_pairs(pairs, y):
+    """Pair labels checked, and the difference vector of each pair."""
+    y = check_pair_labels(y, pairs.shape[0])
+    return np.asarray(pairs[:, 0] - pairs[:, 1], dtype=np.float64), y
 
 
 def default_n_constraints(y):

@@ -8,43 +8,20 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
-from .._validation import check_pair_labels
 from ..base import BaseMetricLearner, MahalanobisMixin, PairsClassifierMixin
 from ..linalg import components_from_metric, initialize_metric
 from ._itml_kernels import itml_sweep
-from ._supervised import SUPERVISED_PARAMETER_CONSTRAINTS, SupervisedMixin
+from ._supervised import (
+    SUPERVISED_PARAMETER_CONSTRAINTS,
+    SupervisedMixin,
+    check_calibration_params,
+    split_pairs,
+)
 
 __all__ = ["ITML", "ITML_Supervised"]
 
 # Above this many distinct points the default bounds are estimated on a sample.
 _MAX_BOUND_POINTS = 4000
-_CALIBRATION_KEYS = ("strategy", "min_rate", "beta")
-
-
-def check_calibration_params(calibration_params):
-    """Validate the ``calibration_params`` dict handed to a pairs learner's ``fit``."""
-    if calibration_params is None:
-        return {}
-    if not isinstance(calibration_params, dict):
-        raise TypeError(
-            "calibration_params must be a dict of calibrate_threshold arguments or None, "
-            f"got {type(calibration_params).__name__}"
-        )
-    unknown = sorted(set(calibration_params) - set(_CALIBRATION_KEYS))
-    if unknown:
-        raise ValueError(
-            f"calibration_params has unknown keys {unknown}; calibrate_threshold "
-            f"takes {list(_CALIBRATION_KEYS)}"
-        )
-    return dict(calibration_params)
-
-
-def split_pairs(pairs, y):
-    """Pair labels checked, and the difference vector of each pair."""
-    y = check_pair_labels(y, pairs.shape[0])
-    return np.asarray(pairs[:, 0] - pairs[:, 1], dtype=np.float64), y
-
-
 def check_prior_pd(M, name, learner):
     """A prior or starting matrix that must be strictly positive definite."""
     w = np.linalg.eigvalsh(M)

@@ -1,0 +1,394 @@
+"""Mahalanobis Metric for Clustering (MMC), on pairs and from labels."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+
+from .._sklearn_compat import Interval, StrOptions, _fit_context
+from ..base import BaseMetricLearner, MahalanobisMixin, PairsClassifierMixin
+from ..linalg import components_from_metric, initialize_metric
+from ..solvers import projected_gradient
+from ._supervised import (
+    SUPERVISED_PARAMETER_CONSTRAINTS,
+    SupervisedMixin,
+    check_calibration_params,
+    split_pairs,
+)
+
+__all__ = ["MMC", "MMC_Supervised"]
+
+
+def mmc_objective(M, S, D, c=1.0):
+    """MMC's objective and gradient at a full matrix ``M``.
+
+    ``f(M) = sum_S d_M(x, y)^2 - c * log(sum_D d_M(x, y))``, with ``S`` the
+    (n_similar, n_features) differences of the similar pairs, given here as
+    their scatter matrix ``S.T @ S`` (the first term is ``tr(M S.T S)``), and
+    ``D`` the differences of the dissimilar pairs.
+
+    Returns
+    -------
+    value : float
+    grad : ndarray of shape (n_features, n_features)
+    """
+    sq = np.einsum("ij,ij->i", D @ M, D)
+    dist = np.sqrt(np.maximum(sq, 0.0))
+    total = dist.sum()
+    if not total > 0:
+        return np.inf, np.zeros_like(M)
+    value = float(np.vdot(S, M)) - c * np.log(total)
+    # d/dM sqrt(v'Mv) = vv' / (2 sqrt(v'Mv)); pairs at zero distance add nothing
+    weights = np.divide(0.5, dist, out=np.zeros_like(dist), where=dist > 0)
+    grad = S - (c / total) * ((D.T * weights) @ D)
+    return value, (grad + grad.T) / 2
+
+
+def _diagonal_objective(w, s, Q, c):
+    """Value, gradient and Hessian of MMC's objective at a diagonal metric ``w``."""
+    dist = np.sqrt(np.maximum(Q @ w, 0.0))
+    total = dist.sum()
+    if not total > 0:
+        return np.inf, None, None
+    safe = np.maximum(dist, 1e-12 * max(dist.max(), 1e-300))
+    first = Q.T @ (0.5 / safe)                      # d total / dw
+    second = -(Q.T * (0.25 / safe**3)) @ Q          # d² total / dw²
+    value = float(s @ w) - c * np.log(total)
+    grad = s - c * first / total
+    hess = -c * (second / total - np.outer(first, first) / total**2)
+    return value, grad, hess
+
+
+class _BaseMMC(BaseMetricLearner):
+    """Parameters and solvers shared by :class:`MMC` and :class:`MMC_Supervised`."""
+
+    _parameter_constraints = {
+        **BaseMetricLearner._parameter_constraints,
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_proj": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "init": [StrOptions({"identity", "covariance", "random"}), "array-like"],
+        "diagonal": ["boolean"],
+        "diagonal_c": [Interval(Real, 0, None, closed="neither")],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
+    def _fit_pairs(self, pairs, y, random_state):
+        name = type(self).__name__
+        diffs, y = split_pairs(pairs, y)
+        if not np.any(y == 1) or not np.any(y == -1):
+            raise ValueError(
+                f"{name} needs both similar (+1) and dissimilar (-1) pairs: it shrinks "
+                "the first while keeping the second apart; y holds only "
+                f"{'+1' if np.all(y == 1) else '-1'}"
+            )
+        D = diffs[y == -1]
+        if not np.any(D):
+            raise ValueError(
+                f"{name} needs a dissimilar pair of two distinct points; every "
+                "dissimilar pair joins a point to itself"
+            )
+        S = diffs[y == 1]
+        points = np.unique(pairs.reshape(-1, pairs.shape[2]), axis=0).astype(np.float64)
+        M0 = initialize_metric(self.init, points, random_state=random_state, name="init")
+        if self.diagonal:
+            M = self._fit_diagonal(np.diag(M0).copy(), S, D, name)
+        else:
+            M = self._fit_full(M0, S, D, name)
+        self.components_ = components_from_metric(M, self.n_components, check_psd=False)
+        return self
+
+    def _fit_full(self, M0, S, D, name):
+        scatter = S.T @ S
+        M, self.n_iter_, _ = projected_gradient(
+            lambda M: mmc_objective(M, scatter, D),
+            M0,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            max_backtracks=self.max_proj,
+            verbose=self.verbose,
+            name=name,
+        )
+        return M
+
+    def _fit_diagonal(self, w, S, D, name):
+        s = np.einsum("ij,ij->j", S, S)
+        Q = D * D
+        c = float(self.diagonal_c)
+        w = np.maximum(w, 0.0)
+        value, grad, hess = _diagonal_objective(w, s, Q, c)
+        if not np.isfinite(value):
+            raise ValueError(
+                f"{name}: the dissimilar pairs all have zero distance under the diagonal "
+                "of init; use init='identity'"
+            )
+        ridge = 1e-10 * max(np.abs(np.diag(hess)).max(), 1e-300)
+        converged = False
+        it = 0
+        for it in range(1, self.max_iter + 1):
+            # Newton direction on the (convex) objective, kept in w >= 0 by clipping;
+            # the step is halved until the objective decreases
+            step = np.linalg.solve(hess + ridge * np.eye(len(w)), grad)
+            t = 1.0
+            for _ in range(self.max_proj):
+                w_new = np.maximum(w - t * step, 0.0)
+                value_new, grad_new, hess_new = _diagonal_objective(w_new, s, Q, c)
+                if value_new < value:
+                    break
+                t /= 2
+                if t < 1e-20:
+                    break
+            if not value_new < value:
+                converged = True  # no decrease left at machine precision
+                break
+            decrease = value - value_new
+            w, value, grad, hess = w_new, value_new, grad_new, hess_new
+            if self.verbose:
+                print(f"[{name}] iter {it:4d}  objective {value:.8g}  step {t:.3g}")
+            if decrease <= self.tol * max(abs(value), 1e-12):
+                converged = True
+                break
+        self.n_iter_ = it
+        if not converged:
+            warnings.warn(
+                f"{name} did not converge within max_iter={self.max_iter} iterations; "
+                "increase max_iter or tol",
+                ConvergenceWarning,
+                stacklevel=5,
+            )
+        return np.diag(w)
+
+
+class MMC(MahalanobisMixin, PairsClassifierMixin, _BaseMMC):
+    """Mahalanobis Metric for Clustering (MMC) on labelled pairs.
+
+    MMC (Xing et al.) makes dissimilar pairs far apart while keeping similar
+    pairs close: it maximises the sum of distances of the dissimilar pairs
+    subject to the sum of squared distances of the similar pairs being at most
+    one. mlearn solves the equivalent convex problem
+
+    ``min_{M PSD}  sum_S d_M(x, y)^2 - log(sum_D d_M(x, y))``,
+
+    whose minimiser is the constrained optimum up to a scale (which no
+    distance comparison sees), by projected gradient onto the PSD cone
+    (:func:`mlearn.solvers.projected_gradient`). With ``diagonal=True`` it
+    learns a diagonal ``M`` (a weight per feature) by Newton's method on the
+    same objective with the log term weighted by ``diagonal_c``.
+
+    Read more in the :ref:`User Guide <mmc>`.
+
+    Parameters
+    ----------
+    max_iter : int, default=100
+        Maximum number of (accepted) iterations.
+    max_proj : int, default=10000
+        Maximum number of trial steps per iteration; in the full version each
+        trial is a projection onto the PSD cone.
+    tol : float, default=1e-3
+        Stop when an iteration lowers the objective by less than ``tol``
+        times its magnitude.
+    init : {'identity', 'covariance', 'random'} or array-like of shape \
+            (n_features, n_features), default='identity'
+        Starting metric. 'covariance' is the inverse covariance of the points
+        of the pairs, 'random' a random PSD matrix (seeded by
+        ``random_state``). The diagonal version starts from its diagonal.
+    diagonal : bool, default=False
+        Learn a diagonal metric (a scaling of the features).
+    diagonal_c : float, default=1.0
+        Weight of the dissimilarity term in the diagonal version; ignored when
+        ``diagonal=False``.
+    verbose : bool, default=False
+        Print the objective after each iteration.
+    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
+            default=None
+        Lets pairs be given as indices, ``(n_pairs, 2)``, into these points.
+    random_state : int, RandomState instance or None, default=None
+        Seeds ``init='random'``.
+    n_components : int, default=None
+        Rows of ``components_``: the leading eigen-directions of ``M`` are
+        kept. None keeps n_features.
+
+    Attributes
+    ----------
+    n_iter_ : int
+        Number of iterations run.
+    components_ : ndarray of shape (n_components, n_features)
+        ``L`` with ``M = L.T @ L``.
+    threshold_ : float
+        Distance under which a pair is predicted similar, calibrated on the
+        training pairs at the end of ``fit``.
+    classes_ : ndarray of shape (2,)
+        ``[-1, 1]``.
+    n_features_in_ : int
+        Number of features of the points.
+
+    See Also
+    --------
+    MMC_Supervised : MMC on pairs drawn from class labels.
+
+    References
+    ----------
+    .. [1] E. P. Xing, A. Y. Ng, M. I. Jordan and S. Russell, "Distance metric
+       learning, with application to clustering with side-information",
+       NIPS 2002.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn import MMC
+    >>> pairs = np.array([[[1.2, 7.5], [1.3, 1.5]],
+    ...                   [[6.4, 2.6], [6.2, 9.7]],
+    ...                   [[1.3, 4.5], [3.2, 4.6]],
+    ...                   [[6.2, 5.5], [5.4, 5.4]]])
+    >>> y = np.array([1, 1, -1, -1])
+    >>> mmc = MMC().fit(pairs, y)
+    >>> mmc.predict(pairs)
+    array([ 1,  1, -1, -1])
+    """
+
+    def __init__(self, max_iter=100, max_proj=10000, tol=1e-3, init="identity",
+                 diagonal=False, diagonal_c=1.0, verbose=False, preprocessor=None,
+                 random_state=None, n_components=None):
+        self.max_iter = max_iter
+        self.max_proj = max_proj
+        self.tol = tol
+        self.init = init
+        self.diagonal = diagonal
+        self.diagonal_c = diagonal_c
+        self.verbose = verbose
+        self.random_state = random_state
+        self.n_components = n_components
+        super().__init__(preprocessor=preprocessor)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, pairs, y, calibration_params=None):
+        """Learn the metric from labelled pairs, then calibrate ``threshold_`` on them.
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, n_features) or (n_pairs, 2)
+            Pairs of points, or of indices into the preprocessor's points.
+        y : array-like of shape (n_pairs,)
+            +1 for a similar pair, -1 for a dissimilar one; both must occur.
+        calibration_params : dict, default=None
+            Arguments of :meth:`calibrate_threshold` (``strategy``,
+            ``min_rate``, ``beta``) for the calibration that ends ``fit``.
+
+        Returns
+        -------
+        self : MMC
+        """
+        calibration_params = check_calibration_params(calibration_params)
+        pairs = self._prepare_tuples(pairs, reset=True, name="pairs")
+        self._fit_pairs(pairs, y, check_random_state(self.random_state))
+        return self.calibrate_threshold(pairs, y, **calibration_params)
+
+
+class MMC_Supervised(SupervisedMixin, MahalanobisMixin, _BaseMMC):
+    """MMC on similar and dissimilar pairs drawn from class labels.
+
+    Pairs of points of the same class are similar, pairs of points of two
+    classes dissimilar; :class:`MMC` then learns the metric. The estimator is
+    a transformer (``fit(X, y)``, ``transform(X)``) for pipelines.
+
+    Read more in the :ref:`User Guide <mmc>`.
+
+    Parameters
+    ----------
+    max_iter : int, default=100
+        Maximum number of iterations.
+    max_proj : int, default=10000
+        Maximum number of trial steps per iteration.
+    tol : float, default=1e-6
+        Relative decrease of the objective under which the solver stops.
+    n_constraints : int, default=None
+        Number of similar pairs, and of dissimilar pairs, to draw; None means
+        ``20 * n_classes ** 2``.
+    init : {'identity', 'covariance', 'random'} or array-like of shape \
+            (n_features, n_features), default='identity'
+        Starting metric.
+    diagonal : bool, default=False
+        Learn a diagonal metric.
+    diagonal_c : float, default=1.0
+        Weight of the dissimilarity term in the diagonal version.
+    verbose : bool, default=False
+        Print the objective after each iteration.
+    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
+            default=None
+        Lets ``X`` be given as a 1-D array of indices into these points.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the drawing of pairs and ``init='random'``.
+    n_components : int, default=None
+        Rows of ``components_`` (leading eigen-directions of ``M``); None keeps
+        n_features.
+
+    Attributes
+    ----------
+    n_iter_ : int
+        Number of iterations run.
+    components_ : ndarray of shape (n_components, n_features)
+        ``L`` with ``M = L.T @ L``.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when ``X`` has string column names.
+
+    See Also
+    --------
+    MMC : the same learner on pairs.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from mlearn import MMC_Supervised
+    >>> X, y = load_iris(return_X_y=True)
+    >>> pipe = make_pipeline(MMC_Supervised(random_state=0), KNeighborsClassifier(3))
+    >>> round(pipe.fit(X, y).score(X, y), 2)
+    0.97
+    """
+
+    _parameter_constraints = {
+        **_BaseMMC._parameter_constraints,
+        **SUPERVISED_PARAMETER_CONSTRAINTS,
+    }
+
+    def __init__(self, max_iter=100, max_proj=10000, tol=1e-6, n_constraints=None,
+                 init="identity", diagonal=False, diagonal_c=1.0, verbose=False,
+                 preprocessor=None, random_state=None, n_components=None):
+        self.max_iter = max_iter
+        self.max_proj = max_proj
+        self.tol = tol
+        self.n_constraints = n_constraints
+        self.init = init
+        self.diagonal = diagonal
+        self.diagonal_c = diagonal_c
+        self.verbose = verbose
+        self.random_state = random_state
+        self.n_components = n_components
+        super().__init__(preprocessor=preprocessor)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Draw pairs from the labels and learn the metric.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Points (or indices into the preprocessor's points).
+        y : array-like of shape (n_samples,)
+            Class labels; negative integers mark unlabelled points.
+
+        Returns
+        -------
+        self : MMC_Supervised
+        """
+        X, y = self._validate_supervised(X, y)
+        rng = check_random_state(self.random_state)
+        pairs, pair_labels = self._label_pairs(X, y, rng)
+        return self._fit_pairs(pairs, pair_labels, rng)

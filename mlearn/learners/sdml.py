@@ -1,0 +1,391 @@
+"""Sparse Distance Metric Learning (SDML), on pairs and from labels."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from scipy.linalg import eigh
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+
+from .._sklearn_compat import Interval, StrOptions, _fit_context
+from ..base import BaseMetricLearner, MahalanobisMixin, PairsClassifierMixin
+from ..linalg import components_from_metric, initialize_metric
+from ._supervised import (
+    SUPERVISED_PARAMETER_CONSTRAINTS,
+    SupervisedMixin,
+    check_calibration_params,
+    split_pairs,
+)
+from .itml import check_prior_pd
+
+__all__ = ["SDML", "SDML_Supervised", "graphical_lasso_admm"]
+
+# When the matrix handed to the graphical lasso is not positive definite, its
+# spectrum is shifted so that its smallest eigenvalue becomes this fraction of
+# its largest absolute eigenvalue.
+_SHIFT_FRACTION = 0.3
+
+
+def graphical_lasso_admm(S, alpha, *, max_iter=1000, tol=1e-6):
+    """Sparse inverse of a positive definite matrix by the graphical lasso (ADMM).
+
+    Minimises ``tr(S @ P) - log det P + alpha * sum_{i != j} |P_ij|`` over
+    positive definite ``P`` by the alternating direction method of multipliers
+    (Boyd et al., 2011, section 6.5), with the penalty parameter adapted to
+    balance the primal and dual residuals. The problem is scaled so that
+    ``S`` has unit mean diagonal, which makes the default tolerances
+    meaningful at any scale.
+
+    Parameters
+    ----------
+    S : ndarray of shape (n_features, n_features)
+        Symmetric positive definite.
+    alpha : float
+        Weight of the L1 penalty on the off-diagonal entries (at the scale
+        of ``S``).
+    max_iter : int, default=1000
+    tol : float, default=1e-6
+        Relative tolerance on the primal and dual residuals.
+
+    Returns
+    -------
+    P : ndarray of shape (n_features, n_features)
+        Symmetric positive definite.
+    n_iter : int
+    converged : bool
+
+    Examples
+    --------
+    With no penalty the solution is the inverse:
+
+    >>> import numpy as np
+    >>> from mlearn.learners.sdml import graphical_lasso_admm
+    >>> S = np.array([[2.0, 0.5], [0.5, 1.0]])
+    >>> P, n_iter, converged = graphical_lasso_admm(S, 0.0, tol=1e-10)
+    >>> bool(np.allclose(P, np.linalg.inv(S), atol=1e-6))
+    True
+    """
+    n_features = S.shape[0]
+    scale = float(np.mean(np.diag(S)))
+    S = S / scale
+    penalty = alpha / scale
+    off = ~np.eye(n_features, dtype=bool)
+    Z = np.diag(1.0 / np.diag(S))
+    U = np.zeros_like(S)
+    P = Z
+    rho = 1.0
+    converged = False
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        # P-step: the minimiser of tr(S P) - log det P + rho/2 ||P - Z + U||² has
+        # the eigenvectors of rho (Z - U) - S and eigenvalues solving a quadratic
+        e, Q = np.linalg.eigh(rho * (Z - U) - S)
+        theta = (e + np.sqrt(e * e + 4.0 * rho)) / (2.0 * rho)
+        P = (Q * theta) @ Q.T
+        P = (P + P.T) / 2
+        # Z-step: soft-threshold the off-diagonal entries
+        Z_old = Z
+        A = P + U
+        Z = A.copy()
+        Z[off] = np.sign(A[off]) * np.maximum(np.abs(A[off]) - penalty / rho, 0.0)
+        U += P - Z
+        primal = np.linalg.norm(P - Z)
+        dual = rho * np.linalg.norm(Z - Z_old)
+        if (primal <= tol * max(np.linalg.norm(P), np.linalg.norm(Z), 1e-12)
+                and dual <= tol * max(rho * np.linalg.norm(U), 1e-12)):
+            converged = True
+            break
+        if primal > 10 * dual:
+            rho *= 2.0
+            U /= 2.0
+        elif dual > 10 * primal:
+            rho /= 2.0
+            U *= 2.0
+    # Z is the sparse iterate; P the positive definite one. They agree at
+    # convergence; keep Z when it is positive definite.
+    if np.linalg.eigvalsh(Z)[0] > 0:
+        P = Z
+    return P / scale, n_iter, converged
+
+
+class _BaseSDML(BaseMetricLearner):
+    """Parameters and solver shared by :class:`SDML` and :class:`SDML_Supervised`."""
+
+    _parameter_constraints = {
+        **BaseMetricLearner._parameter_constraints,
+        "balance_param": [Interval(Real, 0, None, closed="left")],
+        "sparsity_param": [Interval(Real, 0, None, closed="left")],
+        "prior": [StrOptions({"identity", "covariance", "random"}), "array-like"],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
+    def _fit_pairs(self, pairs, y, random_state):
+        name = type(self).__name__
+        diffs, y = split_pairs(pairs, y)
+        points = np.unique(pairs.reshape(-1, pairs.shape[2]), axis=0).astype(np.float64)
+        M0 = initialize_metric(self.prior, points, random_state=random_state, name="prior")
+        M0 = check_prior_pd(M0, "prior", name)
+        prior_inv = np.linalg.inv(M0)
+        prior_inv = (prior_inv + prior_inv.T) / 2
+        # the pairs' Laplacian term: sum of y_i d_i d_i' (similar +, dissimilar -)
+        loss = (diffs.T * y) @ diffs
+        S = prior_inv + self.balance_param * loss
+        S = (S + S.T) / 2
+        S = self._make_positive_definite(S, prior_inv, loss, name)
+        M, self.n_iter_, converged = graphical_lasso_admm(S, self.sparsity_param)
+        if not converged:
+            warnings.warn(
+                f"{name}: the graphical lasso did not converge in {self.n_iter_} "
+                "iterations; the metric is the last iterate",
+                ConvergenceWarning,
+                stacklevel=5,
+            )
+        if self.verbose:
+            print(f"[{name}] graphical lasso: {self.n_iter_} ADMM iterations, "
+                  f"{int(np.sum(M[np.triu_indices_from(M, 1)] != 0))} non-zero "
+                  "off-diagonal entries")
+        self.components_ = components_from_metric(M, self.n_components, check_psd=False)
+        return self
+
+    def _make_positive_definite(self, S, prior_inv, loss, name):
+        w = np.linalg.eigvalsh(S)
+        top = max(np.abs(w).max(), np.finfo(np.float64).tiny)
+        if w[0] > 1e-10 * top:
+            return S
+        # largest balance_param that keeps prior^-1 + balance_param * loss definite
+        mu = eigh(loss, prior_inv, eigvals_only=True)[0]
+        limit = -1.0 / mu if mu < 0 else np.inf
+        shift = _SHIFT_FRACTION * top - w[0]
+        warnings.warn(
+            f"{name}: prior^-1 + balance_param * (pairs' Laplacian term) is not positive "
+            f"definite (smallest eigenvalue {w[0]:.3g}), so the graphical lasso has no "
+            f"solution; its spectrum was shifted by {shift:.3g}. To avoid the shift, use "
+            f"balance_param < {limit:.3g} (balance_param={self.balance_param}).",
+            UserWarning,
+            stacklevel=5,
+        )
+        if self.verbose:
+            print(f"[{name}] spectrum shifted by {shift:.6g}")
+        return S + shift * np.eye(S.shape[0])
+
+
+class SDML(MahalanobisMixin, PairsClassifierMixin, _BaseSDML):
+    """Sparse Distance Metric Learning (SDML) on labelled pairs.
+
+    SDML (Qi et al.) learns a sparse Mahalanobis matrix ``M`` that stays
+    close to a prior ``M0`` in LogDet divergence while shrinking similar
+    pairs and stretching dissimilar ones, with an L1 penalty on the
+    off-diagonal entries of ``M``:
+
+    ``min_M  tr(M (M0^-1 + balance_param * K)) - log det M
+    + sparsity_param * sum_{i != j} |M_ij|``,
+
+    with ``K = sum_i y_i (x_i - x'_i)(x_i - x'_i)'`` over the pairs (``y_i``
+    = +1 similar, -1 dissimilar). This is a graphical lasso problem, solved
+    here by ADMM (:func:`graphical_lasso_admm`).
+
+    The problem has a solution only when ``S = M0^-1 + balance_param * K`` is
+    positive definite. Dissimilar pairs make ``K`` indefinite, so with many
+    pairs ``S`` usually is not: SDML then shifts the spectrum of ``S`` (adds a
+    multiple of the identity, so that its smallest eigenvalue becomes 0.3
+    times its largest absolute one) and warns, naming the largest
+    ``balance_param`` that would need no shift.
+
+    Read more in the :ref:`User Guide <sdml>`.
+
+    Parameters
+    ----------
+    balance_param : float, default=0.5
+        Weight of the pairs' term ``K`` against the prior.
+    sparsity_param : float, default=0.01
+        Weight of the L1 penalty on the off-diagonal entries of ``M``.
+    prior : {'identity', 'covariance', 'random'} or array-like of shape \
+            (n_features, n_features), default='identity'
+        ``M0``, strictly positive definite. 'covariance' is the inverse
+        covariance of the points of the pairs, 'random' a random positive
+        definite matrix (seeded by ``random_state``).
+    verbose : bool, default=False
+        Print the solver's progress.
+    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
+            default=None
+        Lets pairs be given as indices, ``(n_pairs, 2)``, into these points.
+    random_state : int, RandomState instance or None, default=None
+        Seeds ``prior='random'``.
+    n_components : int, default=None
+        Rows of ``components_``: the leading eigen-directions of ``M`` are
+        kept. None keeps n_features.
+
+    Attributes
+    ----------
+    n_iter_ : int
+        ADMM iterations run.
+    components_ : ndarray of shape (n_components, n_features)
+        ``L`` with ``M = L.T @ L``.
+    threshold_ : float
+        Distance under which a pair is predicted similar, calibrated on the
+        training pairs at the end of ``fit``.
+    classes_ : ndarray of shape (2,)
+        ``[-1, 1]``.
+    n_features_in_ : int
+        Number of features of the points.
+
+    See Also
+    --------
+    SDML_Supervised : SDML on pairs drawn from class labels.
+
+    References
+    ----------
+    .. [1] G.-J. Qi, J. Tang, Z.-J. Zha, T.-S. Chua and H.-J. Zhang, "An
+       efficient sparse metric learning in high-dimensional space via
+       L1-penalized log-determinant regularization", ICML 2009.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn import SDML
+    >>> pairs = np.array([[[1.2, 7.5], [1.3, 1.5]],
+    ...                   [[6.4, 2.6], [6.2, 9.7]],
+    ...                   [[1.3, 4.5], [3.2, 4.6]],
+    ...                   [[6.2, 5.5], [5.4, 5.4]]])
+    >>> y = np.array([1, 1, -1, -1])
+    >>> sdml = SDML(balance_param=0.001).fit(pairs, y)
+    >>> sdml.predict(pairs)
+    array([ 1,  1, -1, -1])
+    """
+
+    def __init__(self, balance_param=0.5, sparsity_param=0.01, prior="identity",
+                 verbose=False, preprocessor=None, random_state=None, n_components=None):
+        self.balance_param = balance_param
+        self.sparsity_param = sparsity_param
+        self.prior = prior
+        self.verbose = verbose
+        self.random_state = random_state
+        self.n_components = n_components
+        super().__init__(preprocessor=preprocessor)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, pairs, y, calibration_params=None):
+        """Learn the metric from labelled pairs, then calibrate ``threshold_`` on them.
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, n_features) or (n_pairs, 2)
+            Pairs of points, or of indices into the preprocessor's points.
+        y : array-like of shape (n_pairs,)
+            +1 for a similar pair, -1 for a dissimilar one.
+        calibration_params : dict, default=None
+            Arguments of :meth:`calibrate_threshold` (``strategy``,
+            ``min_rate``, ``beta``) for the calibration that ends ``fit``.
+
+        Returns
+        -------
+        self : SDML
+        """
+        calibration_params = check_calibration_params(calibration_params)
+        pairs = self._prepare_tuples(pairs, reset=True, name="pairs")
+        self._fit_pairs(pairs, y, check_random_state(self.random_state))
+        return self.calibrate_threshold(pairs, y, **calibration_params)
+
+
+class SDML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSDML):
+    """SDML on similar and dissimilar pairs drawn from class labels.
+
+    Pairs of points of the same class are similar, pairs of points of two
+    classes dissimilar; :class:`SDML` then learns the metric. The estimator is
+    a transformer (``fit(X, y)``, ``transform(X)``) for pipelines.
+
+    Read more in the :ref:`User Guide <sdml>`.
+
+    Parameters
+    ----------
+    balance_param : float, default=0.5
+        Weight of the pairs' term against the prior.
+    sparsity_param : float, default=0.01
+        Weight of the L1 penalty on the off-diagonal entries of ``M``.
+    prior : {'identity', 'covariance', 'random'} or array-like of shape \
+            (n_features, n_features), default='identity'
+        ``M0``, strictly positive definite.
+    n_constraints : int, default=None
+        Number of similar pairs, and of dissimilar pairs, to draw; None means
+        ``20 * n_classes ** 2``.
+    verbose : bool, default=False
+        Print the solver's progress.
+    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
+            default=None
+        Lets ``X`` be given as a 1-D array of indices into these points.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the drawing of pairs and ``prior='random'``.
+    n_components : int, default=None
+        Rows of ``components_`` (leading eigen-directions of ``M``); None keeps
+        n_features.
+
+    Attributes
+    ----------
+    n_iter_ : int
+        ADMM iterations run.
+    components_ : ndarray of shape (n_components, n_features)
+        ``L`` with ``M = L.T @ L``.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when ``X`` has string column names.
+
+    See Also
+    --------
+    SDML : the same learner on pairs.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from mlearn import SDML_Supervised
+    >>> X, y = load_iris(return_X_y=True)
+    >>> pipe = make_pipeline(SDML_Supervised(random_state=0), KNeighborsClassifier(3))
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # the spectrum shift is reported
+    ...     score = pipe.fit(X, y).score(X, y)
+    >>> round(score, 2)
+    0.97
+    """
+
+    _parameter_constraints = {
+        **_BaseSDML._parameter_constraints,
+        **SUPERVISED_PARAMETER_CONSTRAINTS,
+    }
+
+    def __init__(self, balance_param=0.5, sparsity_param=0.01, prior="identity",
+                 n_constraints=None, verbose=False, preprocessor=None, random_state=None,
+                 n_components=None):
+        self.balance_param = balance_param
+        self.sparsity_param = sparsity_param
+        self.prior = prior
+        self.n_constraints = n_constraints
+        self.verbose = verbose
+        self.random_state = random_state
+        self.n_components = n_components
+        super().__init__(preprocessor=preprocessor)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Draw pairs from the labels and learn the metric.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Points (or indices into the preprocessor's points).
+        y : array-like of shape (n_samples,)
+            Class labels; negative integers mark unlabelled points.
+
+        Returns
+        -------
+        self : SDML_Supervised
+        """
+        X, y = self._validate_supervised(X, y)
+        rng = check_random_state(self.random_state)
+        pairs, pair_labels = self._label_pairs(X, y, rng)
+        return self._fit_pairs(pairs, pair_labels, rng)
