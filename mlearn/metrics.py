@@ -1,0 +1,631 @@
+"""Evaluating a learned metric: retrieval, verification and k-NN scores.
+
+Retrieval scores rank, for every query, the reference points by distance and
+look at where the points of the query's class fall. Two settings:
+
+- leave-one-out (``reference=None``): every point queries all the others; a
+  query never retrieves itself (other points equal to it still count);
+- query/reference: ``embeddings`` query a separate ``reference`` set.
+
+Queries whose class has no member among the reference points (no "relevant"
+point to find) are left out of the average; pass ``return_n_excluded=True`` to
+get how many were left out. Ties in distance are broken by the smaller
+reference index, so every score is deterministic.
+
+Neighbours come from :func:`mlearn.pairwise.kneighbors`, in blocks of queries
+sized by ``working_memory``, so large sets (100,000 × 128) fit in memory.
+
+Pair verification scores take ``y_true`` in {+1, -1} and ``scores`` where
+higher means more similar (a pairs learner's ``decision_function``).
+"""
+
+import numbers
+
+import numpy as np
+
+from ._sklearn_compat import check_array
+from ._validation import check_pair_labels
+
+__all__ = [
+    "equal_error_rate",
+    "knn_accuracy",
+    "make_retrieval_scorer",
+    "make_tuple_scorer",
+    "mean_average_precision",
+    "mean_average_precision_at_r",
+    "pair_roc_auc",
+    "precision_at_k",
+    "r_precision",
+    "recall_at_k",
+    "verification_accuracy",
+]
+
+_DEFAULT_WORKING_MEMORY = 256  # MiB for one block of neighbour indices
+
+
+# -- plumbing -------------------------------------------------------------------
+
+
+def _check_retrieval_inputs(embeddings, labels, reference, reference_labels):
+    emb = check_array(embeddings, dtype=(np.float64, np.float32), ensure_all_finite=True,
+                      input_name="embeddings")
+    labels = _check_labels(labels, emb.shape[0], "labels", "embeddings")
+    if reference is None:
+        if reference_labels is not None:
+            raise ValueError("reference_labels given without reference")
+        return emb, labels, emb, labels, True
+    if reference_labels is None:
+        raise ValueError("reference given without reference_labels")
+    ref = check_array(reference, dtype=(np.float64, np.float32), ensure_all_finite=True,
+                      input_name="reference")
+    if ref.shape[1] != emb.shape[1]:
+        raise ValueError(
+            f"reference has {ref.shape[1]} features but embeddings have {emb.shape[1]}"
+        )
+    ref_labels = _check_labels(reference_labels, ref.shape[0], "reference_labels", "reference")
+    return emb, labels, ref, ref_labels, False
+
+
+def _check_labels(labels, n, name, of):
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {labels.shape}")
+    if labels.shape[0] != n:
+        raise ValueError(f"{name} has {labels.shape[0]} entries but {of} has {n} rows")
+    return labels
+
+
+def _check_k(k, name):
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise ValueError(f"{name} must be a positive integer, got {k!r}")
+    return int(k)
+
+
+def _n_relevant(labels, ref_labels, self_ref):
+    """For each query, how many reference points share its label (itself excluded)."""
+    classes, ref_counts = np.unique(ref_labels, return_counts=True)
+    pos = np.searchsorted(classes, labels)
+    pos = np.clip(pos, 0, len(classes) - 1)
+    found = classes[pos] == labels
+    counts = np.where(found, ref_counts[pos], 0)
+    return counts - int(self_ref)
+
+
+def _neighbour_blocks(emb, ref, depth, self_ref, metric, working_memory, metric_params):
+    """Yield (query indices, neighbour indices) with ``depth[q]`` neighbours kept per block.
+
+    ``depth`` is an array (one depth per query); each block fetches its
+    maximum, so the block is (n_block, max depth) indices.
+    """
+    from .pairwise import kneighbors
+
+    n, n_ref = emb.shape[0], ref.shape[0]
+    budget = (working_memory or _DEFAULT_WORKING_MEMORY) * 2**20
+    start = 0
+    while start < n:
+        k_max = int(depth[start:].max()) if n - start else 0
+        per_row = max(1, k_max + int(self_ref)) * 16
+        stop = min(n, start + max(1, int(budget // per_row)))
+        k = int(depth[start:stop].max())
+        if k == 0:
+            yield np.arange(start, stop), np.empty((stop - start, 0), dtype=np.int64)
+            start = stop
+            continue
+        kk = min(k + int(self_ref), n_ref)
+        _, ind = kneighbors(emb[start:stop], ref, n_neighbors=kk, metric=metric,
+                            exclude_self=False, working_memory=working_memory, **metric_params)
+        queries = np.arange(start, stop)
+        if self_ref:
+            keep = ind != queries[:, None]
+            # a query tied with more than kk duplicates of lower index is not in
+            # its own list: dropping the last column then leaves the right ones
+            absent = keep.all(axis=1)
+            keep[absent, -1] = False
+            ind = ind[keep].reshape(len(queries), kk - 1)
+        yield queries, ind
+        start = stop
+
+
+def _relevance(labels, ref_labels, queries, ind):
+    return ref_labels[ind] == labels[queries][:, None]
+
+
+def _finish(values, included, return_n_excluded):
+    n_excluded = int(np.sum(~included))
+    score = float(np.mean(values[included])) if included.any() else float("nan")
+    return (score, n_excluded) if return_n_excluded else score
+
+
+def _retrieval(embeddings, labels, reference, reference_labels, depth_fn, score_fn, *,
+               metric, working_memory, metric_params, return_n_excluded):
+    emb, labels, ref, ref_labels, self_ref = _check_retrieval_inputs(
+        embeddings, labels, reference, reference_labels
+    )
+    n_rel = _n_relevant(labels, ref_labels, self_ref)
+    included = n_rel > 0
+    depth = np.where(included, depth_fn(n_rel, ref.shape[0] - int(self_ref)), 0)
+    values = np.zeros(emb.shape[0])
+    for queries, ind in _neighbour_blocks(emb, ref, depth, self_ref, metric, working_memory,
+                                          metric_params):
+        rel = _relevance(labels, ref_labels, queries, ind)
+        # a block fetches its deepest query's depth: ignore ranks past each query's own
+        rel &= np.arange(rel.shape[1])[None, :] < depth[queries][:, None]
+        values[queries] = score_fn(rel, n_rel[queries], depth[queries])
+    return _finish(values, included, return_n_excluded)
+
+
+_SHARED_PARAMS_DOC = """
+    embeddings : array-like of shape (n_queries, n_features)
+        Points in the learned space (e.g. ``learner.transform(X)``).
+    labels : array-like of shape (n_queries,)
+        Their classes.
+    reference, reference_labels : array-like, default=None
+        The set searched, with its classes; None searches ``embeddings``
+        itself, leaving each query out of its own results.
+    metric : str, default="euclidean"
+        Any metric of :func:`mlearn.pairwise.pairwise_distances`.
+    working_memory : float, default=None
+        MiB for one block of neighbour indices (None: 256).
+    return_n_excluded : bool, default=False
+        Also return the number of queries left out because no reference
+        point shares their class.
+    **metric_params
+        Passed to the distance (e.g. ``p=3`` for minkowski)."""
+
+
+# -- retrieval ----------------------------------------------------------------------
+
+
+def precision_at_k(embeddings, labels, *, reference=None, reference_labels=None, k=1,
+                   metric="euclidean", working_memory=None, return_n_excluded=False,
+                   **metric_params):
+    """Mean fraction of a query's ``k`` nearest neighbours that share its class.
+
+    Parameters
+    ----------
+    k : int, default=1
+        Neighbours looked at per query (fewer when the reference set is
+        smaller; the fraction is then over the neighbours that exist).
+    {params}
+
+    Returns
+    -------
+    score : float
+        In [0, 1]; with ``return_n_excluded`` a tuple ``(score, n_excluded)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn.metrics import precision_at_k
+    >>> X = np.array([[0.0], [0.1], [5.0], [5.2], [0.3]])
+    >>> y = np.array([0, 0, 1, 1, 1])
+    >>> precision_at_k(X, y, k=1)   # the point at 0.3 finds 0.1 (class 0)
+    0.8
+    """
+    k = _check_k(k, "k")
+
+    def score(rel, n_rel, depth):
+        return rel.sum(axis=1) / np.maximum(depth, 1)
+
+    return _retrieval(embeddings, labels, reference, reference_labels,
+                      lambda n_rel, n_ref: np.minimum(k, n_ref), score, metric=metric,
+                      working_memory=working_memory, metric_params=metric_params,
+                      return_n_excluded=return_n_excluded)
+
+
+def recall_at_k(embeddings, labels, *, reference=None, reference_labels=None, k=1,
+                metric="euclidean", working_memory=None, return_n_excluded=False,
+                **metric_params):
+    """Fraction of queries with at least one same-class point among their ``k`` nearest.
+
+    This is the "Recall@K" of the metric-learning literature (a hit rate), not
+    the fraction of all relevant points retrieved.
+
+    Parameters
+    ----------
+    k : int, default=1
+    {params}
+
+    Returns
+    -------
+    score : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn.metrics import recall_at_k
+    >>> X = np.array([[0.0], [0.1], [5.0], [5.2], [0.3]])
+    >>> y = np.array([0, 0, 1, 1, 1])
+    >>> recall_at_k(X, y, k=2)
+    0.8
+    """
+    k = _check_k(k, "k")
+
+    def score(rel, n_rel, depth):
+        return rel.any(axis=1).astype(float)
+
+    return _retrieval(embeddings, labels, reference, reference_labels,
+                      lambda n_rel, n_ref: np.minimum(k, n_ref), score, metric=metric,
+                      working_memory=working_memory, metric_params=metric_params,
+                      return_n_excluded=return_n_excluded)
+
+
+def r_precision(embeddings, labels, *, reference=None, reference_labels=None,
+                metric="euclidean", working_memory=None, return_n_excluded=False,
+                **metric_params):
+    """Mean precision among the first R results, R being the query's number of relevant points.
+
+    Parameters
+    ----------
+    {params}
+
+    Returns
+    -------
+    score : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn.metrics import r_precision
+    >>> X = np.array([[0.0], [0.1], [0.2], [5.0], [0.15]])
+    >>> y = np.array([0, 0, 0, 1, 1])
+    >>> r_precision(X, y)   # class 0 finds half its pairs, class 1 none
+    0.3
+    """
+
+    def score(rel, n_rel, depth):
+        return rel.sum(axis=1) / np.maximum(n_rel, 1)
+
+    return _retrieval(embeddings, labels, reference, reference_labels,
+                      lambda n_rel, n_ref: n_rel, score, metric=metric,
+                      working_memory=working_memory, metric_params=metric_params,
+                      return_n_excluded=return_n_excluded)
+
+
+def _average_precision(rel, n_rel):
+    hits = np.cumsum(rel, axis=1)
+    ranks = np.arange(1, rel.shape[1] + 1)
+    return (rel * hits / ranks).sum(axis=1) / np.maximum(n_rel, 1)
+
+
+def mean_average_precision_at_r(embeddings, labels, *, reference=None, reference_labels=None,
+                                metric="euclidean", working_memory=None,
+                                return_n_excluded=False, **metric_params):
+    """MAP@R: average precision over the first R results, R the number of relevant points.
+
+    For a query with R relevant points and relevance ``rel(i)`` of the
+    result at rank i, ``AP@R = (1/R) Σ_{{i ≤ R}} P(i) rel(i)`` with ``P(i)``
+    the precision of the first i results (Musgrave et al., 2020, "A metric
+    learning reality check").
+
+    Parameters
+    ----------
+    {params}
+
+    Returns
+    -------
+    score : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn.metrics import mean_average_precision_at_r
+    >>> X = np.array([[0.0], [0.1], [0.2], [5.0], [5.1]])
+    >>> y = np.array([0, 0, 0, 1, 1])
+    >>> mean_average_precision_at_r(X, y)
+    1.0
+    """
+
+    def score(rel, n_rel, depth):
+        return _average_precision(rel, n_rel)
+
+    return _retrieval(embeddings, labels, reference, reference_labels,
+                      lambda n_rel, n_ref: n_rel, score, metric=metric,
+                      working_memory=working_memory, metric_params=metric_params,
+                      return_n_excluded=return_n_excluded)
+
+
+def mean_average_precision(embeddings, labels, *, reference=None, reference_labels=None,
+                           metric="euclidean", working_memory=None,
+                           return_n_excluded=False, **metric_params):
+    """Mean average precision over the full ranking of the reference set.
+
+    ``AP = (1/R) Σ_i P(i) rel(i)`` over every rank i.
+
+    Parameters
+    ----------
+    {params}
+
+    Returns
+    -------
+    score : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn.metrics import mean_average_precision
+    >>> X = np.array([[0.0], [1.0], [2.0]])
+    >>> y = np.array([0, 1, 0])
+    >>> round(mean_average_precision(X, y), 4)   # class 0 ranks its match second
+    0.5
+    """
+
+    def score(rel, n_rel, depth):
+        return _average_precision(rel, n_rel)
+
+    return _retrieval(embeddings, labels, reference, reference_labels,
+                      lambda n_rel, n_ref: np.full_like(n_rel, n_ref), score, metric=metric,
+                      working_memory=working_memory, metric_params=metric_params,
+                      return_n_excluded=return_n_excluded)
+
+
+def knn_accuracy(embeddings, labels, *, reference=None, reference_labels=None, n_neighbors=3,
+                 metric="euclidean", working_memory=None, **metric_params):
+    """Accuracy of the majority vote of each query's ``n_neighbors`` nearest reference points.
+
+    Every query is classified (none is left out). A tied vote goes to the
+    smallest label, as in scikit-learn's ``KNeighborsClassifier``, so
+    leave-one-out accuracy here equals that of a ``KNeighborsClassifier``
+    fitted on the other points.
+
+    Parameters
+    ----------
+    n_neighbors : int, default=3
+    {params}
+
+    Returns
+    -------
+    accuracy : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn.metrics import knn_accuracy
+    >>> X = np.array([[0.0], [0.1], [0.2], [5.0], [5.1], [5.3]])
+    >>> y = np.array([0, 0, 0, 1, 1, 1])
+    >>> knn_accuracy(X, y, n_neighbors=1)
+    1.0
+    """
+    n_neighbors = _check_k(n_neighbors, "n_neighbors")
+    emb, labels, ref, ref_labels, self_ref = _check_retrieval_inputs(
+        embeddings, labels, reference, reference_labels
+    )
+    n_ref = ref.shape[0] - int(self_ref)
+    if n_ref < 1:
+        raise ValueError("knn_accuracy needs at least one reference point besides each query")
+    classes, ref_codes = np.unique(ref_labels, return_inverse=True)
+    depth = np.full(emb.shape[0], min(n_neighbors, n_ref))
+    correct = np.zeros(emb.shape[0], dtype=bool)
+    for queries, ind in _neighbour_blocks(emb, ref, depth, self_ref, metric, working_memory,
+                                          metric_params):
+        votes = np.zeros((len(queries), len(classes)), dtype=np.int64)
+        rows = np.repeat(np.arange(len(queries)), ind.shape[1])
+        np.add.at(votes, (rows, ref_codes[ind].ravel()), 1)
+        predicted = classes[np.argmax(votes, axis=1)]  # first maximum: smallest label
+        correct[queries] = predicted == labels[queries]
+    return float(np.mean(correct))
+
+
+for _f in (precision_at_k, recall_at_k, r_precision, mean_average_precision_at_r,
+           mean_average_precision, knn_accuracy):
+    _f.__doc__ = _f.__doc__.replace("{params}", _SHARED_PARAMS_DOC.strip("\n").lstrip())
+    _f.__doc__ = _f.__doc__.replace("{{", "{").replace("}}", "}")
+del _f
+
+
+# -- pair verification --------------------------------------------------------------
+
+
+def _check_pair_scores(y_true, scores):
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 1:
+        raise ValueError(f"scores must be 1-D, got shape {scores.shape}")
+    if not np.isfinite(scores).all():
+        raise ValueError("scores must not contain NaN or infinity")
+    y = check_pair_labels(y_true, len(scores), name="y_true")
+    if len(np.unique(y)) < 2:
+        raise ValueError("y_true must contain both similar (+1) and dissimilar (-1) pairs")
+    return y, scores
+
+
+def pair_roc_auc(y_true, scores):
+    """Area under the ROC curve of pair verification.
+
+    The probability that a random similar pair scores higher than a random
+    dissimilar one (ties count one half).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_pairs,)
+        +1 for similar pairs, -1 for dissimilar ones.
+    scores : array-like of shape (n_pairs,)
+        Higher means more similar (e.g. ``learner.decision_function(pairs)``).
+
+    Returns
+    -------
+    auc : float
+
+    Examples
+    --------
+    >>> from mlearn.metrics import pair_roc_auc
+    >>> pair_roc_auc([1, 1, -1, -1], [0.9, 0.4, 0.5, 0.1])
+    0.75
+    """
+    from scipy.stats import rankdata
+
+    y, scores = _check_pair_scores(y_true, scores)
+    ranks = rankdata(scores)
+    n_pos = np.sum(y == 1)
+    n_neg = len(y) - n_pos
+    return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def equal_error_rate(y_true, scores):
+    """The error rate at the threshold where false accepts equal false rejects.
+
+    The ROC curve is followed threshold by threshold; where the false
+    positive rate and the false negative rate cross, they are linearly
+    interpolated between the two neighbouring thresholds.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_pairs,)
+        +1 / -1.
+    scores : array-like of shape (n_pairs,)
+        Higher means more similar.
+
+    Returns
+    -------
+    eer : float in [0, 1]
+
+    Examples
+    --------
+    >>> from mlearn.metrics import equal_error_rate
+    >>> equal_error_rate([1, 1, -1, -1], [0.9, 0.8, 0.3, 0.1])
+    0.0
+    >>> equal_error_rate([1, -1, 1, -1], [0.9, 0.8, 0.3, 0.1])
+    0.5
+    """
+    y, scores = _check_pair_scores(y_true, scores)
+    order = np.argsort(-scores, kind="stable")
+    s, pos = scores[order], (y[order] == 1)
+    # accept the first i pairs (by decreasing score), at each distinct score
+    last = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
+    tp = np.r_[0, np.cumsum(pos)[last]]
+    fp = np.r_[0, np.cumsum(~pos)[last]]
+    fpr = fp / fp[-1]
+    fnr = 1 - tp / tp[-1]
+    diff = fnr - fpr  # decreasing from 1 to -1
+    j = int(np.argmax(diff <= 0))
+    if diff[j] == 0 or j == 0:
+        return float(fpr[j])
+    # crossing between j-1 and j
+    t = diff[j - 1] / (diff[j - 1] - diff[j])
+    return float(fpr[j - 1] + t * (fpr[j] - fpr[j - 1]))
+
+
+def verification_accuracy(y_true, scores, threshold):
+    """Accuracy of predicting "similar" for pairs whose score is at least ``threshold``.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_pairs,)
+    scores : array-like of shape (n_pairs,)
+    threshold : float
+
+    Returns
+    -------
+    accuracy : float
+
+    Examples
+    --------
+    >>> from mlearn.metrics import verification_accuracy
+    >>> verification_accuracy([1, 1, -1, -1], [0.9, 0.4, 0.5, 0.1], threshold=0.45)
+    0.5
+    """
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+        raise TypeError(f"threshold must be a real number, got {threshold!r}")
+    scores = np.asarray(scores, dtype=np.float64)
+    y = check_pair_labels(y_true, len(scores), name="y_true")
+    return float(np.mean(np.where(scores >= threshold, 1, -1) == y))
+
+
+# -- scorers ------------------------------------------------------------------------
+
+_RETRIEVAL_SCORES = {
+    "map_at_r": mean_average_precision_at_r,
+    "precision_at_1": lambda Z, y, **kw: precision_at_k(Z, y, k=1, **kw),
+    "r_precision": r_precision,
+    "knn_accuracy": knn_accuracy,
+    "mean_average_precision": mean_average_precision,
+}
+
+
+def _embed(estimator, X):
+    if hasattr(estimator, "transform"):
+        return estimator.transform(X)
+    steps = getattr(estimator, "steps", None)
+    if steps is not None and len(steps) > 1:
+        return estimator[:-1].transform(X)
+    raise TypeError(
+        f"{type(estimator).__name__} has no transform: a retrieval scorer needs a "
+        "transformer or a Pipeline whose steps before the last transform"
+    )
+
+
+def make_retrieval_scorer(score="map_at_r", **kwargs):
+    """A scorer for ``GridSearchCV`` / ``cross_val_score`` from a retrieval score.
+
+    The scorer embeds the evaluation fold with the fitted estimator's
+    ``transform`` (for a Pipeline ending in a classifier, the steps before
+    it) and computes the score leave-one-out within that fold.
+
+    Parameters
+    ----------
+    score : {'map_at_r', 'precision_at_1', 'r_precision', 'knn_accuracy', \
+'mean_average_precision'}, default='map_at_r'
+    **kwargs
+        Passed to the score function (e.g. ``n_neighbors=5`` or ``metric``).
+
+    Returns
+    -------
+    scorer : callable ``scorer(estimator, X, y) -> float`` (higher is better)
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.model_selection import cross_val_score
+    >>> from mlearn import Covariance
+    >>> from mlearn.metrics import make_retrieval_scorer
+    >>> X, y = load_iris(return_X_y=True)
+    >>> scores = cross_val_score(Covariance(), X, y, cv=3,
+    ...                          scoring=make_retrieval_scorer("precision_at_1"))
+    >>> bool(scores.mean() > 0.8)
+    True
+    """
+    if score not in _RETRIEVAL_SCORES:
+        raise ValueError(f"score must be one of {sorted(_RETRIEVAL_SCORES)}, got {score!r}")
+    func = _RETRIEVAL_SCORES[score]
+
+    def scorer(estimator, X, y):
+        return func(_embed(estimator, X), np.asarray(y), **kwargs)
+
+    scorer.__name__ = f"{score}_scorer"
+    return scorer
+
+
+def make_tuple_scorer(score="roc_auc"):
+    """A scorer for learners on pairs, triplets or quadruplets.
+
+    Parameters
+    ----------
+    score : {'roc_auc', 'accuracy', 'equal_error_rate'}, default='roc_auc'
+        - 'roc_auc': :func:`pair_roc_auc` of ``decision_function`` (pairs).
+        - 'accuracy': the learner's own ``score`` (any tuple learner).
+        - 'equal_error_rate': one minus :func:`equal_error_rate`, so that
+          higher is better (pairs).
+
+    Returns
+    -------
+    scorer : callable ``scorer(estimator, tuples, y=None) -> float``
+
+    Examples
+    --------
+    >>> from mlearn.metrics import make_tuple_scorer
+    >>> scorer = make_tuple_scorer("roc_auc")
+    """
+    if score == "accuracy":
+        def scorer(estimator, tuples, y=None):
+            return estimator.score(tuples, y)
+    elif score == "roc_auc":
+        def scorer(estimator, tuples, y=None):
+            return pair_roc_auc(y, estimator.decision_function(tuples))
+    elif score == "equal_error_rate":
+        def scorer(estimator, tuples, y=None):
+            return 1.0 - equal_error_rate(y, estimator.decision_function(tuples))
+    else:
+        raise ValueError(
+            f"score must be one of ['accuracy', 'equal_error_rate', 'roc_auc'], got {score!r}"
+        )
+    scorer.__name__ = f"{score}_scorer"
+    return scorer

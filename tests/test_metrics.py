@@ -1,0 +1,205 @@
+"""Evaluation scores against hand-worked cases and brute-force references."""
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+from sklearn.datasets import load_iris
+from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from mlearn import Constraints, Covariance
+from mlearn.metrics import (
+    equal_error_rate,
+    knn_accuracy,
+    make_retrieval_scorer,
+    make_tuple_scorer,
+    mean_average_precision,
+    mean_average_precision_at_r,
+    pair_roc_auc,
+    precision_at_k,
+    r_precision,
+    recall_at_k,
+    verification_accuracy,
+)
+
+from .test_base import ShrunkPairs
+
+# -- brute-force references ---------------------------------------------------------
+
+
+def _rankings(emb, labels, ref, ref_labels):
+    """Per query: reference labels sorted by (distance, index), self removed when ref is None."""
+    self_ref = ref is None
+    if self_ref:
+        ref, ref_labels = emb, labels
+    D = cdist(emb, ref)
+    out = []
+    for q in range(len(emb)):
+        order = np.lexsort((np.arange(len(ref)), D[q]))
+        if self_ref:
+            order = order[order != q]
+        out.append(ref_labels[order] == labels[q])
+    return out
+
+
+def brute(emb, labels, ref=None, ref_labels=None):
+    rel_lists = _rankings(emb, labels, ref, ref_labels)
+    res = {"p1": [], "p5": [], "r5": [], "rp": [], "mapr": [], "map": []}
+    for rel in rel_lists:
+        R = int(rel.sum())
+        if R == 0:
+            continue
+        res["p1"].append(rel[:1].mean())
+        res["p5"].append(rel[:5].sum() / min(5, len(rel)))
+        res["r5"].append(float(rel[:5].any()))
+        res["rp"].append(rel[:R].sum() / R)
+        prec = np.cumsum(rel) / np.arange(1, len(rel) + 1)
+        res["mapr"].append(np.sum(prec[:R] * rel[:R]) / R)
+        res["map"].append(np.sum(prec * rel) / R)
+    n_excluded = len(rel_lists) - len(res["p1"])
+    return {k: float(np.mean(v)) for k, v in res.items()}, n_excluded
+
+
+@pytest.fixture(scope="module")
+def random_sets():
+    rng = np.random.RandomState(0)
+    emb = rng.randn(120, 5)
+    labels = rng.randint(0, 6, size=120)
+    labels[:2] = 99  # a class of two
+    labels[2] = 100  # a class with one member: excluded from retrieval scores
+    ref = rng.randn(90, 5)
+    ref_labels = rng.randint(0, 7, size=90)
+    return emb, labels, ref, ref_labels
+
+
+@pytest.mark.parametrize("with_reference", [False, True])
+def test_retrieval_scores_equal_brute_force(random_sets, with_reference):
+    emb, labels, ref, ref_labels = random_sets
+    kw = dict(reference=ref, reference_labels=ref_labels) if with_reference else {}
+    expected, n_excluded = brute(emb, labels, *((ref, ref_labels) if with_reference else ()))
+    got = {
+        "p1": precision_at_k(emb, labels, k=1, **kw),
+        "p5": precision_at_k(emb, labels, k=5, **kw),
+        "r5": recall_at_k(emb, labels, k=5, **kw),
+        "rp": r_precision(emb, labels, **kw),
+        "mapr": mean_average_precision_at_r(emb, labels, **kw),
+        "map": mean_average_precision(emb, labels, **kw),
+    }
+    for key in expected:
+        assert got[key] == pytest.approx(expected[key], rel=1e-12, abs=1e-15), key
+    _, excluded = r_precision(emb, labels, return_n_excluded=True, **kw)
+    assert excluded == n_excluded
+    assert excluded >= 1
+
+
+def test_small_blocks_give_the_same_scores(random_sets):
+    emb, labels, _, _ = random_sets
+    full = mean_average_precision_at_r(emb, labels)
+    tiny = mean_average_precision_at_r(emb, labels, working_memory=0.0005)
+    assert tiny == full
+    assert knn_accuracy(emb, labels, working_memory=0.0005) == knn_accuracy(emb, labels)
+
+
+def test_hand_worked_case():
+    # 1-D points; classes a: {0, 1, 4}, b: {2, 3}
+    X = np.array([[0.0], [1.0], [10.0], [11.0], [2.5]])
+    y = np.array(["a", "a", "b", "b", "a"])
+    # rankings (self removed):  0: 1,4,2,3   1: 0,4,2,3   2: 3,4,1,0   3: 2,4,1,0   4: 1,0,2,3
+    assert precision_at_k(X, y, k=1) == 1.0
+    assert precision_at_k(X, y, k=2) == pytest.approx((1 + 1 + 0.5 + 0.5 + 1) / 5)
+    assert r_precision(X, y) == pytest.approx((1 + 1 + 1 + 1 + 1) / 5)
+    # AP for query 2 over the full ranking: relevant at rank 1 only -> 1
+    assert mean_average_precision(X, y) == 1.0
+    assert knn_accuracy(X, y, n_neighbors=3) == pytest.approx(3 / 5)
+
+
+def test_knn_accuracy_matches_sklearn_leave_one_out():
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X) + np.random.RandomState(0).randn(*X.shape) * 1e-6
+    hits = []
+    for i in range(len(X)):
+        mask = np.arange(len(X)) != i
+        knn = KNeighborsClassifier(5, algorithm="brute").fit(X[mask], y[mask])
+        hits.append(knn.predict(X[i : i + 1])[0] == y[i])
+    assert knn_accuracy(X, y, n_neighbors=5) == np.mean(hits)
+    Xq, Xr = X[::2], X[1::2]
+    expected = KNeighborsClassifier(3, algorithm="brute").fit(Xr, y[1::2]).score(Xq, y[::2])
+    assert knn_accuracy(Xq, y[::2], reference=Xr, reference_labels=y[1::2]) == expected
+
+
+def test_pair_scores_against_sklearn_and_brute_force():
+    rng = np.random.RandomState(1)
+    y = np.where(rng.rand(200) < 0.4, 1, -1)
+    scores = np.round(rng.randn(200) + (y == 1), 1)  # rounding makes ties
+    assert pair_roc_auc(y, scores) == pytest.approx(roc_auc_score(y, scores), rel=1e-12)
+    fpr, tpr, _ = roc_curve(y, scores)
+    fnr = 1 - tpr
+    j = np.argmax(fnr <= fpr)
+    t = (fnr[j - 1] - fpr[j - 1]) / ((fnr[j - 1] - fpr[j - 1]) - (fnr[j] - fpr[j]))
+    assert equal_error_rate(y, scores) == pytest.approx(fpr[j - 1] + t * (fpr[j] - fpr[j - 1]))
+    assert verification_accuracy(y, scores, 0.5) == np.mean(np.where(scores >= 0.5, 1, -1) == y)
+
+
+def test_pair_score_errors():
+    with pytest.raises(ValueError, match="y_true must contain both"):
+        pair_roc_auc([1, 1], [0.1, 0.2])
+    with pytest.raises(ValueError, match="labels in"):
+        equal_error_rate([1, 0], [0.1, 0.2])
+    with pytest.raises(ValueError, match="scores must not contain NaN"):
+        pair_roc_auc([1, -1], [np.nan, 0.2])
+    with pytest.raises(TypeError, match="threshold must be a real number"):
+        verification_accuracy([1, -1], [0.1, 0.2], "0.5")
+
+
+def test_retrieval_input_errors(random_sets):
+    emb, labels, ref, ref_labels = random_sets
+    with pytest.raises(ValueError, match="labels has 3 entries but embeddings has 120 rows"):
+        precision_at_k(emb, labels[:3])
+    with pytest.raises(ValueError, match="reference given without reference_labels"):
+        precision_at_k(emb, labels, reference=ref)
+    with pytest.raises(ValueError, match="reference has 4 features but embeddings have 5"):
+        precision_at_k(emb, labels, reference=ref[:, :4], reference_labels=ref_labels)
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        precision_at_k(emb, labels, k=0)
+    with pytest.raises(ValueError, match="score must be one of"):
+        make_retrieval_scorer("ndcg")
+
+
+def test_retrieval_scorer_in_grid_search():
+    X, y = load_iris(return_X_y=True)
+    pipe = make_pipeline(StandardScaler(), Covariance(), KNeighborsClassifier())
+    scorer = make_retrieval_scorer("map_at_r")
+    search = GridSearchCV(pipe, {"kneighborsclassifier__n_neighbors": [1, 3]}, scoring=scorer, cv=3)
+    search.fit(X, y)
+    # the score only depends on the embedding, the same for both grid points
+    scores = search.cv_results_["mean_test_score"]
+    assert scores[0] == scores[1]
+    # oracle: the same folds computed by hand
+    from sklearn.model_selection import StratifiedKFold
+
+    manual = []
+    for tr, te in StratifiedKFold(3).split(X, y):
+        emb = pipe[:-1].fit(X[tr], y[tr]).transform(X[te])
+        manual.append(brute(emb, y[te])[0]["mapr"])
+    assert scores[0] == pytest.approx(np.mean(manual), rel=1e-12)
+    p1 = cross_val_score(Covariance(), X, y, cv=3, scoring=make_retrieval_scorer("precision_at_1"))
+    assert np.all((0 <= p1) & (p1 <= 1))
+
+
+def test_tuple_scorers():
+    X, labels = load_iris(return_X_y=True)
+    idx, y = Constraints(labels).pairs(60, random_state=0)
+    pairs = X[idx]
+    learner = ShrunkPairs().fit(pairs, y)
+    auc = make_tuple_scorer("roc_auc")(learner, pairs, y)
+    assert auc == pytest.approx(roc_auc_score(y, learner.decision_function(pairs)))
+    assert make_tuple_scorer("accuracy")(learner, pairs, y) == learner.score(pairs, y)
+    eer = make_tuple_scorer("equal_error_rate")(learner, pairs, y)
+    assert 0 <= eer <= 1
+    search = GridSearchCV(
+        ShrunkPairs(), {"shrinkage": [0.1, 10.0]}, scoring=make_tuple_scorer("roc_auc"), cv=3
+    ).fit(pairs, y)
+    assert 0.5 < search.best_score_ <= 1
