@@ -39,7 +39,7 @@ from ..linalg import (
     project_psd,
 )
 from ..objectives import PAIR_LOSSES, REGULARIZERS, RELATIVE_LOSSES, MetricObjective
-from ..solvers import Adam, Momentum, lbfgs_on_components, projected_gradient, sgd
+from ..solvers import Adam, lbfgs_on_components, projected_gradient, sgd
 
 __all__ = [
     "MetricLearner",
@@ -166,14 +166,18 @@ class _GeneralMixin:
         x0 = np.append(L0.ravel(), threshold) if learn_threshold else L0.ravel()
         # the learning rate is relative to the scale of the starting map
         scale = max(float(np.abs(L0).max()), 1e-12)
+        streaming = optimizer is not None or max_iter == 1
         if optimizer is None:
             optimizer = Adam(self.learning_rate * scale)
-        x, n_iter, history = sgd(
-            lambda x, rows: _flat(func_batch(x, rows)), x0, n_total,
-            batch_size=self.batch_size, max_iter=max_iter, optimizer=optimizer,
-            tol=self.tol, random_state=random_state, verbose=self.verbose,
-            name=type(self).__name__,
-        )
+        with warnings.catch_warnings():
+            if streaming:  # one epoch per partial_fit call is by design
+                warnings.simplefilter("ignore", ConvergenceWarning)
+            x, n_iter, history = sgd(
+                lambda x, rows: _flat(func_batch(x, rows)), x0, n_total,
+                batch_size=self.batch_size, max_iter=max_iter, optimizer=optimizer,
+                tol=self.tol, random_state=random_state, verbose=self.verbose,
+                name=type(self).__name__,
+            )
         self._optimizer = optimizer
         if learn_threshold:
             return x[:-1].reshape(L0.shape), float(x[-1]), n_iter, history
@@ -717,9 +721,11 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
 
     A continuous ``y`` (regression) gives relative constraints from target
     differences: point ``j`` should be closer to ``i`` than ``l`` is when
-    ``|y_i - y_j| < |y_i - y_l|``. With 'knn', target neighbours are the
-    ``k_genuine`` points of nearest target value and impostors are near
-    points (under the current metric) whose target is farther.
+    ``|y_i - y_j| < |y_i - y_l|``. With 'knn', the target neighbours of a
+    point are the ``k_genuine`` points of nearest target value among its
+    ``3 k_genuine`` nearest neighbours, and its impostors are nearby points
+    (under the current metric) whose target is farther than every target
+    neighbour's.
 
     Parameters
     ----------
@@ -931,10 +937,15 @@ def _target_neighbors(Xt, y, codes, k):
     from ..pairwise import kneighbors
 
     n = len(Xt)
-    if codes is None:  # regression: nearest target values
-        kk = min(k, n - 1)
-        _, idx = kneighbors(y[:, None], n_neighbors=kk)
-        return np.column_stack([np.repeat(np.arange(n), kk), idx.ravel()])
+    if codes is None:
+        # regression: among a point's nearest neighbours in X, those of
+        # nearest target value
+        kk = min(n - 1, 3 * k)
+        _, idx = kneighbors(Xt, n_neighbors=kk)
+        gaps = np.abs(y[idx] - y[:, None])
+        order = np.argsort(gaps, axis=1, kind="stable")[:, :min(k, kk)]
+        chosen = np.take_along_axis(idx, order, axis=1)
+        return np.column_stack([np.repeat(np.arange(n), chosen.shape[1]), chosen.ravel()])
     blocks = []
     for code in np.unique(codes):
         members = np.flatnonzero(codes == code)
@@ -967,7 +978,7 @@ def _knn_constraints(Xt, y, codes, targets, k_impostor):
         # from y_i than the farthest target neighbour's
         radius = np.zeros(n)
         np.maximum.at(radius, targets[:, 0], np.abs(y[targets[:, 0]] - y[targets[:, 1]]))
-        kk = min(n - 1, 3 * k_impostor + 1)
+        kk = min(n - 1, 4 * k_impostor)
         _, idx = kneighbors(Xt, n_neighbors=kk)
         for i in range(n):
             cand = idx[i][np.abs(y[idx[i]] - y[i]) > radius[i]]

@@ -1,0 +1,326 @@
+import warnings
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import pdist
+from scipy.stats import spearmanr
+from sklearn.datasets import load_iris, load_wine
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import cross_val_score
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from mlearn import (
+    MetricLearner,
+    PairsMetricLearner,
+    QuadrupletsMetricLearner,
+    TripletsMetricLearner,
+)
+
+
+def _is_psd(M):
+    return np.allclose(M, M.T, atol=1e-10) and np.linalg.eigvalsh(M).min() >= -1e-8 * max(
+        1.0, np.abs(M).max()
+    )
+
+
+def _known_metric(random_state=0, n=150, d=5):
+    rng = np.random.RandomState(random_state)
+    X = rng.randn(n, d)
+    L_true = rng.randn(d, d) * np.array([3.0, 2.0, 1.0, 0.5, 0.1])[:, None]
+    return rng, X, L_true
+
+
+def _spearman(learner, X, L_true):
+    learned = pdist(learner.transform(X))
+    true = pdist(X @ L_true.T)
+    return spearmanr(learned, true).correlation
+
+
+# -- recovery of a known metric ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("solver", ["pgd", "lbfgs"])
+def test_pairs_learner_recovers_a_known_metric(solver):
+    rng, X, L_true = _known_metric(0)
+    a, b = rng.randint(len(X), size=(2, 3000))
+    keep = a != b
+    a, b = a[keep], b[keep]
+    d_true = np.sum(((X[a] - X[b]) @ L_true.T) ** 2, axis=1)
+    y = np.where(d_true < np.median(d_true), 1, -1)
+    pairs = np.stack([X[a], X[b]], axis=1)
+    learner = PairsMetricLearner(solver=solver, alpha=1e-4, random_state=0).fit(pairs, y)
+    assert _spearman(learner, X, L_true) >= 0.98
+    assert _is_psd(learner.get_mahalanobis_matrix())
+    assert learner.score(pairs, y) > 0.95
+
+
+@pytest.mark.parametrize("solver", ["pgd", "lbfgs"])
+def test_triplets_learner_recovers_a_known_metric(solver):
+    rng, X, L_true = _known_metric(1)
+    t = rng.randint(len(X), size=(3000, 3))
+    t = t[(t[:, 0] != t[:, 1]) & (t[:, 0] != t[:, 2]) & (t[:, 1] != t[:, 2])]
+    Z = X @ L_true.T
+    near = np.sum((Z[t[:, 0]] - Z[t[:, 1]]) ** 2, axis=1)
+    far = np.sum((Z[t[:, 0]] - Z[t[:, 2]]) ** 2, axis=1)
+    t[near > far] = t[near > far][:, [0, 2, 1]]
+    learner = TripletsMetricLearner(solver=solver, alpha=1e-4).fit(X[t])
+    assert _spearman(learner, X, L_true) >= 0.98
+    assert _is_psd(learner.get_mahalanobis_matrix())
+
+
+def test_quadruplets_learner_recovers_a_known_metric():
+    rng, X, L_true = _known_metric(2)
+    q = rng.randint(len(X), size=(3000, 4))
+    Z = X @ L_true.T
+    first = np.sum((Z[q[:, 0]] - Z[q[:, 1]]) ** 2, axis=1)
+    second = np.sum((Z[q[:, 2]] - Z[q[:, 3]]) ** 2, axis=1)
+    q[first > second] = q[first > second][:, [2, 3, 0, 1]]
+    learner = QuadrupletsMetricLearner(alpha=1e-4).fit(X[q])
+    assert _spearman(learner, X, L_true) >= 0.98
+
+
+# -- solvers, losses and regularisers ----------------------------------------------------------
+
+
+def _iris_pairs(n=150, random_state=0):
+    from mlearn import Constraints
+
+    X, labels = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    pairs, y = Constraints(labels).pairs(n, random_state=random_state)
+    return X, X[pairs], y
+
+
+@pytest.mark.parametrize("solver", ["pgd", "lbfgs", "sgd"])
+@pytest.mark.parametrize("loss", ["contrastive", "smooth_contrastive", "hinge", "logistic"])
+def test_every_pair_loss_and_solver_learns_a_psd_metric(loss, solver):
+    X, pairs, y = _iris_pairs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        learner = PairsMetricLearner(loss=loss, solver=solver, max_iter=200,
+                                     random_state=0).fit(pairs, y)
+    assert _is_psd(learner.get_mahalanobis_matrix())
+    # better than the Euclidean metric calibrated the same way
+    from mlearn.base import _best_threshold
+
+    d_euclid = np.linalg.norm(pairs[:, 0] - pairs[:, 1], axis=1)
+    t = _best_threshold(d_euclid, y, "accuracy", None, 1.0)
+    euclid_accuracy = np.mean(np.where(d_euclid <= t, 1, -1) == y)
+    assert learner.score(pairs, y) >= euclid_accuracy
+    assert learner.n_iter_ >= 1 and len(learner.objective_history_) >= 2
+
+
+@pytest.mark.parametrize("regularizer", ["fro", "trace", "logdet", "l1", None])
+def test_pgd_objective_is_monotone_for_every_regularizer(regularizer):
+    X, pairs, y = _iris_pairs()
+    learner = PairsMetricLearner(regularizer=regularizer, alpha=0.1, max_iter=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        learner.fit(pairs, y)
+    history = np.array(learner.objective_history_)
+    assert np.all(np.diff(history) <= 1e-12 * np.abs(history[:-1]))
+    assert history[-1] < history[0]
+    assert _is_psd(learner.get_mahalanobis_matrix())
+
+
+def test_trace_regularizer_gives_a_lower_rank_metric():
+    X, pairs, y = _iris_pairs()
+    # same weight, towards the identity (full rank) or towards a small trace
+    weak = PairsMetricLearner(regularizer="fro", alpha=0.5).fit(pairs, y)
+    strong = PairsMetricLearner(regularizer="trace", alpha=0.5).fit(pairs, y)
+
+    def effective_rank(M):
+        w = np.clip(np.linalg.eigvalsh(M), 0, None)
+        return np.sum(w > 1e-6 * w.max())
+
+    assert effective_rank(strong.get_mahalanobis_matrix()) < effective_rank(
+        weak.get_mahalanobis_matrix()
+    )
+
+
+def test_l1_regularizer_shrinks_off_diagonal_entries():
+    X, pairs, y = _iris_pairs()
+
+    def off_diagonal(M):
+        return np.abs(M - np.diag(np.diag(M))).sum() / np.abs(np.diag(M)).sum()
+
+    plain = PairsMetricLearner(regularizer=None).fit(pairs, y)
+    sparse = PairsMetricLearner(regularizer="l1", alpha=1.0).fit(pairs, y)
+    assert off_diagonal(sparse.get_mahalanobis_matrix()) < off_diagonal(
+        plain.get_mahalanobis_matrix()
+    )
+
+
+@pytest.mark.parametrize("solver", ["pgd", "lbfgs", "sgd"])
+def test_low_rank_components(solver):
+    X, pairs, y = _iris_pairs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        learner = PairsMetricLearner(n_components=2, solver=solver, random_state=0,
+                                     max_iter=200).fit(pairs, y)
+    assert learner.components_.shape == (2, 4)
+    assert learner.transform(X).shape == (len(X), 2)
+    assert np.linalg.matrix_rank(learner.get_mahalanobis_matrix()) <= 2
+
+
+def test_given_logistic_threshold_is_kept_and_learned_one_moves():
+    X, pairs, y = _iris_pairs()
+    fixed = PairsMetricLearner(loss="logistic", threshold=3.0).fit(pairs, y)
+    assert fixed.loss_threshold_ == 3.0
+    learned = PairsMetricLearner(loss="logistic").fit(pairs, y)
+    d0 = np.sum((pairs[:, 0] - pairs[:, 1]) ** 2, axis=1)
+    assert learned.loss_threshold_ != pytest.approx(np.median(d0))
+
+
+def test_zero_weights_equal_leaving_the_pairs_out():
+    X, pairs, y = _iris_pairs()
+    w = np.ones(len(y))
+    w[::3] = 0
+    weighted = PairsMetricLearner(loss="smooth_contrastive").fit(pairs, y, sample_weight=w)
+    dropped = PairsMetricLearner(loss="smooth_contrastive", margin=weighted.margin_).fit(
+        pairs[w > 0], y[w > 0]
+    )
+    np.testing.assert_allclose(
+        weighted.get_mahalanobis_matrix(), dropped.get_mahalanobis_matrix(), rtol=1e-6,
+        atol=1e-8,
+    )
+
+
+def test_calibration_params_are_used():
+    X, pairs, y = _iris_pairs()
+    learner = PairsMetricLearner().fit(pairs, y, calibration_params={"strategy": "max_tpr",
+                                                                     "min_rate": 0.5})
+    pred = learner.predict(pairs)
+    tnr = np.mean(pred[y == -1] == -1)
+    assert tnr >= 0.5
+    with pytest.raises(ValueError, match="calibration_params"):
+        PairsMetricLearner().fit(pairs, y, calibration_params={"strategie": "accuracy"})
+
+
+def test_partial_fit_continues_training_on_a_stream():
+    X, pairs, y = _iris_pairs(n=300)
+    learner = PairsMetricLearner(solver="sgd", random_state=0, learning_rate=0.05)
+    chunks = np.array_split(np.random.RandomState(0).permutation(len(y)), 5)
+    for chunk in chunks:
+        learner.partial_fit(pairs[chunk], y[chunk])
+    assert learner.n_iter_ == 5
+    assert _is_psd(learner.get_mahalanobis_matrix())
+    assert learner.score(pairs, y) > 0.85
+    with pytest.raises(ValueError, match="solver='sgd'"):
+        PairsMetricLearner(solver="pgd").partial_fit(pairs, y)
+    rng = np.random.RandomState(0)
+    t = rng.randint(150, size=(200, 3))
+    TripletsMetricLearner(solver="sgd").partial_fit(X[t]).partial_fit(X[t])
+
+
+# -- the supervised learner ---------------------------------------------------------------------
+
+
+def test_metric_learner_beats_euclidean_on_wine():
+    X, y = load_wine(return_X_y=True)
+    euclid = cross_val_score(make_pipeline(StandardScaler(), KNeighborsClassifier(3)), X, y, cv=3)
+    learned = cross_val_score(
+        make_pipeline(StandardScaler(), MetricLearner(random_state=0), KNeighborsClassifier(3)),
+        X, y, cv=3,
+    )
+    assert learned.mean() > euclid.mean()
+
+
+@pytest.mark.parametrize("constraints", ["knn", "random"])
+@pytest.mark.parametrize("solver", ["pgd", "lbfgs", "sgd"])
+def test_metric_learner_constraints_and_solvers(constraints, solver):
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        learner = MetricLearner(constraints=constraints, solver=solver, n_constraints=300,
+                                max_iter=100, random_state=0).fit(X, y)
+    assert _is_psd(learner.get_mahalanobis_matrix())
+    assert learner.n_constraints_["pairs"] > 0 and learner.n_constraints_["triplets"] > 0
+    knn = KNeighborsClassifier(3).fit(learner.transform(X), y)
+    assert knn.score(learner.transform(X), y) > 0.9
+
+
+def test_metric_learner_regression_finds_the_relevant_features():
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 6)
+    y = np.sin(2 * X[:, 0]) + X[:, 1]  # features 2..5 are noise
+    learner = MetricLearner(random_state=0).fit(X[:200], y[:200])
+    assert learner.target_type_ == "continuous"
+    M = learner.get_mahalanobis_matrix()
+    assert np.diag(M)[:2].min() > 3 * np.diag(M)[2:].max()
+    euclid = KNeighborsRegressor(5).fit(X[:200], y[:200]).score(X[200:], y[200:])
+    learned = KNeighborsRegressor(5).fit(learner.transform(X[:200]), y[:200]).score(
+        learner.transform(X[200:]), y[200:]
+    )
+    assert learned > euclid + 0.05
+    random = MetricLearner(constraints="random", random_state=0).fit(X[:200], y[:200])
+    assert random.n_constraints_["triplets"] > 0
+
+
+def test_metric_learner_rounds_refresh_impostors():
+    X, y = load_iris(return_X_y=True)
+    one = MetricLearner(n_rounds=1, random_state=0).fit(X, y)
+    two = MetricLearner(n_rounds=2, random_state=0).fit(X, y)
+    assert two.n_iter_ > one.n_iter_
+    assert not np.allclose(one.components_, two.components_)
+
+
+def test_metric_learner_errors_and_warnings():
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match="2 classes"):
+        MetricLearner().fit(X, np.zeros(len(X)))
+    with pytest.raises(ValueError, match="requires y"):
+        MetricLearner().fit(X, None)
+    with pytest.raises(ValueError, match="logdet"):
+        MetricLearner(regularizer="logdet", n_components=2).fit(X, y)
+    with pytest.raises(ValueError, match="positive-definite"):
+        MetricLearner(regularizer="logdet", init=np.diag([1.0, 1.0, 1.0, 0.0])).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match="MetricLearner"):
+        MetricLearner(max_iter=1, tol=0).fit(X, y)
+
+
+def test_verbose_prints_the_objective(capsys):
+    X, y = load_iris(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MetricLearner(verbose=1, max_iter=5, tol=0).fit(X, y)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 6 and all(line.startswith("[MetricLearner]") for line in lines)
+
+
+def test_inputs_are_not_modified():
+    X, y = load_iris(return_X_y=True)
+    X_copy, y_copy = X.copy(), y.copy()
+    MetricLearner().fit(X, y)
+    np.testing.assert_array_equal(X, X_copy)
+    np.testing.assert_array_equal(y, y_copy)
+    _, pairs, py = _iris_pairs()
+    p_copy = pairs.copy()
+    w = np.ones(len(py))
+    PairsMetricLearner().fit(pairs, py, sample_weight=w)
+    np.testing.assert_array_equal(pairs, p_copy)
+    np.testing.assert_array_equal(w, 1.0)
+
+
+@pytest.mark.parametrize(
+    "learner, kwargs, match",
+    [
+        (PairsMetricLearner(), {"sample_weight": np.ones(3)}, "sample_weight"),
+        (PairsMetricLearner(), {"sample_weight": -np.ones(150)}, "sample_weight"),
+        (PairsMetricLearner(n_components=9), {}, "n_components"),
+        (PairsMetricLearner(init="lda"), {}, "lda"),
+    ],
+)
+def test_bad_fit_arguments(learner, kwargs, match):
+    _, pairs, y = _iris_pairs(n=75)
+    with pytest.raises(ValueError, match=match):
+        learner.fit(pairs, y, **kwargs)
+
+
+def test_bad_pair_labels():
+    _, pairs, y = _iris_pairs()
+    with pytest.raises(ValueError, match="y"):
+        PairsMetricLearner().fit(pairs, np.where(y == 1, 1, 0))
