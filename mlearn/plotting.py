@@ -1,0 +1,273 @@
+"""Plots of a learned metric (needs the ``plot`` extra: matplotlib).
+
+Each function draws into the Axes it is given (or new ones) and returns them,
+so plots compose with the rest of a figure. matplotlib is imported only when a
+function is called.
+"""
+
+import numpy as np
+
+__all__ = [
+    "plot_embedding",
+    "plot_mahalanobis_matrix",
+    "plot_objective",
+    "plot_pair_distances",
+    "plot_roc",
+]
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "mlearn's plots need matplotlib: pip install \"mlearn[plot]\""
+        ) from exc
+    return plt
+
+
+def _axes(ax, n=1, width=4.0):
+    plt = _pyplot()
+    if ax is not None:
+        axes = np.atleast_1d(ax)
+        if len(axes) != n:
+            raise ValueError(f"this plot needs {n} Axes, got {len(axes)}")
+        return axes
+    _, axes = plt.subplots(1, n, figsize=(width * n, 3.6), squeeze=False)
+    return axes[0]
+
+
+def _matrix_of(learner_or_M):
+    if hasattr(learner_or_M, "get_mahalanobis_matrix"):
+        return learner_or_M.get_mahalanobis_matrix()
+    M = np.asarray(learner_or_M, dtype=np.float64)
+    if M.ndim != 2 or M.shape[0] != M.shape[1]:
+        raise ValueError(f"expected a fitted learner or a square matrix, got shape {M.shape}")
+    return M
+
+
+def plot_mahalanobis_matrix(learner_or_M, *, ax=None, feature_names=None, cmap="RdBu_r"):
+    """Heatmap of the Mahalanobis matrix M, on a colour scale symmetric about zero.
+
+    Parameters
+    ----------
+    learner_or_M : fitted learner or array of shape (n_features, n_features)
+    ax : matplotlib Axes, default=None
+    feature_names : list of str, default=None
+        Tick labels.
+    cmap : str, default="RdBu_r"
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn.datasets import load_iris
+    >>> from mlearn import Covariance
+    >>> from mlearn.plotting import plot_mahalanobis_matrix
+    >>> ax = plot_mahalanobis_matrix(Covariance().fit(load_iris().data))
+    """
+    M = _matrix_of(learner_or_M)
+    ax = _axes(ax)[0]
+    limit = np.abs(M).max() or 1.0
+    image = ax.imshow(M, cmap=cmap, vmin=-limit, vmax=limit)
+    ax.figure.colorbar(image, ax=ax, shrink=0.8)
+    if feature_names is not None:
+        ticks = np.arange(len(feature_names))
+        ax.set_xticks(ticks, feature_names, rotation=90)
+        ax.set_yticks(ticks, feature_names)
+    ax.set_title("Mahalanobis matrix M")
+    return ax
+
+
+def _project_2d(Z):
+    from sklearn.decomposition import PCA
+
+    if Z.shape[1] == 1:
+        return np.column_stack([Z[:, 0], np.zeros(len(Z))])
+    return PCA(n_components=2).fit_transform(Z)
+
+
+def plot_embedding(X, y, learner, *, axes=None, s=12):
+    """The data in 2-D before and after the learned metric, coloured by class.
+
+    Both panels show the first two principal components: of ``X`` on the
+    left, of ``learner.transform(X)`` on the right.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+    learner : fitted learner with ``transform``
+    axes : two matplotlib Axes, default=None
+    s : float, default=12
+        Marker size.
+
+    Returns
+    -------
+    axes : ndarray of two Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn.datasets import load_iris
+    >>> from mlearn import Covariance
+    >>> from mlearn.plotting import plot_embedding
+    >>> X, y = load_iris(return_X_y=True)
+    >>> axes = plot_embedding(X, y, Covariance().fit(X))
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y)
+    axes = _axes(axes, 2)
+    for ax, Z, title in ((axes[0], X, "before (Euclidean)"),
+                         (axes[1], learner.transform(X), "after (learned metric)")):
+        P = _project_2d(np.asarray(Z))
+        for label in np.unique(y):
+            mask = y == label
+            ax.scatter(P[mask, 0], P[mask, 1], s=s, label=str(label))
+        ax.set_title(title)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[1].legend(loc="best", fontsize="small", title="class")
+    return axes
+
+
+def plot_pair_distances(pairs, y, learner, *, axes=None, bins=30):
+    """Histograms of similar and dissimilar pair distances, Euclidean then learned.
+
+    Parameters
+    ----------
+    pairs : array-like of shape (n_pairs, 2, n_features)
+    y : array-like of shape (n_pairs,)
+        +1 for similar pairs, -1 for dissimilar ones.
+    learner : fitted learner with ``pair_distance``
+    axes : two matplotlib Axes, default=None
+    bins : int, default=30
+
+    Returns
+    -------
+    axes : ndarray of two Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn.datasets import load_iris
+    >>> from mlearn import Constraints, Covariance
+    >>> from mlearn.plotting import plot_pair_distances
+    >>> X, labels = load_iris(return_X_y=True)
+    >>> idx, y = Constraints(labels).pairs(100, random_state=0)
+    >>> axes = plot_pair_distances(X[idx], y, Covariance().fit(X))
+    """
+    pairs = np.asarray(pairs, dtype=np.float64)
+    y = np.asarray(y)
+    axes = _axes(axes, 2)
+    euclidean = np.linalg.norm(pairs[:, 0] - pairs[:, 1], axis=1)
+    learned = learner.pair_distance(pairs)
+    for ax, d, title in ((axes[0], euclidean, "Euclidean"), (axes[1], learned, "learned")):
+        edges = np.histogram_bin_edges(d, bins=bins)
+        ax.hist(d[y == 1], bins=edges, alpha=0.6, label="similar (+1)")
+        ax.hist(d[y == -1], bins=edges, alpha=0.6, label="dissimilar (-1)")
+        ax.set_title(f"pair distances, {title}")
+        ax.set_xlabel("distance")
+    axes[0].set_ylabel("pairs")
+    axes[1].legend(loc="best", fontsize="small")
+    return axes
+
+
+def plot_roc(learner, pairs, y, *, ax=None, label=None):
+    """ROC curve of a pairs learner (or any learner with ``pair_score``) on labelled pairs.
+
+    Parameters
+    ----------
+    learner : fitted learner with ``decision_function`` or ``pair_score``
+    pairs : array-like of shape (n_pairs, 2, n_features) or (n_pairs, 2)
+    y : array-like of shape (n_pairs,)
+    ax : matplotlib Axes, default=None
+    label : str, default=None
+        Legend label; the learner's class name by default. The AUC is appended.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn.datasets import load_iris
+    >>> from mlearn import Constraints, Covariance
+    >>> from mlearn.plotting import plot_roc
+    >>> X, labels = load_iris(return_X_y=True)
+    >>> idx, y = Constraints(labels).pairs(100, random_state=0)
+    >>> ax = plot_roc(Covariance().fit(X), X[idx], y)
+    """
+    from sklearn.metrics import roc_curve
+
+    from .metrics import pair_roc_auc
+
+    score = getattr(learner, "decision_function", None) or learner.pair_score
+    scores = score(pairs)
+    fpr, tpr, _ = roc_curve(np.asarray(y), scores)
+    ax = _axes(ax)[0]
+    name = label or type(learner).__name__
+    ax.plot(fpr, tpr, label=f"{name} (AUC {pair_roc_auc(y, scores):.3f})")
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title("pair verification ROC")
+    ax.legend(loc="lower right", fontsize="small")
+    return ax
+
+
+_HISTORY_ATTRIBUTES = ("objective_history_", "history_", "loss_history_", "loss_curve_")
+
+
+def plot_objective(history, *, ax=None, logy=False):
+    """Objective value per iteration.
+
+    Parameters
+    ----------
+    history : sequence of float, or a fitted learner
+        A learner is searched for one of the attributes
+        ``objective_history_``, ``history_``, ``loss_history_``, ``loss_curve_``.
+    ax : matplotlib Axes, default=None
+    logy : bool, default=False
+        Logarithmic value axis.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from mlearn.plotting import plot_objective
+    >>> ax = plot_objective([10.0, 4.0, 2.5, 2.1, 2.0])
+    """
+    if not isinstance(history, (list, tuple, np.ndarray)):
+        for attribute in _HISTORY_ATTRIBUTES:
+            if hasattr(history, attribute):
+                history = getattr(history, attribute)
+                break
+        else:
+            raise TypeError(
+                f"{type(history).__name__} keeps no objective history (looked for "
+                f"{', '.join(_HISTORY_ATTRIBUTES)}); pass the values instead"
+            )
+    values = np.asarray(history, dtype=np.float64)
+    if values.ndim != 1 or len(values) == 0:
+        raise ValueError(f"history must be a non-empty 1-D sequence, got shape {values.shape}")
+    ax = _axes(ax)[0]
+    ax.plot(np.arange(1, len(values) + 1), values, marker="." if len(values) < 50 else None)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("objective")
+    ax.set_title("objective per iteration")
+    return ax
