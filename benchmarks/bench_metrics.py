@@ -1,0 +1,115 @@
+"""k-NN accuracy and MAP@R: mlearn.metrics against a scikit-learn NearestNeighbors computation.
+
+The reference computes the same scores the direct way: one
+``NearestNeighbors(algorithm="brute").kneighbors`` call over all queries,
+then the vote / average precision in NumPy. Both sides run in the same
+process, on the same embeddings, median of 5 runs; peak memory is measured
+in fresh child processes.
+
+Usage: python benchmarks/bench_metrics.py [--n 100000] [--d 128] [--repeat 5]
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
+
+
+def make_data(n, d, n_classes, seed=0):
+    rng = np.random.RandomState(seed)
+    centres = rng.randn(n_classes, d) * 0.6
+    y = rng.randint(0, n_classes, size=n)
+    X = centres[y] + rng.randn(n, d)
+    return X, y
+
+
+def sklearn_knn_accuracy(X, y, k=3):
+    from sklearn.neighbors import NearestNeighbors
+
+    ind = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(X).kneighbors(
+        X, return_distance=False)
+    ind = np.array([row[row != i][:k] for i, row in enumerate(ind)])
+    classes, codes = np.unique(y, return_inverse=True)
+    votes = np.zeros((len(X), len(classes)), dtype=np.int64)
+    np.add.at(votes, (np.repeat(np.arange(len(X)), k), codes[ind].ravel()), 1)
+    return float(np.mean(classes[np.argmax(votes, axis=1)] == y))
+
+
+def sklearn_map_at_r(X, y):
+    from sklearn.neighbors import NearestNeighbors
+
+    _, counts = np.unique(y, return_counts=True)
+    R = counts[np.searchsorted(np.unique(y), y)] - 1
+    ind = NearestNeighbors(n_neighbors=int(R.max()) + 1, algorithm="brute").fit(X).kneighbors(
+        X, return_distance=False)
+    scores = []
+    for i, row in enumerate(ind):
+        if R[i] == 0:
+            continue
+        row = row[row != i][: R[i]]
+        rel = y[row] == y[i]
+        prec = np.cumsum(rel) / np.arange(1, R[i] + 1)
+        scores.append(np.sum(prec * rel) / R[i])
+    return float(np.mean(scores))
+
+
+def mlearn_knn_accuracy(X, y):
+    from mlearn.metrics import knn_accuracy
+
+    return knn_accuracy(X, y, n_neighbors=3)
+
+
+def mlearn_map_at_r(X, y):
+    from mlearn.metrics import mean_average_precision_at_r
+
+    return mean_average_precision_at_r(X, y)
+
+
+def _peak(func_name, n, d, n_classes):
+    X, y = make_data(n, d, n_classes)
+    globals()[func_name](X, y)
+
+
+def peak_of(func_name, n, d, n_classes):
+    # the child builds its own data: its peak minus its start covers data + scoring
+    return harness.peak_memory_of(_peak, func_name, n, d, n_classes)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--d", type=int, default=128)
+    parser.add_argument("--classes", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    X, y = make_data(args.n, args.d, args.classes)
+    rows = []
+    for name, ours, theirs in (
+        ("knn_accuracy (k=3)", mlearn_knn_accuracy, sklearn_knn_accuracy),
+        ("MAP@R", mlearn_map_at_r, sklearn_map_at_r),
+    ):
+        t_ours, _, v_ours = harness.time_call(ours, X, y, repeat=args.repeat)
+        t_ref, _, v_ref = harness.time_call(theirs, X, y, repeat=args.repeat)
+        assert abs(v_ours - v_ref) < 1e-12, (name, v_ours, v_ref)
+        m_ours = peak_of(ours.__name__, args.n, args.d, args.classes)
+        m_ref = peak_of(theirs.__name__, args.n, args.d, args.classes)
+        rows.append({
+            "case": f"{name}, n={args.n}, d={args.d}, {args.classes} classes",
+            "mlearn_s": t_ours, "sklearn_nn_s": t_ref, "speed_ratio": t_ref / t_ours,
+            "mlearn_peak_mib": m_ours / 2**20, "sklearn_nn_peak_mib": m_ref / 2**20,
+            "score": v_ours, "target": "ratio >= 1, lower peak",
+            "met": bool(t_ref / t_ours >= 1 and m_ours < m_ref),
+        })
+        print(rows[-1], flush=True)
+    harness.write_results(
+        f"metrics_n{args.n}", rows, title="Retrieval scores vs scikit-learn NearestNeighbors",
+        notes="speed_ratio = scikit-learn NearestNeighbors time / mlearn time (median of "
+              f"{args.repeat}); peaks are resident-memory increases of a fresh process.")
+
+
+if __name__ == "__main__":
+    main()
