@@ -78,3 +78,25 @@ def test_texture_example_end_to_end():
         assert row["accuracy"] > 0.8
         assert row["fit_time"] > 0
     assert "accuracy" in format_rows(rows)
+
+
+def test_chi2_baseline_matches_a_brute_force_neighbour_vote():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from mlearn.features._example import _Chi2KNN, texture_features
+
+    X, y = load_textures(patch_size=16, n_patches_per_image=12, random_state=1,
+                         return_X_y=True)
+    train, test = np.arange(0, 36, 2), np.arange(1, 36, 2)
+    model = _Chi2KNN(texture_features(), 3).fit(X[train], y[train])
+
+    def chi2(a, b):
+        total = a + b
+        keep = total > 0
+        return np.sum((a[keep] - b[keep]) ** 2 / total[keep])
+
+    features = texture_features().fit(X[train])
+    brute = KNeighborsClassifier(3, metric=chi2, algorithm="brute").fit(
+        features.transform(X[train]), y[train])
+    expected = np.mean(brute.predict(features.transform(X[test])) == y[test])
+    assert model.score(X[test], y[test]) == expected
