@@ -40,7 +40,7 @@ class _BaseITML(BaseMetricLearner):
 
     _parameter_constraints = {
         **BaseMetricLearner._parameter_constraints,
-        "gamma": [Interval(Real, 0, None, closed="neither")],
+        "gamma": [Interval(Real, 0, None, closed="right")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "prior": [StrOptions({"identity", "covariance", "random"}), "array-like"],
@@ -80,8 +80,8 @@ class _BaseITML(BaseMetricLearner):
             bounds = np.asarray(bounds, dtype=np.float64).ravel()
             if bounds.size != 2 or not np.all(np.isfinite(bounds)) or np.any(bounds < 0):
                 raise ValueError(
-                    "bounds must be two finite non-negative distances (u, l): similar "
-                    "pairs closer than u, dissimilar pairs farther than l; got "
+                    "bounds must be two finite non-negative numbers (u, l): similar pairs "
+                    "within u, dissimilar pairs beyond l (squared distances); got "
                     f"{np.asarray(bounds).tolist()}"
                 )
             bounds = bounds.copy()
@@ -147,8 +147,8 @@ class ITML(MahalanobisMixin, PairsClassifierMixin, _BaseITML):
 
     ITML finds the Mahalanobis matrix ``M`` closest to a prior ``M0`` in
     LogDet divergence, ``tr(M M0^-1) - log det(M M0^-1) - n_features``, such
-    that similar pairs are closer than ``u`` and dissimilar pairs farther
-    than ``l`` (squared distances), each constraint with a slack weighted by
+    that the squared distance of similar pairs is at most ``u`` and that of
+    dissimilar pairs at least ``l``, each constraint with a slack weighted by
     ``gamma``. It solves the problem by cyclic Bregman projections: each pair
     in turn moves ``M`` by a rank-one update, ``O(n_features^2)`` per pair,
     and ``M`` stays positive definite without any eigen-decomposition.
@@ -187,9 +187,10 @@ class ITML(MahalanobisMixin, PairsClassifierMixin, _BaseITML):
     Attributes
     ----------
     bounds_ : ndarray of shape (2,)
-        ``(u, l)``: similar pairs should be closer than ``u``, dissimilar ones
-        farther than ``l``. Unless given to ``fit``, the 5th and 95th
-        percentiles of the Euclidean distances between the points of the pairs.
+        ``(u, l)``: the squared learned distance of similar pairs should be at
+        most ``u``, that of dissimilar ones at least ``l``. Unless given to
+        ``fit``, the 5th and 95th percentiles of the Euclidean distances
+        (not squared, as metric-learn does) between the points of the pairs.
     n_iter_ : int
         Number of sweeps run.
     components_ : ndarray of shape (n_components, n_features)

@@ -104,6 +104,17 @@ class _BaseMMC(BaseMetricLearner):
 
     def _fit_full(self, M0, S, D, name):
         scatter = S.T @ S
+        # Along a direction no similar pair spans, M can grow for free and push
+        # the dissimilar pairs apart without limit: the problem has no solution.
+        w, V = np.linalg.eigh(scatter)
+        null = V[:, w <= 1e-10 * max(w[-1], np.finfo(np.float64).tiny)]
+        if null.shape[1] and np.linalg.norm(D @ null) > 1e-8 * np.linalg.norm(D):
+            raise ValueError(
+                f"{name}: the similar pairs' differences span only {D.shape[1] - null.shape[1]} "
+                f"of the {D.shape[1]} feature dimensions, and dissimilar pairs extend "
+                "beyond them, so MMC's objective is unbounded. Add similar pairs, reduce "
+                "the features (e.g. PCA), or use diagonal=True."
+            )
         M, self.n_iter_, _ = projected_gradient(
             lambda M: mmc_objective(M, scatter, D),
             M0,
@@ -126,23 +137,35 @@ class _BaseMMC(BaseMetricLearner):
                 f"{name}: the dissimilar pairs all have zero distance under the diagonal "
                 "of init; use init='identity'"
             )
-        ridge = 1e-10 * max(np.abs(np.diag(hess)).max(), 1e-300)
         converged = False
         it = 0
         for it in range(1, self.max_iter + 1):
-            # Newton direction on the (convex) objective, kept in w >= 0 by clipping;
-            # the step is halved until the objective decreases
-            step = np.linalg.solve(hess + ridge * np.eye(len(w)), grad)
-            t = 1.0
-            for _ in range(self.max_proj):
-                w_new = np.maximum(w - t * step, 0.0)
-                value_new, grad_new, hess_new = _diagonal_objective(w_new, s, Q, c)
-                if value_new < value:
+            # projected Newton (Bertsekas, 1982): features held at zero by the bound
+            # (w_j = 0 with a positive gradient) stay there; the others take a
+            # Newton step, then the step is halved until the objective decreases
+            free = (w > 0) | (grad < 0)
+            step = np.zeros_like(w)
+            if free.any():
+                H = hess[np.ix_(free, free)]
+                ridge = 1e-10 * max(np.abs(np.diag(H)).max(), 1e-300)
+                step[free] = np.linalg.solve(H + ridge * np.eye(H.shape[0]), grad[free])
+            if not np.vdot(step, grad) > 0:  # not a descent direction: use the gradient
+                step = grad
+            found = False
+            for direction in (step, grad):
+                t = 1.0
+                for _ in range(self.max_proj):
+                    w_new = np.maximum(w - t * direction, 0.0)
+                    value_new, grad_new, hess_new = _diagonal_objective(w_new, s, Q, c)
+                    if value_new < value:
+                        found = True
+                        break
+                    t /= 2
+                    if t < 1e-20:
+                        break
+                if found:
                     break
-                t /= 2
-                if t < 1e-20:
-                    break
-            if not value_new < value:
+            if not found:
                 converged = True  # no decrease left at machine precision
                 break
             decrease = value - value_new
@@ -350,7 +373,7 @@ class MMC_Supervised(SupervisedMixin, MahalanobisMixin, _BaseMMC):
     >>> X, y = load_iris(return_X_y=True)
     >>> pipe = make_pipeline(MMC_Supervised(random_state=0), KNeighborsClassifier(3))
     >>> round(pipe.fit(X, y).score(X, y), 2)
-    0.97
+    0.99
     """
 
     _parameter_constraints = {

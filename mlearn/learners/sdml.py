@@ -251,7 +251,7 @@ class SDML(MahalanobisMixin, PairsClassifierMixin, _BaseSDML):
     ...                   [[1.3, 4.5], [3.2, 4.6]],
     ...                   [[6.2, 5.5], [5.4, 5.4]]])
     >>> y = np.array([1, 1, -1, -1])
-    >>> sdml = SDML(balance_param=0.001).fit(pairs, y)
+    >>> sdml = SDML(balance_param=0.2).fit(pairs, y)
     >>> sdml.predict(pairs)
     array([ 1,  1, -1, -1])
     """

@@ -1,0 +1,182 @@
+"""Accuracy and fit time of ITML, MMC and SDML (the _Supervised forms) against metric-learn 0.7.
+
+Runs the shared protocol (``protocol.evaluate``: 5-fold stratified CV,
+StandardScaler, 3-NN) on iris, wine, breast_cancer and digits for mlearn's
+ITML_Supervised, MMC_Supervised (full and diagonal) and SDML_Supervised and for
+metric-learn's, with one BLAS/OpenMP thread on both sides, and writes
+``results/weakly.{json,md}``. A second table, ``results/weakly_pairs.{json,md}``,
+gives the pair-verification ROC AUC of the tuple forms (ITML, MMC, SDML) on
+held-out pairs.
+
+metric-learn is slow (ITML_Supervised runs 1000 sweeps on digits), so its
+results are cached in ``results/weakly_reference.json``; pass ``--refresh`` to
+rerun it. ``--datasets iris,wine`` restricts the run.
+
+    python benchmarks/bench_weakly.py [--refresh] [--datasets ...]
+"""
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+
+from harness import RESULTS_DIR, run_reference, single_threaded_env, write_results  # noqa: E402
+from protocol import DATASETS, evaluate, load  # noqa: E402
+
+CACHE = RESULTS_DIR / "weakly_reference.json"
+
+# (row label, mlearn class, metric-learn class or None, parameters for both sides)
+CONFIGS = [
+    ("MMC_Supervised", "MMC_Supervised", "MMC_Supervised", {}),
+    ("MMC_Supervised diagonal", "MMC_Supervised", "MMC_Supervised", {"diagonal": True}),
+    ("SDML_Supervised", "SDML_Supervised", "SDML_Supervised", {}),
+    ("ITML_Supervised", "ITML_Supervised", "ITML_Supervised", {}),
+]
+SPEED_TARGETS = {("ITML_Supervised", "digits"): 20.0, ("MMC_Supervised", "digits"): 5.0}
+
+
+def reference_key(cls_name, params):
+    return f"{cls_name} {json.dumps(params, sort_keys=True)}"
+
+
+def reference_results(datasets, refresh=False):
+    cache = json.loads(CACHE.read_text()) if CACHE.exists() else {}
+    for _, _, ref_cls, params in CONFIGS:
+        key = reference_key(ref_cls, params)
+        have = {row["dataset"] for row in cache.get(key, [])}
+        missing = [d for d in datasets if refresh or d not in have]
+        if not missing:
+            continue
+        print(f"metric-learn {key} on {missing} ...", flush=True)
+        rows = run_reference(
+            HERE / "reference_metric_learn.py",
+            {"learner": ref_cls, "params": {**params, "random_state": 0}, "datasets": missing},
+            env=single_threaded_env(),
+        )
+        kept = [r for r in cache.get(key, []) if r["dataset"] not in missing]
+        cache[key] = kept + rows
+        CACHE.parent.mkdir(parents=True, exist_ok=True)
+        CACHE.write_text(json.dumps(cache, indent=2) + "\n")
+    return cache
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--refresh", action="store_true", help="rerun metric-learn")
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--reference-only", action="store_true")
+    args = parser.parse_args(argv)
+    datasets = args.datasets.split(",")
+    cache = reference_results(datasets, refresh=args.refresh)
+    if args.reference_only:
+        return
+    from threadpoolctl import threadpool_limits
+
+    import mlearn
+
+    rows = []
+    with threadpool_limits(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for label, cls_name, ref_cls, params in CONFIGS:
+            cls = getattr(mlearn, cls_name)
+            refs = {r["dataset"]: r for r in cache.get(reference_key(ref_cls, params), [])}
+            for dataset in datasets:
+                ours = evaluate(lambda: cls(random_state=0, **params), dataset)
+                ref = refs.get(dataset, {})
+                row = {
+                    "learner": label,
+                    "dataset": dataset,
+                    "mlearn_accuracy": ours["accuracy"],
+                    "metric_learn_accuracy": ref.get("accuracy", float("nan")),
+                    "mlearn_fit_s": ours["median_fit_time"],
+                    "metric_learn_fit_s": ref.get("median_fit_time", float("nan")),
+                }
+                if "error" in ref:
+                    row["metric_learn_accuracy"] = "fails"
+                    row["note"] = ref["error"][:120]
+                else:
+                    row["accuracy_gap"] = ours["accuracy"] - ref["accuracy"]
+                    row["speedup"] = ref["median_fit_time"] / ours["median_fit_time"]
+                    row["accuracy_met"] = bool(row["accuracy_gap"] >= -0.01)
+                    target = SPEED_TARGETS.get((label, dataset))
+                    if target:
+                        row["speed_target"] = target
+                        row["speed_met"] = bool(row["speedup"] >= target)
+                rows.append(row)
+                print(row, flush=True)
+    write_results(
+        "weakly",
+        rows,
+        title="ITML, MMC, SDML (_Supervised) vs metric-learn 0.7: 3-NN accuracy and fit time",
+        notes=(
+            "5-fold stratified CV (random_state=0), StandardScaler, 3-NN on the "
+            "transformed data; fit time is the median over the 5 folds, one thread "
+            "on both sides, metric-learn 0.7 with scikit-learn 1.5.2 in its own "
+            "environment, both with random_state=0. metric-learn's SDML fails on "
+            "every data set with scikit-learn's graphical lasso."
+        ),
+        columns=["learner", "dataset", "mlearn_accuracy", "metric_learn_accuracy",
+                 "accuracy_gap", "accuracy_met", "mlearn_fit_s", "metric_learn_fit_s",
+                 "speedup", "speed_target", "speed_met", "note"],
+    )
+    pair_rows = pair_verification(datasets)
+    write_results(
+        "weakly_pairs",
+        pair_rows,
+        title="ITML, MMC, SDML on pairs: verification ROC AUC on held-out pairs",
+        notes=(
+            "Pairs drawn from the labels (mlearn.Constraints, 20 * n_classes^2 similar "
+            "and as many dissimilar) among the training points of a stratified 50/50 "
+            "split, and likewise among the test points; StandardScaler fitted on the "
+            "training points. ROC AUC of decision_function (negated learned distance) "
+            "on the test pairs; 'euclidean' is the baseline."
+        ),
+    )
+
+
+def pair_verification(datasets):
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    import mlearn
+
+    rows = []
+    for dataset in datasets:
+        X, y = load(dataset)
+        X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.5, stratify=y,
+                                                  random_state=0)
+        scaler = StandardScaler().fit(X_tr)
+        X_tr, X_te = scaler.transform(X_tr), scaler.transform(X_te)
+        n = 20 * len(np.unique(y)) ** 2
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            p_tr, l_tr = mlearn.Constraints(y_tr).pairs(n, random_state=0)
+            p_te, l_te = mlearn.Constraints(y_te).pairs(n, random_state=1)
+        train_pairs, test_pairs = X_tr[p_tr], X_te[p_te]
+        euclid = -np.linalg.norm(test_pairs[:, 0] - test_pairs[:, 1], axis=1)
+        row = {"dataset": dataset, "n_train_pairs": len(l_tr), "n_test_pairs": len(l_te),
+               "euclidean": roc_auc_score(l_te, euclid)}
+        for name in ("ITML", "MMC", "SDML"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = getattr(mlearn, name)(random_state=0).fit(train_pairs, l_tr)
+            row[name] = roc_auc_score(l_te, model.decision_function(test_pairs))
+        rows.append(row)
+        print(row, flush=True)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
