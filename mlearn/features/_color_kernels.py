@@ -134,14 +134,18 @@ def _convert(px, space, source, scale, m, white, gray, out):
             out[0], out[1], out[2] = _lab(r, g, b, m, white)
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def convert_pixels(images, space, source, scale, n_out, out):
-    """Converted channels ``out`` (n, h, w, n_out) of images (n, h, w, c)."""
+    """Converted channels ``out`` (n, h, w, n_out) of images (n, h, w, c).
+
+    Serial: the transformers convert inside the histogram kernels; this one
+    exposes the conversion alone (for tests and figures).
+    """
     n, h, w, _ = images.shape
     m = _XYZ_FROM_RGB
     white = _WHITE_D65
     gray = _GRAY
-    for k in prange(n):
+    for k in range(n):
         for r in range(h):
             for c in range(w):
                 _convert(images[k, r, c], space, source, scale, m, white, gray,

@@ -203,9 +203,10 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        features : ndarray of shape (n_images, n_features_out_)
+        features : ndarray of shape (n_images, n_features)
             For every cell (row by row), its histogram (joint: bins in C
             order over the channels; marginal: channel after channel).
+            ``n_features`` is ``n_features_out_``.
         """
         check_is_fitted(self)
         n_images, groups = check_images(X)
@@ -255,9 +256,12 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
             K.histogram_lut(batch, source, lookup, joint, row_cell, col_bounds,
                             n_blocks, hist.reshape(n * n_blocks, gy * gx, per_cell))
         else:
-            # Only uint8 and float64 kernels are compiled; others become float64.
-            dtype = np.uint8 if batch.dtype == np.uint8 else np.float64
-            batch = np.ascontiguousarray(batch, dtype=dtype)
+            # One float64 kernel serves every dtype (one compilation): scale
+            # here exactly as the kernel would, value * scale in float64.
+            if scale != 1.0:
+                batch = np.multiply(batch, scale, dtype=np.float64)
+                scale = 1.0
+            batch = np.ascontiguousarray(batch, dtype=np.float64)
             edge_table = np.zeros((n_ch, int(n_bins.max()) + 1))
             for ch, e in enumerate(edges):
                 edge_table[ch, : len(e)] = e

@@ -336,8 +336,9 @@ class LocalBinaryPattern(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        features : ndarray of shape (n_images, n_features_out_)
+        features : ndarray of shape (n_images, n_features)
             For every scale and every cell (row by row), the cell's histogram.
+            ``n_features`` is ``n_features_out_``.
         """
         check_is_fitted(self)
         n_images, groups = check_images(X)

@@ -32,12 +32,11 @@ def _as_float(image):
 
 
 def ours_convert(images, space):
-    images = np.ascontiguousarray(images)
+    images = np.ascontiguousarray(_as_float(images))
     n_out = 1 if space == "gray" else 3
     out = np.empty(images.shape[:3] + (n_out,))
-    scale = 1.0 / 255 if images.dtype == np.uint8 else 1.0
     code = SPACE_CODES["identity" if space == "rgb" else space]
-    convert_pixels(images, code, np.arange(n_out, dtype=np.int64), scale, n_out, out)
+    convert_pixels(images, code, np.arange(n_out, dtype=np.int64), 1.0, n_out, out)
     return out
 
 
