@@ -4,10 +4,14 @@ import numbers
 
 import numpy as np
 
-#: Queries handled together by ``kneighbors``: small enough that one tile of
-#: distances stays in the processor's cache while it is reduced to the top k.
+#: ``kneighbors`` keeps whole rows of the distance matrix in a tile unless
+#: fewer than this many rows would fit the budget; then it splits columns too.
+KNN_MIN_ROWS = 16
+
+#: Tile of the matrix-product path of ``kneighbors``, per thread: small
+#: enough to stay in cache while it is reduced to the top k.
 KNN_TILE_ROWS = 256
-KNN_TILE_COLS = 4096
+KNN_TILE_COLS = 2048
 
 
 def resolve_working_memory(working_memory):
@@ -39,3 +43,12 @@ def slices(n, size):
     """Consecutive ``slice`` objects of at most ``size`` covering ``range(n)``."""
     size = max(int(size), 1)
     return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def knn_tiles(n_rows, n_cols, itemsize, working_memory):
+    """(rows, columns) of the distance tiles streamed by ``kneighbors``."""
+    budget = working_memory * 2**20
+    cols = n_cols
+    if cols * itemsize * KNN_MIN_ROWS > budget:
+        cols = max(1, int(budget // (itemsize * KNN_MIN_ROWS)))
+    return chunk_rows(n_rows, cols * itemsize, working_memory), cols

@@ -146,12 +146,84 @@ def _pair_value(X, i, Y, j, code, p, inv_p, p_int):
         return np.sqrt(max(a0 * 0.5, zero))
 
 
+#: Columns of the output a thread accumulates at once in ``pairwise_direct``.
+DIRECT_BLOCK = 256
+
+
 @njit(cache=True, nogil=True, parallel=True)
-def pairwise_direct(X, Y, code, p, inv_p, p_int, out):
-    """``out[i, j] = metric(X[i], Y[j])`` for the direct (non-GEMM) metrics."""
-    for i in prange(X.shape[0]):
-        for j in range(Y.shape[0]):
-            out[i, j] = _pair_value(X, i, Y, j, code, p, inv_p, p_int)
+def pairwise_direct(X, Yt, code, p, inv_p, p_int, out):
+    """``out[i, j] = metric(X[i], Yt[:, j])`` for the direct (non-GEMM) metrics.
+
+    ``Yt`` is Y transposed (n_features, m), so the innermost loop runs over
+    a block of columns: each pair's sum still runs over the features in
+    order (no reassociation), while the processor works on many pairs at
+    once in vector registers.
+    """
+    n, d = X.shape
+    m = Yt.shape[1]
+    zero = X[0, 0] - X[0, 0]
+    for i in prange(n):
+        acc = np.empty(DIRECT_BLOCK, dtype=X.dtype)
+        for j0 in range(0, m, DIRECT_BLOCK):
+            w = min(DIRECT_BLOCK, m - j0)
+            for j in range(w):
+                acc[j] = zero
+            for k in range(d):
+                xk = X[i, k]
+                yk = Yt[k, j0:j0 + w]
+                if code == SQEUCLIDEAN or code == EUCLIDEAN:
+                    for j in range(w):
+                        t = xk - yk[j]
+                        acc[j] += t * t
+                elif code == MANHATTAN:
+                    for j in range(w):
+                        acc[j] += abs(xk - yk[j])
+                elif code == CHEBYSHEV:
+                    for j in range(w):
+                        t = abs(xk - yk[j])
+                        acc[j] = t if t > acc[j] else acc[j]
+                elif code == MINKOWSKI:
+                    if p_int == 3:
+                        for j in range(w):
+                            t = abs(xk - yk[j])
+                            acc[j] += t * t * t
+                    elif p_int > 0:
+                        for j in range(w):
+                            acc[j] += _ipow(abs(xk - yk[j]), p_int)
+                    else:
+                        for j in range(w):
+                            acc[j] += abs(xk - yk[j]) ** p
+                elif code == HAMMING:
+                    for j in range(w):
+                        acc[j] += xk != yk[j]
+                elif code == CHI2:
+                    for j in range(w):
+                        total = xk + yk[j]
+                        t = xk - yk[j]
+                        acc[j] += t * t / total if total > 0 else zero
+                elif code == KL:
+                    if xk > 0:
+                        for j in range(w):
+                            acc[j] += xk * np.log(xk / yk[j])
+                else:  # JENSEN_SHANNON
+                    for j in range(w):
+                        qk = yk[j]
+                        mk = (xk + qk) * 0.5
+                        if xk > 0:
+                            acc[j] += xk * np.log(xk / mk)
+                        if qk > 0:
+                            acc[j] += qk * np.log(qk / mk)
+            for j in range(w):
+                a = acc[j]
+                if code == EUCLIDEAN:
+                    a = np.sqrt(a)
+                elif code == MINKOWSKI:
+                    a = a ** inv_p
+                elif code == HAMMING:
+                    a = a / d
+                elif code == JENSEN_SHANNON:
+                    a = np.sqrt(max(a * 0.5, zero))
+                out[i, j0 + j] = a
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -189,28 +261,37 @@ def finish_gemm(G, xx, yy, X, Y, L, tau, mode):
     rows, with ``L`` for mahalanobis) by explicit difference.
     Modes: SQUARED (d²), ROOT (d), COSINE (rows are unit vectors; 1 - cos),
     CLIP (cosine similarity clipped to [-1, 1]).
+
+    Each row is finished by a branch-free (vectorisable) loop that also notes
+    whether any pair cancelled; only such rows take the second, exact loop.
     """
     n, m = G.shape
-    one = tau - tau + 1
+    zero = tau - tau
+    one = zero + 1
     for i in prange(n):
+        row = G[i]
+        if mode == CLIP:
+            for j in range(m):
+                row[j] = min(max(row[j], -one), one)
+            continue
+        xi = xx[i]
+        cancelled = False
         for j in range(m):
-            g = G[i, j]
-            if mode == CLIP:
-                G[i, j] = min(max(g, -one), one)
-                continue
-            s = xx[i] + yy[j]
-            if mode == COSINE and (xx[i] == 0 or yy[j] == 0):
-                G[i, j] = one
-                continue
-            d2 = s - (g + g)
-            if d2 <= tau * s:
-                d2 = _exact_sq(X, i, Y, j, L)
-            if mode == SQUARED:
-                G[i, j] = d2
-            elif mode == ROOT:
-                G[i, j] = np.sqrt(d2)
-            else:
-                G[i, j] = d2 * 0.5
+            s = xi + yy[j]
+            d2 = s - (row[j] + row[j])
+            cancelled |= d2 <= tau * s
+            row[j] = max(d2, zero)
+        if cancelled:
+            for j in range(m):
+                s = xi + yy[j]
+                if row[j] <= tau * s:
+                    row[j] = _exact_sq(X, i, Y, j, L)
+        if mode == ROOT:
+            for j in range(m):
+                row[j] = np.sqrt(row[j])
+        elif mode == COSINE:
+            for j in range(m):
+                row[j] = one if (xi == 0 or yy[j] == 0) else row[j] * 0.5
 
 
 @njit(cache=True, nogil=True)
@@ -255,6 +336,40 @@ def topk_update(D, row0, col0, exclude_self, sign, best_d, best_i):
                 _heap_replace_top(bd, bi, d, idx)
 
 
+@njit(cache=True, nogil=True, parallel=True)
+def knn_sq_tiles(A, B, xx, yy, X, Y, L, tau, exclude_self, best_d, best_i,
+                 tile_rows, tile_cols):
+    """k nearest by squared distance, each thread owning whole row tiles.
+
+    Every thread multiplies its own (tile_rows, tile_cols) tile with a
+    single-threaded BLAS call, so the tile is reduced to the heaps while it is
+    still in cache; cancellation-prone pairs are recomputed as in finish_gemm.
+    """
+    n = A.shape[0]
+    m = B.shape[0]
+    n_tiles = (n + tile_rows - 1) // tile_rows
+    for t in prange(n_tiles):
+        r0 = t * tile_rows
+        r1 = min(n, r0 + tile_rows)
+        for c0 in range(0, m, tile_cols):
+            c1 = min(m, c0 + tile_cols)
+            G = np.dot(A[r0:r1], B[c0:c1].T)
+            for ii in range(r1 - r0):
+                i = r0 + ii
+                bd = best_d[i]
+                bi = best_i[i]
+                for jj in range(c1 - c0):
+                    j = c0 + jj
+                    if exclude_self and j == i:
+                        continue
+                    s = xx[i] + yy[j]
+                    d2 = s - (G[ii, jj] + G[ii, jj])
+                    if d2 <= tau * s:
+                        d2 = _exact_sq(X, i, Y, j, L)
+                    if d2 < bd[0] or (d2 == bd[0] and j < bi[0]):
+                        _heap_replace_top(bd, bi, d2, j)
+
+
 @contextlib.contextmanager
 def threads(n_jobs):
     """Run Numba's parallel loops on ``n_jobs`` threads (None or -1: all)."""
@@ -279,9 +394,8 @@ def direct_args(dtype, code, params):
 # ---------------------------------------------------------------------------
 # Drivers: allocate outputs, prepare operands, call the kernels.
 
-#: Rows of the output filled per matrix product: enough for an efficient
-#: product, few enough that the finishing pass finds the block in cache.
-GEMM_BLOCK_BYTES = 16 * 2**20
+#: Output filled per matrix product (MiB) before the finishing pass runs.
+GEMM_BLOCK_MIB = 1024
 
 
 def _c(array):
@@ -296,11 +410,10 @@ def pairwise(metric, X, Y, params, same, working_memory, out):
     if metric.gemm:
         ops = gemm_operands(np, metric.name, X, Y, params, same)
         A, Bt = _c(ops.A), _c(ops.B).T
-        n_rows = chunk_rows(
-            X.shape[0], Y.shape[0] * X.itemsize,
-            min(working_memory, GEMM_BLOCK_BYTES / 2**20),
-        )
-        n_rows = max(n_rows, min(64, X.shape[0]))
+        # The product writes straight into the output (no temporary). Few large
+        # blocks: alternating BLAS and Numba thread pools often costs more than
+        # the finishing pass re-reading memory.
+        n_rows = chunk_rows(X.shape[0], Y.shape[0] * X.itemsize, GEMM_BLOCK_MIB)
         for rows in slices(X.shape[0], n_rows):
             block = out[rows]
             np.matmul(A[rows], Bt, out=block)
@@ -313,7 +426,7 @@ def pairwise(metric, X, Y, params, same, working_memory, out):
                         _c(ops.RY), _c(ops.L), X.dtype.type(ops.tau), ops.mode)
         return out
     code, Xp, Yp = direct_operands(np, metric, X, Y, params, same)
-    pairwise_direct(_c(Xp), _c(Yp), *direct_args(X.dtype, code, params), out)
+    pairwise_direct(_c(Xp), _c(Yp.T), *direct_args(X.dtype, code, params), out)
     return out
 
 
@@ -327,8 +440,8 @@ def paired(metric, A, B, params, out):
 
 def kneighbors(metric, X, Y, params, same, n_neighbors, exclude_self, working_memory):
     """Top-k per query, streaming (rows, columns) tiles of the distance matrix."""
-    from ._chunking import KNN_TILE_COLS, KNN_TILE_ROWS, chunk_rows, slices
-    from ._operands import CLIP, RAW, direct_operands, gemm_operands
+    from ._chunking import knn_tiles, slices
+    from ._operands import CLIP, RAW, SQUARED, direct_operands, gemm_operands
 
     n, m = X.shape[0], Y.shape[0]
     dtype = X.dtype
@@ -340,15 +453,27 @@ def kneighbors(metric, X, Y, params, same, n_neighbors, exclude_self, working_me
         tau = dtype.type(ops.tau)
     else:
         code, Xp, Yp = direct_operands(np, metric, X, Y, params, same)
-        Xp, Yp = _c(Xp), _c(Yp)
+        Xp, Ypt = _c(Xp), _c(Yp.T)
         args = direct_args(dtype, code, params)
         if squared:
             raise AssertionError("euclidean and mahalanobis go through products")
 
-    tile_cols = min(m, KNN_TILE_COLS)
-    tile_rows = min(KNN_TILE_ROWS, chunk_rows(n, tile_cols * X.itemsize, working_memory))
+    tile_rows, tile_cols = knn_tiles(n, m, X.itemsize, working_memory)
     best_d = np.full((n, n_neighbors), np.inf, dtype=dtype)
     best_i = np.full((n, n_neighbors), np.iinfo(np.int64).max, dtype=np.int64)
+    if metric.gemm and ops.mode == SQUARED:
+        from threadpoolctl import threadpool_limits
+
+        from ._chunking import KNN_TILE_COLS, KNN_TILE_ROWS
+
+        # one cache-sized tile per thread, each under the memory budget
+        per_thread = working_memory / max(numba.get_num_threads(), 1)
+        rows, cols = knn_tiles(KNN_TILE_ROWS, min(m, KNN_TILE_COLS), X.itemsize,
+                               per_thread)
+        with threadpool_limits(1, user_api="blas"):
+            knn_sq_tiles(A, B, xx, yy, RX, RY, L, tau, bool(exclude_self), best_d,
+                         best_i, np.int64(rows), np.int64(cols))
+        return _sorted_neighbours(best_d, best_i, squared, 1)
     sign = dtype.type(-1.0 if metric.similarity else 1.0)
     for rows in slices(n, tile_rows):
         for cols in slices(m, tile_cols):
@@ -361,9 +486,13 @@ def kneighbors(metric, X, Y, params, same, n_neighbors, exclude_self, working_me
                                 ops.mode)
             else:
                 tile = np.empty((rows.stop - rows.start, cols.stop - cols.start), dtype)
-                pairwise_direct(Xp[rows], Yp[cols], *args, tile)
+                pairwise_direct(Xp[rows], _c(Ypt[:, cols]), *args, tile)
             topk_update(tile, np.int64(rows.start), np.int64(cols.start),
                         bool(exclude_self), sign, best_d[rows], best_i[rows])
+    return _sorted_neighbours(best_d, best_i, squared, sign)
+
+
+def _sorted_neighbours(best_d, best_i, squared, sign):
     order = np.lexsort((best_i, best_d), axis=-1)
     best_d = np.take_along_axis(best_d, order, axis=1)
     best_i = np.take_along_axis(best_i, order, axis=1)

@@ -333,18 +333,18 @@ def test_kneighbors_every_metric_against_brute_force(name, backend):
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
-def test_kneighbors_ties_broken_by_index_and_tiles(backend, monkeypatch):
+def test_kneighbors_ties_broken_by_index_and_tiles(backend):
     # integer grid: many exactly equal distances
     rng = np.random.default_rng(15)
     X = rng.integers(0, 3, (150, 2)).astype(float)
-    from mlearn.pairwise import _chunking
+    from mlearn.pairwise._chunking import knn_tiles
 
-    monkeypatch.setattr(_chunking, "KNN_TILE_ROWS", 7)
-    monkeypatch.setattr(_chunking, "KNN_TILE_COLS", 11)
+    working_memory = 11 * 8 * 16 / 2**20  # tiles of 16 rows x 11 columns
+    assert knn_tiles(150, 150, 8, working_memory) == (16, 11)
     for name in ["euclidean", "manhattan", "chebyshev"]:
         ref_d, ref_i = _brute_knn(cdist(X, X, {"manhattan": "cityblock"}.get(name, name)),
                                   9, exclude_self=True)
-        dist, ind = _knn(X, None, 9, name, backend)
+        dist, ind = _knn(X, None, 9, name, backend, working_memory=working_memory)
         assert_array_equal(ind, ref_i)
         assert_allclose(dist, ref_d, rtol=1e-12)
         assert np.all(np.diff(dist, axis=1) >= 0)
@@ -398,7 +398,7 @@ def test_numba_kernels_against_reference_directly():
     for name in ["sqeuclidean", "euclidean", "manhattan", "chebyshev", "minkowski"]:
         code = METRICS[name].code
         out = np.empty((9, 7))
-        _numba.pairwise_direct(X, Y, *_numba.direct_args(X.dtype, code, {"p": 3.0}), out)
+        _numba.pairwise_direct(X, np.ascontiguousarray(Y.T), *_numba.direct_args(X.dtype, code, {"p": 3.0}), out)
         ref = _numpy.minkowski(X[:, None], Y[None], 3.0) if name == "minkowski" else \
             METRICS[name].reference(X[:, None], Y[None])
         assert_allclose(out, ref, rtol=1e-13)
