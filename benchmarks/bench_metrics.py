@@ -11,6 +11,7 @@ Usage: python benchmarks/bench_metrics.py [--n 100000] [--d 128] [--repeat 5]
 
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -69,14 +70,17 @@ def mlearn_map_at_r(X, y):
     return mean_average_precision_at_r(X, y)
 
 
-def _peak(func_name, n, d, n_classes):
-    X, y = make_data(n, d, n_classes)
-    globals()[func_name](X, y)
+def _setup_for(n, d, n_classes):
+    # imports and compilation (a tiny call of each side), then the data:
+    # all before the measured call
+    small_X, small_y = make_data(200, d, 10)
+    for func in (mlearn_knn_accuracy, mlearn_map_at_r, sklearn_knn_accuracy, sklearn_map_at_r):
+        func(small_X, small_y)
+    return make_data(n, d, n_classes)
 
 
-def peak_of(func_name, n, d, n_classes):
-    # the child builds its own data: its peak minus its start covers data + scoring
-    return harness.peak_memory_of(_peak, func_name, n, d, n_classes)
+def peak_of(func, n, d, n_classes):
+    return harness.peak_memory_of(func, setup=partial(_setup_for, n, d, n_classes))
 
 
 def main():
@@ -95,8 +99,8 @@ def main():
         t_ours, _, v_ours = harness.time_call(ours, X, y, repeat=args.repeat)
         t_ref, _, v_ref = harness.time_call(theirs, X, y, repeat=args.repeat)
         assert abs(v_ours - v_ref) < 1e-12, (name, v_ours, v_ref)
-        m_ours = peak_of(ours.__name__, args.n, args.d, args.classes)
-        m_ref = peak_of(theirs.__name__, args.n, args.d, args.classes)
+        m_ours = peak_of(ours, args.n, args.d, args.classes)
+        m_ref = peak_of(theirs, args.n, args.d, args.classes)
         rows.append({
             "case": f"{name}, n={args.n}, d={args.d}, {args.classes} classes",
             "mlearn_s": t_ours, "sklearn_nn_s": t_ref, "speed_ratio": t_ref / t_ours,

@@ -44,18 +44,20 @@ def time_call(func, *args, repeat=5, warmup=1, **kwargs):
     return statistics.median(times), times, result
 
 
-def peak_memory_of(func, *args, **kwargs):
+def peak_memory_of(func, *args, setup=None, **kwargs):
     """Peak resident memory increase (bytes) of running ``func`` in a child process.
 
-    ``func`` must be importable (a module-level function). The child reports
-    its peak RSS before and after the call, so the increase excludes the
-    interpreter and imports.
+    ``func`` (and ``setup``) must be importable module-level functions. When
+    ``setup`` is given, the child first calls ``setup()``, which returns the
+    positional arguments for ``func`` (imports, data, compilation happen
+    there), and only the call of ``func`` is measured: its peak RSS minus the
+    RSS just before it.
     """
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_peak_child, args=(queue, func, args, kwargs))
+    proc = ctx.Process(target=_peak_child, args=(queue, func, args, kwargs, setup))
     proc.start()
     out = queue.get()
     proc.join()
@@ -64,10 +66,13 @@ def peak_memory_of(func, *args, **kwargs):
     return out
 
 
-def _peak_child(queue, func, args, kwargs):
+def _peak_child(queue, func, args, kwargs, setup=None):
     try:
         import resource
 
+        if setup is not None:
+            args = tuple(setup()) + tuple(args)
+            gc.collect()
         before = _current_rss()
         baseline_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         func(*args, **kwargs)

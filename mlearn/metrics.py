@@ -100,7 +100,8 @@ def _neighbour_blocks(emb, ref, depth, self_ref, metric, working_memory, metric_
     from .pairwise import kneighbors
 
     n, n_ref = emb.shape[0], ref.shape[0]
-    budget = (working_memory or _DEFAULT_WORKING_MEMORY) * 2**20
+    working_memory = working_memory or _DEFAULT_WORKING_MEMORY
+    budget = working_memory * 2**20
     start = 0
     while start < n:
         k_max = int(depth[start:].max()) if n - start else 0
@@ -165,7 +166,8 @@ _SHARED_PARAMS_DOC = """
     metric : str, default="euclidean"
         Any metric of :func:`mlearn.pairwise.pairwise_distances`.
     working_memory : float, default=None
-        MiB for one block of neighbour indices (None: 256).
+        MiB for one block of neighbour indices, and for one tile of
+        distances in the neighbour search (None: 256).
     return_n_excluded : bool, default=False
         Also return the number of queries left out because no reference
         point shares their class.

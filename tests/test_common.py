@@ -29,7 +29,11 @@ ESTIMATORS = discover_estimators()
 CHECK_PARAMS = {}
 
 # Learner-specific parameter grids for the tuple GridSearchCV check.
-TUPLE_GRIDS = {}
+TUPLE_GRIDS = {
+    "PairsMetricLearner": {"alpha": [0.01, 0.1]},
+    "TripletsMetricLearner": {"alpha": [0.01, 0.1]},
+    "QuadrupletsMetricLearner": {"alpha": [0.01, 0.1]},
+}
 
 
 def _build(cls):
