@@ -1,0 +1,576 @@
+"""Sparse Compositional Metric Learning (SCML), on triplets and from labels."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils import check_random_state
+from threadpoolctl import threadpool_limits
+
+from .._sklearn_compat import Interval, StrOptions, _fit_context, check_array
+from ..base import BaseMetricLearner, MahalanobisMixin, TripletsClassifierMixin
+from ..constraints import Constraints
+from ..linalg import components_from_metric
+from ._scml_kernels import scml_dual_averaging, triplet_hinge_mean
+from ._supervised import SupervisedMixin
+
+__all__ = ["SCML", "SCML_Supervised"]
+
+# AdaGrad's floor in the step size (avoids dividing by a zero gradient history).
+_DELTA = 1e-3
+
+
+def _stage_random_state(random_state):
+    """Random state for one stage of the fit (bases, k-means, mini-batches).
+
+    An integer seeds every stage afresh, as metric-learn does, so that a seed
+    gives the same bases and batches there and here; a RandomState instance
+    is shared by the stages.
+    """
+    if isinstance(random_state, Integral) and not isinstance(random_state, bool):
+        return np.random.RandomState(random_state)
+    return check_random_state(random_state)
+
+
+def scml_objective(Z, triplets, weights, beta):
+    """SCML's objective for basis weights ``weights`` and ``Z = X @ L.T``, ``M = L.T @ L``.
+
+    ``beta * sum(weights) + mean_t max(0, 1 + d_M(a_t, p_t)**2 - d_M(a_t, n_t)**2)``.
+    """
+    return beta * float(np.sum(weights)) + triplet_hinge_mean(Z, triplets)
+
+
+def metric_from_basis(basis, weights):
+    """``M = sum_k weights[k] * outer(basis[k], basis[k])`` over the positive weights."""
+    active = weights > 0
+    B = basis[active]
+    M = (B.T * weights[active]) @ B
+    return (M + M.T) / 2
+
+
+class _BaseSCML(BaseMetricLearner):
+    """Parameters and solver shared by :class:`SCML` and :class:`SCML_Supervised`."""
+
+
+    _parameter_constraints = {
+        **BaseMetricLearner._parameter_constraints,
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "basis": [StrOptions({"triplet_diffs"}), "array-like"],
+        "n_basis": [Interval(Integral, 1, None, closed="left"), None],
+        "gamma": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "output_iter": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
+    def _check_iterations(self):
+        if self.output_iter > self.max_iter:
+            raise ValueError(
+                f"output_iter={self.output_iter} must be at most max_iter={self.max_iter}"
+            )
+
+    def _basis_from_array(self, n_features):
+        basis = check_array(self.basis, dtype=np.float64, ensure_all_finite=True,
+                            input_name="basis")
+        if basis.shape[1] != n_features:
+            raise ValueError(
+                f"basis must have shape (n_basis, {n_features}) to match the data's "
+                f"{n_features} features, got {basis.shape}"
+            )
+        if self.n_basis is not None and self.n_basis != basis.shape[0]:
+            raise ValueError(
+                f"n_basis={self.n_basis} contradicts the {basis.shape[0]} rows of the given "
+                "basis; leave n_basis=None with an explicit basis"
+            )
+        return basis.copy()
+
+    def _fit_triplets(self, X, triplets, basis):
+        """Learn the basis weights on index triplets into ``X`` and set ``components_``."""
+        name = type(self).__name__
+        n_triplets = triplets.shape[0]
+        n_basis = basis.shape[0]
+        XB = np.ascontiguousarray(X @ basis.T)
+        triplets = np.ascontiguousarray(triplets, dtype=np.int64)
+        rng = _stage_random_state(self.random_state)
+        batches = rng.randint(0, n_triplets, size=(self.max_iter, self.batch_size)).astype(
+            np.int64
+        )
+        w = np.zeros(n_basis)
+        avg_grad = np.zeros(n_basis)
+        ada_grad = np.zeros(n_basis)
+        rows = np.empty((self.batch_size, n_basis))
+        grad = np.empty(n_basis)
+        checkpoints = list(range(self.output_iter, self.max_iter + 1, self.output_iter))
+        if checkpoints[-1] != self.max_iter:
+            checkpoints.append(self.max_iter)
+        best_obj, best_w, done = np.inf, None, 0
+        # small products in a long loop: extra BLAS threads only add contention
+        with threadpool_limits(limits=1, user_api="blas"):
+            for stop in checkpoints:
+                scml_dual_averaging(XB, triplets, batches[done:stop], done, w, avg_grad,
+                                    ada_grad, float(self.beta), float(self.gamma), _DELTA,
+                                    rows, grad)
+                done = stop
+                L = components_from_metric(metric_from_basis(basis, w), check_psd=False)
+                obj = scml_objective(X @ L.T, triplets, w, self.beta)
+                if self.verbose:
+                    print(f"[{name}] iter {done} obj {obj:.6f} active bases "
+                          f"{int(np.count_nonzero(w))}")
+                if obj < best_obj:
+                    best_obj, best_w = obj, w.copy()
+        self.n_iter_ = done
+        self.n_basis_ = n_basis
+        if not np.any(best_w > 0):
+            warnings.warn(
+                f"{name} gave every basis a zero weight, so the learned metric is zero: "
+                "no combination of the bases satisfies the triplets better than none "
+                f"(with beta={self.beta}). Lower beta, choose another basis, or check "
+                "that the triplets are consistent.",
+                UserWarning,
+            )
+        M = metric_from_basis(basis, best_w)
+        self.components_ = components_from_metric(M, self.n_components, check_psd=False)
+        return self
+
+
+def triplet_diffs_basis(X, triplets, n_basis, rng):
+    """Rank-one bases from the difference vectors of the triplets' pairs.
+
+    Each round draws ``s`` triplets (``s = n_features`` when there are
+    enough, half of them otherwise), forms
+    ``S = sum (x_a - x_p)(x_a - x_p)ᵀ - sum (x_a - x_n)(x_a - x_n)ᵀ`` and adds
+    the eigenvectors of ``S`` with a non-zero eigenvalue, until ``n_basis``
+    bases are collected. With so few triplets that the rounds keep drawing
+    the same ones, fewer bases are returned.
+
+    Returns
+    -------
+    basis : ndarray of shape (n_found, n_features)
+        Unit rows, ``n_found <= n_basis``.
+    """
+    n_triplets = triplets.shape[0]
+    n_features = X.shape[1]
+    diff_pos = X[triplets[:, 0]] - X[triplets[:, 1]]
+    diff_neg = X[triplets[:, 0]] - X[triplets[:, 2]]
+    if not (np.any(diff_pos) or np.any(diff_neg)):
+        raise ValueError(
+            "basis='triplet_diffs' needs triplets whose points differ; every triplet "
+            "holds three identical points"
+        )
+    if n_triplets >= n_features:
+        size = n_features
+    else:
+        size = max(1, (n_triplets + 1) // 2)
+    found, seen = [], set()
+    with threadpool_limits(limits=1, user_api="blas"):
+        _collect_difference_bases(diff_pos, diff_neg, size, n_basis, rng, found, seen)
+    return np.vstack(found)[:n_basis]
+
+
+def _collect_difference_bases(diff_pos, diff_neg, size, n_basis, rng, found, seen):
+    n_triplets, n_features = diff_pos.shape
+    n_found, repeats = 0, 0
+    while n_found < n_basis and repeats < 50:
+        chosen = np.sort(rng.choice(n_triplets, size=size, replace=False))
+        key = chosen.tobytes()
+        if key in seen:
+            repeats += 1
+            continue
+        seen.add(key)
+        P, N = diff_pos[chosen], diff_neg[chosen]
+        S = P.T @ P - N.T @ N
+        eigvals, eigvecs = np.linalg.eigh((S + S.T) / 2)
+        scale = np.abs(eigvals).max()
+        keep = np.abs(eigvals) > n_features * np.finfo(np.float64).eps * scale
+        if scale > 0 and keep.any():
+            found.append(eigvecs[:, keep].T)
+            n_found += int(keep.sum())
+
+
+def lda_directions(X, codes, n_classes, tol=1e-4):
+    """Unit discriminant directions of a labelled sample (scikit-learn's SVD solver).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    codes : ndarray of shape (n_samples,)
+        Class codes in ``range(n_classes)``; every code occurs.
+
+    Returns
+    -------
+    directions : ndarray of shape (rank, n_features)
+        At most ``n_classes - 1`` rows of unit norm.
+    """
+    n_samples = X.shape[0]
+    counts = np.bincount(codes, minlength=n_classes).astype(np.float64)
+    onehot = (codes[:, None] == np.arange(n_classes)).astype(np.float64)
+    means = (onehot.T @ X) / counts[:, None]
+    Xc = X - means[codes]
+    std = Xc.std(axis=0)
+    std[std == 0] = 1.0
+    # singular values and right vectors of the scaled within-class data, from
+    # its (n_features, n_features) Gram matrix: cheaper than an SVD of the data
+    scaled = Xc / (std * np.sqrt(n_samples))
+    eigvals, eigvecs = np.linalg.eigh(scaled.T @ scaled)
+    S = np.sqrt(np.clip(eigvals[::-1], 0.0, None))
+    Vt = eigvecs[:, ::-1].T
+    rank = int(np.sum(S > tol))
+    scalings = (Vt[:rank] / std).T / S[:rank]
+    priors = counts / n_samples
+    xbar = priors @ means
+    fac = 1.0 if n_classes == 1 else 1.0 / (n_classes - 1)
+    centred = (np.sqrt(n_samples * priors * fac)[:, None] * (means - xbar)) @ scalings
+    _, S, Vt = np.linalg.svd(centred, full_matrices=False)
+    if S.size == 0 or S[0] == 0:
+        return np.zeros((0, X.shape[1]))
+    rank = int(np.sum(S > tol * S[0]))
+    directions = (scalings @ Vt.T[:, :rank]).T
+    norms = np.linalg.norm(directions, axis=1, keepdims=True)
+    return directions[norms[:, 0] > 0] / norms[norms[:, 0] > 0]
+
+
+def lda_basis(X, y, n_basis, random_state):
+    """Locally discriminative bases: LDA directions around k-means centres, at two scales.
+
+    The points are clustered by k-means; around each centre, the nearest
+    points of every class (``k`` per class, two scales of ``k``) give an LDA
+    whose ``n_classes - 1`` unit directions become bases.
+
+    Returns
+    -------
+    basis : ndarray of shape (n_found, n_features)
+    """
+    from sklearn.cluster import KMeans
+
+    from ..pairwise import kneighbors
+
+    classes, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
+    n_classes = len(classes)
+    n_samples, n_features = X.shape
+    num_eig = min(n_classes - 1, n_features)
+    n_clusters = int(np.ceil(n_basis / (2 * num_eig)))
+    centres = KMeans(n_clusters=n_clusters, n_init=10, random_state=random_state,
+                     algorithm="elkan").fit(X).cluster_centers_
+    scales = (20, 50) if n_features > 50 else (10, 20)
+    k_class = np.minimum(counts[None, :], np.array(scales)[:, None])  # (2, n_classes)
+    neighbours = []  # per class: (n_clusters, k_class[1, c]) global indices
+    for c in range(n_classes):
+        members = np.flatnonzero(codes == c)
+        _, idx = kneighbors(centres, X[members], n_neighbors=int(k_class[1, c]))
+        neighbours.append(members[idx])
+    found = []
+    # many small decompositions: extra BLAS threads only add contention
+    with threadpool_limits(limits=1, user_api="blas"):
+        for s in range(len(scales)):
+            local_codes = np.repeat(np.arange(n_classes), k_class[s])
+            for cluster in range(n_clusters):
+                idx = np.concatenate(
+                    [neighbours[c][cluster, : k_class[s, c]] for c in range(n_classes)]
+                )
+                found.append(lda_directions(X[idx], local_codes, n_classes)[:num_eig])
+    return np.vstack(found)[:n_basis]
+
+
+class SCML(MahalanobisMixin, TripletsClassifierMixin, _BaseSCML):
+    r"""Sparse Compositional Metric Learning on triplets.
+
+    Each triplet ``(a, p, n)`` states that ``a`` is more similar to ``p``
+    than to ``n``. SCML (Shi, Bellet and Sha, 2014) writes the metric as a
+    sparse non-negative combination of rank-one bases,
+    :math:`M = \sum_k w_k b_k b_k^\top`, and learns the weights by minimising
+
+    .. math::
+
+        \frac{1}{|T|}\sum_{(a, p, n) \in T}
+        \max(0, 1 + d_M(a, p)^2 - d_M(a, n)^2) + \beta \sum_k w_k,
+        \qquad w \ge 0,
+
+    with regularised dual averaging on mini-batches of triplets (AdaGrad
+    steps). Only K weights are learned, whatever the dimension.
+
+    Read more in the :ref:`User Guide <scml>`.
+
+    Parameters
+    ----------
+    beta : float, default=1e-5
+        Weight of the L1 penalty on the basis weights (sparsity).
+    basis : 'triplet_diffs' or array-like of shape (n_basis, n_features), \
+            default='triplet_diffs'
+        - 'triplet_diffs': eigenvectors of sums of outer products of the
+          triplets' positive minus negative differences, ``n_features``
+          triplets at a time (half of the triplets when there are fewer).
+        - an array: the bases as rows.
+    n_basis : int, default=None
+        Number of bases to generate; None means ``80 * n_features`` for
+        'triplet_diffs'. Leave None with an array ``basis``.
+    gamma : float, default=5e-3
+        Learning-rate scale of the dual averaging (larger is slower).
+    max_iter : int, default=10000
+        Number of mini-batch iterations.
+    output_iter : int, default=500
+        Every ``output_iter`` iterations the full objective is evaluated (and
+        printed when ``verbose``); the weights with the best objective are
+        kept.
+    batch_size : int, default=10
+        Triplets per iteration.
+    verbose : bool, default=False
+        Print the objective at each check.
+    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
+            default=None
+        Lets triplets be given as ``(n_triplets, 3)`` indices.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the bases and the mini-batches.
+    n_components : int, default=None
+        Number of rows of ``components_``: the leading eigen-directions of
+        M. None keeps n_features.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        The linear map L with ``M ≈ L.T @ L``.
+    n_iter_ : int
+        Number of iterations run.
+    n_basis_ : int
+        Number of bases used.
+    n_features_in_ : int
+        Number of features of the points.
+
+    See Also
+    --------
+    SCML_Supervised : SCML on triplets built from class labels.
+
+    References
+    ----------
+    .. [1] Y. Shi, A. Bellet and F. Sha, "Sparse Compositional Metric
+       Learning", AAAI 2014.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn import SCML
+    >>> triplets = np.array([[[1.2, 7.5], [1.3, 1.5], [6.2, 9.7]],
+    ...                      [[1.3, 4.5], [3.2, 4.6], [5.4, 5.4]],
+    ...                      [[3.2, 7.5], [3.3, 1.5], [8.2, 9.7]],
+    ...                      [[3.3, 4.5], [5.2, 4.6], [7.4, 5.4]]])
+    >>> scml = SCML(max_iter=1000, random_state=0).fit(triplets)
+    >>> scml.predict(triplets)
+    array([1, 1, 1, 1])
+    """
+
+    def __init__(self, beta=1e-5, basis="triplet_diffs", n_basis=None, gamma=5e-3,
+                 max_iter=10000, output_iter=500, batch_size=10, verbose=False,
+                 preprocessor=None, random_state=None, n_components=None):
+        super().__init__(preprocessor=preprocessor)
+        self.beta = beta
+        self.basis = basis
+        self.n_basis = n_basis
+        self.gamma = gamma
+        self.max_iter = max_iter
+        self.output_iter = output_iter
+        self.batch_size = batch_size
+        self.verbose = verbose
+        self.random_state = random_state
+        self.n_components = n_components
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, triplets, y=None):
+        """Learn the metric from triplets.
+
+        Parameters
+        ----------
+        triplets : array-like of shape (n_triplets, 3, n_features) or (n_triplets, 3)
+            Triplets ``(a, p, n)`` such that ``d(a, p)`` should be smaller
+            than ``d(a, n)``; indices when a preprocessor is set.
+        y : None
+            Ignored; present for API consistency (model selection tools pass it).
+
+        Returns
+        -------
+        self : SCML
+        """
+        self._check_iterations()
+        triplets = self._prepare_tuples(triplets, reset=True)
+        n_features = triplets.shape[2]
+        X, index = np.unique(triplets.reshape(-1, n_features), axis=0, return_inverse=True)
+        X = X.astype(np.float64, copy=False)
+        index = index.reshape(-1, 3)
+        if isinstance(self.basis, str):
+            n_basis = 80 * n_features if self.n_basis is None else self.n_basis
+            basis = triplet_diffs_basis(X, index, n_basis,
+                                        _stage_random_state(self.random_state))
+        else:
+            basis = self._basis_from_array(n_features)
+        return self._fit_triplets(X, index, basis)
+
+
+class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
+    """SCML on triplets built from class labels by nearest neighbours.
+
+    For every point, its ``k_genuine`` nearest neighbours of the same class
+    and its ``k_impostor`` nearest points of other classes (Euclidean) give
+    ``k_genuine * k_impostor`` triplets. The default bases are locally
+    discriminative: LDA directions of the neighbourhoods of k-means centres.
+    The result is a transformer for pipelines.
+
+    Read more in the :ref:`User Guide <scml>`.
+
+    Parameters
+    ----------
+    k_genuine : int, default=3
+        Same-class neighbours per point; lowered, with a warning, to one less
+        than the smallest class size when that is smaller.
+    k_impostor : int, default=10
+        Other-class neighbours per point; lowered, with a warning, when the
+        largest class leaves fewer points outside it.
+    beta : float, default=1e-5
+        Weight of the L1 penalty on the basis weights.
+    basis : {'lda', 'triplet_diffs'} or array-like of shape (n_basis, n_features), \
+            default='lda'
+        - 'lda': LDA directions of the ``k`` nearest points of each class
+          around ``ceil(n_basis / (2 * (n_classes - 1)))`` k-means centres, at
+          two scales (``k`` = 10 and 20, or 20 and 50 above 50 features).
+        - 'triplet_diffs': as in :class:`SCML`, from the generated triplets.
+        - an array: the bases as rows.
+    n_basis : int, default=None
+        Number of bases; None means ``min(20 * n_features,
+        2 * n_samples * (n_classes - 1) - 1)`` for 'lda' and
+        ``80 * n_features`` for 'triplet_diffs'.
+    gamma : float, default=5e-3
+        Learning-rate scale of the dual averaging.
+    max_iter : int, default=10000
+        Number of mini-batch iterations.
+    output_iter : int, default=500
+        Iterations between evaluations of the full objective.
+    batch_size : int, default=10
+        Triplets per iteration.
+    verbose : bool, default=False
+        Print the objective at each check.
+    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
+            default=None
+        Lets ``X`` be given as a 1-D array of indices.
+    random_state : int, RandomState instance or None, default=None
+        Seeds k-means, the bases and the mini-batches.
+    n_components : int, default=None
+        Number of rows of ``components_`` (leading eigen-directions of M).
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        The linear map L with ``M ≈ L.T @ L``.
+    n_iter_ : int
+        Number of iterations run.
+    n_basis_ : int
+        Number of bases used.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when ``X`` has string column names.
+
+    See Also
+    --------
+    SCML : the same learner on triplets given directly.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from mlearn import SCML_Supervised
+    >>> X, y = load_iris(return_X_y=True)
+    >>> scml = SCML_Supervised(random_state=0).fit(X, y)
+    >>> scml.transform(X).shape
+    (150, 4)
+    """
+
+
+    _parameter_constraints = {
+        **_BaseSCML._parameter_constraints,
+        "basis": [StrOptions({"lda", "triplet_diffs"}), "array-like"],
+        "k_genuine": [Interval(Integral, 1, None, closed="left")],
+        "k_impostor": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, k_genuine=3, k_impostor=10, beta=1e-5, basis="lda", n_basis=None,
+                 gamma=5e-3, max_iter=10000, output_iter=500, batch_size=10, verbose=False,
+                 preprocessor=None, random_state=None, n_components=None):
+        super().__init__(preprocessor=preprocessor)
+        self.k_genuine = k_genuine
+        self.k_impostor = k_impostor
+        self.beta = beta
+        self.basis = basis
+        self.n_basis = n_basis
+        self.gamma = gamma
+        self.max_iter = max_iter
+        self.output_iter = output_iter
+        self.batch_size = batch_size
+        self.verbose = verbose
+        self.random_state = random_state
+        self.n_components = n_components
+
+    def _neighbour_counts(self, y):
+        """``k_genuine`` and ``k_impostor``, lowered (with a warning) when classes are small."""
+        _, counts = np.unique(y, return_counts=True)
+        k_genuine = min(self.k_genuine, int(counts.min()) - 1)
+        k_impostor = min(self.k_impostor, int(len(y) - counts.max()))
+        if k_genuine < 1:
+            raise ValueError(
+                "SCML_Supervised needs at least 2 points in every class to find a "
+                f"same-class neighbour; the smallest class has {counts.min()}"
+            )
+        if (k_genuine, k_impostor) != (self.k_genuine, self.k_impostor):
+            warnings.warn(
+                f"the classes are too small for k_genuine={self.k_genuine} and "
+                f"k_impostor={self.k_impostor}; using k_genuine={k_genuine} and "
+                f"k_impostor={k_impostor}",
+                UserWarning,
+            )
+        return k_genuine, k_impostor
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Build triplets from the labels and learn the metric.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Class labels; every class needs at least 2 points.
+
+        Returns
+        -------
+        self : SCML_Supervised
+        """
+        self._check_iterations()
+        X, y = self._validate_supervised(X, y)
+        X = np.asarray(X, dtype=np.float64)
+        k_genuine, k_impostor = self._neighbour_counts(y)
+        triplets = Constraints(y).generate_knntriplets(X, k_genuine, k_impostor)
+        n_samples, n_features = X.shape
+        if isinstance(self.basis, str) and self.basis == "lda":
+            n_classes = len(np.unique(y))
+            num_eig = min(n_classes - 1, n_features)
+            limit = 2 * n_samples * num_eig
+            if self.n_basis is None:
+                n_basis = min(20 * n_features, limit - 1)
+            elif self.n_basis >= limit:
+                raise ValueError(
+                    f"basis='lda' gives at most {limit - 1} bases from {n_samples} samples "
+                    f"and {n_classes} classes; got n_basis={self.n_basis}"
+                )
+            else:
+                n_basis = self.n_basis
+            if n_basis < n_classes:
+                warnings.warn(
+                    f"n_basis={n_basis} is smaller than the number of classes "
+                    f"({n_classes}); the metric may discriminate poorly",
+                    UserWarning,
+                )
+            basis = lda_basis(X, y, n_basis, _stage_random_state(self.random_state))
+        elif isinstance(self.basis, str):
+            n_basis = 80 * n_features if self.n_basis is None else self.n_basis
+            basis = triplet_diffs_basis(X, triplets, n_basis,
+                                        _stage_random_state(self.random_state))
+        else:
+            basis = self._basis_from_array(n_features)
+        return self._fit_triplets(X, triplets, basis)

@@ -1,0 +1,229 @@
+import numpy as np
+import pytest
+from scipy.optimize import linprog
+from sklearn.datasets import load_iris, load_wine
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.model_selection import cross_val_score
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from mlearn import SCML, SCML_Supervised, Constraints
+from mlearn.learners._scml_kernels import (
+    scml_dual_averaging,
+    scml_dual_averaging_numpy,
+    triplet_hinge_mean,
+    triplet_hinge_mean_numpy,
+)
+from mlearn.learners.scml import lda_basis, lda_directions, triplet_diffs_basis
+
+
+def toy_triplets(n=30, d=3, seed=0):
+    """Triplets decided by feature 0 only; the other features are noise."""
+    rng = np.random.RandomState(seed)
+    t = rng.randn(n, 3, d) * 2
+    t[:, 1, 0] = t[:, 0, 0] + 0.2 * rng.randn(n)
+    t[:, 2, 0] = t[:, 0, 0] + rng.choice([-1, 1], n) * (2 + rng.rand(n))
+    return t
+
+
+def test_dual_averaging_kernel_matches_numpy_reference():
+    rng = np.random.RandomState(0)
+    XB = rng.randn(30, 12)
+    triplets = rng.randint(0, 30, size=(50, 3)).astype(np.int64)
+    batches = rng.randint(0, 50, size=(40, 5)).astype(np.int64)
+    states = []
+    for kernel in ("numba", "numpy"):
+        w, avg, ada = np.zeros(12), np.zeros(12), np.zeros(12)
+        for start in (0, 20):  # two blocks, as the estimator runs them
+            block = batches[start:start + 20]
+            if kernel == "numba":
+                scml_dual_averaging(XB, triplets, block, start, w, avg, ada, 1e-3, 0.5, 1e-3,
+                                    np.empty((5, 12)), np.empty(12))
+            else:
+                scml_dual_averaging_numpy(XB, triplets, block, start, w, avg, ada, 1e-3, 0.5,
+                                          1e-3)
+        states.append((w, avg, ada))
+    for a, b in zip(*states):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    assert np.all(states[0][0] >= 0) and np.any(states[0][0] > 0)
+
+
+def test_hinge_kernel_matches_numpy_reference():
+    rng = np.random.RandomState(1)
+    Z = rng.randn(40, 5)
+    triplets = rng.randint(0, 40, size=(100, 3)).astype(np.int64)
+    assert triplet_hinge_mean(Z, triplets) == pytest.approx(
+        triplet_hinge_mean_numpy(Z, triplets), rel=1e-12
+    )
+
+
+def test_objective_reaches_the_linear_programming_optimum():
+    """With fixed bases SCML's objective is a linear program: compare with scipy's."""
+    t = toy_triplets()
+    n, _, d = t.shape
+    beta = 1e-2
+    dd = (t[:, 0] - t[:, 1]) ** 2 - (t[:, 0] - t[:, 2]) ** 2  # axis bases
+    # variables (w, xi): min beta*sum(w) + mean(xi), xi >= 1 + dd @ w, w, xi >= 0
+    c = np.concatenate([beta * np.ones(d), np.ones(n) / n])
+    lp = linprog(c, A_ub=np.hstack([dd, -np.eye(n)]), b_ub=-np.ones(n), bounds=(0, None))
+    assert lp.status == 0
+    scml = SCML(basis=np.eye(d), beta=beta, gamma=1.0, output_iter=100,
+                random_state=0).fit(t)
+    w = np.diag(scml.get_mahalanobis_matrix())  # M = diag(w) for axis bases
+    objective = beta * w.sum() + np.mean(np.maximum(0.0, 1.0 + dd @ w))
+    assert lp.fun - 1e-9 <= objective <= 1.02 * lp.fun
+    assert objective < 1.0  # the objective at w = 0
+
+
+def test_learns_the_informative_feature_and_generalises():
+    t = toy_triplets(n=100)
+    scml = SCML(random_state=0).fit(t)
+    M = scml.get_mahalanobis_matrix()
+    assert M[0, 0] > 3 * max(M[1, 1], M[2, 2])
+    held_out = toy_triplets(n=300, seed=1)
+    euclidean = np.mean(
+        np.linalg.norm(held_out[:, 0] - held_out[:, 1], axis=1)
+        < np.linalg.norm(held_out[:, 0] - held_out[:, 2], axis=1)
+    )
+    assert scml.score(held_out) > euclidean + 0.1
+
+
+def test_triplet_diffs_bases_are_unit_vectors_in_the_span_of_the_differences():
+    rng = np.random.RandomState(0)
+    X = rng.randn(40, 10)
+    X[:, 7:] = 0.0  # differences span only the first 7 coordinates
+    triplets = rng.randint(0, 40, size=(25, 3))
+    basis = triplet_diffs_basis(X, triplets, 30, np.random.RandomState(0))
+    assert basis.shape == (30, 10)
+    np.testing.assert_allclose(np.linalg.norm(basis, axis=1), 1.0)
+    np.testing.assert_allclose(basis[:, 7:], 0.0, atol=1e-12)
+
+
+def test_triplet_diffs_with_more_features_than_triplets():
+    rng = np.random.RandomState(0)
+    X = rng.randn(9, 30)
+    triplets = np.array([[0, 1, 2], [3, 4, 5], [6, 7, 8]])
+    basis = triplet_diffs_basis(X, triplets, 2400, np.random.RandomState(0))
+    # a few rounds of distinct triplet subsets, never an endless loop
+    assert 1 <= basis.shape[0] < 2400
+    diffs = np.vstack([X[triplets[:, 0]] - X[triplets[:, 1]],
+                       X[triplets[:, 0]] - X[triplets[:, 2]]])
+    residual = basis - basis @ np.linalg.pinv(diffs) @ diffs
+    np.testing.assert_allclose(residual, 0.0, atol=1e-10)
+    scml = SCML(max_iter=500, random_state=0).fit(X[triplets])
+    assert scml.components_.shape == (30, 30)
+    assert scml.score(X[triplets]) == 1.0
+
+
+def test_lda_directions_match_scikit_learn():
+    X, y = load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    ours = lda_directions(X, y, 3)
+    scalings = LinearDiscriminantAnalysis().fit(X, y).scalings_.T
+    theirs = scalings / np.linalg.norm(scalings, axis=1, keepdims=True)
+    assert ours.shape == theirs.shape == (2, 13)
+    np.testing.assert_allclose(np.abs(np.sum(ours * theirs, axis=1)), 1.0, atol=1e-8)
+
+
+def test_lda_basis_shape():
+    X, y = load_iris(return_X_y=True)
+    basis = lda_basis(X, y, 30, np.random.RandomState(0))
+    assert basis.shape == (30, 4)
+    np.testing.assert_allclose(np.linalg.norm(basis, axis=1), 1.0)
+
+
+@pytest.mark.parametrize(
+    "triplets",
+    [
+        toy_triplets(n=1),
+        np.repeat(toy_triplets(n=2), 10, axis=0),
+        np.random.RandomState(0).randn(4, 3, 25),  # n_features > n_triplets
+    ],
+    ids=["single", "duplicated", "wide"],
+)
+def test_edge_cases_give_a_psd_metric(triplets):
+    scml = SCML(max_iter=1000, random_state=0).fit(triplets)
+    M = scml.get_mahalanobis_matrix()
+    assert np.all(np.isfinite(M))
+    assert np.linalg.eigvalsh(M).min() > -1e-10
+    assert scml.predict(triplets).shape == (len(triplets),)
+
+
+@pytest.mark.parametrize(
+    "params, triplets, match",
+    [
+        ({"max_iter": 100, "output_iter": 200}, toy_triplets(), "output_iter=200"),
+        ({"basis": np.eye(2)}, toy_triplets(), r"basis must have shape \(n_basis, 3\)"),
+        ({"basis": np.eye(3), "n_basis": 5}, toy_triplets(), "n_basis=5 contradicts"),
+        ({}, np.ones((5, 3, 2)), "identical points"),
+    ],
+)
+def test_clear_errors(params, triplets, match):
+    with pytest.raises(ValueError, match=match):
+        SCML(random_state=0, **params).fit(triplets)
+
+
+def test_no_useful_basis_gives_a_zero_metric_with_a_warning():
+    with pytest.warns(UserWarning, match="zero weight"):
+        scml = SCML(beta=1e6, max_iter=200, output_iter=100, random_state=0).fit(toy_triplets())
+    np.testing.assert_array_equal(scml.get_mahalanobis_matrix(), 0.0)
+
+
+def test_inputs_not_modified_and_verbose(capsys):
+    t = toy_triplets()
+    basis = np.eye(3)
+    t0 = t.copy()
+    SCML(basis=basis, max_iter=200, output_iter=100, verbose=True).fit(t)
+    np.testing.assert_array_equal(t, t0)
+    np.testing.assert_array_equal(basis, np.eye(3))
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and all(line.startswith("[SCML] iter") for line in out)
+
+
+def test_n_components_keeps_the_leading_directions():
+    t = toy_triplets(n=60)
+    full = SCML(max_iter=2000, random_state=0).fit(t)
+    low = SCML(max_iter=2000, random_state=0, n_components=1).fit(t)
+    assert low.components_.shape == (1, 3)
+    w, V = np.linalg.eigh(full.get_mahalanobis_matrix())
+    np.testing.assert_allclose(low.get_mahalanobis_matrix(), w[-1] * np.outer(V[:, -1], V[:, -1]),
+                               atol=1e-8)
+
+
+def test_supervised_equals_scml_on_the_same_triplets():
+    X, y = load_iris(return_X_y=True)
+    basis = np.random.RandomState(0).randn(20, 4)
+    sup = SCML_Supervised(basis=basis, max_iter=1000, random_state=0).fit(X, y)
+    triplets = Constraints(y).generate_knntriplets(X, 3, 10)
+    weak = SCML(basis=basis, max_iter=1000, random_state=0).fit(X[triplets])
+    np.testing.assert_allclose(sup.get_mahalanobis_matrix(), weak.get_mahalanobis_matrix(),
+                               rtol=1e-9, atol=1e-12)
+
+
+def test_supervised_lda_bases_and_errors():
+    X, y = load_iris(return_X_y=True)
+    scml = SCML_Supervised(n_basis=12, max_iter=1000, random_state=0).fit(X, y)
+    assert scml.n_basis_ == 12
+    with pytest.raises(ValueError, match="at most 599 bases"):
+        SCML_Supervised(n_basis=600).fit(X, y)
+    with pytest.warns(UserWarning, match="using k_genuine=49 and k_impostor=100"):
+        SCML_Supervised(k_genuine=60, k_impostor=120, max_iter=500, n_basis=12,
+                        random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="at least 2 points in every class"):
+        SCML_Supervised().fit(X[:101], y[:101])
+    with pytest.warns(UserWarning, match="smaller than the number of classes"):
+        SCML_Supervised(n_basis=2, max_iter=500, random_state=0).fit(X, y)
+
+
+def test_supervised_in_a_pipeline_improves_on_euclidean():
+    X, y = load_iris(return_X_y=True)
+    noise = np.random.RandomState(0).randn(len(X), 6)
+    X = np.hstack([X, noise])  # 6 uninformative features
+    knn = KNeighborsClassifier(3)
+    base = cross_val_score(make_pipeline(StandardScaler(), knn), X, y, cv=3).mean()
+    learned = cross_val_score(
+        make_pipeline(StandardScaler(), SCML_Supervised(max_iter=2000, random_state=0), knn),
+        X, y, cv=3,
+    ).mean()
+    assert learned > base + 0.03
