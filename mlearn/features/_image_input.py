@@ -245,6 +245,18 @@ def n_row_blocks(n_images, height, min_rows=16):
     return int(max(1, min(wanted, height // min_rows)))
 
 
+def dynamic_schedule():
+    """Context in which parallel kernels hand out their tasks one at a time.
+
+    The tasks (an image, or a block of rows) are coarse, so threads taking
+    the next one when free balances the load better than splitting the
+    tasks evenly up front, above all when other work shares the cores.
+    """
+    import numba
+
+    return numba.parallel_chunksize(1)
+
+
 def rgb_to_gray(batch, scale):
     """Luminance ``0.2125 R + 0.7154 G + 0.0721 B`` of RGB(A) images, as float64.
 

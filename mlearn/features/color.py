@@ -8,7 +8,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from . import _color_kernels as K
-from ._image_input import cell_index, check_grid, check_images, n_row_blocks
+from ._image_input import (
+    cell_index,
+    check_grid,
+    check_images,
+    dynamic_schedule,
+    n_row_blocks,
+)
 from .lbp import _normalize
 
 __all__ = ["ColorHistogram"]
@@ -253,8 +259,9 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
             else:
                 lookup = np.where(lookup >= 0, lookup + offsets[:, None], -(2**40))
             col_bounds = np.searchsorted(col_cell, np.arange(gx + 1)).astype(np.int64)
-            K.histogram_lut(batch, source, lookup, joint, row_cell, col_bounds,
-                            n_blocks, hist.reshape(n * n_blocks, gy * gx, per_cell))
+            with dynamic_schedule():
+                K.histogram_lut(batch, source, lookup, joint, row_cell, col_bounds,
+                                n_blocks, hist.reshape(n * n_blocks, gy * gx, per_cell))
         else:
             # One float64 kernel serves every dtype (one compilation): scale
             # here exactly as the kernel would, value * scale in float64.
@@ -265,9 +272,10 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
             edge_table = np.zeros((n_ch, int(n_bins.max()) + 1))
             for ch, e in enumerate(edges):
                 edge_table[ch, : len(e)] = e
-            K.histogram_float(batch, K.SPACE_CODES[space], source, scale, edge_table,
-                              n_bins, strides, offsets, joint, row_cell, col_cell, gx,
-                              n_blocks, hist)
+            with dynamic_schedule():
+                K.histogram_float(batch, K.SPACE_CODES[space], source, scale,
+                                  edge_table, n_bins, strides, offsets, joint, row_cell,
+                                  col_cell, gx, n_blocks, hist)
         hist = hist.reshape(n, n_blocks, gy * gx, per_cell).sum(axis=1)
         if joint:
             hist = _normalize(hist, self.normalize)

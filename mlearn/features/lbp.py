@@ -12,6 +12,7 @@ from ._image_input import (
     cell_index,
     check_grid,
     check_images,
+    dynamic_schedule,
     n_row_blocks,
     rgb_to_gray,
 )
@@ -43,8 +44,9 @@ def _codes_batch(batch, P, R, method):
     n, h, w = batch.shape
     lo_r, hi_r, lo_c, hi_c, frac_r, frac_c, margin = K.sampling_tables(P, R, h, w)
     out = np.empty((n, h, w))
-    K.lbp_codes(batch, lo_r, hi_r, lo_c, hi_c, frac_r, frac_c, margin,
-                K.METHOD_CODES[method], n_row_blocks(n, h), out)
+    with dynamic_schedule():
+        K.lbp_codes(batch, lo_r, hi_r, lo_c, hi_c, frac_r, frac_c, margin,
+                    K.METHOD_CODES[method], n_row_blocks(n, h), out)
     return out
 
 
@@ -360,8 +362,9 @@ class LocalBinaryPattern(TransformerMixin, BaseEstimator):
             edges = (self.var_bin_edges_[s] if self.method == "var"
                      else np.empty(0))
             hist = np.zeros((n * n_blocks, gy * gx, n_bins))
-            K.lbp_histograms(batch, *tables, method_code, lookup, edges, row_cell,
-                             col_cell, gx, n_blocks, hist)
+            with dynamic_schedule():
+                K.lbp_histograms(batch, *tables, method_code, lookup, edges, row_cell,
+                                 col_cell, gx, n_blocks, hist)
             hist = hist.reshape(n, n_blocks, gy * gx, n_bins).sum(axis=1)
             parts.append(_normalize(hist, self.normalize).reshape(n, -1))
         return np.concatenate(parts, axis=1)
