@@ -55,7 +55,7 @@ class _BaseSCML(BaseMetricLearner):
     _parameter_constraints = {
         **BaseMetricLearner._parameter_constraints,
         "beta": [Interval(Real, 0, None, closed="left")],
-        "basis": [StrOptions({"triplet_diffs"}), "array-like"],
+        "basis": [StrOptions({"triplet_diffs", "pair_diffs"}), "array-like"],
         "n_basis": [Interval(Integral, 1, None, closed="left"), None],
         "gamma": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -141,10 +141,15 @@ def triplet_diffs_basis(X, triplets, n_basis, rng):
 
     Each round draws ``s`` triplets (``s = n_features`` when there are
     enough, half of them otherwise), forms
-    ``S = sum (x_a - x_p)(x_a - x_p)ᵀ - sum (x_a - x_n)(x_a - x_n)ᵀ`` and adds
-    the eigenvectors of ``S`` with a non-zero eigenvalue, until ``n_basis``
-    bases are collected. With so few triplets that the rounds keep drawing
-    the same ones, fewer bases are returned.
+    ``S = sum (x_a - x_p)(x_a - x_p)ᵀ - sum (x_a - x_n)(x_a - x_n)ᵀ``,
+    eigen-decomposes ``SᵀS = V diag(λ) Vᵀ`` and adds the rows of ``V`` whose
+    index has ``λ > 0``: an orthonormal frame per round that depends on the
+    drawn differences. This is metric-learn 0.7's construction (it takes the
+    rows of ``V``, not its eigenvector columns); on held-out triplets it does
+    better than the eigenvectors themselves, whose frames repeat the dominant
+    directions of the data. Rounds continue until ``n_basis`` bases are
+    collected; with so few triplets that the rounds keep drawing the same
+    ones, fewer bases are returned.
 
     Returns
     -------
@@ -182,12 +187,37 @@ def _collect_difference_bases(diff_pos, diff_neg, size, n_basis, rng, found, see
         seen.add(key)
         P, N = diff_pos[chosen], diff_neg[chosen]
         S = P.T @ P - N.T @ N
-        eigvals, eigvecs = np.linalg.eigh((S + S.T) / 2)
-        scale = np.abs(eigvals).max()
-        keep = np.abs(eigvals) > n_features * np.finfo(np.float64).eps * scale
-        if scale > 0 and keep.any():
-            found.append(eigvecs[:, keep].T)
+        eigvals, eigvecs = np.linalg.eigh(S.T @ S)
+        keep = eigvals > n_features * np.finfo(np.float64).eps * max(eigvals.max(), 0.0)
+        if eigvals.max() > 0 and keep.any():
+            found.append(eigvecs[keep])
             n_found += int(keep.sum())
+
+
+def pair_diffs_basis(X, triplets, n_basis, rng):
+    """Unit vectors along the triplets' pair differences ``x_a - x_p`` and ``x_a - x_n``.
+
+    ``n_basis`` of the distinct non-zero differences are drawn at random
+    (all of them when there are fewer).
+
+    Returns
+    -------
+    basis : ndarray of shape (n_found, n_features)
+    """
+    diffs = np.vstack([X[triplets[:, 0]] - X[triplets[:, 1]],
+                       X[triplets[:, 0]] - X[triplets[:, 2]]])
+    norms = np.linalg.norm(diffs, axis=1)
+    if not np.any(norms > 0):
+        raise ValueError(
+            "basis='pair_diffs' needs triplets whose points differ; every triplet "
+            "holds three identical points"
+        )
+    diffs = np.unique(diffs[norms > 0] / norms[norms > 0, None], axis=0)
+    chosen = rng.choice(len(diffs), size=min(n_basis, len(diffs)), replace=False)
+    return diffs[np.sort(chosen)]
+
+
+_BASIS_BUILDERS = {"triplet_diffs": triplet_diffs_basis, "pair_diffs": pair_diffs_basis}
 
 
 def lda_directions(X, codes, n_classes, tol=1e-4):
@@ -297,15 +327,20 @@ class SCML(MahalanobisMixin, TripletsClassifierMixin, _BaseSCML):
     ----------
     beta : float, default=1e-5
         Weight of the L1 penalty on the basis weights (sparsity).
-    basis : 'triplet_diffs' or array-like of shape (n_basis, n_features), \
-            default='triplet_diffs'
-        - 'triplet_diffs': eigenvectors of sums of outer products of the
-          triplets' positive minus negative differences, ``n_features``
-          triplets at a time (half of the triplets when there are fewer).
+    basis : {'triplet_diffs', 'pair_diffs'} or array-like of shape \
+            (n_basis, n_features), default='triplet_diffs'
+        - 'triplet_diffs': orthonormal frames from the eigen-decomposition of
+          sums of outer products of the triplets' positive minus negative
+          differences, ``n_features`` triplets at a time (half of the
+          triplets when there are fewer), as metric-learn 0.7 builds them
+          (see :func:`mlearn.learners.scml.triplet_diffs_basis`).
+        - 'pair_diffs': unit vectors along the triplets' pair differences
+          ``x_a - x_p`` and ``x_a - x_n``, drawn at random; often better on
+          high-dimensional data (see the user guide's table).
         - an array: the bases as rows.
     n_basis : int, default=None
         Number of bases to generate; None means ``80 * n_features`` for
-        'triplet_diffs'. Leave None with an array ``basis``.
+        'triplet_diffs' and 'pair_diffs'. Leave None with an array ``basis``.
     gamma : float, default=5e-3
         Learning-rate scale of the dual averaging (larger is slower).
     max_iter : int, default=10000
@@ -399,8 +434,8 @@ class SCML(MahalanobisMixin, TripletsClassifierMixin, _BaseSCML):
         index = index.reshape(-1, 3)
         if isinstance(self.basis, str):
             n_basis = 80 * n_features if self.n_basis is None else self.n_basis
-            basis = triplet_diffs_basis(X, index, n_basis,
-                                        _stage_random_state(self.random_state))
+            basis = _BASIS_BUILDERS[self.basis](X, index, n_basis,
+                                                _stage_random_state(self.random_state))
         else:
             basis = self._basis_from_array(n_features)
         return self._fit_triplets(X, index, basis)
@@ -427,17 +462,18 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
         largest class leaves fewer points outside it.
     beta : float, default=1e-5
         Weight of the L1 penalty on the basis weights.
-    basis : {'lda', 'triplet_diffs'} or array-like of shape (n_basis, n_features), \
-            default='lda'
+    basis : {'lda', 'triplet_diffs', 'pair_diffs'} or array-like of shape \
+            (n_basis, n_features), default='lda'
         - 'lda': LDA directions of the ``k`` nearest points of each class
           around ``ceil(n_basis / (2 * (n_classes - 1)))`` k-means centres, at
           two scales (``k`` = 10 and 20, or 20 and 50 above 50 features).
-        - 'triplet_diffs': as in :class:`SCML`, from the generated triplets.
+        - 'triplet_diffs', 'pair_diffs': as in :class:`SCML`, from the
+          generated triplets.
         - an array: the bases as rows.
     n_basis : int, default=None
         Number of bases; None means ``min(20 * n_features,
         2 * n_samples * (n_classes - 1) - 1)`` for 'lda' and
-        ``80 * n_features`` for 'triplet_diffs'.
+        ``80 * n_features`` otherwise.
     gamma : float, default=5e-3
         Learning-rate scale of the dual averaging.
     max_iter : int, default=10000
@@ -486,7 +522,7 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
 
     _parameter_constraints = {
         **_BaseSCML._parameter_constraints,
-        "basis": [StrOptions({"lda", "triplet_diffs"}), "array-like"],
+        "basis": [StrOptions({"lda", "triplet_diffs", "pair_diffs"}), "array-like"],
         "k_genuine": [Interval(Integral, 1, None, closed="left")],
         "k_impostor": [Interval(Integral, 1, None, closed="left")],
     }
@@ -569,8 +605,8 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
             basis = lda_basis(X, y, n_basis, _stage_random_state(self.random_state))
         elif isinstance(self.basis, str):
             n_basis = 80 * n_features if self.n_basis is None else self.n_basis
-            basis = triplet_diffs_basis(X, triplets, n_basis,
-                                        _stage_random_state(self.random_state))
+            basis = _BASIS_BUILDERS[self.basis](X, triplets, n_basis,
+                                                _stage_random_state(self.random_state))
         else:
             basis = self._basis_from_array(n_features)
         return self._fit_triplets(X, triplets, basis)
