@@ -268,7 +268,7 @@ class DeepEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         returned instead of the model's; captured with a forward hook, and
         the forward pass stops there. Needs a torch model.
     pooling : {'avg', 'max', 'flatten'} or callable, default=None
-        How to reduce an output of shape (batch, channels, *spatial) to
+        How to reduce an output of shape ``(batch, channels, *spatial)`` to
         (batch, features): average or maximum over the spatial axes (all axes
         after the second), or flatten. A callable receives the output tensor
         (or array) and returns a 2-D one. ``None`` requires a 2-D output.
@@ -451,7 +451,7 @@ class DeepEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, n_features_out_)
+        X_new : ndarray of shape (n_samples, `n_features_out_`)
             The embeddings, float32 (float64 when ``dtype='float64'``).
         """
         check_is_fitted(self)
@@ -469,6 +469,11 @@ class DeepEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     # ------------------------------------------------------------------
 
     def _validate_input(self, X, *, reset):
+        if getattr(X, "ndim", None) == 1 and getattr(X, "dtype", None) is not None:
+            kind = np.dtype(X.dtype).kind if isinstance(X.dtype, np.dtype) else "O"
+            if kind in "USO":
+                # a 1-D array or Series of texts (or of other samples)
+                X = list(np.asarray(X, dtype=object))
         if _is_sample_sequence(X):
             if isinstance(X[0], str):
                 bad = next((i for i, x in enumerate(X) if not isinstance(x, str)), None)
@@ -664,6 +669,11 @@ class DeepEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                     except _StopForward:
                         out = None
                     if target is not None:
+                        if not captured:
+                            raise ValueError(
+                                f"layer={self.layer!r} was not called during the "
+                                "forward pass"
+                            )
                         out = captured[0]
                     out = _pool(_first_tensor(out, torch), self.pooling)
                     return (

@@ -90,6 +90,17 @@ def test_text_input_with_callable():
     assert_array_equal(emb.transform(("X", "a b")), _text_model(["X", "a b"]))
 
 
+def test_text_as_array_or_series():
+    texts = ["a b", "Hello World", "three little words"]
+    expected = _text_model(texts)
+    as_array = np.array(texts)
+    out = DeepEmbedding(_text_model).fit(as_array).transform(as_array)
+    assert_array_equal(out, expected)
+    pd = pytest.importorskip("pandas")
+    series = pd.Series(texts)
+    assert_array_equal(DeepEmbedding(_text_model).fit_transform(series), expected)
+
+
 def test_text_mixed_with_other_objects_raises():
     with pytest.raises(TypeError, match="X mixes strings"):
         DeepEmbedding(_text_model).fit(["a", 3, "b"])
@@ -420,6 +431,20 @@ def test_layer_hook_stops_the_forward_pass(torch):
     assert out.shape == (2, 4)
     # the hook is removed afterwards
     assert not net[0]._forward_hooks
+
+
+def test_layer_not_reached(torch):
+    class Skip(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.used = torch.nn.Linear(3, 2)
+            self.unused = torch.nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.used(x)
+
+    with pytest.raises(ValueError, match="not called during the forward pass"):
+        DeepEmbedding(Skip().eval(), layer="unused").fit(np.ones((2, 3)))
 
 
 def test_unknown_layer(torch):
