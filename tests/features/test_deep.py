@@ -609,3 +609,24 @@ def test_pipeline_with_metric_learner(torch):
     ).fit(X, y)
     assert set(search.cv_results_["param_deepembedding__layer"]) == {None, "1"}
     assert search.best_estimator_.steps[0][1].model is net
+
+
+def test_pipeline_with_supervised_itml(torch):
+    X, y = _labelled_blobs()
+    net = _mlp(torch, n_out=8)
+    pipe = make_pipeline(
+        DeepEmbedding(net),
+        mlearn.ITML_Supervised(random_state=0),
+        KNeighborsClassifier(3),
+    )
+    cv = KFold(3, shuffle=True, random_state=RNG_SEED)
+    scores = cross_val_score(pipe, X, y, cv=cv)
+    # the same folds, embedding by hand
+    emb = DeepEmbedding(net).fit_transform(X)
+    manual = cross_val_score(
+        make_pipeline(mlearn.ITML_Supervised(random_state=0), KNeighborsClassifier(3)),
+        emb,
+        y,
+        cv=cv,
+    )
+    assert_allclose(scores, manual)
