@@ -67,28 +67,49 @@ def bench_lbp(rows):
     # 1000 patches of 64 x 64 cut at random places from the three textures
     textures = [data.brick(), data.grass(), data.gravel()]
     corners = rng.integers(0, 512 - 64, size=(1000, 2))
-    batch = np.stack([textures[k % 3][r:r + 64, c:c + 64]
-                      for k, (r, c) in enumerate(corners)])
+    batch = np.stack(
+        [textures[k % 3][r : r + 64, c : c + 64] for k, (r, c) in enumerate(corners)]
+    )
 
     for P, R in [(8, 1), (24, 3)]:
         t_sk, _, ref = time_call(sk_lbp, brick, P, R, "uniform", repeat=REPEAT)
-        t_ml, _, ours = time_call(local_binary_pattern, brick, P, R, "uniform",
-                                  repeat=REPEAT)
+        t_ml, _, ours = time_call(
+            local_binary_pattern, brick, P, R, "uniform", repeat=REPEAT
+        )
         assert np.array_equal(ref, ours)
-        rows.append(_row(f"LBP P={P} R={R} uniform, one 512x512 image",
-                         "scikit-image", t_sk, t_ml, 2.0, "speedup"))
+        rows.append(
+            _row(
+                f"LBP P={P} R={R} uniform, one 512x512 image",
+                "scikit-image",
+                t_sk,
+                t_ml,
+                2.0,
+                "speedup",
+            )
+        )
 
         def sk_loop():
             return [sk_lbp(im, P, R, "uniform") for im in batch]
 
-        lbp = LocalBinaryPattern(P=P, R=R, method="uniform", normalize=None).fit(batch[:2])
+        lbp = LocalBinaryPattern(P=P, R=R, method="uniform", normalize=None).fit(
+            batch[:2]
+        )
         t_sk, _, ref = time_call(sk_loop, repeat=REPEAT)
         t_ml, _, ours = time_call(lbp.transform, batch, repeat=REPEAT)
-        expected = np.stack([np.bincount(c.astype(int).ravel(), minlength=P + 2)
-                             for c in ref])
+        expected = np.stack(
+            [np.bincount(c.astype(int).ravel(), minlength=P + 2) for c in ref]
+        )
         assert np.array_equal(expected, ours)
-        rows.append(_row(f"LBP P={P} R={R} uniform, 1000 images 64x64 (histograms)",
-                         "scikit-image (codes only, loop)", t_sk, t_ml, 5.0, "speedup"))
+        rows.append(
+            _row(
+                f"LBP P={P} R={R} uniform, 1000 images 64x64 (histograms)",
+                "scikit-image (codes only, loop)",
+                t_sk,
+                t_ml,
+                5.0,
+                "speedup",
+            )
+        )
 
 
 def bench_color(rows):
@@ -102,9 +123,12 @@ def bench_color(rows):
 
     rng = np.random.default_rng(1)
     cases = {
-        "1000 RGB images 64x64": rng.integers(0, 256, size=(1000, 64, 64, 3), dtype=np.uint8),
-        "one RGB image 2048x2048": rng.integers(0, 256, size=(1, 2048, 2048, 3),
-                                                dtype=np.uint8),
+        "1000 RGB images 64x64": rng.integers(
+            0, 256, size=(1000, 64, 64, 3), dtype=np.uint8
+        ),
+        "one RGB image 2048x2048": rng.integers(
+            0, 256, size=(1, 2048, 2048, 3), dtype=np.uint8
+        ),
     }
     # edges at 0, 32, ..., 256 grey levels, as OpenCV's calcHist with [0, 256)
     hist = ColorHistogram(bins=8, range=[(0.0, 256 / 255)] * 3, normalize=None)
@@ -112,31 +136,52 @@ def bench_color(rows):
         hist.fit(images[:1])
 
         def numpy_loop():
-            return np.stack([
-                np.histogramdd(im.reshape(-1, 3), bins=8, range=[(0, 256)] * 3)[0].ravel()
-                for im in images
-            ])
+            return np.stack(
+                [
+                    np.histogramdd(im.reshape(-1, 3), bins=8, range=[(0, 256)] * 3)[
+                        0
+                    ].ravel()
+                    for im in images
+                ]
+            )
 
         t_np, _, ref = time_call(numpy_loop, repeat=REPEAT)
         t_ml, _, ours = time_call(hist.transform, images, repeat=REPEAT)
         assert np.array_equal(ref, ours)
-        rows.append(_row(f"joint 8x8x8 RGB histogram, {name}", "numpy.histogramdd",
-                         t_np, t_ml, 5.0, "speedup"))
+        rows.append(
+            _row(
+                f"joint 8x8x8 RGB histogram, {name}",
+                "numpy.histogramdd",
+                t_np,
+                t_ml,
+                5.0,
+                "speedup",
+            )
+        )
         if cv2 is None:
             continue
 
         def opencv_loop():
-            return np.stack([
-                cv2.calcHist([im], [0, 1, 2], None, [8, 8, 8], [0, 256] * 3).ravel()
-                for im in images
-            ])
+            return np.stack(
+                [
+                    cv2.calcHist([im], [0, 1, 2], None, [8, 8, 8], [0, 256] * 3).ravel()
+                    for im in images
+                ]
+            )
 
         t_cv, _, ref = time_call(opencv_loop, repeat=REPEAT)
         t_ml, _, ours = time_call(hist.transform, images, repeat=REPEAT)
         assert np.array_equal(ref, ours)
-        rows.append(_row(f"joint 8x8x8 RGB histogram, {name}",
-                         f"OpenCV {cv2.__version__} calcHist ({cv2.getNumThreads()} threads)",
-                         t_cv, t_ml, 1.5, "time"))
+        rows.append(
+            _row(
+                f"joint 8x8x8 RGB histogram, {name}",
+                f"OpenCV {cv2.__version__} calcHist ({cv2.getNumThreads()} threads)",
+                t_cv,
+                t_ml,
+                1.5,
+                "time",
+            )
+        )
 
 
 def main():
@@ -152,11 +197,14 @@ def main():
         f"{os.cpu_count()} CPUs shared with other work, so absolute times are noisy; "
         "ratios come from the same run."
     )
-    write_results("features", rows, title="Image features: LBP and colour histograms",
-                  notes=notes)
+    write_results(
+        "features", rows, title="Image features: LBP and colour histograms", notes=notes
+    )
     for row in rows:
-        print(f"{row['case']:<62} vs {row['reference']:<36} "
-              f"{row['ratio']:7.2f}x  target {row['target']:<24} met={row['met']}")
+        print(
+            f"{row['case']:<62} vs {row['reference']:<36} "
+            f"{row['ratio']:7.2f}x  target {row['target']:<24} met={row['met']}"
+        )
 
 
 if __name__ == "__main__":

@@ -23,8 +23,9 @@ def _skimage_data():
     return data
 
 
-def load_textures(patch_size=32, n_patches_per_image=64, random_state=None, *,
-                  return_X_y=False):
+def load_textures(
+    patch_size=32, n_patches_per_image=64, random_state=None, *, return_X_y=False
+):
     """Labelled patches of three real textures: brick, grass and gravel.
 
     The source images are the 512 x 512 grey-level photographs of brick,
@@ -69,8 +70,10 @@ def load_textures(patch_size=32, n_patches_per_image=64, random_state=None, *,
     >>> textures.images.shape, textures.target_names
     ((30, 32, 32), array(['brick', 'grass', 'gravel'], dtype='<U6'))
     """
-    for name, value in (("patch_size", patch_size),
-                        ("n_patches_per_image", n_patches_per_image)):
+    for name, value in (
+        ("patch_size", patch_size),
+        ("n_patches_per_image", n_patches_per_image),
+    ):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
             raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if not 4 <= patch_size <= 512:
@@ -92,7 +95,9 @@ def load_textures(patch_size=32, n_patches_per_image=64, random_state=None, *,
             texture = texture[..., 0]
         texture = texture[: per_side * patch_size, : per_side * patch_size]
         patches = texture.reshape(per_side, patch_size, per_side, patch_size)
-        patches = patches.transpose(0, 2, 1, 3).reshape(available, patch_size, patch_size)
+        patches = patches.transpose(0, 2, 1, 3).reshape(
+            available, patch_size, patch_size
+        )
         chosen = rng.choice(available, size=n_patches_per_image, replace=False)
         images.append(patches[chosen])
         target.append(np.full(n_patches_per_image, label))

@@ -18,20 +18,28 @@ def test_patches_are_non_overlapping_tiles_of_the_textures():
     assert "scikit-image" in bunch.DESCR
     for label, name in enumerate(bunch.target_names):
         texture = getattr(skdata, name)()
-        tiles = {texture[r:r + size, c:c + size].tobytes(): (r, c)
-                 for r in range(0, 512, size) for c in range(0, 512, size)}
-        positions = [tiles.get(patch.tobytes()) for patch in bunch.images[bunch.target == label]]
+        tiles = {
+            texture[r : r + size, c : c + size].tobytes(): (r, c)
+            for r in range(0, 512, size)
+            for c in range(0, 512, size)
+        }
+        positions = [
+            tiles.get(patch.tobytes()) for patch in bunch.images[bunch.target == label]
+        ]
         assert None not in positions  # every patch is a tile of its own texture
         assert len(set(positions)) == len(positions)  # no tile drawn twice
 
 
 def test_random_state_and_return_X_y():
-    X1, y1 = load_textures(patch_size=16, n_patches_per_image=5, random_state=3,
-                           return_X_y=True)
-    X2, y2 = load_textures(patch_size=16, n_patches_per_image=5, random_state=3,
-                           return_X_y=True)
-    X3, _ = load_textures(patch_size=16, n_patches_per_image=5, random_state=4,
-                          return_X_y=True)
+    X1, y1 = load_textures(
+        patch_size=16, n_patches_per_image=5, random_state=3, return_X_y=True
+    )
+    X2, y2 = load_textures(
+        patch_size=16, n_patches_per_image=5, random_state=3, return_X_y=True
+    )
+    X3, _ = load_textures(
+        patch_size=16, n_patches_per_image=5, random_state=4, return_X_y=True
+    )
     np.testing.assert_array_equal(X1, X2)
     np.testing.assert_array_equal(y1, y2)
     assert not np.array_equal(X1, X3)
@@ -39,8 +47,9 @@ def test_random_state_and_return_X_y():
 
 
 def test_all_tiles():
-    X, y = load_textures(patch_size=128, n_patches_per_image=16, random_state=0,
-                         return_X_y=True)
+    X, y = load_textures(
+        patch_size=128, n_patches_per_image=16, random_state=0, return_X_y=True
+    )
     assert X.shape == (48, 128, 128)
 
 
@@ -68,10 +77,13 @@ def test_missing_scikit_image_names_the_extra(monkeypatch):
 def test_texture_example_end_to_end():
     from mlearn.features._example import format_rows, texture_benchmark
 
-    rows = texture_benchmark(n_splits=2, random_state=0, patch_size=32,
-                             n_patches_per_image=15)
-    assert [row["name"].split(" + ")[1] for row in rows][:2] == ["Euclidean 3-NN",
-                                                                 "chi2 3-NN"]
+    rows = texture_benchmark(
+        n_splits=2, random_state=0, patch_size=32, n_patches_per_image=15
+    )
+    assert [row["name"].split(" + ")[1] for row in rows][:2] == [
+        "Euclidean 3-NN",
+        "chi2 3-NN",
+    ]
     assert rows[2]["name"].endswith("+ 3-NN")
     for row in rows:
         # three balanced classes: chance is 1/3; these textures are far apart
@@ -85,8 +97,9 @@ def test_chi2_baseline_matches_a_brute_force_neighbour_vote():
 
     from mlearn.features._example import _Chi2KNN, texture_features
 
-    X, y = load_textures(patch_size=16, n_patches_per_image=12, random_state=1,
-                         return_X_y=True)
+    X, y = load_textures(
+        patch_size=16, n_patches_per_image=12, random_state=1, return_X_y=True
+    )
     train, test = np.arange(0, 36, 2), np.arange(1, 36, 2)
     model = _Chi2KNN(texture_features(), 3).fit(X[train], y[train])
 
@@ -97,6 +110,7 @@ def test_chi2_baseline_matches_a_brute_force_neighbour_vote():
 
     features = texture_features().fit(X[train])
     brute = KNeighborsClassifier(3, metric=chi2, algorithm="brute").fit(
-        features.transform(X[train]), y[train])
+        features.transform(X[train]), y[train]
+    )
     expected = np.mean(brute.predict(features.transform(X[test])) == y[test])
     assert model.score(X[test], y[test]) == expected

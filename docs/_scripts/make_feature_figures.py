@@ -32,8 +32,13 @@ def lbp_code_figure():
     axes[1].set_title("LBP codes, P=8, R=1, 'uniform'")
     for ax in axes:
         ax.set_axis_off()
-    fig.colorbar(shown, ax=axes[1], ticks=range(10), fraction=0.046,
-                 label="code (9: non-uniform)")
+    fig.colorbar(
+        shown,
+        ax=axes[1],
+        ticks=range(10),
+        fraction=0.046,
+        label="code (9: non-uniform)",
+    )
     return fig
 
 
@@ -62,8 +67,10 @@ def histogram_figure():
 def main(outdir):
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    for name, draw in {"features_lbp_codes.png": lbp_code_figure,
-                       "features_histograms.png": histogram_figure}.items():
+    for name, draw in {
+        "features_lbp_codes.png": lbp_code_figure,
+        "features_histograms.png": histogram_figure,
+    }.items():
         fig = draw()
         fig.tight_layout()
         fig.savefig(outdir / name, dpi=100)

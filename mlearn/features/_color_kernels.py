@@ -22,24 +22,31 @@ white point and 2 degree observer for Lab; BT.709 luminance for grey).
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["SPACE_CODES", "bin_lookup", "convert_pixels", "histogram_float",
-           "histogram_lut"]
+__all__ = [
+    "SPACE_CODES",
+    "bin_lookup",
+    "convert_pixels",
+    "histogram_float",
+    "histogram_lut",
+]
 
 # How the (scaled) input channels become the histogram's channels.
 SPACE_CODES = {"identity": 0, "hsv": 1, "lab": 2, "gray": 3}
 
 # sRGB (linear) -> CIE XYZ, and the D65 / 2 degree reference white.
-_XYZ_FROM_RGB = np.array([
-    [0.412453, 0.357580, 0.180423],
-    [0.212671, 0.715160, 0.072169],
-    [0.019334, 0.119193, 0.950227],
-])
+_XYZ_FROM_RGB = np.array(
+    [
+        [0.412453, 0.357580, 0.180423],
+        [0.212671, 0.715160, 0.072169],
+        [0.019334, 0.119193, 0.950227],
+    ]
+)
 _WHITE_D65 = np.array([0.95047, 1.0, 1.08883])
 _GRAY = np.array([0.2125, 0.7154, 0.0721])
 
 
 def bin_lookup(edges, n_values, scale):
-    """Bin of every integer value ``0 .. n_values - 1`` (times ``scale``); -1 if outside."""
+    """Bins of the integers ``0 .. n_values - 1`` times ``scale``; -1 if not counted."""
     values = np.arange(n_values) * scale
     return _bin_values(values, edges)
 
@@ -122,8 +129,9 @@ def _convert(px, space, source, scale, m, white, gray, out):
         for ch in range(source.shape[0]):
             out[ch] = px[source[ch]] * scale
     elif space == 3:
-        out[0] = (px[0] * scale * gray[0] + px[1] * scale * gray[1]
-                  + px[2] * scale * gray[2])
+        out[0] = (
+            px[0] * scale * gray[0] + px[1] * scale * gray[1] + px[2] * scale * gray[2]
+        )
     else:
         r = px[source[0]] * scale
         g = px[source[1]] * scale
@@ -148,8 +156,9 @@ def convert_pixels(images, space, source, scale, n_out, out):
     for k in range(n):
         for r in range(h):
             for c in range(w):
-                _convert(images[k, r, c], space, source, scale, m, white, gray,
-                         out[k, r, c])
+                _convert(
+                    images[k, r, c], space, source, scale, m, white, gray, out[k, r, c]
+                )
 
 
 @njit(cache=True, nogil=True)
@@ -205,14 +214,39 @@ def histogram_lut(images, source, lookup, joint, row_cell, col_bounds, n_blocks,
         for r in range(r0, r1):
             row = images[k, r]
             for j in range(n_across):
-                _count_row_lut(row, col_bounds[j], col_bounds[j + 1], n_ch, joint,
-                               s0, s1, s2, lut0, lut1, lut2,
-                               out[task, row_cell[r] * n_across + j])
+                _count_row_lut(
+                    row,
+                    col_bounds[j],
+                    col_bounds[j + 1],
+                    n_ch,
+                    joint,
+                    s0,
+                    s1,
+                    s2,
+                    lut0,
+                    lut1,
+                    lut2,
+                    out[task, row_cell[r] * n_across + j],
+                )
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def histogram_float(images, space, source, scale, edges, n_bins, strides, offsets,
-                    joint, row_cell, col_cell, n_cells_across, n_blocks, out):
+def histogram_float(
+    images,
+    space,
+    source,
+    scale,
+    edges,
+    n_bins,
+    strides,
+    offsets,
+    joint,
+    row_cell,
+    col_cell,
+    n_cells_across,
+    n_blocks,
+    out,
+):
     """Histograms of images (n, h, w, c) after scaling by ``scale`` and conversion.
 
     ``edges[ch, :n_bins[ch] + 1]`` are the bin edges of histogram channel

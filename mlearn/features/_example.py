@@ -38,11 +38,17 @@ def texture_features():
         ``LocalBinaryPattern(method='uniform')`` at the scales (8, 1),
         (16, 2) and (24, 3): 16 + 10 + 18 + 26 = 70 features.
     """
-    return FeatureUnion([
-        ("color", ColorHistogram(bins=16, color_space="gray")),
-        ("lbp", LocalBinaryPattern(method="uniform",
-                                   scales=[(8, 1.0), (16, 2.0), (24, 3.0)])),
-    ])
+    return FeatureUnion(
+        [
+            ("color", ColorHistogram(bins=16, color_space="gray")),
+            (
+                "lbp",
+                LocalBinaryPattern(
+                    method="uniform", scales=[(8, 1.0), (16, 2.0), (24, 3.0)]
+                ),
+            ),
+        ]
+    )
 
 
 class _Chi2KNN:
@@ -64,13 +70,20 @@ class _Chi2KNN:
     def score(self, X, y):
         from mlearn.pairwise import pairwise_distances
 
-        distances = pairwise_distances(self.features_.transform(X), self.train_,
-                                       metric="chi2")
+        distances = pairwise_distances(
+            self.features_.transform(X), self.train_, metric="chi2"
+        )
         return float(np.mean(self.knn_.predict(distances) == y))
 
 
-def texture_benchmark(n_splits=5, random_state=0, *, patch_size=16,
-                      n_patches_per_image=100, n_components=16):
+def texture_benchmark(
+    n_splits=5,
+    random_state=0,
+    *,
+    patch_size=16,
+    n_patches_per_image=100,
+    n_components=16,
+):
     """Cross-validated 3-NN accuracy of texture features under three metrics.
 
     Parameters
@@ -109,27 +122,41 @@ def texture_benchmark(n_splits=5, random_state=0, *, patch_size=16,
     """
     from mlearn.datasets import load_textures
 
-    images, target = load_textures(patch_size=patch_size,
-                                   n_patches_per_image=n_patches_per_image,
-                                   random_state=random_state, return_X_y=True)
+    images, target = load_textures(
+        patch_size=patch_size,
+        n_patches_per_image=n_patches_per_image,
+        random_state=random_state,
+        return_X_y=True,
+    )
     from mlearn import LMNN
 
     methods = [
-        ("features + Euclidean 3-NN",
-         make_pipeline(texture_features(), KNeighborsClassifier(3))),
+        (
+            "features + Euclidean 3-NN",
+            make_pipeline(texture_features(), KNeighborsClassifier(3)),
+        ),
         ("features + chi2 3-NN", _Chi2KNN(texture_features(), 3)),
-        ("features + LMNN + 3-NN",
-         make_pipeline(texture_features(), StandardScaler(),
-                       LMNN(n_neighbors=3, n_components=n_components,
-                            random_state=random_state),
-                       KNeighborsClassifier(3))),
+        (
+            "features + LMNN + 3-NN",
+            make_pipeline(
+                texture_features(),
+                StandardScaler(),
+                LMNN(
+                    n_neighbors=3, n_components=n_components, random_state=random_state
+                ),
+                KNeighborsClassifier(3),
+            ),
+        ),
     ]
     # Compile the feature and distance kernels before anything is timed.
     from mlearn.pairwise import pairwise_distances
 
     pairwise_distances(texture_features().fit_transform(images[:2]), metric="chi2")
-    folds = list(StratifiedKFold(n_splits, shuffle=True,
-                                 random_state=random_state).split(images, target))
+    folds = list(
+        StratifiedKFold(n_splits, shuffle=True, random_state=random_state).split(
+            images, target
+        )
+    )
     rows = []
     for name, model in methods:
         scores, times = [], []
@@ -139,12 +166,14 @@ def texture_benchmark(n_splits=5, random_state=0, *, patch_size=16,
             fold_model.fit(images[train], target[train])
             times.append(time.perf_counter() - start)
             scores.append(fold_model.score(images[test], target[test]))
-        rows.append({
-            "name": name,
-            "accuracy": float(np.mean(scores)),
-            "accuracy_std": float(np.std(scores)),
-            "fit_time": float(np.mean(times)),
-        })
+        rows.append(
+            {
+                "name": name,
+                "accuracy": float(np.mean(scores)),
+                "accuracy_std": float(np.std(scores)),
+                "fit_time": float(np.mean(times)),
+            }
+        )
     return rows
 
 
@@ -154,7 +183,8 @@ def format_rows(rows):
     lines = [f"{'method':<{width}}  accuracy        fit time"]
     for row in rows:
         lines.append(
-            f"{row['name']:<{width}}  {row['accuracy']:.3f} +- {row['accuracy_std']:.3f}"
+            f"{row['name']:<{width}}  {row['accuracy']:.3f} "
+            f"+- {row['accuracy_std']:.3f}"
             f"  {row['fit_time'] * 1e3:7.1f} ms"
         )
     return "\n".join(lines)

@@ -69,7 +69,9 @@ def read_image(path):
             else:
                 array = np.array(img.convert("RGB"))
     except (OSError, ValueError, SyntaxError) as exc:
-        raise ValueError(f"could not read image file {os.fspath(path)!r}: {exc}") from exc
+        raise ValueError(
+            f"could not read image file {os.fspath(path)!r}: {exc}"
+        ) from exc
     if array.dtype.byteorder not in ("=", "|"):
         array = array.astype(array.dtype.newbyteorder("="))
     return array
@@ -105,7 +107,9 @@ def _check_dtype_and_values(array, where, has_channels):
                 f"axis; got {channels} (shape {array.shape})"
             )
     if kind == "f" and not np.isfinite(array).all():
-        raise ValueError(f"{where} contains NaN or infinity; pixel values must be finite")
+        raise ValueError(
+            f"{where} contains NaN or infinity; pixel values must be finite"
+        )
 
 
 def _spatial_checks(array, where):
@@ -190,7 +194,9 @@ def _check_array_batch(X, name):
             f"shape {X.shape}.{hint}"
         )
     if X.shape[0] == 0:
-        raise ValueError(f"{name} holds no images (shape {X.shape}); at least one is needed")
+        raise ValueError(
+            f"{name} holds no images (shape {X.shape}); at least one is needed"
+        )
     X = _normalise_float16(X)
     _check_dtype_and_values(X, name, X.ndim == 4)
     _spatial_checks(X, name)
@@ -220,7 +226,9 @@ def check_grid(grid, name="grid"):
     if (
         pair is None
         or len(pair) != 2
-        or not all(isinstance(g, (int, np.integer)) and not isinstance(g, bool) for g in pair)
+        or not all(
+            isinstance(g, (int, np.integer)) and not isinstance(g, bool) for g in pair
+        )
         or min(pair) < 1
     ):
         raise ValueError(

@@ -59,8 +59,14 @@ def sampling_tables(P, R, height, width):
         raise ValueError("image too large for exact LBP sampling")
     frac_r = np.ascontiguousarray(pos_r - floor_r)
     frac_c = np.ascontiguousarray((pos_c - floor_c).T)
-    margin = int(max(np.abs(lo_r).max(), np.abs(hi_r).max(), np.abs(lo_c).max(),
-                     np.abs(hi_c).max()))
+    margin = int(
+        max(
+            np.abs(lo_r).max(),
+            np.abs(hi_r).max(),
+            np.abs(lo_c).max(),
+            np.abs(hi_c).max(),
+        )
+    )
     return lo_r, hi_r, lo_c, hi_c, frac_r, frac_c, margin
 
 
@@ -76,7 +82,7 @@ def n_codes(P, method):
 
 
 def ror_table(P):
-    """Rotation-invariant codes: lookup ``code -> bin`` and the sorted distinct codes."""
+    """Rotation-invariant codes: lookup ``code -> bin``, and the distinct codes."""
     codes = np.arange(2**P, dtype=np.int64)
     best = codes.copy()
     rotated = codes.copy()
@@ -150,8 +156,22 @@ def _pad_rows(image, r0, r1, margin):
 
 
 @njit(cache=True, nogil=True)
-def _lbp_row(pad, pr, margin, lo_r, hi_r, lo_c, hi_c, fr_row, frac_c, method,
-             bits, s1, s2, out_row):
+def _lbp_row(
+    pad,
+    pr,
+    margin,
+    lo_r,
+    hi_r,
+    lo_c,
+    hi_c,
+    fr_row,
+    frac_c,
+    method,
+    bits,
+    s1,
+    s2,
+    out_row,
+):
     """Codes of one image row (padded row ``pr``) into ``out_row``."""
     P = lo_r.shape[0]
     w = out_row.shape[0]
@@ -162,16 +182,16 @@ def _lbp_row(pad, pr, margin, lo_r, hi_r, lo_c, hi_c, fr_row, frac_c, method,
         s2[c] = 0.0
     # Slices that start at column 0 of each neighbour keep every index in the
     # inner loops non-negative, so no wrap-around checks and SIMD code.
-    centre = pad[pr, margin:margin + w]
+    centre = pad[pr, margin : margin + w]
     for i in range(P):
         fr = fr_row[i]
         gr = 1 - fr
         cl = lo_c[i] + margin
         ch = hi_c[i] + margin
-        tl = pad[pr + lo_r[i], cl:cl + w]
-        tr = pad[pr + lo_r[i], ch:ch + w]
-        bl = pad[pr + hi_r[i], cl:cl + w]
-        br = pad[pr + hi_r[i], ch:ch + w]
+        tl = pad[pr + lo_r[i], cl : cl + w]
+        tr = pad[pr + lo_r[i], ch : ch + w]
+        bl = pad[pr + hi_r[i], cl : cl + w]
+        br = pad[pr + hi_r[i], ch : ch + w]
         fc_i = frac_c[i]
         if is_var:
             for c in range(w):
@@ -197,8 +217,9 @@ def _lbp_row(pad, pr, margin, lo_r, hi_r, lo_c, hi_c, fr_row, frac_c, method,
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def lbp_codes(images, lo_r, hi_r, lo_c, hi_c, frac_r, frac_c, margin, method,
-              n_blocks, out):
+def lbp_codes(
+    images, lo_r, hi_r, lo_c, hi_c, frac_r, frac_c, margin, method, n_blocks, out
+):
     """Code images ``out`` (n, h, w) of float64 images (n, h, w)."""
     n, h, w = images.shape
     rows_per_block = -(-h // n_blocks)
@@ -213,14 +234,43 @@ def lbp_codes(images, lo_r, hi_r, lo_c, hi_c, frac_r, frac_c, margin, method,
         s1 = np.empty(w)
         s2 = np.empty(w)
         for r in range(r0, r1):
-            _lbp_row(pad, r - r0 + margin, margin, lo_r, hi_r, lo_c, hi_c,
-                     frac_r[r], frac_c, method, bits, s1, s2, out[k, r])
+            _lbp_row(
+                pad,
+                r - r0 + margin,
+                margin,
+                lo_r,
+                hi_r,
+                lo_c,
+                hi_c,
+                frac_r[r],
+                frac_c,
+                method,
+                bits,
+                s1,
+                s2,
+                out[k, r],
+            )
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def lbp_histograms(images, lo_r, hi_r, lo_c, hi_c, frac_r, frac_c, margin, method,
-                   lookup, var_edges, row_cell, col_cell, n_cells_across, n_blocks,
-                   out):
+def lbp_histograms(
+    images,
+    lo_r,
+    hi_r,
+    lo_c,
+    hi_c,
+    frac_r,
+    frac_c,
+    margin,
+    method,
+    lookup,
+    var_edges,
+    row_cell,
+    col_cell,
+    n_cells_across,
+    n_blocks,
+    out,
+):
     """Histograms of codes per grid cell, without storing the code images.
 
     ``out`` has shape (n * n_blocks, n_cells, n_bins) and must hold zeros;
@@ -246,8 +296,22 @@ def lbp_histograms(images, lo_r, hi_r, lo_c, hi_c, frac_r, frac_c, margin, metho
         s2 = np.empty(w)
         codes = np.empty(w)
         for r in range(r0, r1):
-            _lbp_row(pad, r - r0 + margin, margin, lo_r, hi_r, lo_c, hi_c,
-                     frac_r[r], frac_c, method, bits, s1, s2, codes)
+            _lbp_row(
+                pad,
+                r - r0 + margin,
+                margin,
+                lo_r,
+                hi_r,
+                lo_c,
+                hi_c,
+                frac_r[r],
+                frac_c,
+                method,
+                bits,
+                s1,
+                s2,
+                codes,
+            )
             cell_base = row_cell[r] * n_cells_across
             for c in range(w):
                 if method == 4:

@@ -131,8 +131,15 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
         "range": ["array-like", None],
     }
 
-    def __init__(self, bins=8, color_space="rgb", mode="joint", grid=(1, 1),
-                 normalize="l1", range=None):
+    def __init__(
+        self,
+        bins=8,
+        color_space="rgb",
+        mode="joint",
+        grid=(1, 1),
+        normalize="l1",
+        range=None,
+    ):
         self.bins = bins
         self.color_space = color_space
         self.mode = mode
@@ -163,9 +170,11 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
             ranges = _DEFAULT_RANGES[self.color_space]
         else:
             ranges = np.asarray(self.range, dtype=float)
-            if ranges.shape != (n_ch, 2) or not np.isfinite(ranges).all() or not (
-                ranges[:, 0] < ranges[:, 1]
-            ).all():
+            if (
+                ranges.shape != (n_ch, 2)
+                or not np.isfinite(ranges).all()
+                or not (ranges[:, 0] < ranges[:, 1]).all()
+            ):
                 raise ValueError(
                     f"range must be {n_ch} finite (low, high) pairs with low < high, "
                     f"one per channel of {self.color_space!r}; got {self.range!r}"
@@ -194,7 +203,9 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
         for group in groups:
             _scale_of(group.batch.dtype)
         self.grid_ = grid
-        self.bin_edges_ = [np.linspace(lo, hi, b + 1) for b, (lo, hi) in zip(bins, ranges)]
+        self.bin_edges_ = [
+            np.linspace(lo, hi, b + 1) for b, (lo, hi) in zip(bins, ranges)
+        ]
         per_cell = int(np.prod(bins)) if self.mode == "joint" else int(sum(bins))
         self.n_features_out_ = grid[0] * grid[1] * per_cell
         return self
@@ -247,7 +258,9 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
             space = "identity"
         else:
             space = self.color_space
-        source = np.zeros(n_ch, np.int64) if grey_input else np.arange(n_ch, dtype=np.int64)
+        source = (
+            np.zeros(n_ch, np.int64) if grey_input else np.arange(n_ch, dtype=np.int64)
+        )
 
         if batch.dtype == np.uint8 and space == "identity":
             batch = np.ascontiguousarray(batch)
@@ -260,8 +273,16 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
                 lookup = np.where(lookup >= 0, lookup + offsets[:, None], -(2**40))
             col_bounds = np.searchsorted(col_cell, np.arange(gx + 1)).astype(np.int64)
             with dynamic_schedule():
-                K.histogram_lut(batch, source, lookup, joint, row_cell, col_bounds,
-                                n_blocks, hist.reshape(n * n_blocks, gy * gx, per_cell))
+                K.histogram_lut(
+                    batch,
+                    source,
+                    lookup,
+                    joint,
+                    row_cell,
+                    col_bounds,
+                    n_blocks,
+                    hist.reshape(n * n_blocks, gy * gx, per_cell),
+                )
         else:
             # One float64 kernel serves every dtype (one compilation): scale
             # here exactly as the kernel would, value * scale in float64.
@@ -273,16 +294,31 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
             for ch, e in enumerate(edges):
                 edge_table[ch, : len(e)] = e
             with dynamic_schedule():
-                K.histogram_float(batch, K.SPACE_CODES[space], source, scale,
-                                  edge_table, n_bins, strides, offsets, joint, row_cell,
-                                  col_cell, gx, n_blocks, hist)
+                K.histogram_float(
+                    batch,
+                    K.SPACE_CODES[space],
+                    source,
+                    scale,
+                    edge_table,
+                    n_bins,
+                    strides,
+                    offsets,
+                    joint,
+                    row_cell,
+                    col_cell,
+                    gx,
+                    n_blocks,
+                    hist,
+                )
         hist = hist.reshape(n, n_blocks, gy * gx, per_cell).sum(axis=1)
         if joint:
             hist = _normalize(hist, self.normalize)
         else:
             hist = np.concatenate(
-                [_normalize(hist[..., o : o + b], self.normalize)
-                 for o, b in zip(offsets, n_bins)],
+                [
+                    _normalize(hist[..., o : o + b], self.normalize)
+                    for o, b in zip(offsets, n_bins)
+                ],
                 axis=-1,
             )
         return hist.reshape(n, -1)
@@ -306,10 +342,16 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
         channels = _CHANNEL_NAMES[self.color_space]
         sizes = [len(e) - 1 for e in self.bin_edges_]
         if self.mode == "joint":
-            labels = ["_".join(f"{ch}{i}" for ch, i in zip(channels, idx))
-                      for idx in np.ndindex(*sizes)]
+            labels = [
+                "_".join(f"{ch}{i}" for ch, i in zip(channels, idx))
+                for idx in np.ndindex(*sizes)
+            ]
         else:
             labels = [f"{ch}{i}" for ch, b in zip(channels, sizes) for i in range(b)]
-        names = [f"{self.color_space}_cell{i}_{j}_{label}"
-                 for i in range(gy) for j in range(gx) for label in labels]
+        names = [
+            f"{self.color_space}_cell{i}_{j}_{label}"
+            for i in range(gy)
+            for j in range(gx)
+            for label in labels
+        ]
         return np.asarray(names, dtype=object)

@@ -35,7 +35,9 @@ def _check_P_R_method(P, R, method, name_P="P", name_R="R"):
     if not (np.isfinite(R) and R > 0):
         raise ValueError(f"{name_R} must be a positive finite number, got {R}")
     if method not in K.METHOD_CODES:
-        raise ValueError(f"method must be one of {sorted(K.METHOD_CODES)}, got {method!r}")
+        raise ValueError(
+            f"method must be one of {sorted(K.METHOD_CODES)}, got {method!r}"
+        )
     return int(P), float(R)
 
 
@@ -45,8 +47,19 @@ def _codes_batch(batch, P, R, method):
     lo_r, hi_r, lo_c, hi_c, frac_r, frac_c, margin = K.sampling_tables(P, R, h, w)
     out = np.empty((n, h, w))
     with dynamic_schedule():
-        K.lbp_codes(batch, lo_r, hi_r, lo_c, hi_c, frac_r, frac_c, margin,
-                    K.METHOD_CODES[method], n_row_blocks(n, h), out)
+        K.lbp_codes(
+            batch,
+            lo_r,
+            hi_r,
+            lo_c,
+            hi_c,
+            frac_r,
+            frac_c,
+            margin,
+            K.METHOD_CODES[method],
+            n_row_blocks(n, h),
+            out,
+        )
     return out
 
 
@@ -246,8 +259,16 @@ class LocalBinaryPattern(TransformerMixin, BaseEstimator):
         "var_bins": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, P=8, R=1.0, method="uniform", grid=(1, 1), scales=None,
-                 normalize="l1", var_bins=16):
+    def __init__(
+        self,
+        P=8,
+        R=1.0,
+        method="uniform",
+        grid=(1, 1),
+        scales=None,
+        normalize="l1",
+        var_bins=16,
+    ):
         self.P = P
         self.R = R
         self.method = method
@@ -271,8 +292,9 @@ class LocalBinaryPattern(TransformerMixin, BaseEstimator):
                 )
         checked = []
         for k, (P, R) in enumerate(pairs):
-            P, R = _check_P_R_method(P, R, self.method, f"scales[{k}][0]",
-                                     f"scales[{k}][1]")
+            P, R = _check_P_R_method(
+                P, R, self.method, f"scales[{k}][0]", f"scales[{k}][1]"
+            )
             if self.method in ("default", "ror") and P > _MAX_P_FULL_HISTOGRAM:
                 raise ValueError(
                     f"method={self.method!r} histograms have up to 2**P bins; P must "
@@ -306,9 +328,9 @@ class LocalBinaryPattern(TransformerMixin, BaseEstimator):
             var_edges = []
             quantiles = np.linspace(0, 1, self.var_bins + 1)[1:-1]
             for P, R in scales:
-                values = np.concatenate([
-                    _codes_batch(_grey_batch(g), P, R, "var").ravel() for g in groups
-                ])
+                values = np.concatenate(
+                    [_codes_batch(_grey_batch(g), P, R, "var").ravel() for g in groups]
+                )
                 values = values[np.isfinite(values)]
                 if values.size == 0:
                     var_edges.append(np.zeros(self.var_bins - 1))
@@ -358,13 +380,24 @@ class LocalBinaryPattern(TransformerMixin, BaseEstimator):
         parts = []
         for s, ((P, R), n_bins) in enumerate(zip(self.scales_, self.n_bins_)):
             tables = K.sampling_tables(P, R, h, w)
-            lookup = K.ror_table(P)[0] if self.method == "ror" else np.empty(0, np.int64)
-            edges = (self.var_bin_edges_[s] if self.method == "var"
-                     else np.empty(0))
+            lookup = (
+                K.ror_table(P)[0] if self.method == "ror" else np.empty(0, np.int64)
+            )
+            edges = self.var_bin_edges_[s] if self.method == "var" else np.empty(0)
             hist = np.zeros((n * n_blocks, gy * gx, n_bins))
             with dynamic_schedule():
-                K.lbp_histograms(batch, *tables, method_code, lookup, edges, row_cell,
-                                 col_cell, gx, n_blocks, hist)
+                K.lbp_histograms(
+                    batch,
+                    *tables,
+                    method_code,
+                    lookup,
+                    edges,
+                    row_cell,
+                    col_cell,
+                    gx,
+                    n_blocks,
+                    hist,
+                )
             hist = hist.reshape(n, n_blocks, gy * gx, n_bins).sum(axis=1)
             parts.append(_normalize(hist, self.normalize).reshape(n, -1))
         return np.concatenate(parts, axis=1)

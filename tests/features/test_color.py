@@ -43,7 +43,9 @@ def ours_convert(images, space):
 def colour_test_pixels():
     rng = np.random.default_rng(0)
     levels = np.array([0, 1, 2, 127, 128, 254, 255], dtype=np.uint8)
-    corners = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(-1, 3)
+    corners = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(
+        -1, 3
+    )
     greys = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
     random = rng.integers(0, 256, size=(4000, 3), dtype=np.uint8)
     pixels = np.concatenate([corners, greys, random])
@@ -56,8 +58,9 @@ def test_conversions_match_scikit_image(space, dtype):
     pixels = colour_test_pixels()
     if dtype == "float64":
         rng = np.random.default_rng(1)
-        pixels = np.concatenate([pixels * (1.0 / 255),
-                                 rng.random((1, 3000, 1, 3))], axis=1)
+        pixels = np.concatenate(
+            [pixels * (1.0 / 255), rng.random((1, 3000, 1, 3))], axis=1
+        )
     ours = ours_convert(pixels, space)[0]
     theirs = sk_convert(pixels[0], space)
     if space == "hsv":
@@ -72,18 +75,27 @@ def _reference_histogram(values, edges, mode):
     ranges = [(e[0], e[-1]) for e in edges]
     if mode == "joint":
         return np.histogramdd(values, bins=bins, range=ranges)[0].ravel()
-    return np.concatenate([np.histogram(values[:, j], bins=b, range=r)[0]
-                           for j, (b, r) in enumerate(zip(bins, ranges))])
+    return np.concatenate(
+        [
+            np.histogram(values[:, j], bins=b, range=r)[0]
+            for j, (b, r) in enumerate(zip(bins, ranges))
+        ]
+    )
 
 
 def _cells(image, grid):
-    return [cell for rows in np.array_split(image, grid[0], axis=0)
-            for cell in np.array_split(rows, grid[1], axis=1)]
+    return [
+        cell
+        for rows in np.array_split(image, grid[0], axis=0)
+        for cell in np.array_split(rows, grid[1], axis=1)
+    ]
 
 
 @pytest.fixture(scope="module")
 def rgb_uint8():
-    return np.random.default_rng(2).integers(0, 256, size=(4, 21, 17, 3), dtype=np.uint8)
+    return np.random.default_rng(2).integers(
+        0, 256, size=(4, 21, 17, 3), dtype=np.uint8
+    )
 
 
 @pytest.fixture(scope="module")
@@ -97,23 +109,28 @@ def rgb_float():
 def test_histograms_match_numpy(images, space, mode, request):
     images = request.getfixturevalue(images)
     grid = (2, 3)
-    hist = ColorHistogram(bins=5, color_space=space, mode=mode, grid=grid,
-                          normalize=None).fit(images)
+    hist = ColorHistogram(
+        bins=5, color_space=space, mode=mode, grid=grid, normalize=None
+    ).fit(images)
     features = hist.transform(images)
     per_cell = hist.n_features_out_ // 6
     for image, row in zip(images, features):
         converted = sk_convert(image, space)
         if space in ("hsv", "rgb"):
             # identical conversions: the bins must agree exactly
-            expected = [_reference_histogram(c.reshape(-1, c.shape[-1]), hist.bin_edges_, mode)
-                        for c in _cells(converted, grid)]
+            expected = [
+                _reference_histogram(c.reshape(-1, c.shape[-1]), hist.bin_edges_, mode)
+                for c in _cells(converted, grid)
+            ]
             np.testing.assert_array_equal(row, np.concatenate(expected))
         else:
             # conversions agree to ~1e-15; bin our own converted values with numpy
             ours = ours_convert(image[np.newaxis], space)[0]
             np.testing.assert_allclose(ours, converted, rtol=1e-12, atol=1e-12)
-            expected = [_reference_histogram(c.reshape(-1, c.shape[-1]), hist.bin_edges_, mode)
-                        for c in _cells(ours, grid)]
+            expected = [
+                _reference_histogram(c.reshape(-1, c.shape[-1]), hist.bin_edges_, mode)
+                for c in _cells(ours, grid)
+            ]
             np.testing.assert_array_equal(row, np.concatenate(expected))
         assert row.size == 6 * per_cell
 
@@ -125,21 +142,24 @@ def test_uint8_rgb_bins_all_levels_like_numpy():
     image = image.reshape(1, 16, 16, 3)
     for bins in (8, 3, 7):
         hist = ColorHistogram(bins=bins, normalize=None).fit(image)
-        expected = np.histogramdd(image.reshape(-1, 3) * (1.0 / 255), bins=bins,
-                                  range=[(0, 1)] * 3)[0].ravel()
+        expected = np.histogramdd(
+            image.reshape(-1, 3) * (1.0 / 255), bins=bins, range=[(0, 1)] * 3
+        )[0].ravel()
         np.testing.assert_array_equal(hist.transform(image)[0], expected)
 
 
 def test_other_dtypes_and_grey_input(rgb_float):
     u16 = (rgb_float * 65535).astype(np.uint16)
     hist = ColorHistogram(bins=4, normalize=None).fit(u16)
-    expected = np.histogramdd(u16[0].reshape(-1, 3) * (1.0 / 65535), bins=4,
-                              range=[(0, 1)] * 3)[0].ravel()
+    expected = np.histogramdd(
+        u16[0].reshape(-1, 3) * (1.0 / 65535), bins=4, range=[(0, 1)] * 3
+    )[0].ravel()
     np.testing.assert_array_equal(hist.transform(u16)[0], expected)
 
     f32 = rgb_float.astype(np.float32)
-    expected = np.histogramdd(f32[1].reshape(-1, 3).astype(np.float64), bins=4,
-                              range=[(0, 1)] * 3)[0].ravel()
+    expected = np.histogramdd(
+        f32[1].reshape(-1, 3).astype(np.float64), bins=4, range=[(0, 1)] * 3
+    )[0].ravel()
     np.testing.assert_array_equal(hist.transform(f32)[1], expected)
 
     # grey images are RGB images with three equal channels
@@ -148,8 +168,9 @@ def test_other_dtypes_and_grey_input(rgb_float):
     for space in SPACES:
         for mode in ("joint", "marginal"):
             h = ColorHistogram(bins=4, color_space=space, mode=mode).fit(grey)
-            np.testing.assert_allclose(h.transform(grey), h.transform(as_rgb),
-                                       rtol=0, atol=1e-15)
+            np.testing.assert_allclose(
+                h.transform(grey), h.transform(as_rgb), rtol=0, atol=1e-15
+            )
     # the alpha channel is ignored
     rgba = np.concatenate([rgb_float, rgb_float[..., :1] * 0.5], axis=-1)
     np.testing.assert_array_equal(hist.transform(rgba), hist.transform(rgb_float))
@@ -170,7 +191,9 @@ def test_lab_default_range_holds_every_srgb_colour():
     rng = np.random.default_rng(5)
     random = rng.integers(0, 256, size=(7, 7, 7, 3), dtype=np.uint8)
     image = np.concatenate([cube, random], axis=0).reshape(1, -1, 7, 3)
-    counts = ColorHistogram(color_space="lab", normalize=None).fit(image).transform(image)
+    counts = (
+        ColorHistogram(color_space="lab", normalize=None).fit(image).transform(image)
+    )
     assert counts.sum() == image.shape[1] * image.shape[2]
 
 
@@ -179,29 +202,38 @@ def test_custom_range_drops_values_outside(rgb_float):
     hist = ColorHistogram(bins=(2, 3, 4), range=ranges, normalize=None).fit(rgb_float)
     assert [len(e) - 1 for e in hist.bin_edges_] == [2, 3, 4]
     row = hist.transform(rgb_float)[0]
-    expected = np.histogramdd(rgb_float[0].reshape(-1, 3), bins=(2, 3, 4),
-                              range=ranges)[0].ravel()
+    expected = np.histogramdd(
+        rgb_float[0].reshape(-1, 3), bins=(2, 3, 4), range=ranges
+    )[0].ravel()
     np.testing.assert_array_equal(row, expected)
     assert row.sum() < rgb_float[0].shape[0] * rgb_float[0].shape[1]
 
 
 @pytest.mark.parametrize("mode", ["joint", "marginal"])
 def test_normalisation(rgb_uint8, mode):
-    raw = ColorHistogram(bins=3, mode=mode, grid=2, normalize=None).fit_transform(rgb_uint8)
+    raw = ColorHistogram(bins=3, mode=mode, grid=2, normalize=None).fit_transform(
+        rgb_uint8
+    )
     l1 = ColorHistogram(bins=3, mode=mode, grid=2).fit_transform(rgb_uint8)
-    l2 = ColorHistogram(bins=3, mode=mode, grid=2, normalize="l2").fit_transform(rgb_uint8)
+    l2 = ColorHistogram(bins=3, mode=mode, grid=2, normalize="l2").fit_transform(
+        rgb_uint8
+    )
     size = 27 if mode == "joint" else 3
     blocks = raw.reshape(len(raw), -1, size)
-    np.testing.assert_allclose(l1.reshape(blocks.shape),
-                               blocks / blocks.sum(axis=2, keepdims=True))
-    np.testing.assert_allclose(l2.reshape(blocks.shape),
-                               blocks / np.linalg.norm(blocks, axis=2, keepdims=True))
+    np.testing.assert_allclose(
+        l1.reshape(blocks.shape), blocks / blocks.sum(axis=2, keepdims=True)
+    )
+    np.testing.assert_allclose(
+        l2.reshape(blocks.shape), blocks / np.linalg.norm(blocks, axis=2, keepdims=True)
+    )
 
 
 def test_list_of_sizes_and_row_blocks(rgb_uint8):
     rng = np.random.default_rng(6)
-    images = [rng.integers(0, 256, size=s, dtype=np.uint8)
-              for s in [(40, 30, 3), (9, 70, 3), (40, 30, 3), (33, 33)]]
+    images = [
+        rng.integers(0, 256, size=s, dtype=np.uint8)
+        for s in [(40, 30, 3), (9, 70, 3), (40, 30, 3), (33, 33)]
+    ]
     for space in ("rgb", "hsv"):
         hist = ColorHistogram(bins=4, color_space=space, grid=(3, 2)).fit(images)
         together = hist.transform(images)
@@ -220,9 +252,16 @@ def test_feature_names(rgb_uint8):
     assert names[-1] == "rgb_cell1_0_r1_g2_b3"
     marginal = ColorHistogram(bins=3, color_space="lab", mode="marginal").fit(rgb_uint8)
     assert list(marginal.get_feature_names_out()) == [
-        "lab_cell0_0_L0", "lab_cell0_0_L1", "lab_cell0_0_L2", "lab_cell0_0_a0",
-        "lab_cell0_0_a1", "lab_cell0_0_a2", "lab_cell0_0_b0", "lab_cell0_0_b1",
-        "lab_cell0_0_b2"]
+        "lab_cell0_0_L0",
+        "lab_cell0_0_L1",
+        "lab_cell0_0_L2",
+        "lab_cell0_0_a0",
+        "lab_cell0_0_a1",
+        "lab_cell0_0_a2",
+        "lab_cell0_0_b0",
+        "lab_cell0_0_b1",
+        "lab_cell0_0_b2",
+    ]
 
 
 def test_does_not_modify_input(rgb_float):
@@ -237,14 +276,22 @@ def test_clone_pickle_pipeline(rgb_uint8):
         hist.transform(rgb_uint8)
     fitted = clone(hist).fit(rgb_uint8)
     restored = pickle.loads(pickle.dumps(fitted))
-    np.testing.assert_array_equal(restored.transform(rgb_uint8), fitted.transform(rgb_uint8))
+    np.testing.assert_array_equal(
+        restored.transform(rgb_uint8), fitted.transform(rgb_uint8)
+    )
     assert not hasattr(clone(fitted), "bin_edges_")
-    union = FeatureUnion([("rgb", ColorHistogram(bins=2)),
-                          ("hsv", ColorHistogram(bins=3, color_space="hsv", mode="marginal"))])
+    union = FeatureUnion(
+        [
+            ("rgb", ColorHistogram(bins=2)),
+            ("hsv", ColorHistogram(bins=3, color_space="hsv", mode="marginal")),
+        ]
+    )
     pipe = make_pipeline(union, StandardScaler())
     assert pipe.fit_transform(rgb_uint8).shape == (4, 8 + 9)
-    assert list(union.get_feature_names_out()[[0, 8]]) == ["rgb__rgb_cell0_0_r0_g0_b0",
-                                                           "hsv__hsv_cell0_0_h0"]
+    assert list(union.get_feature_names_out()[[0, 8]]) == [
+        "rgb__rgb_cell0_0_r0_g0_b0",
+        "hsv__hsv_cell0_0_h0",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -268,8 +315,13 @@ def test_parameter_errors(rgb_uint8, params, error, match):
 def test_sklearn_parameter_validation(rgb_uint8):
     from sklearn.utils._param_validation import InvalidParameterError
 
-    for params in (dict(bins=0), dict(color_space="xyz"), dict(mode="both"),
-                   dict(normalize="max"), dict(bins="8")):
+    for params in (
+        dict(bins=0),
+        dict(color_space="xyz"),
+        dict(mode="both"),
+        dict(normalize="max"),
+        dict(bins="8"),
+    ):
         with pytest.raises(InvalidParameterError):
             ColorHistogram(**params).fit(rgb_uint8)
 

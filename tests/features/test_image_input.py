@@ -47,7 +47,11 @@ def test_lists_are_grouped_by_shape_and_dtype_in_order():
         ([], ValueError, "empty list"),
         ([np.zeros((3, 3)), np.zeros(3)], ValueError, r"X\[1\] must be an image"),
         ([np.zeros((3, 3, 5))], ValueError, r"X\[0\] must have 1, 3"),
-        ([np.zeros((3, 3)), np.full((2, 2), np.nan)], ValueError, r"X\[1\] contains NaN"),
+        (
+            [np.zeros((3, 3)), np.full((2, 2), np.nan)],
+            ValueError,
+            r"X\[1\] contains NaN",
+        ),
         ("image.png", TypeError, "single path"),
         (42, TypeError, "array of images"),
         (np.array([["a.png"]]), ValueError, "1-D"),
@@ -80,7 +84,9 @@ def image_files(tmp_path):
 def test_reading_files(image_files):
     paths, arrays = image_files
     names = ["grey", "rgb", "rgba", "deep"]
-    n, groups = check_images([str(paths[k]) for k in names[:2]] + [paths[k] for k in names[2:]])
+    n, groups = check_images(
+        [str(paths[k]) for k in names[:2]] + [paths[k] for k in names[2:]]
+    )
     assert n == 4
     for group in groups:
         (i,) = group.indices
@@ -96,7 +102,10 @@ def test_transformers_on_files_equal_transformers_on_arrays(image_files):
     paths, arrays = image_files
     files = [paths["rgb"], paths["grey"], paths["rgba"]]
     images = [arrays["rgb"], arrays["grey"], arrays["rgba"]]
-    for transformer in (ColorHistogram(bins=3, color_space="hsv"), LocalBinaryPattern()):
+    for transformer in (
+        ColorHistogram(bins=3, color_space="hsv"),
+        LocalBinaryPattern(),
+    ):
         fitted = transformer.fit(files)
         np.testing.assert_array_equal(fitted.transform(files), fitted.transform(images))
 
@@ -120,8 +129,12 @@ def test_missing_pillow_names_the_extra(monkeypatch, tmp_path):
 def test_cell_index_follows_array_split():
     for size in (1, 5, 17, 64):
         for n_cells in (1, 2, 3, 7):
-            expected = np.concatenate([np.full(len(part), k) for k, part in
-                                       enumerate(np.array_split(np.arange(size), n_cells))])
+            expected = np.concatenate(
+                [
+                    np.full(len(part), k)
+                    for k, part in enumerate(np.array_split(np.arange(size), n_cells))
+                ]
+            )
             np.testing.assert_array_equal(cell_index(size, n_cells), expected)
 
 

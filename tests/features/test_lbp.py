@@ -42,8 +42,10 @@ def _test_images():
     rng = np.random.default_rng(7)
     # Crops of the textures away from the top-left corner keep the default run
     # fast; the full 512 x 512 images are checked under the slow marker.
-    images = {name: getattr(skdata, name)()[200:296, 150:250]
-              for name in ("brick", "grass", "gravel")}
+    images = {
+        name: getattr(skdata, name)()[200:296, 150:250]
+        for name in ("brick", "grass", "gravel")
+    }
     images["random_uint8"] = rng.integers(0, 256, size=(37, 53), dtype=np.uint8)
     images["random_few_levels"] = rng.integers(0, 4, size=(29, 31)).astype(np.uint8)
     images["random_float"] = rng.random((23, 41))
@@ -60,8 +62,11 @@ def test_codes_match_scikit_image(name, method):
     image = TEST_IMAGES[name]
     for P in P_VALUES:
         for R in R_VALUES:
-            assert_same_codes(local_binary_pattern(image, P, R, method),
-                              reference(image, P, R, method), method)
+            assert_same_codes(
+                local_binary_pattern(image, P, R, method),
+                reference(image, P, R, method),
+                method,
+            )
 
 
 @pytest.mark.slow
@@ -71,26 +76,37 @@ def test_codes_match_scikit_image_full_textures(name, method):
     image = getattr(skdata, name)()
     for P in P_VALUES:
         for R in R_VALUES:
-            assert_same_codes(local_binary_pattern(image, P, R, method),
-                              reference(image, P, R, method), method)
+            assert_same_codes(
+                local_binary_pattern(image, P, R, method),
+                reference(image, P, R, method),
+                method,
+            )
 
 
 @pytest.mark.parametrize("P, R", [(3, 0.7), (5, 2.3), (12, 1.25), (31, 4.0)])
 def test_codes_match_scikit_image_other_radii(P, R):
     image = TEST_IMAGES["random_uint8"]
     for method in METHODS:
-        assert_same_codes(local_binary_pattern(image, P, R, method),
-                          reference(image, P, R, method), method)
+        assert_same_codes(
+            local_binary_pattern(image, P, R, method),
+            reference(image, P, R, method),
+            method,
+        )
 
 
 def test_golden_small_image():
     # Worked by hand: pixel (1, 1) = 5 with P=4, R=1 has neighbours
     # right 8 (>= 5: bit 0), up 4 (bit 1 off), left 3 (bit 2 off), down 5 (bit 3).
-    image = np.array([[5, 4, 2, 2, 1],
-                      [3, 5, 8, 1, 3],
-                      [2, 5, 4, 1, 2],
-                      [4, 3, 7, 2, 7],
-                      [1, 1, 2, 3, 2]], dtype=np.uint8)
+    image = np.array(
+        [
+            [5, 4, 2, 2, 1],
+            [3, 5, 8, 1, 3],
+            [2, 5, 4, 1, 2],
+            [4, 3, 7, 2, 7],
+            [1, 1, 2, 3, 2],
+        ],
+        dtype=np.uint8,
+    )
     assert local_binary_pattern(image, 4, 1, "default")[1, 1] == 0b1001
     assert local_binary_pattern(image, 4, 1, "ror")[1, 1] == 0b0011
     # bits 1, 0, 0, 1 along the open chain change twice: uniform, two ones.
@@ -111,7 +127,9 @@ def test_var_is_nan_on_flat_neighbourhoods():
 def test_code_ranges():
     image = TEST_IMAGES["random_uint8"]
     P = 8
-    assert set(np.unique(local_binary_pattern(image, P, 1, "uniform"))) <= set(range(P + 2))
+    assert set(np.unique(local_binary_pattern(image, P, 1, "uniform"))) <= set(
+        range(P + 2)
+    )
     nri = local_binary_pattern(image, P, 1, "nri_uniform")
     assert nri.min() >= 0 and nri.max() <= P * (P - 1) + 2
     default = local_binary_pattern(image, P, 1, "default")
@@ -119,8 +137,10 @@ def test_code_ranges():
 
 
 @settings(max_examples=30, deadline=None)
-@given(arrays(np.uint8, st.tuples(st.integers(3, 12), st.integers(3, 12))),
-       st.sampled_from(["default", "ror", "uniform"]))
+@given(
+    arrays(np.uint8, st.tuples(st.integers(3, 12), st.integers(3, 12))),
+    st.sampled_from(["default", "ror", "uniform"]),
+)
 def test_rotation_by_quarter_turn(image, method):
     # With P=4, R=1 the neighbours are pixels; turning the image a quarter
     # turn counter-clockwise shifts every pattern by one neighbour.
@@ -135,15 +155,22 @@ def test_rotation_by_quarter_turn(image, method):
 
 
 @settings(max_examples=30, deadline=None)
-@given(arrays(np.uint8, st.tuples(st.integers(1, 10), st.integers(1, 10)),
-              elements=st.integers(1, 80)),
-       st.sampled_from(METHODS[:4]))
+@given(
+    arrays(
+        np.uint8,
+        st.tuples(st.integers(1, 10), st.integers(1, 10)),
+        elements=st.integers(1, 80),
+    ),
+    st.sampled_from(METHODS[:4]),
+)
 def test_monotone_grey_level_change_keeps_codes(image, method):
     # Integer neighbours (P=4, R=1) and an increasing map of the grey levels
     # (no zero pixels: the zero padding outside the image is not remapped).
     changed = image.astype(np.int64) * 3 + 7
-    np.testing.assert_array_equal(local_binary_pattern(image, 4, 1, method),
-                                  local_binary_pattern(changed, 4, 1, method))
+    np.testing.assert_array_equal(
+        local_binary_pattern(image, 4, 1, method),
+        local_binary_pattern(changed, 4, 1, method),
+    )
 
 
 def test_function_does_not_modify_input():
@@ -175,8 +202,11 @@ def test_function_errors(kwargs, error, match):
 
 
 def _cells(image, grid):
-    return [cell for rows in np.array_split(image, grid[0], axis=0)
-            for cell in np.array_split(rows, grid[1], axis=1)]
+    return [
+        cell
+        for rows in np.array_split(image, grid[0], axis=0)
+        for cell in np.array_split(rows, grid[1], axis=1)
+    ]
 
 
 def _ror_bins(P):
@@ -206,17 +236,24 @@ def texture_batch():
     rng = np.random.default_rng(3)
     brick = skdata.brick()
     corners = rng.integers(0, 512 - 40, size=(6, 2))
-    return np.stack([brick[r:r + 40, c:c + 36] for r, c in corners])
+    return np.stack([brick[r : r + 40, c : c + 36] for r, c in corners])
 
 
-@pytest.mark.parametrize("method, P, n_bins", [
-    ("uniform", 8, 10), ("nri_uniform", 8, 59), ("default", 4, 16), ("ror", 8, 36),
-    ("var", 8, 6),
-])
+@pytest.mark.parametrize(
+    "method, P, n_bins",
+    [
+        ("uniform", 8, 10),
+        ("nri_uniform", 8, 59),
+        ("default", 4, 16),
+        ("ror", 8, 36),
+        ("var", 8, 6),
+    ],
+)
 @pytest.mark.parametrize("grid", [(1, 1), (2, 3)])
 def test_histograms_match_scikit_image_codes(texture_batch, method, P, n_bins, grid):
-    lbp = LocalBinaryPattern(P=P, R=1.5, method=method, grid=grid, normalize=None,
-                             var_bins=6).fit(texture_batch)
+    lbp = LocalBinaryPattern(
+        P=P, R=1.5, method=method, grid=grid, normalize=None, var_bins=6
+    ).fit(texture_batch)
     assert lbp.n_bins_ == [n_bins]
     features = lbp.transform(texture_batch)
     assert features.shape == (len(texture_batch), grid[0] * grid[1] * n_bins)
@@ -236,12 +273,19 @@ def test_ror_bin_count_matches_brute_force():
 
 def test_var_edges_are_quantiles_of_training_variances(texture_batch):
     lbp = LocalBinaryPattern(P=8, R=1, method="var", var_bins=5).fit(texture_batch)
-    values = np.concatenate([reference(im, 8, 1, "var").ravel() for im in texture_batch])
+    values = np.concatenate(
+        [reference(im, 8, 1, "var").ravel() for im in texture_batch]
+    )
     values = values[np.isfinite(values)]
-    np.testing.assert_allclose(lbp.var_bin_edges_[0],
-                               np.quantile(values, [0.2, 0.4, 0.6, 0.8]), rtol=1e-12)
-    counts = LocalBinaryPattern(P=8, R=1, method="var", var_bins=5, normalize=None).fit(
-        texture_batch).transform(texture_batch).sum(axis=0)
+    np.testing.assert_allclose(
+        lbp.var_bin_edges_[0], np.quantile(values, [0.2, 0.4, 0.6, 0.8]), rtol=1e-12
+    )
+    counts = (
+        LocalBinaryPattern(P=8, R=1, method="var", var_bins=5, normalize=None)
+        .fit(texture_batch)
+        .transform(texture_batch)
+        .sum(axis=0)
+    )
     assert np.all(np.abs(counts / counts.sum() - 0.2) < 0.02)
 
 
@@ -249,8 +293,12 @@ def test_scales_concatenate_and_normalise(texture_batch):
     scales = [(8, 1), (16, 2.0)]
     lbp = LocalBinaryPattern(method="uniform", scales=scales, grid=2).fit(texture_batch)
     features = lbp.transform(texture_batch)
-    parts = [LocalBinaryPattern(P=P, R=R, method="uniform", grid=2)
-             .fit(texture_batch).transform(texture_batch) for P, R in scales]
+    parts = [
+        LocalBinaryPattern(P=P, R=R, method="uniform", grid=2)
+        .fit(texture_batch)
+        .transform(texture_batch)
+        for P, R in scales
+    ]
     np.testing.assert_array_equal(features, np.hstack(parts))
     assert lbp.n_bins_ == [10, 18]
     # every cell of every scale sums to one
@@ -272,14 +320,17 @@ def test_colour_images_use_luminance(texture_batch):
     lbp = LocalBinaryPattern(P=8, R=1, normalize=None).fit(rgb)
     for image, row in zip(rgb, lbp.transform(rgb)):
         codes = reference(rgb2gray(image), 8, 1, "uniform")
-        np.testing.assert_array_equal(row, np.bincount(codes.astype(int).ravel(),
-                                                       minlength=10))
+        np.testing.assert_array_equal(
+            row, np.bincount(codes.astype(int).ravel(), minlength=10)
+        )
 
 
 def test_list_of_sizes_and_row_blocks():
     rng = np.random.default_rng(11)
-    images = [rng.integers(0, 256, size=s, dtype=np.uint8)
-              for s in [(30, 20), (64, 80), (30, 20), (7, 9)]]
+    images = [
+        rng.integers(0, 256, size=s, dtype=np.uint8)
+        for s in [(30, 20), (64, 80), (30, 20), (7, 9)]
+    ]
     lbp = LocalBinaryPattern(P=8, R=2, method="nri_uniform", grid=(2, 2)).fit(images)
     together = lbp.transform(images)
     for image, row in zip(images, together):
@@ -317,15 +368,20 @@ def test_clone_pickle_and_unfitted_error(texture_batch):
         lbp.transform(texture_batch)
     fitted = clone(lbp).fit(texture_batch)
     restored = pickle.loads(pickle.dumps(fitted))
-    np.testing.assert_array_equal(restored.transform(texture_batch),
-                                  fitted.transform(texture_batch))
+    np.testing.assert_array_equal(
+        restored.transform(texture_batch), fitted.transform(texture_batch)
+    )
     assert clone(fitted).get_params() == lbp.get_params()
     assert not hasattr(clone(fitted), "scales_")
 
 
 def test_pipeline_and_feature_union(texture_batch):
-    union = FeatureUnion([("color", ColorHistogram(bins=4, color_space="gray")),
-                          ("lbp", LocalBinaryPattern(P=8, R=1))])
+    union = FeatureUnion(
+        [
+            ("color", ColorHistogram(bins=4, color_space="gray")),
+            ("lbp", LocalBinaryPattern(P=8, R=1)),
+        ]
+    )
     pipe = make_pipeline(union, FunctionTransformer())
     features = pipe.fit_transform(texture_batch)
     assert features.shape == (len(texture_batch), 4 + 10)
@@ -338,7 +394,9 @@ def test_pipeline_and_feature_union(texture_batch):
 
 def test_set_output_pandas(texture_batch):
     pd = pytest.importorskip("pandas")
-    frame = LocalBinaryPattern().set_output(transform="pandas").fit_transform(texture_batch)
+    frame = (
+        LocalBinaryPattern().set_output(transform="pandas").fit_transform(texture_batch)
+    )
     assert isinstance(frame, pd.DataFrame)
     assert frame.columns[0] == "lbp_p8_r1_uniform_cell0_0_code0"
 
@@ -362,8 +420,13 @@ def test_transformer_parameter_errors(texture_batch, params, match):
 def test_sklearn_parameter_validation(texture_batch):
     from sklearn.utils._param_validation import InvalidParameterError
 
-    for params in (dict(P=0), dict(R=0.0), dict(method="lbp"), dict(normalize="max"),
-                   dict(var_bins=0)):
+    for params in (
+        dict(P=0),
+        dict(R=0.0),
+        dict(method="lbp"),
+        dict(normalize="max"),
+        dict(var_bins=0),
+    ):
         with pytest.raises(InvalidParameterError):
             LocalBinaryPattern(**params).fit(texture_batch)
 
