@@ -1,0 +1,255 @@
+"""Local Fisher Discriminant Analysis (LFDA)."""
+
+import numbers
+import warnings
+
+import numpy as np
+from scipy.linalg import eigh
+from sklearn.utils.multiclass import check_classification_targets
+
+from .._sklearn_compat import Interval, StrOptions, _fit_context
+from ..base import BaseMetricLearner, MahalanobisMixin
+
+__all__ = ["LFDA"]
+
+#: Relative size under which an eigenvalue of a scatter matrix counts as zero.
+RANK_TOL = 1e-10
+
+
+def data_subspace(scatter, learner, what="X"):
+    """Orthonormal basis of the directions in which the data vary.
+
+    ``scatter`` is the (total) scatter or covariance matrix of the data.
+    Returns ``U`` of shape (n_features, rank); when the rank is smaller than
+    n_features (constant or collinear features) a warning says that the
+    learner is solved in that subspace and gives the other directions zero
+    weight.
+    """
+    w, V = np.linalg.eigh((scatter + scatter.T) / 2)
+    keep = w > RANK_TOL * max(w.max(), 0.0)
+    rank, n_features = int(keep.sum()), scatter.shape[0]
+    if rank == 0:
+        raise ValueError(f"{learner} needs {what} that is not constant: all points are equal")
+    if rank < n_features:
+        warnings.warn(
+            f"{what} spans only {rank} of its {n_features} dimensions (constant or "
+            f"collinear features); {learner} reduced the dimension: it is solved in "
+            f"that {rank}-dimensional subspace and the other directions get zero weight",
+            UserWarning,
+        )
+    return V[:, keep][:, ::-1]
+
+
+def pad_rows(L, n_rows):
+    """``L`` with zero rows appended up to ``n_rows`` rows."""
+    if L.shape[0] >= n_rows:
+        return L[:n_rows]
+    return np.vstack([L, np.zeros((n_rows - L.shape[0], L.shape[1]))])
+
+
+def flip_signs(V):
+    """Make the largest-magnitude entry of each column positive (deterministic output)."""
+    idx = np.argmax(np.abs(V), axis=0)
+    signs = np.sign(V[idx, np.arange(V.shape[1])])
+    signs[signs == 0] = 1.0
+    return V * signs
+
+
+class LFDA(MahalanobisMixin, BaseMetricLearner):
+    """Local Fisher Discriminant Analysis (Sugiyama).
+
+    LFDA is Fisher discriminant analysis made local: pairs of points of the
+    same class are weighted by an affinity that is large only for nearby
+    points, so a class made of several separate clusters (multimodal) need
+    not be squeezed into one. With local scaling affinities
+
+    .. math::
+
+        A_{ij} = \\exp\\left(-\\frac{\\|x_i - x_j\\|^2}{\\sigma_i \\sigma_j}\\right),
+
+    ``σ_i`` the distance from ``x_i`` to its ``k``-th nearest neighbour in
+    its class, the local within-class and between-class scatters are
+
+    .. math::
+
+        S^{(w)} = \\tfrac12 \\sum_{i,j} W^{(w)}_{ij} (x_i - x_j)(x_i - x_j)^\\top,
+        \\qquad
+        S^{(b)} = \\tfrac12 \\sum_{i,j} W^{(b)}_{ij} (x_i - x_j)(x_i - x_j)^\\top,
+
+    with :math:`W^{(w)}_{ij} = A_{ij}/n_c` and
+    :math:`W^{(b)}_{ij} = A_{ij}(1/n - 1/n_c)` for two points of the same
+    class ``c`` (``n_c`` points), and :math:`W^{(w)}_{ij} = 0`,
+    :math:`W^{(b)}_{ij} = 1/n` otherwise. The components are the leading
+    solutions of the generalized eigenproblem
+    :math:`S^{(b)} \\varphi = \\lambda S^{(w)} \\varphi`.
+
+    Directions in which ``X`` does not vary (constant or collinear features)
+    are left out, with a warning, and get zero weight; a singular local
+    within-class scatter in the remaining directions is regularised, with a
+    warning. ``components_`` has zero rows where fewer than
+    ``n_components`` directions exist.
+
+    Parameters
+    ----------
+    n_components : int, default=None
+        Dimension of the learned space (rows of ``components_``); None keeps
+        n_features.
+    k : int, default=None
+        Neighbour used for the local scale ``σ_i`` (the k-th nearest point of
+        the same class; fewer in classes with at most ``k`` points). None
+        uses ``min(7, n_features - 1)`` (at least 1), metric-learn's default.
+    embedding_type : {'weighted', 'orthonormalized', 'plain'}, default='weighted'
+        - 'weighted': eigenvectors scaled by the square roots of their
+          eigenvalues, so directions count by how discriminative they are.
+        - 'orthonormalized': an orthonormal basis of the same subspace.
+        - 'plain': the eigenvectors, normalised so that
+          :math:`\\varphi^\\top S^{(w)} \\varphi = 1`.
+    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
+            default=None
+        Lets ``X`` be given as a 1-D array of indices into the preprocessor's
+        points (or fed to a callable that returns them).
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        The learned linear map ``L``; ``M = L.T @ L``.
+    eigenvalues_ : ndarray of shape (n_components,)
+        The generalized eigenvalues of the components (0 for padded rows).
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when ``X`` has string column names.
+
+    References
+    ----------
+    .. [1] M. Sugiyama, "Dimensionality Reduction of Multimodal Labeled Data
+       by Local Fisher Discriminant Analysis", Journal of Machine Learning
+       Research 8, 2007.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from mlearn import LFDA
+    >>> X, y = load_iris(return_X_y=True)
+    >>> lfda = LFDA(n_components=2, k=5).fit(X, y)
+    >>> lfda.transform(X).shape
+    (150, 2)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseMetricLearner._parameter_constraints,
+        "n_components": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "k": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "embedding_type": [StrOptions({"weighted", "orthonormalized", "plain"})],
+    }
+
+    def __init__(self, n_components=None, k=None, embedding_type="weighted",
+                 preprocessor=None):
+        self.n_components = n_components
+        self.k = k
+        self.embedding_type = embedding_type
+        super().__init__(preprocessor=preprocessor)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Learn the linear map from labelled points.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training points (at least two), or a 1-D array of indices when a
+            preprocessor is set.
+        y : array-like of shape (n_samples,)
+            Class labels.
+
+        Returns
+        -------
+        self : LFDA
+        """
+        X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2)
+        check_classification_targets(y)
+        X = np.asarray(X, dtype=np.float64)
+        n_samples, n_features = X.shape
+        n_components = n_features if self.n_components is None else self.n_components
+        if n_components > n_features:
+            raise ValueError(
+                f"n_components={n_components} must be at most n_features={n_features}"
+            )
+        k = max(1, min(7, n_features - 1)) if self.k is None else self.k
+        S_between, S_within = local_scatters(X, y, k)
+        Xc = X - X.mean(axis=0)
+        U = data_subspace(Xc.T @ Xc, "LFDA")
+        Sb = U.T @ S_between @ U
+        Sw = U.T @ S_within @ U
+        Sw = _regularise_within(Sw)
+        m = min(n_components, U.shape[1])
+        vals, vecs = eigh(Sb, Sw, subset_by_index=[U.shape[1] - m, U.shape[1] - 1])
+        vals, vecs = vals[::-1], flip_signs(vecs[:, ::-1])
+        vals = np.clip(vals, 0.0, None)
+        if self.embedding_type == "weighted":
+            vecs = vecs * np.sqrt(vals)
+        elif self.embedding_type == "orthonormalized":
+            vecs = flip_signs(np.linalg.qr(vecs)[0])
+        self.components_ = pad_rows((U @ vecs).T, n_components)
+        self.eigenvalues_ = np.concatenate([vals, np.zeros(n_components - m)])
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {**super()._more_tags(), "requires_y": True}
+
+
+def local_scatters(X, y, k):
+    """Local between-class and within-class scatter matrices of LFDA.
+
+    Returns ``(S_between, S_within)``, both of shape (n_features, n_features).
+    """
+    from ..pairwise import pairwise_distances
+
+    n_samples = X.shape[0]
+    Xc = X - X.mean(axis=0)
+    # 1/2 sum_ij (1/n) x_ij x_ij^T over all pairs is the total scatter
+    S_between = Xc.T @ Xc
+    S_within = np.zeros((X.shape[1], X.shape[1]))
+    for label in np.unique(y):
+        members = Xc[y == label]
+        n_c = members.shape[0]
+        if n_c < 2:
+            continue
+        members = members - members.mean(axis=0)
+        D = pairwise_distances(members, metric="sqeuclidean")
+        k_c = min(k, n_c - 1)
+        sigma = np.sqrt(np.partition(D, k_c, axis=1)[:, k_c])
+        scale = np.outer(sigma, sigma)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            A = np.exp(-D / scale)
+        A[scale == 0] = 0.0  # duplicates: x_i - x_j = 0 or no scale; no weight
+        S_within += _laplacian_scatter(members, A) / n_c
+        S_between += _laplacian_scatter(members, A * (1.0 / n_samples - 1.0 / n_c)
+                                        - 1.0 / n_samples)
+    return (S_between + S_between.T) / 2, (S_within + S_within.T) / 2
+
+
+def _laplacian_scatter(X, W):
+    """``1/2 sum_ij W_ij (x_i - x_j)(x_i - x_j)^T`` for a symmetric ``W``."""
+    W = (W + W.T) / 2
+    return (X * W.sum(axis=1)[:, None]).T @ X - X.T @ (W @ X)
+
+
+def _regularise_within(Sw):
+    w = np.linalg.eigvalsh(Sw)
+    if w[0] > RANK_TOL * max(w[-1], 0.0):
+        return Sw
+    mean = max(np.trace(Sw) / Sw.shape[0], np.finfo(float).tiny)
+    ridge = 1e-3 * mean
+    warnings.warn(
+        "the local within-class scatter is singular (classes with few points "
+        f"or affinities that vanish); LFDA regularised it by adding {ridge:.3g} "
+        "(1e-3 times its mean eigenvalue) to its diagonal",
+        UserWarning,
+    )
+    return Sw + ridge * np.eye(Sw.shape[0])

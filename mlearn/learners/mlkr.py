@@ -1,0 +1,165 @@
+"""Metric Learning for Kernel Regression (MLKR)."""
+
+import numpy as np
+
+from .._sklearn_compat import StrOptions, _fit_context
+from ._nca_kernels import SoftmaxObjective
+from .nca import _SoftmaxNeighbourLearner
+
+__all__ = ["MLKR"]
+
+
+class MLKR(_SoftmaxNeighbourLearner):
+    """Metric Learning for Kernel Regression (Weinberger & Tesauro).
+
+    MLKR learns the linear map ``L`` under which a Gaussian-kernel
+    (Nadaraya-Watson) regressor predicts real targets best. Each training
+    point is predicted from all the others,
+
+    .. math::
+
+        \\hat y_i = \\sum_{j \\neq i} p_{ij} y_j, \\qquad
+        p_{ij} = \\frac{\\exp(-\\|L x_i - L x_j\\|^2)}
+                       {\\sum_{k \\neq i} \\exp(-\\|L x_i - L x_k\\|^2)},
+
+    and ``fit`` minimises the leave-one-out squared error
+    :math:`\\sum_i (\\hat y_i - y_i)^2` with L-BFGS-B on ``L`` using the exact
+    gradient
+
+    .. math::
+
+        2 L \\sum_{i, j} 2 (\\hat y_i - y_i)\\, p_{ij}\\, (\\hat y_i - y_j)\\,
+        (x_i - x_j)(x_i - x_j)^\\top .
+
+    The softmax is computed in cache-sized blocks of rows by the same
+    compiled kernels as :class:`mlearn.NCA`; nothing of size
+    n x n x n_features is formed.
+
+    Parameters
+    ----------
+    n_components : int, default=None
+        Dimension of the learned space (rows of ``components_``); None keeps
+        n_features.
+    init : {'auto', 'pca', 'identity', 'random'} or array-like of shape \
+            (n_components, n_features), default='auto'
+        Initial linear map. 'auto' uses 'pca' when ``n_components <
+        n_features`` and 'identity' otherwise (targets are real numbers, so
+        there is no 'lda').
+    tol : float, default=None
+        Convergence tolerance handed to SciPy's L-BFGS-B (both the relative
+        decrease of the objective and the largest gradient entry); None uses
+        SciPy's defaults, as metric-learn does.
+    max_iter : int, default=1000
+        Maximum number of L-BFGS iterations.
+    verbose : bool or int, default=False
+        Print the objective after every iteration.
+    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
+            default=None
+        Lets ``X`` be given as a 1-D array of indices into the preprocessor's
+        points (or fed to a callable that returns them).
+    random_state : int, RandomState instance or None, default=None
+        Seeds ``init='random'`` and the PCA of ``init='pca'``.
+    warm_start : bool, default=False
+        Start from the ``components_`` of the previous ``fit`` (their shape
+        must match) instead of ``init``.
+    callback : callable, default=None
+        ``callback(components, n_iter)`` after every iteration, with the
+        current ``L`` of shape (n_components, n_features).
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        The learned linear map ``L``; ``M = L.T @ L``.
+    n_iter_ : int
+        Number of L-BFGS iterations run.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when ``X`` has string column names.
+
+    See Also
+    --------
+    mlearn.NCA : the same softmax neighbourhood for class labels.
+
+    Notes
+    -----
+    The scale of ``L`` is the kernel's bandwidth, so it is learned too:
+    standardise the features (or choose ``init``) so that the initial
+    neighbourhoods are neither a single point nor the whole data set.
+
+    References
+    ----------
+    .. [1] K. Q. Weinberger and G. Tesauro, "Metric Learning for Kernel
+       Regression", AISTATS 2007.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn import MLKR
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.randn(200, 4)
+    >>> y = 3 * X[:, 0] + 0.1 * rng.randn(200)   # only the first feature matters
+    >>> mlkr = MLKR(max_iter=50, random_state=0).fit(X, y)
+    >>> weights = np.linalg.norm(mlkr.components_, axis=0)
+    >>> int(np.argmax(weights))
+    0
+    """
+
+    _kind = "mlkr"
+
+    _parameter_constraints: dict = {
+        **_SoftmaxNeighbourLearner._parameter_constraints,
+        "init": [StrOptions({"auto", "pca", "identity", "random"}), "array-like"],
+    }
+
+    def __init__(
+        self,
+        n_components=None,
+        init="auto",
+        tol=None,
+        max_iter=1000,
+        verbose=False,
+        preprocessor=None,
+        random_state=None,
+        warm_start=False,
+        callback=None,
+    ):
+        self.n_components = n_components
+        self.init = init
+        self.tol = tol
+        self.max_iter = max_iter
+        self.verbose = verbose
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.callback = callback
+        super().__init__(preprocessor=preprocessor)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Learn the linear map from points and real-valued targets.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training points (at least two), or a 1-D array of indices when a
+            preprocessor is set.
+        y : array-like of shape (n_samples,)
+            Real-valued targets.
+
+        Returns
+        -------
+        self : MLKR
+        """
+        X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2, y_numeric=True)
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64).ravel()
+        L0 = self._initial_components(X, None, X.shape[1])
+        objective = SoftmaxObjective(X, y, "mlkr", L0.shape[0])
+        self.components_ = self._minimize(objective, L0)
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.single_output = True
+        tags.target_tags.multi_output = False
+        return tags

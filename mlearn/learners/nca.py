@@ -1,0 +1,299 @@
+"""Neighbourhood Components Analysis (NCA)."""
+
+import contextlib
+import numbers
+import sys
+import time
+import warnings
+
+import numpy as np
+from scipy.optimize import minimize
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+
+from .._sklearn_compat import Interval, StrOptions, _fit_context
+from ..base import BaseMetricLearner, MahalanobisMixin
+from ..linalg import initialize_components
+from ._nca_kernels import SoftmaxObjective
+
+__all__ = ["NCA"]
+
+
+#: Below this many samples the whole fit runs with one BLAS thread: SciPy's
+#: L-BFGS-B works on small matrices each iteration, where waking BLAS threads
+#: costs more than the products themselves.
+THREADED_BLAS_MIN_SAMPLES = 4000
+
+
+def _blas_threads_for(n_samples):
+    if n_samples >= THREADED_BLAS_MIN_SAMPLES:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+class _SoftmaxNeighbourLearner(MahalanobisMixin, BaseMetricLearner):
+    """What NCA and MLKR share: a softmax over neighbours, L-BFGS on ``L``."""
+
+    _kind = None  # "nca" or "mlkr"
+
+    _parameter_constraints: dict = {
+        **BaseMetricLearner._parameter_constraints,
+        "n_components": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left"), None],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "callback": [callable, None],
+    }
+
+    def _initial_components(self, X, y_init, n_features):
+        if self.n_components is not None and self.n_components > n_features:
+            raise ValueError(
+                f"n_components={self.n_components} must be at most "
+                f"n_features={n_features}"
+            )
+        if self.warm_start and hasattr(self, "components_"):
+            L0 = np.asarray(self.components_, dtype=np.float64)
+            if L0.shape[1] != n_features:
+                raise ValueError(
+                    f"warm_start=True continues from components_ of shape {L0.shape}, "
+                    f"which does not match X with {n_features} features"
+                )
+            if self.n_components is not None and L0.shape[0] != self.n_components:
+                raise ValueError(
+                    f"warm_start=True continues from components_ with {L0.shape[0]} "
+                    f"rows, but n_components={self.n_components}"
+                )
+            return L0.copy()
+        init = self.init if isinstance(self.init, str) else np.asarray(self.init)
+        if not isinstance(init, str) and (init.ndim != 2 or init.shape[0] > init.shape[1]):
+            raise ValueError(
+                "init given as an array must have shape (n_components, n_features) "
+                f"with n_components <= n_features, got shape {init.shape}"
+            )
+        return initialize_components(
+            init, X, y_init, n_components=self.n_components,
+            random_state=check_random_state(self.random_state),
+        )
+
+    def _minimize(self, objective, L0):
+        """L-BFGS-B on the flattened ``L`` from ``L0``; sets ``n_iter_``."""
+        name = type(self).__name__
+        shape = L0.shape
+        last = {"loss": np.nan}
+        start = time.perf_counter()
+
+        def loss_and_gradient(flat):
+            loss, gradient = objective.value_and_gradient(flat.reshape(shape))
+            last["loss"] = loss
+            return loss, gradient.ravel()
+
+        self.n_iter_ = 0
+        if self.verbose:
+            print(f"[{name}] {'Iteration':>10} {'Objective Value':>20} {'Time(s)':>10}")
+            print(f"[{name}] {'-' * 42}")
+
+        def after_iteration(flat):
+            self.n_iter_ += 1
+            if self.verbose:
+                print(f"[{name}] {self.n_iter_:>10} {self._reported(last['loss']):>20.6e} "
+                      f"{time.perf_counter() - start:>10.2f}")
+                sys.stdout.flush()
+            if self.callback is not None:
+                self.callback(flat.reshape(shape).copy(), self.n_iter_)
+
+        with _blas_threads_for(objective.X.shape[0]):
+            result = minimize(
+                loss_and_gradient, L0.ravel(), method="L-BFGS-B", jac=True,
+                tol=self.tol, options={"maxiter": self.max_iter},
+                callback=after_iteration,
+            )
+        self.n_iter_ = int(result.nit)
+        if result.status == 1:
+            warnings.warn(
+                f"{name} did not converge in max_iter={self.max_iter} iterations "
+                f"(objective {self._reported(result.fun):.6g}); increase max_iter or tol",
+                ConvergenceWarning,
+            )
+        if self.verbose:
+            print(f"[{name}] {result.message}; training took "
+                  f"{time.perf_counter() - start:.2f}s")
+        return result.x.reshape(shape)
+
+    def _reported(self, loss):
+        return loss
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {**super()._more_tags(), "requires_y": True}
+
+
+class NCA(_SoftmaxNeighbourLearner):
+    """Neighbourhood Components Analysis (Goldberger et al.).
+
+    NCA learns the linear map ``L`` that maximises the expected number of
+    points classified correctly by a *stochastic* nearest neighbour rule:
+    point ``i`` picks neighbour ``j`` with probability
+
+    .. math::
+
+        p_{ij} = \\frac{\\exp(-\\|L x_i - L x_j\\|^2)}
+                       {\\sum_{k \\neq i} \\exp(-\\|L x_i - L x_k\\|^2)},
+        \\qquad p_{ii} = 0,
+
+    and the objective is :math:`f(L) = \\sum_i \\sum_{j: y_j = y_i} p_{ij}`,
+    a smooth stand-in for the leave-one-out accuracy of the nearest
+    neighbour classifier. ``fit`` minimises ``-f`` with L-BFGS-B using the
+    exact gradient
+
+    .. math::
+
+        \\nabla_L (-f) = 2 L \\sum_{i, j} p_{ij}\\,([y_i = y_j] - p_i)\\,
+        (x_i - x_j)(x_i - x_j)^\\top .
+
+    The n x n softmax is computed one cache-sized block of rows at a time
+    by a compiled kernel that also accumulates the gradient from the
+    non-zero weights, so memory stays ``O(n (n_components + block))`` and
+    nothing of size n x n x n_features is ever formed.
+
+    Parameters
+    ----------
+    init : {'auto', 'pca', 'lda', 'identity', 'random'} or array-like of shape \
+            (n_components, n_features), default='auto'
+        Initial linear map. 'auto' uses 'lda' when ``n_components`` is at
+        most ``n_classes - 1`` (and smaller than ``n_features``), 'pca' when
+        ``n_components < n_features``, and 'identity' otherwise.
+    n_components : int, default=None
+        Dimension of the learned space (rows of ``components_``); None keeps
+        n_features.
+    max_iter : int, default=100
+        Maximum number of L-BFGS iterations.
+    tol : float, default=None
+        Convergence tolerance handed to SciPy's L-BFGS-B (both the relative
+        decrease of the objective and the largest gradient entry); None uses
+        SciPy's defaults, as metric-learn does. scikit-learn's
+        NeighborhoodComponentsAnalysis uses 1e-5.
+    verbose : bool or int, default=False
+        Print the objective after every iteration.
+    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
+            default=None
+        Lets ``X`` be given as a 1-D array of indices into the preprocessor's
+        points (or fed to a callable that returns them).
+    random_state : int, RandomState instance or None, default=None
+        Seeds ``init='random'`` and the PCA of ``init='pca'``.
+    warm_start : bool, default=False
+        Start from the ``components_`` of the previous ``fit`` (their shape
+        must match) instead of ``init``.
+    callback : callable, default=None
+        ``callback(components, n_iter)`` after every iteration, with the
+        current ``L`` of shape (n_components, n_features).
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        The learned linear map ``L``; ``M = L.T @ L``.
+    n_iter_ : int
+        Number of L-BFGS iterations run.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when ``X`` has string column names.
+
+    See Also
+    --------
+    mlearn.LMNN : a large-margin objective on fixed target neighbours.
+    mlearn.MLKR : the same softmax neighbourhood for regression targets.
+
+    Notes
+    -----
+    Softmax terms smaller than ``exp(-36)`` (float64 epsilon) times the
+    largest term of their row are dropped: each is below the round-off of the
+    row's sum.
+
+    References
+    ----------
+    .. [1] J. Goldberger, S. Roweis, G. Hinton and R. Salakhutdinov,
+       "Neighbourhood Components Analysis", NIPS 2004.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from mlearn import NCA
+    >>> X, y = load_iris(return_X_y=True)
+    >>> nca = NCA(n_components=2, random_state=0).fit(X, y)
+    >>> nca.transform(X).shape
+    (150, 2)
+    >>> pipe = make_pipeline(StandardScaler(), NCA(), KNeighborsClassifier(3))
+    >>> pipe.fit(X, y).score(X, y) > 0.95
+    True
+    """
+
+    _kind = "nca"
+
+    _parameter_constraints: dict = {
+        **_SoftmaxNeighbourLearner._parameter_constraints,
+        "init": [StrOptions({"auto", "pca", "lda", "identity", "random"}), "array-like"],
+    }
+
+    def __init__(
+        self,
+        init="auto",
+        n_components=None,
+        max_iter=100,
+        tol=None,
+        verbose=False,
+        preprocessor=None,
+        random_state=None,
+        warm_start=False,
+        callback=None,
+    ):
+        self.init = init
+        self.n_components = n_components
+        self.max_iter = max_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.callback = callback
+        super().__init__(preprocessor=preprocessor)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Learn the linear map from labelled points.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training points (at least two), or a 1-D array of indices when a
+            preprocessor is set.
+        y : array-like of shape (n_samples,)
+            Class labels.
+
+        Returns
+        -------
+        self : NCA
+        """
+        X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2)
+        check_classification_targets(y)
+        X = np.asarray(X, dtype=np.float64)
+        codes = np.unique(y, return_inverse=True)[1].astype(np.int64).ravel()
+        L0 = self._initial_components(X, codes, X.shape[1])
+        objective = SoftmaxObjective(X, codes, "nca", L0.shape[0])
+        self.components_ = self._minimize(objective, L0)
+        return self
+
+    def _reported(self, loss):
+        # L-BFGS minimises -f; report f, the expected number of points
+        # classified correctly
+        return -loss
