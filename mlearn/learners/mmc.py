@@ -9,8 +9,7 @@ from sklearn.utils import check_random_state
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from ..base import BaseMetricLearner, MahalanobisMixin, PairsClassifierMixin
-from ..linalg import components_from_metric, initialize_metric
-from ..solvers import projected_gradient
+from ..linalg import components_from_metric, initialize_metric, project_psd
 from ._supervised import (
     SUPERVISED_PARAMETER_CONSTRAINTS,
     SupervisedMixin,
@@ -21,29 +20,75 @@ from ._supervised import (
 __all__ = ["MMC", "MMC_Supervised"]
 
 
-def mmc_objective(M, S, D, c=1.0):
-    """MMC's objective and gradient at a full matrix ``M``.
+def _log_sum_distances(A, D):
+    """``log(sum_D d_A)`` (with a small floor), Xing et al.'s dissimilarity term."""
+    sq = np.einsum("ij,ij->i", D @ A, D)
+    return float(np.log(np.sqrt(np.maximum(sq, 0.0)).sum() + 1e-6))
 
-    ``f(M) = sum_S d_M(x, y)^2 - c * log(sum_D d_M(x, y))``, with ``S`` the
-    (n_similar, n_features) differences of the similar pairs, given here as
-    their scatter matrix ``S.T @ S`` (the first term is ``tr(M S.T S)``), and
-    ``D`` the differences of the dissimilar pairs.
+
+def _log_sum_distances_grad(A, D):
+    """Gradient of :func:`_log_sum_distances` with respect to ``A``."""
+    sq = np.einsum("ij,ij->i", D @ A, D)
+    dist = np.sqrt(np.maximum(sq, 0.0))
+    grad = (D.T * (0.5 / (dist + 1e-6))) @ D
+    return grad / (dist.sum() + 1e-6)
+
+
+def _orthogonal_direction(grad, other):
+    """Unit-norm component of ``grad`` orthogonal to ``other`` (Frobenius)."""
+    other = other / np.linalg.norm(other)
+    direction = grad - np.vdot(grad, other) * other
+    return direction / np.linalg.norm(direction)
+
+
+def _project_c1_c2(A, W, t, eps, max_proj):
+    """Nearest point of ``{X PSD, <W, X> <= t}`` to ``A``, to a relative ``eps`` on ``t``.
+
+    The projection is ``X(mu) = project_psd(A - mu W)`` for the multiplier
+    ``mu >= 0`` at which ``<W, X(mu)> = t`` (or ``mu = 0`` when
+    ``project_psd(A)`` is already feasible); ``<W, X(mu)>`` decreases with
+    ``mu`` (``W`` is PSD), so ``mu`` is found by bisection. Each trial is one
+    PSD projection; at most ``max_proj`` of them.
 
     Returns
     -------
-    value : float
-    grad : ndarray of shape (n_features, n_features)
+    X : ndarray
+    n_proj : int
+        Number of PSD projections made.
+    satisfied : bool
+        Whether ``<W, X> <= (1 + eps) t`` was reached.
     """
-    sq = np.einsum("ij,ij->i", D @ M, D)
-    dist = np.sqrt(np.maximum(sq, 0.0))
-    total = dist.sum()
-    if not total > 0:
-        return np.inf, np.zeros_like(M)
-    value = float(np.vdot(S, M)) - c * np.log(total)
-    # d/dM sqrt(v'Mv) = vv' / (2 sqrt(v'Mv)); pairs at zero distance add nothing
-    weights = np.divide(0.5, dist, out=np.zeros_like(dist), where=dist > 0)
-    grad = S - (c / total) * ((D.T * weights) @ D)
-    return value, (grad + grad.T) / 2
+    def excess(mu):
+        X = project_psd(A - mu * W)
+        return X, (np.vdot(W, X) - t) / t
+
+    X, e = excess(0.0)
+    n_proj = 1
+    if e < eps:
+        return X, n_proj, True
+    lo, hi = 0.0, np.vdot(W, A) / np.vdot(W, W)  # mu that meets <W, A - mu W> = 0
+    while n_proj < max_proj:
+        X_hi, e_hi = excess(hi)
+        n_proj += 1
+        if e_hi < eps:
+            break
+        lo, hi = hi, 2 * hi
+    else:
+        return X, n_proj, False
+    if e_hi >= 0:
+        return X_hi, n_proj, True
+    X_best = X_hi
+    while n_proj < max_proj:
+        mid = (lo + hi) / 2
+        X_mid, e_mid = excess(mid)
+        n_proj += 1
+        if 0 <= e_mid < eps:
+            return X_mid, n_proj, True
+        if e_mid >= eps:
+            lo = mid
+        else:
+            hi, X_best = mid, X_mid
+    return X_best, n_proj, True
 
 
 def _diagonal_objective(w, s, Q, c):
@@ -115,16 +160,59 @@ class _BaseMMC(BaseMetricLearner):
                 "beyond them, so MMC's objective is unbounded. Add similar pairs, reduce "
                 "the features (e.g. PCA), or use diagonal=True."
             )
-        M, self.n_iter_, _ = projected_gradient(
-            lambda M: mmc_objective(M, scatter, D),
-            M0,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            max_backtracks=self.max_proj,
-            verbose=self.verbose,
-            name=name,
-        )
-        return M
+        return self._iterative_projections(M0, scatter, D, name)
+
+    def _iterative_projections(self, A, scatter, D, name):
+        """Xing et al.'s algorithm for the full metric.
+
+        Gradient ascent on ``g(A) = log sum_D d_A`` along its component
+        orthogonal to the similarity constraint, each step followed by
+        alternating projections onto ``C1 = {sum_S d_A^2 <= t}`` (a half-space
+        in the entries of ``A``) and ``C2 = {A PSD}``; the step grows by 5%
+        after an improving step and is halved otherwise. ``t`` is a hundredth
+        of ``sum_S d^2`` under the starting metric (the scale is arbitrary).
+        """
+        A = np.array(A, dtype=np.float64)
+        w = scatter.ravel()
+        t = float(w @ A.ravel()) / 100.0
+        w_norm = np.linalg.norm(w)
+        if not w_norm > 0 or not t > 0:
+            raise ValueError(
+                f"{name}: every similar pair has zero distance under init, so the "
+                "similarity constraint is degenerate; use init='identity'"
+            )
+        eps = 0.01  # relative tolerance of the projections onto C1 and C2
+        alpha = 0.1
+        direction = _orthogonal_direction(scatter, _log_sum_distances_grad(A, D))
+        A_old = A.copy()
+        delta = np.inf
+        cycle = 0
+        n_proj = 0
+        for cycle in range(self.max_iter):
+            A, n_proj, satisfied = _project_c1_c2(A, scatter, t, eps, self.max_proj)
+            improved = _log_sum_distances(A, D) > _log_sum_distances(A_old, D)
+            if satisfied and (improved or cycle == 0):
+                alpha *= 1.05
+                A_old = A.copy()
+                direction = _orthogonal_direction(_log_sum_distances_grad(A, D), scatter)
+                A = A + alpha * direction
+            else:
+                alpha /= 2
+                A = A_old + alpha * direction
+            delta = np.linalg.norm(alpha * direction) / np.linalg.norm(A_old)
+            if self.verbose:
+                print(f"[{name}] iter {cycle + 1:4d}  conv {delta:.6g}  projections {n_proj}")
+            if delta < self.tol:
+                break
+        self.n_iter_ = cycle + 1
+        if not delta < self.tol:
+            warnings.warn(
+                f"{name} did not converge within max_iter={self.max_iter} iterations "
+                f"(relative step {delta:.3g} > tol={self.tol}); increase max_iter or tol",
+                ConvergenceWarning,
+                stacklevel=6,
+            )
+        return A_old
 
     def _fit_diagonal(self, w, S, D, name):
         s = np.einsum("ij,ij->j", S, S)
@@ -192,28 +280,36 @@ class MMC(MahalanobisMixin, PairsClassifierMixin, _BaseMMC):
     MMC (Xing et al.) makes dissimilar pairs far apart while keeping similar
     pairs close: it maximises the sum of distances of the dissimilar pairs
     subject to the sum of squared distances of the similar pairs being at most
-    one. mlearn solves the equivalent convex problem
+    one (a convex problem). The full version follows Xing et al.'s algorithm:
+    gradient ascent on ``log(sum_D d_M)``, each step followed by the
+    projection onto the feasible set ``{M PSD, sum_S d_M^2 <= t}``, computed
+    exactly as ``project_psd(M - mu W)`` with the multiplier ``mu`` found by
+    bisection (``W`` is the similar pairs' scatter matrix). The step grows
+    after an improving step and is halved otherwise; ``tol`` bounds the
+    relative size of the last step.
 
-    ``min_{M PSD}  sum_S d_M(x, y)^2 - log(sum_D d_M(x, y))``,
+    The full version is stopped by ``tol`` / ``max_iter`` well before the
+    exact optimum, which is usually of very low rank (rank one for two
+    classes) and makes a poor metric for nearest neighbours; the iterate it
+    returns keeps more directions.
 
-    whose minimiser is the constrained optimum up to a scale (which no
-    distance comparison sees), by projected gradient onto the PSD cone
-    (:func:`mlearn.solvers.projected_gradient`). With ``diagonal=True`` it
-    learns a diagonal ``M`` (a weight per feature) by Newton's method on the
-    same objective with the log term weighted by ``diagonal_c``.
+    With ``diagonal=True`` it learns a diagonal ``M`` (a weight per feature)
+    by projected Newton steps on ``sum_S d_M^2 - diagonal_c * log(sum_D d_M)``
+    over non-negative weights.
 
     Read more in the :ref:`User Guide <mmc>`.
 
     Parameters
     ----------
     max_iter : int, default=100
-        Maximum number of (accepted) iterations.
+        Maximum number of iterations.
     max_proj : int, default=10000
-        Maximum number of trial steps per iteration; in the full version each
-        trial is a projection onto the PSD cone.
+        Maximum number of PSD projections per iteration of the full version
+        (trial steps per iteration of the diagonal one).
     tol : float, default=1e-3
-        Stop when an iteration lowers the objective by less than ``tol``
-        times its magnitude.
+        Full version: stop when the step is smaller than ``tol`` times the
+        norm of ``M``. Diagonal version: stop when an iteration lowers the
+        objective by less than ``tol`` times its magnitude.
     init : {'identity', 'covariance', 'random'} or array-like of shape \
             (n_features, n_features), default='identity'
         Starting metric. 'covariance' is the inverse covariance of the points
@@ -325,9 +421,11 @@ class MMC_Supervised(SupervisedMixin, MahalanobisMixin, _BaseMMC):
     max_iter : int, default=100
         Maximum number of iterations.
     max_proj : int, default=10000
-        Maximum number of trial steps per iteration.
+        Maximum number of PSD projections (trial steps, diagonal version) per
+        iteration.
     tol : float, default=1e-6
-        Relative decrease of the objective under which the solver stops.
+        Relative step size (full version) or relative decrease of the
+        objective (diagonal version) under which the solver stops.
     n_constraints : int, default=None
         Number of similar pairs, and of dissimilar pairs, to draw; None means
         ``20 * n_classes ** 2``.
