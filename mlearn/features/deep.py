@@ -41,13 +41,13 @@ _TORCH_DTYPES = ("float32", "float64", "float16", "bfloat16")
 _OUTPUT_KEYS = ("sentence_embedding", "pooler_output", "last_hidden_state")
 
 
-def _import_torch():
+def _import_torch(extra="torch"):
     try:
         import torch
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
             "DeepEmbedding needs PyTorch for torch.nn.Module models: "
-            'pip install "mlearn[torch]"'
+            f'pip install "mlearn[{extra}]"'
         ) from exc
     return torch
 
@@ -515,7 +515,7 @@ class DeepEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                     f"model={model!r} is not a registered pretrained model; "
                     f"known names: {sorted(_REGISTRY)}"
                 )
-            torch = _import_torch()
+            torch = _import_torch(extra="text")
             device = self._torch_device(torch)
             model = _load_registered(model, device)
         elif not _is_torch_module(model) and _is_factory(model):
