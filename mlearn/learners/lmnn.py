@@ -19,8 +19,8 @@ __all__ = ["LMNN"]
 #: distances), so the candidate set stays a superset of the active impostors
 #: while the metric moves, and is searched again only when it may not be.
 PAD = 1.2
-#: Iterations between two impostor searches when no certificate is available
-#: (rectangular components, or a subsampled candidate set).
+#: Iterations between two impostor searches when the candidate set is a
+#: random subsample (more candidates than ``max_impostors``).
 REFRESH_EVERY = 10
 #: Memory (MiB) for one block of squared distances in the impostor search.
 SEARCH_BLOCK_MIB = 64.0
@@ -45,12 +45,13 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
     ``μ = regularization`` (the weight of the pull term, as in metric-learn).
 
     The optimisation follows the authors' fast implementation: impostors are
-    searched only inside each point's margin radius (padded) and kept as an
-    active set between searches; the objective and its gradient are computed
-    from that set by compiled kernels as a sparse weighted sum of outer
-    products; L-BFGS works on ``L``. For square ``L`` the active set is
-    searched again exactly when the metric may have moved enough to let a new
-    impostor in, so every objective value is exact.
+    searched only inside each point's (padded) margin radius and kept as an
+    active set; the objective and its gradient over that set are computed by
+    compiled kernels as a sparse weighted sum of outer products; L-BFGS works
+    on ``L``. The set is searched again only when a bound on how far the
+    points have moved since the last search no longer guarantees that it holds
+    every impostor that can be active, so every objective value the solver
+    sees is exact (unless ``max_impostors`` forces a subsample).
 
     Parameters
     ----------
@@ -212,7 +213,7 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
             raise ValueError(
                 f"LMNN needs labels of at least two classes in y, got {len(classes)} class"
             )
-        n_samples, n_features = X.shape
+        n_features = X.shape[1]
         if self.n_components is not None and self.n_components > n_features:
             raise ValueError(
                 f"n_components={self.n_components} must be at most n_features={n_features}"
@@ -302,12 +303,13 @@ class _LMNNProblem:
 
         small = [(c, m) for c, m in zip(classes, counts) if m <= n_neighbors]
         if small:
-            listed = ", ".join(f"{c!r} ({m})" for c, m in small[:5])
+            listed = ", ".join(
+                f"{c} ({m} sample{'s' if m > 1 else ''})" for c, m in small[:5]
+            )
             warnings.warn(
                 f"n_neighbors={n_neighbors} needs at least {n_neighbors + 1} samples "
-                f"per class; the points of classes with fewer get one target "
-                f"neighbour less than their class size: {listed}"
-                + (" ..." if len(small) > 5 else ""),
+                f"per class; the points of a class with m samples get m - 1 target "
+                f"neighbours: class {listed}" + (" ..." if len(small) > 5 else ""),
                 UserWarning,
             )
         anchors, targets = [], []
@@ -360,7 +362,9 @@ class _LMNNProblem:
         for c in range(n_classes - 1):
             lo, hi = int(self.starts[c]), int(self.starts[c + 1])
             Z_rest, norms_rest, thr_rest = Z_products[hi:], norms[hi:], threshold[hi:]
-            rows_per_block = max(1, int(SEARCH_BLOCK_MIB * 2**20 // (8 * (n - hi))))
+            # per row: the products, and at worst two pairs (two int64 each) per entry
+            bytes_per_row = (Z_products.itemsize + 32) * (n - hi)
+            rows_per_block = max(1, int(SEARCH_BLOCK_MIB * 2**20 // bytes_per_row))
             for start in range(lo, hi, rows_per_block):
                 stop = min(start + rows_per_block, hi)
                 G = Z_products[start:stop] @ Z_rest.T
@@ -563,18 +567,8 @@ def _lbfgs(problem, L0, *, max_iter, min_iter, tol, log, **_):
         if not np.any(g):
             return x.reshape(shape), f, it, True
         if it >= min_iter and decrease <= tol * abs(f):
-            if not problem.subsampled or not _active_set_changed(problem, x.reshape(shape), f):
-                return x.reshape(shape), f, it, True
-            f, G, n_active = problem(x.reshape(shape))
-            g = G.ravel()
+            return x.reshape(shape), f, it, True
     return x.reshape(shape), f, it, False
-
-
-def _active_set_changed(problem, L, f):
-    """Search impostors again at ``L``; True if the objective there differs."""
-    problem.search(L)
-    f_check, _, _ = problem(L)
-    return not np.isclose(f_check, f, rtol=1e-12, atol=0.0)
 
 
 def _two_loop(g, S, Y):
@@ -619,7 +613,5 @@ def _gradient_descent(problem, L0, *, max_iter, min_iter, tol, learn_rate, log, 
         learn_rate *= 1.01
         _report(log, problem, it, f, n_active)
         if it >= min_iter and decrease <= tol * abs(f):
-            if not problem.subsampled or not _active_set_changed(problem, L, f):
-                return L, f, it, True
-            f, G, n_active = problem(L)
+            return L, f, it, True
     return L, f, it, False

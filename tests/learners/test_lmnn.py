@@ -1,5 +1,6 @@
 """LMNN: objective against a brute-force evaluation, gradient, behaviour and API."""
 
+import itertools
 import re
 import warnings
 
@@ -15,6 +16,9 @@ from sklearn.preprocessing import StandardScaler
 from mlearn import LMNN
 from mlearn.learners import _lmnn_kernels as kernels
 from mlearn.learners.lmnn import _LMNNProblem
+
+# short fits (small max_iter) are on purpose in many tests below
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 # -- an independent, brute-force LMNN objective ----------------------------------
 
@@ -123,7 +127,7 @@ def test_gradient_matches_finite_differences():
     L = rng.randn(3, X.shape[1]) * 0.6
     problem = problem_for(X, y)
     problem.search(L)
-    f, G, n_active = problem(L)
+    _, G, n_active = problem(L)
     assert n_active > 0
     eps = 1e-6
     numeric = np.empty_like(L)
@@ -145,7 +149,7 @@ def test_objective_decreases_along_the_fit():
             est = LMNN(init="identity", min_iter=0, max_iter=max_iter,
                        convergence_tol=0.0).fit(X, y)
         values.append(brute_force_objective(est.components_, X, y, 3, 0.5))
-    assert all(b <= a * (1 + 1e-9) for a, b in zip(values, values[1:])), values
+    assert all(b <= a * (1 + 1e-9) for a, b in itertools.pairwise(values)), values
     assert values[-1] < 0.8 * values[0]
     # the reported objective is the true one at the returned components
     np.testing.assert_allclose(est.objective_, values[-1], rtol=1e-9)
@@ -208,6 +212,7 @@ def test_small_classes_reduce_the_number_of_target_neighbours():
         lmnn.objective_, brute_force_objective(lmnn.components_, X, y, 3, 0.5), rtol=1e-9)
 
 
+@pytest.mark.filterwarnings("ignore:n_neighbors=3 needs")
 def test_only_singleton_classes_warns_and_keeps_init():
     X = np.random.RandomState(0).randn(5, 3)
     with pytest.warns(UserWarning, match="no class has two samples"):
@@ -334,10 +339,11 @@ def test_set_output_pandas():
 
 def test_metric_learn_parameters_and_model_selection():
     params = LMNN().get_params()
-    for name, default in dict(init="auto", n_neighbors=3, min_iter=50, max_iter=1000,
-                              learn_rate=1e-7, regularization=0.5, convergence_tol=0.001,
-                              verbose=False, preprocessor=None, n_components=None,
-                              random_state=None).items():
+    expected = {"init": "auto", "n_neighbors": 3, "min_iter": 50, "max_iter": 1000,
+                "learn_rate": 1e-7, "regularization": 0.5, "convergence_tol": 0.001,
+                "verbose": False, "preprocessor": None, "n_components": None,
+                "random_state": None}
+    for name, default in expected.items():
         assert params[name] == default, name
     X, y = load_iris(return_X_y=True)
     pipe = make_pipeline(StandardScaler(), LMNN(max_iter=30), KNeighborsClassifier(3))
