@@ -157,6 +157,10 @@ class RCA(MahalanobisMixin, BaseMetricLearner):
             _, A = eigh(C, total, subset_by_index=[0, n_components - 1])
             A = flip_signs(A)
             L = _inverse_sqrt(A.T @ C @ A) @ A.T
+        elif n_components == n_features:
+            # the symmetric C^(-1/2), as in the papers (and metric-learn)
+            self.components_ = U @ _inverse_sqrt(C) @ U.T
+            return self
         else:
             L = _inverse_sqrt(C)
         self.components_ = pad_rows(L @ U.T, n_components)

@@ -1,0 +1,187 @@
+"""NCA: kernels against NumPy references, objective and gradient against brute
+force and finite differences, agreement with scikit-learn's NCA, behaviour."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neighbors import NeighborhoodComponentsAnalysis
+from sklearn.preprocessing import StandardScaler
+
+from mlearn import NCA
+from mlearn.learners import _nca_kernels as K
+
+
+def nca_loss_brute(L, X, y):
+    """-sum_i p_i from the definition, with explicit pair differences."""
+    E = X @ L.T
+    D = ((E[:, None, :] - E[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(D, np.inf)
+    P = np.exp(-(D - D.min(axis=1, keepdims=True)))
+    P /= P.sum(axis=1, keepdims=True)
+    return -np.sum(P * (y[:, None] == y[None, :]))
+
+
+def finite_difference(f, L, h=1e-6):
+    g = np.zeros_like(L)
+    for idx in np.ndindex(*L.shape):
+        Lp, Lm = L.copy(), L.copy()
+        Lp[idx] += h
+        Lm[idx] -= h
+        g[idx] = (f(Lp) - f(Lm)) / (2 * h)
+    return g
+
+
+@pytest.fixture
+def small():
+    rng = np.random.RandomState(0)
+    X = rng.randn(50, 5)
+    y = rng.randint(0, 3, 50).astype(np.int64)
+    return X, y
+
+
+@pytest.mark.parametrize("block_bytes", [2**21, 8 * 50 * 7])  # one block, 8 blocks
+@pytest.mark.parametrize("n_components", [5, 2])
+def test_objective_and_gradient_match_brute_force_and_finite_differences(
+        small, block_bytes, n_components):
+    X, y = small
+    L = np.random.RandomState(1).randn(n_components, 5) * 0.6
+    objective = K.SoftmaxObjective(X, y, "nca", n_components, block_bytes)
+    loss, grad = objective.value_and_gradient(L)
+    assert loss == pytest.approx(nca_loss_brute(L, X, y), rel=1e-12)
+    numeric = finite_difference(lambda A: nca_loss_brute(A, X, y), L)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("serial", [False, True])
+def test_block_kernel_matches_numpy_reference(small, serial):
+    X, y = small
+    E = X @ np.random.RandomState(2).randn(3, 5).T
+    sq = np.einsum("ij,ij->i", E, E)
+    row0, rows = 10, 20
+    G = E[row0:row0 + rows] @ E.T
+    W_ref, p_ref = K.nca_block_weights_reference(G.copy(), sq, row0, y)
+    p = np.empty(rows)
+    WE = np.zeros_like(E)
+    WtE = np.zeros((1,) + E.shape)
+    col = np.zeros((1, len(E)))
+    kernel = K._nca_block_weights_serial if serial else K.nca_block_weights
+    kernel(G, sq, row0, y, E, p, WE, WtE, col)
+    np.testing.assert_allclose(p, p_ref, rtol=1e-12)
+    np.testing.assert_allclose(G, W_ref, rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(WE[row0:row0 + rows], W_ref @ E, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(WtE[0], W_ref.T @ E[row0:row0 + rows], rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(col[0], W_ref.sum(axis=0), atol=1e-13)
+    # every row of W sums to zero, which the gradient formula relies on
+    np.testing.assert_allclose(W_ref.sum(axis=1), 0, atol=1e-14)
+
+
+def test_matches_scikit_learn_nca():
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    ours = NCA(init="identity", max_iter=50, tol=1e-5).fit(X, y)
+    theirs = NeighborhoodComponentsAnalysis(init="identity", max_iter=50, tol=1e-5).fit(X, y)
+    L0 = np.eye(4)
+    # same objective reached from the same start
+    f_ours = nca_loss_brute(ours.components_, X, y)
+    f_theirs = nca_loss_brute(theirs.components_, X, y)
+    assert f_ours < nca_loss_brute(L0, X, y)
+    assert f_ours == pytest.approx(f_theirs, rel=1e-3)
+    np.testing.assert_allclose(ours.components_, theirs.components_, atol=5e-3)
+
+
+def test_noise_features_are_down_weighted():
+    rng = np.random.RandomState(0)
+    n = 300
+    y = rng.randint(0, 3, n)
+    informative = y[:, None] * 3.0 + rng.randn(n, 2)
+    noise = rng.randn(n, 4)
+    X = StandardScaler().fit_transform(np.hstack([informative, noise]))
+    nca = NCA(n_components=2, init="pca", random_state=0).fit(X, y)
+    # share of the learned map on the two informative features (1/3 for a
+    # map that ignores the labels)
+    weights = (nca.components_ ** 2).sum(axis=0)
+    assert weights[:2].sum() / weights.sum() > 0.8
+
+
+def test_row_blocks_give_the_same_fit():
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    L0 = np.random.RandomState(0).randn(2, 4)
+    one = K.SoftmaxObjective(X, y.astype(np.int64), "nca", 2)
+    many = K.SoftmaxObjective(X, y.astype(np.int64), "nca", 2, block_bytes=8 * 150 * 16)
+    assert one.block_rows == 150 and many.block_rows == 16
+    f1, g1 = one.value_and_gradient(L0)
+    f2, g2 = many.value_and_gradient(L0)
+    assert f1 == pytest.approx(f2, rel=1e-13)
+    np.testing.assert_allclose(g1, g2, rtol=1e-11, atol=1e-12)
+
+
+def test_parameters_callback_verbose_and_attributes(capsys):
+    X, y = load_iris(return_X_y=True)
+    seen = []
+    nca = NCA(n_components=2, max_iter=5, verbose=1,
+              callback=lambda L, it: seen.append((L.shape, it)))
+    with pytest.warns(ConvergenceWarning, match="max_iter=5"):
+        nca.fit(X, y)
+    assert nca.components_.shape == (2, 4)
+    assert nca.n_iter_ == 5
+    assert seen == [((2, 4), i) for i in range(1, 6)]
+    out = capsys.readouterr().out
+    assert out.count("[NCA]") >= 6 and "Objective Value" in out
+
+
+def test_warm_start_continues_from_components():
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    starts = []
+    nca = NCA(max_iter=3, warm_start=True, callback=lambda L, it: starts.append(L))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        nca.fit(X, y)
+        first = nca.components_.copy()
+        nca.fit(X, y)
+    f = [nca_loss_brute(L, X, y) for L in (first, nca.components_)]
+    assert f[1] <= f[0]
+    with pytest.raises(ValueError, match="warm_start"):
+        nca.fit(X[:, :3], y)
+
+
+def test_random_init_is_reproducible_and_array_init_is_used():
+    X, y = load_iris(return_X_y=True)
+    a = NCA(init="random", max_iter=5, random_state=3)
+    b = NCA(init="random", max_iter=5, random_state=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        np.testing.assert_array_equal(a.fit(X, y).components_, b.fit(X, y).components_)
+    init = np.eye(2, 4)
+    nca = NCA(init=init, max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        nca.fit(X, y)
+    assert nca.components_.shape == (2, 4)
+    np.testing.assert_array_equal(init, np.eye(2, 4))  # not modified
+
+
+def test_bad_input():
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match="n_components=5"):
+        NCA(n_components=5).fit(X, y)
+    with pytest.raises(ValueError, match="init"):
+        NCA(init=np.eye(3)).fit(X, y)
+    with pytest.raises(ValueError, match="init has 2 rows"):
+        NCA(init=np.eye(2, 4), n_components=3).fit(X, y)
+    with pytest.raises(ValueError, match="Unknown label type"):
+        NCA().fit(X, X[:, 0] + 0.5)
+
+
+def test_inputs_not_modified_and_float32():
+    X, y = load_iris(return_X_y=True)
+    X32 = X.astype(np.float32)
+    before = X32.copy()
+    nca = NCA(max_iter=20, tol=1e-5).fit(X32, y)
+    np.testing.assert_array_equal(X32, before)
+    assert nca.transform(X32).dtype == np.float32
+    assert np.isfinite(nca.components_).all()
