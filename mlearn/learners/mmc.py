@@ -38,7 +38,11 @@ def _orthogonal_direction(grad, other):
     """Unit-norm component of ``grad`` orthogonal to ``other`` (Frobenius)."""
     other = other / np.linalg.norm(other)
     direction = grad - np.vdot(grad, other) * other
-    return direction / np.linalg.norm(direction)
+    norm = np.linalg.norm(direction)
+    if not norm > 1e-12 * np.linalg.norm(grad):
+        # grad is parallel to other (e.g. one feature): no ascent direction is left
+        return np.zeros_like(grad)
+    return direction / norm
 
 
 def _project_c1_c2(A, W, t, eps, max_proj):
@@ -78,7 +82,7 @@ def _project_c1_c2(A, W, t, eps, max_proj):
     if e_hi >= 0:
         return X_hi, n_proj, True
     X_best = X_hi
-    while n_proj < max_proj:
+    while n_proj < max_proj and hi - lo > 1e-15 * hi:
         mid = (lo + hi) / 2
         X_mid, e_mid = excess(mid)
         n_proj += 1
@@ -199,7 +203,7 @@ class _BaseMMC(BaseMetricLearner):
             else:
                 alpha /= 2
                 A = A_old + alpha * direction
-            delta = np.linalg.norm(alpha * direction) / np.linalg.norm(A_old)
+            delta = np.linalg.norm(alpha * direction) / max(np.linalg.norm(A_old), 1e-300)
             if self.verbose:
                 print(f"[{name}] iter {cycle + 1:4d}  conv {delta:.6g}  projections {n_proj}")
             if delta < self.tol:
