@@ -26,7 +26,7 @@ ESTIMATORS = discover_estimators()
 # Constructor arguments an estimator needs before scikit-learn's checks can run
 # (keyed by class name). An estimator that cannot be built with its defaults
 # and has no entry here makes test_every_estimator_is_constructible fail.
-CHECK_PARAMS = {}
+CHECK_PARAMS = {"DeepEmbedding": {"model": np.tanh}}
 
 # Learner-specific parameter grids for the tuple GridSearchCV check.
 TUPLE_GRIDS = {
@@ -57,10 +57,12 @@ def _instances(kinds):
 
 
 TUPLE_KINDS = ("pairs", "triplets", "quadruplets")
-POINT_ESTIMATORS = _instances(("points",))
+# a DeepEmbedding around a NumPy callable takes tabular rows like any transformer
+POINT_KINDS = ("points", "deep")
+POINT_ESTIMATORS = _instances(POINT_KINDS)
 TUPLE_ESTIMATORS = _instances(TUPLE_KINDS)
 OTHER_ESTIMATORS = _instances(
-    {_kind(c) for c in ESTIMATORS} - {"points", *TUPLE_KINDS}
+    {_kind(c) for c in ESTIMATORS} - {*POINT_KINDS, *TUPLE_KINDS}
 )
 
 
