@@ -12,6 +12,19 @@ __all__ = ["itml_sweep", "itml_sweep_numpy"]
 
 
 @njit(cache=True, nogil=True)
+def _rows_times(A, diffs, c, out):
+    """out = A @ diffs[c] for symmetric A, as a sum of rows."""
+    d = A.shape[0]
+    for i in range(d):
+        out[i] = 0.0
+    for j in range(d):
+        vj = diffs[c, j]
+        if vj != 0.0:
+            for i in range(d):
+                out[i] += vj * A[j, i]
+
+
+@njit(cache=True, nogil=True)
 def itml_sweep(A, diffs, signs, targets, lambdas, gamma, gamma_proj, work):
     """Project ``A`` in turn onto each pair constraint, in place.
 
@@ -32,7 +45,7 @@ def itml_sweep(A, diffs, signs, targets, lambdas, gamma, gamma_proj, work):
         Slack trade-off (``np.inf`` for hard constraints).
     gamma_proj : float
         ``gamma / (gamma + 1)``, or 1 when ``gamma`` is infinite.
-    work : ndarray of shape (d,)
+    work : ndarray of shape (2 * d,)
         Scratch space for ``A @ v``.
 
     Returns
@@ -43,38 +56,48 @@ def itml_sweep(A, diffs, signs, targets, lambdas, gamma, gamma_proj, work):
     n, d = diffs.shape
     n_skipped = 0
     finite_gamma = np.isfinite(gamma)
+    if n == 0:
+        return 0
+    # cur = A v_c. It is computed as a sum of rows of A (A is symmetric), whose
+    # inner loop runs over contiguous memory without a reduction and so
+    # vectorises; the rank-one update of constraint c and the product A v_{c+1}
+    # share one pass over A.
+    cur = work[:d]
+    nxt = work[d:]
+    _rows_times(A, diffs, 0, cur)
     for c in range(n):
-        # work = A v as a sum of rows of A (A is symmetric): the inner loop runs
-        # over contiguous memory without a reduction, so it vectorises
-        for i in range(d):
-            work[i] = 0.0
-        for j in range(d):
-            vj = diffs[c, j]
-            if vj != 0.0:
-                for i in range(d):
-                    work[i] += vj * A[j, i]
         p = 0.0
         for i in range(d):
-            p += diffs[c, i] * work[i]
-        if not p > 0.0:
-            n_skipped += 1
-            continue
+            p += diffs[c, i] * cur[i]
+        alpha = 0.0
+        beta = 0.0
         delta = signs[c]
-        if delta > 0:
-            alpha = min(lambdas[c], gamma_proj * (1.0 / p - 1.0 / targets[c]))
+        if p > 0.0:
+            if delta > 0:
+                alpha = min(lambdas[c], gamma_proj * (1.0 / p - 1.0 / targets[c]))
+            else:
+                alpha = min(lambdas[c], gamma_proj * (1.0 / targets[c] - 1.0 / p))
         else:
-            alpha = min(lambdas[c], gamma_proj * (1.0 / targets[c] - 1.0 / p))
-        if alpha == 0.0:
-            continue
-        lambdas[c] -= alpha
-        beta = delta * alpha / (1.0 - delta * alpha * p)
-        if finite_gamma:
-            targets[c] = 1.0 / (1.0 / targets[c] + delta * alpha / gamma)
-        # rank-one update A += beta (A v)(A v)'
-        for i in range(d):
-            bi = beta * work[i]
+            n_skipped += 1
+        has_next = c + 1 < n
+        if alpha != 0.0:
+            lambdas[c] -= alpha
+            beta = delta * alpha / (1.0 - delta * alpha * p)
+            if finite_gamma:
+                targets[c] = 1.0 / (1.0 / targets[c] + delta * alpha / gamma)
+            # A += beta (A v)(A v)', and nxt = A_new v_{c+1} in the same pass
             for j in range(d):
-                A[i, j] += bi * work[j]
+                nxt[j] = 0.0
+            for i in range(d):
+                bi = beta * cur[i]
+                vi = diffs[c + 1, i] if has_next else 0.0
+                for j in range(d):
+                    a_ij = A[i, j] + bi * cur[j]
+                    A[i, j] = a_ij
+                    nxt[j] += vi * a_ij
+        elif has_next:
+            _rows_times(A, diffs, c + 1, nxt)
+        cur, nxt = nxt, cur
     return n_skipped
 
 

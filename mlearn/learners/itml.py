@@ -105,7 +105,7 @@ class _BaseITML(BaseMetricLearner):
         targets = np.where(signs > 0, self.bounds_[0], self.bounds_[1]).astype(np.float64)
         lambdas = np.zeros(n)
         lambdas_old = np.zeros(n)
-        work = np.empty(A.shape[0])
+        work = np.empty(2 * A.shape[0])
         diffs = np.ascontiguousarray(diffs)
         conv = np.inf
         converged = False
