@@ -119,7 +119,8 @@ def lsml_solve(M0, prior_inv, diff_ab, diff_cd, weights, *, tol, max_iter, verbo
         nu = np.linalg.eigvalsh((W + W.T) / 2)
         trace_slope = float(np.sum(D * prior_inv))
 
-        def along(t):
+        def along(t, nu=nu, d_ab=d_ab, d_cd=d_cd, slope_ab=slope_ab, slope_cd=slope_cd,
+                  trace_term=trace_term, trace_slope=trace_slope, logdet=logdet):
             arg = 1.0 + t * nu
             if arg.min() <= 0:
                 return np.inf

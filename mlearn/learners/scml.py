@@ -279,7 +279,7 @@ def lda_basis(X, y, n_basis, random_state):
 
     classes, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
     n_classes = len(classes)
-    n_samples, n_features = X.shape
+    n_features = X.shape[1]
     num_eig = min(n_classes - 1, n_features)
     n_clusters = int(np.ceil(n_basis / (2 * num_eig)))
     centres = KMeans(n_clusters=n_clusters, n_init=10, random_state=random_state,

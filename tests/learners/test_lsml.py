@@ -10,7 +10,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlearn import LSML, LSML_Supervised, Constraints
+from mlearn import LSML, Constraints, LSML_Supervised
 from mlearn.learners.lsml import _residual_gradient
 
 

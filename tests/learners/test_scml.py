@@ -10,7 +10,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlearn import SCML, SCML_Supervised, Constraints
+from mlearn import SCML, Constraints, SCML_Supervised
 from mlearn.learners._scml_kernels import (
     scml_dual_averaging,
     scml_dual_averaging_numpy,
