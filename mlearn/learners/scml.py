@@ -282,8 +282,9 @@ def lda_basis(X, y, n_basis, random_state):
     n_features = X.shape[1]
     num_eig = min(n_classes - 1, n_features)
     n_clusters = int(np.ceil(n_basis / (2 * num_eig)))
+    algorithm = "elkan" if n_clusters > 1 else "lloyd"  # elkan needs two clusters
     centres = KMeans(n_clusters=n_clusters, n_init=10, random_state=random_state,
-                     algorithm="elkan").fit(X).cluster_centers_
+                     algorithm=algorithm).fit(X).cluster_centers_
     scales = (20, 50) if n_features > 50 else (10, 20)
     k_class = np.minimum(counts[None, :], np.array(scales)[:, None])  # (2, n_classes)
     neighbours = []  # per class: (n_clusters, k_class[1, c]) global indices
