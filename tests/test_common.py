@@ -26,7 +26,11 @@ ESTIMATORS = discover_estimators()
 # Constructor arguments an estimator needs before scikit-learn's checks can run
 # (keyed by class name). An estimator that cannot be built with its defaults
 # and has no entry here makes test_every_estimator_is_constructible fail.
-CHECK_PARAMS = {"DeepEmbedding": {"model": np.tanh}}
+CHECK_PARAMS = {
+    "DeepEmbedding": {"model": np.tanh},
+    # fewer iterations keep the checks quick; defaults are tested in its own module
+    "SCML_Supervised": {"max_iter": 1000, "output_iter": 100},
+}
 
 # Learner-specific parameter grids for the tuple GridSearchCV check.
 TUPLE_GRIDS = {
