@@ -68,18 +68,42 @@ def peak_memory_of(func, *args, setup=None, **kwargs):
 
 def _peak_child(queue, func, args, kwargs, setup=None):
     try:
-        import resource
-
         if setup is not None:
             args = tuple(setup()) + tuple(args)
-            gc.collect()
+        gc.collect()
+        reset = _reset_peak_rss()
         before = _current_rss()
-        baseline_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        baseline_peak = _peak_rss()
         func(*args, **kwargs)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        queue.put(max(peak, baseline_peak) - before)
+        peak = _peak_rss()
+        if not reset:  # the lifetime peak may be the setup's: report only growth past it
+            peak = max(peak, baseline_peak)
+        queue.put(max(peak - before, 0))
     except BaseException as exc:  # sent back to the parent to re-raise
         queue.put(exc)
+
+
+def _reset_peak_rss():
+    """Reset the kernel's peak-RSS counter (Linux >= 4.0); False where it cannot."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _current_rss():
