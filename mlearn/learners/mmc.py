@@ -299,7 +299,8 @@ class MMC(MahalanobisMixin, PairsClassifierMixin, _BaseMMC):
 
     With ``diagonal=True`` it learns a diagonal ``M`` (a weight per feature)
     by projected Newton steps on ``sum_S d_M^2 - diagonal_c * log(sum_D d_M)``
-    over non-negative weights.
+    over non-negative weights. Its minimiser usually keeps only a few
+    features (a feature selection rather than a reweighting).
 
     Read more in the :ref:`User Guide <mmc>`.
 
