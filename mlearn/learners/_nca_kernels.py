@@ -16,9 +16,11 @@ Nothing of size n x n x d is ever formed: ``W`` is built one block of rows at
 a time (the whole matrix when it fits the memory budget), and each block
 contributes to ``W E`` and ``W^T E`` through two matrix products. The
 per-row work (distances from the Gram block, the shifted exponentials, the
-class or target sums and the weights) is fused in one Numba kernel per loss,
-so a row of the block is read from cache three times instead of streaming the
-whole block through memory a dozen times.
+class or target sums, the weights and their share of ``W E`` and ``W^T E``)
+is fused in one Numba kernel per loss, on a block small enough to stay in
+cache. Only the terms that are not negligible (see ``_CUTOFF``) are kept, as
+a compact list per row, so the sums and the products cost in proportion to
+the number of effective neighbours rather than n.
 
 Each kernel has a NumPy reference (``*_reference``) that the tests compare it
 with.
@@ -43,48 +45,59 @@ _CUTOFF = 36.0
 
 
 @njit(cache=True, nogil=True)
-def _shifted_exponentials(row, sq, i):
-    """Squared distances of row ``i`` from its Gram row, then ``exp(d_min - d)``.
+def _row_exponentials(row, sq, i, idx, val):
+    """The non-negligible shifted exponentials of row ``i``, as a compact list.
 
-    ``row`` holds ``e_i . e_j`` on entry and ``exp(d_min - d_ij)`` on exit
-    (0 at ``j = i`` and for terms under ``exp(-_CUTOFF)``); returns their sum.
+    ``row`` holds ``e_i . e_j`` on entry and is used as scratch. On exit
+    ``idx[:m]`` lists the ``j != i`` with ``d_ij - d_min < _CUTOFF`` and
+    ``val[:m]`` their ``exp(d_min - d_ij)``; returns ``m``. Only those
+    entries are touched again, which is most of the saving once the classes
+    separate.
     """
     n = row.shape[0]
     sq_i = sq[i]
-    d_min = np.inf
     for j in range(n):
-        d = sq_i + sq[j] - 2.0 * row[j]
-        if d < 0.0:
-            d = 0.0
-        row[j] = d
-        if j != i and d < d_min:
-            d_min = d
+        row[j] = max(sq_i + sq[j] - 2.0 * row[j], 0.0)
     row[i] = np.inf
-    total = 0.0
+    # four running minima break the dependency chain (min is exact in any order)
+    m0 = m1 = m2 = m3 = np.inf
+    n4 = n - n % 4
+    for j in range(0, n4, 4):
+        m0 = min(m0, row[j])
+        m1 = min(m1, row[j + 1])
+        m2 = min(m2, row[j + 2])
+        m3 = min(m3, row[j + 3])
+    for j in range(n4, n):
+        m0 = min(m0, row[j])
+    limit = min(min(m0, m1), min(m2, m3))
+    d_min = limit
+    limit += _CUTOFF
+    m = 0
     for j in range(n):
-        e = 0.0
-        if row[j] - d_min < _CUTOFF:
-            e = np.exp(d_min - row[j])
-        row[j] = e
-        total += e
-    return total
+        if row[j] < limit:
+            idx[m] = j
+            val[m] = np.exp(d_min - row[j])
+            m += 1
+    return m
 
 
 @njit(cache=True, nogil=True)
-def _accumulate_row(i, row, E, WE, WtE, col_sums):
-    """Add row ``i`` of W to ``W E`` (row i) and to ``W^T E`` and ``W^T 1``.
+def _accumulate_row(i, row, idx, val, m, E, WE, WtE, col_sums):
+    """Add row ``i`` of W (``val[:m]`` at columns ``idx[:m]``) to the products.
 
-    Only the non-zero weights cost anything, which is most of the saving once
-    the classes (or targets) separate.
+    Adds to ``(W E)_i``, to ``W^T E`` and to ``W^T 1``, and writes the row of
+    W into ``row`` (zero elsewhere).
     """
-    n, k = E.shape
-    for j in range(n):
-        w = row[j]
-        if w != 0.0:
-            col_sums[j] += w
-            for a in range(k):
-                WE[i, a] += w * E[j, a]
-                WtE[j, a] += w * E[i, a]
+    k = E.shape[1]
+    row[:] = 0.0
+    for q in range(m):
+        j = idx[q]
+        w = val[q]
+        row[j] = w
+        col_sums[j] += w
+        for a in range(k):
+            WE[i, a] += w * E[j, a]
+            WtE[j, a] += w * E[i, a]
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -117,25 +130,28 @@ def nca_block_weights(G, sq, row0, codes, E, p_out, WE, WtE, col_sums):
     n_rows, n = G.shape
     n_parts = WtE.shape[0]
     for t in prange(n_parts):
+        idx = np.empty(n, dtype=np.int64)
+        val = np.empty(n)
         for b in range(t * n_rows // n_parts, (t + 1) * n_rows // n_parts):
             i = row0 + b
             row = G[b]
-            total = _shifted_exponentials(row, sq, i)
+            m = _row_exponentials(row, sq, i, idx, val)
             c_i = codes[i]
+            total = 0.0
             same = 0.0
-            for j in range(n):
-                if codes[j] == c_i:
-                    same += row[j]
+            for q in range(m):
+                total += val[q]
+                if codes[idx[q]] == c_i:
+                    same += val[q]
             p_i = same / total
             p_out[b] = p_i
             inv_total = 1.0 / total
-            for j in range(n):
-                if codes[j] == c_i:
-                    row[j] = row[j] * inv_total * (1.0 - p_i)
+            for q in range(m):
+                if codes[idx[q]] == c_i:
+                    val[q] = val[q] * inv_total * (1.0 - p_i)
                 else:
-                    row[j] = -row[j] * inv_total * p_i
-            row[i] = 0.0
-            _accumulate_row(i, row, E, WE, WtE[t], col_sums[t])
+                    val[q] = -val[q] * inv_total * p_i
+            _accumulate_row(i, row, idx, val, m, E, WE, WtE[t], col_sums[t])
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -151,20 +167,23 @@ def mlkr_block_weights(G, sq, row0, y, E, yhat_out, WE, WtE, col_sums):
     n_rows, n = G.shape
     n_parts = WtE.shape[0]
     for t in prange(n_parts):
+        idx = np.empty(n, dtype=np.int64)
+        val = np.empty(n)
         for b in range(t * n_rows // n_parts, (t + 1) * n_rows // n_parts):
             i = row0 + b
             row = G[b]
-            total = _shifted_exponentials(row, sq, i)
+            m = _row_exponentials(row, sq, i, idx, val)
+            total = 0.0
             weighted = 0.0
-            for j in range(n):
-                weighted += row[j] * y[j]
+            for q in range(m):
+                total += val[q]
+                weighted += val[q] * y[idx[q]]
             yhat = weighted / total
             yhat_out[b] = yhat
             scale = 2.0 * (yhat - y[i]) / total
-            for j in range(n):
-                row[j] = scale * row[j] * (yhat - y[j])
-            row[i] = 0.0
-            _accumulate_row(i, row, E, WE, WtE[t], col_sums[t])
+            for q in range(m):
+                val[q] = scale * val[q] * (yhat - y[idx[q]])
+            _accumulate_row(i, row, idx, val, m, E, WE, WtE[t], col_sums[t])
 
 
 # The same kernels compiled without threads: launching the thread pool costs
@@ -177,7 +196,7 @@ PARALLEL_MIN_ENTRIES = 2**17
 
 
 def _softmax_reference(G, sq, row0):
-    n_rows, n = G.shape
+    n_rows = G.shape[0]
     rows = np.arange(n_rows)
     D = np.maximum(sq[row0:row0 + n_rows, None] + sq[None, :] - 2.0 * G, 0.0)
     D[rows, row0 + rows] = np.inf
