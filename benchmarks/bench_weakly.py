@@ -29,10 +29,9 @@ sys.path.insert(0, str(HERE.parent))
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import numpy as np  # noqa: E402
-
-from harness import RESULTS_DIR, run_reference, single_threaded_env, write_results  # noqa: E402
-from protocol import DATASETS, evaluate, load  # noqa: E402
+import numpy as np
+from harness import RESULTS_DIR, run_reference, single_threaded_env, write_results
+from protocol import DATASETS, evaluate, load
 
 CACHE = RESULTS_DIR / "weakly_reference.json"
 
@@ -107,7 +106,8 @@ def main(argv=None):
             cls = getattr(mlearn, cls_name)
             refs = {r["dataset"]: r for r in cache.get(reference_key(ref_cls, params), [])}
             for dataset in datasets:
-                ours = evaluate(lambda: cls(random_state=0, **params, **extra), dataset)
+                ours = evaluate(lambda c=cls, p=params, e=extra: c(random_state=0, **p, **e),
+                                dataset)
                 ref = refs.get(dataset, {})
                 row = {
                     "learner": label,

@@ -9,7 +9,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
-from mlearn import ITML, ITML_Supervised, Constraints
+from mlearn import ITML, Constraints, ITML_Supervised
 from mlearn.learners._itml_kernels import itml_sweep, itml_sweep_numpy
 
 

@@ -8,8 +8,12 @@ from scipy.optimize import minimize
 from sklearn.datasets import load_iris
 from sklearn.preprocessing import StandardScaler
 
-from mlearn import MMC, MMC_Supervised, Constraints
-from mlearn.learners.mmc import _log_sum_distances, _log_sum_distances_grad, _project_c1_c2
+from mlearn import MMC, Constraints, MMC_Supervised
+from mlearn.learners.mmc import (
+    _log_sum_distances,
+    _log_sum_distances_grad,
+    _project_c1_c2,
+)
 
 
 def _iris_pairs(n=30, random_state=0):

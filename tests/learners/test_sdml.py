@@ -9,7 +9,7 @@ from sklearn.covariance import graphical_lasso
 from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
 from sklearn.preprocessing import StandardScaler
 
-from mlearn import SDML, SDML_Supervised, Constraints
+from mlearn import SDML, Constraints, SDML_Supervised
 from mlearn.learners.sdml import graphical_lasso_admm
 
 
@@ -54,7 +54,7 @@ def test_sparsity_zeroes_off_diagonal_entries():
     dense = SDML(balance_param=1e-3, sparsity_param=0.0).fit(pairs, y)
     sparse = SDML(balance_param=1e-3, sparsity_param=0.5).fit(pairs, y)
     off = ~np.eye(4, dtype=bool)
-    n_zero = lambda M: int(np.sum(np.abs(M[off]) < 1e-12))  # noqa: E731
+    n_zero = lambda M: int(np.sum(np.abs(M[off]) < 1e-12))
     assert n_zero(sparse.get_mahalanobis_matrix()) > n_zero(dense.get_mahalanobis_matrix())
 
 
