@@ -14,6 +14,8 @@ __all__ = ["LFDA"]
 
 #: Relative size under which an eigenvalue of a scatter matrix counts as zero.
 RANK_TOL = 1e-10
+#: Classes with fewer than this many pairs get their distances on one thread.
+SMALL_CLASS_ENTRIES = 2**16
 
 
 def data_subspace(scatter, learner, what="X"):
@@ -169,7 +171,7 @@ class LFDA(MahalanobisMixin, BaseMetricLearner):
         X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2)
         check_classification_targets(y)
         X = np.asarray(X, dtype=np.float64)
-        n_samples, n_features = X.shape
+        n_features = X.shape[1]
         n_components = n_features if self.n_components is None else self.n_components
         if n_components > n_features:
             raise ValueError(
@@ -221,7 +223,9 @@ def local_scatters(X, y, k):
         if n_c < 2:
             continue
         members = members - members.mean(axis=0)
-        D = pairwise_distances(members, metric="sqeuclidean")
+        # small classes: one thread, rather than waking the thread pool
+        n_jobs = 1 if n_c * n_c < SMALL_CLASS_ENTRIES else None
+        D = pairwise_distances(members, metric="sqeuclidean", n_jobs=n_jobs)
         k_c = min(k, n_c - 1)
         sigma = np.sqrt(np.partition(D, k_c, axis=1)[:, k_c])
         scale = np.outer(sigma, sigma)
