@@ -88,10 +88,27 @@ def main(argv=None):
                              "other learners already in results/weakly.json are kept")
     parser.add_argument("--no-pairs", action="store_true",
                         help="skip the pair-verification table")
+    parser.add_argument("--itml-same-moment", action="store_true",
+                        help="only time ITML_Supervised on one digits fold, both sides "
+                             "back to back (results/weakly_itml_speed.*)")
     args = parser.parse_args(argv)
     datasets = args.datasets.split(",")
     wanted = [s for s in args.learners.split(",") if s]
     configs = [c for c in CONFIGS if not wanted or c[0] in wanted]
+    if args.itml_same_moment:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            rows = itml_same_moment()
+        write_results(
+            "weakly_itml_speed",
+            rows,
+            title="ITML_Supervised: both sides timed back to back (digits, one fold)",
+            notes=("Median of 5 fits each, 100 sweeps (max_iter=100) on both sides, one "
+                   "thread; wall and process CPU time. The per-sweep cost dominates: "
+                   "a default fit runs 1000 sweeps on digits on both sides."),
+        )
+        return
     cache = reference_results(datasets, configs, refresh=args.refresh)
     if args.reference_only:
         return
@@ -172,6 +189,68 @@ def main(argv=None):
             "on the test pairs; 'euclidean' is the baseline."
         ),
     )
+
+
+_SWEEP_SCRIPT = """
+import json, sys, time, warnings
+warnings.simplefilter("ignore")
+sys.path.insert(0, {here!r})
+from protocol import load
+from sklearn.model_selection import StratifiedKFold
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import check_random_state
+import metric_learn
+X, y = load("digits")
+train, _ = next(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
+X = StandardScaler().fit_transform(X[train])
+times = []
+for _ in range(5):
+    model = metric_learn.ITML_Supervised(random_state=0, max_iter={max_iter})
+    start = time.perf_counter(); cpu = time.process_time()
+    model.fit(X, y[train])
+    times.append((time.perf_counter() - start, time.process_time() - cpu))
+print(json.dumps(times))
+"""
+
+
+def itml_same_moment(max_iter=100):
+    """ITML_Supervised on one digits fold, both sides back to back, ``max_iter`` sweeps.
+
+    The cached reference of the main table ran at another moment of the
+    machine's load; this check times both sides within a minute of each other
+    (wall and CPU time, median of 5 fits each, one thread).
+    """
+    import statistics
+    import tempfile
+    import time
+
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.preprocessing import StandardScaler
+
+    import mlearn
+
+    script = Path(tempfile.mkdtemp()) / "itml_sweeps.py"
+    script.write_text(_SWEEP_SCRIPT.format(here=str(HERE), max_iter=max_iter))
+    X, y = load("digits")
+    train, _ = next(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
+    X = StandardScaler().fit_transform(X[train])
+    ours = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlearn.ITML_Supervised(random_state=0, max_iter=2).fit(X, y[train])  # compile
+        for _ in range(5):
+            start, cpu = time.perf_counter(), time.process_time()
+            mlearn.ITML_Supervised(random_state=0, max_iter=max_iter).fit(X, y[train])
+            ours.append((time.perf_counter() - start, time.process_time() - cpu))
+    ref = run_reference(script, {}, env=single_threaded_env())
+    row = {"case": f"ITML_Supervised, digits fold 0, {max_iter} sweeps"}
+    for name, times in (("mlearn", ours), ("metric_learn", ref)):
+        row[f"{name}_wall_s"] = statistics.median(t[0] for t in times)
+        row[f"{name}_cpu_s"] = statistics.median(t[1] for t in times)
+    row["ratio_wall"] = row["metric_learn_wall_s"] / row["mlearn_wall_s"]
+    row["ratio_cpu"] = row["metric_learn_cpu_s"] / row["mlearn_cpu_s"]
+    print(row, flush=True)
+    return [row]
 
 
 def pair_verification(datasets):

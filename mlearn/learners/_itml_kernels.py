@@ -25,7 +25,7 @@ def _rows_times(A, diffs, c, out):
 
 
 @njit(cache=True, nogil=True)
-def itml_sweep(A, diffs, signs, targets, lambdas, gamma, gamma_proj, work):
+def itml_sweep(A, diffs, signs, targets, lambdas, gamma, gamma_proj):
     """Project ``A`` in turn onto each pair constraint, in place.
 
     Parameters
@@ -45,8 +45,6 @@ def itml_sweep(A, diffs, signs, targets, lambdas, gamma, gamma_proj, work):
         Slack trade-off (``np.inf`` for hard constraints).
     gamma_proj : float
         ``gamma / (gamma + 1)``, or 1 when ``gamma`` is infinite.
-    work : ndarray of shape (2 * d,)
-        Scratch space for ``A @ v``.
 
     Returns
     -------
@@ -62,8 +60,10 @@ def itml_sweep(A, diffs, signs, targets, lambdas, gamma, gamma_proj, work):
     # inner loop runs over contiguous memory without a reduction and so
     # vectorises; the rank-one update of constraint c and the product A v_{c+1}
     # share one pass over A.
-    cur = work[:d]
-    nxt = work[d:]
+    # two separate buffers (not views of one array), so that the compiler can
+    # tell they do not overlap A and vectorise the loops that write them
+    cur = np.empty(d)
+    nxt = np.empty(d)
     _rows_times(A, diffs, 0, cur)
     for c in range(n):
         p = 0.0
@@ -91,9 +91,10 @@ def itml_sweep(A, diffs, signs, targets, lambdas, gamma, gamma_proj, work):
             for i in range(d):
                 bi = beta * cur[i]
                 vi = diffs[c + 1, i] if has_next else 0.0
+                row = A[i]
                 for j in range(d):
-                    a_ij = A[i, j] + bi * cur[j]
-                    A[i, j] = a_ij
+                    a_ij = row[j] + bi * cur[j]
+                    row[j] = a_ij
                     nxt[j] += vi * a_ij
         elif has_next:
             _rows_times(A, diffs, c + 1, nxt)

@@ -105,12 +105,11 @@ class _BaseITML(BaseMetricLearner):
         targets = np.where(signs > 0, self.bounds_[0], self.bounds_[1]).astype(np.float64)
         lambdas = np.zeros(n)
         lambdas_old = np.zeros(n)
-        work = np.empty(2 * A.shape[0])
         diffs = np.ascontiguousarray(diffs)
         conv = np.inf
         converged = False
         for it in range(1, self.max_iter + 1):
-            n_skipped = itml_sweep(A, diffs, signs, targets, lambdas, gamma, gamma_proj, work)
+            n_skipped = itml_sweep(A, diffs, signs, targets, lambdas, gamma, gamma_proj)
             norm_sum = np.linalg.norm(lambdas) + np.linalg.norm(lambdas_old)
             if norm_sum == 0:
                 # every constraint already holds under the prior

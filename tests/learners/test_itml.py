@@ -56,7 +56,7 @@ def test_kernel_matches_numpy_reference():
     targets0 = np.where(signs > 0, 2.0, 30.0)
     lam0 = rng.rand(n) * 0.01
     out = []
-    for sweep in (lambda *a: itml_sweep(*a, np.empty(2 * d)), itml_sweep_numpy):
+    for sweep in (itml_sweep, itml_sweep_numpy):
         A, t, lam = A0.copy(), targets0.copy(), lam0.copy()
         for _ in range(3):
             sweep(A, diffs, signs, t, lam, 1.0, 0.5)
