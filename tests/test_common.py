@@ -34,6 +34,9 @@ CHECK_PARAMS = {
 
 # Learner-specific parameter grids for the tuple GridSearchCV check.
 TUPLE_GRIDS = {
+    "ITML": {"gamma": [0.5, 1.0]},
+    "MMC": {"diagonal": [False, True]},
+    "SDML": {"balance_param": [0.01, 0.1]},
     "PairsMetricLearner": {"alpha": [0.01, 0.1]},
     "TripletsMetricLearner": {"alpha": [0.01, 0.1]},
     "QuadrupletsMetricLearner": {"alpha": [0.01, 0.1]},
