@@ -384,6 +384,29 @@ def threads(n_jobs):
         numba.set_num_threads(previous)
 
 
+#: Below this many multiply-adds a matrix product runs on one BLAS thread:
+#: waking a second thread costs more than it saves (and much more when the
+#: other core is busy).
+SMALL_PRODUCT = 5e7
+
+_controller = None
+
+
+@contextlib.contextmanager
+def blas_threads_for(multiply_adds):
+    """One BLAS thread for small products; the library's setting otherwise."""
+    global _controller
+    if multiply_adds >= SMALL_PRODUCT:
+        yield
+        return
+    from threadpoolctl import ThreadpoolController
+
+    if _controller is None:
+        _controller = ThreadpoolController()
+    with _controller.limit(limits=1, user_api="blas"):
+        yield
+
+
 def direct_args(dtype, code, params):
     """Scalar arguments of the direct kernels, typed like the data."""
     p = float(params.get("p", 2.0))
@@ -404,29 +427,36 @@ def _c(array):
 
 def pairwise(metric, X, Y, params, same, working_memory, out):
     """Fill ``out`` (n, m) with the distances of X against Y."""
-    from ._chunking import chunk_rows, slices
-    from ._operands import CLIP, RAW, direct_operands, gemm_operands
+    from ._operands import direct_operands
 
     if metric.gemm:
-        ops = gemm_operands(np, metric.name, X, Y, params, same)
-        A, Bt = _c(ops.A), _c(ops.B).T
-        # The product writes straight into the output (no temporary). Few large
-        # blocks: alternating BLAS and Numba thread pools often costs more than
-        # the finishing pass re-reading memory.
-        n_rows = chunk_rows(X.shape[0], Y.shape[0] * X.itemsize, GEMM_BLOCK_MIB)
-        for rows in slices(X.shape[0], n_rows):
-            block = out[rows]
-            np.matmul(A[rows], Bt, out=block)
-            if ops.mode == RAW:
-                continue
-            if ops.mode == CLIP:
-                np.clip(block, -1, 1, out=block)
-                continue
-            finish_gemm(block, _c(ops.xx[rows]), _c(ops.yy), _c(ops.RX[rows]),
-                        _c(ops.RY), _c(ops.L), X.dtype.type(ops.tau), ops.mode)
-        return out
+        with blas_threads_for(X.shape[0] * Y.shape[0] * X.shape[1]):
+            return _pairwise_gemm(metric, X, Y, params, same, out)
     code, Xp, Yp = direct_operands(np, metric, X, Y, params, same)
     pairwise_direct(_c(Xp), _c(Yp.T), *direct_args(X.dtype, code, params), out)
+    return out
+
+
+def _pairwise_gemm(metric, X, Y, params, same, out):
+    from ._chunking import chunk_rows, slices
+    from ._operands import CLIP, RAW, gemm_operands
+
+    ops = gemm_operands(np, metric.name, X, Y, params, same)
+    A, Bt = _c(ops.A), _c(ops.B).T
+    # The product writes straight into the output (no temporary). Few large
+    # blocks: alternating the BLAS and Numba thread pools on small blocks
+    # costs more than the finishing pass re-reading memory.
+    n_rows = chunk_rows(X.shape[0], Y.shape[0] * X.itemsize, GEMM_BLOCK_MIB)
+    for rows in slices(X.shape[0], n_rows):
+        block = out[rows]
+        np.matmul(A[rows], Bt, out=block)
+        if ops.mode == RAW:
+            continue
+        if ops.mode == CLIP:
+            np.clip(block, -1, 1, out=block)
+            continue
+        finish_gemm(block, _c(ops.xx[rows]), _c(ops.yy), _c(ops.RX[rows]),
+                    _c(ops.RY), _c(ops.L), X.dtype.type(ops.tau), ops.mode)
     return out
 
 
