@@ -60,5 +60,14 @@ def _run_figure_scripts(app):
         module.main(outdir)
 
 
+def _skip_sklearn_routing(app, what, name, obj, skip, options):
+    # scikit-learn generates set_<method>_request for fit parameters beyond X, y;
+    # they are documented in scikit-learn's metadata-routing guide
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return skip
+
+
 def setup(app):
     app.connect("builder-inited", _run_figure_scripts)
+    app.connect("autodoc-skip-member", _skip_sklearn_routing)

@@ -119,7 +119,7 @@ class LFDA(MahalanobisMixin, BaseMetricLearner):
         The generalized eigenvalues of the components (0 for padded rows).
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of the features, when ``X`` has string column names.
 
     References

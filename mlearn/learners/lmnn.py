@@ -113,7 +113,7 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         Final value of the objective.
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of the features, when ``X`` has string column names.
 
     See Also

@@ -279,8 +279,7 @@ class LSML(MahalanobisMixin, QuadrupletsClassifierMixin, _BaseLSML):
         ``tol`` (or when no step decreases the objective).
     max_iter : int, default=1000
         Maximum number of descent iterations.
-    prior : {'identity', 'covariance', 'random'} or array-like of shape \
-            (n_features, n_features), default='identity'
+    prior : {'identity', 'covariance', 'random'} or array-like of shape (n_features, n_features), default='identity'
         The matrix ``M0`` of the regulariser, also the starting point. Must be
         strictly positive definite.
 
@@ -291,8 +290,7 @@ class LSML(MahalanobisMixin, QuadrupletsClassifierMixin, _BaseLSML):
         - an array: used as given.
     verbose : bool, default=False
         Print the objective at each iteration.
-    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
-            default=None
+    preprocessor : array-like of shape (n_samples, n_features), callable or None, default=None
         Lets quadruplets be given as ``(n_quadruplets, 4)`` indices.
     random_state : int, RandomState instance or None, default=None
         Seeds ``prior='random'``.
@@ -353,8 +351,7 @@ class LSML(MahalanobisMixin, QuadrupletsClassifierMixin, _BaseLSML):
 
         Parameters
         ----------
-        quadruplets : array-like of shape (n_quadruplets, 4, n_features) or \
-                (n_quadruplets, 4)
+        quadruplets : array-like of shape (n_quadruplets, 4, n_features) or (n_quadruplets, 4)
             Quadruplets ``(a, b, c, d)`` such that ``d(a, b)`` should be
             smaller than ``d(c, d)``; indices when a preprocessor is set.
         weights : array-like of shape (n_quadruplets,), default=None
@@ -385,8 +382,7 @@ class LSML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseLSML):
         Gradient-norm tolerance of the solver (see :class:`LSML`).
     max_iter : int, default=1000
         Maximum number of descent iterations.
-    prior : {'identity', 'covariance', 'random'} or array-like of shape \
-            (n_features, n_features), default='identity'
+    prior : {'identity', 'covariance', 'random'} or array-like of shape (n_features, n_features), default='identity'
         Regularisation target and starting point (see :class:`LSML`).
     n_constraints : int, default=None
         Number of quadruplets to draw; None means ``20 * n_classes ** 2``.
@@ -394,8 +390,7 @@ class LSML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseLSML):
         Weight of each drawn quadruplet; None weighs them equally.
     verbose : bool, default=False
         Print the objective at each iteration.
-    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
-            default=None
+    preprocessor : array-like of shape (n_samples, n_features), callable or None, default=None
         Lets ``X`` be given as a 1-D array of indices.
     random_state : int, RandomState instance or None, default=None
         Seeds the drawing of the quadruplets and ``prior='random'``.

@@ -64,7 +64,7 @@ class RCA(MahalanobisMixin, BaseMetricLearner):
         The learned linear map ``L``; ``M = L.T @ L``.
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of the features, when ``X`` has string column names.
 
     See Also
@@ -207,7 +207,7 @@ class RCA_Supervised(RCA):
         The chunklet of each training point (-1 for points in none).
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of the features, when ``X`` has string column names.
 
     Examples

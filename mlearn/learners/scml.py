@@ -328,8 +328,7 @@ class SCML(MahalanobisMixin, TripletsClassifierMixin, _BaseSCML):
     ----------
     beta : float, default=1e-5
         Weight of the L1 penalty on the basis weights (sparsity).
-    basis : {'triplet_diffs', 'pair_diffs'} or array-like of shape \
-            (n_basis, n_features), default='triplet_diffs'
+    basis : {'triplet_diffs', 'pair_diffs'} or array-like of shape (n_basis, n_features), default='triplet_diffs'
         - 'triplet_diffs': orthonormal frames from the eigen-decomposition of
           sums of outer products of the triplets' positive minus negative
           differences, ``n_features`` triplets at a time (half of the
@@ -354,8 +353,7 @@ class SCML(MahalanobisMixin, TripletsClassifierMixin, _BaseSCML):
         Triplets per iteration.
     verbose : bool, default=False
         Print the objective at each check.
-    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
-            default=None
+    preprocessor : array-like of shape (n_samples, n_features), callable or None, default=None
         Lets triplets be given as ``(n_triplets, 3)`` indices.
     random_state : int, RandomState instance or None, default=None
         Seeds the bases and the mini-batches.
@@ -463,8 +461,7 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
         largest class leaves fewer points outside it.
     beta : float, default=1e-5
         Weight of the L1 penalty on the basis weights.
-    basis : {'lda', 'triplet_diffs', 'pair_diffs'} or array-like of shape \
-            (n_basis, n_features), default='lda'
+    basis : {'lda', 'triplet_diffs', 'pair_diffs'} or array-like of shape (n_basis, n_features), default='lda'
         - 'lda': LDA directions of the ``k`` nearest points of each class
           around ``ceil(n_basis / (2 * (n_classes - 1)))`` k-means centres, at
           two scales (``k`` = 10 and 20, or 20 and 50 above 50 features).
@@ -485,8 +482,7 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
         Triplets per iteration.
     verbose : bool, default=False
         Print the objective at each check.
-    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
-            default=None
+    preprocessor : array-like of shape (n_samples, n_features), callable or None, default=None
         Lets ``X`` be given as a 1-D array of indices.
     random_state : int, RandomState instance or None, default=None
         Seeds k-means, the bases and the mini-batches.

@@ -330,7 +330,7 @@ class SDML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSDML):
         ``L`` with ``M = L.T @ L``.
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of the features, when ``X`` has string column names.
 
     See Also
