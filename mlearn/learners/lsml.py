@@ -408,7 +408,7 @@ class LSML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseLSML):
         The objective at the returned M.
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of the features, when ``X`` has string column names.
 
     See Also
