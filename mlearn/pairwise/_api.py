@@ -213,9 +213,12 @@ def paired_distances(A, B, metric="euclidean", *, backend="auto", **metric_param
     def compute(xp, backend, A_, B_):
         entry, A_, B_, same, params = _prepare(A_, B_, metric, metric_params, xp,
                                                names=("A", "B"), paired=True)
-        if backend == "cupy" or (entry.gemm and backend == "numba"):
-            # products bring nothing to row-by-row work: difference form
+        if backend == "cupy":
             return _cupy.paired(xp, entry, A_, B_, params, working_memory)
+        if entry.gemm and backend == "numba":
+            # products bring nothing to row-by-row work: difference form
+            with _numba.blas_threads_for(A_.size * A_.shape[1]):
+                return _cupy.paired(xp, entry, A_, B_, params, working_memory)
         out = np.empty(A_.shape[0], dtype=A_.dtype)
         if backend == "numpy":
             return _numpy.paired(entry.reference, A_, B_, params, working_memory, out)

@@ -13,6 +13,10 @@ KNN_MIN_ROWS = 16
 KNN_TILE_ROWS = 256
 KNN_TILE_COLS = 2048
 
+#: Tile of ``pairwise_distances``' matrix-product path, per thread.
+GEMM_TILE_ROWS = 256
+GEMM_TILE_COLS = 1024
+
 
 def resolve_working_memory(working_memory):
     """The budget in MiB: the argument, or scikit-learn's global setting."""

@@ -28,7 +28,7 @@ from ._metrics import (
 )
 
 # finish_gemm modes
-SQUARED, ROOT, COSINE, CLIP = 0, 1, 2, 3
+SQUARED, ROOT, COSINE, CLIP, RAW = 0, 1, 2, 3, 4
 
 
 @njit(cache=True, nogil=True)
@@ -294,6 +294,56 @@ def finish_gemm(G, xx, yy, X, Y, L, tau, mode):
                 row[j] = one if (xi == 0 or yy[j] == 0) else row[j] * 0.5
 
 
+@njit(cache=True, nogil=True, parallel=True)
+def pairwise_gemm_tiles(A, B, xx, yy, X, Y, L, tau, mode, out, tile_rows, tile_cols):
+    """``out = finish(A @ B.T)`` tile by tile, each thread owning its tiles.
+
+    Each thread multiplies one (tile_rows, tile_cols) tile with a
+    single-threaded BLAS call and finishes it (see ``finish_gemm``) into
+    ``out`` while it is still in cache; the output is written once.
+    """
+    n = A.shape[0]
+    m = B.shape[0]
+    n_row_tiles = (n + tile_rows - 1) // tile_rows
+    n_col_tiles = (m + tile_cols - 1) // tile_cols
+    zero = tau - tau
+    one = zero + 1
+    for t in prange(n_row_tiles * n_col_tiles):
+        r0 = (t // n_col_tiles) * tile_rows
+        c0 = (t % n_col_tiles) * tile_cols
+        r1 = min(n, r0 + tile_rows)
+        c1 = min(m, c0 + tile_cols)
+        G = np.dot(A[r0:r1], B[c0:c1].T)
+        for ii in range(r1 - r0):
+            i = r0 + ii
+            row = out[i]
+            if mode == CLIP:
+                for jj in range(c1 - c0):
+                    row[c0 + jj] = min(max(G[ii, jj], -one), one)
+                continue
+            if mode == RAW:
+                for jj in range(c1 - c0):
+                    row[c0 + jj] = G[ii, jj]
+                continue
+            xi = xx[i]
+            cancelled = False
+            for jj in range(c1 - c0):
+                s = xi + yy[c0 + jj]
+                d2 = s - (G[ii, jj] + G[ii, jj])
+                cancelled |= d2 <= tau * s
+                row[c0 + jj] = max(d2, zero)
+            if cancelled:
+                for j in range(c0, c1):
+                    if row[j] <= tau * (xi + yy[j]):
+                        row[j] = _exact_sq(X, i, Y, j, L)
+            if mode == ROOT:
+                for j in range(c0, c1):
+                    row[j] = np.sqrt(row[j])
+            elif mode == COSINE:
+                for j in range(c0, c1):
+                    row[j] = one if (xi == 0 or yy[j] == 0) else row[j] * 0.5
+
+
 @njit(cache=True, nogil=True)
 def _heap_replace_top(bd, bi, d, idx):
     """Replace the root of a max-heap ordered by (value, index) and sift down."""
@@ -417,10 +467,6 @@ def direct_args(dtype, code, params):
 # ---------------------------------------------------------------------------
 # Drivers: allocate outputs, prepare operands, call the kernels.
 
-#: Output filled per matrix product (MiB) before the finishing pass runs.
-GEMM_BLOCK_MIB = 1024
-
-
 def _c(array):
     return np.ascontiguousarray(array)
 
@@ -430,33 +476,31 @@ def pairwise(metric, X, Y, params, same, working_memory, out):
     from ._operands import direct_operands
 
     if metric.gemm:
-        with blas_threads_for(X.shape[0] * Y.shape[0] * X.shape[1]):
-            return _pairwise_gemm(metric, X, Y, params, same, out)
+        return _pairwise_gemm(metric, X, Y, params, same, working_memory, out)
     code, Xp, Yp = direct_operands(np, metric, X, Y, params, same)
     pairwise_direct(_c(Xp), _c(Yp.T), *direct_args(X.dtype, code, params), out)
     return out
 
 
-def _pairwise_gemm(metric, X, Y, params, same, out):
-    from ._chunking import chunk_rows, slices
-    from ._operands import CLIP, RAW, gemm_operands
+def _pairwise_gemm(metric, X, Y, params, same, working_memory, out):
+    from ._chunking import GEMM_TILE_COLS, GEMM_TILE_ROWS, knn_tiles
+    from ._operands import gemm_operands
 
-    ops = gemm_operands(np, metric.name, X, Y, params, same)
-    A, Bt = _c(ops.A), _c(ops.B).T
-    # The product writes straight into the output (no temporary). Few large
-    # blocks: alternating the BLAS and Numba thread pools on small blocks
-    # costs more than the finishing pass re-reading memory.
-    n_rows = chunk_rows(X.shape[0], Y.shape[0] * X.itemsize, GEMM_BLOCK_MIB)
-    for rows in slices(X.shape[0], n_rows):
-        block = out[rows]
-        np.matmul(A[rows], Bt, out=block)
-        if ops.mode == RAW:
-            continue
-        if ops.mode == CLIP:
-            np.clip(block, -1, 1, out=block)
-            continue
-        finish_gemm(block, _c(ops.xx[rows]), _c(ops.yy), _c(ops.RX[rows]),
-                    _c(ops.RY), _c(ops.L), X.dtype.type(ops.tau), ops.mode)
+    n, m = X.shape[0], Y.shape[0]
+    with blas_threads_for((n + m) * X.shape[1] ** 2):
+        ops = gemm_operands(np, metric.name, X, Y, params, same)
+    xx = np.zeros(n, X.dtype) if ops.xx is None else _c(ops.xx)
+    yy = np.zeros(m, X.dtype) if ops.yy is None else _c(ops.yy)
+    RX = X if ops.RX is None else _c(ops.RX)
+    RY = Y if ops.RY is None else _c(ops.RY)
+    L = np.zeros((0, X.shape[1]), X.dtype) if ops.L is None else _c(ops.L)
+    per_thread = working_memory / max(numba.get_num_threads(), 1)
+    rows, cols = knn_tiles(min(n, GEMM_TILE_ROWS), min(m, GEMM_TILE_COLS), X.itemsize,
+                           per_thread)
+    with blas_threads_for(0):  # each thread runs its own products
+        pairwise_gemm_tiles(_c(ops.A), _c(ops.B), xx, yy, RX, RY, L,
+                            X.dtype.type(ops.tau), np.int64(ops.mode), out,
+                            np.int64(rows), np.int64(cols))
     return out
 
 
@@ -477,7 +521,8 @@ def kneighbors(metric, X, Y, params, same, n_neighbors, exclude_self, working_me
     dtype = X.dtype
     squared = metric.name in ("euclidean", "mahalanobis")
     if metric.gemm:
-        ops = gemm_operands(np, metric.name, X, Y, params, same, squared=squared)
+        with blas_threads_for((n + m) * X.shape[1] ** 2):
+            ops = gemm_operands(np, metric.name, X, Y, params, same, squared=squared)
         A, B = _c(ops.A), _c(ops.B)
         xx, yy, RX, RY, L = _c(ops.xx), _c(ops.yy), _c(ops.RX), _c(ops.RY), _c(ops.L)
         tau = dtype.type(ops.tau)
@@ -492,15 +537,13 @@ def kneighbors(metric, X, Y, params, same, n_neighbors, exclude_self, working_me
     best_d = np.full((n, n_neighbors), np.inf, dtype=dtype)
     best_i = np.full((n, n_neighbors), np.iinfo(np.int64).max, dtype=np.int64)
     if metric.gemm and ops.mode == SQUARED:
-        from threadpoolctl import threadpool_limits
-
         from ._chunking import KNN_TILE_COLS, KNN_TILE_ROWS
 
         # one cache-sized tile per thread, each under the memory budget
         per_thread = working_memory / max(numba.get_num_threads(), 1)
         rows, cols = knn_tiles(KNN_TILE_ROWS, min(m, KNN_TILE_COLS), X.itemsize,
                                per_thread)
-        with threadpool_limits(1, user_api="blas"):
+        with blas_threads_for(0):  # each thread runs its own products
             knn_sq_tiles(A, B, xx, yy, RX, RY, L, tau, bool(exclude_self), best_d,
                          best_i, np.int64(rows), np.int64(cols))
         return _sorted_neighbours(best_d, best_i, squared, 1)

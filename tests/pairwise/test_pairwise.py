@@ -103,6 +103,9 @@ def test_near_duplicates_far_from_origin(name, backend, spread):
     ref = oracle(name, X, Y, params)
     D = _compute(X, Y, name, backend, **params)
     assert_allclose(D, ref, rtol=1e-10, atol=0)
+    # many small tiles (each thread's own products) give the same
+    D = _compute(X, Y, name, backend, working_memory=2e-3, **params)
+    assert_allclose(D, ref, rtol=1e-10, atol=0)
     # the product form without corrections is far off here: the test has teeth
     if name == "euclidean":
         naive = sk_euclidean(X, Y)
