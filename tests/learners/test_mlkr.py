@@ -9,6 +9,7 @@ from sklearn.base import is_classifier, is_regressor
 from sklearn.exceptions import ConvergenceWarning
 
 from mlearn import MLKR
+from mlearn._sklearn_compat import SKLEARN_GE_1_6
 from mlearn.learners import _nca_kernels as K
 
 
@@ -89,10 +90,13 @@ def test_real_valued_targets_and_regression_tags():
     mlkr = MLKR(max_iter=30, tol=1e-6).fit(X, y)
     assert mlkr.components_.shape == (3, 3)
     assert not is_classifier(mlkr) and not is_regressor(mlkr)
-    tags = mlkr.__sklearn_tags__()
-    assert tags.target_tags.required and tags.target_tags.single_output
-    assert not tags.target_tags.multi_output
-    assert tags.classifier_tags is None
+    if SKLEARN_GE_1_6:
+        tags = mlkr.__sklearn_tags__()
+        assert tags.target_tags.required and tags.target_tags.single_output
+        assert not tags.target_tags.multi_output
+        assert tags.classifier_tags is None
+    else:
+        assert mlkr._get_tags()["requires_y"]
 
 
 def test_parameters_and_errors(capsys):
