@@ -44,6 +44,30 @@ def time_call(func, *args, repeat=5, warmup=1, **kwargs):
     return statistics.median(times), times, result
 
 
+def time_interleaved(first, second, repeat=5, warmup=1):
+    """Median wall times of two no-argument callables, timed alternately.
+
+    On a shared machine the load drifts between runs; alternating the two
+    calls exposes both to the same drift, so the ratio of their medians is
+    steadier than that of two consecutive series. Returns
+    ``(median_first, median_second, times_first, times_second)``.
+    """
+    if repeat < 5:
+        raise ValueError(f"repeat must be at least 5 for a median, got {repeat}")
+    for _ in range(warmup):
+        first()
+        second()
+    times = ([], [])
+    for _ in range(repeat):
+        for func, series in zip((first, second), times):
+            gc.collect()
+            start = time.perf_counter()
+            result = func()
+            series.append(time.perf_counter() - start)
+            del result
+    return statistics.median(times[0]), statistics.median(times[1]), *times
+
+
 def peak_memory_of(func, *args, setup=None, **kwargs):
     """Peak resident memory increase (bytes) of running ``func`` in a child process.
 

@@ -226,6 +226,38 @@ def pairwise_direct(X, Yt, code, p, inv_p, p_int, out):
                 out[i, j0 + j] = a
 
 
+#: Tile of the output one thread fills in ``pairwise_manhattan``: the
+#: ``MANHATTAN_TILE_COLS`` rows of Y it reads stay in the core's cache.
+MANHATTAN_TILE_ROWS = 64
+MANHATTAN_TILE_COLS = 256
+
+
+@njit(cache=True, nogil=True, parallel=True, fastmath={"reassoc", "nsz"})
+def pairwise_manhattan(X, Y, out):
+    """``out[i, j] = sum_k |X[i, k] - Y[j, k]|``, over (rows, columns) tiles.
+
+    Each pair's sum runs over the contiguous features of both rows and may
+    be reassociated (``fastmath`` reassoc), which lets the compiler keep
+    several vector partial sums per pair; the result differs from a
+    left-to-right sum only by round-off. NaN and infinity keep their IEEE
+    meaning (no ``nnan``/``ninf``).
+    """
+    n, d = X.shape
+    m = Y.shape[0]
+    n_row_tiles = (n + MANHATTAN_TILE_ROWS - 1) // MANHATTAN_TILE_ROWS
+    n_col_tiles = (m + MANHATTAN_TILE_COLS - 1) // MANHATTAN_TILE_COLS
+    zero = X.dtype.type(0)
+    for t in prange(n_row_tiles * n_col_tiles):
+        r0 = (t // n_col_tiles) * MANHATTAN_TILE_ROWS
+        c0 = (t % n_col_tiles) * MANHATTAN_TILE_COLS
+        for i in range(r0, min(r0 + MANHATTAN_TILE_ROWS, n)):
+            for j in range(c0, min(c0 + MANHATTAN_TILE_COLS, m)):
+                s = zero
+                for k in range(d):
+                    s += abs(X[i, k] - Y[j, k])
+                out[i, j] = s
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def paired_direct(A, B, code, p, inv_p, p_int, out):
     """``out[i] = metric(A[i], B[i])``."""
@@ -327,19 +359,25 @@ def pairwise_gemm_tiles(A, B, xx, yy, X, Y, L, tau, mode, out, tile_rows, tile_c
                 continue
             xi = xx[i]
             cancelled = False
-            for jj in range(c1 - c0):
-                s = xi + yy[c0 + jj]
-                d2 = s - (G[ii, jj] + G[ii, jj])
-                cancelled |= d2 <= tau * s
-                row[c0 + jj] = max(d2, zero)
-            if cancelled:
-                for j in range(c0, c1):
-                    if row[j] <= tau * (xi + yy[j]):
-                        row[j] = _exact_sq(X, i, Y, j, L)
             if mode == ROOT:
-                for j in range(c0, c1):
-                    row[j] = np.sqrt(row[j])
-            elif mode == COSINE:
+                for jj in range(c1 - c0):
+                    s = xi + yy[c0 + jj]
+                    d2 = s - (G[ii, jj] + G[ii, jj])
+                    cancelled |= d2 <= tau * s
+                    row[c0 + jj] = np.sqrt(max(d2, zero))
+            else:
+                for jj in range(c1 - c0):
+                    s = xi + yy[c0 + jj]
+                    d2 = s - (G[ii, jj] + G[ii, jj])
+                    cancelled |= d2 <= tau * s
+                    row[c0 + jj] = max(d2, zero)
+            if cancelled:
+                for jj in range(c1 - c0):
+                    s = xi + yy[c0 + jj]
+                    if s - (G[ii, jj] + G[ii, jj]) <= tau * s:
+                        d2 = _exact_sq(X, i, Y, c0 + jj, L)
+                        row[c0 + jj] = np.sqrt(d2) if mode == ROOT else d2
+            if mode == COSINE:
                 for j in range(c0, c1):
                     row[j] = one if (xi == 0 or yy[j] == 0) else row[j] * 0.5
 
@@ -478,6 +516,9 @@ def pairwise(metric, X, Y, params, same, working_memory, out):
     if metric.gemm:
         return _pairwise_gemm(metric, X, Y, params, same, working_memory, out)
     code, Xp, Yp = direct_operands(np, metric, X, Y, params, same)
+    if code == MANHATTAN and X.shape[0] * Y.shape[0] >= MANHATTAN_TILE_COLS:
+        pairwise_manhattan(_c(Xp), _c(Yp), out)
+        return out
     pairwise_direct(_c(Xp), _c(Yp.T), *direct_args(X.dtype, code, params), out)
     return out
 
