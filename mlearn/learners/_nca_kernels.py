@@ -12,18 +12,21 @@ gradient is
 where ``r`` and ``c`` are the row and column sums of ``W``. For both losses
 each row of ``W`` sums to zero (``r = 0``), which the kernels rely on.
 
-Nothing of size n x n x d is ever formed: ``W`` is built one block of rows at
-a time (the whole matrix when it fits the memory budget), and each block
-contributes to ``W E`` and ``W^T E`` through two matrix products. The
-per-row work (distances from the Gram block, the shifted exponentials, the
-class or target sums, the weights and their share of ``W E`` and ``W^T E``)
-is fused in one Numba kernel per loss, on a block small enough to stay in
-cache. Only the terms that are not negligible (see ``_CUTOFF``) are kept, as
-a compact list per row, so the sums and the products cost in proportion to
-the number of effective neighbours rather than n.
+Nothing of size n x n x d is ever formed, nor the n x n matrix W: each
+thread forms a chunk of rows of the Gram matrix ``E E^T`` in a buffer small
+enough to stay in cache, and turns every row into its distances, the
+shifted exponentials, the class or target sums and the weights, which it
+adds straight into ``W E`` and ``W^T E`` (one Numba kernel,
+``softmax_weights``). Only the terms that are not negligible (see
+``_CUTOFF``) are kept, as a compact list per row, so the sums and the
+products cost in proportion to the number of effective neighbours rather
+than n. The Gram chunks only screen for those terms, so they are formed in
+float32 (half the cost of float64); the kept distances are then computed
+exactly, and the screen's margin covers float32's round-off, so the result
+is that of a float64 computation.
 
-Each kernel has a NumPy reference (``*_reference``) that the tests compare it
-with.
+The tests compare the kernel with NumPy references (``*_reference``) that
+build W in full.
 """
 
 import numpy as np
@@ -31,10 +34,9 @@ from numba import get_num_threads, njit, prange
 
 __all__ = [
     "SoftmaxObjective",
-    "mlkr_block_weights",
     "mlkr_block_weights_reference",
-    "nca_block_weights",
     "nca_block_weights_reference",
+    "softmax_weights",
 ]
 
 #: Exponentials below exp(-_CUTOFF) ~ 2.3e-16 of the largest term in a row
@@ -44,152 +46,193 @@ __all__ = [
 _CUTOFF = 36.0
 
 
+#: Unit round-off of float32, the precision of the screening product.
+_U32 = 2.0 ** -24
+
+#: Running minima kept by :func:`_row_exponentials` (a vector register's worth).
+_LANES = 8
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc", "nsz", "contract"})
+def _sq_distance(E, i, j):
+    """``||E[i] - E[j]||^2`` by explicit difference (vectorised sum)."""
+    acc = 0.0
+    for a in range(E.shape[1]):
+        t = E[i, a] - E[j, a]
+        acc += t * t
+    return acc
+
+
 @njit(cache=True, nogil=True)
-def _row_exponentials(row, sq, i, idx, val):
+def _row_exponentials(row, sq, slack, i, E, scratch, idx, val):
     """The non-negligible shifted exponentials of row ``i``, as a compact list.
 
-    ``row`` holds ``e_i . e_j`` on entry and is used as scratch. On exit
-    ``idx[:m]`` lists the ``j != i`` with ``d_ij - d_min < _CUTOFF`` and
-    ``val[:m]`` their ``exp(d_min - d_ij)``; returns ``m``. Only those
+    ``row`` (float32) holds the screening product ``e_i . e_j`` in single
+    precision, whose error makes every screened distance
+    ``sq_i + sq_j - 2 row[j]`` within ``slack`` of the true ``d_ij``. The
+    screen lists the ``j`` whose screened distance is within
+    ``_CUTOFF + 2 slack`` of the screened minimum, a superset of those within
+    ``_CUTOFF`` of the true minimum; those few distances are then computed
+    exactly, by explicit difference of rows of ``E``. ``scratch`` (float64,
+    length n) is work space.
+
+    On exit ``idx[:m]`` lists the ``j != i`` with ``d_ij - d_min < _CUTOFF``
+    and ``val[:m]`` their ``exp(d_min - d_ij)``; returns ``m``. Only those
     entries are touched again, which is most of the saving once the classes
     separate.
     """
     n = row.shape[0]
-    sq_i = sq[i]
+    # screened distances less sq_i (the point itself: +inf) in a vectorised
+    # pass, then their minimum over _LANES running minima (a vectorised
+    # select; min is exact in any order)
     for j in range(n):
-        row[j] = max(sq_i + sq[j] - 2.0 * row[j], 0.0)
-    row[i] = np.inf
-    # four running minima break the dependency chain (min is exact in any order)
-    m0 = m1 = m2 = m3 = np.inf
-    n4 = n - n % 4
-    for j in range(0, n4, 4):
-        m0 = min(m0, row[j])
-        m1 = min(m1, row[j + 1])
-        m2 = min(m2, row[j + 2])
-        m3 = min(m3, row[j + 3])
-    for j in range(n4, n):
-        m0 = min(m0, row[j])
-    limit = min(min(m0, m1), min(m2, m3))
-    d_min = limit
-    limit += _CUTOFF
+        scratch[j] = sq[j] - 2.0 * row[j]
+    scratch[i] = np.inf
+    lanes = np.full(_LANES, np.inf)
+    stop = n - n % _LANES
+    for j0 in range(0, stop, _LANES):
+        for c in range(_LANES):
+            v = scratch[j0 + c]
+            # a select, not min(): it compiles to a vector minimum
+            lanes[c] = v if v < lanes[c] else lanes[c]  # noqa: FURB136
+    lowest = np.inf
+    for c in range(_LANES):
+        lowest = min(lowest, lanes[c])
+    for j in range(stop, n):
+        lowest = min(lowest, scratch[j])
+    limit = lowest + _CUTOFF + 2.0 * slack
     m = 0
     for j in range(n):
-        if row[j] < limit:
+        if scratch[j] < limit:
             idx[m] = j
-            val[m] = np.exp(d_min - row[j])
             m += 1
-    return m
+    # exact distances of the listed columns, and the exact cut
+    d_min = np.inf
+    for q in range(m):
+        val[q] = _sq_distance(E, i, idx[q])
+        d_min = min(d_min, val[q])
+    kept = 0
+    for q in range(m):
+        if val[q] < d_min + _CUTOFF:
+            idx[kept] = idx[q]
+            val[kept] = np.exp(d_min - val[q])
+            kept += 1
+    return kept
 
 
 @njit(cache=True, nogil=True)
-def _accumulate_row(i, row, idx, val, m, E, WE, WtE, col_sums):
-    """Add row ``i`` of W (``val[:m]`` at columns ``idx[:m]``) to the products.
-
-    Adds to ``(W E)_i``, to ``W^T E`` and to ``W^T 1``, and writes the row of
-    W into ``row`` (zero elsewhere).
-    """
+def _accumulate_row(i, idx, val, m, E, WE, WtE, col_sums):
+    """Add row ``i`` of W (``val[:m]`` at columns ``idx[:m]``) to the products:
+    to ``(W E)_i``, to ``W^T E`` and to ``W^T 1``."""
     k = E.shape[1]
-    row[:] = 0.0
     for q in range(m):
         j = idx[q]
         w = val[q]
-        row[j] = w
         col_sums[j] += w
         for a in range(k):
             WE[i, a] += w * E[j, a]
             WtE[j, a] += w * E[i, a]
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def nca_block_weights(G, sq, row0, codes, E, p_out, WE, WtE, col_sums):
-    """NCA weights of a block of rows, accumulated into the gradient products.
+@njit(cache=True, nogil=True)
+def _nca_row(i, row, sq, slack, codes, E, scratch, idx, val, WE, WtE, col_sums):
+    """NCA weights of row ``i`` (``row``: see :func:`_row_exponentials`); returns ``p_i``.
 
-    Parameters
-    ----------
-    G : ndarray of shape (n_rows, n)
-        On entry ``E[row0:row0 + n_rows] @ E.T``; on exit
-        ``W_ij = p_ij ([y_i == y_j] - p_i)``, the derivative of
-        ``-sum_i p_i`` with respect to ``d_ij``.
-    sq : ndarray of shape (n,)
-        Squared norms of the rows of ``E``.
-    row0 : int
-        Index of the block's first row.
-    codes : ndarray of int64, shape (n,)
-        Class of each point.
-    E : ndarray of shape (n, k)
-        The embedded points.
-    p_out : ndarray of shape (n_rows,)
-        Receives ``p_i``, the probability that ``i`` picks a neighbour of its class.
-    WE : ndarray of shape (n, k)
-        Rows ``row0:row0 + n_rows`` receive ``(W E)_i`` (must be zero on entry).
-    WtE : ndarray of shape (n_parts, n, k)
-        ``W^T E`` accumulated over blocks; part ``t`` belongs to one thread.
-    col_sums : ndarray of shape (n_parts, n)
-        ``W^T 1`` accumulated the same way.
+    ``W_ij = p_ij ([y_i == y_j] - p_i)`` is the derivative of ``-sum_i p_i``
+    with respect to ``d_ij``.
     """
-    n_rows, n = G.shape
+    m = _row_exponentials(row, sq, slack, i, E, scratch, idx, val)
+    c_i = codes[i]
+    total = 0.0
+    same = 0.0
+    for q in range(m):
+        total += val[q]
+        if codes[idx[q]] == c_i:
+            same += val[q]
+    p_i = same / total
+    inv_total = 1.0 / total
+    for q in range(m):
+        if codes[idx[q]] == c_i:
+            val[q] = val[q] * inv_total * (1.0 - p_i)
+        else:
+            val[q] = -val[q] * inv_total * p_i
+    _accumulate_row(i, idx, val, m, E, WE, WtE, col_sums)
+    return p_i
+
+
+@njit(cache=True, nogil=True)
+def _mlkr_row(i, row, sq, slack, y, E, scratch, idx, val, WE, WtE, col_sums):
+    """MLKR weights of row ``i`` (``row``: see :func:`_row_exponentials`); returns
+    ``yhat_i``.
+
+    ``W_ij = 2 (yhat_i - y_i) p_ij (yhat_i - y_j)`` is the derivative of
+    ``sum_i (yhat_i - y_i)^2`` with respect to ``d_ij``, where
+    ``yhat_i = sum_j p_ij y_j`` is the leave-one-out kernel regression estimate.
+    """
+    m = _row_exponentials(row, sq, slack, i, E, scratch, idx, val)
+    total = 0.0
+    weighted = 0.0
+    for q in range(m):
+        total += val[q]
+        weighted += val[q] * y[idx[q]]
+    yhat = weighted / total
+    scale = 2.0 * (yhat - y[i]) / total
+    for q in range(m):
+        val[q] = scale * val[q] * (yhat - y[idx[q]])
+    _accumulate_row(i, idx, val, m, E, WE, WtE, col_sums)
+    return yhat
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def softmax_weights(kind_nca, E, E32, E32t, sq, target, stat, WE, WtE, col_sums,
+                    chunk_rows):
+    """Accumulate ``W E``, ``W^T E`` and ``W^T 1`` over all rows of W.
+
+    ``E32`` and ``E32t`` are ``E`` and its transpose (C-contiguous) rounded
+    to float32; their product screens the neighbours of every point (see
+    :func:`_row_exponentials`), at half the cost of a float64 product.
+
+    Part ``t`` of ``WtE`` (n_parts, n, k) and ``col_sums`` (n_parts, n)
+    belongs to one thread, which takes a contiguous share of the rows and
+    walks it in chunks of ``chunk_rows``: it forms ``E32[chunk] @ E32t`` into
+    its own buffer (inside a thread the matrix product should run on one
+    BLAS thread) and turns each row into weights (:func:`_nca_row` or
+    :func:`_mlkr_row`) while the chunk is in cache. ``WE`` (n, k) must be
+    zero on entry. ``stat`` receives ``p_i`` (NCA, ``target`` the int64 class
+    codes) or ``yhat_i`` (MLKR, ``target`` the real targets) for every row.
+    """
+    n, k = E.shape
     n_parts = WtE.shape[0]
+    sq_max = 0.0
+    for j in range(n):
+        sq_max = max(sq_max, sq[j])
+    # |screened - exact distance| <= (k + 2) u (sq_i + sq_j) for float32's
+    # round-off u (rounding of E, then a k-term sum); doubled for safety
+    gamma = 2.0 * (k + 2) * _U32
     for t in prange(n_parts):
         idx = np.empty(n, dtype=np.int64)
         val = np.empty(n)
-        for b in range(t * n_rows // n_parts, (t + 1) * n_rows // n_parts):
-            i = row0 + b
-            row = G[b]
-            m = _row_exponentials(row, sq, i, idx, val)
-            c_i = codes[i]
-            total = 0.0
-            same = 0.0
-            for q in range(m):
-                total += val[q]
-                if codes[idx[q]] == c_i:
-                    same += val[q]
-            p_i = same / total
-            p_out[b] = p_i
-            inv_total = 1.0 / total
-            for q in range(m):
-                if codes[idx[q]] == c_i:
-                    val[q] = val[q] * inv_total * (1.0 - p_i)
+        scratch = np.empty(n)
+        buffer = np.empty((chunk_rows, n), dtype=np.float32)
+        stop = (t + 1) * n // n_parts
+        for r0 in range(t * n // n_parts, stop, chunk_rows):
+            r1 = min(r0 + chunk_rows, stop)
+            G = buffer[: r1 - r0]
+            np.dot(E32[r0:r1], E32t, G)
+            for b in range(r1 - r0):
+                i = r0 + b
+                slack = gamma * (sq[i] + sq_max)
+                if kind_nca:
+                    stat[i] = _nca_row(i, G[b], sq, slack, target, E, scratch, idx, val, WE,
+                                       WtE[t], col_sums[t])
                 else:
-                    val[q] = -val[q] * inv_total * p_i
-            _accumulate_row(i, row, idx, val, m, E, WE, WtE[t], col_sums[t])
+                    stat[i] = _mlkr_row(i, G[b], sq, slack, target, E, scratch, idx, val, WE,
+                                        WtE[t], col_sums[t])
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def mlkr_block_weights(G, sq, row0, y, E, yhat_out, WE, WtE, col_sums):
-    """MLKR weights of a block of rows, accumulated into the gradient products.
-
-    As :func:`nca_block_weights`, with real targets ``y`` of shape (n,):
-    on exit ``G`` holds ``W_ij = 2 (yhat_i - y_i) p_ij (yhat_i - y_j)``, the
-    derivative of ``sum_i (yhat_i - y_i)^2`` with respect to ``d_ij``, and
-    ``yhat_out`` the leave-one-out kernel regression estimates
-    ``yhat_i = sum_j p_ij y_j``.
-    """
-    n_rows, n = G.shape
-    n_parts = WtE.shape[0]
-    for t in prange(n_parts):
-        idx = np.empty(n, dtype=np.int64)
-        val = np.empty(n)
-        for b in range(t * n_rows // n_parts, (t + 1) * n_rows // n_parts):
-            i = row0 + b
-            row = G[b]
-            m = _row_exponentials(row, sq, i, idx, val)
-            total = 0.0
-            weighted = 0.0
-            for q in range(m):
-                total += val[q]
-                weighted += val[q] * y[idx[q]]
-            yhat = weighted / total
-            yhat_out[b] = yhat
-            scale = 2.0 * (yhat - y[i]) / total
-            for q in range(m):
-                val[q] = scale * val[q] * (yhat - y[idx[q]])
-            _accumulate_row(i, row, idx, val, m, E, WE, WtE[t], col_sums[t])
-
-
-# The same kernels compiled without threads: launching the thread pool costs
-# more than the work on small blocks (and on a busy machine, much more).
-_nca_block_weights_serial = njit(cache=True, nogil=True)(nca_block_weights.py_func)
-_mlkr_block_weights_serial = njit(cache=True, nogil=True)(mlkr_block_weights.py_func)
+# The same kernel compiled without threads: launching the thread pool costs
+# more than the work on small problems (and on a busy machine, much more).
+_softmax_weights_serial = njit(cache=True, nogil=True)(softmax_weights.py_func)
 
 #: Blocks with fewer entries than this run on one thread.
 PARALLEL_MIN_ENTRIES = 2**17
@@ -226,8 +269,9 @@ def mlkr_block_weights_reference(G, sq, row0, y):
 class SoftmaxObjective:
     """Loss and gradient with respect to L of the NCA or MLKR objective.
 
-    The workspace (one block of rows of the n x n weights and the n x k
-    products) is allocated once and reused by every evaluation.
+    The workspace (the n x k products, and one block of rows of the n x n
+    weights on the single-threaded path) is allocated once and reused by
+    every evaluation.
 
     Parameters
     ----------
@@ -238,8 +282,9 @@ class SoftmaxObjective:
     kind : {"nca", "mlkr"}
     n_components : int
     block_bytes : int
-        Size of the block of weights; the default keeps it in the processor's
-        cache while the kernel works on it.
+        Rows of the Gram matrix are formed ``block_bytes // (8 n)`` at a time
+        (shared among the threads); the default keeps them in the
+        processor's cache while the kernel works on them.
     """
 
     def __init__(self, X, target, kind, n_components, block_bytes=2**21):
@@ -251,11 +296,11 @@ class SoftmaxObjective:
         self.block_rows = int(max(n_parts, min(n, block_bytes // (8 * n))))
         if n_parts == 1 or self.block_rows * n < PARALLEL_MIN_ENTRIES:
             n_parts = 1
-            self._kernel = (_nca_block_weights_serial if kind == "nca"
-                            else _mlkr_block_weights_serial)
+            self._kernel = _softmax_weights_serial
         else:
-            self._kernel = nca_block_weights if kind == "nca" else mlkr_block_weights
-        self.block = np.empty((self.block_rows, n))
+            self._kernel = softmax_weights
+        self.n_parts = n_parts
+        self.chunk_rows = max(1, self.block_rows // n_parts)
         self.E = np.empty((n, n_components))
         self.WE = np.empty((n, n_components))
         self.WtE = np.empty((n_parts, n, n_components))
@@ -270,18 +315,17 @@ class SoftmaxObjective:
         ``sum_i (yhat_i - y_i)^2``.
         """
         X, E = self.X, self.E
-        n = E.shape[0]
         np.dot(X, L.T, out=E)
-        Et = np.ascontiguousarray(E.T)
+        E32 = E.astype(np.float32)
+        E32t = np.ascontiguousarray(E32.T)
         sq = np.einsum("ij,ij->i", E, E)
         for buffer in (self.WE, self.WtE, self.col_sums):
             buffer.fill(0.0)
-        for start in range(0, n, self.block_rows):
-            stop = min(start + self.block_rows, n)
-            G = self.block[: stop - start]
-            np.dot(E[start:stop], Et, out=G)
-            self._kernel(G, sq, start, self.target, E, self.stat[start:stop],
-                         self.WE, self.WtE, self.col_sums)
+        from ..pairwise._numba import blas_threads_for
+
+        with blas_threads_for(0):  # one BLAS thread inside each of ours
+            self._kernel(self.kind == "nca", E, E32, E32t, sq, self.target,
+                         self.stat, self.WE, self.WtE, self.col_sums, self.chunk_rows)
         col_sums = self.col_sums.sum(axis=0)
         Z = col_sums[:, None] * E - self.WE - self.WtE.sum(axis=0)
         gradient = 2.0 * (Z.T @ X)
