@@ -42,6 +42,10 @@ __all__ = [
 
 _DEFAULT_WORKING_MEMORY = 256  # MiB for one block of neighbour indices
 
+#: Queries searched at once: enough to keep the distance kernels busy, few
+#: enough that a block's neighbour lists and scores stay small.
+QUERY_BLOCK = 2048
+
 
 # -- plumbing -------------------------------------------------------------------
 
@@ -106,15 +110,18 @@ def _neighbour_blocks(emb, ref, depth, self_ref, metric, working_memory, metric_
     while start < n:
         k_max = int(depth[start:].max()) if n - start else 0
         per_row = max(1, k_max + int(self_ref)) * 16
-        stop = min(n, start + max(1, int(budget // per_row)))
+        stop = min(n, start + max(1, min(QUERY_BLOCK, int(budget // per_row))))
         k = int(depth[start:stop].max())
         if k == 0:
             yield np.arange(start, stop), np.empty((stop - start, 0), dtype=np.int64)
             start = stop
             continue
         kk = min(k + int(self_ref), n_ref)
-        _, ind = kneighbors(emb[start:stop], ref, n_neighbors=kk, metric=metric,
-                            exclude_self=False, working_memory=working_memory, **metric_params)
+        # all queries at once against themselves: one set of operands
+        whole = self_ref and start == 0 and stop == n
+        _, ind = kneighbors(emb if whole else emb[start:stop], None if whole else ref,
+                            n_neighbors=kk, metric=metric, exclude_self=False,
+                            working_memory=working_memory, **metric_params)
         queries = np.arange(start, stop)
         if self_ref:
             keep = ind != queries[:, None]
@@ -400,12 +407,24 @@ def knn_accuracy(embeddings, labels, *, reference=None, reference_labels=None, n
     correct = np.zeros(emb.shape[0], dtype=bool)
     for queries, ind in _neighbour_blocks(emb, ref, depth, self_ref, metric, working_memory,
                                           metric_params):
-        votes = np.zeros((len(queries), len(classes)), dtype=np.int64)
-        rows = np.repeat(np.arange(len(queries)), ind.shape[1])
-        np.add.at(votes, (rows, ref_codes[ind].ravel()), 1)
-        predicted = classes[np.argmax(votes, axis=1)]  # first maximum: smallest label
+        predicted = classes[_majority(ref_codes[ind])]
         correct[queries] = predicted == labels[queries]
     return float(np.mean(correct))
+
+
+def _majority(codes):
+    """Most frequent code of each row (the smallest among ties), without an
+    (n, n_classes) table: in a sorted row, the first of the codes that occur
+    most often is that row's answer."""
+    codes = np.sort(codes, axis=1)
+    n, k = codes.shape
+    best = np.empty(n, dtype=codes.dtype)
+    step = max(1, 2**22 // max(k * k, 1))  # rows per (rows, k, k) comparison
+    for start in range(0, n, step):
+        block = codes[start:start + step]
+        counts = (block[:, :, None] == block[:, None, :]).sum(axis=2)
+        best[start:start + step] = block[np.arange(len(block)), np.argmax(counts, axis=1)]
+    return best
 
 
 for _f in (precision_at_k, recall_at_k, r_precision, mean_average_precision_at_r,

@@ -116,6 +116,16 @@ def test_hand_worked_case():
     assert knn_accuracy(X, y, n_neighbors=3) == pytest.approx(3 / 5)
 
 
+
+@pytest.mark.parametrize("k", [1, 2, 4, 7])
+def test_majority_vote_matches_counting_with_ties_to_the_smallest(k):
+    from mlearn.metrics import _majority
+
+    codes = np.random.RandomState(k).randint(0, 4, size=(500, k))
+    expected = [np.argmax(np.bincount(row, minlength=4)) for row in codes]
+    np.testing.assert_array_equal(_majority(codes), expected)
+    assert _majority(codes).dtype == codes.dtype
+
 def test_knn_accuracy_matches_sklearn_leave_one_out():
     X, y = load_iris(return_X_y=True)
     X = StandardScaler().fit_transform(X) + np.random.RandomState(0).randn(*X.shape) * 1e-6

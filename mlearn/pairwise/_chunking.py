@@ -8,10 +8,11 @@ import numpy as np
 #: fewer than this many rows would fit the budget; then it splits columns too.
 KNN_MIN_ROWS = 16
 
-#: Tile of the matrix-product path of ``kneighbors``, per thread: small
-#: enough to stay in cache while it is reduced to the top k.
+#: Tile of the matrix-product path of ``kneighbors``, per thread (1 MiB in
+#: float64): small enough to stay in cache while it is reduced to the top k,
+#: and to keep the search's own memory small beside its output.
 KNN_TILE_ROWS = 256
-KNN_TILE_COLS = 2048
+KNN_TILE_COLS = 512
 
 #: Tile of ``pairwise_distances``' matrix-product path, per thread.
 GEMM_TILE_ROWS = 256

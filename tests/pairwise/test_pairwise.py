@@ -112,6 +112,25 @@ def test_near_duplicates_far_from_origin(name, backend, spread):
         assert np.max(np.abs(naive - ref) / np.maximum(ref, 1e-300)) > 1e-6
 
 
+@pytest.mark.parametrize("same", [True, False])
+def test_centring_only_when_the_offset_matters(same):
+    # nearly centred data is used as given (no copy); an offset one is centred,
+    # near-duplicate pairs included, and both stay exact
+    from mlearn.pairwise._operands import gemm_operands
+
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((300, 8))
+    Y = X if same else rng.standard_normal((200, 8))
+    ops = gemm_operands(np, "euclidean", X, Y, {}, same)
+    assert ops.A is X and ops.B is Y
+    for offset in (0.5, 100.0):
+        Xo, Yo = X + offset, (X + offset if same else Y + offset)
+        Yo[:5] = Xo[:5] + 1e-9  # near duplicates, far from the origin for 100
+        ops = gemm_operands(np, "euclidean", Xo, Yo, {}, same and offset == 0)
+        assert ops.A is not Xo
+        assert_allclose(_compute(Xo, Yo, "euclidean", "numba"), cdist(Xo, Yo),
+                        rtol=1e-10, atol=0)
+
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_mahalanobis_L_far_from_origin(backend):
     rng = np.random.default_rng(5)
