@@ -439,23 +439,39 @@ def knn_sq_tiles(A, B, xx, yy, X, Y, L, tau, exclude_self, best_d, best_i,
     for t in prange(n_tiles):
         r0 = t * tile_rows
         r1 = min(n, r0 + tile_rows)
+        row_d = np.empty(tile_cols, dtype=A.dtype)
         for c0 in range(0, m, tile_cols):
             c1 = min(m, c0 + tile_cols)
+            w = c1 - c0
             G = np.dot(A[r0:r1], B[c0:c1].T)
             for ii in range(r1 - r0):
                 i = r0 + ii
                 bd = best_d[i]
                 bi = best_i[i]
-                for jj in range(c1 - c0):
-                    j = c0 + jj
-                    if exclude_self and j == i:
-                        continue
-                    s = xx[i] + yy[j]
+                # the row's squared distances, in a branch-free (vectorised)
+                # pass that also notes whether any pair cancelled
+                xi = xx[i]
+                cancelled = False
+                for jj in range(w):
+                    s = xi + yy[c0 + jj]
                     d2 = s - (G[ii, jj] + G[ii, jj])
-                    if d2 <= tau * s:
-                        d2 = _exact_sq(X, i, Y, j, L)
-                    if d2 < bd[0] or (d2 == bd[0] and j < bi[0]):
-                        _heap_replace_top(bd, bi, d2, j)
+                    cancelled |= d2 <= tau * s
+                    row_d[jj] = d2
+                if cancelled:
+                    for jj in range(w):
+                        if row_d[jj] <= tau * (xi + yy[c0 + jj]):
+                            row_d[jj] = _exact_sq(X, i, Y, c0 + jj, L)
+                # then the heap sees only what can enter it
+                top = bd[0]
+                for jj in range(w):
+                    d2 = row_d[jj]
+                    if d2 <= top:
+                        j = c0 + jj
+                        if exclude_self and j == i:
+                            continue
+                        if d2 < top or j < bi[0]:
+                            _heap_replace_top(bd, bi, d2, j)
+                            top = bd[0]
 
 
 @contextlib.contextmanager
