@@ -55,42 +55,6 @@ def test_objective_and_gradient_match_brute_force_and_finite_differences(
     np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-7)
 
 
-
-@pytest.mark.parametrize("serial", [False, True])
-@pytest.mark.parametrize("n_parts, chunk_rows", [(1, 50), (2, 3), (3, 7)])
-def test_kernel_matches_numpy_reference(small, n_parts, chunk_rows, serial):
-    # every row formed and finished by the part that owns it, in chunks
-    X, y = small
-    E = X @ np.random.RandomState(2).randn(3, 5).T
-    n = len(E)
-    sq = np.einsum("ij,ij->i", E, E)
-    W_ref, stat_ref = K.nca_block_weights_reference(E @ E.T, sq, 0, y)
-    stat = np.empty(n)
-    WE = np.zeros_like(E)
-    WtE = np.zeros((n_parts,) + E.shape)
-    col = np.zeros((n_parts, n))
-    kernel = K._softmax_weights_serial if serial else K.softmax_weights
-    kernel(True, E, E.astype(np.float32), np.ascontiguousarray(E.T, dtype=np.float32), sq, y,
-           stat, WE, WtE, col, chunk_rows)
-    np.testing.assert_allclose(stat, stat_ref, rtol=1e-12)
-    np.testing.assert_allclose(WE, W_ref @ E, rtol=1e-10, atol=1e-13)
-    np.testing.assert_allclose(WtE.sum(axis=0), W_ref.T @ E, rtol=1e-10, atol=1e-13)
-    np.testing.assert_allclose(col.sum(axis=0), W_ref.sum(axis=0), atol=1e-13)
-
-
-def test_threaded_objective_matches_brute_force(small, monkeypatch):
-    # the threaded path is taken for large problems; force it on a small one
-    monkeypatch.setattr(K, "PARALLEL_MIN_ENTRIES", 0)
-    monkeypatch.setattr(K, "get_num_threads", lambda: 2)
-    X, y = small
-    L = np.random.RandomState(1).randn(2, 5) * 0.6
-    objective = K.SoftmaxObjective(X, y, "nca", 2, block_bytes=8 * len(X) * 8)
-    assert objective.n_parts == 2 and objective.chunk_rows == 4
-    loss, grad = objective.value_and_gradient(L)
-    assert loss == pytest.approx(nca_loss_brute(L, X, y), rel=1e-12)
-    numeric = finite_difference(lambda A: nca_loss_brute(A, X, y), L)
-    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-6)
-
 def test_matches_scikit_learn_nca():
     X, y = load_iris(return_X_y=True)
     X = StandardScaler().fit_transform(X)

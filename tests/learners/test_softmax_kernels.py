@@ -1,0 +1,88 @@
+"""The kernel shared by NCA and MLKR (``softmax_weights``) against the dense
+NumPy references, and its threaded path against brute force."""
+
+import numpy as np
+import pytest
+
+from mlearn.learners import _nca_kernels as K
+
+from .test_mlkr import mlkr_loss_brute
+from .test_nca import finite_difference, nca_loss_brute
+
+REFERENCES = {"nca": K.nca_block_weights_reference, "mlkr": K.mlkr_block_weights_reference}
+LOSSES = {"nca": nca_loss_brute, "mlkr": mlkr_loss_brute}
+
+
+def _data(kind):
+    rng = np.random.RandomState(0)
+    X = rng.randn(48, 5)
+    if kind == "nca":
+        return X, rng.randint(0, 3, 48).astype(np.int64)
+    return X, X[:, 0] ** 2 + 0.3 * rng.randn(48)
+
+
+@pytest.mark.parametrize("kind", ["nca", "mlkr"])
+@pytest.mark.parametrize("serial", [False, True])
+@pytest.mark.parametrize("n_parts, chunk_rows", [(1, 50), (2, 3), (3, 7)])
+def test_kernel_matches_numpy_reference(kind, serial, n_parts, chunk_rows):
+    # every row formed and finished by the part that owns it, in chunks
+    X, y = _data(kind)
+    E = X @ np.random.RandomState(2).randn(3, 5).T
+    n = len(E)
+    sq = np.einsum("ij,ij->i", E, E)
+    W_ref, stat_ref = REFERENCES[kind](E @ E.T, sq, 0, y)
+    stat = np.empty(n)
+    WE = np.zeros_like(E)
+    WtE = np.zeros((n_parts,) + E.shape)
+    col = np.zeros((n_parts, n))
+    kernel = K._softmax_weights_serial if serial else K.softmax_weights
+    E32 = E.astype(np.float32)
+    kernel(kind == "nca", E, E32, np.ascontiguousarray(E32.T), sq, y, stat, WE, WtE, col,
+           chunk_rows)
+    # terms below e^-36 of a row's largest are dropped: absolute error ~1e-15
+    np.testing.assert_allclose(stat, stat_ref, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(WE, W_ref @ E, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(WtE.sum(axis=0), W_ref.T @ E, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(col.sum(axis=0), W_ref.sum(axis=0), atol=1e-12)
+    # every row of W sums to zero, which the gradient formula relies on
+    np.testing.assert_allclose(W_ref.sum(axis=1), 0, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["nca", "mlkr"])
+def test_threaded_objective_matches_brute_force(kind, monkeypatch):
+    # the threaded path is taken for large problems; force it on a small one
+    monkeypatch.setattr(K, "PARALLEL_MIN_ENTRIES", 0)
+    monkeypatch.setattr(K, "get_num_threads", lambda: 2)
+    X, y = _data(kind)
+    L = np.random.RandomState(1).randn(2, 5) * 0.6
+    objective = K.SoftmaxObjective(X, y, kind, 2, block_bytes=8 * len(X) * 8)
+    assert objective.n_parts == 2 and objective.chunk_rows == 4
+    loss, grad = objective.value_and_gradient(L)
+    assert loss == pytest.approx(LOSSES[kind](L, X, y), rel=1e-12)
+    numeric = finite_difference(lambda A: LOSSES[kind](A, X, y), L)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-6)
+
+
+def test_screen_keeps_the_terms_of_a_far_offset_embedding():
+    # large squared norms widen the float32 screen's margin; the kept terms
+    # and the weights must still be those of a float64 computation, here by
+    # explicit differences (the product form itself loses digits this far out)
+    X, y = _data("nca")
+    E = X @ np.random.RandomState(3).randn(3, 5).T * 4.0 + 300.0
+    D = ((E[:, None, :] - E[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(D, np.inf)
+    P = np.exp(-(D - D.min(axis=1, keepdims=True)))
+    P /= P.sum(axis=1, keepdims=True)
+    same = y[:, None] == y[None, :]
+    p_ref = (P * same).sum(axis=1)
+    W_ref = P * (same - p_ref[:, None])
+    n = len(E)
+    sq = np.einsum("ij,ij->i", E, E)
+    stat, WE = np.empty(n), np.zeros_like(E)
+    WtE, col = np.zeros((1,) + E.shape), np.zeros((1, n))
+    E32 = E.astype(np.float32)
+    K._softmax_weights_serial(True, E, E32, np.ascontiguousarray(E32.T), sq, y, stat, WE,
+                              WtE, col, 16)
+    np.testing.assert_allclose(stat, p_ref, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(WE, W_ref @ E, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(WtE[0], W_ref.T @ E, rtol=1e-9, atol=1e-9)
