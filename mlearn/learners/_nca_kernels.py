@@ -321,13 +321,20 @@ class SoftmaxObjective:
         sq = np.einsum("ij,ij->i", E, E)
         for buffer in (self.WE, self.WtE, self.col_sums):
             buffer.fill(0.0)
-        from ..pairwise._numba import blas_threads_for
+        args = (self.kind == "nca", E, E32, E32t, sq, self.target, self.stat, self.WE,
+                self.WtE, self.col_sums, self.chunk_rows)
+        if self.n_parts == 1:
+            self._kernel(*args)
+        else:
+            from ..pairwise._numba import blas_threads_for
 
-        with blas_threads_for(0):  # one BLAS thread inside each of ours
-            self._kernel(self.kind == "nca", E, E32, E32t, sq, self.target,
-                         self.stat, self.WE, self.WtE, self.col_sums, self.chunk_rows)
-        col_sums = self.col_sums.sum(axis=0)
-        Z = col_sums[:, None] * E - self.WE - self.WtE.sum(axis=0)
+            with blas_threads_for(0):  # one BLAS thread inside each of ours
+                self._kernel(*args)
+        if self.n_parts == 1:
+            col_sums, WtE = self.col_sums[0], self.WtE[0]
+        else:
+            col_sums, WtE = self.col_sums.sum(axis=0), self.WtE.sum(axis=0)
+        Z = col_sums[:, None] * E - self.WE - WtE
         gradient = 2.0 * (Z.T @ X)
         if self.kind == "nca":
             loss = -float(np.sum(self.stat))
