@@ -3,7 +3,7 @@
 Reads one JSON document on standard input::
 
     {"learner": "LMNN", "params": {"n_neighbors": 3}, "datasets": ["iris"],
-     "n_splits": 5}
+     "n_splits": 5, "skip_failed_folds": false}
 
 and prints one JSON document: a list of ``protocol.evaluate`` results, one per
 dataset, each with an ``error`` string instead when metric-learn fails on it.
@@ -33,7 +33,8 @@ def main():
             warnings.simplefilter("ignore")
             try:
                 row = evaluate(lambda: cls(**params), dataset,
-                               n_splits=request.get("n_splits", 5))
+                               n_splits=request.get("n_splits", 5),
+                               skip_failed_folds=request.get("skip_failed_folds", False))
             except Exception as exc:  # a failing reference is a result too
                 row = {"dataset": dataset, "error": f"{type(exc).__name__}: {exc}"[:500]}
         results.append(row)

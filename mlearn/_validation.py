@@ -14,6 +14,7 @@ from ._sklearn_compat import check_array
 
 __all__ = [
     "TUPLE_NAMES",
+    "check_class_labels",
     "check_pair_labels",
     "check_points",
     "check_preprocessor",
@@ -160,6 +161,20 @@ def _check_tuple_size(array, tuple_size, name):
             f"{name} must have {tuple_size} points per tuple (axis 1), "
             f"got {array.shape[1]} in an array of shape {array.shape}"
         )
+
+
+def check_class_labels(y):
+    """Refuse targets that are not class labels (continuous or multi-output).
+
+    One-dimensional integer or boolean labels are class labels by their type;
+    everything else goes through scikit-learn's
+    ``check_classification_targets``, which raises its usual ``ValueError``.
+    """
+    if isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in "biu":
+        return
+    from sklearn.utils.multiclass import check_classification_targets
+
+    check_classification_targets(y)
 
 
 def check_pair_labels(y, n_pairs, name="y"):

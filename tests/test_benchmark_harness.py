@@ -28,3 +28,31 @@ def test_write_results_json_and_markdown(tmp_path, monkeypatch):
     md = (tmp_path / "demo.md").read_text()
     assert "| case | ratio | met |" in md
     assert "| a | 2.346 | yes |" in md and "| b | 0.5 | no |" in md
+
+
+def test_protocol_skips_failed_folds_only_when_asked():
+    import numpy as np
+    import protocol
+    from sklearn.preprocessing import FunctionTransformer
+
+    class FailsOnSecondFold(FunctionTransformer):
+        fits = 0
+
+        def fit(self, X, y=None):
+            type(self).fits += 1
+            if type(self).fits == 2:
+                raise np.linalg.LinAlgError("singular")
+            return super().fit(X, y)
+
+    with pytest.raises(np.linalg.LinAlgError):
+        protocol.evaluate(FailsOnSecondFold, "iris")
+    FailsOnSecondFold.fits = 0
+    result = protocol.evaluate(FailsOnSecondFold, "iris", skip_failed_folds=True)
+    assert result["accuracy"] is None
+    assert [f["fold"] for f in result["failed_folds"]] == [1]
+    assert "singular" in result["failed_folds"][0]["error"]
+    assert len(result["fit_times"]) == 4 and len(result["fold_accuracies"]) == 4
+    baseline = protocol.evaluate(None, "iris")
+    assert all(a in baseline["fold_accuracies"] for a in result["fold_accuracies"])
+    X, _ = protocol.load("digits_varying")
+    assert X.shape[1] == 61 and np.all(X.std(axis=0) > 0)

@@ -5,7 +5,12 @@ import pytest
 from sklearn.datasets import load_iris
 
 from mlearn import Constraints, Covariance
-from mlearn._validation import check_pair_labels, check_psd_matrix, check_tuples
+from mlearn._validation import (
+    check_class_labels,
+    check_pair_labels,
+    check_psd_matrix,
+    check_tuples,
+)
 from mlearn.linalg import components_from_metric, initialize_metric
 
 from .test_base import ShrunkPairs
@@ -176,3 +181,22 @@ def test_inputs_are_not_modified(data, pairs):
     components_from_metric(M)
     initialize_metric(M, np.ones((3, 2)))
     np.testing.assert_array_equal(M, M_before)
+
+
+@pytest.mark.parametrize("y", [np.array([0, 1, 1]), np.array([True, False, True]),
+                               np.array(["a", "b", "a"]), np.array([0.0, 1.0, 1.0]),
+                               [2, 2, 5]])
+def test_class_labels_accepted(y):
+    check_class_labels(y)
+
+
+@pytest.mark.parametrize("y", [np.array([0.5, 1.0, 2.0]), np.array([[0.5, 1.0], [1.0, 0.2]])])
+def test_non_class_targets_refused(y):
+    # scikit-learn's own check is the oracle: mlearn refuses what it refuses
+    from sklearn.utils.multiclass import check_classification_targets
+
+    with pytest.raises(ValueError) as theirs:
+        check_classification_targets(y)
+    with pytest.raises(ValueError, match="target") as ours:
+        check_class_labels(y)
+    assert str(ours.value) == str(theirs.value)

@@ -326,9 +326,11 @@ class SoftmaxObjective:
         if self.n_parts == 1:
             self._kernel(*args)
         else:
-            from ..pairwise._numba import blas_threads_for
+            from ..pairwise._numba import SMALL_PRODUCT, blas_threads_for
 
-            with blas_threads_for(0):  # one BLAS thread inside each of ours
+            # one BLAS thread inside each of ours, for their Gram chunks
+            chunk = self.chunk_rows * E.shape[0] * E.shape[1]
+            with blas_threads_for(min(SMALL_PRODUCT - 1, chunk)):
                 self._kernel(*args)
         if self.n_parts == 1:
             col_sums, WtE = self.col_sums[0], self.WtE[0]

@@ -41,10 +41,9 @@ import warnings
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils.multiclass import check_classification_targets
 
 from .._sklearn_compat import Interval
-from .._validation import check_pair_labels
+from .._validation import check_class_labels, check_pair_labels
 from ..constraints import Constraints
 
 __all__ = [
@@ -115,7 +114,7 @@ class SupervisedMixin:
                 "its constraints are drawn from class labels"
             )
         X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2)
-        check_classification_targets(y)
+        check_class_labels(y)
         known = y[y >= 0] if y.dtype.kind in "iuf" else y
         n_classes = len(np.unique(known))
         if n_classes < 2:

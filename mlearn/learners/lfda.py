@@ -5,9 +5,9 @@ import warnings
 
 import numpy as np
 from scipy.linalg import eigh
-from sklearn.utils.multiclass import check_classification_targets
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
+from .._validation import check_class_labels
 from ..base import BaseMetricLearner, MahalanobisMixin
 
 __all__ = ["LFDA"]
@@ -169,7 +169,7 @@ class LFDA(MahalanobisMixin, BaseMetricLearner):
         self : LFDA
         """
         X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2)
-        check_classification_targets(y)
+        check_class_labels(y)
         X = np.asarray(X, dtype=np.float64)
         n_features = X.shape[1]
         n_components = n_features if self.n_components is None else self.n_components
@@ -179,11 +179,16 @@ class LFDA(MahalanobisMixin, BaseMetricLearner):
             )
         k = max(1, min(7, n_features - 1)) if self.k is None else self.k
         S_between, S_within = local_scatters(X, y, k)
-        Xc = X - X.mean(axis=0)
-        U = data_subspace(Xc.T @ Xc, "LFDA")
-        Sb = U.T @ S_between @ U
-        Sw = U.T @ S_within @ U
-        Sw = _regularise_within(Sw)
+        w = np.linalg.eigvalsh(S_within)
+        if w[0] > RANK_TOL * max(w[-1], 0.0):
+            # S_within is below the total scatter (S_within <= X_c.T X_c), so
+            # when it is well conditioned the data span every direction
+            U, Sb, Sw = np.eye(n_features), S_between, S_within
+        else:
+            Xc = X - X.mean(axis=0)
+            U = data_subspace(Xc.T @ Xc, "LFDA")
+            Sb = U.T @ S_between @ U
+            Sw = _regularise_within(U.T @ S_within @ U)
         m = min(n_components, U.shape[1])
         vals, vecs = eigh(Sb, Sw, subset_by_index=[U.shape[1] - m, U.shape[1] - 1])
         vals, vecs = vals[::-1], flip_signs(vecs[:, ::-1])
@@ -217,8 +222,13 @@ def local_scatters(X, y, k):
     # 1/2 sum_ij (1/n) x_ij x_ij^T over all pairs is the total scatter
     S_between = Xc.T @ Xc
     S_within = np.zeros((X.shape[1], X.shape[1]))
-    for label in np.unique(y):
-        members = Xc[y == label]
+    # the points sorted by class: each class is one contiguous block
+    labels, codes = np.unique(y, return_inverse=True)
+    order = np.argsort(codes.ravel(), kind="stable")
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(codes.ravel(), minlength=len(labels)))))
+    sorted_points = Xc[order]
+    for c in range(len(labels)):
+        members = sorted_points[bounds[c]:bounds[c + 1]]
         n_c = members.shape[0]
         if n_c < 2:
             continue
@@ -232,9 +242,13 @@ def local_scatters(X, y, k):
         with np.errstate(divide="ignore", invalid="ignore"):
             A = np.exp(-D / scale)
         A[scale == 0] = 0.0  # duplicates: x_i - x_j = 0 or no scale; no weight
-        S_within += _laplacian_scatter(members, A) / n_c
-        S_between += _laplacian_scatter(members, A * (1.0 / n_samples - 1.0 / n_c)
-                                        - 1.0 / n_samples)
+        local = _laplacian_scatter(members, A)
+        S_within += local / n_c
+        # the between-class weights of a pair in the class are
+        # A_ij (1/n - 1/n_c) - 1/n; the scatter is linear in the weights, and
+        # a constant weight of 1 gives n_c * members.T @ members (centred)
+        S_between += (1.0 / n_samples - 1.0 / n_c) * local
+        S_between -= (n_c / n_samples) * (members.T @ members)
     return (S_between + S_between.T) / 2, (S_within + S_within.T) / 2
 
 

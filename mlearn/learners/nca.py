@@ -10,9 +10,9 @@ import numpy as np
 from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
+from .._validation import check_class_labels
 from ..base import BaseMetricLearner, MahalanobisMixin
 from ..linalg import initialize_components
 from ._nca_kernels import SoftmaxObjective
@@ -285,7 +285,7 @@ class NCA(_SoftmaxNeighbourLearner):
         self : NCA
         """
         X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2)
-        check_classification_targets(y)
+        check_class_labels(y)
         X = np.asarray(X, dtype=np.float64)
         codes = np.unique(y, return_inverse=True)[1].astype(np.int64).ravel()
         L0 = self._initial_components(X, codes, X.shape[1])

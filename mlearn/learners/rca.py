@@ -7,9 +7,9 @@ import numpy as np
 from scipy.linalg import eigh
 from sklearn.covariance import ledoit_wolf_shrinkage
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
 
 from .._sklearn_compat import Interval, _fit_context
+from .._validation import check_class_labels
 from ..base import BaseMetricLearner, MahalanobisMixin
 from ..constraints import Constraints
 from .lfda import RANK_TOL, data_subspace, flip_signs, pad_rows
@@ -142,13 +142,20 @@ class RCA(MahalanobisMixin, BaseMetricLearner):
                 f"n_components={n_components} must be at most n_features={n_features}"
             )
         inner, in_chunks = chunklet_covariance(X, chunks)
+        if n_components == n_features:
+            w, V = np.linalg.eigh(inner)
+            if w[0] > RANK_TOL * max(w[-1], 0.0):
+                # C is well conditioned, so the data span every direction:
+                # the symmetric C^(-1/2), without the subspace below
+                self.components_ = (V / np.sqrt(w)) @ V.T
+                return self
         Xc = X - X.mean(axis=0)
         U = data_subspace(Xc.T @ Xc, "RCA")
         rank = U.shape[1]
         # coordinates of the chunk-centred points in the data subspace, for
         # the shrinkage estimate
         C = U.T @ inner @ U
-        C = _regularise_inner(C, in_chunks @ U)
+        C = _regularise_inner(C, in_chunks, U)
         if n_components < rank:
             # constrained Fisher discriminant: smallest within / total ratio
             Xs = X[chunks >= 0] @ U
@@ -251,7 +258,7 @@ class RCA_Supervised(RCA):
         self : RCA_Supervised
         """
         X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2)
-        check_classification_targets(y)
+        check_class_labels(y)
         codes = np.unique(y, return_inverse=True)[1].ravel()
         capacity = int(np.sum(np.bincount(codes) // self.chunk_size))
         if capacity == 0:
@@ -310,17 +317,21 @@ def chunklet_covariance(X, chunks):
             f"{len(labels)} chunklets of one point each"
         )
     points = X[in_chunk]
-    sums = np.zeros((len(labels), X.shape[1]))
-    np.add.at(sums, inverse, points)
+    # chunklet sums over the points sorted by chunklet (each one contiguous)
+    order = np.argsort(inverse, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    sums = np.add.reduceat(points[order], starts, axis=0)
     centred = points - (sums / sizes[:, None])[inverse]
     C = centred.T @ centred / points.shape[0]
     return (C + C.T) / 2, centred
 
 
-def _regularise_inner(C, centred):
+def _regularise_inner(C, in_chunks, U):
+    """``C`` (the inner covariance in the basis ``U``), shrunk when singular."""
     w = np.linalg.eigvalsh(C)
     if w[0] > RANK_TOL * max(w[-1], 0.0):
         return C
+    centred = in_chunks @ U
     rank = int(np.sum(w > RANK_TOL * max(w[-1], 0.0)))
     shrinkage = float(ledoit_wolf_shrinkage(centred, assume_centered=True))
     shrinkage = min(max(shrinkage, 1e-3), 1.0)

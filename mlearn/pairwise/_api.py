@@ -26,9 +26,29 @@ def _check_device_array(xp, array, name):
 
 def _check_one(xp, array, name):
     if xp is np:
+        if _plain_finite(array):
+            return array
+        shape = getattr(array, "shape", ())
+        if len(shape) == 2 and 0 in shape:
+            raise ValueError(f"{name} must have at least one row and one column, "
+                             f"got shape {shape}")
         return check_array(array, dtype=(np.float64, np.float32),
                            ensure_all_finite=True, input_name=name)
     return _check_device_array(xp, array, name)
+
+
+def _plain_finite(array):
+    """True for a non-empty 2-D float32/float64 ndarray of finite values.
+
+    Such an array needs nothing from ``check_array``, whose bookkeeping costs
+    more than the distances of a few dozen points. A non-finite sum sends the
+    array through ``check_array``, which names the offending values (or
+    accepts it, when only the sum overflowed).
+    """
+    return (type(array) is np.ndarray and array.ndim == 2
+            and array.dtype in (np.float64, np.float32)
+            and array.shape[0] > 0 and array.shape[1] > 0
+            and bool(np.isfinite(array.sum())))
 
 
 def _prepare(X, Y, metric, metric_params, xp=np, names=("X", "Y"), paired=False):

@@ -327,12 +327,14 @@ def finish_gemm(G, xx, yy, X, Y, L, tau, mode):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def pairwise_gemm_tiles(A, B, xx, yy, X, Y, L, tau, mode, out, tile_rows, tile_cols):
+def pairwise_gemm_tiles(A, B, xx, yy, X, Y, L, tau, mode, out, tile_rows, tile_cols, same):
     """``out = finish(A @ B.T)`` tile by tile, each thread owning its tiles.
 
     Each thread multiplies one (tile_rows, tile_cols) tile with a
     single-threaded BLAS call and finishes it (see ``finish_gemm``) into
-    ``out`` while it is still in cache; the output is written once.
+    ``out`` while it is still in cache; the output is written once. With
+    ``same`` (the rows compared with themselves) the diagonal of a distance
+    is set to zero, rather than recomputed as a cancelled entry.
     """
     n = A.shape[0]
     m = B.shape[0]
@@ -358,23 +360,28 @@ def pairwise_gemm_tiles(A, B, xx, yy, X, Y, L, tau, mode, out, tile_rows, tile_c
                     row[c0 + jj] = G[ii, jj]
                 continue
             xi = xx[i]
-            cancelled = False
+            # counted rather than or-ed: an integer sum vectorises
+            n_cancelled = 0
             if mode == ROOT:
                 for jj in range(c1 - c0):
                     s = xi + yy[c0 + jj]
                     d2 = s - (G[ii, jj] + G[ii, jj])
-                    cancelled |= d2 <= tau * s
+                    n_cancelled += d2 <= tau * s
                     row[c0 + jj] = np.sqrt(max(d2, zero))
             else:
                 for jj in range(c1 - c0):
                     s = xi + yy[c0 + jj]
                     d2 = s - (G[ii, jj] + G[ii, jj])
-                    cancelled |= d2 <= tau * s
+                    n_cancelled += d2 <= tau * s
                     row[c0 + jj] = max(d2, zero)
-            if cancelled:
+            if same and mode != COSINE and c0 <= i < c1:
+                s = xi + xi
+                n_cancelled -= s - (G[ii, i - c0] + G[ii, i - c0]) <= tau * s
+                row[i] = zero
+            if n_cancelled > 0:
                 for jj in range(c1 - c0):
                     s = xi + yy[c0 + jj]
-                    if s - (G[ii, jj] + G[ii, jj]) <= tau * s:
+                    if s - (G[ii, jj] + G[ii, jj]) <= tau * s and not (same and c0 + jj == i):
                         d2 = _exact_sq(X, i, Y, c0 + jj, L)
                         row[c0 + jj] = np.sqrt(d2) if mode == ROOT else d2
             if mode == COSINE:
@@ -493,22 +500,47 @@ def threads(n_jobs):
 #: other core is busy).
 SMALL_PRODUCT = 5e7
 
-_controller = None
+#: Below this many multiply-adds BLAS libraries already run a product on one
+#: thread (OpenBLAS's own cut-off), so limiting the pool would only cost the
+#: tens of microseconds that changing the limit takes.
+SERIAL_PRODUCT = 2**18
+
+_blas_libraries = None
+
+
+def _blas():
+    """threadpoolctl's controllers of the BLAS libraries loaded at first use."""
+    global _blas_libraries
+    if _blas_libraries is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas_libraries = ThreadpoolController().select(user_api="blas").lib_controllers
+    return _blas_libraries
 
 
 @contextlib.contextmanager
 def blas_threads_for(multiply_adds):
-    """One BLAS thread for small products; the library's setting otherwise."""
-    global _controller
-    if multiply_adds >= SMALL_PRODUCT:
+    """One BLAS thread for small products; the library's setting otherwise.
+
+    ``multiply_adds`` is the size of the largest product run inside the
+    block. The thread counts are read and set directly on the libraries'
+    controllers: a ``threadpool_limits`` context gathers information on
+    every library first, which costs more than a small product.
+    """
+    if multiply_adds >= SMALL_PRODUCT or multiply_adds < SERIAL_PRODUCT:
         yield
         return
-    from threadpoolctl import ThreadpoolController
-
-    if _controller is None:
-        _controller = ThreadpoolController()
-    with _controller.limit(limits=1, user_api="blas"):
+    changed = []
+    for lib in _blas():
+        previous = lib.get_num_threads()
+        if previous is not None and previous > 1:
+            lib.set_num_threads(1)
+            changed.append((lib, previous))
+    try:
         yield
+    finally:
+        for lib, previous in changed:
+            lib.set_num_threads(previous)
 
 
 def direct_args(dtype, code, params):
@@ -554,10 +586,11 @@ def _pairwise_gemm(metric, X, Y, params, same, working_memory, out):
     per_thread = working_memory / max(numba.get_num_threads(), 1)
     rows, cols = knn_tiles(min(n, GEMM_TILE_ROWS), min(m, GEMM_TILE_COLS), X.itemsize,
                            per_thread)
-    with blas_threads_for(0):  # each thread runs its own products
+    # each thread runs its own products, one tile at a time
+    with blas_threads_for(min(SMALL_PRODUCT - 1, rows * cols * ops.A.shape[1])):
         pairwise_gemm_tiles(_c(ops.A), _c(ops.B), xx, yy, RX, RY, L,
                             X.dtype.type(ops.tau), np.int64(ops.mode), out,
-                            np.int64(rows), np.int64(cols))
+                            np.int64(rows), np.int64(cols), bool(same))
     return out
 
 
@@ -600,7 +633,8 @@ def kneighbors(metric, X, Y, params, same, n_neighbors, exclude_self, working_me
         per_thread = working_memory / max(numba.get_num_threads(), 1)
         rows, cols = knn_tiles(KNN_TILE_ROWS, min(m, KNN_TILE_COLS), X.itemsize,
                                per_thread)
-        with blas_threads_for(0):  # each thread runs its own products
+        # each thread runs its own products, one tile at a time
+        with blas_threads_for(min(SMALL_PRODUCT - 1, rows * cols * A.shape[1])):
             knn_sq_tiles(A, B, xx, yy, RX, RY, L, tau, bool(exclude_self), best_d,
                          best_i, np.int64(rows), np.int64(cols))
         return _sorted_neighbours(best_d, best_i, squared, 1)

@@ -235,6 +235,24 @@ def test_non_finite_input_names_argument(bad, name):
         kneighbors(X, Y, 1)
 
 
+def test_finite_values_whose_sum_overflows_are_accepted():
+    # the plain-array shortcut checks finiteness through the sum; a sum that
+    # overflows must fall back to the full check, which accepts these values
+    X = np.array([[1e308, 1e308], [1e308, 1e307]])
+    Y = np.array([[1e308, 1e308]])
+    assert_allclose(pairwise_distances(X, Y, metric="chebyshev"), cdist(X, Y, "chebyshev"))
+
+
+def test_non_array_and_integer_inputs_go_through_full_checks():
+    X = [[0, 0], [3, 4]]
+    assert_allclose(pairwise_distances(X), cdist(X, X))
+    assert pairwise_distances(np.array(X)).dtype == np.float64
+    with pytest.raises(ValueError, match="X"):
+        pairwise_distances(np.empty((0, 2)))
+    with pytest.raises(ValueError, match="Y must have at least one row"):
+        pairwise_distances(np.ones((2, 2)), np.empty((2, 0)))
+
+
 def test_validation_errors():
     X = np.ones((4, 3))
     with pytest.raises(ValueError, match="features"):
@@ -441,3 +459,20 @@ def test_registry_drives_docs():
     text = page.read_text()
     for name in METRIC_NAMES:
         assert f"``{name}``" in text, name
+
+
+@pytest.mark.parametrize("multiply_adds, limited", [(10, False), (2**20, True), (10**9, False)])
+def test_blas_threads_limited_only_for_mid_sized_products(multiply_adds, limited):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        if not before or max(before) < 2:
+            pytest.skip("the BLAS library here runs one thread")
+        with _numba.blas_threads_for(multiply_adds):
+            inside = blas_threads()
+        assert inside == ([1] * len(before) if limited else before)
+        assert blas_threads() == before
