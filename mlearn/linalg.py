@@ -7,7 +7,7 @@ linear map that :meth:`transform` applies.
 """
 
 import numpy as np
-from scipy.linalg import eigh, pinvh
+from scipy.linalg import pinvh
 from sklearn.utils import check_random_state
 
 from ._validation import check_psd_matrix

@@ -4,7 +4,7 @@ import sys
 
 import numpy as np
 from sklearn.datasets import load_iris
-from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.model_selection import StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 

@@ -190,7 +190,9 @@ class LFDA(MahalanobisMixin, BaseMetricLearner):
             Sb = U.T @ S_between @ U
             Sw = _regularise_within(U.T @ S_within @ U)
         m = min(n_components, U.shape[1])
-        vals, vecs = eigh(Sb, Sw, subset_by_index=[U.shape[1] - m, U.shape[1] - 1])
+        # the m largest; LAPACK's full solver is the faster one for all of them
+        subset = None if m == U.shape[1] else [U.shape[1] - m, U.shape[1] - 1]
+        vals, vecs = eigh(Sb, Sw, subset_by_index=subset)
         vals, vecs = vals[::-1], flip_signs(vecs[:, ::-1])
         vals = np.clip(vals, 0.0, None)
         if self.embedding_type == "weighted":
@@ -215,7 +217,7 @@ def local_scatters(X, y, k):
 
     Returns ``(S_between, S_within)``, both of shape (n_features, n_features).
     """
-    from ..pairwise import pairwise_distances
+    from ..pairwise._api import self_distances
 
     n_samples = X.shape[0]
     Xc = X - X.mean(axis=0)
@@ -235,13 +237,10 @@ def local_scatters(X, y, k):
         members = members - members.mean(axis=0)
         # small classes: one thread, rather than waking the thread pool
         n_jobs = 1 if n_c * n_c < SMALL_CLASS_ENTRIES else None
-        D = pairwise_distances(members, metric="sqeuclidean", n_jobs=n_jobs)
+        D = self_distances(members, "sqeuclidean", n_jobs)
         k_c = min(k, n_c - 1)
         sigma = np.sqrt(np.partition(D, k_c, axis=1)[:, k_c])
-        scale = np.outer(sigma, sigma)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            A = np.exp(-D / scale)
-        A[scale == 0] = 0.0  # duplicates: x_i - x_j = 0 or no scale; no weight
+        A = _affinities(D, sigma)
         local = _laplacian_scatter(members, A)
         S_within += local / n_c
         # the between-class weights of a pair in the class are
@@ -252,10 +251,35 @@ def local_scatters(X, y, k):
     return (S_between + S_between.T) / 2, (S_within + S_within.T) / 2
 
 
+def _affinities(D, sigma):
+    """``exp(-D_ij / (sigma_i sigma_j))``, 0 where ``sigma_i sigma_j == 0``.
+
+    Computed in place over ``D`` (squared distances, no longer needed).
+    """
+    if sigma.min() > 0:
+        inverse = 1.0 / sigma
+        D *= inverse[:, None]
+        D *= inverse[None, :]
+        np.negative(D, out=D)
+        return np.exp(D, out=D)
+    # a point with k duplicates has no scale: its pairs get no weight
+    scale = np.outer(sigma, sigma)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        A = np.exp(-D / scale)
+    A[scale == 0] = 0.0
+    return A
+
+
 def _laplacian_scatter(X, W):
-    """``1/2 sum_ij W_ij (x_i - x_j)(x_i - x_j)^T`` for a symmetric ``W``."""
-    W = (W + W.T) / 2
-    return (X * W.sum(axis=1)[:, None]).T @ X - X.T @ (W @ X)
+    """``1/2 sum_ij W_ij (x_i - x_j)(x_i - x_j)^T``.
+
+    Expanded, it is ``X.T diag((r + c) / 2) X - (P + P.T) / 2`` with ``r``
+    and ``c`` the row and column sums of ``W`` and ``P = X.T W X``, which
+    needs neither a symmetric ``W`` nor a symmetrised copy of it.
+    """
+    P = X.T @ (W @ X)
+    degree = (W.sum(axis=0) + W.sum(axis=1)) / 2
+    return (X * degree[:, None]).T @ X - (P + P.T) / 2
 
 
 def _regularise_within(Sw):

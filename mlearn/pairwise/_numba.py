@@ -148,6 +148,9 @@ def _pair_value(X, i, Y, j, code, p, inv_p, p_int):
 
 #: Columns of the output a thread accumulates at once in ``pairwise_direct``.
 DIRECT_BLOCK = 256
+#: Rows of X that share each pass over a block of Y's columns: the block is
+#: read from memory once for all of them and then from the core's cache.
+DIRECT_ROWS = 8
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -157,73 +160,79 @@ def pairwise_direct(X, Yt, code, p, inv_p, p_int, out):
     ``Yt`` is Y transposed (n_features, m), so the innermost loop runs over
     a block of columns: each pair's sum still runs over the features in
     order (no reassociation), while the processor works on many pairs at
-    once in vector registers.
+    once in vector registers. ``DIRECT_ROWS`` rows of X go through each
+    block of columns together.
     """
     n, d = X.shape
     m = Yt.shape[1]
     zero = X[0, 0] - X[0, 0]
-    for i in prange(n):
-        acc = np.empty(DIRECT_BLOCK, dtype=X.dtype)
+    for b in prange((n + DIRECT_ROWS - 1) // DIRECT_ROWS):
+        i0 = b * DIRECT_ROWS
+        n_rows = min(DIRECT_ROWS, n - i0)
+        block = np.empty((DIRECT_ROWS, DIRECT_BLOCK), dtype=X.dtype)
         for j0 in range(0, m, DIRECT_BLOCK):
             w = min(DIRECT_BLOCK, m - j0)
-            for j in range(w):
-                acc[j] = zero
+            block[:, :w] = zero
             for k in range(d):
-                xk = X[i, k]
                 yk = Yt[k, j0:j0 + w]
-                if code == SQEUCLIDEAN or code == EUCLIDEAN:
-                    for j in range(w):
-                        t = xk - yk[j]
-                        acc[j] += t * t
-                elif code == MANHATTAN:
-                    for j in range(w):
-                        acc[j] += abs(xk - yk[j])
-                elif code == CHEBYSHEV:
-                    for j in range(w):
-                        t = abs(xk - yk[j])
-                        acc[j] = t if t > acc[j] else acc[j]
-                elif code == MINKOWSKI:
-                    if p_int == 3:
+                for r in range(n_rows):
+                    xk = X[i0 + r, k]
+                    acc = block[r]
+                    if code == SQEUCLIDEAN or code == EUCLIDEAN:
+                        for j in range(w):
+                            t = xk - yk[j]
+                            acc[j] += t * t
+                    elif code == MANHATTAN:
+                        for j in range(w):
+                            acc[j] += abs(xk - yk[j])
+                    elif code == CHEBYSHEV:
                         for j in range(w):
                             t = abs(xk - yk[j])
-                            acc[j] += t * t * t
-                    elif p_int > 0:
+                            acc[j] = t if t > acc[j] else acc[j]
+                    elif code == MINKOWSKI:
+                        if p_int == 3:
+                            for j in range(w):
+                                t = abs(xk - yk[j])
+                                acc[j] += t * t * t
+                        elif p_int > 0:
+                            for j in range(w):
+                                acc[j] += _ipow(abs(xk - yk[j]), p_int)
+                        else:
+                            for j in range(w):
+                                acc[j] += abs(xk - yk[j]) ** p
+                    elif code == HAMMING:
                         for j in range(w):
-                            acc[j] += _ipow(abs(xk - yk[j]), p_int)
-                    else:
+                            acc[j] += xk != yk[j]
+                    elif code == CHI2:
                         for j in range(w):
-                            acc[j] += abs(xk - yk[j]) ** p
-                elif code == HAMMING:
-                    for j in range(w):
-                        acc[j] += xk != yk[j]
-                elif code == CHI2:
-                    for j in range(w):
-                        total = xk + yk[j]
-                        t = xk - yk[j]
-                        acc[j] += t * t / total if total > 0 else zero
-                elif code == KL:
-                    if xk > 0:
-                        for j in range(w):
-                            acc[j] += xk * np.log(xk / yk[j])
-                else:  # JENSEN_SHANNON
-                    for j in range(w):
-                        qk = yk[j]
-                        mk = (xk + qk) * 0.5
+                            total = xk + yk[j]
+                            t = xk - yk[j]
+                            acc[j] += t * t / total if total > 0 else zero
+                    elif code == KL:
                         if xk > 0:
-                            acc[j] += xk * np.log(xk / mk)
-                        if qk > 0:
-                            acc[j] += qk * np.log(qk / mk)
-            for j in range(w):
-                a = acc[j]
-                if code == EUCLIDEAN:
-                    a = np.sqrt(a)
-                elif code == MINKOWSKI:
-                    a = a ** inv_p
-                elif code == HAMMING:
-                    a = a / d
-                elif code == JENSEN_SHANNON:
-                    a = np.sqrt(max(a * 0.5, zero))
-                out[i, j0 + j] = a
+                            for j in range(w):
+                                acc[j] += xk * np.log(xk / yk[j])
+                    else:  # JENSEN_SHANNON
+                        for j in range(w):
+                            qk = yk[j]
+                            mk = (xk + qk) * 0.5
+                            if xk > 0:
+                                acc[j] += xk * np.log(xk / mk)
+                            if qk > 0:
+                                acc[j] += qk * np.log(qk / mk)
+            for r in range(n_rows):
+                acc = block[r]
+                for j in range(w):
+                    a = acc[j]
+                    if code == EUCLIDEAN:
+                        a = np.sqrt(a)
+                    elif code == MINKOWSKI:
+                        a = a ** inv_p
+                    elif code == HAMMING:
+                        a = a / d
+                    elif code == JENSEN_SHANNON:
+                        a = np.sqrt(max(a * 0.5, zero))
+                    out[i0 + r, j0 + j] = a
 
 
 #: Tile of the output one thread fills in ``pairwise_manhattan``: the

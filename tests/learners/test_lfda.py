@@ -21,7 +21,9 @@ def textbook_scatters(X, y, k):
             diff = np.outer(X[i] - X[j], X[i] - X[j])
             if y[i] == y[j]:
                 n_c = np.sum(y == y[i])
-                A = np.exp(-np.sum((X[i] - X[j]) ** 2) / (sigma[i] * sigma[j]))
+                scale = sigma[i] * sigma[j]
+                # a point with k duplicates has no scale: no weight
+                A = np.exp(-np.sum((X[i] - X[j]) ** 2) / scale) if scale > 0 else 0.0
                 Sw += 0.5 * A / n_c * diff
                 Sb += 0.5 * A * (1 / n - 1 / n_c) * diff
             else:
@@ -103,3 +105,19 @@ def test_errors_and_inputs_unchanged(multimodal):
         LFDA(embedding_type="other").fit(X, y)
     with pytest.raises(ValueError, match="Unknown label type"):
         LFDA().fit(X, X[:, 0])
+
+
+def test_scatters_with_duplicated_points_match_textbook(multimodal):
+    from mlearn.learners.lfda import local_scatters
+
+    X, y = multimodal
+    X = X.copy()
+    X[1] = X[2] = X[0]  # three copies: with k=2 their scale is zero
+    Sb, Sw = local_scatters(X, y, 2)
+    Sb_ref, Sw_ref = textbook_scatters(X, y, 2)
+    np.testing.assert_allclose(Sw, Sw_ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(Sb, Sb_ref, rtol=1e-10, atol=1e-12)
+    Sb, Sw = local_scatters(multimodal[0], y, 3)  # no duplicates: the in-place path
+    Sb_ref, Sw_ref = textbook_scatters(multimodal[0], y, 3)
+    np.testing.assert_allclose(Sw, Sw_ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(Sb, Sb_ref, rtol=1e-10, atol=1e-12)

@@ -54,6 +54,18 @@ def test_matches_oracle(name, backend, dtype):
     _close(D, oracle(name, X, Y, params), dtype)
 
 
+@pytest.mark.parametrize("name", METRIC_NAMES)
+def test_matches_oracle_across_row_and_column_blocks(name):
+    # more columns than one block of the direct kernels (256) and a row
+    # count that leaves a partial group of rows
+    rng = np.random.default_rng(4)
+    metric = METRICS[name]
+    X, Y = make_data(metric, 13, 600, 5, rng)
+    params = make_params(name, 5, rng)
+    D = _compute(X, Y, name, "numba", **params)
+    _close(D, oracle(name, X, Y, params), np.float64)
+
+
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("name", METRIC_NAMES)
 def test_y_none_matches_x_against_itself(name, backend):
