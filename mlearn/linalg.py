@@ -24,7 +24,7 @@ COMPONENT_INITS = ("auto", "identity", "pca", "lda", "random", "covariance")
 METRIC_INITS = ("identity", "covariance", "random", "pca", "lda")
 
 
-def project_psd(M, *, return_eigen=False):
+def project_psd(M, *, return_eigen=False, floor=0.0):
     """Nearest symmetric PSD matrix to ``M`` in Frobenius norm.
 
     The symmetric part of ``M`` is eigen-decomposed and its negative
@@ -35,6 +35,11 @@ def project_psd(M, *, return_eigen=False):
     M : array-like of shape (n_features, n_features)
     return_eigen : bool, default=False
         Also return the clipped eigenvalues and the eigenvectors.
+    floor : float, default=0.0
+        Raise the eigenvalues to at least ``floor`` times the largest one
+        (or to ``floor`` when none is positive) instead of zero: the
+        projection then stays strictly positive definite, as a LogDet term
+        needs.
 
     Returns
     -------
@@ -53,7 +58,8 @@ def project_psd(M, *, return_eigen=False):
     if M.ndim != 2 or M.shape[0] != M.shape[1]:
         raise ValueError(f"M must be a square matrix, got shape {M.shape}")
     w, V = np.linalg.eigh((M + M.T) / 2)
-    w = np.clip(w, 0.0, None)
+    lowest = floor * w[-1] if w[-1] > 0 else floor
+    w = np.clip(w, lowest, None)
     out = (V * w) @ V.T
     out = (out + out.T) / 2
     if return_eigen:

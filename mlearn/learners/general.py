@@ -67,6 +67,11 @@ _COMMON_CONSTRAINTS = {
 }
 
 
+#: With the LogDet regulariser, projected gradient keeps every eigenvalue of
+#: M at least this fraction of the largest.
+LOGDET_FLOOR = 1e-10
+
+
 class _GeneralMixin:
     """Initialisation, solver dispatch and fitted state shared by the four learners."""
 
@@ -108,9 +113,17 @@ class _GeneralMixin:
         threshold = objective.threshold
         if solver == "pgd":
             M0 = metric_from_components(L0)
+            # a LogDet term is infinite on the cone's boundary: project into
+            # its interior (e.g. a warm start whose smallest eigenvalues
+            # round to zero)
+            floor = LOGDET_FLOOR if self.regularizer == "logdet" and self.alpha > 0 else 0.0
+
+            def project_M(M):
+                return project_psd(M, floor=floor)
+
             if learn_threshold:
                 def project(x):
-                    M = project_psd(x[:-1].reshape(n_features, n_features))
+                    M = project_M(x[:-1].reshape(n_features, n_features))
                     return np.append(M.ravel(), x[-1])
 
                 x, n_iter, history = projected_gradient(
@@ -120,8 +133,8 @@ class _GeneralMixin:
                 M, threshold = x[:-1].reshape(n_features, n_features), float(x[-1])
             else:
                 M, n_iter, history = projected_gradient(
-                    objective.value_and_grad_M, M0, max_iter=max_iter, tol=self.tol,
-                    verbose=self.verbose, name=name,
+                    objective.value_and_grad_M, M0, project=project_M, max_iter=max_iter,
+                    tol=self.tol, verbose=self.verbose, name=name,
                 )
             # best rank-n_components approximation of the learned metric
             L = components_from_metric(M, n_components, check_psd=False)

@@ -268,6 +268,44 @@ def test_metric_learner_rounds_refresh_impostors():
     assert not np.allclose(one.components_, two.components_)
 
 
+def test_logdet_warm_start_from_a_nearly_singular_metric():
+    # a second round starts from the first round's metric, whose smallest
+    # eigenvalues may round to zero; LogDet must still be finite there
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.preprocessing import StandardScaler
+
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y = load_breast_cancer(return_X_y=True)
+    train, _ = next(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
+    X, y = StandardScaler().fit_transform(X[train]), y[train]
+    learner = MetricLearner(regularizer="logdet", alpha=0.001, n_rounds=2, random_state=0)
+    # one thread: the round-off that made this start singular, every time
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            learner.fit(X, y)
+    finally:
+        numba.set_num_threads(threads)
+    M = learner.get_mahalanobis_matrix()
+    w = np.linalg.eigvalsh(M)
+    assert w.min() > 0 and np.all(np.isfinite(learner.objective_history_))
+
+
+def test_project_psd_floor_keeps_the_matrix_positive_definite():
+    from mlearn.linalg import project_psd
+
+    A = np.diag([4.0, 1e-20, -3.0])
+    P = project_psd(A, floor=1e-6)
+    np.testing.assert_allclose(np.linalg.eigvalsh(P), [4e-6, 4e-6, 4.0])
+    np.testing.assert_array_equal(project_psd(A), np.diag([4.0, 1e-20, 0.0]))
+
+
 def test_metric_learner_errors_and_warnings():
     X, y = load_iris(return_X_y=True)
     with pytest.raises(ValueError, match="2 classes"):
