@@ -10,7 +10,12 @@ from sklearn.utils import check_random_state
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from ..base import BaseMetricLearner, MahalanobisMixin, PairsClassifierMixin
 from ..linalg import components_from_metric, initialize_metric
-from ._itml_kernels import itml_sweep
+from ._itml_kernels import (
+    BLOCKED_MIN_FEATURES,
+    SWEEP_BLOCK,
+    itml_sweep,
+    itml_sweep_blocked,
+)
 from ._supervised import (
     SUPERVISED_PARAMETER_CONSTRAINTS,
     SupervisedMixin,
@@ -106,10 +111,15 @@ class _BaseITML(BaseMetricLearner):
         lambdas = np.zeros(n)
         lambdas_old = np.zeros(n)
         diffs = np.ascontiguousarray(diffs)
+        blocked = diffs.shape[1] >= BLOCKED_MIN_FEATURES
         conv = np.inf
         converged = False
         for it in range(1, self.max_iter + 1):
-            n_skipped = itml_sweep(A, diffs, signs, targets, lambdas, gamma, gamma_proj)
+            if blocked:
+                n_skipped = itml_sweep_blocked(A, diffs, signs, targets, lambdas, gamma,
+                                               gamma_proj, SWEEP_BLOCK)
+            else:
+                n_skipped = itml_sweep(A, diffs, signs, targets, lambdas, gamma, gamma_proj)
             norm_sum = np.linalg.norm(lambdas) + np.linalg.norm(lambdas_old)
             if norm_sum == 0:
                 # every constraint already holds under the prior

@@ -10,7 +10,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
 from mlearn import ITML, Constraints, ITML_Supervised
-from mlearn.learners._itml_kernels import itml_sweep, itml_sweep_numpy
+from mlearn.learners._itml_kernels import itml_sweep, itml_sweep_blocked, itml_sweep_numpy
 
 
 def _iris_pairs(n=40, random_state=0):
@@ -63,6 +63,36 @@ def test_kernel_matches_numpy_reference():
         out.append((A, t, lam))
     for a, b in zip(*out):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("d, n, block", [(6, 30, 16), (30, 45, 16), (30, 45, 7), (40, 16, 16)])
+@pytest.mark.parametrize("gamma", [1.0, np.inf])
+def test_blocked_kernel_matches_numpy_reference(d, n, block, gamma):
+    # blocks with a remainder, a block size that does not divide n, n equal
+    # to one block; a pair of identical points (skipped) in the middle
+    rng = np.random.RandomState(1)
+    B = rng.randn(d, d)
+    A0 = B @ B.T / d + np.eye(d)
+    diffs = rng.randn(n, d)
+    diffs[n // 2] = 0.0
+    signs = np.where(rng.rand(n) < 0.5, 1.0, -1.0)
+    targets0 = np.where(signs > 0, 0.5 * d, 3.0 * d)
+    lam0 = rng.rand(n) * 0.01
+    gamma_proj = 1.0 if np.isinf(gamma) else gamma / (gamma + 1.0)
+    out = []
+    for sweep in (itml_sweep_numpy, itml_sweep_blocked):
+        A, t, lam = A0.copy(), targets0.copy(), lam0.copy()
+        skipped = []
+        for _ in range(3):
+            args = (A, diffs, signs, t, lam, gamma, gamma_proj)
+            skipped.append(sweep(*args, block) if sweep is itml_sweep_blocked else sweep(*args))
+        out.append((A, t, lam, skipped))
+    (A_ref, t_ref, lam_ref, skip_ref), (A, t, lam, skip) = out
+    assert skip == skip_ref == [1, 1, 1]
+    assert not np.allclose(A, A0)  # the sweeps did move the metric
+    np.testing.assert_allclose(A, A_ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(lam, lam_ref, rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(t, t_ref, rtol=1e-10)
 
 
 def test_matches_textbook_algorithm():
