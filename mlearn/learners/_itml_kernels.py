@@ -37,6 +37,27 @@ def _rows_times(A, diffs, c, out):
 
 
 @njit(cache=True, nogil=True)
+def _project(c, p, signs, targets, lambdas, gamma, gamma_proj):
+    """Bregman projection onto constraint ``c``, whose ``v' A v`` is ``p > 0``.
+
+    Updates ``lambdas[c]`` and ``targets[c]``; returns ``beta`` of the
+    update ``A += beta (A v)(A v)'``, 0.0 when the constraint leaves ``A``
+    as it is.
+    """
+    delta = signs[c]
+    if delta > 0:
+        alpha = min(lambdas[c], gamma_proj * (1.0 / p - 1.0 / targets[c]))
+    else:
+        alpha = min(lambdas[c], gamma_proj * (1.0 / targets[c] - 1.0 / p))
+    if alpha == 0.0:
+        return 0.0
+    lambdas[c] -= alpha
+    if np.isfinite(gamma):
+        targets[c] = 1.0 / (1.0 / targets[c] + delta * alpha / gamma)
+    return delta * alpha / (1.0 - delta * alpha * p)
+
+
+@njit(cache=True, nogil=True)
 def itml_sweep(A, diffs, signs, targets, lambdas, gamma, gamma_proj):
     """Project ``A`` in turn onto each pair constraint, in place.
 
@@ -65,7 +86,6 @@ def itml_sweep(A, diffs, signs, targets, lambdas, gamma, gamma_proj):
     """
     n, d = diffs.shape
     n_skipped = 0
-    finite_gamma = np.isfinite(gamma)
     if n == 0:
         return 0
     # cur = A v_c. It is computed as a sum of rows of A (A is symmetric), whose
@@ -81,22 +101,13 @@ def itml_sweep(A, diffs, signs, targets, lambdas, gamma, gamma_proj):
         p = 0.0
         for i in range(d):
             p += diffs[c, i] * cur[i]
-        alpha = 0.0
         beta = 0.0
-        delta = signs[c]
         if p > 0.0:
-            if delta > 0:
-                alpha = min(lambdas[c], gamma_proj * (1.0 / p - 1.0 / targets[c]))
-            else:
-                alpha = min(lambdas[c], gamma_proj * (1.0 / targets[c] - 1.0 / p))
+            beta = _project(c, p, signs, targets, lambdas, gamma, gamma_proj)
         else:
             n_skipped += 1
         has_next = c + 1 < n
-        if alpha != 0.0:
-            lambdas[c] -= alpha
-            beta = delta * alpha / (1.0 - delta * alpha * p)
-            if finite_gamma:
-                targets[c] = 1.0 / (1.0 / targets[c] + delta * alpha / gamma)
+        if beta != 0.0:
             # A += beta (A v)(A v)', and nxt = A_new v_{c+1} in the same pass
             for j in range(d):
                 nxt[j] = 0.0
@@ -127,7 +138,6 @@ def itml_sweep_blocked(A, diffs, signs, targets, lambdas, gamma, gamma_proj, blo
     """
     n, d = diffs.shape
     n_skipped = 0
-    finite_gamma = np.isfinite(gamma)
     U = np.empty((block, d))  # the block's update vectors u_t = A_(t-1) v_t
     scaled = np.empty((block, d))  # beta_t u_t
     beta_u = np.empty(block)
@@ -150,20 +160,12 @@ def itml_sweep_blocked(A, diffs, signs, targets, lambdas, gamma, gamma_proj, blo
             p = 0.0
             for a in range(d):
                 p += v[a] * cur[a]
-            alpha = 0.0
-            delta = signs[c]
+            beta = 0.0
             if p > 0.0:
-                if delta > 0:
-                    alpha = min(lambdas[c], gamma_proj * (1.0 / p - 1.0 / targets[c]))
-                else:
-                    alpha = min(lambdas[c], gamma_proj * (1.0 / targets[c] - 1.0 / p))
+                beta = _project(c, p, signs, targets, lambdas, gamma, gamma_proj)
             else:
                 n_skipped += 1
-            if alpha != 0.0:
-                lambdas[c] -= alpha
-                beta = delta * alpha / (1.0 - delta * alpha * p)
-                if finite_gamma:
-                    targets[c] = 1.0 / (1.0 / targets[c] + delta * alpha / gamma)
+            if beta != 0.0:
                 for a in range(d):
                     U[k, a] = cur[a]
                     scaled[k, a] = beta * cur[a]
