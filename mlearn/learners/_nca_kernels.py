@@ -32,6 +32,8 @@ build W in full.
 import numpy as np
 from numba import get_num_threads, njit, prange
 
+from .._blas import blas_threads_inside
+
 __all__ = [
     "SoftmaxObjective",
     "mlkr_block_weights_reference",
@@ -325,16 +327,11 @@ class SoftmaxObjective:
                 self.WtE, self.col_sums, self.chunk_rows)
         if self.n_parts == 1:
             self._kernel(*args)
-        else:
-            from ..pairwise._numba import SMALL_PRODUCT, blas_threads_for
-
-            # one BLAS thread inside each of ours, for their Gram chunks
-            chunk = self.chunk_rows * E.shape[0] * E.shape[1]
-            with blas_threads_for(min(SMALL_PRODUCT - 1, chunk)):
-                self._kernel(*args)
-        if self.n_parts == 1:
             col_sums, WtE = self.col_sums[0], self.WtE[0]
         else:
+            # each of our threads forms its own Gram chunks
+            with blas_threads_inside(self.chunk_rows * E.shape[0] * E.shape[1]):
+                self._kernel(*args)
             col_sums, WtE = self.col_sums.sum(axis=0), self.WtE.sum(axis=0)
         Z = col_sums[:, None] * E - self.WE - WtE
         gradient = 2.0 * (Z.T @ X)

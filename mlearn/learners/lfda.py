@@ -217,7 +217,7 @@ def local_scatters(X, y, k):
 
     Returns ``(S_between, S_within)``, both of shape (n_features, n_features).
     """
-    from ..pairwise._api import self_distances
+    from ..pairwise import pairwise_distances
 
     n_samples = X.shape[0]
     Xc = X - X.mean(axis=0)
@@ -237,7 +237,7 @@ def local_scatters(X, y, k):
         members = members - members.mean(axis=0)
         # small classes: one thread, rather than waking the thread pool
         n_jobs = 1 if n_c * n_c < SMALL_CLASS_ENTRIES else None
-        D = self_distances(members, "sqeuclidean", n_jobs)
+        D = pairwise_distances(members, metric="sqeuclidean", n_jobs=n_jobs)
         k_c = min(k, n_c - 1)
         sigma = np.sqrt(np.partition(D, k_c, axis=1)[:, k_c])
         A = _affinities(D, sigma)

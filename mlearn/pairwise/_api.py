@@ -4,6 +4,7 @@ import numbers
 
 import numpy as np
 
+from .._blas import blas_threads_for
 from .._sklearn_compat import check_array
 from . import _cupy, _numba, _numpy
 from ._chunking import resolve_working_memory
@@ -194,21 +195,6 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, backend="auto",
     return _run(X, Y, backend, compute)
 
 
-def self_distances(X, metric="sqeuclidean", n_jobs=None):
-    """``pairwise_distances(X, metric=metric)`` for mlearn's own callers.
-
-    ``X`` must already be a finite, C-contiguous float32/float64 NumPy
-    array and ``metric`` one without parameters: nothing is checked, and the
-    Numba kernels run directly. Learners call it many times on small blocks
-    of their (validated) data, where the checks would cost more than the
-    distances.
-    """
-    entry = get_metric(metric)
-    out = np.empty((X.shape[0], X.shape[0]), dtype=X.dtype)
-    with _numba.threads(n_jobs):
-        return _numba.pairwise(entry, X, X, {}, True, resolve_working_memory(None), out)
-
-
 def paired_distances(A, B, metric="euclidean", *, backend="auto", **metric_params):
     """Distance (or similarity) between row i of A and row i of B, for every i.
 
@@ -252,7 +238,7 @@ def paired_distances(A, B, metric="euclidean", *, backend="auto", **metric_param
             return _cupy.paired(xp, entry, A_, B_, params, working_memory)
         if entry.gemm and backend == "numba":
             # products bring nothing to row-by-row work: difference form
-            with _numba.blas_threads_for(A_.size * A_.shape[1]):
+            with blas_threads_for(A_.size * A_.shape[1]):
                 return _cupy.paired(xp, entry, A_, B_, params, working_memory)
         out = np.empty(A_.shape[0], dtype=A_.dtype)
         if backend == "numpy":

@@ -15,6 +15,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from .._blas import blas_threads_for, blas_threads_inside
 from ._metrics import (
     CHEBYSHEV,
     CHI2,
@@ -343,7 +344,8 @@ def pairwise_gemm_tiles(A, B, xx, yy, X, Y, L, tau, mode, out, tile_rows, tile_c
     single-threaded BLAS call and finishes it (see ``finish_gemm``) into
     ``out`` while it is still in cache; the output is written once. With
     ``same`` (the rows compared with themselves) the diagonal of a distance
-    is set to zero, rather than recomputed as a cancelled entry.
+    is set to zero (cosine's zero rows then get their 1 when finished),
+    rather than recomputed as a cancelled entry.
     """
     n = A.shape[0]
     m = B.shape[0]
@@ -383,7 +385,7 @@ def pairwise_gemm_tiles(A, B, xx, yy, X, Y, L, tau, mode, out, tile_rows, tile_c
                     d2 = s - (G[ii, jj] + G[ii, jj])
                     n_cancelled += d2 <= tau * s
                     row[c0 + jj] = max(d2, zero)
-            if same and mode != COSINE and c0 <= i < c1:
+            if same and c0 <= i < c1:
                 s = xi + xi
                 n_cancelled -= s - (G[ii, i - c0] + G[ii, i - c0]) <= tau * s
                 row[i] = zero
@@ -504,54 +506,6 @@ def threads(n_jobs):
         numba.set_num_threads(previous)
 
 
-#: Below this many multiply-adds a matrix product runs on one BLAS thread:
-#: waking a second thread costs more than it saves (and much more when the
-#: other core is busy).
-SMALL_PRODUCT = 5e7
-
-#: Below this many multiply-adds BLAS libraries already run a product on one
-#: thread (OpenBLAS's own cut-off), so limiting the pool would only cost the
-#: tens of microseconds that changing the limit takes.
-SERIAL_PRODUCT = 2**18
-
-_blas_libraries = None
-
-
-def _blas():
-    """threadpoolctl's controllers of the BLAS libraries loaded at first use."""
-    global _blas_libraries
-    if _blas_libraries is None:
-        from threadpoolctl import ThreadpoolController
-
-        _blas_libraries = ThreadpoolController().select(user_api="blas").lib_controllers
-    return _blas_libraries
-
-
-@contextlib.contextmanager
-def blas_threads_for(multiply_adds):
-    """One BLAS thread for small products; the library's setting otherwise.
-
-    ``multiply_adds`` is the size of the largest product run inside the
-    block. The thread counts are read and set directly on the libraries'
-    controllers: a ``threadpool_limits`` context gathers information on
-    every library first, which costs more than a small product.
-    """
-    if multiply_adds >= SMALL_PRODUCT or multiply_adds < SERIAL_PRODUCT:
-        yield
-        return
-    changed = []
-    for lib in _blas():
-        previous = lib.get_num_threads()
-        if previous is not None and previous > 1:
-            lib.set_num_threads(1)
-            changed.append((lib, previous))
-    try:
-        yield
-    finally:
-        for lib, previous in changed:
-            lib.set_num_threads(previous)
-
-
 def direct_args(dtype, code, params):
     """Scalar arguments of the direct kernels, typed like the data."""
     p = float(params.get("p", 2.0))
@@ -596,7 +550,7 @@ def _pairwise_gemm(metric, X, Y, params, same, working_memory, out):
     rows, cols = knn_tiles(min(n, GEMM_TILE_ROWS), min(m, GEMM_TILE_COLS), X.itemsize,
                            per_thread)
     # each thread runs its own products, one tile at a time
-    with blas_threads_for(min(SMALL_PRODUCT - 1, rows * cols * ops.A.shape[1])):
+    with blas_threads_inside(rows * cols * ops.A.shape[1]):
         pairwise_gemm_tiles(_c(ops.A), _c(ops.B), xx, yy, RX, RY, L,
                             X.dtype.type(ops.tau), np.int64(ops.mode), out,
                             np.int64(rows), np.int64(cols), bool(same))
@@ -643,7 +597,7 @@ def kneighbors(metric, X, Y, params, same, n_neighbors, exclude_self, working_me
         rows, cols = knn_tiles(KNN_TILE_ROWS, min(m, KNN_TILE_COLS), X.itemsize,
                                per_thread)
         # each thread runs its own products, one tile at a time
-        with blas_threads_for(min(SMALL_PRODUCT - 1, rows * cols * A.shape[1])):
+        with blas_threads_inside(rows * cols * A.shape[1]):
             knn_sq_tiles(A, B, xx, yy, RX, RY, L, tau, bool(exclude_self), best_d,
                          best_i, np.int64(rows), np.int64(cols))
         return _sorted_neighbours(best_d, best_i, squared, 1)

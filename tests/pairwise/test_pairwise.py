@@ -247,6 +247,22 @@ def test_non_finite_input_names_argument(bad, name):
         kneighbors(X, Y, 1)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", ["euclidean", "sqeuclidean", "cosine", "mahalanobis"])
+def test_self_distances_have_an_exact_zero_diagonal(name, dtype):
+    # points far from the origin, where the product form cancels worst; a
+    # zero row has cosine distance 1 to everything, itself included
+    rng = np.random.default_rng(3)
+    X = (rng.standard_normal((300, 7)) * 0.01 + 50.0).astype(dtype)
+    X[5] = 0.0
+    params = {"L": rng.standard_normal((4, 7)).astype(dtype)} if name == "mahalanobis" else {}
+    diagonal = np.diag(pairwise_distances(X, metric=name, **params)).copy()
+    expected = np.zeros(300, dtype)
+    if name == "cosine":
+        expected[5] = 1.0
+    assert_array_equal(diagonal, expected)
+
+
 def test_finite_values_whose_sum_overflows_are_accepted():
     # the plain-array shortcut checks finiteness through the sum; a sum that
     # overflows must fall back to the full check, which accepts these values
@@ -473,9 +489,17 @@ def test_registry_drives_docs():
         assert f"``{name}``" in text, name
 
 
-@pytest.mark.parametrize("multiply_adds, limited", [(10, False), (2**20, True), (10**9, False)])
-def test_blas_threads_limited_only_for_mid_sized_products(multiply_adds, limited):
+@pytest.mark.parametrize("helper, multiply_adds, limited", [
+    ("blas_threads_for", 10, False), ("blas_threads_for", 2**20, True),
+    ("blas_threads_for", 10**9, False), ("blas_threads_inside", 10, False),
+    ("blas_threads_inside", 2**20, True), ("blas_threads_inside", 10**9, True),
+])
+def test_blas_threads_limited_only_where_it_pays(helper, multiply_adds, limited):
+    # a product of its own: limited when mid-sized; products inside mlearn's
+    # threads: limited unless BLAS would run them on one thread anyway
     from threadpoolctl import threadpool_info, threadpool_limits
+
+    from mlearn import _blas
 
     def blas_threads():
         return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
@@ -484,7 +508,7 @@ def test_blas_threads_limited_only_for_mid_sized_products(multiply_adds, limited
         before = blas_threads()
         if not before or max(before) < 2:
             pytest.skip("the BLAS library here runs one thread")
-        with _numba.blas_threads_for(multiply_adds):
+        with getattr(_blas, helper)(multiply_adds):
             inside = blas_threads()
         assert inside == ([1] * len(before) if limited else before)
         assert blas_threads() == before
