@@ -85,30 +85,38 @@ def datasets_of(learner, datasets):
     return list(datasets)
 
 
-def reference_results(datasets, refresh, cases=CASES):
-    cache = json.loads(REFERENCE_CACHE.read_text()) if REFERENCE_CACHE.exists() else {}
+def measure_reference(ref_name, ref_params, datasets):
+    """metric-learn's protocol results on ``datasets``, measured now (one thread).
+
+    On the data-set variants (``EXTRA_DATASETS``) the folds where metric-learn
+    runs are timed even when others fail.
+    """
     env = single_threaded_env()
     env["NUMBA_NUM_THREADS"] = "1"
+    rows = []
+    for group in ([d for d in datasets if d in DATASETS],
+                  [d for d in datasets if d in EXTRA_DATASETS]):
+        if group:
+            rows += run_reference(
+                HERE / "reference_metric_learn.py",
+                {"learner": ref_name, "params": ref_params, "datasets": group,
+                 "skip_failed_folds": group[0] in EXTRA_DATASETS},
+                env=env,
+            )
+    return rows
+
+
+def reference_results(datasets, refresh, cases=CASES):
+    cache = json.loads(REFERENCE_CACHE.read_text()) if REFERENCE_CACHE.exists() else {}
     for name, _, _, ref_name, ref_params in cases:
-        key = ref_name
-        have = {r["dataset"] for r in cache.get(key, [])}
+        have = {r["dataset"] for r in cache.get(ref_name, [])}
         todo = [d for d in datasets_of(name, datasets) if refresh or d not in have]
         if not todo:
             continue
         print(f"metric-learn {ref_name} on {todo} ...", flush=True)
-        rows = []
-        for group in ([d for d in todo if d in DATASETS],
-                      [d for d in todo if d in EXTRA_DATASETS]):
-            if group:
-                # on the variants, the folds where metric-learn runs are timed
-                rows += run_reference(
-                    HERE / "reference_metric_learn.py",
-                    {"learner": ref_name, "params": ref_params, "datasets": group,
-                     "skip_failed_folds": group[0] in EXTRA_DATASETS},
-                    env=env,
-                )
-        kept = [r for r in cache.get(key, []) if r["dataset"] not in todo]
-        cache[key] = kept + rows
+        rows = measure_reference(ref_name, ref_params, todo)
+        kept = [r for r in cache.get(ref_name, []) if r["dataset"] not in todo]
+        cache[ref_name] = kept + rows
         REFERENCE_CACHE.parent.mkdir(parents=True, exist_ok=True)
         REFERENCE_CACHE.write_text(json.dumps(cache, indent=2) + "\n")
     return cache
@@ -145,19 +153,6 @@ def _accuracy(row):
         return None
     acc = row["accuracy"]
     return None if acc is None or not np.isfinite(acc) else acc
-
-
-def _reference_round(case, dataset):
-    """metric-learn's protocol result for one data set, measured now."""
-    _, _, _, ref_name, ref_params = case
-    env = single_threaded_env()
-    env["NUMBA_NUM_THREADS"] = "1"
-    return run_reference(
-        HERE / "reference_metric_learn.py",
-        {"learner": ref_name, "params": ref_params, "datasets": [dataset],
-         "skip_failed_folds": dataset in EXTRA_DATASETS},
-        env=env,
-    )[0]
 
 
 def more_rounds(row, n_rounds, measure_anchor, measure_ours):
@@ -305,7 +300,7 @@ def main(argv=None):
     # machine in the same state
     rounds = args.speed_rounds if args.refresh_reference else 1
     for case in CASES:
-        name, cls_name, params, ref_name, _ = case
+        name, cls_name, params, ref_name, ref_params = case
         reference = reference_results(args.datasets, args.refresh_reference, [case])
         with threadpool_limits(limits=1):
             for dataset in datasets_of(name, args.datasets):
@@ -316,7 +311,7 @@ def main(argv=None):
                 if rounds > 1 and "speed_target" in rows[-1]:
                     print(f"  {rounds - 1} more rounds ...", flush=True)
                     more_rounds(rows[-1], rounds,
-                                lambda: _reference_round(case, dataset),
+                                lambda: measure_reference(ref_name, ref_params, [dataset])[0],
                                 lambda: mlearn_result(cls_name, params, dataset))
                 if name == "NCA":
                     print(f"scikit-learn NCA on {dataset} ...", flush=True)

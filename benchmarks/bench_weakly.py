@@ -13,6 +13,10 @@ results are cached in ``results/weakly_reference.json``; pass ``--refresh`` to
 rerun it. ``--datasets iris,wine`` restricts the run.
 
     python benchmarks/bench_weakly.py [--refresh] [--datasets ...]
+
+``--itml-same-moment`` times ITML_Supervised on one digits fold with both
+sides back to back; ``--itml-kernels`` times ITML's two sweep kernels (update
+by update, and blocked) against each other by number of features.
 """
 
 import argparse
@@ -88,6 +92,9 @@ def main(argv=None):
                              "other learners already in results/weakly.json are kept")
     parser.add_argument("--no-pairs", action="store_true",
                         help="skip the pair-verification table")
+    parser.add_argument("--itml-kernels", action="store_true",
+                        help="only time ITML's two sweep kernels against each other "
+                             "by number of features (results/weakly_itml_kernels.*)")
     parser.add_argument("--itml-same-moment", action="store_true",
                         help="only time ITML_Supervised on one digits fold, both sides "
                              "back to back (results/weakly_itml_speed.*)")
@@ -95,6 +102,16 @@ def main(argv=None):
     datasets = args.datasets.split(",")
     wanted = [s for s in args.learners.split(",") if s]
     configs = [c for c in CONFIGS if not wanted or c[0] in wanted]
+    if args.itml_kernels:
+        rows = itml_kernels()
+        write_results(
+            "weakly_itml_kernels", rows,
+            title="ITML: one sweep, update by update against blocked updates",
+            notes=("4000 random pair differences, all constraints active, one thread; "
+                   "median of 5 sweeps each, the two kernels timed alternately. The "
+                   "estimator uses the blocked sweep from BLOCKED_MIN_FEATURES features on."),
+        )
+        return
     if args.itml_same_moment:
         from threadpoolctl import threadpool_limits
 
@@ -211,6 +228,46 @@ for _ in range(5):
     times.append((time.perf_counter() - start, time.process_time() - cpu))
 print(json.dumps(times))
 """
+
+
+def itml_kernels(n=4000, features=(8, 16, 24, 32, 64, 128)):
+    """Microseconds per constraint of ``itml_sweep`` and ``itml_sweep_blocked``."""
+    import numba
+    from harness import time_interleaved
+    from threadpoolctl import threadpool_limits
+
+    from mlearn.learners._itml_kernels import (
+        BLOCKED_MIN_FEATURES,
+        SWEEP_BLOCK,
+        itml_sweep,
+        itml_sweep_blocked,
+    )
+
+    numba.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    signs = np.where(rng.random(n) < 0.5, 1.0, -1.0)
+    rows = []
+    for d in features:
+        diffs = rng.standard_normal((n, d))
+        targets = np.where(signs > 0, 0.2 * d, 8.0 * d)
+
+        def sweep(kernel, *extra, diffs=diffs, targets=targets, d=d):
+            # every lambda starts positive, so every constraint updates A
+            return lambda: kernel(np.eye(d), diffs, signs, targets.copy(), np.ones(n),
+                                  1.0, 0.5, *extra)
+
+        with threadpool_limits(1):
+            t_fused, t_blocked, _, _ = time_interleaved(
+                sweep(itml_sweep), sweep(itml_sweep_blocked, SWEEP_BLOCK))
+        rows.append({
+            "n_features": d,
+            "fused_us_per_constraint": 1e6 * t_fused / n,
+            "blocked_us_per_constraint": 1e6 * t_blocked / n,
+            "speedup": t_fused / t_blocked,
+            "estimator_uses": "blocked" if d >= BLOCKED_MIN_FEATURES else "fused",
+        })
+        print(rows[-1], flush=True)
+    return rows
 
 
 def itml_same_moment(max_iter=100):

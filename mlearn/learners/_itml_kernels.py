@@ -7,7 +7,7 @@ is the NumPy reference the tests compare the compiled kernels with.
 :func:`itml_sweep` applies each rank-one update to ``A`` as it comes.
 :func:`itml_sweep_blocked` makes the same projections in the same order but
 keeps the updates of a block of constraints as a low-rank term and folds them
-into ``A`` with one matrix product per block, which is faster from about 24
+into ``A`` with one matrix product per block, which is faster from about 32
 features on (``BLOCKED_MIN_FEATURES``).
 """
 
@@ -17,7 +17,7 @@ from numba import njit
 __all__ = ["BLOCKED_MIN_FEATURES", "itml_sweep", "itml_sweep_blocked", "itml_sweep_numpy"]
 
 #: From this many features on, the estimator uses :func:`itml_sweep_blocked`.
-BLOCKED_MIN_FEATURES = 24
+BLOCKED_MIN_FEATURES = 32
 
 #: Constraints per block of :func:`itml_sweep_blocked`.
 SWEEP_BLOCK = 16

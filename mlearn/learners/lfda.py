@@ -42,6 +42,15 @@ def data_subspace(scatter, learner, what="X"):
     return V[:, keep][:, ::-1]
 
 
+def group_blocks(codes, n_groups):
+    """``(order, bounds)``: ``codes[order]`` is sorted, so that group ``g``
+    (codes in ``0..n_groups-1``, each present) is the contiguous block
+    ``order[bounds[g]:bounds[g + 1]]``."""
+    order = np.argsort(codes, kind="stable")
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(codes, minlength=n_groups))))
+    return order, bounds
+
+
 def pad_rows(L, n_rows):
     """``L`` with zero rows appended up to ``n_rows`` rows."""
     if L.shape[0] >= n_rows:
@@ -226,8 +235,7 @@ def local_scatters(X, y, k):
     S_within = np.zeros((X.shape[1], X.shape[1]))
     # the points sorted by class: each class is one contiguous block
     labels, codes = np.unique(y, return_inverse=True)
-    order = np.argsort(codes.ravel(), kind="stable")
-    bounds = np.concatenate(([0], np.cumsum(np.bincount(codes.ravel(), minlength=len(labels)))))
+    order, bounds = group_blocks(codes.ravel(), len(labels))
     sorted_points = Xc[order]
     for c in range(len(labels)):
         members = sorted_points[bounds[c]:bounds[c + 1]]

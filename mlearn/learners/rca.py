@@ -12,7 +12,7 @@ from .._sklearn_compat import Interval, _fit_context
 from .._validation import check_class_labels
 from ..base import BaseMetricLearner, MahalanobisMixin
 from ..constraints import Constraints
-from .lfda import RANK_TOL, data_subspace, flip_signs, pad_rows
+from .lfda import RANK_TOL, data_subspace, flip_signs, group_blocks, pad_rows
 
 __all__ = ["RCA", "RCA_Supervised"]
 
@@ -147,7 +147,7 @@ class RCA(MahalanobisMixin, BaseMetricLearner):
             if w[0] > RANK_TOL * max(w[-1], 0.0):
                 # C is well conditioned, so the data span every direction:
                 # the symmetric C^(-1/2), without the subspace below
-                self.components_ = (V / np.sqrt(w)) @ V.T
+                self.components_ = _inverse_sqrt(inner, (w, V))
                 return self
         Xc = X - X.mean(axis=0)
         U = data_subspace(Xc.T @ Xc, "RCA")
@@ -317,10 +317,8 @@ def chunklet_covariance(X, chunks):
             f"{len(labels)} chunklets of one point each"
         )
     points = X[in_chunk]
-    # chunklet sums over the points sorted by chunklet (each one contiguous)
-    order = np.argsort(inverse, kind="stable")
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-    sums = np.add.reduceat(points[order], starts, axis=0)
+    order, bounds = group_blocks(inverse, len(labels))
+    sums = np.add.reduceat(points[order], bounds[:-1], axis=0)
     centred = points - (sums / sizes[:, None])[inverse]
     C = centred.T @ centred / points.shape[0]
     return (C + C.T) / 2, centred
@@ -346,6 +344,7 @@ def _regularise_inner(C, in_chunks, U):
     return (1.0 - shrinkage) * C + shrinkage * mean * np.eye(C.shape[0])
 
 
-def _inverse_sqrt(C):
-    w, V = np.linalg.eigh((C + C.T) / 2)
+def _inverse_sqrt(C, eigen=None):
+    """The symmetric ``C^(-1/2)``; ``eigen`` is ``eigh(C)`` when already known."""
+    w, V = np.linalg.eigh((C + C.T) / 2) if eigen is None else eigen
     return (V / np.sqrt(w)) @ V.T

@@ -95,6 +95,29 @@ def test_blocked_kernel_matches_numpy_reference(d, n, block, gamma):
     np.testing.assert_allclose(t, t_ref, rtol=1e-10)
 
 
+def test_estimator_uses_the_blocked_sweep_with_many_features(monkeypatch):
+    # the same fit with the update-by-update sweep forced: same metric
+    from mlearn.learners import itml as itml_module
+    from mlearn.learners._itml_kernels import BLOCKED_MIN_FEATURES
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(120, BLOCKED_MIN_FEATURES + 3)
+    y = rng.randint(0, 3, 120)
+    X[:, 0] += 2.0 * y
+    calls = []
+    blocked = itml_module.itml_sweep_blocked
+    monkeypatch.setattr(itml_module, "itml_sweep_blocked",
+                        lambda *args: calls.append(1) or blocked(*args))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fast = ITML_Supervised(max_iter=20, random_state=0).fit(X, y)
+        assert calls  # the blocked sweep ran
+        monkeypatch.setattr(itml_module, "BLOCKED_MIN_FEATURES", X.shape[1] + 1)
+        plain = ITML_Supervised(max_iter=20, random_state=0).fit(X, y)
+    np.testing.assert_allclose(fast.get_mahalanobis_matrix(), plain.get_mahalanobis_matrix(),
+                               rtol=1e-8, atol=1e-10)
+
+
 def test_matches_textbook_algorithm():
     pairs, y = _iris_pairs(15)
     u, l = 0.5, 6.0
