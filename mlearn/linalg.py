@@ -53,6 +53,9 @@ def project_psd(M, *, return_eigen=False, floor=0.0):
     >>> project_psd(np.array([[1.0, 0.0], [0.0, -2.0]]))
     array([[1., 0.],
            [0., 0.]])
+    >>> project_psd(np.array([[1.0, 0.0], [0.0, -2.0]]), floor=1e-3)
+    array([[1.   , 0.   ],
+           [0.   , 0.001]])
     """
     M = np.asarray(M, dtype=np.float64)
     if M.ndim != 2 or M.shape[0] != M.shape[1]:
