@@ -10,13 +10,16 @@ gradient is
                  = 2 Z^T X,   Z = diag(r + c) E - W E - W^T E,
 
 where ``r`` and ``c`` are the row and column sums of ``W``. For both losses
-each row of ``W`` sums to zero (``r = 0``), which the kernels rely on.
+each row of ``W`` sums to zero (``r = 0``), which the kernels rely on. The
+same gradient is ``2 L (X^T diag(c) X - T - T^T)`` with ``T = X^T (W X)``,
+which needs only the gather ``W X``; ``SoftmaxObjective`` picks the cheaper
+form.
 
 Nothing of size n x n x d is ever formed, nor the n x n matrix W: each
 thread forms a chunk of rows of the Gram matrix ``E E^T`` in a buffer small
 enough to stay in cache, and turns every row into its distances, the
 shifted exponentials, the class or target sums and the weights, which it
-adds straight into ``W E`` and ``W^T E`` (one Numba kernel,
+adds straight into ``W E`` and ``W^T E``, or into ``W X`` (one Numba kernel,
 ``softmax_weights``). Only the terms that are not negligible (see
 ``_CUTOFF``) are kept, as a compact list per row, so the sums and the
 products cost in proportion to the number of effective neighbours rather
@@ -123,21 +126,31 @@ def _row_exponentials(row, sq, slack, i, E, scratch, idx, val):
 
 
 @njit(cache=True, nogil=True)
-def _accumulate_row(i, idx, val, m, E, WE, WtE, col_sums):
+def _accumulate_row(i, idx, val, m, E, F, WF, WtE, col_sums):
     """Add row ``i`` of W (``val[:m]`` at columns ``idx[:m]``) to the products:
-    to ``(W E)_i``, to ``W^T E`` and to ``W^T 1``."""
+    to ``(W F)_i`` and ``W^T 1``, and (unless ``WtE`` has no rows) to ``W^T E``."""
+    for q in range(m):
+        col_sums[idx[q]] += val[q]
+    f = F.shape[1]
+    if WtE.shape[0] == 0:
+        # a gather only: every term reads a row of F into the row of WF
+        for q in range(m):
+            j = idx[q]
+            w = val[q]
+            for a in range(f):
+                WF[i, a] += w * F[j, a]
+        return
     k = E.shape[1]
     for q in range(m):
         j = idx[q]
         w = val[q]
-        col_sums[j] += w
         for a in range(k):
-            WE[i, a] += w * E[j, a]
+            WF[i, a] += w * F[j, a]
             WtE[j, a] += w * E[i, a]
 
 
 @njit(cache=True, nogil=True)
-def _nca_row(i, row, sq, slack, codes, E, scratch, idx, val, WE, WtE, col_sums):
+def _nca_row(i, row, sq, slack, codes, E, scratch, idx, val, F, WF, WtE, col_sums):
     """NCA weights of row ``i`` (``row``: see :func:`_row_exponentials`); returns ``p_i``.
 
     ``W_ij = p_ij ([y_i == y_j] - p_i)`` is the derivative of ``-sum_i p_i``
@@ -158,12 +171,12 @@ def _nca_row(i, row, sq, slack, codes, E, scratch, idx, val, WE, WtE, col_sums):
             val[q] = val[q] * inv_total * (1.0 - p_i)
         else:
             val[q] = -val[q] * inv_total * p_i
-    _accumulate_row(i, idx, val, m, E, WE, WtE, col_sums)
+    _accumulate_row(i, idx, val, m, E, F, WF, WtE, col_sums)
     return p_i
 
 
 @njit(cache=True, nogil=True)
-def _mlkr_row(i, row, sq, slack, y, E, scratch, idx, val, WE, WtE, col_sums):
+def _mlkr_row(i, row, sq, slack, y, E, scratch, idx, val, F, WF, WtE, col_sums):
     """MLKR weights of row ``i`` (``row``: see :func:`_row_exponentials`); returns
     ``yhat_i``.
 
@@ -181,14 +194,18 @@ def _mlkr_row(i, row, sq, slack, y, E, scratch, idx, val, WE, WtE, col_sums):
     scale = 2.0 * (yhat - y[i]) / total
     for q in range(m):
         val[q] = scale * val[q] * (yhat - y[idx[q]])
-    _accumulate_row(i, idx, val, m, E, WE, WtE, col_sums)
+    _accumulate_row(i, idx, val, m, E, F, WF, WtE, col_sums)
     return yhat
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def softmax_weights(kind_nca, E, E32, E32t, sq, target, stat, WE, WtE, col_sums,
+def softmax_weights(kind_nca, E, E32, E32t, sq, target, stat, F, WF, WtE, col_sums,
                     chunk_rows):
-    """Accumulate ``W E``, ``W^T E`` and ``W^T 1`` over all rows of W.
+    """Accumulate ``W F``, ``W^T 1`` and (when ``WtE`` has rows) ``W^T E``
+    over all rows of W.
+
+    ``F`` is ``E`` or ``X``: see :class:`SoftmaxObjective` for the two forms
+    of the gradient.
 
     ``E32`` and ``E32t`` are ``E`` and its transpose (C-contiguous) rounded
     to float32; their product screens the neighbours of every point (see
@@ -199,12 +216,13 @@ def softmax_weights(kind_nca, E, E32, E32t, sq, target, stat, WE, WtE, col_sums,
     walks it in chunks of ``chunk_rows``: it forms ``E32[chunk] @ E32t`` into
     its own buffer (inside a thread the matrix product should run on one
     BLAS thread) and turns each row into weights (:func:`_nca_row` or
-    :func:`_mlkr_row`) while the chunk is in cache. ``WE`` (n, k) must be
-    zero on entry. ``stat`` receives ``p_i`` (NCA, ``target`` the int64 class
+    :func:`_mlkr_row`) while the chunk is in cache. ``WF`` (n, f) must be
+    zero on entry; with ``WtE`` of shape (n_parts, 0, k) only the gather
+    ``W F`` is formed. ``stat`` receives ``p_i`` (NCA, ``target`` the int64 class
     codes) or ``yhat_i`` (MLKR, ``target`` the real targets) for every row.
     """
     n, k = E.shape
-    n_parts = WtE.shape[0]
+    n_parts = col_sums.shape[0]
     sq_max = 0.0
     for j in range(n):
         sq_max = max(sq_max, sq[j])
@@ -225,11 +243,11 @@ def softmax_weights(kind_nca, E, E32, E32t, sq, target, stat, WE, WtE, col_sums,
                 i = r0 + b
                 slack = gamma * (sq[i] + sq_max)
                 if kind_nca:
-                    stat[i] = _nca_row(i, G[b], sq, slack, target, E, scratch, idx, val, WE,
-                                       WtE[t], col_sums[t])
+                    stat[i] = _nca_row(i, G[b], sq, slack, target, E, scratch, idx, val, F,
+                                       WF, WtE[t], col_sums[t])
                 else:
-                    stat[i] = _mlkr_row(i, G[b], sq, slack, target, E, scratch, idx, val, WE,
-                                        WtE[t], col_sums[t])
+                    stat[i] = _mlkr_row(i, G[b], sq, slack, target, E, scratch, idx, val, F,
+                                        WF, WtE[t], col_sums[t])
 
 
 # The same kernel compiled without threads: launching the thread pool costs
@@ -271,6 +289,16 @@ def mlkr_block_weights_reference(G, sq, row0, y):
 class SoftmaxObjective:
     """Loss and gradient with respect to L of the NCA or MLKR objective.
 
+    The gradient ``2 L sum_ij W_ij (x_i - x_j)(x_i - x_j)^T`` is formed in
+    one of two ways, whichever touches fewer numbers per non-negligible
+    term of W:
+
+    * ``2 Z^T X`` with ``Z = diag(c) E - W E - W^T E`` (``c = W^T 1``): two
+      rows of length n_components per term, one of them scattered;
+    * ``2 L (X^T diag(c) X - T - T^T)`` with ``T = X^T (W X)``: one row of
+      length n_features per term, gathered; the two d x d products that
+      follow are dense. Taken when ``n_features <= 2 n_components``.
+
     The workspace (the n x k products, and one block of rows of the n x n
     weights on the single-threaded path) is allocated once and reused by
     every evaluation.
@@ -287,13 +315,15 @@ class SoftmaxObjective:
         Rows of the Gram matrix are formed ``block_bytes // (8 n)`` at a time
         (shared among the threads); the default keeps them in the
         processor's cache while the kernel works on them.
+    gather : bool or None
+        Force the second form (True) or the first (False); None chooses.
     """
 
-    def __init__(self, X, target, kind, n_components, block_bytes=2**21):
+    def __init__(self, X, target, kind, n_components, block_bytes=2**21, gather=None):
         self.X = X - X.mean(axis=0)
         self.target = target
         self.kind = kind
-        n = X.shape[0]
+        n, d = X.shape
         n_parts = max(1, min(get_num_threads(), n))
         self.block_rows = int(max(n_parts, min(n, block_bytes // (8 * n))))
         if n_parts == 1 or self.block_rows * n < PARALLEL_MIN_ENTRIES:
@@ -303,9 +333,10 @@ class SoftmaxObjective:
             self._kernel = softmax_weights
         self.n_parts = n_parts
         self.chunk_rows = max(1, self.block_rows // n_parts)
+        self.gather = d <= 2 * n_components if gather is None else bool(gather)
         self.E = np.empty((n, n_components))
-        self.WE = np.empty((n, n_components))
-        self.WtE = np.empty((n_parts, n, n_components))
+        self.WF = np.empty((n, d if self.gather else n_components))
+        self.WtE = np.empty((n_parts, 0 if self.gather else n, n_components))
         self.col_sums = np.empty((n_parts, n))
         self.stat = np.empty(n)
         self.n_evaluations = 0
@@ -321,9 +352,10 @@ class SoftmaxObjective:
         E32 = E.astype(np.float32)
         E32t = np.ascontiguousarray(E32.T)
         sq = np.einsum("ij,ij->i", E, E)
-        for buffer in (self.WE, self.WtE, self.col_sums):
+        for buffer in (self.WF, self.WtE, self.col_sums):
             buffer.fill(0.0)
-        args = (self.kind == "nca", E, E32, E32t, sq, self.target, self.stat, self.WE,
+        F = X if self.gather else E
+        args = (self.kind == "nca", E, E32, E32t, sq, self.target, self.stat, F, self.WF,
                 self.WtE, self.col_sums, self.chunk_rows)
         if self.n_parts == 1:
             self._kernel(*args)
@@ -333,8 +365,12 @@ class SoftmaxObjective:
             with blas_threads_inside(self.chunk_rows * E.shape[0] * E.shape[1]):
                 self._kernel(*args)
             col_sums, WtE = self.col_sums.sum(axis=0), self.WtE.sum(axis=0)
-        Z = col_sums[:, None] * E - self.WE - WtE
-        gradient = 2.0 * (Z.T @ X)
+        if self.gather:
+            T = X.T @ self.WF
+            gradient = 2.0 * (L @ ((X.T * col_sums) @ X - T - T.T))
+        else:
+            Z = col_sums[:, None] * E - self.WF - WtE
+            gradient = 2.0 * (Z.T @ X)
         if self.kind == "nca":
             loss = -float(np.sum(self.stat))
         else:

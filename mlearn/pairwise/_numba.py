@@ -13,7 +13,7 @@ import contextlib
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
 
 from .._blas import blas_threads_for, blas_threads_inside
 from ._metrics import (
@@ -336,16 +336,46 @@ def finish_gemm(G, xx, yy, X, Y, L, tau, mode):
                 row[j] = one if (xi == 0 or yy[j] == 0) else row[j] * 0.5
 
 
+#: BLAS's matrix product as Numba exports it from SciPy's BLAS (the function
+#: behind Numba's own ``np.dot``), called directly so that a product can be
+#: written into a tile of a larger output. Declared by symbol name, which keeps
+#: the kernels that call it cacheable.
+_xxgemm = types.ExternalFunction("numba_xxgemm", types.intc(
+    types.char, types.char, types.char, types.intp, types.intp, types.intp,
+    types.voidptr, types.voidptr, types.intp, types.voidptr, types.intp,
+    types.voidptr, types.voidptr, types.intp,
+))
+
+
+@njit(cache=True, nogil=True)
+def product_into(A, B, alpha, out, r0, r1, c0, c1):
+    """``out[r0:r1, c0:c1] = alpha * A[r0:r1] @ B[c0:c1].T`` in place.
+
+    ``A``, ``B`` and ``out`` are C-contiguous with one floating dtype. In
+    BLAS's column-major terms the tile is ``B[c0:c1] @ A[r0:r1].T`` with
+    leading dimension ``out.shape[1]``.
+    """
+    scalars = np.empty(2, out.dtype)
+    scalars[0] = alpha
+    scalars[1] = 0
+    kind = np.int8(ord("d")) if out.itemsize == 8 else np.int8(ord("s"))
+    k = A.shape[1]
+    _xxgemm(kind, np.int8(ord("t")), np.int8(ord("n")), c1 - c0, r1 - r0, k,
+            scalars[0:].ctypes, B[c0:].ctypes, k, A[r0:].ctypes, k,
+            scalars[1:].ctypes, out[r0, c0:].ctypes, out.shape[1])
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def pairwise_gemm_tiles(A, B, xx, yy, X, Y, L, tau, mode, out, tile_rows, tile_cols, same):
     """``out = finish(A @ B.T)`` tile by tile, each thread owning its tiles.
 
-    Each thread multiplies one (tile_rows, tile_cols) tile with a
-    single-threaded BLAS call and finishes it (see ``finish_gemm``) into
-    ``out`` while it is still in cache; the output is written once. With
-    ``same`` (the rows compared with themselves) the diagonal of a distance
-    is set to zero (cosine's zero rows then get their 1 when finished),
-    rather than recomputed as a cancelled entry.
+    Each thread writes the product of one (tile_rows, tile_cols) tile straight
+    into ``out`` with a single-threaded BLAS call (as ``-2 A B^T`` for
+    distances), then finishes it in place (see ``finish_gemm``) while it is
+    still in cache: the output is written once, by the product, as a bare
+    product's is. With ``same`` (the rows compared with themselves) the
+    diagonal of a distance is set to zero (cosine's zero rows then get their 1
+    when finished), rather than recomputed as a cancelled entry.
     """
     n = A.shape[0]
     m = B.shape[0]
@@ -353,51 +383,60 @@ def pairwise_gemm_tiles(A, B, xx, yy, X, Y, L, tau, mode, out, tile_rows, tile_c
     n_col_tiles = (m + tile_cols - 1) // tile_cols
     zero = tau - tau
     one = zero + 1
+    # a square root rounds d² by at most an ulp or two: pairs whose root
+    # squares back below this bound include every cancelled pair
+    tau_root = tau * (one + 1e-6)
+    alpha = one if (mode == CLIP or mode == RAW) else -2 * one
     for t in prange(n_row_tiles * n_col_tiles):
         r0 = (t // n_col_tiles) * tile_rows
         c0 = (t % n_col_tiles) * tile_cols
         r1 = min(n, r0 + tile_rows)
         c1 = min(m, c0 + tile_cols)
-        G = np.dot(A[r0:r1], B[c0:c1].T)
-        for ii in range(r1 - r0):
-            i = r0 + ii
-            row = out[i]
+        product_into(A, B, alpha, out, r0, r1, c0, c1)
+        if mode == RAW:
+            continue
+        width = c1 - c0
+        # the row loops index from zero, so that they vectorise
+        ys = yy[c0:c1]
+        for i in range(r0, r1):
+            row = out[i, c0:c1]
             if mode == CLIP:
-                for jj in range(c1 - c0):
-                    row[c0 + jj] = min(max(G[ii, jj], -one), one)
-                continue
-            if mode == RAW:
-                for jj in range(c1 - c0):
-                    row[c0 + jj] = G[ii, jj]
+                for j in range(width):
+                    row[j] = min(max(row[j], -one), one)
                 continue
             xi = xx[i]
             # counted rather than or-ed: an integer sum vectorises
             n_cancelled = 0
+            diagonal = i - c0 if (same and c0 <= i < c1) else -1
+            if diagonal >= 0:
+                # taken out of the count below: the diagonal is set, not recomputed
+                s = xi + ys[diagonal]
+                n_cancelled -= s + row[diagonal] <= tau * s
             if mode == ROOT:
-                for jj in range(c1 - c0):
-                    s = xi + yy[c0 + jj]
-                    d2 = s - (G[ii, jj] + G[ii, jj])
+                for j in range(width):
+                    s = xi + ys[j]
+                    d2 = s + row[j]
                     n_cancelled += d2 <= tau * s
-                    row[c0 + jj] = np.sqrt(max(d2, zero))
+                    row[j] = np.sqrt(max(d2, zero))
             else:
-                for jj in range(c1 - c0):
-                    s = xi + yy[c0 + jj]
-                    d2 = s - (G[ii, jj] + G[ii, jj])
+                for j in range(width):
+                    s = xi + ys[j]
+                    d2 = s + row[j]
                     n_cancelled += d2 <= tau * s
-                    row[c0 + jj] = max(d2, zero)
-            if same and c0 <= i < c1:
-                s = xi + xi
-                n_cancelled -= s - (G[ii, i - c0] + G[ii, i - c0]) <= tau * s
-                row[i] = zero
+                    row[j] = max(d2, zero)
+            if diagonal >= 0:
+                row[diagonal] = zero
             if n_cancelled > 0:
-                for jj in range(c1 - c0):
-                    s = xi + yy[c0 + jj]
-                    if s - (G[ii, jj] + G[ii, jj]) <= tau * s and not (same and c0 + jj == i):
-                        d2 = _exact_sq(X, i, Y, c0 + jj, L)
-                        row[c0 + jj] = np.sqrt(d2) if mode == ROOT else d2
+                for j in range(width):
+                    s = xi + ys[j]
+                    if mode == ROOT:
+                        if row[j] * row[j] <= tau_root * s and j != diagonal:
+                            row[j] = np.sqrt(_exact_sq(X, i, Y, c0 + j, L))
+                    elif row[j] <= tau * s and j != diagonal:
+                        row[j] = _exact_sq(X, i, Y, c0 + j, L)
             if mode == COSINE:
-                for j in range(c0, c1):
-                    row[j] = one if (xi == 0 or yy[j] == 0) else row[j] * 0.5
+                for j in range(width):
+                    row[j] = one if (xi == 0 or ys[j] == 0) else row[j] * 0.5
 
 
 @njit(cache=True, nogil=True)

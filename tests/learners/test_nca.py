@@ -44,11 +44,12 @@ def small():
 
 @pytest.mark.parametrize("block_bytes", [2**21, 8 * 50 * 7])  # one block, 8 blocks
 @pytest.mark.parametrize("n_components", [5, 2])
+@pytest.mark.parametrize("gather", [False, True])
 def test_objective_and_gradient_match_brute_force_and_finite_differences(
-        small, block_bytes, n_components):
+        small, block_bytes, n_components, gather):
     X, y = small
     L = np.random.RandomState(1).randn(n_components, 5) * 0.6
-    objective = K.SoftmaxObjective(X, y, "nca", n_components, block_bytes)
+    objective = K.SoftmaxObjective(X, y, "nca", n_components, block_bytes, gather=gather)
     loss, grad = objective.value_and_gradient(L)
     assert loss == pytest.approx(nca_loss_brute(L, X, y), rel=1e-12)
     numeric = finite_difference(lambda A: nca_loss_brute(A, X, y), L)

@@ -24,38 +24,43 @@ def _data(kind):
 @pytest.mark.parametrize("kind", ["nca", "mlkr"])
 @pytest.mark.parametrize("serial", [False, True])
 @pytest.mark.parametrize("n_parts, chunk_rows", [(1, 50), (2, 3), (3, 7)])
-def test_kernel_matches_numpy_reference(kind, serial, n_parts, chunk_rows):
-    # every row formed and finished by the part that owns it, in chunks
+@pytest.mark.parametrize("gather", [False, True])
+def test_kernel_matches_numpy_reference(kind, serial, n_parts, chunk_rows, gather):
+    # every row formed and finished by the part that owns it, in chunks;
+    # either W E and W^T E, or the gather W X alone
     X, y = _data(kind)
     E = X @ np.random.RandomState(2).randn(3, 5).T
     n = len(E)
     sq = np.einsum("ij,ij->i", E, E)
     W_ref, stat_ref = REFERENCES[kind](E @ E.T, sq, 0, y)
     stat = np.empty(n)
-    WE = np.zeros_like(E)
-    WtE = np.zeros((n_parts,) + E.shape)
+    F = X if gather else E
+    WF = np.zeros_like(F)
+    WtE = np.zeros((n_parts, 0 if gather else n, E.shape[1]))
     col = np.zeros((n_parts, n))
     kernel = K._softmax_weights_serial if serial else K.softmax_weights
     E32 = E.astype(np.float32)
-    kernel(kind == "nca", E, E32, np.ascontiguousarray(E32.T), sq, y, stat, WE, WtE, col,
+    kernel(kind == "nca", E, E32, np.ascontiguousarray(E32.T), sq, y, stat, F, WF, WtE, col,
            chunk_rows)
     # terms below e^-36 of a row's largest are dropped: absolute error ~1e-15
     np.testing.assert_allclose(stat, stat_ref, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(WE, W_ref @ E, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(WtE.sum(axis=0), W_ref.T @ E, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(WF, W_ref @ F, rtol=1e-10, atol=1e-12)
+    if not gather:
+        np.testing.assert_allclose(WtE.sum(axis=0), W_ref.T @ E, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(col.sum(axis=0), W_ref.sum(axis=0), atol=1e-12)
     # every row of W sums to zero, which the gradient formula relies on
     np.testing.assert_allclose(W_ref.sum(axis=1), 0, atol=1e-12)
 
 
+@pytest.mark.parametrize("gather", [False, True])
 @pytest.mark.parametrize("kind", ["nca", "mlkr"])
-def test_threaded_objective_matches_brute_force(kind, monkeypatch):
+def test_threaded_objective_matches_brute_force(kind, gather, monkeypatch):
     # the threaded path is taken for large problems; force it on a small one
     monkeypatch.setattr(K, "PARALLEL_MIN_ENTRIES", 0)
     monkeypatch.setattr(K, "get_num_threads", lambda: 2)
     X, y = _data(kind)
     L = np.random.RandomState(1).randn(2, 5) * 0.6
-    objective = K.SoftmaxObjective(X, y, kind, 2, block_bytes=8 * len(X) * 8)
+    objective = K.SoftmaxObjective(X, y, kind, 2, block_bytes=8 * len(X) * 8, gather=gather)
     assert objective.n_parts == 2 and objective.chunk_rows == 4
     loss, grad = objective.value_and_gradient(L)
     assert loss == pytest.approx(LOSSES[kind](L, X, y), rel=1e-12)
@@ -81,7 +86,7 @@ def test_screen_keeps_the_terms_of_a_far_offset_embedding():
     stat, WE = np.empty(n), np.zeros_like(E)
     WtE, col = np.zeros((1,) + E.shape), np.zeros((1, n))
     E32 = E.astype(np.float32)
-    K._softmax_weights_serial(True, E, E32, np.ascontiguousarray(E32.T), sq, y, stat, WE,
+    K._softmax_weights_serial(True, E, E32, np.ascontiguousarray(E32.T), sq, y, stat, E, WE,
                               WtE, col, 16)
     np.testing.assert_allclose(stat, p_ref, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(WE, W_ref @ E, rtol=1e-9, atol=1e-9)

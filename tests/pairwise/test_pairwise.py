@@ -263,6 +263,23 @@ def test_self_distances_have_an_exact_zero_diagonal(name, dtype):
     assert_array_equal(diagonal, expected)
 
 
+@pytest.mark.parametrize("working_memory", [None, 2e-3])
+@pytest.mark.parametrize("name", ["euclidean", "sqeuclidean", "mahalanobis"])
+def test_self_distances_of_near_duplicates_beside_the_diagonal(name, working_memory):
+    # rows 2k and 2k+1 are near-duplicates far from the origin, so a row's
+    # cancelled pair sits in the same tile as its own diagonal entry, which is
+    # set rather than recomputed: the other pair must still be recomputed
+    rng = np.random.default_rng(8)
+    base = rng.standard_normal((30, 6)) + 1e4
+    X = np.repeat(base, 2, axis=0)
+    X[1::2] += 1e-6 * rng.standard_normal((30, 6))
+    params = {"L": rng.standard_normal((6, 6))} if name == "mahalanobis" else {}
+    D = pairwise_distances(X, metric=name, backend="numba",
+                           working_memory=working_memory, **params)
+    assert_allclose(D, oracle(name, X, X, params), rtol=1e-10, atol=0)
+    assert_array_equal(np.diag(D), np.zeros(60))
+
+
 def test_finite_values_whose_sum_overflows_are_accepted():
     # the plain-array shortcut checks finiteness through the sum; a sum that
     # overflows must fall back to the full check, which accepts these values
