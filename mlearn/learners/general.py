@@ -747,8 +747,12 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
         ``20 * n_samples`` (at most 20000).
     k_genuine : int, default=3
         Target neighbours per point ('knn').
-    k_impostor : int, default=5
-        Impostors per point ('knn').
+    k_impostor : int or None, default=None
+        Impostors per point ('knn'). None uses 10 for class labels (3 target
+        neighbours and 10 impostors are also :class:`SCML_Supervised`'s and
+        metric-learn's defaults for triplets drawn from neighbours) and 5 for
+        continuous targets, whose impostors are taken among the
+        ``4 k_impostor`` nearest points and are more reliable when close.
     n_rounds : int, default=1
         Impostor searches ('knn'): the first under ``init``, each further
         one under the metric learned so far, followed by a warm-started
@@ -799,7 +803,7 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
         "constraints": [StrOptions({"knn", "random"})],
         "n_constraints": [Interval(Integral, 1, None, closed="left"), None],
         "k_genuine": [Interval(Integral, 1, None, closed="left")],
-        "k_impostor": [Interval(Integral, 1, None, closed="left")],
+        "k_impostor": [Interval(Integral, 1, None, closed="left"), None],
         "n_rounds": [Interval(Integral, 1, None, closed="left")],
         "pair_loss": [StrOptions(set(PAIR_LOSSES) - {"hinge", "logistic"})],
         "relative_loss": [StrOptions(set(RELATIVE_LOSSES))],
@@ -807,7 +811,7 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
         "relative_weight": [Interval(Real, 0, None, closed="left")],
     }
 
-    def __init__(self, constraints="knn", n_constraints=None, k_genuine=3, k_impostor=5,
+    def __init__(self, constraints="knn", n_constraints=None, k_genuine=3, k_impostor=None,
                  n_rounds=1, pair_loss="smooth_contrastive", relative_loss="squared_hinge",
                  pairs_weight=0.5, relative_weight=1.0, margin=None, regularizer="fro", alpha=0.01, init="auto",
                  n_components=None, solver="pgd", max_iter=300, tol=1e-5, learning_rate=0.01,
@@ -876,13 +880,16 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
         self.margin_ = None
         history, n_iter = [], 0
         n_rounds = self.n_rounds if self.constraints == "knn" else 1
+        k_impostor = self.k_impostor
+        if k_impostor is None:
+            k_impostor = 5 if regression else 10
         targets = None
         for round_ in range(n_rounds):
             if self.constraints == "knn":
                 if targets is None:
                     targets = _target_neighbors(X @ L.T, y, codes, self.k_genuine)
                 pairs, pair_y, triplets = _knn_constraints(
-                    X @ L.T, y, codes, targets, self.k_impostor
+                    X @ L.T, y, codes, targets, k_impostor
                 )
             else:
                 pairs, pair_y, triplets = _random_constraints(

@@ -2,6 +2,7 @@ import warnings
 
 import numpy as np
 import pytest
+from numpy.testing import assert_allclose
 from scipy.spatial.distance import pdist
 from scipy.stats import spearmanr
 from sklearn.datasets import load_iris, load_wine
@@ -258,6 +259,19 @@ def test_metric_learner_regression_finds_the_relevant_features():
     assert learned > euclid + 0.05
     random = MetricLearner(constraints="random", random_state=0).fit(X[:200], y[:200])
     assert random.n_constraints_["triplets"] > 0
+
+
+def test_metric_learner_default_impostor_count_follows_the_target_type():
+    # None: 10 impostors per point for class labels, 5 for continuous targets
+    X, y = load_iris(return_X_y=True)
+    default = MetricLearner(random_state=0).fit(X, y)
+    assert_allclose(default.components_,
+                    MetricLearner(k_impostor=10, random_state=0).fit(X, y).components_)
+    assert default.n_constraints_["triplets"] == len(X) * 3 * 10
+    target = X[:, 0] + 0.1 * X[:, 1]
+    default = MetricLearner(random_state=0).fit(X[:, 1:], target)
+    assert_allclose(default.components_,
+                    MetricLearner(k_impostor=5, random_state=0).fit(X[:, 1:], target).components_)
 
 
 def test_metric_learner_rounds_refresh_impostors():
