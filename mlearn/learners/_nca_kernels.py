@@ -126,9 +126,10 @@ def _row_exponentials(row, sq, slack, i, E, scratch, idx, val):
 
 
 @njit(cache=True, nogil=True)
-def _accumulate_row(i, idx, val, m, E, F, WF, WtE, col_sums):
+def _accumulate_row(i, idx, val, m, F, WF, WtE, col_sums):
     """Add row ``i`` of W (``val[:m]`` at columns ``idx[:m]``) to the products:
-    to ``(W F)_i`` and ``W^T 1``, and (unless ``WtE`` has no rows) to ``W^T E``."""
+    to ``(W F)_i`` and ``W^T 1``, and unless ``WtE`` has no rows (then ``F``
+    is ``E``) to ``W^T E``."""
     for q in range(m):
         col_sums[idx[q]] += val[q]
     f = F.shape[1]
@@ -140,13 +141,12 @@ def _accumulate_row(i, idx, val, m, E, F, WF, WtE, col_sums):
             for a in range(f):
                 WF[i, a] += w * F[j, a]
         return
-    k = E.shape[1]
     for q in range(m):
         j = idx[q]
         w = val[q]
-        for a in range(k):
+        for a in range(f):
             WF[i, a] += w * F[j, a]
-            WtE[j, a] += w * E[i, a]
+            WtE[j, a] += w * F[i, a]
 
 
 @njit(cache=True, nogil=True)
@@ -171,7 +171,7 @@ def _nca_row(i, row, sq, slack, codes, E, scratch, idx, val, F, WF, WtE, col_sum
             val[q] = val[q] * inv_total * (1.0 - p_i)
         else:
             val[q] = -val[q] * inv_total * p_i
-    _accumulate_row(i, idx, val, m, E, F, WF, WtE, col_sums)
+    _accumulate_row(i, idx, val, m, F, WF, WtE, col_sums)
     return p_i
 
 
@@ -194,7 +194,7 @@ def _mlkr_row(i, row, sq, slack, y, E, scratch, idx, val, F, WF, WtE, col_sums):
     scale = 2.0 * (yhat - y[i]) / total
     for q in range(m):
         val[q] = scale * val[q] * (yhat - y[idx[q]])
-    _accumulate_row(i, idx, val, m, E, F, WF, WtE, col_sums)
+    _accumulate_row(i, idx, val, m, F, WF, WtE, col_sums)
     return yhat
 
 

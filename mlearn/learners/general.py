@@ -751,8 +751,9 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
         Impostors per point ('knn'). None uses 10 for class labels (3 target
         neighbours and 10 impostors are also :class:`SCML_Supervised`'s and
         metric-learn's defaults for triplets drawn from neighbours) and 5 for
-        continuous targets, whose impostors are taken among the
-        ``4 k_impostor`` nearest points and are more reliable when close.
+        continuous targets (impostors taken among the ``4 k_impostor``
+        nearest points), where 10 weighted the relevant features less in
+        the regression tests.
     n_rounds : int, default=1
         Impostor searches ('knn'): the first under ``init``, each further
         one under the metric learned so far, followed by a warm-started

@@ -91,3 +91,13 @@ def test_screen_keeps_the_terms_of_a_far_offset_embedding():
     np.testing.assert_allclose(stat, p_ref, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(WE, W_ref @ E, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(WtE[0], W_ref.T @ E, rtol=1e-9, atol=1e-9)
+
+
+def test_objective_gathers_when_features_are_at_most_twice_the_components():
+    # the form of the gradient follows the shapes unless forced
+    X, y = _data("nca")  # 5 features
+    assert K.SoftmaxObjective(X, y, "nca", 3).gather
+    assert not K.SoftmaxObjective(X, y, "nca", 2).gather
+    assert K.SoftmaxObjective(X, y, "nca", 2, gather=True).gather
+    forced = K.SoftmaxObjective(X, y, "nca", 2, gather=True)
+    assert forced.WF.shape == (len(X), 5) and forced.WtE.shape[1] == 0
