@@ -185,7 +185,11 @@ def main(argv=None):
             "come from results/weakly_reference.json (run once, at another moment of "
             "the shared machine's load; --refresh reruns them), so speed-ups carry "
             "that noise. The 'mlearn max_iter=50' rows compare mlearn stopped after 50 "
-            "sweeps with metric-learn's default run (equal accuracy)."
+            "sweeps with metric-learn's default run (equal accuracy). MMC: "
+            "results/mmc_same_pairs.md fits both libraries on identical pairs and "
+            "shows where metric-learn's accuracy comes from (it returns a multiple "
+            "of the identity on breast_cancer folds; its diagonal version stops "
+            "short of the minimum of its objective)."
         ),
         columns=["learner", "dataset", "mlearn_accuracy", "metric_learn_accuracy",
                  "accuracy_gap", "accuracy_met", "mlearn_fit_s", "metric_learn_fit_s",

@@ -95,12 +95,19 @@ def _project_c1_c2(A, W, t, eps, max_proj):
     return X_best, n_proj, True
 
 
-def _diagonal_objective(w, s, Q, c):
-    """Value, gradient and Hessian of MMC's objective at a diagonal metric ``w``."""
+def _diagonal_objective(w, s, Q, c, value_only=False):
+    """Value, gradient and Hessian of MMC's objective at a diagonal metric ``w``.
+
+    ``f(w) = s.w - c log(sum_D sqrt(q_D.w))`` with ``s`` the similar pairs'
+    summed squared differences and ``q_D`` a dissimilar pair's squared
+    differences.
+    """
     dist = np.sqrt(np.maximum(Q @ w, 0.0))
     total = dist.sum()
     if not total > 0:
-        return np.inf, None, None
+        return np.inf if value_only else (np.inf, None, None)
+    if value_only:
+        return float(s @ w) - c * np.log(total)
     safe = np.maximum(dist, 1e-12 * max(dist.max(), 1e-300))
     first = Q.T @ (0.5 / safe)                      # d total / dw
     second = -(Q.T * (0.25 / safe**3)) @ Q          # d² total / dw²
@@ -108,6 +115,18 @@ def _diagonal_objective(w, s, Q, c):
     grad = s - c * first / total
     hess = -c * (second / total - np.outer(first, first) / total**2)
     return value, grad, hess
+
+
+def _best_multiple(w, s, c):
+    """The multiple ``k w`` that minimises the diagonal objective along ``w``.
+
+    ``f(k w) = k s.w - (c / 2) log k - c log(sum_D sqrt(q_D.w))``, least at
+    ``k = c / (2 s.w)``. The objective's two terms scale differently, so a
+    Newton step from a badly scaled point zeroes most weights at once; keeping
+    every iterate at its best scale avoids that.
+    """
+    sw = float(s @ w)
+    return w * (c / (2 * sw)) if sw > 0 else w
 
 
 class _BaseMMC(BaseMetricLearner):
@@ -222,7 +241,15 @@ class _BaseMMC(BaseMetricLearner):
         s = np.einsum("ij,ij->j", S, S)
         Q = D * D
         c = float(self.diagonal_c)
-        w = np.maximum(w, 0.0)
+        free_growth = (s == 0) & (Q.sum(axis=0) > 0)
+        if free_growth.any():
+            raise ValueError(
+                f"{name}: no similar pair differs in feature(s) "
+                f"{np.flatnonzero(free_growth).tolist()}, in which dissimilar pairs do, "
+                "so the diagonal objective is unbounded (that weight can grow for free). "
+                "Add similar pairs or drop those features."
+            )
+        w = _best_multiple(np.maximum(w, 0.0), s, c)
         value, grad, hess = _diagonal_objective(w, s, Q, c)
         if not np.isfinite(value):
             raise ValueError(
@@ -234,7 +261,8 @@ class _BaseMMC(BaseMetricLearner):
         for it in range(1, self.max_iter + 1):
             # projected Newton (Bertsekas, 1982): features held at zero by the bound
             # (w_j = 0 with a positive gradient) stay there; the others take a
-            # Newton step, then the step is halved until the objective decreases
+            # Newton step, halved until it decreases the objective sufficiently
+            # (Armijo); the new point is then rescaled to its best multiple
             free = (w > 0) | (grad < 0)
             step = np.zeros_like(w)
             if free.any():
@@ -248,8 +276,8 @@ class _BaseMMC(BaseMetricLearner):
                 t = 1.0
                 for _ in range(self.max_proj):
                     w_new = np.maximum(w - t * direction, 0.0)
-                    value_new, grad_new, hess_new = _diagonal_objective(w_new, s, Q, c)
-                    if value_new < value:
+                    value_new = _diagonal_objective(w_new, s, Q, c, value_only=True)
+                    if value_new <= value - 1e-4 * np.vdot(grad, w - w_new) and value_new < value:
                         found = True
                         break
                     t /= 2
@@ -260,8 +288,10 @@ class _BaseMMC(BaseMetricLearner):
             if not found:
                 converged = True  # no decrease left at machine precision
                 break
+            w_new = _best_multiple(w_new, s, c)
+            value_new, grad, hess = _diagonal_objective(w_new, s, Q, c)
             decrease = value - value_new
-            w, value, grad, hess = w_new, value_new, grad_new, hess_new
+            w, value = w_new, value_new
             if self.verbose:
                 print(f"[{name}] iter {it:4d}  objective {value:.8g}  step {t:.3g}")
             if decrease <= self.tol * max(abs(value), 1e-12):
@@ -299,8 +329,9 @@ class MMC(MahalanobisMixin, PairsClassifierMixin, _BaseMMC):
 
     With ``diagonal=True`` it learns a diagonal ``M`` (a weight per feature)
     by projected Newton steps on ``sum_S d_M^2 - diagonal_c * log(sum_D d_M)``
-    over non-negative weights. Its minimiser usually keeps only a few
-    features (a feature selection rather than a reweighting).
+    over non-negative weights, each iterate moved to its best scale (known in
+    closed form). Its minimiser usually keeps only a few features (a feature
+    selection rather than a reweighting).
 
     Read more in the :ref:`User Guide <mmc>`.
 

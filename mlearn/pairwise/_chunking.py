@@ -14,9 +14,18 @@ KNN_MIN_ROWS = 16
 KNN_TILE_ROWS = 256
 KNN_TILE_COLS = 512
 
-#: Tile of ``pairwise_distances``' matrix-product path, per thread.
-GEMM_TILE_ROWS = 256
-GEMM_TILE_COLS = 1024
+#: Largest tile of ``pairwise_distances``' matrix-product path. Each tile is
+#: one BLAS call writing straight into the output, then finished in place;
+#: large tiles amortise BLAS's packing of its operands over more of the
+#: output (see docs/distances.md for the measured choice).
+GEMM_TILE_ROWS = 1024
+GEMM_TILE_COLS = 2048
+
+#: Smallest tile the matrix-product path splits down to, and how many tiles
+#: per thread it aims for, so that small outputs still use every thread.
+GEMM_MIN_ROWS = 64
+GEMM_MIN_COLS = 256
+GEMM_TILES_PER_THREAD = 4
 
 
 def resolve_working_memory(working_memory):
@@ -57,3 +66,23 @@ def knn_tiles(n_rows, n_cols, itemsize, working_memory):
     if cols * itemsize * KNN_MIN_ROWS > budget:
         cols = max(1, int(budget // (itemsize * KNN_MIN_ROWS)))
     return chunk_rows(n_rows, cols * itemsize, working_memory), cols
+
+
+def gemm_tiles(n_rows, n_cols, itemsize, n_threads, working_memory):
+    """(rows, columns) of the tiles of ``pairwise_distances``' product path.
+
+    Start from the largest tile and halve it, columns first, until there are
+    ``GEMM_TILES_PER_THREAD`` tiles per thread or the smallest tile is
+    reached; then shrink to the per-thread share of ``working_memory``.
+    """
+    def count(r, c):
+        return -(-n_rows // r) * -(-n_cols // c)
+
+    rows, cols = min(n_rows, GEMM_TILE_ROWS), min(n_cols, GEMM_TILE_COLS)
+    wanted = GEMM_TILES_PER_THREAD * max(int(n_threads), 1)
+    while count(rows, cols) < wanted and cols > GEMM_MIN_COLS:
+        cols = max(GEMM_MIN_COLS, cols // 2)
+    while count(rows, cols) < wanted and rows > GEMM_MIN_ROWS:
+        rows = max(GEMM_MIN_ROWS, rows // 2)
+    per_thread = working_memory / max(int(n_threads), 1)
+    return knn_tiles(rows, cols, itemsize, per_thread)

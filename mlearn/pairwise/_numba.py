@@ -336,6 +336,32 @@ def finish_gemm(G, xx, yy, X, Y, L, tau, mode):
                 row[j] = one if (xi == 0 or yy[j] == 0) else row[j] * 0.5
 
 
+#: Outputs at least this large (bytes) are touched once, page by page, before
+#: they are computed: see ``first_touch``.
+FIRST_TOUCH_BYTES = 1 << 25
+
+#: Bytes between two touched elements: one per page of the smallest size.
+PAGE_BYTES = 4096
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def first_touch(flat, step):
+    """Write zero to every ``step``-th element of ``flat``, in parallel.
+
+    A fresh output's pages are supplied by the operating system when they are
+    first written. Written tile by tile, the supply is spread over the whole
+    computation; touched here first, it happens in one sweep at the start, as
+    it does for a BLAS product whose output is cleared before it is computed.
+    On a virtual machine that hands freed memory back to its host (free page
+    reporting), pages taken late in a long computation cost more and vary
+    more (measured on 20000 x 20000 outputs: docs/user_guide/distances.rst).
+    Every element is overwritten afterwards, so the values written here do
+    not matter.
+    """
+    for t in prange((flat.shape[0] + step - 1) // step):
+        flat[t * step] = 0
+
+
 #: BLAS's matrix product as Numba exports it from SciPy's BLAS (the function
 #: behind Numba's own ``np.dot``), called directly so that a product can be
 #: written into a tile of a larger output. Declared by symbol name, which keeps
@@ -563,6 +589,9 @@ def pairwise(metric, X, Y, params, same, working_memory, out):
     """Fill ``out`` (n, m) with the distances of X against Y."""
     from ._operands import direct_operands
 
+    if out.nbytes >= FIRST_TOUCH_BYTES and out.flags.c_contiguous:
+        first_touch(out.reshape(-1), max(PAGE_BYTES // out.itemsize, 1))
+
     if metric.gemm:
         return _pairwise_gemm(metric, X, Y, params, same, working_memory, out)
     code, Xp, Yp = direct_operands(np, metric, X, Y, params, same)
@@ -574,7 +603,7 @@ def pairwise(metric, X, Y, params, same, working_memory, out):
 
 
 def _pairwise_gemm(metric, X, Y, params, same, working_memory, out):
-    from ._chunking import GEMM_TILE_COLS, GEMM_TILE_ROWS, knn_tiles
+    from ._chunking import gemm_tiles
     from ._operands import gemm_operands
 
     n, m = X.shape[0], Y.shape[0]
@@ -585,9 +614,7 @@ def _pairwise_gemm(metric, X, Y, params, same, working_memory, out):
     RX = X if ops.RX is None else _c(ops.RX)
     RY = Y if ops.RY is None else _c(ops.RY)
     L = np.zeros((0, X.shape[1]), X.dtype) if ops.L is None else _c(ops.L)
-    per_thread = working_memory / max(numba.get_num_threads(), 1)
-    rows, cols = knn_tiles(min(n, GEMM_TILE_ROWS), min(m, GEMM_TILE_COLS), X.itemsize,
-                           per_thread)
+    rows, cols = gemm_tiles(n, m, X.itemsize, numba.get_num_threads(), working_memory)
     # each thread runs its own products, one tile at a time
     with blas_threads_inside(rows * cols * ops.A.shape[1]):
         pairwise_gemm_tiles(_c(ops.A), _c(ops.B), xx, yy, RX, RY, L,

@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 from scipy.optimize import minimize
-from sklearn.datasets import load_iris
+from sklearn.datasets import load_digits, load_iris
 from sklearn.preprocessing import StandardScaler
 
 from mlearn import MMC, Constraints, MMC_Supervised
@@ -112,6 +112,41 @@ def test_diagonal_version_against_bounded_solver():
                        method="L-BFGS-B", bounds=[(0, None)] * 4,
                        options={"ftol": 1e-14, "gtol": 1e-10})
     assert _objective(M, pairs, y, c) <= res.fun + 1e-7 * abs(res.fun)
+
+
+def test_diagonal_version_reaches_the_optimum_from_a_bad_scale():
+    # with the identity as start, the similar term dwarfs the log term on
+    # 64 standardised features; the default solver must still reach the
+    # bounded optimum (an independent L-BFGS-B run with the exact gradient)
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idx, labels = Constraints(y).pairs(400, random_state=0)
+    pairs = X[idx]
+    M = MMC(diagonal=True).fit(pairs, labels).get_mahalanobis_matrix()
+    diffs = pairs[:, 0] - pairs[:, 1]
+    s = np.sum(diffs[labels == 1] ** 2, axis=0)
+    Q = diffs[labels == -1] ** 2
+
+    def f(w):
+        dist = np.sqrt(np.maximum(Q @ w, 1e-300))
+        return s @ w - np.log(dist.sum()), s - Q.T @ (0.5 / dist) / dist.sum()
+
+    w0 = np.ones(64) / (2 * s.sum())
+    res = minimize(f, w0, jac=True, method="L-BFGS-B", bounds=[(0, None)] * 64,
+                   options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 5000})
+    assert res.fun < f(w0)[0] - 0.1
+    value = _objective(M, pairs, labels)
+    assert value <= res.fun + 1e-5 * abs(res.fun)
+
+
+def test_diagonal_version_rejects_an_unbounded_problem():
+    pairs, y = _iris_pairs()
+    pairs = pairs.copy()
+    pairs[y == 1, 1, 2] = pairs[y == 1, 0, 2]  # no similar pair differs in feature 2
+    with pytest.raises(ValueError, match=r"feature\(s\) \[2\].*unbounded"):
+        MMC(diagonal=True).fit(pairs, y)
 
 
 def test_needs_both_kinds_of_pairs():

@@ -280,6 +280,27 @@ def test_self_distances_of_near_duplicates_beside_the_diagonal(name, working_mem
     assert_array_equal(np.diag(D), np.zeros(60))
 
 
+def test_first_touch_writes_one_element_per_step():
+    flat = np.full(10_000, np.nan)
+    _numba.first_touch(flat, 512)
+    expected = np.full(10_000, np.nan)
+    expected[::512] = 0.0
+    assert_array_equal(flat, expected)
+
+
+@pytest.mark.parametrize("name", ["euclidean", "manhattan", "mahalanobis"])
+def test_outputs_touched_first_are_still_exact(name, monkeypatch):
+    # large outputs are touched page by page before they are computed; with
+    # the threshold at zero, every output here takes that path
+    monkeypatch.setattr(_numba, "FIRST_TOUCH_BYTES", 0)
+    monkeypatch.setattr(_numba, "PAGE_BYTES", 64)
+    rng = np.random.default_rng(9)
+    X, Y = rng.standard_normal((70, 5)), rng.standard_normal((45, 5))
+    params = {"L": rng.standard_normal((5, 5))} if name == "mahalanobis" else {}
+    D = pairwise_distances(X, Y, metric=name, backend="numba", **params)
+    assert_allclose(D, oracle(name, X, Y, params), rtol=1e-10, atol=1e-13)
+
+
 def test_finite_values_whose_sum_overflows_are_accepted():
     # the plain-array shortcut checks finiteness through the sum; a sum that
     # overflows must fall back to the full check, which accepts these values
@@ -433,6 +454,27 @@ def test_kneighbors_ties_broken_by_index_and_tiles(backend):
         assert_array_equal(ind, ref_i)
         assert_allclose(dist, ref_d, rtol=1e-12)
         assert np.all(np.diff(dist, axis=1) >= 0)
+
+
+@pytest.mark.parametrize("n, m, n_threads", [
+    (20000, 20000, 2), (20000, 20000, 16), (3000, 3000, 16), (700, 50, 4), (5, 3, 8),
+])
+def test_gemm_tiles_cover_the_output_and_use_every_thread(n, m, n_threads):
+    from mlearn.pairwise import _chunking as ch
+
+    rows, cols = ch.gemm_tiles(n, m, 8, n_threads, working_memory=1024)
+    assert 1 <= rows <= min(n, ch.GEMM_TILE_ROWS) and 1 <= cols <= min(m, ch.GEMM_TILE_COLS)
+    n_tiles = -(-n // rows) * -(-m // cols)
+    # as many tiles as wanted, unless the tiles are already the smallest
+    # allowed (or the whole output)
+    assert (n_tiles >= ch.GEMM_TILES_PER_THREAD * n_threads
+            or (rows <= max(ch.GEMM_MIN_ROWS, 1) or rows == n)
+            and (cols <= ch.GEMM_MIN_COLS or cols == m))
+    if n >= ch.GEMM_TILE_ROWS and m >= ch.GEMM_TILE_COLS and n_threads == 2:
+        assert (rows, cols) == (ch.GEMM_TILE_ROWS, ch.GEMM_TILE_COLS)
+    # a small budget shrinks the tile to the per-thread share
+    rows, cols = ch.gemm_tiles(n, m, 8, n_threads, working_memory=0.01)
+    assert rows * cols * 8 <= max(0.01 * 2**20 / n_threads, cols * 8)
 
 
 def test_kneighbors_exclude_self_semantics():
