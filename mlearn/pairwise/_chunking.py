@@ -17,7 +17,7 @@ KNN_TILE_COLS = 512
 #: Largest tile of ``pairwise_distances``' matrix-product path. Each tile is
 #: one BLAS call writing straight into the output, then finished in place;
 #: large tiles amortise BLAS's packing of its operands over more of the
-#: output (see docs/distances.md for the measured choice).
+#: output (see docs/user_guide/distances.rst for the measured choice).
 GEMM_TILE_ROWS = 1024
 GEMM_TILE_COLS = 2048
 
