@@ -104,14 +104,14 @@ def _diagonal_objective(w, s, Q, c, value_only=False):
     """
     dist = np.sqrt(np.maximum(Q @ w, 0.0))
     total = dist.sum()
-    if not total > 0:
-        return np.inf if value_only else (np.inf, None, None)
+    value = float(s @ w) - c * np.log(total) if total > 0 else np.inf
     if value_only:
-        return float(s @ w) - c * np.log(total)
+        return value
+    if not total > 0:
+        return value, None, None
     safe = np.maximum(dist, 1e-12 * max(dist.max(), 1e-300))
     first = Q.T @ (0.5 / safe)                      # d total / dw
     second = -(Q.T * (0.25 / safe**3)) @ Q          # d² total / dw²
-    value = float(s @ w) - c * np.log(total)
     grad = s - c * first / total
     hess = -c * (second / total - np.outer(first, first) / total**2)
     return value, grad, hess
@@ -277,6 +277,8 @@ class _BaseMMC(BaseMetricLearner):
                 for _ in range(self.max_proj):
                     w_new = np.maximum(w - t * direction, 0.0)
                     value_new = _diagonal_objective(w_new, s, Q, c, value_only=True)
+                    # Armijo; a projected step can have grad.(w - w_new) <= 0, so a
+                    # decrease is also required outright
                     if value_new <= value - 1e-4 * np.vdot(grad, w - w_new) and value_new < value:
                         found = True
                         break

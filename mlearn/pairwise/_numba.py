@@ -28,8 +28,7 @@ from ._metrics import (
     SQEUCLIDEAN,
 )
 
-# finish_gemm modes
-SQUARED, ROOT, COSINE, CLIP, RAW = 0, 1, 2, 3, 4
+from ._operands import CLIP, COSINE, RAW, ROOT  # modes of the product's finish
 
 
 @njit(cache=True, nogil=True)
@@ -293,47 +292,77 @@ def _exact_sq(X, i, Y, j, L):
     return acc
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def finish_gemm(G, xx, yy, X, Y, L, tau, mode):
-    """Turn ``G = Xc @ Yc.T`` into distances, in place.
+@njit(cache=True, nogil=True)
+def _finish_row(row, xi, ys, X, i, Y, c0, L, tau, mode, diagonal):
+    """Finish one row of a product tile in place.
 
-    ``xx``/``yy`` hold the squared norms of the rows of the (centred,
-    projected) GEMM operands. Where ``d² <= tau (‖x‖² + ‖y‖²)`` the product
-    form has cancelled, and the pair is recomputed from ``X``/``Y`` (original
-    rows, with ``L`` for mahalanobis) by explicit difference.
+    ``row`` holds ``-2 a_i . b_j`` for the columns ``c0, c0 + 1, ...`` of the
+    tile (``a_i . b_j`` in mode CLIP), ``xi`` the squared norm of ``a_i`` and
+    ``ys`` those of the ``b_j``: the rows of the (centred, projected) GEMM
+    operands. Where ``d² <= tau (‖a‖² + ‖b‖²)`` the product form has
+    cancelled, and the pair is recomputed from ``X[i]``/``Y[c0 + j]``
+    (original rows, with ``L`` for mahalanobis) by explicit difference.
     Modes: SQUARED (d²), ROOT (d), COSINE (rows are unit vectors; 1 - cos),
-    CLIP (cosine similarity clipped to [-1, 1]).
+    CLIP (cosine similarity clipped to [-1, 1]). ``diagonal`` (or -1) is the
+    column of the pair of a point with itself, set to zero rather than
+    recomputed (cosine's zero rows then get their 1).
 
-    Each row is finished by a branch-free (vectorisable) loop that also notes
-    whether any pair cancelled; only such rows take the second, exact loop.
+    The first loop is branch-free and indexes from zero, so that it
+    vectorises; it also counts the cancelled pairs, and only rows with some
+    take the second, exact loop.
     """
-    n, m = G.shape
+    width = row.shape[0]
     zero = tau - tau
     one = zero + 1
-    for i in prange(n):
-        row = G[i]
-        if mode == CLIP:
-            for j in range(m):
-                row[j] = min(max(row[j], -one), one)
-            continue
-        xi = xx[i]
-        cancelled = False
-        for j in range(m):
-            s = xi + yy[j]
-            d2 = s - (row[j] + row[j])
-            cancelled |= d2 <= tau * s
+    if mode == CLIP:
+        for j in range(width):
+            row[j] = min(max(row[j], -one), one)
+        return
+    # counted rather than or-ed: an integer sum vectorises
+    n_cancelled = 0
+    if diagonal >= 0:
+        # taken out of the count below: the diagonal is set, not recomputed
+        s = xi + ys[diagonal]
+        n_cancelled -= s + row[diagonal] <= tau * s
+    if mode == ROOT:
+        for j in range(width):
+            s = xi + ys[j]
+            d2 = s + row[j]
+            n_cancelled += d2 <= tau * s
+            row[j] = np.sqrt(max(d2, zero))
+    else:
+        for j in range(width):
+            s = xi + ys[j]
+            d2 = s + row[j]
+            n_cancelled += d2 <= tau * s
             row[j] = max(d2, zero)
-        if cancelled:
-            for j in range(m):
-                s = xi + yy[j]
-                if row[j] <= tau * s:
-                    row[j] = _exact_sq(X, i, Y, j, L)
-        if mode == ROOT:
-            for j in range(m):
-                row[j] = np.sqrt(row[j])
-        elif mode == COSINE:
-            for j in range(m):
-                row[j] = one if (xi == 0 or yy[j] == 0) else row[j] * 0.5
+    if diagonal >= 0:
+        row[diagonal] = zero
+    if n_cancelled > 0:
+        # a square root rounds d² by at most an ulp or two: pairs whose root
+        # squares back below this bound include every cancelled pair
+        tau_root = tau * (one + 1e-6)
+        for j in range(width):
+            s = xi + ys[j]
+            if mode == ROOT:
+                if row[j] * row[j] <= tau_root * s and j != diagonal:
+                    row[j] = np.sqrt(_exact_sq(X, i, Y, c0 + j, L))
+            elif row[j] <= tau * s and j != diagonal:
+                row[j] = _exact_sq(X, i, Y, c0 + j, L)
+    if mode == COSINE:
+        for j in range(width):
+            row[j] = one if (xi == 0 or ys[j] == 0) else row[j] * 0.5
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def finish_gemm(G, xx, yy, X, Y, L, tau, mode):
+    """Turn ``G = -2 A @ B.T`` (``A @ B.T`` in mode CLIP) into distances, in place.
+
+    ``xx``/``yy`` are the squared norms of the rows of ``A``/``B``; ``X``,
+    ``Y`` and ``L`` recompute the cancelled pairs (see :func:`_finish_row`).
+    """
+    for i in prange(G.shape[0]):
+        _finish_row(G[i], xx[i], yy, X, i, Y, 0, L, tau, mode, -1)
 
 
 #: Outputs at least this large (bytes) are touched once, page by page, before
@@ -397,21 +426,16 @@ def pairwise_gemm_tiles(A, B, xx, yy, X, Y, L, tau, mode, out, tile_rows, tile_c
 
     Each thread writes the product of one (tile_rows, tile_cols) tile straight
     into ``out`` with a single-threaded BLAS call (as ``-2 A B^T`` for
-    distances), then finishes it in place (see ``finish_gemm``) while it is
-    still in cache: the output is written once, by the product, as a bare
-    product's is. With ``same`` (the rows compared with themselves) the
-    diagonal of a distance is set to zero (cosine's zero rows then get their 1
-    when finished), rather than recomputed as a cancelled entry.
+    distances), then finishes it in place row by row (see ``_finish_row``):
+    the output is written by the product, as a bare product's is, and read
+    back once. With ``same`` (the rows compared with themselves) the diagonal
+    of a distance is set to zero rather than recomputed as a cancelled entry.
     """
     n = A.shape[0]
     m = B.shape[0]
     n_row_tiles = (n + tile_rows - 1) // tile_rows
     n_col_tiles = (m + tile_cols - 1) // tile_cols
-    zero = tau - tau
-    one = zero + 1
-    # a square root rounds d² by at most an ulp or two: pairs whose root
-    # squares back below this bound include every cancelled pair
-    tau_root = tau * (one + 1e-6)
+    one = tau - tau + 1
     alpha = one if (mode == CLIP or mode == RAW) else -2 * one
     for t in prange(n_row_tiles * n_col_tiles):
         r0 = (t // n_col_tiles) * tile_rows
@@ -421,48 +445,10 @@ def pairwise_gemm_tiles(A, B, xx, yy, X, Y, L, tau, mode, out, tile_rows, tile_c
         product_into(A, B, alpha, out, r0, r1, c0, c1)
         if mode == RAW:
             continue
-        width = c1 - c0
-        # the row loops index from zero, so that they vectorise
         ys = yy[c0:c1]
         for i in range(r0, r1):
-            row = out[i, c0:c1]
-            if mode == CLIP:
-                for j in range(width):
-                    row[j] = min(max(row[j], -one), one)
-                continue
-            xi = xx[i]
-            # counted rather than or-ed: an integer sum vectorises
-            n_cancelled = 0
             diagonal = i - c0 if (same and c0 <= i < c1) else -1
-            if diagonal >= 0:
-                # taken out of the count below: the diagonal is set, not recomputed
-                s = xi + ys[diagonal]
-                n_cancelled -= s + row[diagonal] <= tau * s
-            if mode == ROOT:
-                for j in range(width):
-                    s = xi + ys[j]
-                    d2 = s + row[j]
-                    n_cancelled += d2 <= tau * s
-                    row[j] = np.sqrt(max(d2, zero))
-            else:
-                for j in range(width):
-                    s = xi + ys[j]
-                    d2 = s + row[j]
-                    n_cancelled += d2 <= tau * s
-                    row[j] = max(d2, zero)
-            if diagonal >= 0:
-                row[diagonal] = zero
-            if n_cancelled > 0:
-                for j in range(width):
-                    s = xi + ys[j]
-                    if mode == ROOT:
-                        if row[j] * row[j] <= tau_root * s and j != diagonal:
-                            row[j] = np.sqrt(_exact_sq(X, i, Y, c0 + j, L))
-                    elif row[j] <= tau * s and j != diagonal:
-                        row[j] = _exact_sq(X, i, Y, c0 + j, L)
-            if mode == COSINE:
-                for j in range(width):
-                    row[j] = one if (xi == 0 or ys[j] == 0) else row[j] * 0.5
+            _finish_row(out[i, c0:c1], xx[i], ys, X, i, Y, c0, L, tau, mode, diagonal)
 
 
 @njit(cache=True, nogil=True)
@@ -645,6 +631,7 @@ def kneighbors(metric, X, Y, params, same, n_neighbors, exclude_self, working_me
         A, B = _c(ops.A), _c(ops.B)
         xx, yy, RX, RY, L = _c(ops.xx), _c(ops.yy), _c(ops.RX), _c(ops.RY), _c(ops.L)
         tau = dtype.type(ops.tau)
+        alpha = dtype.type(1 if ops.mode in (CLIP, RAW) else -2)
     else:
         code, Xp, Yp = direct_operands(np, metric, X, Y, params, same)
         Xp, Ypt = _c(Xp), _c(Yp.T)
@@ -671,10 +658,9 @@ def kneighbors(metric, X, Y, params, same, n_neighbors, exclude_self, working_me
     for rows in slices(n, tile_rows):
         for cols in slices(m, tile_cols):
             if metric.gemm:
-                tile = np.matmul(A[rows], B[cols].T)
-                if ops.mode == CLIP:
-                    np.clip(tile, -1, 1, out=tile)
-                elif ops.mode != RAW:
+                # -2 is a power of two: (-2 A) B^T is -2 (A B^T) exactly
+                tile = np.matmul(A[rows] * alpha, B[cols].T)
+                if ops.mode != RAW:
                     finish_gemm(tile, xx[rows], yy[cols], RX[rows], RY[cols], L, tau,
                                 ops.mode)
             else:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ._metrics import CHEBYSHEV, EUCLIDEAN, MANHATTAN
 
-# modes of the GEMM finish step (same numbers as _numba.finish_gemm)
+# modes of the GEMM finish step (_numba._finish_row and _cupy._finish)
 SQUARED, ROOT, COSINE, CLIP, RAW = 0, 1, 2, 3, 4
 
 #: Pairs with d² <= TAU (‖x‖² + ‖y‖²) (centred norms) are recomputed by

@@ -294,10 +294,19 @@ def test_outputs_touched_first_are_still_exact(name, monkeypatch):
     # the threshold at zero, every output here takes that path
     monkeypatch.setattr(_numba, "FIRST_TOUCH_BYTES", 0)
     monkeypatch.setattr(_numba, "PAGE_BYTES", 64)
+    touched = []
+    kernel = _numba.first_touch
+
+    def spy(flat, step):
+        kernel(flat, step)
+        touched.append((flat.size, step))
+
+    monkeypatch.setattr(_numba, "first_touch", spy)
     rng = np.random.default_rng(9)
     X, Y = rng.standard_normal((70, 5)), rng.standard_normal((45, 5))
     params = {"L": rng.standard_normal((5, 5))} if name == "mahalanobis" else {}
     D = pairwise_distances(X, Y, metric=name, backend="numba", **params)
+    assert touched == [(70 * 45, 8)]
     assert_allclose(D, oracle(name, X, Y, params), rtol=1e-10, atol=1e-13)
 
 
@@ -529,7 +538,7 @@ def test_numba_kernels_against_reference_directly():
         ref = _numpy.minkowski(X[:, None], Y[None], 3.0) if name == "minkowski" else \
             METRICS[name].reference(X[:, None], Y[None])
         assert_allclose(out, ref, rtol=1e-13)
-    G = X @ Y.T
+    G = -2 * X @ Y.T
     xx, yy = np.sum(X * X, 1), np.sum(Y * Y, 1)
     _numba.finish_gemm(G, xx, yy, X, Y, np.zeros((0, 5)), 1e-4, 1)
     assert_allclose(G, _numpy.euclidean(X[:, None], Y[None]), rtol=1e-12)
