@@ -65,21 +65,13 @@ def reference_results(refresh):
 
 def reference_seed_results(n_seeds):
     """Accuracies of each reference with ``random_state`` 0 .. n_seeds-1 (cached)."""
-    cache = json.loads(SEED_CACHE.read_text()) if SEED_CACHE.exists() else {}
-    env = harness.single_threaded_env()
-    for learner in REFERENCES:
-        runs = cache.setdefault(learner, {})
-        for seed in range(n_seeds):
-            if str(seed) in runs:
-                continue
-            print(f"running metric-learn {learner}(random_state={seed}) ...", flush=True)
-            runs[str(seed)] = harness.run_reference(
-                HERE / "reference_metric_learn.py",
-                {"learner": learner, "params": {"random_state": seed},
-                 "datasets": SPEED_DATASETS},
-                env=env,
-            )
-            SEED_CACHE.write_text(json.dumps(cache, indent=2) + "\n")
+    cache = harness.cached_reference_runs(
+        SEED_CACHE,
+        [(learner, seed, {"learner": learner, "params": {"random_state": seed},
+                          "datasets": SPEED_DATASETS})
+         for learner in REFERENCES for seed in range(n_seeds)],
+        HERE / "reference_metric_learn.py",
+    )
     return {
         learner: {
             dataset: [row["accuracy"] for seed, results in sorted(runs.items())

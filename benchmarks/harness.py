@@ -237,6 +237,27 @@ def ensure_reference_env(packages=("metric-learn==0.7.0", "scikit-learn==1.5.2")
     return python
 
 
+def cached_reference_runs(cache_path, requests, script, *, refresh=False):
+    """Results of reference runs, cached in ``cache_path`` by learner and seed.
+
+    ``requests`` holds ``(learner, seed, payload)`` triples; the ones not in
+    the cache are run with ``run_reference(script, payload)`` on one thread
+    and saved as each finishes. Returns the cache, ``{learner: {str(seed):
+    result}}``.
+    """
+    cache = {} if refresh or not cache_path.exists() else json.loads(cache_path.read_text())
+    env = single_threaded_env()
+    for learner, seed, payload in requests:
+        runs = cache.setdefault(learner, {})
+        if str(seed) in runs:
+            continue
+        print(f"running metric-learn {learner} ({seed}) ...", flush=True)
+        runs[str(seed)] = run_reference(script, payload, env=env)
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        cache_path.write_text(json.dumps(cache, indent=2) + "\n")
+    return cache
+
+
 def run_reference(script, payload, *, timeout=3600, env=None):
     """Run ``script`` (a path) with the reference environment's python.
 

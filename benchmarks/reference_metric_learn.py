@@ -3,7 +3,10 @@
 Reads one JSON document on standard input::
 
     {"learner": "LMNN", "params": {"n_neighbors": 3}, "datasets": ["iris"],
-     "n_splits": 5, "skip_failed_folds": false}
+     "n_splits": 5, "skip_failed_folds": false, "cv_random_state": 0}
+
+(``cv_random_state``, optional, shuffles the folds differently; 0 is the
+shared protocol's split)
 
 and prints one JSON document: a list of ``protocol.evaluate`` results, one per
 dataset, each with an ``error`` string instead when metric-learn fails on it.
@@ -34,7 +37,8 @@ def main():
             try:
                 row = evaluate(lambda: cls(**params), dataset,
                                n_splits=request.get("n_splits", 5),
-                               skip_failed_folds=request.get("skip_failed_folds", False))
+                               skip_failed_folds=request.get("skip_failed_folds", False),
+                               random_state=request.get("cv_random_state", 0))
             except Exception as exc:  # a failing reference is a result too
                 row = {"dataset": dataset, "error": f"{type(exc).__name__}: {exc}"[:500]}
         results.append(row)

@@ -56,3 +56,24 @@ def test_protocol_skips_failed_folds_only_when_asked():
     assert all(a in baseline["fold_accuracies"] for a in result["fold_accuracies"])
     X, _ = protocol.load("digits_varying")
     assert X.shape[1] == 61 and np.all(X.std(axis=0) > 0)
+
+
+def test_cached_reference_runs_runs_only_what_the_cache_lacks(tmp_path, monkeypatch):
+    ran = []
+
+    def fake_run(script, payload, env=None):
+        ran.append(payload["seed"])
+        assert env["OPENBLAS_NUM_THREADS"] == "1"
+        return [{"accuracy": payload["seed"] / 10}]
+
+    monkeypatch.setattr(harness, "run_reference", fake_run)
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    cache_path = tmp_path / "cache.json"
+    requests = [("L", seed, {"seed": seed}) for seed in range(3)]
+    cache = harness.cached_reference_runs(cache_path, requests[:2], "script.py")
+    assert ran == [0, 1] and json.loads(cache_path.read_text()) == cache
+    cache = harness.cached_reference_runs(cache_path, requests, "script.py")
+    assert ran == [0, 1, 2]
+    assert cache == {"L": {str(s): [{"accuracy": s / 10}] for s in range(3)}}
+    harness.cached_reference_runs(cache_path, requests[:1], "script.py", refresh=True)
+    assert ran == [0, 1, 2, 0]

@@ -186,11 +186,11 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, backend="auto",
         entry, X, Y, same, params = _prepare(X, Y, metric, metric_params, xp)
         if backend == "cupy":
             return _cupy.pairwise(xp, entry, X, Y, params, same, working_memory)
-        out = np.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)
         if backend == "numpy":
+            out = np.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)
             return _numpy.pairwise(entry.reference, X, Y, params, working_memory, out)
         with _numba.threads(n_jobs):
-            return _numba.pairwise(entry, X, Y, params, same, working_memory, out)
+            return _numba.pairwise(entry, X, Y, params, same, working_memory)
 
     return _run(X, Y, backend, compute)
 
@@ -254,7 +254,10 @@ def kneighbors(X, Y=None, n_neighbors=5, metric="euclidean", *, exclude_self=Non
 
     The distance matrix is streamed in tiles and only the best
     ``n_neighbors`` per query are kept, so memory stays
-    O(n_samples_X * n_neighbors) plus one tile.
+    O(n_samples_X * n_neighbors) plus one tile. With Y=None the Numba
+    backend computes each distance of euclidean, sqeuclidean and
+    mahalanobis once, for both of its points, keeping ``n_neighbors`` per
+    point in every thread while that fits in half of ``working_memory``.
 
     Parameters
     ----------

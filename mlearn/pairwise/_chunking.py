@@ -14,6 +14,10 @@ KNN_MIN_ROWS = 16
 KNN_TILE_ROWS = 256
 KNN_TILE_COLS = 512
 
+#: Square tile of ``kneighbors`` when the rows are compared with themselves
+#: (each distance is computed once and offered to both of its rows' heaps).
+KNN_SAME_TILE = 512
+
 #: Largest tile of ``pairwise_distances``' matrix-product path. Each tile is
 #: one BLAS call writing straight into the output, then finished in place;
 #: large tiles amortise BLAS's packing of its operands over more of the

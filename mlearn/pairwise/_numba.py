@@ -384,8 +384,7 @@ def first_touch(flat, step):
     On a virtual machine that hands freed memory back to its host (free page
     reporting), pages taken late in a long computation cost more and vary
     more (measured on 20000 x 20000 outputs: docs/user_guide/distances.rst).
-    Every element is overwritten afterwards, so the values written here do
-    not matter.
+    It writes zeros, so an output that held zeros still does.
     """
     for t in prange((flat.shape[0] + step - 1) // step):
         flat[t * step] = 0
@@ -403,16 +402,18 @@ _xxgemm = types.ExternalFunction("numba_xxgemm", types.intc(
 
 
 @njit(cache=True, nogil=True)
-def product_into(A, B, alpha, out, r0, r1, c0, c1):
-    """``out[r0:r1, c0:c1] = alpha * A[r0:r1] @ B[c0:c1].T`` in place.
+def product_into(A, B, alpha, beta, out, r0, r1, c0, c1):
+    """``out[r0:r1, c0:c1] = alpha * A[r0:r1] @ B[c0:c1].T + beta * out[r0:r1, c0:c1]``.
 
     ``A``, ``B`` and ``out`` are C-contiguous with one floating dtype. In
     BLAS's column-major terms the tile is ``B[c0:c1] @ A[r0:r1].T`` with
-    leading dimension ``out.shape[1]``.
+    leading dimension ``out.shape[1]``. ``beta`` is 0 or 1: with 0 the BLAS
+    clears the tile first; with 1 it adds to the tile as it stands, which
+    saves that pass over memory when the tile is known to hold zeros.
     """
     scalars = np.empty(2, out.dtype)
     scalars[0] = alpha
-    scalars[1] = 0
+    scalars[1] = beta
     kind = np.int8(ord("d")) if out.itemsize == 8 else np.int8(ord("s"))
     k = A.shape[1]
     _xxgemm(kind, np.int8(ord("t")), np.int8(ord("n")), c1 - c0, r1 - r0, k,
@@ -421,7 +422,8 @@ def product_into(A, B, alpha, out, r0, r1, c0, c1):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def pairwise_gemm_tiles(A, B, xx, yy, X, Y, L, tau, mode, out, tile_rows, tile_cols, same):
+def pairwise_gemm_tiles(A, B, xx, yy, X, Y, L, tau, mode, out, tile_rows, tile_cols, same,
+                        zeroed):
     """``out = finish(A @ B.T)`` tile by tile, each thread owning its tiles.
 
     Each thread writes the product of one (tile_rows, tile_cols) tile straight
@@ -430,6 +432,9 @@ def pairwise_gemm_tiles(A, B, xx, yy, X, Y, L, tau, mode, out, tile_rows, tile_c
     the output is written by the product, as a bare product's is, and read
     back once. With ``same`` (the rows compared with themselves) the diagonal
     of a distance is set to zero rather than recomputed as a cancelled entry.
+    ``zeroed`` says that ``out`` holds zeros: the products are then added to
+    it (BLAS ``beta = 1``), and the BLAS skips the pass that clears a tile
+    before computing it.
     """
     n = A.shape[0]
     m = B.shape[0]
@@ -437,12 +442,13 @@ def pairwise_gemm_tiles(A, B, xx, yy, X, Y, L, tau, mode, out, tile_rows, tile_c
     n_col_tiles = (m + tile_cols - 1) // tile_cols
     one = tau - tau + 1
     alpha = one if (mode == CLIP or mode == RAW) else -2 * one
+    beta = one if zeroed else one - one
     for t in prange(n_row_tiles * n_col_tiles):
         r0 = (t // n_col_tiles) * tile_rows
         c0 = (t % n_col_tiles) * tile_cols
         r1 = min(n, r0 + tile_rows)
         c1 = min(m, c0 + tile_cols)
-        product_into(A, B, alpha, out, r0, r1, c0, c1)
+        product_into(A, B, alpha, beta, out, r0, r1, c0, c1)
         if mode == RAW:
             continue
         ys = yy[c0:c1]
@@ -493,54 +499,130 @@ def topk_update(D, row0, col0, exclude_self, sign, best_d, best_i):
                 _heap_replace_top(bd, bi, d, idx)
 
 
+@njit(cache=True, nogil=True)
+def _squared_tile(G, h, w, r0, c0, xx, yy, X, Y, L, tau):
+    """Turn ``G[:h, :w] = -2 a_(r0+i) . b_(c0+j)`` into squared distances in place.
+
+    Each row goes through a branch-free (vectorised) pass that also counts
+    cancelled pairs (``d² <= tau (‖a‖² + ‖b‖²)``); only rows with some are
+    scanned again and their pairs recomputed by difference from X, Y and L.
+    """
+    for ii in range(h):
+        xi = xx[r0 + ii]
+        n_cancelled = 0
+        for jj in range(w):
+            s = xi + yy[c0 + jj]
+            d2 = s + G[ii, jj]
+            n_cancelled += d2 <= tau * s
+            G[ii, jj] = d2
+        if n_cancelled > 0:
+            for jj in range(w):
+                if G[ii, jj] <= tau * (xi + yy[c0 + jj]):
+                    G[ii, jj] = _exact_sq(X, r0 + ii, Y, c0 + jj, L)
+
+
+@njit(cache=True, nogil=True)
+def _offer_row(bd, bi, values, w, c0, skip):
+    """Offer ``values[:w]`` (columns ``c0...``) to one row's heap; column
+    ``skip`` (or -1) is left out. Only values that can enter reach the heap."""
+    top = bd[0]
+    for jj in range(w):
+        d2 = values[jj]
+        if d2 <= top:
+            j = c0 + jj
+            if j == skip:
+                continue
+            if d2 < top or j < bi[0]:
+                _heap_replace_top(bd, bi, d2, j)
+                top = bd[0]
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def knn_sq_tiles(A, B, xx, yy, X, Y, L, tau, exclude_self, best_d, best_i,
                  tile_rows, tile_cols):
     """k nearest by squared distance, each thread owning whole row tiles.
 
     Every thread multiplies its own (tile_rows, tile_cols) tile with a
-    single-threaded BLAS call, so the tile is reduced to the heaps while it is
-    still in cache; cancellation-prone pairs are recomputed as in finish_gemm.
+    single-threaded BLAS call into a buffer it reuses, so the tile is reduced
+    to the heaps while it is still in cache.
     """
     n = A.shape[0]
     m = B.shape[0]
     n_tiles = (n + tile_rows - 1) // tile_rows
+    minus_two = tau - tau - 2
     for t in prange(n_tiles):
         r0 = t * tile_rows
-        r1 = min(n, r0 + tile_rows)
-        row_d = np.empty(tile_cols, dtype=A.dtype)
+        h = min(n, r0 + tile_rows) - r0
+        G = np.empty((h, tile_cols), dtype=A.dtype)
         for c0 in range(0, m, tile_cols):
-            c1 = min(m, c0 + tile_cols)
-            w = c1 - c0
-            G = np.dot(A[r0:r1], B[c0:c1].T)
-            for ii in range(r1 - r0):
+            w = min(m, c0 + tile_cols) - c0
+            product_into(A[r0:r0 + h], B[c0:c0 + w], minus_two, tau - tau, G, 0, h, 0, w)
+            _squared_tile(G, h, w, r0, c0, xx, yy, X, Y, L, tau)
+            for ii in range(h):
                 i = r0 + ii
-                bd = best_d[i]
-                bi = best_i[i]
-                # the row's squared distances, in a branch-free (vectorised)
-                # pass that also notes whether any pair cancelled
-                xi = xx[i]
-                cancelled = False
+                _offer_row(best_d[i], best_i[i], G[ii], w, c0, i if exclude_self else -1)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def knn_sq_tiles_same(A, xx, X, L, tau, exclude_self, heap_d, heap_i, tile, pairs):
+    """k nearest of the rows of A among themselves, each distance computed once.
+
+    The squared distances are symmetric, so only the tiles ``(I, J)`` with
+    ``I <= J`` (``pairs``, one per row) are multiplied: a tile is offered to
+    the heaps of its rows and, off the diagonal, by columns to the heaps of
+    its columns' rows. Thread ``t`` takes every ``n_threads``-th tile and
+    keeps its own heaps ``heap_d[t]``/``heap_i[t]`` (no two threads write the
+    same heap); ``merge_heaps`` combines them.
+    """
+    n = A.shape[0]
+    n_threads = heap_d.shape[0]
+    minus_two = tau - tau - 2
+    for t in prange(n_threads):
+        bd_all = heap_d[t]
+        bi_all = heap_i[t]
+        G = np.empty((tile, tile), dtype=A.dtype)
+        tops = np.empty(tile, dtype=A.dtype)
+        for p in range(t, pairs.shape[0], n_threads):
+            r0 = pairs[p, 0] * tile
+            c0 = pairs[p, 1] * tile
+            h = min(n, r0 + tile) - r0
+            w = min(n, c0 + tile) - c0
+            product_into(A[r0:r0 + h], A[c0:c0 + w], minus_two, tau - tau, G, 0, h, 0, w)
+            _squared_tile(G, h, w, r0, c0, xx, xx, X, X, L, tau)
+            diagonal = r0 == c0
+            for ii in range(h):
+                i = r0 + ii
+                _offer_row(bd_all[i], bi_all[i], G[ii], w, c0,
+                           i if (diagonal and exclude_self) else -1)
+            if diagonal:
+                continue
+            # the transposed tile: column jj holds row c0 + jj's distances
+            for jj in range(w):
+                tops[jj] = bd_all[c0 + jj, 0]
+            for ii in range(h):
+                i = r0 + ii
                 for jj in range(w):
-                    s = xi + yy[c0 + jj]
-                    d2 = s - (G[ii, jj] + G[ii, jj])
-                    cancelled |= d2 <= tau * s
-                    row_d[jj] = d2
-                if cancelled:
-                    for jj in range(w):
-                        if row_d[jj] <= tau * (xi + yy[c0 + jj]):
-                            row_d[jj] = _exact_sq(X, i, Y, c0 + jj, L)
-                # then the heap sees only what can enter it
-                top = bd[0]
-                for jj in range(w):
-                    d2 = row_d[jj]
-                    if d2 <= top:
+                    d2 = G[ii, jj]
+                    if d2 <= tops[jj]:
                         j = c0 + jj
-                        if exclude_self and j == i:
-                            continue
-                        if d2 < top or j < bi[0]:
-                            _heap_replace_top(bd, bi, d2, j)
-                            top = bd[0]
+                        if d2 < tops[jj] or i < bi_all[j, 0]:
+                            _heap_replace_top(bd_all[j], bi_all[j], d2, i)
+                            tops[jj] = bd_all[j, 0]
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def merge_heaps(heap_d, heap_i):
+    """Merge the heaps of threads 1... into those of thread 0, row by row."""
+    n_threads, n, k = heap_d.shape
+    for i in prange(n):
+        bd = heap_d[0, i]
+        bi = heap_i[0, i]
+        for t in range(1, n_threads):
+            for q in range(k):
+                d2 = heap_d[t, i, q]
+                idx = heap_i[t, i, q]
+                if d2 < bd[0] or (d2 == bd[0] and idx < bi[0]):
+                    _heap_replace_top(bd, bi, d2, idx)
 
 
 @contextlib.contextmanager
@@ -571,15 +653,20 @@ def _c(array):
     return np.ascontiguousarray(array)
 
 
-def pairwise(metric, X, Y, params, same, working_memory, out):
-    """Fill ``out`` (n, m) with the distances of X against Y."""
+def pairwise(metric, X, Y, params, same, working_memory, out=None):
+    """The distances (n, m) of X against Y, in ``out`` when given."""
     from ._operands import direct_operands
 
+    zeroed = out is None
+    if zeroed:
+        # a large zeroed array costs no more than an empty one (its pages
+        # come zeroed from the system), and the products add to it
+        out = np.zeros((X.shape[0], Y.shape[0]), dtype=X.dtype)
     if out.nbytes >= FIRST_TOUCH_BYTES and out.flags.c_contiguous:
         first_touch(out.reshape(-1), max(PAGE_BYTES // out.itemsize, 1))
 
     if metric.gemm:
-        return _pairwise_gemm(metric, X, Y, params, same, working_memory, out)
+        return _pairwise_gemm(metric, X, Y, params, same, working_memory, out, zeroed)
     code, Xp, Yp = direct_operands(np, metric, X, Y, params, same)
     if code == MANHATTAN and X.shape[0] * Y.shape[0] >= MANHATTAN_TILE_COLS:
         pairwise_manhattan(_c(Xp), _c(Yp), out)
@@ -588,7 +675,7 @@ def pairwise(metric, X, Y, params, same, working_memory, out):
     return out
 
 
-def _pairwise_gemm(metric, X, Y, params, same, working_memory, out):
+def _pairwise_gemm(metric, X, Y, params, same, working_memory, out, zeroed):
     from ._chunking import gemm_tiles
     from ._operands import gemm_operands
 
@@ -605,7 +692,7 @@ def _pairwise_gemm(metric, X, Y, params, same, working_memory, out):
     with blas_threads_inside(rows * cols * ops.A.shape[1]):
         pairwise_gemm_tiles(_c(ops.A), _c(ops.B), xx, yy, RX, RY, L,
                             X.dtype.type(ops.tau), np.int64(ops.mode), out,
-                            np.int64(rows), np.int64(cols), bool(same))
+                            np.int64(rows), np.int64(cols), bool(same), bool(zeroed))
     return out
 
 
@@ -642,6 +729,10 @@ def kneighbors(metric, X, Y, params, same, n_neighbors, exclude_self, working_me
     tile_rows, tile_cols = knn_tiles(n, m, X.itemsize, working_memory)
     best_d = np.full((n, n_neighbors), np.inf, dtype=dtype)
     best_i = np.full((n, n_neighbors), np.iinfo(np.int64).max, dtype=np.int64)
+    if metric.gemm and ops.mode == SQUARED and same:
+        found = _knn_same(A, xx, RX, L, tau, exclude_self, n_neighbors, working_memory)
+        if found is not None:
+            return _sorted_neighbours(*found, squared, 1)
     if metric.gemm and ops.mode == SQUARED:
         from ._chunking import KNN_TILE_COLS, KNN_TILE_ROWS
 
@@ -669,6 +760,29 @@ def kneighbors(metric, X, Y, params, same, n_neighbors, exclude_self, working_me
             topk_update(tile, np.int64(rows.start), np.int64(cols.start),
                         bool(exclude_self), sign, best_d[rows], best_i[rows])
     return _sorted_neighbours(best_d, best_i, squared, sign)
+
+
+def _knn_same(A, xx, X, L, tau, exclude_self, n_neighbors, working_memory):
+    """Heaps of the k nearest among the rows themselves (``knn_sq_tiles_same``),
+    or None when every thread's own heaps would not fit in half the budget."""
+    from ._chunking import KNN_SAME_TILE
+
+    n = A.shape[0]
+    n_threads = max(numba.get_num_threads(), 1)
+    heap_bytes = n_threads * n * n_neighbors * (A.itemsize + 8)
+    tile = KNN_SAME_TILE
+    if heap_bytes + n_threads * tile * tile * A.itemsize > working_memory * 2**20 / 2:
+        return None
+    n_tiles = -(-n // tile)
+    pairs = np.array([(i, j) for i in range(n_tiles) for j in range(i, n_tiles)],
+                     dtype=np.int64).reshape(-1, 2)
+    heap_d = np.full((n_threads, n, n_neighbors), np.inf, dtype=A.dtype)
+    heap_i = np.full((n_threads, n, n_neighbors), np.iinfo(np.int64).max, dtype=np.int64)
+    with blas_threads_inside(tile * tile * A.shape[1]):
+        knn_sq_tiles_same(A, xx, X, L, tau, bool(exclude_self), heap_d, heap_i,
+                          np.int64(tile), pairs)
+    merge_heaps(heap_d, heap_i)
+    return heap_d[0], heap_i[0]
 
 
 def _sorted_neighbours(best_d, best_i, squared, sign):

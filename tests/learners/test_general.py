@@ -262,12 +262,12 @@ def test_metric_learner_regression_finds_the_relevant_features():
 
 
 def test_metric_learner_default_impostor_count_follows_the_target_type():
-    # None: 10 impostors per point for class labels, 5 for continuous targets
+    # None: 20 impostors per point for class labels, 5 for continuous targets
     X, y = load_iris(return_X_y=True)
     default = MetricLearner(random_state=0).fit(X, y)
     assert_allclose(default.components_,
-                    MetricLearner(k_impostor=10, random_state=0).fit(X, y).components_)
-    assert default.n_constraints_["triplets"] == len(X) * 3 * 10
+                    MetricLearner(k_impostor=20, random_state=0).fit(X, y).components_)
+    assert default.n_constraints_["triplets"] == len(X) * 5 * 20
     target = X[:, 0] + 0.1 * X[:, 1]
     default = MetricLearner(random_state=0).fit(X[:, 1:], target)
     assert_allclose(default.components_,

@@ -310,6 +310,39 @@ def test_outputs_touched_first_are_still_exact(name, monkeypatch):
     assert_allclose(D, oracle(name, X, Y, params), rtol=1e-10, atol=1e-13)
 
 
+def test_product_into_clears_or_adds_to_the_tile():
+    rng = np.random.default_rng(4)
+    A, B = rng.standard_normal((7, 3)), rng.standard_normal((9, 3))
+    base = rng.standard_normal((7, 9))
+    cleared = np.full((7, 9), np.nan)
+    _numba.product_into(A, B, -2.0, 0.0, cleared, 2, 6, 3, 8)
+    added = base.copy()
+    _numba.product_into(A, B, -2.0, 1.0, added, 2, 6, 3, 8)
+    expected_tile = -2.0 * A[2:6] @ B[3:8].T
+    assert_allclose(cleared[2:6, 3:8], expected_tile, rtol=1e-14)
+    assert np.isnan(np.delete(cleared.ravel(), (np.arange(2, 6)[:, None] * 9
+                                                + np.arange(3, 8)).ravel())).all()
+    expected = base.copy()
+    expected[2:6, 3:8] += expected_tile
+    assert_allclose(added, expected, rtol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["euclidean", "mahalanobis", "cosine"])
+def test_product_path_into_a_given_output_clears_it(name):
+    # the backend's own output starts zeroed and the products are added to
+    # it; an output passed in may hold anything, and must be cleared first
+    rng = np.random.default_rng(5)
+    X, Y = rng.standard_normal((40, 6)), rng.standard_normal((30, 6))
+    params = {"L": rng.standard_normal((6, 6))} if name == "mahalanobis" else {}
+    entry, Xp, Yp, same, prepared = _prepare(X, Y, name, params, np)
+    out = np.full((40, 30), 1e300)
+    result = _numba.pairwise(entry, Xp, Yp, prepared, same, 1024, out)
+    assert result is out
+    assert_allclose(out, oracle(name, X, Y, params), rtol=1e-10, atol=1e-13)
+    own = _numba.pairwise(entry, Xp, Yp, prepared, same, 1024)
+    assert_allclose(own, out, rtol=1e-13, atol=1e-15)
+
+
 def test_finite_values_whose_sum_overflows_are_accepted():
     # the plain-array shortcut checks finiteness through the sum; a sum that
     # overflows must fall back to the full check, which accepts these values
@@ -463,6 +496,52 @@ def test_kneighbors_ties_broken_by_index_and_tiles(backend):
         assert_array_equal(ind, ref_i)
         assert_allclose(dist, ref_d, rtol=1e-12)
         assert np.all(np.diff(dist, axis=1) >= 0)
+
+
+@pytest.mark.parametrize("name", ["euclidean", "sqeuclidean", "mahalanobis"])
+def test_kneighbors_of_the_rows_themselves_computes_each_tile_once(name, monkeypatch):
+    # Y=None: only tiles (I, J) with I <= J are multiplied, each offered to
+    # its rows' heaps and, transposed, to its columns'; tiles of 16 rows give
+    # 10 x 10 tiles here, shared out between the threads' own heaps
+    from mlearn.pairwise import _chunking
+
+    monkeypatch.setattr(_chunking, "KNN_SAME_TILE", 16)
+    calls = []
+    kernel = _numba.knn_sq_tiles_same
+
+    def spy(*args):
+        calls.append(args[-1].shape[0])
+        return kernel(*args)
+
+    monkeypatch.setattr(_numba, "knn_sq_tiles_same", spy)
+    rng = np.random.default_rng(16)
+    # integer points: many equal distances, which the product form computes
+    # exactly (with X and -X the mean is zero, so nothing is centred, and L
+    # is integer too); near-duplicates among the first 20 cancel
+    half = rng.integers(-1, 2, (75, 3)).astype(float)
+    half[:20] += 1e-7 * rng.standard_normal((20, 3))
+    X = np.vstack([half, -half])
+    params = {"L": rng.integers(-2, 3, (3, 3)).astype(float)} if name == "mahalanobis" else {}
+    full = oracle(name, X, X, params)
+    for data, exclude in [(None, True), (X, False)]:
+        ref_d, ref_i = _brute_knn(full, 9, exclude)
+        dist, ind = kneighbors(X, data, 9, name, backend="numba", **params)
+        assert_array_equal(ind, ref_i)
+        assert_allclose(dist, ref_d, rtol=1e-10, atol=1e-13)
+    assert calls == [10 * 11 // 2] * 2
+
+
+def test_kneighbors_of_the_rows_themselves_falls_back_when_heaps_do_not_fit():
+    rng = np.random.default_rng(17)
+    A = rng.standard_normal((300, 4))
+    xx = np.einsum("ij,ij->i", A, A)
+    L = np.zeros((0, 4))
+    assert _numba._knn_same(A, xx, A, L, 1e-4, True, 5, working_memory=1e-3) is None
+    found = _numba._knn_same(A, xx, A, L, 1e-4, True, 5, working_memory=64)
+    ref_d, ref_i = _brute_knn(cdist(A, A, "sqeuclidean"), 5, exclude_self=True)
+    order = np.lexsort((found[1], found[0]), axis=-1)
+    assert_array_equal(np.take_along_axis(found[1], order, axis=1), ref_i)
+    assert_allclose(np.take_along_axis(found[0], order, axis=1), ref_d, rtol=1e-10)
 
 
 @pytest.mark.parametrize("n, m, n_threads", [
