@@ -726,13 +726,13 @@ def kneighbors(metric, X, Y, params, same, n_neighbors, exclude_self, working_me
         if squared:
             raise AssertionError("euclidean and mahalanobis go through products")
 
-    tile_rows, tile_cols = knn_tiles(n, m, X.itemsize, working_memory)
-    best_d = np.full((n, n_neighbors), np.inf, dtype=dtype)
-    best_i = np.full((n, n_neighbors), np.iinfo(np.int64).max, dtype=np.int64)
     if metric.gemm and ops.mode == SQUARED and same:
         found = _knn_same(A, xx, RX, L, tau, exclude_self, n_neighbors, working_memory)
         if found is not None:
             return _sorted_neighbours(*found, squared, 1)
+    tile_rows, tile_cols = knn_tiles(n, m, X.itemsize, working_memory)
+    best_d = np.full((n, n_neighbors), np.inf, dtype=dtype)
+    best_i = np.full((n, n_neighbors), np.iinfo(np.int64).max, dtype=np.int64)
     if metric.gemm and ops.mode == SQUARED:
         from ._chunking import KNN_TILE_COLS, KNN_TILE_ROWS
 
@@ -774,8 +774,7 @@ def _knn_same(A, xx, X, L, tau, exclude_self, n_neighbors, working_memory):
     if heap_bytes + n_threads * tile * tile * A.itemsize > working_memory * 2**20 / 2:
         return None
     n_tiles = -(-n // tile)
-    pairs = np.array([(i, j) for i in range(n_tiles) for j in range(i, n_tiles)],
-                     dtype=np.int64).reshape(-1, 2)
+    pairs = np.column_stack(np.triu_indices(n_tiles)).astype(np.int64)
     heap_d = np.full((n_threads, n, n_neighbors), np.inf, dtype=A.dtype)
     heap_i = np.full((n_threads, n, n_neighbors), np.iinfo(np.int64).max, dtype=np.int64)
     with blas_threads_inside(tile * tile * A.shape[1]):
