@@ -755,7 +755,9 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
         impostors, (5, 20) had the best mean 3-NN accuracy over iris, wine,
         breast cancer and digits on the benchmarks' split; averaged over
         five shuffled splits it is within 0.0002 of the grid's best and
-        0.0018 above (3, 10) (``benchmarks/bench_general_defaults.py``).
+        0.0018 above (3, 10); 8-12 targets with 30-60 impostors average up
+        to 0.0024 more over those splits, at 1.8-4.2 times the fit time
+        (``benchmarks/bench_general_defaults.py``).
     n_rounds : int, default=1
         Impostor searches ('knn'): the first under ``init``, each further
         one under the metric learned so far, followed by a warm-started
