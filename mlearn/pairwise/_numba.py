@@ -28,7 +28,7 @@ from ._metrics import (
     SQEUCLIDEAN,
 )
 
-from ._operands import CLIP, COSINE, RAW, ROOT  # modes of the product's finish
+from ._operands import CLIP, COSINE, RAW, ROOT, SQUARED  # modes of the product's finish
 
 
 @njit(cache=True, nogil=True)
@@ -422,8 +422,7 @@ def product_into(A, B, alpha, beta, out, r0, r1, c0, c1):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def pairwise_gemm_tiles(A, B, xx, yy, X, Y, L, tau, mode, out, tile_rows, tile_cols, same,
-                        zeroed):
+def pairwise_gemm_tiles(A, B, xx, yy, X, Y, L, tau, mode, out, tile_rows, tile_cols, same):
     """``out = finish(A @ B.T)`` tile by tile, each thread owning its tiles.
 
     Each thread writes the product of one (tile_rows, tile_cols) tile straight
@@ -432,9 +431,9 @@ def pairwise_gemm_tiles(A, B, xx, yy, X, Y, L, tau, mode, out, tile_rows, tile_c
     the output is written by the product, as a bare product's is, and read
     back once. With ``same`` (the rows compared with themselves) the diagonal
     of a distance is set to zero rather than recomputed as a cancelled entry.
-    ``zeroed`` says that ``out`` holds zeros: the products are then added to
-    it (BLAS ``beta = 1``), and the BLAS skips the pass that clears a tile
-    before computing it.
+    ``out`` must hold zeros: the products are added to it (BLAS
+    ``beta = 1``), which spares the BLAS its pass clearing each tile before
+    computing it.
     """
     n = A.shape[0]
     m = B.shape[0]
@@ -442,13 +441,12 @@ def pairwise_gemm_tiles(A, B, xx, yy, X, Y, L, tau, mode, out, tile_rows, tile_c
     n_col_tiles = (m + tile_cols - 1) // tile_cols
     one = tau - tau + 1
     alpha = one if (mode == CLIP or mode == RAW) else -2 * one
-    beta = one if zeroed else one - one
     for t in prange(n_row_tiles * n_col_tiles):
         r0 = (t // n_col_tiles) * tile_rows
         c0 = (t % n_col_tiles) * tile_cols
         r1 = min(n, r0 + tile_rows)
         c1 = min(m, c0 + tile_cols)
-        product_into(A, B, alpha, beta, out, r0, r1, c0, c1)
+        product_into(A, B, alpha, one, out, r0, r1, c0, c1)
         if mode == RAW:
             continue
         ys = yy[c0:c1]
@@ -481,60 +479,31 @@ def _heap_replace_top(bd, bi, d, idx):
     bi[pos] = idx
 
 
+@njit(cache=True, nogil=True)
+def _offer(bd, bi, d, idx):
+    """Put ``(d, idx)`` in the max-heap ``bd``/``bi`` if it orders before the root."""
+    if d < bd[0] or (d == bd[0] and idx < bi[0]):
+        _heap_replace_top(bd, bi, d, idx)
+
+
+@njit(cache=True, nogil=True)
+def _offer_row(bd, bi, values, w, c0, skip, sign):
+    """Offer ``sign * values[:w]`` (columns ``c0...``) to one row's heap; column
+    ``skip`` (or -1) is left out. Only values that can enter reach the heap."""
+    for jj in range(w):
+        d = sign * values[jj]
+        if d <= bd[0] and c0 + jj != skip:
+            _offer(bd, bi, d, c0 + jj)
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def topk_update(D, row0, col0, exclude_self, sign, best_d, best_i):
     """Merge the tile ``sign * D`` (rows ``row0...``, columns ``col0...``) into
     the per-row max-heaps ``best_d``/``best_i`` of the k smallest values."""
     n, m = D.shape
     for i in prange(n):
-        bd = best_d[i]
-        bi = best_i[i]
-        self_col = row0 + i
-        for j in range(m):
-            idx = col0 + j
-            if exclude_self and idx == self_col:
-                continue
-            d = sign * D[i, j]
-            if d < bd[0] or (d == bd[0] and idx < bi[0]):
-                _heap_replace_top(bd, bi, d, idx)
-
-
-@njit(cache=True, nogil=True)
-def _squared_tile(G, h, w, r0, c0, xx, yy, X, Y, L, tau):
-    """Turn ``G[:h, :w] = -2 a_(r0+i) . b_(c0+j)`` into squared distances in place.
-
-    Each row goes through a branch-free (vectorised) pass that also counts
-    cancelled pairs (``d² <= tau (‖a‖² + ‖b‖²)``); only rows with some are
-    scanned again and their pairs recomputed by difference from X, Y and L.
-    """
-    for ii in range(h):
-        xi = xx[r0 + ii]
-        n_cancelled = 0
-        for jj in range(w):
-            s = xi + yy[c0 + jj]
-            d2 = s + G[ii, jj]
-            n_cancelled += d2 <= tau * s
-            G[ii, jj] = d2
-        if n_cancelled > 0:
-            for jj in range(w):
-                if G[ii, jj] <= tau * (xi + yy[c0 + jj]):
-                    G[ii, jj] = _exact_sq(X, r0 + ii, Y, c0 + jj, L)
-
-
-@njit(cache=True, nogil=True)
-def _offer_row(bd, bi, values, w, c0, skip):
-    """Offer ``values[:w]`` (columns ``c0...``) to one row's heap; column
-    ``skip`` (or -1) is left out. Only values that can enter reach the heap."""
-    top = bd[0]
-    for jj in range(w):
-        d2 = values[jj]
-        if d2 <= top:
-            j = c0 + jj
-            if j == skip:
-                continue
-            if d2 < top or j < bi[0]:
-                _heap_replace_top(bd, bi, d2, j)
-                top = bd[0]
+        _offer_row(best_d[i], best_i[i], D[i], m, col0,
+                   row0 + i if exclude_self else -1, sign)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -549,18 +518,20 @@ def knn_sq_tiles(A, B, xx, yy, X, Y, L, tau, exclude_self, best_d, best_i,
     n = A.shape[0]
     m = B.shape[0]
     n_tiles = (n + tile_rows - 1) // tile_rows
-    minus_two = tau - tau - 2
+    zero = tau - tau
+    one = zero + 1
+    minus_two = -2 * one
     for t in prange(n_tiles):
         r0 = t * tile_rows
         h = min(n, r0 + tile_rows) - r0
         G = np.empty((h, tile_cols), dtype=A.dtype)
         for c0 in range(0, m, tile_cols):
             w = min(m, c0 + tile_cols) - c0
-            product_into(A[r0:r0 + h], B[c0:c0 + w], minus_two, tau - tau, G, 0, h, 0, w)
-            _squared_tile(G, h, w, r0, c0, xx, yy, X, Y, L, tau)
+            product_into(A[r0:r0 + h], B[c0:c0 + w], minus_two, zero, G, 0, h, 0, w)
             for ii in range(h):
                 i = r0 + ii
-                _offer_row(best_d[i], best_i[i], G[ii], w, c0, i if exclude_self else -1)
+                _finish_row(G[ii, :w], xx[i], yy[c0:c0 + w], X, i, Y, c0, L, tau, SQUARED, -1)
+                _offer_row(best_d[i], best_i[i], G[ii], w, c0, i if exclude_self else -1, one)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -576,7 +547,9 @@ def knn_sq_tiles_same(A, xx, X, L, tau, exclude_self, heap_d, heap_i, tile, pair
     """
     n = A.shape[0]
     n_threads = heap_d.shape[0]
-    minus_two = tau - tau - 2
+    zero = tau - tau
+    one = zero + 1
+    minus_two = -2 * one
     for t in prange(n_threads):
         bd_all = heap_d[t]
         bi_all = heap_i[t]
@@ -587,13 +560,14 @@ def knn_sq_tiles_same(A, xx, X, L, tau, exclude_self, heap_d, heap_i, tile, pair
             c0 = pairs[p, 1] * tile
             h = min(n, r0 + tile) - r0
             w = min(n, c0 + tile) - c0
-            product_into(A[r0:r0 + h], A[c0:c0 + w], minus_two, tau - tau, G, 0, h, 0, w)
-            _squared_tile(G, h, w, r0, c0, xx, xx, X, X, L, tau)
+            product_into(A[r0:r0 + h], A[c0:c0 + w], minus_two, zero, G, 0, h, 0, w)
             diagonal = r0 == c0
             for ii in range(h):
                 i = r0 + ii
+                _finish_row(G[ii, :w], xx[i], xx[c0:c0 + w], X, i, X, c0, L, tau, SQUARED,
+                            ii if diagonal else -1)
                 _offer_row(bd_all[i], bi_all[i], G[ii], w, c0,
-                           i if (diagonal and exclude_self) else -1)
+                           i if (diagonal and exclude_self) else -1, one)
             if diagonal:
                 continue
             # the transposed tile: column jj holds row c0 + jj's distances
@@ -602,12 +576,10 @@ def knn_sq_tiles_same(A, xx, X, L, tau, exclude_self, heap_d, heap_i, tile, pair
             for ii in range(h):
                 i = r0 + ii
                 for jj in range(w):
-                    d2 = G[ii, jj]
-                    if d2 <= tops[jj]:
+                    if G[ii, jj] <= tops[jj]:
                         j = c0 + jj
-                        if d2 < tops[jj] or i < bi_all[j, 0]:
-                            _heap_replace_top(bd_all[j], bi_all[j], d2, i)
-                            tops[jj] = bd_all[j, 0]
+                        _offer(bd_all[j], bi_all[j], G[ii, jj], i)
+                        tops[jj] = bd_all[j, 0]
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -619,10 +591,7 @@ def merge_heaps(heap_d, heap_i):
         bi = heap_i[0, i]
         for t in range(1, n_threads):
             for q in range(k):
-                d2 = heap_d[t, i, q]
-                idx = heap_i[t, i, q]
-                if d2 < bd[0] or (d2 == bd[0] and idx < bi[0]):
-                    _heap_replace_top(bd, bi, d2, idx)
+                _offer(bd, bi, heap_d[t, i, q], heap_i[t, i, q])
 
 
 @contextlib.contextmanager
@@ -653,20 +622,18 @@ def _c(array):
     return np.ascontiguousarray(array)
 
 
-def pairwise(metric, X, Y, params, same, working_memory, out=None):
-    """The distances (n, m) of X against Y, in ``out`` when given."""
+def pairwise(metric, X, Y, params, same, working_memory):
+    """The distances (n, m) of X against Y."""
     from ._operands import direct_operands
 
-    zeroed = out is None
-    if zeroed:
-        # a large zeroed array costs no more than an empty one (its pages
-        # come zeroed from the system), and the products add to it
-        out = np.zeros((X.shape[0], Y.shape[0]), dtype=X.dtype)
-    if out.nbytes >= FIRST_TOUCH_BYTES and out.flags.c_contiguous:
+    # a large zeroed array costs no more than an empty one (its pages come
+    # zeroed from the system), and the matrix products are added to it
+    out = np.zeros((X.shape[0], Y.shape[0]), dtype=X.dtype)
+    if out.nbytes >= FIRST_TOUCH_BYTES:
         first_touch(out.reshape(-1), max(PAGE_BYTES // out.itemsize, 1))
 
     if metric.gemm:
-        return _pairwise_gemm(metric, X, Y, params, same, working_memory, out, zeroed)
+        return _pairwise_gemm(metric, X, Y, params, same, working_memory, out)
     code, Xp, Yp = direct_operands(np, metric, X, Y, params, same)
     if code == MANHATTAN and X.shape[0] * Y.shape[0] >= MANHATTAN_TILE_COLS:
         pairwise_manhattan(_c(Xp), _c(Yp), out)
@@ -675,7 +642,7 @@ def pairwise(metric, X, Y, params, same, working_memory, out=None):
     return out
 
 
-def _pairwise_gemm(metric, X, Y, params, same, working_memory, out, zeroed):
+def _pairwise_gemm(metric, X, Y, params, same, working_memory, out):
     from ._chunking import gemm_tiles
     from ._operands import gemm_operands
 
@@ -692,7 +659,7 @@ def _pairwise_gemm(metric, X, Y, params, same, working_memory, out, zeroed):
     with blas_threads_inside(rows * cols * ops.A.shape[1]):
         pairwise_gemm_tiles(_c(ops.A), _c(ops.B), xx, yy, RX, RY, L,
                             X.dtype.type(ops.tau), np.int64(ops.mode), out,
-                            np.int64(rows), np.int64(cols), bool(same), bool(zeroed))
+                            np.int64(rows), np.int64(cols), bool(same))
     return out
 
 

@@ -327,22 +327,6 @@ def test_product_into_clears_or_adds_to_the_tile():
     assert_allclose(added, expected, rtol=1e-14)
 
 
-@pytest.mark.parametrize("name", ["euclidean", "mahalanobis", "cosine"])
-def test_product_path_into_a_given_output_clears_it(name):
-    # the backend's own output starts zeroed and the products are added to
-    # it; an output passed in may hold anything, and must be cleared first
-    rng = np.random.default_rng(5)
-    X, Y = rng.standard_normal((40, 6)), rng.standard_normal((30, 6))
-    params = {"L": rng.standard_normal((6, 6))} if name == "mahalanobis" else {}
-    entry, Xp, Yp, same, prepared = _prepare(X, Y, name, params, np)
-    out = np.full((40, 30), 1e300)
-    result = _numba.pairwise(entry, Xp, Yp, prepared, same, 1024, out)
-    assert result is out
-    assert_allclose(out, oracle(name, X, Y, params), rtol=1e-10, atol=1e-13)
-    own = _numba.pairwise(entry, Xp, Yp, prepared, same, 1024)
-    assert_allclose(own, out, rtol=1e-13, atol=1e-15)
-
-
 def test_finite_values_whose_sum_overflows_are_accepted():
     # the plain-array shortcut checks finiteness through the sum; a sum that
     # overflows must fall back to the full check, which accepts these values
