@@ -745,23 +745,25 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
     n_constraints : int, default=None
         Pairs of each kind and triplets drawn by 'random'; None draws
         ``20 * n_samples`` (at most 20000).
-    k_genuine : int, default=5
-        Target neighbours per point ('knn').
+    k_genuine : int or None, default=None
+        Target neighbours per point ('knn'). None uses 8 for class labels
+        and 5 for continuous targets.
     k_impostor : int or None, default=None
-        Impostors per point ('knn'). None uses 20 for class labels and 5 for
+        Impostors per point ('knn'). None uses 8 for class labels and 5 for
         continuous targets (impostors taken among the ``4 k_impostor``
-        nearest points), where more impostors weighted the relevant features
-        less in the regression tests. Among 3-6 targets and 10-30
-        impostors, (5, 20) had the best mean 3-NN accuracy over iris, wine,
-        breast cancer and digits on the benchmarks' split; averaged over
-        five shuffled splits it is within 0.0002 of the grid's best and
-        0.0018 above (3, 10); 8-12 targets with 30-60 impostors average up
-        to 0.0024 more over those splits, at 1.8-4.2 times the fit time
-        (``benchmarks/bench_general_defaults.py``).
+        nearest points). Among 3-15 targets and 1-20 impostors, the
+        class-label defaults (8, 8) reduce the 3-NN error of the Euclidean
+        metric most on the data set where it is reduced least, over iris,
+        wine, breast cancer and digits and five shuffled cross-validation
+        splits (``benchmarks/bench_general_defaults.py``). Fewer impostors
+        favour iris and more favour digits. For continuous targets, more
+        target neighbours collapse the metric, so they keep (5, 5).
     n_rounds : int, default=1
         Impostor searches ('knn'): the first under ``init``, each further
         one under the metric learned so far, followed by a warm-started
-        solve.
+        solve. Impostors found in earlier rounds stay in the objective, so
+        a round only adds constraints: a metric that brought back an
+        earlier round's impostors would otherwise be free to keep them.
     pair_loss : {'contrastive', 'smooth_contrastive'}, default='smooth_contrastive'
         Loss of the pairs; see :class:`PairsMetricLearner`.
     relative_loss : {'hinge', 'squared_hinge', 'softplus'}, default='squared_hinge'
@@ -807,7 +809,7 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
         **_COMMON_CONSTRAINTS,
         "constraints": [StrOptions({"knn", "random"})],
         "n_constraints": [Interval(Integral, 1, None, closed="left"), None],
-        "k_genuine": [Interval(Integral, 1, None, closed="left")],
+        "k_genuine": [Interval(Integral, 1, None, closed="left"), None],
         "k_impostor": [Interval(Integral, 1, None, closed="left"), None],
         "n_rounds": [Interval(Integral, 1, None, closed="left")],
         "pair_loss": [StrOptions(set(PAIR_LOSSES) - {"hinge", "logistic"})],
@@ -816,7 +818,7 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
         "relative_weight": [Interval(Real, 0, None, closed="left")],
     }
 
-    def __init__(self, constraints="knn", n_constraints=None, k_genuine=5, k_impostor=None,
+    def __init__(self, constraints="knn", n_constraints=None, k_genuine=None, k_impostor=None,
                  n_rounds=1, pair_loss="smooth_contrastive", relative_loss="squared_hinge",
                  pairs_weight=0.5, relative_weight=1.0, margin=None, regularizer="fro", alpha=0.01, init="auto",
                  n_components=None, solver="pgd", max_iter=300, tol=1e-5, learning_rate=0.01,
@@ -885,16 +887,18 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
         self.margin_ = None
         history, n_iter = [], 0
         n_rounds = self.n_rounds if self.constraints == "knn" else 1
-        k_impostor = self.k_impostor
+        k_genuine, k_impostor = self.k_genuine, self.k_impostor
+        if k_genuine is None:
+            k_genuine = 5 if regression else 8
         if k_impostor is None:
-            k_impostor = 5 if regression else 20
-        targets = None
+            k_impostor = 5 if regression else 8
+        targets, impostors = None, None
         for round_ in range(n_rounds):
             if self.constraints == "knn":
                 if targets is None:
-                    targets = _target_neighbors(X @ L.T, y, codes, self.k_genuine)
-                pairs, pair_y, triplets = _knn_constraints(
-                    X @ L.T, y, codes, targets, k_impostor
+                    targets = _target_neighbors(X @ L.T, y, codes, k_genuine)
+                pairs, pair_y, triplets, impostors = _knn_constraints(
+                    X @ L.T, y, codes, targets, k_impostor, impostors
                 )
             else:
                 pairs, pair_y, triplets = _random_constraints(
@@ -983,8 +987,12 @@ def _target_neighbors(Xt, y, codes, k):
     return np.vstack(blocks)
 
 
-def _knn_constraints(Xt, y, codes, targets, k_impostor):
-    """Target pairs (+1), impostor pairs (-1) and triplets (i, target, impostor)."""
+def _knn_constraints(Xt, y, codes, targets, k_impostor, previous=None):
+    """Target pairs (+1), impostor pairs (-1), triplets (i, target, impostor) and impostors.
+
+    ``previous`` holds each point's impostors from earlier rounds; they are
+    kept, and the nearest ones under ``Xt`` are added to them.
+    """
     from ..pairwise import kneighbors
 
     n = len(Xt)
@@ -1007,6 +1015,8 @@ def _knn_constraints(Xt, y, codes, targets, k_impostor):
         for i in range(n):
             cand = idx[i][np.abs(y[idx[i]] - y[i]) > radius[i]]
             impostors[i] = cand[:k_impostor]
+    if previous is not None:
+        impostors = [_union(old, new) for old, new in zip(previous, impostors)]
     imp_counts = np.array([len(v) for v in impostors])
     imp_pairs = np.column_stack([
         np.repeat(np.arange(n), imp_counts),
@@ -1022,7 +1032,12 @@ def _knn_constraints(Xt, y, codes, targets, k_impostor):
     ]).astype(np.intp)
     pairs = np.vstack([targets, imp_pairs]).astype(np.intp)
     pair_y = np.concatenate([np.ones(len(targets)), -np.ones(len(imp_pairs))])
-    return pairs, pair_y, triplets
+    return pairs, pair_y, triplets, impostors
+
+
+def _union(old, new):
+    """``old`` followed by the entries of ``new`` that are not in it."""
+    return np.concatenate([old, new[~np.isin(new, old)]]).astype(np.intp)
 
 
 def _random_constraints(y, codes, n_constraints, random_state):

@@ -261,17 +261,19 @@ def test_metric_learner_regression_finds_the_relevant_features():
     assert random.n_constraints_["triplets"] > 0
 
 
-def test_metric_learner_default_impostor_count_follows_the_target_type():
-    # None: 20 impostors per point for class labels, 5 for continuous targets
+def test_metric_learner_default_neighbour_counts_follow_the_target_type():
+    # None: 8 targets and 8 impostors per point for class labels, 5 and 5
+    # for continuous targets
     X, y = load_iris(return_X_y=True)
     default = MetricLearner(random_state=0).fit(X, y)
     assert_allclose(default.components_,
-                    MetricLearner(k_impostor=20, random_state=0).fit(X, y).components_)
-    assert default.n_constraints_["triplets"] == len(X) * 5 * 20
+                    MetricLearner(k_genuine=8, k_impostor=8, random_state=0).fit(X, y).components_)
+    assert default.n_constraints_["triplets"] == len(X) * 8 * 8
     target = X[:, 0] + 0.1 * X[:, 1]
     default = MetricLearner(random_state=0).fit(X[:, 1:], target)
     assert_allclose(default.components_,
-                    MetricLearner(k_impostor=5, random_state=0).fit(X[:, 1:], target).components_)
+                    MetricLearner(k_genuine=5, k_impostor=5, random_state=0)
+                    .fit(X[:, 1:], target).components_)
 
 
 def test_metric_learner_rounds_refresh_impostors():
@@ -280,6 +282,31 @@ def test_metric_learner_rounds_refresh_impostors():
     two = MetricLearner(n_rounds=2, random_state=0).fit(X, y)
     assert two.n_iter_ > one.n_iter_
     assert not np.allclose(one.components_, two.components_)
+
+
+def test_metric_learner_rounds_keep_earlier_impostors():
+    # brute force: each point's 3 nearest other-class points under the
+    # identity (round 1) and under round 1's metric (round 2); round 2's
+    # objective holds the union of both
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 4) + np.repeat(np.eye(3, 4) * 2, 20, axis=0)
+    y = np.repeat([0, 1, 2], 20)
+
+    def impostors(Z):
+        D = cdist(Z, Z)
+        D[y[:, None] == y[None, :]] = np.inf
+        return [set(np.argsort(row, kind="stable")[:3]) for row in D]
+
+    first = MetricLearner(k_genuine=4, k_impostor=3, random_state=0).fit(X, y)
+    second = MetricLearner(k_genuine=4, k_impostor=3, n_rounds=2, random_state=0).fit(X, y)
+    union = [a | b for a, b in zip(impostors(X), impostors(first.transform(X)))]
+    sizes = np.array([len(u) for u in union])
+    assert sizes.max() > 3  # the learned metric found new impostors
+    assert first.n_constraints_ == {"pairs": 60 * 4 + 60 * 3, "triplets": 60 * 4 * 3}
+    assert second.n_constraints_ == {"pairs": 60 * 4 + sizes.sum(),
+                                     "triplets": 4 * sizes.sum()}
 
 
 def test_logdet_warm_start_from_a_nearly_singular_metric():
