@@ -731,8 +731,8 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
     - ``constraints='random'``: ``n_constraints`` random similar and
       dissimilar pairs and ``n_constraints`` random triplets.
 
-    A continuous ``y`` (regression) gives relative constraints from target
-    differences: point ``j`` should be closer to ``i`` than ``l`` is when
+    A continuous ``y`` (regression; see ``target_type``) gives relative
+    constraints from target differences: point ``j`` should be closer to ``i`` than ``l`` is when
     ``|y_i - y_j| < |y_i - y_l|``. With 'knn', the target neighbours of a
     point are the ``k_genuine`` points of nearest target value among its
     ``3 k_genuine`` nearest neighbours, and its impostors are nearby points
@@ -742,6 +742,12 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
     Parameters
     ----------
     constraints : {'knn', 'random'}, default='knn'
+    target_type : {'auto', 'classes', 'continuous'}, default='auto'
+        How ``y`` is read. 'auto' follows scikit-learn's ``type_of_target``:
+        a target is continuous only when some value is not an integer, so
+        an integer-valued regression target (counts, scores) needs
+        'continuous'. 'auto' warns when it reads more classes than a quarter
+        of the number of points.
     n_constraints : int, default=None
         Pairs of each kind and triplets drawn by 'random'; None draws
         ``20 * n_samples`` (at most 20000).
@@ -790,6 +796,11 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
         The margin used.
     n_constraints_ : dict
         Number of pairs and triplets in the last objective.
+    target_type_ : str
+        'continuous' for a regression target, otherwise 'binary' or
+        'multiclass'.
+    classes_ : ndarray
+        The class labels (not set for a continuous target).
 
     Examples
     --------
@@ -808,6 +819,7 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
     _parameter_constraints = {
         **_COMMON_CONSTRAINTS,
         "constraints": [StrOptions({"knn", "random"})],
+        "target_type": [StrOptions({"auto", "classes", "continuous"})],
         "n_constraints": [Interval(Integral, 1, None, closed="left"), None],
         "k_genuine": [Interval(Integral, 1, None, closed="left"), None],
         "k_impostor": [Interval(Integral, 1, None, closed="left"), None],
@@ -818,12 +830,13 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
         "relative_weight": [Interval(Real, 0, None, closed="left")],
     }
 
-    def __init__(self, constraints="knn", n_constraints=None, k_genuine=None, k_impostor=None,
-                 n_rounds=1, pair_loss="smooth_contrastive", relative_loss="squared_hinge",
+    def __init__(self, constraints="knn", target_type="auto", n_constraints=None, k_genuine=None,
+                 k_impostor=None, n_rounds=1, pair_loss="smooth_contrastive", relative_loss="squared_hinge",
                  pairs_weight=0.5, relative_weight=1.0, margin=None, regularizer="fro", alpha=0.01, init="auto",
                  n_components=None, solver="pgd", max_iter=300, tol=1e-5, learning_rate=0.01,
                  batch_size=256, random_state=None, verbose=False, preprocessor=None):
         self.constraints = constraints
+        self.target_type = target_type
         self.n_constraints = n_constraints
         self.k_genuine = k_genuine
         self.k_impostor = k_impostor
@@ -867,8 +880,14 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
             )
         X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2)
         X = X.astype(np.float64, copy=False)
-        self.target_type_ = type_of_target(y)
-        regression = self.target_type_ == "continuous"
+        if self.target_type == "auto":
+            regression = type_of_target(y) == "continuous"
+        else:
+            regression = self.target_type == "continuous"
+        if regression and not np.issubdtype(y.dtype, np.number):
+            raise ValueError(
+                f"target_type='continuous' needs a numeric y, got dtype {y.dtype}"
+            )
         if not regression:
             self.classes_, codes = np.unique(y, return_inverse=True)
             if len(self.classes_) < 2:
@@ -876,7 +895,9 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
                     f"{type(self).__name__} needs at least 2 classes in y to build "
                     f"dissimilar constraints; got 1 class"
                 )
+            self.target_type_ = "binary" if len(self.classes_) == 2 else "multiclass"
         else:
+            self.target_type_ = "continuous"
             codes = None
             y = y.astype(np.float64)
         n_features = X.shape[1]
@@ -892,6 +913,14 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
             k_genuine = 5 if regression else 8
         if k_impostor is None:
             k_impostor = 5 if regression else 8
+        if not regression and self.target_type == "auto" and 4 * len(self.classes_) > len(y):
+            warnings.warn(
+                f"y is read as {len(self.classes_)} classes for {len(y)} points; if y is "
+                f"a regression target with integer values, pass "
+                f"target_type='continuous' (target_type='classes' keeps the classes "
+                f"without this warning)",
+                UserWarning, stacklevel=2,
+            )
         targets, impostors = None, None
         for round_ in range(n_rounds):
             if self.constraints == "knn":

@@ -261,6 +261,41 @@ def test_metric_learner_regression_finds_the_relevant_features():
     assert random.n_constraints_["triplets"] > 0
 
 
+def test_metric_learner_target_type_reads_integer_targets_as_continuous():
+    # the regression constraints use only target differences, so an integer
+    # target read as continuous gives the metric of the same target shifted
+    # off the integers (which 'auto' reads as continuous)
+    rng = np.random.RandomState(0)
+    X = rng.randn(150, 4)
+    y = np.round(10 * X[:, 0] + 3 * X[:, 1]).astype(int)
+    forced = MetricLearner(target_type="continuous", random_state=0).fit(X, y)
+    shifted = MetricLearner(random_state=0).fit(X, y + 0.5)
+    assert forced.target_type_ == shifted.target_type_ == "continuous"
+    assert not hasattr(forced, "classes_")
+    assert_allclose(forced.components_, shifted.components_)
+    with pytest.warns(UserWarning, match="target_type='continuous'"):
+        auto = MetricLearner(random_state=0).fit(X, y)
+    assert auto.target_type_ == "multiclass"
+    assert len(auto.classes_) == len(np.unique(y))
+
+
+def test_metric_learner_target_type_classes_and_errors():
+    X, y = load_iris(return_X_y=True)
+    labels = y * 0.5 + 0.25  # non-integer labels: 'auto' would read a regression target
+    forced = MetricLearner(target_type="classes", random_state=0).fit(X, labels)
+    assert forced.target_type_ == "multiclass"
+    assert_allclose(forced.classes_, [0.25, 0.75, 1.25])
+    assert_allclose(forced.components_,
+                    MetricLearner(random_state=0).fit(X, y).components_)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        MetricLearner(random_state=0).fit(X, y)  # large classes: no warning
+    with pytest.raises(ValueError, match="needs a numeric y"):
+        MetricLearner(target_type="continuous").fit(X, np.array(["a", "b", "c"] * 50))
+    with pytest.raises(ValueError, match="target_type"):
+        MetricLearner(target_type="ordinal").fit(X, y)
+
+
 def test_metric_learner_default_neighbour_counts_follow_the_target_type():
     # None: 8 targets and 8 impostors per point for class labels, 5 and 5
     # for continuous targets
