@@ -19,15 +19,15 @@
    selection splits and, separately, over N further splits
    (``random_state`` N..2N-1) that the grid does not use.
 
-One thread per fit on both sides (``--jobs`` grid points at once). metric-learn's runs are cached in
-``results/general_splits_reference.json`` (``--refresh`` reruns them).
+One thread per fit on both sides (``--jobs`` grid points at once).
+metric-learn's runs are cached in ``results/general_splits_reference.json``
+(``--refresh`` reruns them).
 
 Run: ``python benchmarks/bench_general_defaults.py [--splits N] [--refresh]
 [--skip-grid] [--skip-splits] [--jobs N]``
 """
 
 import argparse
-import json
 import os
 import sys
 import warnings
@@ -111,7 +111,7 @@ def grid_rows(n_splits, n_jobs):
         row["mean_split0"] = float(np.mean([runs[d][0] for d in GRID_DATASETS]))
         for d in GRID_DATASETS:
             row[f"{d}_mean"] = float(np.mean(runs[d]))
-        row["mean_all"] = float(np.mean([np.mean(runs[d]) for d in GRID_DATASETS]))
+        row["mean_all"] = float(np.mean([row[f"{d}_mean"] for d in GRID_DATASETS]))
         row["worst_error_reduction"] = min(
             1 - (1 - row[f"{d}_mean"]) / (1 - euclidean[d]) for d in GRID_DATASETS
         )
@@ -132,12 +132,20 @@ def reference_runs(splits, refresh):
          for learner in REFERENCES for seed in splits],
         HERE / "reference_metric_learn.py", refresh=refresh,
     )
-    return {
+    runs = {
         learner: {d: [row["accuracy"] for seed in splits
                       for row in cache[learner][str(seed)] if row["dataset"] == d]
                   for d in SPLIT_DATASETS}
         for learner in REFERENCES
     }
+    for learner, by_dataset in runs.items():
+        for d, values in by_dataset.items():
+            if len(values) != len(splits):
+                raise RuntimeError(
+                    f"{REFERENCE_CACHE.name} has {len(values)} of {len(splits)} {learner} "
+                    f"runs on {d} (a cache written for other data sets?); rerun with --refresh"
+                )
+    return runs
 
 
 def split_rows(n_splits, refresh):

@@ -813,6 +813,16 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
     >>> pipe = make_pipeline(MetricLearner(random_state=0), KNeighborsClassifier(3))
     >>> cross_val_score(pipe, X, y, cv=3).mean() > 0.9
     np.True_
+
+    An integer-valued regression target is read as continuous only when
+    asked:
+
+    >>> import numpy as np
+    >>> rng = np.random.RandomState(0)
+    >>> Z = rng.randn(100, 3)
+    >>> counts = np.round(5 * Z[:, 0]).astype(int)
+    >>> MetricLearner(target_type="continuous", random_state=0).fit(Z, counts).target_type_
+    'continuous'
     """
     )
 
@@ -919,7 +929,7 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
                 f"a regression target with integer values, pass "
                 f"target_type='continuous' (target_type='classes' keeps the classes "
                 f"without this warning)",
-                UserWarning, stacklevel=2,
+                UserWarning, stacklevel=3,  # the caller of fit, through _fit_context
             )
         targets, impostors = None, None
         for round_ in range(n_rounds):
@@ -967,7 +977,7 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
             history += h if not history else h[1:]
             n_iter += k
         if not_converged:
-            warnings.warn(not_converged[-1].message, ConvergenceWarning, stacklevel=2)
+            warnings.warn(not_converged[-1].message, ConvergenceWarning, stacklevel=3)
         self.n_constraints_ = {"pairs": int(len(objective.pair_index)),
                                "triplets": int(len(objective.near_index))}
         self._set_fitted(L, n_iter, history)

@@ -273,8 +273,9 @@ def test_metric_learner_target_type_reads_integer_targets_as_continuous():
     assert forced.target_type_ == shifted.target_type_ == "continuous"
     assert not hasattr(forced, "classes_")
     assert_allclose(forced.components_, shifted.components_)
-    with pytest.warns(UserWarning, match="target_type='continuous'"):
+    with pytest.warns(UserWarning, match="target_type='continuous'") as record:
         auto = MetricLearner(random_state=0).fit(X, y)
+    assert record[0].filename == __file__  # points at the caller of fit
     assert auto.target_type_ == "multiclass"
     assert len(auto.classes_) == len(np.unique(y))
 
@@ -392,8 +393,9 @@ def test_metric_learner_errors_and_warnings():
         MetricLearner(regularizer="logdet", n_components=2).fit(X, y)
     with pytest.raises(ValueError, match="positive-definite"):
         MetricLearner(regularizer="logdet", init=np.diag([1.0, 1.0, 1.0, 0.0])).fit(X, y)
-    with pytest.warns(ConvergenceWarning, match="MetricLearner"):
+    with pytest.warns(ConvergenceWarning, match="MetricLearner") as record:
         MetricLearner(max_iter=1, tol=0).fit(X, y)
+    assert record[-1].filename == __file__
 
 
 def test_verbose_prints_the_objective(capsys):
