@@ -10,18 +10,21 @@
 3. Solvers: fit time of ``PairsMetricLearner`` on 10,000 pairs of digits for
    each solver (median of 5).
 
-Both sides run with one BLAS/OpenMP thread. metric-learn's results are cached
-in ``results/general_reference.json``; pass ``--refresh`` to run it again.
+Both sides run with one BLAS/OpenMP thread.
 
-metric-learn's ``_Supervised`` learners draw their constraints at random, and
-with their default ``random_state=None`` every run draws others, so one run's
-accuracy is one sample. ``--reference-seeds N`` also runs each reference with
-``random_state`` 0 to N-1 (cached in ``results/general_reference_seeds.json``)
-and reports the mean accuracy over those runs beside the unseeded one; the
-accuracy comparison then uses that mean.
+The speed comparison runs in ``--rounds`` rounds (default 5). Round ``r``
+runs each reference with ``random_state=r`` on the three data sets, then
+times ``MetricLearner`` on them: metric-learn's ``_Supervised`` learners
+draw their constraints at random, so both their accuracy and their fit time
+depend on the draw, and the load of a shared machine drifts over minutes.
+A row's times are the medians over the rounds, its ratio the median of the
+rounds' ratios, and the reference accuracy compared is the mean over the
+rounds' seeds. The reference runs are cached by seed in
+``results/general_reference_seeds.json``; ``--refresh`` runs them again,
+interleaved with mlearn's, which is how the committed tables are made.
 
-Run: ``python benchmarks/bench_general.py [--refresh] [--skip-solvers]
-[--reference-seeds N]``
+Run: ``python benchmarks/bench_general.py [--refresh] [--rounds N]
+[--skip-solvers]``
 """
 
 import argparse
@@ -39,51 +42,37 @@ import harness  # noqa: E402
 import numpy as np  # noqa: E402
 from protocol import evaluate, load  # noqa: E402
 
-REFERENCE_CACHE = harness.RESULTS_DIR / "general_reference.json"
 SEED_CACHE = harness.RESULTS_DIR / "general_reference_seeds.json"
 SPEED_DATASETS = ["iris", "wine", "breast_cancer"]
 QUALITY_DATASETS = ["iris", "wine", "breast_cancer", "digits"]
 REFERENCES = ["ITML_Supervised", "MMC_Supervised"]
 
 
-def reference_results(refresh):
-    cache = json.loads(REFERENCE_CACHE.read_text()) if REFERENCE_CACHE.exists() else {}
-    env = harness.single_threaded_env()
-    for learner in REFERENCES:
-        if learner in cache and not refresh:
-            continue
-        print(f"running metric-learn {learner} on {SPEED_DATASETS} ...", flush=True)
-        cache[learner] = harness.run_reference(
-            HERE / "reference_metric_learn.py",
-            {"learner": learner, "params": {}, "datasets": SPEED_DATASETS},
-            env=env,
-        )
-        REFERENCE_CACHE.parent.mkdir(parents=True, exist_ok=True)
-        REFERENCE_CACHE.write_text(json.dumps(cache, indent=2) + "\n")
-    return cache
-
-
-def reference_seed_results(n_seeds):
-    """Accuracies of each reference with ``random_state`` 0 .. n_seeds-1 (cached)."""
+def reference_round(seed, refresh):
+    """Each reference's protocol results with ``random_state=seed`` (cached by seed)."""
     cache = harness.cached_reference_runs(
         SEED_CACHE,
         [(learner, seed, {"learner": learner, "params": {"random_state": seed},
                           "datasets": SPEED_DATASETS})
-         for learner in REFERENCES for seed in range(n_seeds)],
+         for learner in REFERENCES],
         HERE / "reference_metric_learn.py",
+        refresh=refresh,
     )
-    return {
-        learner: {
-            dataset: [row["accuracy"] for seed, results in sorted(runs.items())
-                      if int(seed) < n_seeds
-                      for row in results if row["dataset"] == dataset and "error" not in row]
-            for dataset in SPEED_DATASETS
-        }
-        for learner, runs in cache.items() if learner in REFERENCES
-    }
+    return {learner: {row["dataset"]: row for row in cache[learner][str(seed)]}
+            for learner in REFERENCES}
 
 
-def mlearn_results(datasets):
+def speed_rounds(n_rounds, refresh):
+    """``n_rounds`` of (references with random_state=r, then MetricLearner)."""
+    rounds = []
+    for seed in range(n_rounds):
+        reference = reference_round(seed, refresh)
+        ours = mlearn_results(SPEED_DATASETS, euclidean=False)
+        rounds.append({"reference": reference, "mlearn": ours})
+    return rounds
+
+
+def mlearn_results(datasets, euclidean=True):
     from mlearn import MetricLearner
 
     out = {}
@@ -92,10 +81,11 @@ def mlearn_results(datasets):
             warnings.simplefilter("ignore")
             row = evaluate(lambda: MetricLearner(random_state=0), dataset)
         out[dataset] = row
-        out[dataset]["euclidean"] = evaluate(None, dataset)["accuracy"]
-        print(f"MetricLearner {dataset}: accuracy {row['accuracy']:.4f} "
-              f"(Euclidean {row['euclidean']:.4f}), fit {sum(row['fit_times']):.2f} s over 5 folds",
-              flush=True)
+        if euclidean:
+            row["euclidean"] = evaluate(None, dataset)["accuracy"]
+        print(f"MetricLearner {dataset}: accuracy {row['accuracy']:.4f}"
+              + (f" (Euclidean {row['euclidean']:.4f})" if euclidean else "")
+              + f", fit {sum(row['fit_times']):.2f} s over 5 folds", flush=True)
     return out
 
 
@@ -125,19 +115,64 @@ def solver_rows():
     return rows
 
 
+def speed_rows(rounds):
+    """Rows comparing the rounds' fit times and accuracies, per data set and in total."""
+    rows = []
+    for learner in REFERENCES:
+        ok_accuracy, totals = True, [[0.0, 0.0] for _ in rounds]
+        for dataset in SPEED_DATASETS:
+            refs = [r["reference"][learner][dataset] for r in rounds]
+            failed = [ref["error"] for ref in refs if "error" in ref]
+            if failed:
+                rows.append({"case": f"{learner} {dataset}", "note": failed[0]})
+                ok_accuracy = False
+                continue
+            ref_times = [sum(ref["fit_times"]) for ref in refs]
+            our_times = [sum(r["mlearn"][dataset]["fit_times"]) for r in rounds]
+            for total, ref_time, our_time in zip(totals, ref_times, our_times):
+                total[0] += ref_time
+                total[1] += our_time
+            accuracies = [ref["accuracy"] for ref in refs]
+            ours = [r["mlearn"][dataset]["accuracy"] for r in rounds]
+            compared = float(np.mean(accuracies))
+            spread = f"{min(accuracies):.4f}-{max(accuracies):.4f}"
+            ok_accuracy &= bool(min(ours) >= compared)
+            rows.append({
+                "case": f"{learner} vs MetricLearner, {dataset}",
+                "reference_fit_s": float(np.median(ref_times)),
+                "mlearn_fit_s": float(np.median(our_times)),
+                "ratio": float(np.median([r / o for r, o in zip(ref_times, our_times)])),
+                "reference_accuracy": f"{compared:.4f} ({spread})",
+                "mlearn_accuracy": float(np.median(ours)),
+            })
+        ratios = [ref / ours for ref, ours in totals]
+        ratio = float(np.median(ratios))
+        rows.append({
+            "case": f"{learner} vs MetricLearner, total over {', '.join(SPEED_DATASETS)}",
+            "reference_fit_s": float(np.median([ref for ref, _ in totals])),
+            "mlearn_fit_s": float(np.median([ours for _, ours in totals])),
+            "ratio": ratio,
+            "ratio_rounds": " ".join(f"{r:.3g}" for r in ratios),
+            "target": ">= 5x at equal or better accuracy",
+            "met": bool(ratio >= 5 and ok_accuracy),
+        })
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--refresh", action="store_true", help="rerun metric-learn")
+    parser.add_argument("--refresh", action="store_true",
+                        help="rerun metric-learn (interleaved with mlearn's runs)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="speed rounds; round r runs the references with random_state=r")
     parser.add_argument("--skip-solvers", action="store_true")
-    parser.add_argument("--reference-seeds", type=int, default=0, metavar="N",
-                        help="also run each reference with random_state 0..N-1")
     args = parser.parse_args()
+    if args.rounds < 5:
+        parser.error(f"--rounds must be at least 5 for a median, got {args.rounds}")
 
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
-    reference = reference_results(args.refresh)
-    seeded = reference_seed_results(args.reference_seeds) if args.reference_seeds else {}
     ours = mlearn_results(QUALITY_DATASETS)
 
     quality_rows = []
@@ -157,53 +192,20 @@ def main():
               "1 point of the best metric-learn learner (0.976-0.982, NOTES.md).",
     )
 
-    speed_rows = []
-    for learner in REFERENCES:
-        ref_total, ours_total, ok_accuracy = 0.0, 0.0, True
-        for ref_row in reference[learner]:
-            dataset = ref_row["dataset"]
-            mine = ours[dataset]
-            if "error" in ref_row:
-                speed_rows.append({"case": f"{learner} {dataset}", "note": ref_row["error"]})
-                continue
-            ref_time, our_time = sum(ref_row["fit_times"]), sum(mine["fit_times"])
-            ref_total += ref_time
-            ours_total += our_time
-            row = {
-                "case": f"{learner} vs MetricLearner, {dataset}",
-                "reference_fit_s": ref_time,
-                "mlearn_fit_s": our_time,
-                "ratio": ref_time / our_time,
-                "reference_accuracy": ref_row["accuracy"],
-                "mlearn_accuracy": mine["accuracy"],
-            }
-            compared = ref_row["accuracy"]
-            seeds = seeded.get(learner, {}).get(dataset, [])
-            if seeds:
-                compared = float(np.mean(seeds))
-                row["reference_accuracy_seeds"] = (
-                    f"{compared:.4f} (n={len(seeds)}, {min(seeds):.4f}-{max(seeds):.4f})")
-            ok_accuracy &= bool(mine["accuracy"] >= compared)
-            speed_rows.append(row)
-        ratio = ref_total / ours_total if ours_total else float("nan")
-        speed_rows.append({
-            "case": f"{learner} vs MetricLearner, total over {', '.join(SPEED_DATASETS)}",
-            "reference_fit_s": ref_total,
-            "mlearn_fit_s": ours_total,
-            "ratio": ratio,
-            "target": ">= 5x at equal or better accuracy",
-            "met": bool(ratio >= 5 and ok_accuracy),
-        })
     harness.write_results(
-        "general_vs_metric_learn", speed_rows,
+        "general_vs_metric_learn", speed_rows(speed_rounds(args.rounds, args.refresh)),
         title="MetricLearner vs metric-learn ITML_Supervised / MMC_Supervised (defaults)",
-        notes="Fit time summed over the 5 folds of the shared protocol, one BLAS thread on "
-              "both sides; ratio = metric-learn time / mlearn time. metric-learn 0.7 runs in "
-              "its own environment (scikit-learn 1.5.2); its numbers are cached in "
-              "general_reference.json. reference_accuracy is the run with metric-learn's "
-              "default random_state=None (unseeded); reference_accuracy_seeds, when "
-              "measured (--reference-seeds), is the mean (and range) over runs with "
-              "random_state 0..N-1, and is then the accuracy compared.",
+        notes=f"Fit time summed over the 5 folds of the shared protocol, one BLAS thread on "
+              f"both sides, in {args.rounds} rounds: round r runs metric-learn with "
+              f"random_state=r, then MetricLearner. Times are medians over the rounds; "
+              f"ratio = metric-learn time / mlearn time, the median of the rounds' ratios "
+              f"(ratio_rounds lists them). reference_accuracy is the mean (and range) over "
+              f"the rounds' seeds; met needs every data set's MetricLearner accuracy to be "
+              f"at least that mean. metric-learn 0.7 runs in its own environment "
+              f"(scikit-learn 1.5.2); its runs are cached by seed in "
+              f"general_reference_seeds.json"
+              + (", and were measured in this run." if args.refresh else
+                 " (not rerun here: pass --refresh)."),
     )
     if not args.skip_solvers:
         harness.write_results(

@@ -1,7 +1,8 @@
 """How MetricLearner's default neighbour counts were chosen, and how they hold up.
 
 1. Grid (selection): 3-NN accuracy of ``MetricLearner(k_genuine=g,
-   k_impostor=i)`` over ``GENUINE`` x ``IMPOSTOR`` on iris, wine,
+   k_impostor=i, impostors=s)`` over ``GENUINE`` x ``IMPOSTOR[s]`` for both
+   impostor schemes ``s`` on iris, wine,
    breast_cancer and digits, averaged over the selection splits (5-fold
    stratified CV shuffled with ``random_state`` 0..N-1, ``--splits N``,
    default 5; split 0 is the shared protocol's), with the total fit time of
@@ -21,13 +22,17 @@
 
 One thread per fit on both sides (``--jobs`` grid points at once).
 metric-learn's runs are cached in ``results/general_splits_reference.json``
-(``--refresh`` reruns them).
+(``--refresh`` reruns them). ``--schemes`` fits the grid of the schemes
+named only; the rows of the others are carried over from the last
+``results/general_defaults.json`` (their ``measured`` column gives when),
+and the defaults are chosen over all rows.
 
 Run: ``python benchmarks/bench_general_defaults.py [--splits N] [--refresh]
-[--skip-grid] [--skip-splits] [--jobs N]``
+[--skip-grid] [--skip-splits] [--jobs N] [--schemes nearest per_class]``
 """
 
 import argparse
+import json
 import os
 import sys
 import warnings
@@ -45,9 +50,10 @@ GRID_DATASETS = ["iris", "wine", "breast_cancer", "digits"]
 SPLIT_DATASETS = ["iris", "wine", "breast_cancer"]
 REFERENCES = ["ITML_Supervised", "MMC_Supervised"]
 GENUINE = (3, 5, 6, 7, 8, 9, 10, 12, 15)
-IMPOSTOR = (1, 2, 3, 4, 5, 8, 20)
+#: Impostor counts of each scheme: in all ('nearest'), per other class ('per_class').
+IMPOSTOR = {"nearest": (1, 2, 3, 4, 5, 8, 20), "per_class": (1, 2, 3, 4)}
 #: Counts measured beside the grid (the best of an earlier, larger-count grid).
-BEYOND_GRID = [(10, 40)]
+BEYOND_GRID = [(10, 40, "nearest")]
 REFERENCE_CACHE = harness.RESULTS_DIR / "general_splits_reference.json"
 
 
@@ -84,19 +90,45 @@ def _single_thread():
 
 
 def _grid_point(point):
-    g, i, n_splits = point
+    g, i, scheme, n_splits = point
     fit_times = []
-    runs = {d: accuracies({"k_genuine": g, "k_impostor": i}, d, range(n_splits), fit_times)
-            for d in GRID_DATASETS}
+    params = {"k_genuine": g, "k_impostor": i, "impostors": scheme}
+    runs = {d: accuracies(params, d, range(n_splits), fit_times) for d in GRID_DATASETS}
     return runs, sum(fit_times)
 
 
-def grid_rows(n_splits, n_jobs):
+def _case(g, i, scheme):
+    return f"k_genuine={g}, k_impostor={i}, impostors={scheme}"
+
+
+def carried_rows(schemes, n_splits):
+    """The last results' grid rows of the schemes not in ``schemes``."""
+    path = harness.RESULTS_DIR / "general_defaults.json"
+    if not path.exists():
+        return []
+    last = json.loads(path.read_text())
+    rows = []
+    for row in last["rows"]:
+        if not row["case"].startswith("k_genuine="):
+            continue
+        if "impostors=" not in row["case"]:  # results from before the schemes
+            row["case"] += ", impostors=nearest"
+        if row["case"].rsplit("=", 1)[1] in schemes:
+            continue
+        if f"0..{n_splits - 1};" not in last["notes"]:
+            raise RuntimeError(f"{path.name} was measured on other splits; rerun every scheme")
+        row.setdefault("measured", last["environment"]["date"])
+        rows.append(row)
+    return rows
+
+
+def grid_rows(n_splits, n_jobs, schemes):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    points = [(g, i, n_splits) for g in GENUINE for i in IMPOSTOR]
-    points += [(g, i, n_splits) for g, i in BEYOND_GRID]
+    carried = carried_rows(schemes, n_splits)
+    points = [(g, i, s, n_splits) for s in schemes for g in GENUINE for i in IMPOSTOR[s]]
+    points += [(g, i, s, n_splits) for g, i, s in BEYOND_GRID if s in schemes]
     # spawned, not forked: the parent has OpenMP threads running
     with ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_single_thread) as pool:
@@ -106,8 +138,9 @@ def grid_rows(n_splits, n_jobs):
     rows = [{"case": "Euclidean (no learner)",
              **{f"{d}_mean": euclidean[d] for d in GRID_DATASETS},
              "mean_all": float(np.mean(list(euclidean.values())))}]
-    for (g, i, _), (runs, fit_s) in zip(points, results):
-        row = {"case": f"k_genuine={g}, k_impostor={i}"}
+    today = harness.environment()["date"]
+    for (g, i, scheme, _), (runs, fit_s) in zip(points, results):
+        row = {"case": _case(g, i, scheme)}
         row["mean_split0"] = float(np.mean([runs[d][0] for d in GRID_DATASETS]))
         for d in GRID_DATASETS:
             row[f"{d}_mean"] = float(np.mean(runs[d]))
@@ -116,7 +149,13 @@ def grid_rows(n_splits, n_jobs):
             1 - (1 - row[f"{d}_mean"]) / (1 - euclidean[d]) for d in GRID_DATASETS
         )
         row["fit_s"] = fit_s
+        row["measured"] = today
         print(row, flush=True)
+        rows.append(row)
+    for row in carried:
+        row["worst_error_reduction"] = min(
+            1 - (1 - row[f"{d}_mean"]) / (1 - euclidean[d]) for d in GRID_DATASETS
+        )
         rows.append(row)
     best = max(rows[1:], key=lambda row: row["worst_error_reduction"])
     for row in rows[1:]:
@@ -183,13 +222,16 @@ def main():
     parser.add_argument("--skip-splits", action="store_true")
     parser.add_argument("--jobs", type=int, default=os.cpu_count(),
                         help="grid points fitted at once, one thread each")
+    parser.add_argument("--schemes", nargs="+", choices=sorted(IMPOSTOR), default=sorted(IMPOSTOR),
+                        help="impostor schemes whose grid is fitted (the others' rows are "
+                             "carried over from the last results)")
     args = parser.parse_args()
 
     _single_thread()
     if not args.skip_grid:
         harness.write_results(
-            "general_defaults", grid_rows(args.splits, args.jobs),
-            title="MetricLearner: 3-NN accuracy over k_genuine x k_impostor",
+            "general_defaults", grid_rows(args.splits, args.jobs, args.schemes),
+            title="MetricLearner: 3-NN accuracy over k_genuine x k_impostor x impostors",
             notes=f"mean: averaged over the 5-fold stratified CV splits shuffled with "
                   f"random_state 0..{args.splits - 1}; mean_all averages those means over "
                   f"the four data sets. worst_error_reduction: the smallest, over the four, "
@@ -197,7 +239,9 @@ def main():
                   f"gives the defaults. "
                   f"mean_split0: the four data sets' mean on the shared protocol's split "
                   f"(random_state=0). fit_s: total fit time of every fit of the row (one "
-                  f"thread, {args.jobs} rows at once).",
+                  f"thread, {args.jobs} rows at once). impostors: a point's k_impostor "
+                  f"nearest other-class points (nearest) or k_impostor nearest of each "
+                  f"other class (per_class). measured: when the row was fitted.",
         )
     if args.skip_splits:
         return

@@ -241,15 +241,16 @@ def cached_reference_runs(cache_path, requests, script, *, refresh=False):
     """Results of reference runs, cached in ``cache_path`` by learner and seed.
 
     ``requests`` holds ``(learner, seed, payload)`` triples; the ones not in
-    the cache are run with ``run_reference(script, payload)`` on one thread
-    and saved as each finishes. Returns the cache, ``{learner: {str(seed):
-    result}}``.
+    the cache (all of them with ``refresh``) are run with
+    ``run_reference(script, payload)`` on one thread and saved as each
+    finishes; entries not requested are kept. Returns the cache,
+    ``{learner: {str(seed): result}}``.
     """
-    cache = {} if refresh or not cache_path.exists() else json.loads(cache_path.read_text())
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     env = single_threaded_env()
     for learner, seed, payload in requests:
         runs = cache.setdefault(learner, {})
-        if str(seed) in runs:
+        if str(seed) in runs and not refresh:
             continue
         print(f"running metric-learn {learner} ({seed}) ...", flush=True)
         runs[str(seed)] = run_reference(script, payload, env=env)

@@ -75,5 +75,7 @@ def test_cached_reference_runs_runs_only_what_the_cache_lacks(tmp_path, monkeypa
     cache = harness.cached_reference_runs(cache_path, requests, "script.py")
     assert ran == [0, 1, 2]
     assert cache == {"L": {str(s): [{"accuracy": s / 10}] for s in range(3)}}
-    harness.cached_reference_runs(cache_path, requests[:1], "script.py", refresh=True)
+    cache = harness.cached_reference_runs(cache_path, requests[:1], "script.py", refresh=True)
     assert ran == [0, 1, 2, 0]
+    # a refresh reruns what is requested and keeps the other entries
+    assert json.loads(cache_path.read_text()) == cache and set(cache["L"]) == {"0", "1", "2"}

@@ -724,8 +724,9 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
 
     - ``constraints='knn'`` (default): every point's ``k_genuine`` nearest
       same-class points are its target neighbours (``S``); its
-      ``k_impostor`` nearest other-class points under the current metric
-      are impostors (``D``), and each (point, target, impostor) is a triplet
+      ``k_impostor`` nearest points of each other class under the current
+      metric (or of any other class, ``impostors='nearest'``) are
+      impostors (``D``), and each (point, target, impostor) is a triplet
       in ``R`` (as in LMNN). With ``n_rounds > 1`` impostors are searched
       again under the learned metric and the solve continues.
     - ``constraints='random'``: ``n_constraints`` random similar and
@@ -751,19 +752,26 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
     n_constraints : int, default=None
         Pairs of each kind and triplets drawn by 'random'; None draws
         ``20 * n_samples`` (at most 20000).
-    k_genuine : int or None, default=None
-        Target neighbours per point ('knn'). None uses 8 for class labels
-        and 5 for continuous targets.
+    k_genuine : int, default=5
+        Target neighbours per point ('knn').
     k_impostor : int or None, default=None
-        Impostors per point ('knn'). None uses 8 for class labels and 5 for
-        continuous targets (impostors taken among the ``4 k_impostor``
-        nearest points). Among 3-15 targets and 1-20 impostors, the
-        class-label defaults (8, 8) reduce the 3-NN error of the Euclidean
+        Impostors per point ('knn'): per other class with
+        ``impostors='per_class'``, in all with 'nearest' and for a
+        continuous target (taken there among the ``4 k_impostor`` nearest
+        points). None uses 2 (per other class) for class labels and 5 for
+        continuous targets. Among 3-15 targets and 1-20 impostors in all or
+        1-4 per other class, the class-label defaults (5 targets, 2
+        impostors per other class) reduce the 3-NN error of the Euclidean
         metric most on the data set where it is reduced least, over iris,
         wine, breast cancer and digits and five shuffled cross-validation
-        splits (``benchmarks/bench_general_defaults.py``). Fewer impostors
-        favour iris and more favour digits. For continuous targets, more
-        target neighbours collapse the metric, so they keep (5, 5).
+        splits (``benchmarks/bench_general_defaults.py``).
+    impostors : {'per_class', 'nearest'}, default='per_class'
+        Which other-class points are impostors ('knn', class labels):
+        'per_class' takes the ``k_impostor`` nearest points of every other
+        class, so that each competing class is represented (``k_impostor
+        * (n_classes - 1)`` per point); 'nearest' takes the ``k_impostor``
+        nearest points of any other class (as LMNN does). Both are the same
+        for two classes. Not used for a continuous target.
     n_rounds : int, default=1
         Impostor searches ('knn'): the first under ``init``, each further
         one under the metric learned so far, followed by a warm-started
@@ -814,6 +822,14 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
     >>> cross_val_score(pipe, X, y, cv=3).mean() > 0.9
     np.True_
 
+    Each iris point has 5 target neighbours and, by default, 2 impostors
+    in each of the 2 other classes; 'nearest' takes them from any class:
+
+    >>> MetricLearner(random_state=0).fit(X, y).n_constraints_
+    {'pairs': 1350, 'triplets': 3000}
+    >>> MetricLearner(impostors="nearest", k_impostor=8, random_state=0).fit(X, y).n_constraints_
+    {'pairs': 1950, 'triplets': 6000}
+
     An integer-valued regression target is read as continuous only when
     asked:
 
@@ -831,8 +847,9 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
         "constraints": [StrOptions({"knn", "random"})],
         "target_type": [StrOptions({"auto", "classes", "continuous"})],
         "n_constraints": [Interval(Integral, 1, None, closed="left"), None],
-        "k_genuine": [Interval(Integral, 1, None, closed="left"), None],
+        "k_genuine": [Interval(Integral, 1, None, closed="left")],
         "k_impostor": [Interval(Integral, 1, None, closed="left"), None],
+        "impostors": [StrOptions({"per_class", "nearest"})],
         "n_rounds": [Interval(Integral, 1, None, closed="left")],
         "pair_loss": [StrOptions(set(PAIR_LOSSES) - {"hinge", "logistic"})],
         "relative_loss": [StrOptions(set(RELATIVE_LOSSES))],
@@ -840,8 +857,9 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
         "relative_weight": [Interval(Real, 0, None, closed="left")],
     }
 
-    def __init__(self, constraints="knn", target_type="auto", n_constraints=None, k_genuine=None,
-                 k_impostor=None, n_rounds=1, pair_loss="smooth_contrastive", relative_loss="squared_hinge",
+    def __init__(self, constraints="knn", target_type="auto", n_constraints=None, k_genuine=5,
+                 k_impostor=None, impostors="per_class", n_rounds=1,
+                 pair_loss="smooth_contrastive", relative_loss="squared_hinge",
                  pairs_weight=0.5, relative_weight=1.0, margin=None, regularizer="fro", alpha=0.01, init="auto",
                  n_components=None, solver="pgd", max_iter=300, tol=1e-5, learning_rate=0.01,
                  batch_size=256, random_state=None, verbose=False, preprocessor=None):
@@ -850,6 +868,7 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
         self.n_constraints = n_constraints
         self.k_genuine = k_genuine
         self.k_impostor = k_impostor
+        self.impostors = impostors
         self.n_rounds = n_rounds
         self.pair_loss = pair_loss
         self.relative_loss = relative_loss
@@ -919,10 +938,8 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
         history, n_iter = [], 0
         n_rounds = self.n_rounds if self.constraints == "knn" else 1
         k_genuine, k_impostor = self.k_genuine, self.k_impostor
-        if k_genuine is None:
-            k_genuine = 5 if regression else 8
         if k_impostor is None:
-            k_impostor = 5 if regression else 8
+            k_impostor = 5 if regression else 2
         if not regression and self.target_type == "auto" and 4 * len(self.classes_) > len(y):
             warnings.warn(
                 f"y is read as {len(self.classes_)} classes for {len(y)} points; if y is "
@@ -931,13 +948,14 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
                 f"without this warning)",
                 UserWarning, stacklevel=3,  # the caller of fit, through _fit_context
             )
-        targets, impostors = None, None
+        targets, found = None, None
         for round_ in range(n_rounds):
             if self.constraints == "knn":
                 if targets is None:
                     targets = _target_neighbors(X @ L.T, y, codes, k_genuine)
-                pairs, pair_y, triplets, impostors = _knn_constraints(
-                    X @ L.T, y, codes, targets, k_impostor, impostors
+                pairs, pair_y, triplets, found = _knn_constraints(
+                    X @ L.T, y, codes, targets, k_impostor, found,
+                    per_class=self.impostors == "per_class",
                 )
             else:
                 pairs, pair_y, triplets = _random_constraints(
@@ -1026,24 +1044,33 @@ def _target_neighbors(Xt, y, codes, k):
     return np.vstack(blocks)
 
 
-def _knn_constraints(Xt, y, codes, targets, k_impostor, previous=None):
+def _knn_constraints(Xt, y, codes, targets, k_impostor, previous=None, per_class=False):
     """Target pairs (+1), impostor pairs (-1), triplets (i, target, impostor) and impostors.
 
-    ``previous`` holds each point's impostors from earlier rounds; they are
-    kept, and the nearest ones under ``Xt`` are added to them.
+    A point's impostors are its ``k_impostor`` nearest other-class points
+    under ``Xt``, or with ``per_class`` the ``k_impostor`` nearest of each
+    other class. ``previous`` holds each point's impostors from earlier
+    rounds; they are kept, and the new ones are added to them.
     """
     from ..pairwise import kneighbors
 
     n = len(Xt)
     impostors = [None] * n
     if codes is not None:
-        for code in np.unique(codes):
+        classes = np.unique(codes)
+        for code in classes:
             members = np.flatnonzero(codes == code)
-            others = np.flatnonzero(codes != code)
-            kk = min(k_impostor, len(others))
-            _, idx = kneighbors(Xt[members], Xt[others], n_neighbors=kk)
+            rivals = [codes != code] if not per_class else \
+                [codes == other for other in classes if other != code]
+            found = []
+            for mask in rivals:
+                others = np.flatnonzero(mask)
+                _, idx = kneighbors(Xt[members], Xt[others],
+                                    n_neighbors=min(k_impostor, len(others)))
+                found.append(others[idx])
+            found = np.hstack(found)
             for row, i in enumerate(members):
-                impostors[i] = others[idx[row]]
+                impostors[i] = found[row]
     else:
         # candidates near i under the current metric whose target is farther
         # from y_i than the farthest target neighbour's

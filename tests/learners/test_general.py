@@ -298,13 +298,15 @@ def test_metric_learner_target_type_classes_and_errors():
 
 
 def test_metric_learner_default_neighbour_counts_follow_the_target_type():
-    # None: 8 targets and 8 impostors per point for class labels, 5 and 5
-    # for continuous targets
+    # k_impostor=None: 2 impostors per other class for class labels (5
+    # targets, 2 * 2 impostors, 20 triplets per iris point), 5 in all for
+    # continuous targets
     X, y = load_iris(return_X_y=True)
     default = MetricLearner(random_state=0).fit(X, y)
     assert_allclose(default.components_,
-                    MetricLearner(k_genuine=8, k_impostor=8, random_state=0).fit(X, y).components_)
-    assert default.n_constraints_["triplets"] == len(X) * 8 * 8
+                    MetricLearner(k_genuine=5, k_impostor=2, impostors="per_class",
+                                  random_state=0).fit(X, y).components_)
+    assert default.n_constraints_["triplets"] == len(X) * 5 * 2 * 2
     target = X[:, 0] + 0.1 * X[:, 1]
     default = MetricLearner(random_state=0).fit(X[:, 1:], target)
     assert_allclose(default.components_,
@@ -320,27 +322,66 @@ def test_metric_learner_rounds_refresh_impostors():
     assert not np.allclose(one.components_, two.components_)
 
 
-def test_metric_learner_rounds_keep_earlier_impostors():
-    # brute force: each point's 3 nearest other-class points under the
-    # identity (round 1) and under round 1's metric (round 2); round 2's
-    # objective holds the union of both
+def _brute_force_impostors(Z, y, k, scheme):
+    """Each point's k nearest other-class points (or k nearest of each other class)."""
     from scipy.spatial.distance import cdist
 
+    D = cdist(Z, Z)
+    found = []
+    for i, row in enumerate(D):
+        if scheme == "nearest":
+            groups = [np.flatnonzero(y != y[i])]
+        else:
+            groups = [np.flatnonzero(y == c) for c in np.unique(y) if c != y[i]]
+        found.append({j for g in groups for j in g[np.argsort(row[g], kind="stable")[:k]]})
+    return found
+
+
+@pytest.mark.parametrize("scheme", ["nearest", "per_class"])
+def test_metric_learner_impostors_match_brute_force(scheme):
+    # 'nearest': the 2 nearest other-class points; 'per_class': the 2
+    # nearest of each other class (4 here), found with cdist
+    from mlearn.learners.general import _knn_constraints, _target_neighbors
+
+    rng = np.random.RandomState(1)
+    X = rng.randn(45, 3) + np.repeat(np.eye(3) * 1.5, 15, axis=0)
+    y = np.repeat([0, 1, 2], 15)
+    targets = _target_neighbors(X, y, y, 3)
+    pairs, pair_y, triplets, found = _knn_constraints(X, y, y, targets, 2,
+                                                      per_class=scheme == "per_class")
+    expected = _brute_force_impostors(X, y, 2, scheme)
+    assert [set(f) for f in found] == expected
+    n_imp = 2 if scheme == "nearest" else 4
+    assert np.all(y[pairs[pair_y == -1, 0]] != y[pairs[pair_y == -1, 1]])
+    assert len(triplets) == 45 * 3 * n_imp
+    fitted = MetricLearner(k_genuine=3, k_impostor=2, impostors=scheme, random_state=0).fit(X, y)
+    assert fitted.n_constraints_ == {"pairs": 45 * 3 + 45 * n_imp, "triplets": 45 * 3 * n_imp}
+
+
+def test_metric_learner_impostor_schemes_agree_on_two_classes():
+    X, y = load_iris(return_X_y=True)
+    X, y = X[y > 0], y[y > 0]
+    per_class = MetricLearner(k_impostor=3, impostors="per_class", random_state=0).fit(X, y)
+    nearest = MetricLearner(k_impostor=3, impostors="nearest", random_state=0).fit(X, y)
+    assert_allclose(per_class.components_, nearest.components_)
+
+
+@pytest.mark.parametrize("scheme", ["nearest", "per_class"])
+def test_metric_learner_rounds_keep_earlier_impostors(scheme):
+    # brute force: each point's impostors under the identity (round 1) and
+    # under round 1's metric (round 2); round 2's objective holds the union
     rng = np.random.RandomState(0)
     X = rng.randn(60, 4) + np.repeat(np.eye(3, 4) * 2, 20, axis=0)
     y = np.repeat([0, 1, 2], 20)
-
-    def impostors(Z):
-        D = cdist(Z, Z)
-        D[y[:, None] == y[None, :]] = np.inf
-        return [set(np.argsort(row, kind="stable")[:3]) for row in D]
-
-    first = MetricLearner(k_genuine=4, k_impostor=3, random_state=0).fit(X, y)
-    second = MetricLearner(k_genuine=4, k_impostor=3, n_rounds=2, random_state=0).fit(X, y)
-    union = [a | b for a, b in zip(impostors(X), impostors(first.transform(X)))]
+    k, n_imp = (3, 3) if scheme == "nearest" else (2, 4)
+    params = dict(k_genuine=4, k_impostor=k, impostors=scheme, random_state=0)
+    first = MetricLearner(**params).fit(X, y)
+    second = MetricLearner(n_rounds=2, **params).fit(X, y)
+    union = [a | b for a, b in zip(_brute_force_impostors(X, y, k, scheme),
+                                   _brute_force_impostors(first.transform(X), y, k, scheme))]
     sizes = np.array([len(u) for u in union])
-    assert sizes.max() > 3  # the learned metric found new impostors
-    assert first.n_constraints_ == {"pairs": 60 * 4 + 60 * 3, "triplets": 60 * 4 * 3}
+    assert sizes.max() > n_imp  # the learned metric found new impostors
+    assert first.n_constraints_ == {"pairs": 60 * 4 + 60 * n_imp, "triplets": 60 * 4 * n_imp}
     assert second.n_constraints_ == {"pairs": 60 * 4 + sizes.sum(),
                                      "triplets": 4 * sizes.sum()}
 
