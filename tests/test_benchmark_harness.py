@@ -79,3 +79,45 @@ def test_cached_reference_runs_runs_only_what_the_cache_lacks(tmp_path, monkeypa
     assert ran == [0, 1, 2, 0]
     # a refresh reruns what is requested and keeps the other entries
     assert json.loads(cache_path.read_text()) == cache and set(cache["L"]) == {"0", "1", "2"}
+
+
+def test_general_speed_rows_take_the_median_of_the_rounds_ratios():
+    import bench_general
+
+    datasets = bench_general.SPEED_DATASETS
+
+    def side(time, accuracy):
+        return {d: {"fit_times": [time / 5] * 5, "accuracy": accuracy} for d in datasets}
+
+    # round r: each reference takes (r + 1) * 10 s per data set, mlearn 1 s;
+    # the reference accuracy is 0.9 except 0.95 in round 4
+    rounds = [{"reference": {learner: side((r + 1) * 10.0, 0.95 if r == 4 else 0.9)
+                             for learner in bench_general.REFERENCES},
+               "mlearn": side(1.0, 0.92)} for r in range(5)]
+    rows = bench_general.speed_rows(rounds)
+    total = [row for row in rows if "total" in row["case"]][0]
+    assert total["ratio"] == pytest.approx(statistics.median([10, 20, 30, 40, 50]))
+    assert total["ratio_rounds"] == "10 20 30 40 50"
+    assert total["reference_fit_s"] == pytest.approx(3 * 30.0)
+    assert total["met"]  # 0.92 against the references' mean, 0.91
+    rounds[2]["mlearn"]["wine"]["accuracy"] = 0.905  # one data set under the mean
+    assert not [row for row in bench_general.speed_rows(rounds) if "total" in row["case"]][0]["met"]
+
+
+def test_general_defaults_carries_the_rows_of_schemes_not_rerun(tmp_path, monkeypatch):
+    import bench_general_defaults as bench
+
+    monkeypatch.setattr(harness, "RESULTS_DIR", tmp_path)
+    means = {f"{d}_mean": 0.9 for d in bench.GRID_DATASETS}
+    rows = [{"case": "Euclidean (no learner)", **means},
+            {"case": "k_genuine=5, k_impostor=8", **means},  # from before the schemes
+            {"case": "k_genuine=5, k_impostor=2, impostors=per_class", **means}]
+    payload = {"rows": rows, "environment": {"date": "2026-01-01 00:00 UTC"},
+               "notes": "random_state 0..4; mean_all ..."}
+    (tmp_path / "general_defaults.json").write_text(json.dumps(payload))
+    carried = bench.carried_rows(["per_class"], 5)
+    assert [row["case"] for row in carried] == ["k_genuine=5, k_impostor=8, impostors=nearest"]
+    assert carried[0]["measured"] == "2026-01-01 00:00 UTC"
+    assert bench.carried_rows(["nearest", "per_class"], 5) == []
+    with pytest.raises(RuntimeError, match="other splits"):
+        bench.carried_rows(["per_class"], 3)

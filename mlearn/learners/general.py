@@ -770,8 +770,9 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
         'per_class' takes the ``k_impostor`` nearest points of every other
         class, so that each competing class is represented (``k_impostor
         * (n_classes - 1)`` per point); 'nearest' takes the ``k_impostor``
-        nearest points of any other class (as LMNN does). Both are the same
-        for two classes. Not used for a continuous target.
+        nearest points of any other class (as LMNN does), which keeps the
+        count, and the cost, bounded when there are many classes. Both are
+        the same for two classes. Not used for a continuous target.
     n_rounds : int, default=1
         Impostor searches ('knn'): the first under ``init``, each further
         one under the metric learned so far, followed by a warm-started
