@@ -28,7 +28,6 @@ Run: ``python benchmarks/bench_general.py [--refresh] [--rounds N]
 """
 
 import argparse
-import json
 import sys
 import warnings
 from pathlib import Path

@@ -104,22 +104,26 @@ def _case(g, i, scheme):
 def carried_rows(schemes, n_splits):
     """The last results' grid rows of the schemes not in ``schemes``."""
     path = harness.RESULTS_DIR / "general_defaults.json"
-    if not path.exists():
+    if set(schemes) >= set(IMPOSTOR) or not path.exists():
         return []
     last = json.loads(path.read_text())
+    if f"0..{n_splits - 1};" not in last["notes"]:
+        raise RuntimeError(f"{path.name} was measured on other splits; rerun every scheme")
     rows = []
     for row in last["rows"]:
         if not row["case"].startswith("k_genuine="):
             continue
         if "impostors=" not in row["case"]:  # results from before the schemes
             row["case"] += ", impostors=nearest"
-        if row["case"].rsplit("=", 1)[1] in schemes:
-            continue
-        if f"0..{n_splits - 1};" not in last["notes"]:
-            raise RuntimeError(f"{path.name} was measured on other splits; rerun every scheme")
-        row.setdefault("measured", last["environment"]["date"])
-        rows.append(row)
+        if row["case"].rsplit("=", 1)[1] not in schemes:
+            row.setdefault("measured", last["environment"]["date"])
+            rows.append(row)
     return rows
+
+
+def worst_error_reduction(row, euclidean):
+    """Smallest share, over the data sets, of the Euclidean 3-NN error that ``row`` removes."""
+    return min(1 - (1 - row[f"{d}_mean"]) / (1 - euclidean[d]) for d in GRID_DATASETS)
 
 
 def grid_rows(n_splits, n_jobs, schemes):
@@ -145,17 +149,13 @@ def grid_rows(n_splits, n_jobs, schemes):
         for d in GRID_DATASETS:
             row[f"{d}_mean"] = float(np.mean(runs[d]))
         row["mean_all"] = float(np.mean([row[f"{d}_mean"] for d in GRID_DATASETS]))
-        row["worst_error_reduction"] = min(
-            1 - (1 - row[f"{d}_mean"]) / (1 - euclidean[d]) for d in GRID_DATASETS
-        )
+        row["worst_error_reduction"] = worst_error_reduction(row, euclidean)
         row["fit_s"] = fit_s
         row["measured"] = today
         print(row, flush=True)
         rows.append(row)
     for row in carried:
-        row["worst_error_reduction"] = min(
-            1 - (1 - row[f"{d}_mean"]) / (1 - euclidean[d]) for d in GRID_DATASETS
-        )
+        row["worst_error_reduction"] = worst_error_reduction(row, euclidean)
         rows.append(row)
     best = max(rows[1:], key=lambda row: row["worst_error_reduction"])
     for row in rows[1:]:

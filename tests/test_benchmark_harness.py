@@ -121,3 +121,8 @@ def test_general_defaults_carries_the_rows_of_schemes_not_rerun(tmp_path, monkey
     assert bench.carried_rows(["nearest", "per_class"], 5) == []
     with pytest.raises(RuntimeError, match="other splits"):
         bench.carried_rows(["per_class"], 3)
+    # the criterion: 0.9 against a Euclidean 0.8 removes half the error, 0.85
+    # against 0.8 a quarter; the smallest share counts
+    euclidean = {d: 0.8 for d in bench.GRID_DATASETS}
+    row = {f"{d}_mean": 0.9 for d in bench.GRID_DATASETS} | {"wine_mean": 0.85}
+    assert bench.worst_error_reduction(row, euclidean) == pytest.approx(0.25)
