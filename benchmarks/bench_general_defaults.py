@@ -81,14 +81,6 @@ def euclidean_accuracies(dataset, splits):
     return [evaluate(None, dataset, random_state=seed)["accuracy"] for seed in splits]
 
 
-def _single_thread():
-    import numba
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
-    numba.set_num_threads(1)
-
-
 def _grid_point(point):
     g, i, scheme, n_splits = point
     fit_times = []
@@ -135,7 +127,7 @@ def grid_rows(n_splits, n_jobs, schemes):
     points += [(g, i, s, n_splits) for g, i, s in BEYOND_GRID if s in schemes]
     # spawned, not forked: the parent has OpenMP threads running
     with ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_single_thread) as pool:
+                             initializer=harness.pin_one_thread) as pool:
         results = list(pool.map(_grid_point, points))
     euclidean = {d: float(np.mean(euclidean_accuracies(d, range(n_splits))))
                  for d in GRID_DATASETS}
@@ -199,19 +191,15 @@ def split_rows(n_splits, refresh):
             if d in SPLIT_DATASETS:
                 others.update({learner: reference[learner][d] for learner in REFERENCES})
             row = {"case": f"{d}, {group} splits {splits[0]}-{splits[-1]}",
-                   "MetricLearner": _runs(ours)}
+                   "MetricLearner": harness.format_runs(ours)}
             for name in ["Euclidean", *REFERENCES]:
-                row[name] = _runs(others[name]) if name in others else ""
+                row[name] = harness.format_runs(others[name]) if name in others else ""
             row["at_least_all"] = "yes" if all(
                 np.mean(ours) >= np.mean(values) for values in others.values()
             ) else "no"
             rows.append(row)
             print(row, flush=True)
     return rows
-
-
-def _runs(values):
-    return f"{np.mean(values):.4f} ({' '.join(f'{v:.3f}' for v in values)})"
 
 
 def main():
@@ -227,7 +215,7 @@ def main():
                              "carried over from the last results)")
     args = parser.parse_args()
 
-    _single_thread()
+    harness.pin_one_thread()
     if not args.skip_grid:
         harness.write_results(
             "general_defaults", grid_rows(args.splits, args.jobs, args.schemes),

@@ -215,6 +215,22 @@ def single_threaded_env():
     return env
 
 
+def pin_one_thread():
+    """Run BLAS and Numba on one thread in this process (also a pool initializer)."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    numba.set_num_threads(1)
+
+
+def format_runs(values):
+    """``'mean (v1 v2 ...)'``: a mean over splits followed by each split's value."""
+    import numpy as np
+
+    return f"{np.mean(values):.4f} ({' '.join(f'{v:.3f}' for v in values)})"
+
+
 def ensure_reference_env(packages=("metric-learn==0.7.0", "scikit-learn==1.5.2")):
     """Create (once) the separate virtual environment holding the references.
 

@@ -126,3 +126,44 @@ def test_general_defaults_carries_the_rows_of_schemes_not_rerun(tmp_path, monkey
     euclidean = {d: 0.8 for d in bench.GRID_DATASETS}
     row = {f"{d}_mean": 0.9 for d in bench.GRID_DATASETS} | {"wine_mean": 0.85}
     assert bench.worst_error_reduction(row, euclidean) == pytest.approx(0.25)
+
+
+def test_general_regression_scores_and_criterion():
+    import bench_general_regression as bench
+    from sklearn.model_selection import KFold, cross_val_score
+    from sklearn.neighbors import KNeighborsRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    # the Euclidean score is scikit-learn's cross-validated 10-NN R²
+    X, y = bench.load("diabetes")
+    expected = cross_val_score(make_pipeline(StandardScaler(), KNeighborsRegressor(10)), X, y,
+                               cv=KFold(5, shuffle=True, random_state=3), scoring="r2").mean()
+    assert bench.r2_scores(None, "diabetes", [3]) == [pytest.approx(expected)]
+    # R² 0.6 against a Euclidean 0.2 removes half the unexplained variance,
+    # 0.4 against 0.2 a quarter; the smallest share counts
+    euclidean = {d: 0.2 for d in bench.DATASETS}
+    row = {f"{d}_mean": 0.6 for d in bench.DATASETS} | {"diabetes_mean": 0.4}
+    assert bench.worst_variance_reduction(row, euclidean) == pytest.approx(0.25)
+    # two splits where the score is 0.5 and 0.25: standard error
+    # std([0.5, 0.25], ddof=1) / sqrt(2) = 0.125
+    euclidean_runs = {d: [0.2, 0.2] for d in bench.DATASETS}
+    runs = {d: [0.6, 0.6] for d in bench.DATASETS} | {"diabetes": [0.6, 0.4]}
+    assert bench.score_standard_error(runs, euclidean_runs) == pytest.approx(0.125)
+    with pytest.raises(ValueError, match="unknown data set"):
+        bench.load("housing")
+
+
+def test_general_regression_defaults_are_the_learners():
+    import bench_general_regression as bench
+    from numpy.testing import assert_allclose
+
+    from mlearn import MetricLearner
+
+    # the row marked 'default' is MetricLearner's continuous-target setting
+    X, y = bench.load("friedman1")
+    default = MetricLearner(random_state=0).fit(X[:120], y[:120])
+    g, i = bench.DEFAULTS
+    explicit = MetricLearner(k_genuine=g, k_impostor=i, random_state=0).fit(X[:120], y[:120])
+    assert default.n_constraints_ == explicit.n_constraints_
+    assert_allclose(default.components_, explicit.components_)
