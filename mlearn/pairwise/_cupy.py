@@ -46,10 +46,55 @@ def _exact_sq(xp, RX, RY, L):
     return xp.sum(diff * diff, axis=1)
 
 
-def _finish(xp, G, ops, rows, cols, working_memory):
-    """Distances from the block ``G = A[rows] @ B[cols].T`` (see _numba.finish_gemm)."""
+# d² = ‖x‖² + ‖y‖² − 2 x·y, its square root, and the flag of the pairs whose
+# product form lost too much to cancellation, in one pass over the block.
+_FINISH_SOURCE = """
+T s = x + y;
+T d2 = s - 2 * g;
+flag = d2 <= tau * s;
+d = root ? sqrt(d2 > 0 ? d2 : (T)0) : d2;
+"""
+
+_finish_kernel = []
+
+
+def _fused_finish(cupy, G, ops, rows, cols, working_memory, out):
+    """The GPU's finish of euclidean, sqeuclidean and mahalanobis blocks.
+
+    One elementwise kernel writes the distances straight into ``out`` and
+    flags the cancellation-prone pairs, which are then recomputed by
+    difference; the generic path below makes five passes over the block.
+    """
+    if not _finish_kernel:
+        _finish_kernel.append(cupy.ElementwiseKernel(
+            "T g, T x, T y, T tau, bool root", "T d, bool flag", _FINISH_SOURCE,
+            "mlearn_finish_sq"))
+    root = ops.mode == ROOT
+    d = cupy.empty_like(G) if out is None else out
+    flagged = cupy.empty(G.shape, dtype=bool)
+    _finish_kernel[0](G, ops.xx[rows][:, None], ops.yy[cols][None, :],
+                      G.dtype.type(ops.tau), bool(root), d, flagged)
+    ii, jj = cupy.nonzero(flagged)
+    if ii.shape[0]:
+        RX, RY = ops.RX[rows], ops.RY[cols]
+        per_pair = 3 * RX.shape[1] * RX.dtype.itemsize
+        size = chunk_rows(ii.shape[0], per_pair, working_memory)
+        for part in slices(ii.shape[0], size):
+            exact = _exact_sq(cupy, RX[ii[part]], RY[jj[part]], ops.L)
+            d[ii[part], jj[part]] = cupy.sqrt(exact) if root else exact
+    return d
+
+
+def _finish(xp, G, ops, rows, cols, working_memory, out=None):
+    """Distances from the block ``G = A[rows] @ B[cols].T`` (see _numba.finish_gemm).
+
+    With ``out`` (on the GPU, for euclidean, sqeuclidean and mahalanobis)
+    the distances are written there; the caller copies any other result.
+    """
     if ops.mode == RAW:
         return G
+    if xp.__name__ == "cupy" and ops.mode in (SQUARED, ROOT):
+        return _fused_finish(xp, G, ops, rows, cols, working_memory, out)
     if ops.mode == CLIP:
         return xp.clip(G, -1, 1)
     xx = ops.xx[rows][:, None]
@@ -183,8 +228,9 @@ def _block_function(xp, metric, X, Y, params, same, working_memory, squared=Fals
         ops = gemm_operands(xp, metric.name, X, Y, params, same, squared=squared)
         cols = slice(0, Y.shape[0])
 
-        def block(rows):
-            return _finish(xp, ops.A[rows] @ ops.B.T, ops, rows, cols, working_memory)
+        def block(rows, out=None):
+            return _finish(xp, ops.A[rows] @ ops.B.T, ops, rows, cols, working_memory,
+                           out)
 
         return block
     code, Xp, Yp = direct_operands(xp, metric, X, Y, params, same)
@@ -192,7 +238,7 @@ def _block_function(xp, metric, X, Y, params, same, working_memory, squared=Fals
     if squared and code == EUCLIDEAN:
         code = SQEUCLIDEAN
 
-    def block(rows):
+    def block(rows, out=None):
         return _direct_block(xp, code, Xp[rows], Yp, p, working_memory)
 
     return block
@@ -206,7 +252,10 @@ def pairwise(xp, metric, X, Y, params, same, working_memory):
     block = _block_function(xp, metric, X, Y, params, same, working_memory)
     out = xp.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)
     for rows in slices(X.shape[0], _rows_per_block(X, Y, working_memory)):
-        out[rows] = block(rows)
+        view = out[rows]
+        result = block(rows, view)
+        if result is not view:
+            view[...] = result
     return out
 
 
@@ -243,6 +292,41 @@ def paired(xp, metric, A, B, params, working_memory):
     return out
 
 
+#: Columns per group in ``smallest_k``: each group gives its row one minimum.
+TOPK_GROUP = 256
+
+
+def smallest_k(xp, values, k, group=None):
+    """Columns of the ``k`` smallest entries of each row, sorted (ties by column).
+
+    Sorting whole rows does far more work than ``k`` entries need. Instead
+    each row is cut into groups of ``group`` columns and each group's
+    minimum taken: the ``k``-th smallest of these minima is at least the
+    row's ``k``-th smallest entry (the ``k`` minima are ``k`` entries no
+    larger than it), so only the entries at or below it are candidates.
+    Those few are sorted by (row, value, column) and the first ``k`` of each
+    row kept. Rows too short for ``k`` groups are sorted whole.
+    """
+    group = TOPK_GROUP if group is None else group
+    n_rows, n_cols = values.shape
+    full = n_cols // group
+    if -(-n_cols // group) <= k:
+        return xp.argsort(values, axis=1, kind="stable")[:, :k]
+    minima = values[:, :full * group].reshape(n_rows, full, group).min(axis=2)
+    if full * group < n_cols:
+        rest = values[:, full * group:].min(axis=1)
+        minima = xp.concatenate([minima, rest[:, None]], axis=1)
+    bound = xp.sort(minima, axis=1)[:, k - 1]
+    # candidates come out row by row, columns ascending within a row
+    rows, cols = xp.nonzero(values <= bound[:, None])
+    by_value = xp.argsort(values[rows, cols], kind="stable")
+    order = by_value[xp.argsort(rows[by_value], kind="stable")]
+    counts = xp.bincount(rows, minlength=n_rows)
+    starts = xp.cumsum(counts) - counts
+    picked = order[starts[:, None] + xp.arange(k)[None, :]]
+    return cols[picked]
+
+
 def kneighbors(xp, metric, X, Y, params, same, n_neighbors, exclude_self,
                working_memory):
     """Row blocks of distances, each reduced to its k smallest (stable by index)."""
@@ -253,11 +337,13 @@ def kneighbors(xp, metric, X, Y, params, same, n_neighbors, exclude_self,
     ind = xp.empty((n, n_neighbors), dtype=xp.int64)
     sign = -1 if metric.similarity else 1
     for rows in slices(n, _rows_per_block(X, Y, working_memory)):
-        values = sign * block(rows)
+        values = block(rows)
+        if sign < 0:
+            values = -values
         if exclude_self:
             local = xp.arange(rows.stop - rows.start)
             values[local, local + rows.start] = xp.inf
-        order = xp.argsort(values, axis=1, kind="stable")[:, :n_neighbors]
+        order = smallest_k(xp, values, n_neighbors)
         dist[rows] = xp.take_along_axis(values, order, axis=1)
         ind[rows] = order
     if metric.name in ("euclidean", "mahalanobis"):

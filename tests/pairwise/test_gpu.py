@@ -59,3 +59,34 @@ def test_cupy_near_duplicates_far_from_origin(cupy):
     Y = base + 1e-3 * rng.standard_normal((50, 16))
     D = pairwise_distances(cupy.asarray(base), cupy.asarray(Y)).get()
     assert_allclose(D, oracle("euclidean", base, Y, {}), rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize("name", ["euclidean", "mahalanobis", "manhattan",
+                                  "cosine_similarity"])
+def test_cupy_kneighbors_chosen_from_group_minima(cupy, name):
+    # 3000 candidates per query are more than k groups of TOPK_GROUP columns,
+    # so the neighbours come from the candidates under the group minima's bound
+    from mlearn.pairwise import _cupy
+
+    assert 3000 // _cupy.TOPK_GROUP > 10
+    rng = np.random.default_rng(3)
+    X, _ = make_data(METRICS[name], 3000, 1, 6, rng)
+    params = make_params(name, 6, rng)
+    for query, data in [(X[:400], X), (X, None)]:
+        d_ref, i_ref = kneighbors(query, data, 10, name, backend="numpy", **params)
+        dist, ind = kneighbors(cupy.asarray(query),
+                               None if data is None else cupy.asarray(data),
+                               10, name, **params)
+        assert_array_equal(ind.get(), i_ref)
+        assert_allclose(dist.get(), d_ref, rtol=1e-10, atol=1e-12)
+
+
+def test_cupy_kneighbors_ties_broken_by_index(cupy):
+    # an integer grid: distances repeat exactly, the smaller index comes first
+    rng = np.random.default_rng(4)
+    X = rng.integers(0, 4, (2500, 2)).astype(float)
+    for name in ["euclidean", "manhattan", "chebyshev"]:
+        d_ref, i_ref = kneighbors(X, n_neighbors=12, metric=name, backend="numpy")
+        dist, ind = kneighbors(cupy.asarray(X), n_neighbors=12, metric=name)
+        assert_array_equal(ind.get(), i_ref)
+        assert_allclose(dist.get(), d_ref, rtol=1e-12)

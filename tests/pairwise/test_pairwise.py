@@ -482,6 +482,45 @@ def test_kneighbors_ties_broken_by_index_and_tiles(backend):
         assert np.all(np.diff(dist, axis=1) >= 0)
 
 
+@pytest.mark.parametrize("group", [1, 2, 3, 7, 50])
+def test_smallest_k_of_the_gpu_backend_against_a_full_sort(group):
+    # the group minima bound the k-th smallest entry; whatever the group size
+    # (1: every entry its own group; 50: rows too short, sorted whole) the
+    # result is the (value, column) order of a full sort. Integer values make
+    # many ties; inf stands for an excluded point, several per row here.
+    rng = np.random.default_rng(21)
+    values = rng.integers(0, 6, (30, 47)).astype(float)
+    values[rng.random(values.shape) < 0.1] = np.inf
+    values[0, :] = 3.0  # a row of one value throughout
+    for k in (1, 4, 9):
+        expected = np.array([np.lexsort((np.arange(47), row))[:k] for row in values])
+        assert_array_equal(_cupy.smallest_k(np, values, k, group=group), expected)
+
+
+def test_kneighbors_gpu_backend_picks_from_groups(monkeypatch):
+    # the CuPy code with NumPy, with groups small enough that the candidate
+    # path (not the whole-row sort) chooses the neighbours, ties included
+    monkeypatch.setattr(_cupy, "TOPK_GROUP", 4)
+    calls = []
+    original = _cupy.smallest_k
+
+    def spy(xp, values, k, group=None):
+        calls.append(values.shape[1] // _cupy.TOPK_GROUP > k)
+        return original(xp, values, k, group)
+
+    monkeypatch.setattr(_cupy, "smallest_k", spy)
+    rng = np.random.default_rng(22)
+    X = rng.integers(0, 3, (120, 2)).astype(float)
+    for name in ["euclidean", "manhattan", "cosine_similarity"]:
+        D = oracle(name, X, X, {})
+        ref_d, ref_i = _brute_knn(D, 7, exclude_self=True,
+                                  largest=METRICS[name].similarity)
+        dist, ind = _knn(X, None, 7, name, "xp")
+        assert_array_equal(ind, ref_i)
+        _close(dist, ref_d)
+    assert calls and all(calls)
+
+
 @pytest.mark.parametrize("name", ["euclidean", "sqeuclidean", "mahalanobis"])
 def test_kneighbors_of_the_rows_themselves_computes_each_tile_once(name, monkeypatch):
     # Y=None: only tiles (I, J) with I <= J are multiplied, each offered to
@@ -521,7 +560,9 @@ def test_kneighbors_of_the_rows_themselves_falls_back_when_heaps_do_not_fit():
     xx = np.einsum("ij,ij->i", A, A)
     L = np.zeros((0, 4))
     assert _numba._knn_same(A, xx, A, L, 1e-4, True, 5, working_memory=1e-3) is None
-    found = _numba._knn_same(A, xx, A, L, 1e-4, True, 5, working_memory=64)
+    # every thread holds a 512 x 512 tile: 2 MiB each, 32 MiB on 16 threads;
+    # the budget leaves room for 100 threads
+    found = _numba._knn_same(A, xx, A, L, 1e-4, True, 5, working_memory=512)
     ref_d, ref_i = _brute_knn(cdist(A, A, "sqeuclidean"), 5, exclude_self=True)
     order = np.lexsort((found[1], found[0]), axis=-1)
     assert_array_equal(np.take_along_axis(found[1], order, axis=1), ref_i)
