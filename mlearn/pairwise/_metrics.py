@@ -217,6 +217,10 @@ PSD_TOL = 1e-10
 
 
 def _as_matrix(value, name, metric, shape_msg):
+    if type(value).__module__.split(".")[0] == "cupy":
+        # a matrix on the GPU is validated on the host (it is small); the
+        # backend moves it to the inputs' device
+        value = value.get()
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:

@@ -90,3 +90,15 @@ def test_cupy_kneighbors_ties_broken_by_index(cupy):
         dist, ind = kneighbors(cupy.asarray(X), n_neighbors=12, metric=name)
         assert_array_equal(ind.get(), i_ref)
         assert_allclose(dist.get(), d_ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name, key", [("mahalanobis", "L"), ("mahalanobis", "M"),
+                                       ("bilinear", "M")])
+def test_cupy_metric_matrix_on_the_gpu(cupy, name, key):
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((7, 7))
+    matrix = A @ A.T if key == "M" else A
+    X = rng.standard_normal((40, 7))
+    D = pairwise_distances(cupy.asarray(X), metric=name, **{key: cupy.asarray(matrix)})
+    assert isinstance(D, cupy.ndarray)
+    assert_allclose(D.get(), oracle(name, X, X, {key: matrix}), rtol=1e-10, atol=1e-12)

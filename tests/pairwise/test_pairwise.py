@@ -403,6 +403,37 @@ def test_mahalanobis_parameter_checks():
                     rtol=1e-10, atol=1e-12)
 
 
+
+class _DeviceMatrix:
+    """Stands in for a CuPy array: refuses implicit conversion, has ``get``."""
+
+    __module__ = "cupy._stand_in"
+
+    def __init__(self, array):
+        self._array = np.asarray(array)
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed")
+
+    def get(self):
+        return self._array.copy()
+
+
+@pytest.mark.parametrize("name, key", [("mahalanobis", "L"), ("mahalanobis", "M"),
+                                       ("bilinear", "M")])
+def test_metric_matrices_from_the_gpu_are_validated_on_the_host(name, key):
+    # a user whose data live on the GPU passes L or M from there too
+    rng = np.random.default_rng(13)
+    A = rng.standard_normal((3, 3))
+    matrix = A @ A.T if key == "M" else A
+    Z = rng.standard_normal((6, 3))
+    expected = oracle(name, Z, Z, {key: matrix})
+    got = pairwise_distances(Z, metric=name, **{key: _DeviceMatrix(matrix)})
+    _close(got, expected)
+    with pytest.raises(ValueError, match=f"{key} .*shape"):
+        pairwise_distances(Z, metric=name, **{key: _DeviceMatrix(np.eye(2))})
+
+
 # --- kneighbors -----------------------------------------------------------------
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
