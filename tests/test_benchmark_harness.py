@@ -154,6 +154,31 @@ def test_general_regression_scores_and_criterion():
         bench.load("housing")
 
 
+def test_general_regression_pick_and_the_recorded_defaults():
+    import json
+
+    import bench_general_regression as bench
+
+    # with 5 targets the best score is 0.05 with standard error 0.02: 0.035
+    # is within it, 0.01 is not (its own larger error does not count); rows
+    # with other target counts are not candidates
+    rows = [
+        {"k_genuine": 5, "k_impostor": 3, "worst_variance_reduction": 0.01, "score_se": 0.1},
+        {"k_genuine": 5, "k_impostor": 8, "worst_variance_reduction": 0.035, "score_se": 0.0},
+        {"k_genuine": 5, "k_impostor": 20, "worst_variance_reduction": 0.05, "score_se": 0.02},
+        {"k_genuine": 3, "k_impostor": 1, "worst_variance_reduction": 0.9, "score_se": 0.0},
+    ]
+    assert bench.pick_impostors(rows) is rows[1]
+    assert bench.pick_impostors(rows, k_genuine=3) is rows[3]
+    # the recorded grid picks the defaults the learner has, and marks them
+    recorded = json.loads((bench.HERE / "results" / "general_regression.json").read_text())
+    grid = recorded["rows"][1:]
+    pick = bench.pick_impostors(grid)
+    assert (pick["k_genuine"], pick["k_impostor"]) == bench.DEFAULTS
+    assert [row["case"] for row in grid if row["pick"] == "yes"] == [pick["case"]]
+    assert [row["case"] for row in grid if row["default"] == "yes"] == [pick["case"]]
+
+
 def test_general_regression_defaults_are_the_learners():
     import bench_general_regression as bench
     from numpy.testing import assert_allclose
