@@ -37,7 +37,8 @@ from mlearn.pairwise import _cupy  # noqa: E402
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", default=None, help="also write the JSON here")
+    parser.add_argument("--out", default=None,
+                        help="also write the JSON and markdown results here")
     args = parser.parse_args(argv)
 
     import cupy
