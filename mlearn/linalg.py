@@ -17,6 +17,7 @@ __all__ = [
     "initialize_components",
     "initialize_metric",
     "metric_from_components",
+    "power_of_two_scale",
     "project_psd",
 ]
 
@@ -125,6 +126,53 @@ def metric_from_components(L):
     L = np.asarray(L, dtype=np.float64)
     M = L.T @ L
     return (M + M.T) / 2
+
+
+#: Largest magnitudes a learner fits on as given. Squared distances, products
+#: with an inverse covariance and eigen-decompositions of such data stay far
+#: from float64's overflow (about 2**1024) and underflow (2**-1022); data
+#: outside the band are brought into it by a power of two, which is exact.
+SAFE_MAGNITUDE = (2.0**-100, 2.0**100)
+
+
+def power_of_two_scale(*arrays, band=SAFE_MAGNITUDE):
+    """A power of two ``s`` that brings the arrays' largest magnitude into ``band``.
+
+    Returns 1.0 when the largest absolute entry over all ``arrays`` already
+    lies in ``band`` (or when every entry is zero); otherwise ``s = 2**e``
+    such that the largest magnitude of ``array / s`` lies in [0.5, 1).
+    Dividing by a power of two is exact (bar subnormal results), so a learner
+    that fits on ``X / s`` and returns ``components_ / s`` gives the map of
+    the data as given: ``transform(X) == (X / s) @ (L_fitted / s).T * s``.
+
+    Parameters
+    ----------
+    *arrays : ndarray
+        Finite float arrays (points, tuples or differences).
+    band : tuple of float, default=SAFE_MAGNITUDE
+        ``(low, high)`` magnitudes inside which no scaling is needed.
+
+    Returns
+    -------
+    s : float
+        A power of two.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn.linalg import power_of_two_scale
+    >>> power_of_two_scale(np.array([[3.0, -4.0]]))
+    1.0
+    >>> s = power_of_two_scale(np.array([[3e200, -4e200]]))
+    >>> float(np.abs(np.array([3e200, -4e200]) / s).max()) < 1
+    True
+    """
+    largest = max((float(np.max(np.abs(a), initial=0.0)) for a in arrays), default=0.0)
+    low, high = band
+    if largest == 0.0 or low <= largest <= high:
+        return 1.0
+    _, exponent = np.frexp(largest)
+    return float(np.ldexp(1.0, int(exponent)))
 
 
 def _validate_n_components(n_components, n_features):

@@ -11,6 +11,7 @@ from mlearn.linalg import (
     initialize_components,
     initialize_metric,
     metric_from_components,
+    power_of_two_scale,
     project_psd,
 )
 
@@ -78,3 +79,20 @@ def test_initialisations():
         initialize_components("lda", X, y, n_components=3)
     with pytest.raises(ValueError, match="init must have shape \\(n_components, 4\\)"):
         initialize_components(np.eye(3), X)
+
+
+@pytest.mark.parametrize("exponent", [-1070, -400, -110, 110, 400, 1000])
+def test_power_of_two_scale_brings_extreme_data_into_the_band(exponent):
+    X = np.random.RandomState(0).randn(5, 3) * np.ldexp(1.0, exponent)
+    s = power_of_two_scale(X)
+    assert np.frexp(s)[0] == 0.5  # a power of two
+    assert 0.5 <= np.abs(X / s).max() < 1
+    np.testing.assert_array_equal((X / s) * s, X)  # exact both ways
+
+
+def test_power_of_two_scale_leaves_ordinary_data_alone():
+    X = np.random.RandomState(0).randn(5, 3)
+    assert power_of_two_scale(X) == 1.0
+    assert power_of_two_scale(X * 1e25, X) == 1.0
+    assert power_of_two_scale(np.zeros((2, 2))) == 1.0
+    assert power_of_two_scale(X * 1e-20, X * 1e20) == 1.0
