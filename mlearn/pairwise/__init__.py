@@ -4,7 +4,9 @@ Every learner, ``transform``, ``pair_distance`` and ``get_metric`` in mlearn
 computes distances through these three functions. They dispatch to a NumPy
 reference, parallel Numba kernels or CuPy on the GPU (``backend=``), work in
 chunks under ``working_memory`` MiB, and return float32 when both inputs are
-float32 (float64 otherwise).
+float32 (float64 otherwise). Dense input of any finite magnitude is
+accepted (data near the ends of the floating range are rescaled exactly by
+powers of two); sparse input is refused.
 
 The metrics and their definitions are listed in :data:`METRIC_NAMES` and in
 the user guide.

@@ -9,6 +9,13 @@ from .._sklearn_compat import check_array
 from . import _cupy, _numba, _numpy
 from ._chunking import resolve_working_memory
 from ._metrics import check_backend, check_params, get_metric
+from ._scaling import rescale, scale_back, sum_of_squares
+
+
+def _refuse_sparse(array, name):
+    if hasattr(array, "toarray") or hasattr(array, "tocsr"):
+        raise TypeError(f"{name} must be a dense array; sparse input is not supported "
+                        f"(convert it with {name}.toarray())")
 
 
 def _check_device_array(xp, array, name):
@@ -26,42 +33,51 @@ def _check_device_array(xp, array, name):
 
 
 def _check_one(xp, array, name):
+    """``(validated array, its sum of squares or None when not yet known)``."""
     if xp is np:
-        if _plain_finite(array):
-            return array
+        squares = _plain_finite_squares(array)
+        if squares is not None:
+            return array, squares
         shape = getattr(array, "shape", ())
         if len(shape) == 2 and 0 in shape:
             raise ValueError(f"{name} must have at least one row and one column, "
                              f"got shape {shape}")
         return check_array(array, dtype=(np.float64, np.float32),
-                           ensure_all_finite=True, input_name=name)
-    return _check_device_array(xp, array, name)
+                           ensure_all_finite=True, input_name=name), None
+    return _check_device_array(xp, array, name), None
 
 
-def _plain_finite(array):
-    """True for a non-empty 2-D float32/float64 ndarray of finite values.
+def _plain_finite_squares(array):
+    """The sum of squares of a non-empty 2-D float32/float64 ndarray of
+    finite values; None for anything else.
 
     Such an array needs nothing from ``check_array``, whose bookkeeping costs
-    more than the distances of a few dozen points. A non-finite sum sends the
-    array through ``check_array``, which names the offending values (or
-    accepts it, when only the sum overflowed).
+    more than the distances of a few dozen points. The sum of squares (one
+    pass, as cheap as a plain sum) also tells ``_scaling`` whether the data
+    are of ordinary magnitude. A non-finite sum sends the array through
+    ``check_array``, which names the offending values (or accepts it, when
+    only the sum overflowed).
     """
-    return (type(array) is np.ndarray and array.ndim == 2
+    if not (type(array) is np.ndarray and array.ndim == 2
             and array.dtype in (np.float64, np.float32)
-            and array.shape[0] > 0 and array.shape[1] > 0
-            and bool(np.isfinite(array.sum())))
+            and array.shape[0] > 0 and array.shape[1] > 0):
+        return None
+    squares = sum_of_squares(np, array)
+    return squares if np.isfinite(squares) else None
 
 
 def _prepare(X, Y, metric, metric_params, xp=np, names=("X", "Y"), paired=False):
-    """Validated ``(metric entry, X, Y, same, params)`` in one floating dtype.
+    """Validated ``(metric entry, X, Y, same, params, exponent)`` in one floating dtype.
 
     ``same`` is True when Y is None (or is X): the rows are compared with
-    themselves and shared work is done once.
+    themselves and shared work is done once. Inputs of extreme magnitude
+    come back rescaled by a power of two (see ``_scaling``): the results
+    computed from them are to be multiplied by ``2**exponent``.
     """
     entry = get_metric(metric)
     same = Y is None or Y is X
-    X = _check_one(xp, X, names[0])
-    Y = X if same else _check_one(xp, Y, names[1])
+    X, sq_x = _check_one(xp, X, names[0])
+    Y, sq_y = (X, sq_x) if same else _check_one(xp, Y, names[1])
     if paired:
         if X.shape != Y.shape:
             raise ValueError(f"{names[0]} and {names[1]} must have the same shape, "
@@ -77,14 +93,28 @@ def _prepare(X, Y, metric, metric_params, xp=np, names=("X", "Y"), paired=False)
             if bool(xp.any(array < 0)):
                 raise ValueError(f"metric {entry.name!r} compares histograms: "
                                  f"{name} must be non-negative")
-            if entry.name == "jensen_shannon" and bool(xp.any(xp.sum(array, axis=1) <= 0)):
+            if entry.name == "jensen_shannon" and not _positive_row_sums(xp, array):
                 raise ValueError(f"metric 'jensen_shannon' needs every row of {name} "
                                  "to have a positive sum")
     params = check_params(entry, metric_params, X.shape[1])
     for key in ("L", "M"):
         if key in params:
             params[key] = xp.asarray(params[key], dtype=dtype)
-    return entry, X, Y, same, params
+    exponent = 0
+    if entry.degree:
+        if sq_x is None:
+            sq_x = sum_of_squares(xp, X)
+        if same:
+            sq_y = sq_x
+        elif sq_y is None:
+            sq_y = sum_of_squares(xp, Y)
+        X, Y, params, exponent = rescale(xp, entry, X, Y, same, params, (sq_x, sq_y))
+    return entry, X, Y, same, params, exponent
+
+
+def _positive_row_sums(xp, array):
+    with np.errstate(over="ignore"):  # a sum that overflows is positive
+        return bool(xp.all(xp.sum(array, axis=1) > 0))
 
 
 def _resolve(backend, on_gpu):
@@ -113,8 +143,11 @@ def _to(xp, array):
     return xp.asarray(array)
 
 
-def _run(X, Y, backend, compute):
-    """Run ``compute(xp, X, Y)`` where the backend lives; return where X lives."""
+def _run(X, Y, backend, compute, names=("X", "Y")):
+    """Run ``compute(xp, backend, X, Y)`` where the backend lives; return where
+    X lives. Sparse input is refused before anything is converted."""
+    _refuse_sparse(X, names[0])
+    _refuse_sparse(Y, names[1])
     xp, on_gpu, backend = _placement(X, Y, backend)
     work_xp = xp if backend == "cupy" else np
     same = Y is None or Y is X
@@ -134,7 +167,8 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, backend="auto",
     Parameters
     ----------
     X : array-like of shape (n_samples_X, n_features)
-        NumPy or CuPy array; NaN and infinity are refused.
+        NumPy or CuPy array of any finite magnitude; NaN, infinity and
+        sparse matrices (convert them with ``X.toarray()``) are refused.
     Y : array-like of shape (n_samples_Y, n_features), default=None
         If None, ``Y = X``.
     metric : str, default="euclidean"
@@ -163,6 +197,18 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, backend="auto",
         X came from. For ``cosine_similarity`` and ``bilinear`` the entries are
         similarities.
 
+    Notes
+    -----
+    Inputs at any finite scale give the metric's value to the usual
+    accuracy. Data whose squares or products would overflow or underflow
+    (float64 beyond about 1e150 or below about 1e-90; float32 beyond about
+    1e18 or below 1e-6) are divided by a power of two, which is exact, and
+    the results multiplied back; ``L`` and ``M`` get their own power of
+    two. minkowski guards its powers pair by pair, cosine normalises rows of
+    any norm, the histogram metrics rows of any sum. A value beyond the
+    dtype's range (a squared distance of points 1e200 apart) is returned as
+    inf, with a ``RuntimeWarning``. See "Extreme scales" in the user guide.
+
     Examples
     --------
     >>> import numpy as np
@@ -177,22 +223,40 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, backend="auto",
     >>> pairwise_distances(X, metric="mahalanobis", L=[[2.0, 0.0]])
     array([[0., 6.],
            [6., 0.]])
+
+    Far beyond the square root of the largest float64, and minkowski with a
+    large ``p`` on tiny values:
+
+    >>> pairwise_distances(X * 1e200)
+    array([[0.e+000, 5.e+200],
+           [5.e+200, 0.e+000]])
+    >>> pairwise_distances(X * 1e-200, metric="minkowski", p=400)
+    array([[0.e+000, 4.e-200],
+           [4.e-200, 0.e+000]])
     """
     get_metric(metric)
     working_memory = resolve_working_memory(working_memory)
     _check_n_jobs(n_jobs)
 
     def compute(xp, backend, X, Y):
-        entry, X, Y, same, params = _prepare(X, Y, metric, metric_params, xp)
-        if backend == "cupy":
-            return _cupy.pairwise(xp, entry, X, Y, params, same, working_memory)
-        if backend == "numpy":
-            out = np.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)
-            return _numpy.pairwise(entry.reference, X, Y, params, working_memory, out)
-        with _numba.threads(n_jobs):
-            return _numba.pairwise(entry, X, Y, params, same, working_memory)
+        return _pairwise(xp, backend, X, Y, metric, metric_params, working_memory,
+                         n_jobs)
 
     return _run(X, Y, backend, compute)
+
+
+def _pairwise(xp, backend, X, Y, metric, metric_params, working_memory, n_jobs=None):
+    """``pairwise_distances`` once the namespace ``xp`` and backend are settled."""
+    entry, X, Y, same, params, exponent = _prepare(X, Y, metric, metric_params, xp)
+    if backend == "cupy":
+        out = _cupy.pairwise(xp, entry, X, Y, params, same, working_memory)
+    elif backend == "numpy":
+        out = np.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)
+        _numpy.pairwise(entry.reference, X, Y, params, working_memory, out)
+    else:
+        with _numba.threads(n_jobs):
+            out = _numba.pairwise(entry, X, Y, params, same, working_memory)
+    return scale_back(xp, out, exponent)
 
 
 def paired_distances(A, B, metric="euclidean", *, backend="auto", **metric_params):
@@ -205,7 +269,8 @@ def paired_distances(A, B, metric="euclidean", *, backend="auto", **metric_param
     Parameters
     ----------
     A, B : array-like of shape (n_pairs, n_features)
-        NumPy or CuPy arrays of the same shape.
+        NumPy or CuPy arrays of the same shape, of any finite magnitude (see
+        :func:`pairwise_distances`); sparse matrices are refused.
     metric : str, default="euclidean"
         As for :func:`pairwise_distances`.
     backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
@@ -227,25 +292,35 @@ def paired_distances(A, B, metric="euclidean", *, backend="auto", **metric_param
     array([5., 1.])
     >>> paired_distances(A, B, metric="chebyshev")
     array([4., 1.])
+    >>> paired_distances(A * 1e-300, B * 1e-300)
+    array([5.e-300, 1.e-300])
     """
     get_metric(metric)
     working_memory = resolve_working_memory(None)
 
     def compute(xp, backend, A_, B_):
-        entry, A_, B_, same, params = _prepare(A_, B_, metric, metric_params, xp,
-                                               names=("A", "B"), paired=True)
-        if backend == "cupy":
-            return _cupy.paired(xp, entry, A_, B_, params, working_memory)
-        if entry.gemm and backend == "numba":
-            # products bring nothing to row-by-row work: difference form
-            with blas_threads_for(A_.size * A_.shape[1]):
-                return _cupy.paired(xp, entry, A_, B_, params, working_memory)
-        out = np.empty(A_.shape[0], dtype=A_.dtype)
-        if backend == "numpy":
-            return _numpy.paired(entry.reference, A_, B_, params, working_memory, out)
-        return _numba.paired(entry, A_, B_, params, out)
+        return _paired(xp, backend, A_, B_, metric, metric_params, working_memory)
 
-    return _run(A, B, backend, compute)
+    return _run(A, B, backend, compute, names=("A", "B"))
+
+
+def _paired(xp, backend, A, B, metric, metric_params, working_memory):
+    """``paired_distances`` once the namespace ``xp`` and backend are settled."""
+    entry, A, B, same, params, exponent = _prepare(A, B, metric, metric_params, xp,
+                                                   names=("A", "B"), paired=True)
+    if backend == "cupy":
+        out = _cupy.paired(xp, entry, A, B, params, working_memory)
+    elif entry.gemm and backend == "numba":
+        # products bring nothing to row-by-row work: difference form
+        with blas_threads_for(A.size * A.shape[1]):
+            out = _cupy.paired(xp, entry, A, B, params, working_memory)
+    else:
+        out = np.empty(A.shape[0], dtype=A.dtype)
+        if backend == "numpy":
+            _numpy.paired(entry.reference, A, B, params, working_memory, out)
+        else:
+            _numba.paired(entry, A, B, params, out)
+    return scale_back(xp, out, exponent)
 
 
 def kneighbors(X, Y=None, n_neighbors=5, metric="euclidean", *, exclude_self=None,
@@ -262,7 +337,8 @@ def kneighbors(X, Y=None, n_neighbors=5, metric="euclidean", *, exclude_self=Non
     Parameters
     ----------
     X : array-like of shape (n_queries, n_features)
-        The queries.
+        The queries, of any finite magnitude (see :func:`pairwise_distances`);
+        sparse matrices are refused.
     Y : array-like of shape (n_samples, n_features), default=None
         The points searched; None searches X itself.
     n_neighbors : int, default=5
@@ -294,6 +370,13 @@ def kneighbors(X, Y=None, n_neighbors=5, metric="euclidean", *, exclude_self=Non
     indices : ndarray of shape (n_queries, n_neighbors)
         Row indices into Y (into X when Y is None), dtype int64.
 
+    Notes
+    -----
+    Inputs of extreme magnitude are ranked after the exact rescaling
+    described in :func:`pairwise_distances`, so the neighbours and their
+    order are those of the true distances at any finite scale, even where
+    the distances returned overflow to inf.
+
     Examples
     --------
     >>> import numpy as np
@@ -307,6 +390,9 @@ def kneighbors(X, Y=None, n_neighbors=5, metric="euclidean", *, exclude_self=Non
            [2, 1]])
     >>> dist[0]
     array([1., 3.])
+    >>> dist, ind = kneighbors(X * 1e300, n_neighbors=2)
+    >>> dist[0]
+    array([1.e+300, 3.e+300])
     """
     get_metric(metric)
     working_memory = resolve_working_memory(working_memory)
@@ -324,29 +410,39 @@ def kneighbors(X, Y=None, n_neighbors=5, metric="euclidean", *, exclude_self=Non
     n_neighbors = int(n_neighbors)
 
     def compute(xp, backend, X, Y):
-        entry, X, Y, same, params = _prepare(X, Y, metric, metric_params, xp)
-        if exclude_self and X.shape[0] != Y.shape[0]:
-            raise ValueError(
-                "exclude_self=True leaves out index i for query i, so X and Y must "
-                f"have as many rows; got {X.shape[0]} and {Y.shape[0]}"
-            )
-        available = Y.shape[0] - int(bool(exclude_self))
-        if n_neighbors > available:
-            raise ValueError(
-                f"n_neighbors={n_neighbors} is larger than the {available} candidate "
-                "neighbours" + (" (self excluded)" if exclude_self else "")
-            )
-        if backend == "cupy":
-            return _cupy.kneighbors(xp, entry, X, Y, params, same, n_neighbors,
-                                    exclude_self, working_memory)
-        if backend == "numpy":
-            return _numpy_kneighbors(entry, X, Y, params, n_neighbors, exclude_self,
-                                     working_memory)
-        with _numba.threads(n_jobs):
-            return _numba.kneighbors(entry, X, Y, params, same, n_neighbors,
-                                     exclude_self, working_memory)
+        return _kneighbors(xp, backend, X, Y, metric, metric_params, n_neighbors,
+                           exclude_self, working_memory, n_jobs)
 
     return _run(X, Y, backend, compute)
+
+
+def _kneighbors(xp, backend, X, Y, metric, metric_params, n_neighbors, exclude_self,
+                working_memory, n_jobs=None):
+    """``kneighbors`` once the namespace ``xp`` and backend are settled."""
+    entry, X, Y, same, params, exponent = _prepare(X, Y, metric, metric_params, xp)
+    if exclude_self and X.shape[0] != Y.shape[0]:
+        raise ValueError(
+            "exclude_self=True leaves out index i for query i, so X and Y must "
+            f"have as many rows; got {X.shape[0]} and {Y.shape[0]}"
+        )
+    available = Y.shape[0] - int(bool(exclude_self))
+    if n_neighbors > available:
+        raise ValueError(
+            f"n_neighbors={n_neighbors} is larger than the {available} candidate "
+            "neighbours" + (" (self excluded)" if exclude_self else "")
+        )
+    if backend == "cupy":
+        dist, ind = _cupy.kneighbors(xp, entry, X, Y, params, same, n_neighbors,
+                                     exclude_self, working_memory)
+    elif backend == "numpy":
+        dist, ind = _numpy_kneighbors(entry, X, Y, params, n_neighbors, exclude_self,
+                                      working_memory)
+    else:
+        with _numba.threads(n_jobs):
+            dist, ind = _numba.kneighbors(entry, X, Y, params, same, n_neighbors,
+                                          exclude_self, working_memory)
+    # ranked on the rescaled data, where no distance overflows
+    return scale_back(xp, dist, exponent), ind
 
 
 def _numpy_kneighbors(entry, X, Y, params, n_neighbors, exclude_self, working_memory):

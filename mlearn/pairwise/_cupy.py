@@ -23,6 +23,7 @@ from ._metrics import (
     SQEUCLIDEAN,
 )
 from ._operands import CLIP, COSINE, RAW, ROOT, SQUARED, direct_operands, gemm_operands
+from ._limits import POWER_SUM_LOW
 
 
 def import_cupy():
@@ -118,27 +119,61 @@ def _finish(xp, G, ops, rows, cols, working_memory, out=None):
     return xp.where(zero, xp.ones_like(d2), d2 / 2)
 
 
+def _power_root(xp, code, x, y, p):
+    """Euclidean (``code`` EUCLIDEAN) or minkowski distances of broadcast rows.
+
+    Pairs whose sum of powers overflowed, or is small enough to have lost
+    terms to underflow, are recomputed with each difference divided by the
+    pair's largest (see ``_numba._scaled_root``).
+    """
+    diff = xp.abs(x - y)
+    with np.errstate(over="ignore"):
+        sums = xp.sum(diff * diff if code == EUCLIDEAN else diff ** p, axis=-1)
+    out = xp.sqrt(sums) if code == EUCLIDEAN else sums ** (1 / p)
+    extreme = ~((sums >= POWER_SUM_LOW[sums.dtype.itemsize]) & (sums < np.inf))
+    if bool(xp.any(extreme)):
+        flagged = xp.broadcast_to(diff, extreme.shape + diff.shape[-1:])[extreme]
+        largest = xp.max(flagged, axis=-1)
+        ratio = flagged / xp.where(largest > 0, largest, xp.ones_like(largest))[:, None]
+        sums = xp.sum(ratio * ratio if code == EUCLIDEAN else ratio ** p, axis=-1)
+        root = xp.sqrt(sums) if code == EUCLIDEAN else sums ** (1 / p)
+        out[extreme] = largest * root
+    return out
+
+
+def _log_ratio(xp, a, b):
+    """``log(a / b)``; where the ratio overflows (``b`` subnormal), the
+    difference of the logarithms."""
+    with np.errstate(over="ignore"):
+        ratio = a / b
+    overflowed = xp.isinf(ratio)
+    if bool(xp.any(overflowed)):
+        return xp.where(overflowed, xp.log(a) - xp.log(b), xp.log(ratio))
+    return xp.log(ratio)
+
+
 def _direct_values(xp, code, x, y, p):
     """Direct metrics of broadcast rows ``x``, ``y``, reduced over the last axis."""
-    if code in (SQEUCLIDEAN, EUCLIDEAN):
+    if code == SQEUCLIDEAN:
         diff = x - y
-        out = xp.sum(diff * diff, axis=-1)
-        return xp.sqrt(out) if code == EUCLIDEAN else out
+        return xp.sum(diff * diff, axis=-1)
+    if code in (EUCLIDEAN, MINKOWSKI):
+        return _power_root(xp, code, x, y, p)
     if code == MANHATTAN:
         return xp.sum(xp.abs(x - y), axis=-1)
     if code == CHEBYSHEV:
         return xp.max(xp.abs(x - y), axis=-1)
-    if code == MINKOWSKI:
-        return xp.sum(xp.abs(x - y) ** p, axis=-1) ** (1 / p)
     if code == HAMMING:
         return xp.mean((x != y).astype(x.dtype), axis=-1)
     if code == CHI2:
         total = x + y
         safe = xp.where(total > 0, total, xp.ones_like(total))
         diff = x - y
-        return xp.sum(xp.where(total > 0, diff * diff / safe, 0 * total), axis=-1)
+        # diff * (diff / total), as |diff| <= total: no square to overflow
+        return xp.sum(xp.where(total > 0, diff * (diff / safe), 0 * total), axis=-1)
     if code == KL:
-        return xp.sum(xp.where(x > 0, x * xp.log(x / y), 0 * y), axis=-1)
+        # rows arrive normalised and strictly positive (see direct_operands)
+        return xp.sum(x * _log_ratio(xp, x, y), axis=-1)
     if code == JENSEN_SHANNON:
         mid = (x + y) / 2
         safe_mid = xp.where(mid > 0, mid, xp.ones_like(mid))
@@ -149,10 +184,14 @@ def _direct_values(xp, code, x, y, p):
 
 
 # One thread per output entry; T is defined as float or double before compiling.
+# Euclidean (1) and minkowski (4) sums that overflowed or fell below ``low``
+# are recomputed with each difference divided by the pair's largest, as in
+# ``_numba._scaled_root``; an infinite kl (a ratio p / q that overflowed, for a
+# subnormal q) is recomputed as in ``_numba._kl_guarded``.
 _DIRECT_SOURCE = r"""
 extern "C" __global__ void direct_pairwise(
     const T* X, const T* Y, T* out, long n, long m, long d,
-    int code, T p, T inv_p, int paired)
+    int code, T p, T inv_p, T low, int paired)
 {
     long j = blockIdx.x * (long)blockDim.x + threadIdx.x;
     long i = blockIdx.y * (long)blockDim.y + threadIdx.y;
@@ -169,7 +208,7 @@ extern "C" __global__ void direct_pairwise(
         case 3: acc = fmax(acc, fabs(t)); break;
         case 4: acc += pow(fabs(t), p); break;
         case 5: acc += (a != b); break;
-        case 6: if (a + b > 0) acc += t * t / (a + b); break;
+        case 6: if (a + b > 0) acc += t * (t / (a + b)); break;
         case 7: if (a > 0) acc += a * log(a / b); break;
         default: {
             T mid = (a + b) / 2;
@@ -178,7 +217,26 @@ extern "C" __global__ void direct_pairwise(
         }
         }
     }
-    if (code == 1) acc = sqrt(acc);
+    if ((code == 1 || code == 4) && !(acc >= low && isfinite(acc))) {
+        T big = 0;
+        for (long k = 0; k < d; ++k) big = fmax(big, fabs(x[k] - y[k]));
+        if (big > 0 && isfinite(big)) {
+            T s = 0;
+            for (long k = 0; k < d; ++k) {
+                T r = fabs(x[k] - y[k]) / big;
+                s += code == 1 ? r * r : pow(r, p);
+            }
+            acc = big * (code == 1 ? sqrt(s) : pow(s, inv_p));
+        } else acc = big;
+    }
+    else if (code == 7 && isinf(acc)) {
+        acc = 0;
+        for (long k = 0; k < d; ++k) {
+            T a = x[k], b = y[k], r = a / b;
+            if (a > 0) acc += a * (isinf(r) ? log(a) - log(b) : log(r));
+        }
+    }
+    else if (code == 1) acc = sqrt(acc);
     else if (code == 4) acc = pow(acc, inv_p);
     else if (code == 5) acc = acc / d;
     else if (code == 8) acc = sqrt(fmax(acc / 2, (T)0));
@@ -207,7 +265,8 @@ def _cuda_direct(cupy, code, X, Y, p, paired):
         out = cupy.empty((n, m), dtype=X.dtype)
         grid, block = ((m + 31) // 32, (n + 7) // 8), (32, 8)
     args = (X, Y, out, np.int64(n), np.int64(m), np.int64(d), np.int32(code),
-            scalar(p), scalar(1.0 / p), np.int32(paired))
+            scalar(p), scalar(1.0 / p), scalar(POWER_SUM_LOW[X.dtype.itemsize]),
+            np.int32(paired))
     kernel(grid, block, args)
     return out
 

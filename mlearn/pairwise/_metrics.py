@@ -45,6 +45,12 @@ class Metric:
         Accepted keyword parameters and their defaults.
     scipy : str or None
         The name of the same metric in ``scipy.spatial.distance.cdist``.
+    degree : int or None
+        ``d(c x, c y) == c**degree d(x, y)`` for every ``c > 0`` (0: the
+        metric ignores scale); None where no such law holds (kl, whose
+        ``eps`` is not scaled with the data). Inputs of metrics of degree 1
+        or more are rescaled by a power of two where their magnitude would
+        overflow or underflow the kernels (see ``_scaling``).
     """
 
     name: str
@@ -58,6 +64,7 @@ class Metric:
     code: int = None
     params: dict = field(default_factory=dict)
     scipy: str = None
+    degree: int = None
 
 
 # Codes shared by the Numba and CUDA direct kernels.
@@ -75,6 +82,7 @@ METRICS = {
             gemm=True,
             code=EUCLIDEAN,
             scipy="euclidean",
+            degree=1,
         ),
         Metric(
             "sqeuclidean",
@@ -83,6 +91,7 @@ METRICS = {
             gemm=True,
             code=SQEUCLIDEAN,
             scipy="sqeuclidean",
+            degree=2,
         ),
         Metric(
             "manhattan",
@@ -91,6 +100,7 @@ METRICS = {
             true_metric=True,
             code=MANHATTAN,
             scipy="cityblock",
+            degree=1,
         ),
         Metric(
             "chebyshev",
@@ -99,6 +109,7 @@ METRICS = {
             true_metric=True,
             code=CHEBYSHEV,
             scipy="chebyshev",
+            degree=1,
         ),
         Metric(
             "minkowski",
@@ -108,6 +119,7 @@ METRICS = {
             code=MINKOWSKI,
             params={"p": 2.0},
             scipy="minkowski",
+            degree=1,
         ),
         Metric(
             "hamming",
@@ -116,6 +128,7 @@ METRICS = {
             true_metric=True,
             code=HAMMING,
             scipy="hamming",
+            degree=0,
         ),
         Metric(
             "cosine",
@@ -123,6 +136,7 @@ METRICS = {
             _numpy.cosine,
             gemm=True,
             scipy="cosine",
+            degree=0,
         ),
         Metric(
             "cosine_similarity",
@@ -130,6 +144,7 @@ METRICS = {
             _numpy.cosine_similarity,
             similarity=True,
             gemm=True,
+            degree=0,
         ),
         Metric(
             "mahalanobis",
@@ -139,6 +154,7 @@ METRICS = {
             gemm=True,
             params={"M": None, "L": None},
             scipy="mahalanobis",
+            degree=1,
         ),
         Metric(
             "bilinear",
@@ -148,6 +164,7 @@ METRICS = {
             symmetric=False,
             gemm=True,
             params={"M": _REQUIRED},
+            degree=2,
         ),
         Metric(
             "chi2",
@@ -155,6 +172,7 @@ METRICS = {
             _numpy.chi2,
             histogram=True,
             code=CHI2,
+            degree=1,
         ),
         Metric(
             "kl",
@@ -176,6 +194,7 @@ METRICS = {
             histogram=True,
             code=JENSEN_SHANNON,
             scipy="jensenshannon",
+            degree=0,
         ),
     ]
 }
@@ -308,17 +327,36 @@ def check_params(metric, params, n_features):
                     f"M for metric 'mahalanobis' must have shape ({n_features}, "
                     f"{n_features}), got {M.shape}"
                 )
+            # M near the ends of the range is checked and factored as
+            # M / 4**e (exact), so that nothing overflows or underflows;
+            # then L = 2**e L(M / 4**e)
+            half_exponent = _half_exponent(M)
+            M = np.ldexp(M, -2 * half_exponent)
             scale = max(np.max(np.abs(M)), np.finfo(float).tiny)
             if np.max(np.abs(M - M.T)) > PSD_TOL * scale * 1e2:
                 raise ValueError("M for metric 'mahalanobis' must be symmetric")
             eigval = np.linalg.eigvalsh(M)
             if eigval[0] < -PSD_TOL * max(np.max(np.abs(eigval)), np.finfo(float).tiny):
+                smallest = np.ldexp(eigval[0], 2 * half_exponent)
                 raise ValueError(
                     "M for metric 'mahalanobis' must be positive semidefinite; its "
-                    f"smallest eigenvalue is {eigval[0]:.3g}"
+                    f"smallest eigenvalue is {smallest:.3g}"
                 )
-            L = components_from_psd(0.5 * (M + M.T))
+            L = np.ldexp(components_from_psd(0.5 * (M + M.T)), half_exponent)
             if L.shape[0] == 0:
                 L = np.zeros((1, n_features))
         out["L"] = L
     return out
+
+
+#: Largest magnitudes of ``M`` factored as given.
+SAFE_MATRIX = (2.0**-100, 2.0**100)
+
+
+def _half_exponent(M):
+    """``e`` such that ``M / 4**e`` has its largest magnitude near 1 (0 when it
+    lies in ``SAFE_MATRIX``)."""
+    largest = float(np.max(np.abs(M)))
+    if largest == 0.0 or SAFE_MATRIX[0] <= largest <= SAFE_MATRIX[1]:
+        return 0
+    return int(np.frexp(largest)[1]) // 2

@@ -29,6 +29,29 @@ from ._metrics import (
 )
 
 from ._operands import CLIP, COSINE, RAW, ROOT, SQUARED  # modes of the product's finish
+from ._limits import POWER_SUM_LOW
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
+def sum_of_squares(a):
+    """Sum of the squared entries of a 2-D array, accumulated in float64.
+
+    Tells the validation that the entries are finite (the sum is then
+    finite, unless it overflows float64) and ``_scaling`` how large they
+    are. The sums may be reassociated (``fastmath`` reassoc only, so NaN and
+    infinity keep their meaning), which lets them vectorise: one pass,
+    faster than NumPy's sum. BLAS's dot product would wake BLAS's threads,
+    which then spin beside the kernels that follow.
+    """
+    n, d = a.shape
+    total = 0.0
+    for i in range(n):
+        row = 0.0
+        for k in range(d):
+            t = np.float64(a[i, k])
+            row += t * t
+        total += row
+    return total
 
 
 @njit(cache=True, nogil=True)
@@ -40,8 +63,44 @@ def _ipow(t, p_int):
 
 
 @njit(cache=True, nogil=True)
-def _pair_value(X, i, Y, j, code, p, inv_p, p_int):
-    """Distance between ``X[i]`` and ``Y[j]`` for the direct metrics."""
+def _scaled_root(x, y, code, p, inv_p, p_int):
+    """``(sum_k |x_k - y_k|**p)**(1/p)`` (``p = 2`` for EUCLIDEAN), each
+    difference divided by the largest first.
+
+    The sum of powers then lies in [1, d]: it neither overflows nor loses
+    terms to underflow, whatever p and the scale of the data, as in robust
+    norms (hypot, LAPACK's dnrm2). Twice the work of the plain sum, so the
+    kernels take it only for the pairs whose plain sum overflowed or is small
+    enough to have lost terms.
+    """
+    zero = x[0] - x[0]
+    largest = zero
+    for k in range(x.shape[0]):
+        largest = max(largest, abs(x[k] - y[k]))
+    if largest == 0 or not largest < np.inf:
+        return largest
+    s = zero
+    for k in range(x.shape[0]):
+        t = abs(x[k] - y[k]) / largest
+        if code == EUCLIDEAN:
+            s += t * t
+        elif p_int > 0:
+            s += _ipow(t, p_int)
+        else:
+            s += t ** p
+    if code == EUCLIDEAN:
+        return largest * np.sqrt(s)
+    return largest * s ** inv_p
+
+
+@njit(cache=True, nogil=True)
+def _pair_value(X, i, Y, j, code, p, inv_p, p_int, low):
+    """Distance between ``X[i]`` and ``Y[j]`` for the direct metrics.
+
+    ``low`` is the least sum of powers (euclidean, minkowski) that cannot
+    have lost terms to underflow; smaller or overflowed sums are recomputed
+    by ``_scaled_root``.
+    """
     d = X.shape[1]
     zero = X[i, 0] - X[i, 0]
     a0 = zero
@@ -63,9 +122,11 @@ def _pair_value(X, i, Y, j, code, p, inv_p, p_int):
             t0 = X[i, k] - Y[j, k]
             a0 += t0 * t0
         s = (a0 + a1) + (a2 + a3)
-        if code == EUCLIDEAN:
+        if code == SQEUCLIDEAN:
+            return s
+        if low <= s < np.inf:
             return np.sqrt(s)
-        return s
+        return _scaled_root(X[i], Y[j], code, p, inv_p, p_int)
     elif code == MANHATTAN:
         for k in range(0, stop, 4):
             a0 += abs(X[i, k] - Y[j, k])
@@ -101,7 +162,10 @@ def _pair_value(X, i, Y, j, code, p, inv_p, p_int):
                 a3 += abs(X[i, k + 3] - Y[j, k + 3]) ** p
             for k in range(stop, d):
                 a0 += abs(X[i, k] - Y[j, k]) ** p
-        return ((a0 + a1) + (a2 + a3)) ** inv_p
+        s = (a0 + a1) + (a2 + a3)
+        if low <= s < np.inf:
+            return s ** inv_p
+        return _scaled_root(X[i], Y[j], code, p, inv_p, p_int)
     elif code == HAMMING:
         count = 0
         for k in range(d):
@@ -114,26 +178,29 @@ def _pair_value(X, i, Y, j, code, p, inv_p, p_int):
                 total = X[i, k + q] + Y[j, k + q]
                 if total > 0:
                     t = X[i, k + q] - Y[j, k + q]
+                    # t * (t / total), as |t| <= total: no square to overflow
                     if q == 0:
-                        a0 += t * t / total
+                        a0 += t * (t / total)
                     elif q == 1:
-                        a1 += t * t / total
+                        a1 += t * (t / total)
                     elif q == 2:
-                        a2 += t * t / total
+                        a2 += t * (t / total)
                     else:
-                        a3 += t * t / total
+                        a3 += t * (t / total)
         for k in range(stop, d):
             total = X[i, k] + Y[j, k]
             if total > 0:
                 t = X[i, k] - Y[j, k]
-                a0 += t * t / total
+                a0 += t * (t / total)
         return (a0 + a1) + (a2 + a3)
     elif code == KL:
         # rows arrive normalised and strictly positive (see prepare_direct)
         for k in range(d):
             if X[i, k] > 0:
                 a0 += X[i, k] * np.log(X[i, k] / Y[j, k])
-        return a0
+        if a0 < np.inf:
+            return a0
+        return _kl_guarded(X[i], Y[j])
     else:  # JENSEN_SHANNON, rows arrive normalised
         for k in range(d):
             pk = X[i, k]
@@ -146,6 +213,25 @@ def _pair_value(X, i, Y, j, code, p, inv_p, p_int):
         return np.sqrt(max(a0 * 0.5, zero))
 
 
+@njit(cache=True, nogil=True)
+def _kl_guarded(p, q):
+    """``sum_k p_k log(p_k / q_k)`` of normalised, positive rows, taking
+    ``log p_k - log q_k`` where the ratio overflows (a subnormal ``q_k``).
+
+    The kernels sum ``p_k log(p_k / q_k)`` as it stands, which is then inf,
+    and recompute only those pairs here: the true divergence is finite.
+    """
+    s = p[0] - p[0]
+    for k in range(p.shape[0]):
+        if p[k] > 0:
+            ratio = p[k] / q[k]
+            if ratio < np.inf:
+                s += p[k] * np.log(ratio)
+            else:
+                s += p[k] * (np.log(p[k]) - np.log(q[k]))
+    return s
+
+
 #: Columns of the output a thread accumulates at once in ``pairwise_direct``.
 DIRECT_BLOCK = 256
 #: Rows of X that share each pass over a block of Y's columns: the block is
@@ -154,14 +240,15 @@ DIRECT_ROWS = 8
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def pairwise_direct(X, Yt, code, p, inv_p, p_int, out):
+def pairwise_direct(X, Yt, code, p, inv_p, p_int, low, out):
     """``out[i, j] = metric(X[i], Yt[:, j])`` for the direct (non-GEMM) metrics.
 
     ``Yt`` is Y transposed (n_features, m), so the innermost loop runs over
     a block of columns: each pair's sum still runs over the features in
     order (no reassociation), while the processor works on many pairs at
     once in vector registers. ``DIRECT_ROWS`` rows of X go through each
-    block of columns together.
+    block of columns together. Sums of powers (euclidean, minkowski) that
+    overflowed or fell below ``low`` are recomputed by ``_scaled_root``.
     """
     n, d = X.shape
     m = Yt.shape[1]
@@ -207,7 +294,7 @@ def pairwise_direct(X, Yt, code, p, inv_p, p_int, out):
                         for j in range(w):
                             total = xk + yk[j]
                             t = xk - yk[j]
-                            acc[j] += t * t / total if total > 0 else zero
+                            acc[j] += t * (t / total) if total > 0 else zero
                     elif code == KL:
                         if xk > 0:
                             for j in range(w):
@@ -224,12 +311,19 @@ def pairwise_direct(X, Yt, code, p, inv_p, p_int, out):
                 acc = block[r]
                 for j in range(w):
                     a = acc[j]
-                    if code == EUCLIDEAN:
-                        a = np.sqrt(a)
-                    elif code == MINKOWSKI:
-                        a = a ** inv_p
+                    if code == EUCLIDEAN or code == MINKOWSKI:
+                        if not low <= a < np.inf:
+                            a = _scaled_root(X[i0 + r], Yt[:, j0 + j], code, p, inv_p,
+                                             p_int)
+                        elif code == EUCLIDEAN:
+                            a = np.sqrt(a)
+                        else:
+                            a = a ** inv_p
                     elif code == HAMMING:
                         a = a / d
+                    elif code == KL:
+                        if not a < np.inf:
+                            a = _kl_guarded(X[i0 + r], Yt[:, j0 + j])
                     elif code == JENSEN_SHANNON:
                         a = np.sqrt(max(a * 0.5, zero))
                     out[i0 + r, j0 + j] = a
@@ -268,10 +362,10 @@ def pairwise_manhattan(X, Y, out):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def paired_direct(A, B, code, p, inv_p, p_int, out):
+def paired_direct(A, B, code, p, inv_p, p_int, low, out):
     """``out[i] = metric(A[i], B[i])``."""
     for i in prange(A.shape[0]):
-        out[i] = _pair_value(A, i, B, i, code, p, inv_p, p_int)
+        out[i] = _pair_value(A, i, B, i, code, p, inv_p, p_int, low)
 
 
 @njit(cache=True, nogil=True)
@@ -612,7 +706,8 @@ def direct_args(dtype, code, params):
     """Scalar arguments of the direct kernels, typed like the data."""
     p = float(params.get("p", 2.0))
     p_int = int(p) if float(p).is_integer() and p <= 16 else 0
-    return (np.int64(code), dtype.type(p), dtype.type(1.0 / p), np.int64(p_int))
+    return (np.int64(code), dtype.type(p), dtype.type(1.0 / p), np.int64(p_int),
+            dtype.type(POWER_SUM_LOW[dtype.itemsize]))
 
 
 # ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ the fast backends are tested against these functions.
 import numpy as np
 
 from ._chunking import chunk_rows, slices
+from ._limits import check_kl_floor
 
 
 def sqeuclidean(x, y):
@@ -32,14 +33,28 @@ def chebyshev(x, y):
 def minkowski(x, y, p):
     if np.isinf(p):
         return chebyshev(x, y)
-    return np.sum(np.abs(x - y) ** p, axis=-1) ** (1.0 / p)
+    # each difference divided by the pair's largest before the power, which
+    # then neither overflows nor underflows for any p (as robust norms do)
+    diff = np.abs(x - y)
+    largest = np.max(diff, axis=-1, keepdims=True)
+    ratio = diff / np.where(largest > 0, largest, 1)
+    return largest[..., 0] * np.sum(ratio ** p, axis=-1) ** (1.0 / p)
 
 
 def hamming(x, y):
     return np.mean(x != y, axis=-1)
 
 
+def _near_one(x, floor=0.0):
+    """The exponent ``e`` such that ``x / 2**e`` has the largest magnitude of
+    its last axis (or ``floor``) in [0.5, 1): an exact division, after which
+    squares and sums neither overflow nor underflow."""
+    largest = np.maximum(np.max(np.abs(x), axis=-1, keepdims=True), floor)
+    return np.frexp(largest)[1]
+
+
 def _unit_rows(x):
+    x = np.ldexp(x, -_near_one(x))
     norm = np.sqrt(np.sum(x * x, axis=-1, keepdims=True))
     return np.where(norm > 0, x / np.where(norm > 0, norm, 1), 0), norm[..., 0] > 0
 
@@ -72,20 +87,28 @@ def chi2(x, y):
     total = x + y
     positive = total > 0
     diff = x - y
+    # diff * (diff / total), as |diff| <= total: no square to overflow
     return np.sum(
-        np.where(positive, diff * diff / np.where(positive, total, 1), 0), axis=-1
+        np.where(positive, diff * (diff / np.where(positive, total, 1)), 0), axis=-1
     )
 
 
 def _normalise(x, shift=0.0):
-    x = x + shift
+    exponent = _near_one(x, shift)
+    x = np.ldexp(x, -exponent) + np.ldexp(np.asarray(shift, x.dtype), -exponent)
     return x / np.sum(x, axis=-1, keepdims=True)
 
 
 def kl(x, y, eps):
     p = _normalise(x, eps)
     q = _normalise(y, eps)
-    return np.sum(p * np.log(p / q), axis=-1)
+    check_kl_floor(np.min(p, axis=-1), eps)
+    check_kl_floor(np.min(q, axis=-1), eps)
+    with np.errstate(over="ignore"):
+        ratio = p / q
+    # p / q overflows where q is subnormal; its logarithm does not
+    log_ratio = np.where(np.isinf(ratio), np.log(p) - np.log(q), np.log(ratio))
+    return np.sum(p * log_ratio, axis=-1)
 
 
 def _rel_entr(a, b):

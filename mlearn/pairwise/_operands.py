@@ -6,7 +6,10 @@ The Numba backend calls these with ``xp = numpy``, the CuPy backend with
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ._metrics import CHEBYSHEV, EUCLIDEAN, MANHATTAN
+from ._limits import POWER_SUM_LOW, check_kl_floor
 
 # modes of the GEMM finish step (_numba._finish_row and _cupy._finish)
 SQUARED, ROOT, COSINE, CLIP, RAW = 0, 1, 2, 3, 4
@@ -52,10 +55,60 @@ def _centred_enough(xp, X, Y, mean, same):
     return offset <= CENTRED_ENOUGH * spread
 
 
+def _rows_to_unit_scale(xp, R):
+    """Each row divided by the power of two that brings its largest magnitude
+    into [0.5, 1) (exact; zero rows stay zero)."""
+    _, exponent = xp.frexp(xp.max(xp.abs(R), axis=1))
+    return xp.ldexp(R, -exponent[:, None])
+
+
 def _unit_rows(xp, X):
-    norm = xp.sqrt(_row_sq(xp, X))
+    """Rows divided by their norms (zero rows stay zero), at any scale."""
+    with np.errstate(over="ignore"):
+        sq = _row_sq(xp, X)
+    norm = xp.sqrt(sq)
     safe = xp.where(norm > 0, norm, xp.ones_like(norm))
-    return X / safe[:, None]
+    U = X / safe[:, None]
+    # norms of rows beyond ~1e154 overflow and those below ~1e-154 underflow:
+    # recomputed from the rows brought near 1 (cheap: one test per row)
+    extreme = xp.nonzero(~((sq >= POWER_SUM_LOW[X.dtype.itemsize])
+                           & (sq <= np.finfo(X.dtype).max)))[0]
+    if extreme.shape[0]:
+        R = _rows_to_unit_scale(xp, X[extreme])
+        norm = xp.sqrt(_row_sq(xp, R))
+        U[extreme] = R / xp.where(norm > 0, norm, xp.ones_like(norm))[:, None]
+    return U
+
+
+def _normalised_rows(xp, X, shift=None):
+    """Rows of ``X + shift`` divided by their sums, at any scale.
+
+    Rows whose sum overflows are brought near 1 by a power of two first
+    (``shift`` with them). Returns the normalised rows and, with ``shift``,
+    each row's normalised shift ``shift / sum`` (the least any entry of the
+    row can be, zero where it underflowed); None without.
+    """
+    with np.errstate(over="ignore"):
+        S = X if shift is None else X + shift
+        sums = xp.sum(S, axis=1)
+    P = S / sums[:, None]
+    floor = None if shift is None else shift / sums
+    extreme = xp.nonzero(~(sums <= np.finfo(X.dtype).max))[0]
+    if extreme.shape[0]:
+        R = X[extreme]
+        largest = xp.max(R, axis=1)
+        if shift is not None:
+            largest = xp.maximum(largest, shift)
+        _, exponent = xp.frexp(largest)
+        R = xp.ldexp(R, -exponent[:, None])
+        if shift is not None:
+            shifts = xp.ldexp(xp.asarray(shift, dtype=X.dtype), -exponent)
+            R = R + shifts[:, None]
+        sums = xp.sum(R, axis=1)
+        P[extreme] = R / sums[:, None]
+        if shift is not None:
+            floor[extreme] = shifts / sums
+    return P, floor
 
 
 def gemm_operands(xp, name, X, Y, params, same, squared=False):
@@ -112,13 +165,13 @@ def direct_operands(xp, metric, X, Y, params, same):
             code = EUCLIDEAN
     if metric.name == "kl":
         eps = params["eps"]
-        X = X + eps
-        X = X / xp.sum(X, axis=1, keepdims=True)
+        X, floor = _normalised_rows(xp, X, eps)
+        check_kl_floor(floor, eps)
         if not same:
-            Y = Y + eps
-            Y = Y / xp.sum(Y, axis=1, keepdims=True)
+            Y, floor = _normalised_rows(xp, Y, eps)
+            check_kl_floor(floor, eps)
     elif metric.name == "jensen_shannon":
-        X = X / xp.sum(X, axis=1, keepdims=True)
+        X, _ = _normalised_rows(xp, X)
         if not same:
-            Y = Y / xp.sum(Y, axis=1, keepdims=True)
+            Y, _ = _normalised_rows(xp, Y)
     return code, X, (X if same else Y)

@@ -102,3 +102,39 @@ def test_cupy_metric_matrix_on_the_gpu(cupy, name, key):
     D = pairwise_distances(cupy.asarray(X), metric=name, **{key: cupy.asarray(matrix)})
     assert isinstance(D, cupy.ndarray)
     assert_allclose(D.get(), oracle(name, X, X, {key: matrix}), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, scale, params", [
+    ("euclidean", 1e200, {}), ("euclidean", 1e-170, {}), ("sqeuclidean", 1e150, {}),
+    ("mahalanobis", 1e-200, {"L": np.eye(5)[:3] * 1e250}), ("manhattan", 1e300, {}),
+    ("minkowski", 10.0, {"p": 400}), ("minkowski", 0.01, {"p": 400}),
+    ("minkowski", 1e-200, {"p": 2}), ("chi2", 1e300, {}), ("kl", 1e300, {}),
+    ("jensen_shannon", 1e307, {}),
+])
+def test_cupy_extreme_scales(cupy, name, scale, params):
+    # the CUDA kernel's guarded powers and kl ratios, and the rescaling of
+    # device arrays, against the decimal oracle
+    from ._oracles import exact
+
+    rng = np.random.default_rng(6)
+    X, Y = make_data(METRICS[name], 9, 7, 5, rng)
+    X, Y = X * scale, Y * scale
+    ref = exact(name, X, Y, params)
+    D = pairwise_distances(cupy.asarray(X), cupy.asarray(Y), name, **params).get()
+    assert_allclose(D, ref, rtol=1e-9, atol=1e-13 * np.max(np.abs(ref)))
+    pd = paired_distances(cupy.asarray(X[:7]), cupy.asarray(Y), name, **params).get()
+    assert_allclose(pd, exact(name, X[:7], Y, params, paired=True), rtol=1e-9,
+                    atol=1e-13 * np.max(np.abs(ref)))
+    dist, ind = kneighbors(cupy.asarray(X), cupy.asarray(Y), 3, name, **params)
+    assert_array_equal(ind.get(), np.argsort(ref, axis=1, kind="stable")[:, :3])
+
+
+def test_cupy_cosine_of_rows_of_any_norm(cupy):
+    from ._oracles import exact
+
+    rng = np.random.default_rng(7)
+    norms = np.array([[1e200], [1e-170], [1e300], [1.0], [1e-300]])
+    X = rng.standard_normal((5, 3)) * norms
+    D = pairwise_distances(cupy.asarray(X), metric="cosine").get()
+    assert_allclose(D, exact("cosine", X, X, {}), rtol=1e-10, atol=1e-15)
+    assert_array_equal(np.diag(D), 0)

@@ -15,7 +15,7 @@ from mlearn.pairwise import (
     pairwise_distances,
 )
 from mlearn.pairwise import _cupy, _numba
-from mlearn.pairwise._api import _prepare
+from mlearn.pairwise import _api
 from mlearn.pairwise._metrics import METRICS
 
 from ._oracles import make_data, make_params, oracle
@@ -29,8 +29,7 @@ def _compute(X, Y, name, backend, working_memory=None, **params):
     if backend != "xp":
         return pairwise_distances(X, Y, name, backend=backend,
                                   working_memory=working_memory, **params)
-    entry, Xv, Yv, same, p = _prepare(X, Y, name, params)
-    return _cupy.pairwise(np, entry, Xv, Yv, p, same, working_memory or 64)
+    return _api._pairwise(np, "cupy", X, Y, name, params, working_memory or 64)
 
 
 def _close(actual, expected, dtype=np.float64, rtol=None):
@@ -197,8 +196,7 @@ def test_paired_matches_oracle(name, backend):
     expected = np.array([oracle(name, A[i:i + 1], B[i:i + 1], params)[0, 0]
                          for i in range(15)])
     _close(paired_distances(A, B, name, backend=backend, **params), expected)
-    entry, Av, Bv, _, p = _prepare(A, B, name, params, paired=True)
-    _close(_cupy.paired(np, entry, Av, Bv, p, 1.0), expected)
+    _close(_api._paired(np, "cupy", A, B, name, params, 1.0), expected)
 
 
 def test_paired_near_duplicates_and_float32():
@@ -461,8 +459,7 @@ def _knn(X, Y, k, name, backend, working_memory=None, **params):
     if backend != "xp":
         return kneighbors(X, Y, k, name, backend=backend,
                           working_memory=working_memory, **params)
-    entry, Xv, Yv, same, p = _prepare(X, Y, name, params)
-    return _cupy.kneighbors(np, entry, Xv, Yv, p, same, k, Y is None,
+    return _api._kneighbors(np, "cupy", X, Y, name, params, k, Y is None,
                             working_memory or 64)
 
 

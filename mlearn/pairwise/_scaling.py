@@ -1,0 +1,130 @@
+"""Inputs at the ends of the floating range, rescaled exactly by powers of two.
+
+Squared norms and products of data beyond about 1e154 overflow float64
+(1e19 in float32), and squares of data below about 1e-154 underflow, losing
+their digits or vanishing. For the metrics whose value scales with the data
+(``d(c x, c y) = c**k d(x, y)``, ``Metric.degree = k``) the inputs are then
+divided by a power of two, which is exact, the kernels run on data of
+magnitude near 1, and the results are multiplied by the matching power of
+two. Ordinary data are left as given: the test costs one sum of squares per
+input, which the validation takes anyway in place of a plain sum.
+
+The metrics that ignore scale are made safe where they normalise: cosine's
+unit rows and the histograms' normalised rows (``_operands``); minkowski's
+powers are guarded pair by pair in the kernels.
+
+Written against an array namespace ``xp``, like ``_operands``.
+"""
+
+import warnings
+
+import numpy as np
+
+from ._numba import sum_of_squares as host_sum_of_squares
+
+#: Bounds on a sum of squares (of X and Y, times that of ``L`` or ``M``)
+#: inside which the kernels take the data as given, by itemsize. Below the
+#: upper bound no norm, product or (centred) squared distance exceeds 16
+#: times it, far from overflow (float64 2**1024, float32 2**128); above the
+#: lower one the squares of the data and of their differences down to
+#: their last digits are normal numbers, not underflowed.
+SAFE_SQUARES = {8: (2.0**-600, 2.0**1000), 4: (2.0**-40, 2.0**120)}
+
+#: The matrix parameter each metric scales with.
+MATRIX = {"mahalanobis": "L", "bilinear": "M"}
+
+
+def sum_of_squares(xp, array):
+    """The sum of the squared entries of a 2-D array, as a Python float
+    (inf if it overflows)."""
+    if xp is np:
+        return float(host_sum_of_squares(array))
+    return float(xp.vdot(array, array))
+
+
+def _exponent(xp, *arrays):
+    """``e`` such that the largest magnitude over ``arrays`` divided by
+    ``2**e`` lies in [0.5, 1); 0 when every entry is zero."""
+    largest = max(float(xp.max(xp.abs(a))) for a in arrays)
+    return int(np.frexp(largest)[1])
+
+
+def _ldexp(xp, array, exponent):
+    return array if exponent == 0 else xp.ldexp(array, -exponent)
+
+
+def rescale(xp, metric, X, Y, same, params, squares):
+    """The inputs the kernels should see, and the power of two of the results.
+
+    Parameters
+    ----------
+    xp : module
+        The array namespace of ``X`` and ``Y``.
+    metric : Metric
+        The registry entry.
+    X, Y : array of shape (n, d) and (m, d)
+        Validated inputs of one floating dtype; ``Y is X`` when ``same``.
+    same : bool
+    params : dict
+        The checked metric parameters (``L`` for mahalanobis, ``M`` for
+        bilinear, in the inputs' namespace and dtype).
+    squares : tuple of float
+        The sums of squares of X and Y.
+
+    Returns
+    -------
+    X, Y, params, exponent
+        The results computed from these are ``2**-exponent`` times the
+        results of the inputs as given (``exponent`` is 0 and the inputs are
+        returned unchanged for ordinary data).
+    """
+    if not metric.degree:
+        return X, Y, params, 0
+    low, high = SAFE_SQUARES[X.dtype.itemsize]
+    sq_x, sq_y = squares
+    key = MATRIX.get(metric.name)
+    sq_m = sum_of_squares(xp, params[key]) if key else 1.0
+    if metric.name == "bilinear":
+        # X @ M, then its products with the rows of Y
+        sizes = (sq_x * sq_m, sq_x * sq_m * sq_y)
+    else:
+        sizes = ((sq_x if same else sq_x + sq_y) * sq_m,)
+    if all(low <= size <= high for size in sizes):  # false for nan too
+        return X, Y, params, 0
+    if metric.name == "bilinear":
+        # not compared by differences: X and Y each get their own scale
+        e_x = _exponent(xp, X)
+        e_y = e_x if same else _exponent(xp, Y)
+        exponent = e_x + e_y
+    else:
+        e_x = e_y = _exponent(xp, X) if same else _exponent(xp, X, Y)
+        exponent = metric.degree * e_x
+    X = _ldexp(xp, X, e_x)
+    Y = X if same else _ldexp(xp, Y, e_y)
+    if key:
+        e_m = _exponent(xp, params[key])
+        params = {**params, key: _ldexp(xp, params[key], e_m)}
+        exponent += e_m
+    return X, Y, params, exponent
+
+
+def scale_back(xp, values, exponent):
+    """``values * 2**exponent``, in place; inf where that exceeds the dtype.
+
+    A result whose true value is beyond the largest finite number of its
+    dtype (a squared distance of data near 1e200, say) can only be returned
+    as inf; a ``RuntimeWarning`` says so.
+    """
+    if exponent == 0:
+        return values
+    with np.errstate(over="ignore", under="ignore"):
+        xp.ldexp(values, exponent, out=values)
+    if exponent > 0 and not bool(xp.all(xp.isfinite(values))):
+        warnings.warn(
+            f"some results exceed the largest {values.dtype} "
+            f"({float(np.finfo(values.dtype).max):.4g}) in magnitude and are "
+            "returned as inf",
+            RuntimeWarning, stacklevel=6,
+        )
+    return values
+
