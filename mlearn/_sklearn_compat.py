@@ -4,14 +4,19 @@ mlearn supports scikit-learn 1.5 and newer. Between 1.5 and 1.6 scikit-learn
 moved ``validate_data`` from a method to a function, renamed
 ``force_all_finite`` to ``ensure_all_finite`` and replaced ``_more_tags`` with
 ``__sklearn_tags__``. Everything else in mlearn imports those pieces from here.
+
+The ``Interval`` parameter constraint exported here is scikit-learn's with
+one difference: it refuses bools, which scikit-learn's accepts as the numbers
+0 and 1 (so that ``n_components=True`` would silently mean one component).
 """
 
+import numpy as np
 import sklearn
 from sklearn.base import _fit_context  # noqa: F401  (re-exported)
 from sklearn.utils import check_array as _check_array
+from sklearn.utils._param_validation import Interval as _SklearnInterval
 from sklearn.utils._param_validation import (  # noqa: F401  (re-exported)
     HasMethods,
-    Interval,
     StrOptions,
     validate_params,
 )
@@ -31,6 +36,43 @@ __all__ = [
     "validate_data",
     "validate_params",
 ]
+
+
+class Interval(_SklearnInterval):
+    """scikit-learn's ``Interval`` parameter constraint, refusing bools.
+
+    ``bool`` subclasses ``int``, so scikit-learn's constraint takes ``True``
+    for 1 and ``False`` for 0. A bool handed to a count, a size or a
+    tolerance is a mistake, never a number: here it fails validation with
+    scikit-learn's usual ``InvalidParameterError``.
+
+    Parameters
+    ----------
+    type : {numbers.Integral, numbers.Real}
+        The type of the accepted values.
+    left, right : float or int or None
+        The bounds of the interval; None for no bound.
+    closed : {'left', 'right', 'both', 'neither'}
+        Which bounds belong to the interval.
+
+    Examples
+    --------
+    >>> from numbers import Integral
+    >>> positive = Interval(Integral, 1, None, closed="left")
+    >>> positive.is_satisfied_by(3), positive.is_satisfied_by(True)
+    (True, False)
+    >>> str(positive)
+    'an int, not a bool, in the range [1, inf)'
+    """
+
+    def is_satisfied_by(self, val):
+        if isinstance(val, (bool, np.bool_)):
+            return False
+        return super().is_satisfied_by(val)
+
+    def __str__(self):
+        text = super().__str__()
+        return text.replace(" in the range", ", not a bool, in the range", 1)
 
 
 def _rename_finite_keyword(kwargs):

@@ -9,8 +9,10 @@ look at where the points of the query's class fall. Two settings:
 
 Queries whose class has no member among the reference points (no "relevant"
 point to find) are left out of the average; pass ``return_n_excluded=True`` to
-get how many were left out. Ties in distance are broken by the smaller
-reference index, so every score is deterministic.
+get how many were left out. When every query is left out the score is
+undefined: it is then 0.0, with an ``UndefinedMetricWarning`` (as
+scikit-learn's precision and recall do). Ties in distance are broken by the
+smaller reference index, so every score is deterministic.
 
 Neighbours come from :func:`mlearn.pairwise.kneighbors`, in blocks of queries
 sized by ``working_memory``, so large sets (100,000 × 128) fit in memory.
@@ -20,8 +22,10 @@ higher means more similar (a pairs learner's ``decision_function``).
 """
 
 import numbers
+import warnings
 
 import numpy as np
+from sklearn.exceptions import UndefinedMetricWarning
 
 from ._sklearn_compat import check_array
 from ._validation import check_pair_labels
@@ -51,17 +55,21 @@ QUERY_BLOCK = 2048
 
 
 def _check_retrieval_inputs(embeddings, labels, reference, reference_labels):
-    emb = check_array(embeddings, dtype=(np.float64, np.float32), ensure_all_finite=True,
-                      input_name="embeddings")
+    """Checked arrays, and whether the queries search themselves (leave-one-out)."""
+    emb = _check_points(embeddings, "embeddings")
     labels = _check_labels(labels, emb.shape[0], "labels", "embeddings")
     if reference is None:
         if reference_labels is not None:
             raise ValueError("reference_labels given without reference")
+        if emb.shape[0] < 2:
+            raise ValueError(
+                "leave-one-out scores (reference=None) need at least 2 embeddings, "
+                f"got {emb.shape[0]}: a single query has nothing to retrieve"
+            )
         return emb, labels, emb, labels, True
     if reference_labels is None:
         raise ValueError("reference given without reference_labels")
-    ref = check_array(reference, dtype=(np.float64, np.float32), ensure_all_finite=True,
-                      input_name="reference")
+    ref = _check_points(reference, "reference")
     if ref.shape[1] != emb.shape[1]:
         raise ValueError(
             f"reference has {ref.shape[1]} features but embeddings have {emb.shape[1]}"
@@ -70,12 +78,35 @@ def _check_retrieval_inputs(embeddings, labels, reference, reference_labels):
     return emb, labels, ref, ref_labels, False
 
 
+def _check_points(points, name):
+    if np.ndim(points) != 2:
+        raise ValueError(
+            f"{name} must be a 2-D array (n_points, n_features), got shape "
+            f"{np.shape(points)}"
+        )
+    points = check_array(points, dtype=(np.float64, np.float32), ensure_all_finite=True,
+                         ensure_min_samples=0, input_name=name)
+    if points.shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {points.shape}); at least one point is needed")
+    return points
+
+
 def _check_labels(labels, n, name, of):
     labels = np.asarray(labels)
     if labels.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {labels.shape}")
     if labels.shape[0] != n:
         raise ValueError(f"{name} has {labels.shape[0]} entries but {of} has {n} rows")
+    if labels.dtype.kind in "fc" and not np.isfinite(labels).all():
+        raise ValueError(f"{name} contains NaN or infinity; class labels must be finite")
+    if labels.dtype.kind == "O":
+        try:
+            np.unique(labels)
+        except TypeError as exc:
+            raise TypeError(
+                f"{name} must hold class labels of one comparable kind (all numbers or "
+                f"all strings): {exc}"
+            ) from None
     return labels
 
 
@@ -83,6 +114,28 @@ def _check_k(k, name):
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
         raise ValueError(f"{name} must be a positive integer, got {k!r}")
     return int(k)
+
+
+def _check_k_fits(k, name, n_candidates, self_ref):
+    """``k`` neighbours must exist for every query, as in scikit-learn's KNeighbors."""
+    if k > n_candidates:
+        where = (
+            f"the {n_candidates + 1} embeddings less the query itself"
+            if self_ref
+            else "the reference points"
+        )
+        raise ValueError(
+            f"{name}={k} is more than the {n_candidates} candidate neighbours of a query "
+            f"({where}); {name} must be at most {n_candidates}"
+        )
+
+
+def _check_working_memory(working_memory):
+    if working_memory is None:
+        return _DEFAULT_WORKING_MEMORY
+    from .pairwise._chunking import resolve_working_memory
+
+    return resolve_working_memory(working_memory)
 
 
 def _n_relevant(labels, ref_labels, self_ref):
@@ -104,7 +157,6 @@ def _neighbour_blocks(emb, ref, depth, self_ref, metric, working_memory, metric_
     from .pairwise import kneighbors
 
     n, n_ref = emb.shape[0], ref.shape[0]
-    working_memory = working_memory or _DEFAULT_WORKING_MEMORY
     budget = working_memory * 2**20
     start = 0
     while start < n:
@@ -138,17 +190,31 @@ def _relevance(labels, ref_labels, queries, ind):
     return ref_labels[ind] == labels[queries][:, None]
 
 
-def _finish(values, included, return_n_excluded):
+def _finish(values, included, return_n_excluded, name):
     n_excluded = int(np.sum(~included))
-    score = float(np.mean(values[included])) if included.any() else float("nan")
+    if included.any():
+        score = float(np.mean(values[included]))
+    else:
+        warnings.warn(
+            f"{name} is undefined and set to 0.0: no query has a reference point of its "
+            "own class (every class of the queries is missing from the reference set, "
+            "or has a single member when scoring leave-one-out), so every query was "
+            "left out",
+            UndefinedMetricWarning,
+            stacklevel=4,  # the caller of the public score function
+        )
+        score = 0.0
     return (score, n_excluded) if return_n_excluded else score
 
 
 def _retrieval(embeddings, labels, reference, reference_labels, depth_fn, score_fn, *,
-               metric, working_memory, metric_params, return_n_excluded):
+               metric, working_memory, metric_params, return_n_excluded, name, k=None):
     emb, labels, ref, ref_labels, self_ref = _check_retrieval_inputs(
         embeddings, labels, reference, reference_labels
     )
+    working_memory = _check_working_memory(working_memory)
+    if k is not None:
+        _check_k_fits(k, "k", ref.shape[0] - int(self_ref), self_ref)
     n_rel = _n_relevant(labels, ref_labels, self_ref)
     included = n_rel > 0
     depth = np.where(included, depth_fn(n_rel, ref.shape[0] - int(self_ref)), 0)
@@ -159,10 +225,10 @@ def _retrieval(embeddings, labels, reference, reference_labels, depth_fn, score_
         # a block fetches its deepest query's depth: ignore ranks past each query's own
         rel &= np.arange(rel.shape[1])[None, :] < depth[queries][:, None]
         values[queries] = score_fn(rel, n_rel[queries], depth[queries])
-    return _finish(values, included, return_n_excluded)
+    return _finish(values, included, return_n_excluded, name)
 
 
-_SHARED_PARAMS_DOC = """
+_POINTS_PARAMS_DOC = """
     embeddings : array-like of shape (n_queries, n_features)
         Points in the learned space (e.g. ``learner.transform(X)``).
     labels : array-like of shape (n_queries,)
@@ -175,11 +241,16 @@ _SHARED_PARAMS_DOC = """
     working_memory : float, default=None
         MiB for one block of neighbour indices, and for one tile of
         distances in the neighbour search (None: 256).
-    return_n_excluded : bool, default=False
-        Also return the number of queries left out because no reference
-        point shares their class.
     **metric_params
         Passed to the distance (e.g. ``p=3`` for minkowski)."""
+
+_RETRIEVAL_PARAMS_DOC = _POINTS_PARAMS_DOC.replace("""
+    **metric_params""", """
+    return_n_excluded : bool, default=False
+        Also return the number of queries left out because no reference
+        point shares their class. When all are left out the score is 0.0
+        and an ``UndefinedMetricWarning`` is raised.
+    **metric_params""")
 
 
 # -- retrieval ----------------------------------------------------------------------
@@ -193,8 +264,9 @@ def precision_at_k(embeddings, labels, *, reference=None, reference_labels=None,
     Parameters
     ----------
     k : int, default=1
-        Neighbours looked at per query (fewer when the reference set is
-        smaller; the fraction is then over the neighbours that exist).
+        Neighbours looked at per query; at most the number of reference
+        points (``n_queries - 1`` when ``reference`` is None), or a
+        ValueError is raised.
     {params}
 
     Returns
@@ -217,9 +289,9 @@ def precision_at_k(embeddings, labels, *, reference=None, reference_labels=None,
         return rel.sum(axis=1) / np.maximum(depth, 1)
 
     return _retrieval(embeddings, labels, reference, reference_labels,
-                      lambda n_rel, n_ref: np.minimum(k, n_ref), score, metric=metric,
+                      lambda n_rel, n_ref: np.full_like(n_rel, k), score, metric=metric,
                       working_memory=working_memory, metric_params=metric_params,
-                      return_n_excluded=return_n_excluded)
+                      return_n_excluded=return_n_excluded, name="precision_at_k", k=k)
 
 
 def recall_at_k(embeddings, labels, *, reference=None, reference_labels=None, k=1,
@@ -233,6 +305,9 @@ def recall_at_k(embeddings, labels, *, reference=None, reference_labels=None, k=
     Parameters
     ----------
     k : int, default=1
+        Neighbours looked at per query; at most the number of reference
+        points (``n_queries - 1`` when ``reference`` is None), or a
+        ValueError is raised.
     {params}
 
     Returns
@@ -254,9 +329,9 @@ def recall_at_k(embeddings, labels, *, reference=None, reference_labels=None, k=
         return rel.any(axis=1).astype(float)
 
     return _retrieval(embeddings, labels, reference, reference_labels,
-                      lambda n_rel, n_ref: np.minimum(k, n_ref), score, metric=metric,
+                      lambda n_rel, n_ref: np.full_like(n_rel, k), score, metric=metric,
                       working_memory=working_memory, metric_params=metric_params,
-                      return_n_excluded=return_n_excluded)
+                      return_n_excluded=return_n_excluded, name="recall_at_k", k=k)
 
 
 def r_precision(embeddings, labels, *, reference=None, reference_labels=None,
@@ -288,7 +363,7 @@ def r_precision(embeddings, labels, *, reference=None, reference_labels=None,
     return _retrieval(embeddings, labels, reference, reference_labels,
                       lambda n_rel, n_ref: n_rel, score, metric=metric,
                       working_memory=working_memory, metric_params=metric_params,
-                      return_n_excluded=return_n_excluded)
+                      return_n_excluded=return_n_excluded, name="r_precision")
 
 
 def _average_precision(rel, n_rel):
@@ -331,7 +406,8 @@ def mean_average_precision_at_r(embeddings, labels, *, reference=None, reference
     return _retrieval(embeddings, labels, reference, reference_labels,
                       lambda n_rel, n_ref: n_rel, score, metric=metric,
                       working_memory=working_memory, metric_params=metric_params,
-                      return_n_excluded=return_n_excluded)
+                      return_n_excluded=return_n_excluded,
+                      name="mean_average_precision_at_r")
 
 
 def mean_average_precision(embeddings, labels, *, reference=None, reference_labels=None,
@@ -365,7 +441,7 @@ def mean_average_precision(embeddings, labels, *, reference=None, reference_labe
     return _retrieval(embeddings, labels, reference, reference_labels,
                       lambda n_rel, n_ref: np.full_like(n_rel, n_ref), score, metric=metric,
                       working_memory=working_memory, metric_params=metric_params,
-                      return_n_excluded=return_n_excluded)
+                      return_n_excluded=return_n_excluded, name="mean_average_precision")
 
 
 def knn_accuracy(embeddings, labels, *, reference=None, reference_labels=None, n_neighbors=3,
@@ -380,6 +456,9 @@ def knn_accuracy(embeddings, labels, *, reference=None, reference_labels=None, n
     Parameters
     ----------
     n_neighbors : int, default=3
+        Neighbours that vote; at most the number of reference points
+        (``n_queries - 1`` when ``reference`` is None), or a ValueError is
+        raised, as scikit-learn's ``KNeighborsClassifier`` does.
     {params}
 
     Returns
@@ -399,11 +478,10 @@ def knn_accuracy(embeddings, labels, *, reference=None, reference_labels=None, n
     emb, labels, ref, ref_labels, self_ref = _check_retrieval_inputs(
         embeddings, labels, reference, reference_labels
     )
-    n_ref = ref.shape[0] - int(self_ref)
-    if n_ref < 1:
-        raise ValueError("knn_accuracy needs at least one reference point besides each query")
+    working_memory = _check_working_memory(working_memory)
+    _check_k_fits(n_neighbors, "n_neighbors", ref.shape[0] - int(self_ref), self_ref)
     classes, ref_codes = np.unique(ref_labels, return_inverse=True)
-    depth = np.full(emb.shape[0], min(n_neighbors, n_ref))
+    depth = np.full(emb.shape[0], n_neighbors)
     correct = np.zeros(emb.shape[0], dtype=bool)
     for queries, ind in _neighbour_blocks(emb, ref, depth, self_ref, metric, working_memory,
                                           metric_params):
@@ -427,24 +505,34 @@ def _majority(codes):
     return best
 
 
+def _fill_params_doc(func, params_doc):
+    doc = func.__doc__.replace("{params}", params_doc.strip("\n").lstrip())
+    func.__doc__ = doc.replace("{{", "{").replace("}}", "}")
+
+
 for _f in (precision_at_k, recall_at_k, r_precision, mean_average_precision_at_r,
-           mean_average_precision, knn_accuracy):
-    _f.__doc__ = _f.__doc__.replace("{params}", _SHARED_PARAMS_DOC.strip("\n").lstrip())
-    _f.__doc__ = _f.__doc__.replace("{{", "{").replace("}}", "}")
+           mean_average_precision):
+    _fill_params_doc(_f, _RETRIEVAL_PARAMS_DOC)
 del _f
+_fill_params_doc(knn_accuracy, _POINTS_PARAMS_DOC)  # every query votes: none left out
 
 
 # -- pair verification --------------------------------------------------------------
 
 
-def _check_pair_scores(y_true, scores):
-    scores = np.asarray(scores, dtype=np.float64)
+def _check_pair_scores(y_true, scores, both_classes=True):
+    try:
+        scores = np.asarray(scores, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"scores must be real numbers, one per pair: {exc}") from None
     if scores.ndim != 1:
         raise ValueError(f"scores must be 1-D, got shape {scores.shape}")
+    if scores.shape[0] == 0:
+        raise ValueError("scores is empty; at least one pair is needed")
     if not np.isfinite(scores).all():
         raise ValueError("scores must not contain NaN or infinity")
     y = check_pair_labels(y_true, len(scores), name="y_true")
-    if len(np.unique(y)) < 2:
+    if both_classes and len(np.unique(y)) < 2:
         raise ValueError("y_true must contain both similar (+1) and dissimilar (-1) pairs")
     return y, scores
 
@@ -531,8 +619,13 @@ def verification_accuracy(y_true, scores, threshold):
     Parameters
     ----------
     y_true : array-like of shape (n_pairs,)
+        +1 / -1. One class alone is allowed.
     scores : array-like of shape (n_pairs,)
+        Higher means more similar; finite.
     threshold : float
+        Pairs scoring at least this are called similar. ``-inf`` calls every
+        pair similar and ``inf`` none (the two ends of the ROC curve); NaN
+        raises a ValueError.
 
     Returns
     -------
@@ -543,11 +636,17 @@ def verification_accuracy(y_true, scores, threshold):
     >>> from mlearn.metrics import verification_accuracy
     >>> verification_accuracy([1, 1, -1, -1], [0.9, 0.4, 0.5, 0.1], threshold=0.45)
     0.5
+    >>> verification_accuracy([1, 1, -1, -1], [0.9, 0.4, 0.5, 0.1], threshold=float("inf"))
+    0.5
     """
-    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+    if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, numbers.Real):
         raise TypeError(f"threshold must be a real number, got {threshold!r}")
-    scores = np.asarray(scores, dtype=np.float64)
-    y = check_pair_labels(y_true, len(scores), name="y_true")
+    if np.isnan(float(threshold)):
+        raise ValueError(
+            "threshold is NaN; it must be a number (-inf and inf call every pair "
+            "similar or none)"
+        )
+    y, scores = _check_pair_scores(y_true, scores, both_classes=False)
     return float(np.mean(np.where(scores >= threshold, 1, -1) == y))
 
 
@@ -622,7 +721,9 @@ def make_tuple_scorer(score="roc_auc"):
     ----------
     score : {'roc_auc', 'accuracy', 'equal_error_rate'}, default='roc_auc'
         - 'roc_auc': :func:`pair_roc_auc` of ``decision_function`` (pairs).
-        - 'accuracy': the learner's own ``score`` (any tuple learner).
+        - 'accuracy': the fraction of tuples whose ``predict`` matches ``y``
+          (all +1 when ``y`` is None), for any tuple learner. A pairs
+          learner's own ``score`` is its ROC AUC, not this.
         - 'equal_error_rate': one minus :func:`equal_error_rate`, so that
           higher is better (pairs).
 
@@ -637,7 +738,9 @@ def make_tuple_scorer(score="roc_auc"):
     """
     if score == "accuracy":
         def scorer(estimator, tuples, y=None):
-            return estimator.score(tuples, y)
+            predicted = estimator.predict(tuples)
+            expected = 1 if y is None else check_pair_labels(y, len(predicted))
+            return float(np.mean(predicted == expected))
     elif score == "roc_auc":
         def scorer(estimator, tuples, y=None):
             return pair_roc_auc(y, estimator.decision_function(tuples))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 from sklearn.datasets import load_iris
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import accuracy_score, roc_auc_score, roc_curve
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
@@ -206,10 +206,167 @@ def test_tuple_scorers():
     learner = ShrunkPairs().fit(pairs, y)
     auc = make_tuple_scorer("roc_auc")(learner, pairs, y)
     assert auc == pytest.approx(roc_auc_score(y, learner.decision_function(pairs)))
-    assert make_tuple_scorer("accuracy")(learner, pairs, y) == learner.score(pairs, y)
+    assert make_tuple_scorer("accuracy")(learner, pairs, y) == accuracy_score(y, learner.predict(pairs))
     eer = make_tuple_scorer("equal_error_rate")(learner, pairs, y)
     assert 0 <= eer <= 1
     search = GridSearchCV(
         ShrunkPairs(), {"shrinkage": [0.1, 10.0]}, scoring=make_tuple_scorer("roc_auc"), cv=3
     ).fit(pairs, y)
     assert 0.5 < search.best_score_ <= 1
+
+
+# -- undefined scores and bad input -------------------------------------------------
+
+RETRIEVAL_SCORES = [
+    precision_at_k,
+    recall_at_k,
+    r_precision,
+    mean_average_precision_at_r,
+    mean_average_precision,
+]
+
+
+@pytest.mark.parametrize("score", RETRIEVAL_SCORES, ids=lambda f: f.__name__)
+def test_score_with_every_query_left_out_warns_and_is_zero(score):
+    from sklearn.exceptions import UndefinedMetricWarning
+
+    rng = np.random.RandomState(0)
+    emb, ref = rng.randn(6, 3), rng.randn(5, 3)
+    singletons = np.arange(6)  # leave-one-out: no query has a relevant point
+    assert not any(rel.any() for rel in _rankings(emb, singletons, None, None))
+    with pytest.warns(UndefinedMetricWarning, match=f"{score.__name__} is undefined"):
+        assert score(emb, singletons, return_n_excluded=True) == (0.0, 6)
+    # a reference set that holds none of the queries' classes
+    with pytest.warns(UndefinedMetricWarning, match="every query was left out"):
+        result = score(emb, np.zeros(6), reference=ref, reference_labels=np.ones(5))
+    assert result == 0.0 and not np.isnan(result)
+
+
+@pytest.mark.parametrize("score", RETRIEVAL_SCORES, ids=lambda f: f.__name__)
+def test_some_queries_left_out_is_silent(random_sets, score):
+    import warnings
+
+    emb, labels, _, _ = random_sets  # one class of a single member
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value, n_excluded = score(emb, labels, return_n_excluded=True)
+    assert n_excluded == 1 and 0 <= value <= 1
+
+
+@pytest.mark.parametrize("score", RETRIEVAL_SCORES + [knn_accuracy], ids=lambda f: f.__name__)
+def test_a_single_point_cannot_be_scored_leave_one_out(score):
+    with pytest.raises(ValueError, match="need at least 2 embeddings, got 1"):
+        score(np.zeros((1, 2)), [0])
+
+
+def test_more_neighbours_than_candidates_raises_like_kneighbors():
+    rng = np.random.RandomState(1)
+    X, y = rng.randn(5, 2), np.array([0, 0, 1, 1, 0])
+    ref, ref_y = rng.randn(3, 2), np.array([0, 1, 1])
+    # the oracle refuses as well
+    with pytest.raises(ValueError, match="n_neighbors"):
+        KNeighborsClassifier(4, algorithm="brute").fit(ref, ref_y).predict(X)
+    with pytest.raises(ValueError, match=r"n_neighbors=4 is more than the 3 candidate"):
+        knn_accuracy(X, y, reference=ref, reference_labels=ref_y, n_neighbors=4)
+    with pytest.raises(ValueError, match=r"n_neighbors=5 .* 4 candidate .*less the query"):
+        knn_accuracy(X, y, n_neighbors=5)
+    for score in (precision_at_k, recall_at_k):
+        with pytest.raises(ValueError, match=r"k=5 is more than the 4 candidate"):
+            score(X, y, k=5)
+        with pytest.raises(ValueError, match=r"k must be at most 3"):
+            score(X, y, k=4, reference=ref, reference_labels=ref_y)
+    # as many as there are is fine, and agrees with the oracles
+    expected = KNeighborsClassifier(3, algorithm="brute").fit(ref, ref_y).score(X, y)
+    assert knn_accuracy(X, y, reference=ref, reference_labels=ref_y, n_neighbors=3) == expected
+    rel = _rankings(X, y, None, None)
+    assert precision_at_k(X, y, k=4) == pytest.approx(np.mean([r.mean() for r in rel]))
+    assert recall_at_k(X, y, k=4) == 1.0
+
+
+def test_a_single_class_scores_one_like_the_oracles():
+    X = np.random.RandomState(2).randn(8, 3)
+    y = np.full(8, 7)
+    for score in RETRIEVAL_SCORES:
+        assert score(X, y) == 1.0
+    expected = KNeighborsClassifier(3).fit(X[1:], y[1:]).score(X[:1], y[:1])
+    assert knn_accuracy(X, y) == expected == 1.0
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(embeddings=np.zeros((0, 2)), labels=[]), ValueError, "embeddings is empty"),
+        (dict(embeddings=np.zeros(4), labels=[0, 0, 1, 1]), ValueError,
+         "embeddings must be a 2-D array"),
+        (dict(reference=np.zeros((0, 2)), reference_labels=[]), ValueError,
+         "reference is empty"),
+        (dict(embeddings=[[0.0, np.nan], [1, 1], [2, 2], [3, 3]]), ValueError, "embeddings"),
+        (dict(labels=[0.0, np.nan, 1.0, 1.0]), ValueError, "labels contains NaN"),
+        (dict(reference=np.ones((2, 2)), reference_labels=[0, np.inf]), ValueError,
+         "reference_labels contains NaN or infinity"),
+        (dict(labels=np.array([0, None, 1, 1], dtype=object)), TypeError,
+         "labels must hold class labels of one comparable kind"),
+        (dict(labels=[0, 0, 1]), ValueError, "labels has 3 entries but embeddings has 4"),
+        (dict(working_memory=0), ValueError, "working_memory must be a positive number"),
+        (dict(working_memory=np.nan), ValueError, "working_memory must be a positive number"),
+    ],
+)
+@pytest.mark.parametrize("score", RETRIEVAL_SCORES + [knn_accuracy], ids=lambda f: f.__name__)
+def test_retrieval_bad_input_names_the_argument(score, kwargs, error, match):
+    args = dict(embeddings=np.arange(8.0).reshape(4, 2), labels=[0, 0, 1, 1])
+    args.update(kwargs)
+    extra = {"n_neighbors": 1} if score is knn_accuracy else {}
+    with pytest.raises(error, match=match):
+        score(args.pop("embeddings"), args.pop("labels"), **args, **extra)
+
+
+@pytest.mark.parametrize("k", [0, -1, True, 1.0, "2"])
+def test_k_must_be_a_positive_integer(k):
+    X, y = np.arange(8.0).reshape(4, 2), [0, 0, 1, 1]
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        precision_at_k(X, y, k=k)
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        recall_at_k(X, y, k=k)
+    with pytest.raises(ValueError, match="n_neighbors must be a positive integer"):
+        knn_accuracy(X, y, n_neighbors=k)
+
+
+def test_verification_accuracy_threshold_and_inputs():
+    y = np.array([1, 1, -1, -1, -1])
+    scores = np.array([0.9, 0.4, 0.5, 0.1, -3.0])
+    # the ends of the ROC curve: none or every pair called similar
+    assert verification_accuracy(y, scores, np.inf) == np.mean(y == -1)
+    assert verification_accuracy(y, scores, -np.inf) == np.mean(y == 1)
+    assert verification_accuracy(y, scores, np.float32(0.45)) == np.mean(
+        np.where(scores >= np.float32(0.45), 1, -1) == y
+    )
+    # one class alone is a defined accuracy
+    assert verification_accuracy([1, 1], [0.3, 0.1], 0.2) == 0.5
+    with pytest.raises(ValueError, match="threshold is NaN"):
+        verification_accuracy(y, scores, np.nan)
+    with pytest.raises(ValueError, match="threshold is NaN"):
+        verification_accuracy(y, scores, np.float32("nan"))
+    with pytest.raises(TypeError, match="threshold must be a real number"):
+        verification_accuracy(y, scores, True)
+    with pytest.raises(ValueError, match="scores must not contain NaN"):
+        verification_accuracy(y, [0.9, np.nan, 0.5, 0.1, 0.0], 0.5)
+    with pytest.raises(ValueError, match="scores is empty"):
+        verification_accuracy([], [], 0.5)
+    with pytest.raises(ValueError, match="y_true has 4 labels but there are 5 pairs"):
+        verification_accuracy(y[:4], scores, 0.5)
+    with pytest.raises(ValueError, match="scores must be 1-D"):
+        verification_accuracy(y, scores[:, None], 0.5)
+
+
+@pytest.mark.parametrize("score", [pair_roc_auc, equal_error_rate])
+def test_pair_scores_refuse_empty_and_bad_input(score):
+    with pytest.raises(ValueError, match="scores is empty"):
+        score([], [])
+    with pytest.raises(TypeError, match="scores must be real numbers"):
+        score([1, -1], ["high", "low"])
+    with pytest.raises(ValueError, match="y_true has 1 labels but there are 2 pairs"):
+        score([1], [0.1, 0.2])
+    with pytest.raises(ValueError, match="scores must not contain NaN or infinity"):
+        score([1, -1], [np.inf, 0.2])
+    with pytest.raises(ValueError, match="y_true must contain both"):
+        score([-1, -1], [0.1, 0.2])

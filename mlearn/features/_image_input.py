@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ImageGroup", "check_images", "cell_index", "read_image"]
+__all__ = ["ImageGroup", "check_images", "check_unit_range", "cell_index", "read_image"]
 
 _CHANNELS = (1, 3, 4)
 
@@ -201,6 +201,44 @@ def _check_array_batch(X, name):
     _check_dtype_and_values(X, name, X.ndim == 4)
     _spatial_checks(X, name)
     return X.shape[0], [ImageGroup(np.arange(X.shape[0], dtype=np.intp), X)]
+
+
+def check_unit_range(group, name="X", channels=3):
+    """Refuse floating-point images with values outside [0, 1].
+
+    Floating-point images are taken to hold intensities in [0, 1], as in
+    scikit-image (``img_as_ubyte`` refuses floats outside [-1, 1] for the same
+    reason): a float image of 8-bit values (0 .. 255) or a standardised one
+    would otherwise fall outside every bin and give empty histograms. Only
+    the first ``channels`` channels are checked (an ignored alpha channel
+    may hold anything). Integer images are always in range.
+
+    Parameters
+    ----------
+    group : ImageGroup
+        Images of one shape and dtype, as from :func:`check_images`.
+    name : str, default="X"
+        Name of the argument, used in error messages.
+    channels : int, default=3
+        Number of leading channels that are read.
+    """
+    batch = group.batch
+    if batch.dtype.kind != "f":
+        return
+    if batch.ndim == 4:
+        batch = batch[..., :channels]
+    axes = tuple(range(1, batch.ndim))
+    low, high = batch.min(axis=axes), batch.max(axis=axes)
+    bad = np.flatnonzero((low < 0) | (high > 1))
+    if bad.size == 0:
+        return
+    k = bad[0]
+    raise ValueError(
+        f"{name}[{group.indices[k]}] is a floating-point image with values in "
+        f"[{low[k]:.6g}, {high[k]:.6g}]; floating-point images must hold values in "
+        "[0, 1]. Divide 8-bit values by 255 (16-bit values by 65535), pass them as "
+        "uint8 or uint16 integers, or clip round-off with np.clip(image, 0, 1)."
+    )
 
 
 def cell_index(size, n_cells):

@@ -12,6 +12,7 @@ from ._image_input import (
     cell_index,
     check_grid,
     check_images,
+    check_unit_range,
     dynamic_schedule,
     n_row_blocks,
 )
@@ -44,20 +45,28 @@ def _scale_of(dtype):
     if dtype.kind == "f":
         return 1.0
     raise TypeError(
-        "ColorHistogram needs uint8, uint16 or floating-point images (floats in "
-        f"[0, 1]); got dtype {dtype}"
+        "X must hold uint8, uint16 or floating-point images (floats in [0, 1]) for "
+        f"ColorHistogram; got dtype {dtype}. Convert 8-bit values with "
+        "X.astype(np.uint8)."
     )
+
+
+def _check_group(group):
+    """The scale of a group's pixel values to [0, 1], after checking them."""
+    scale = _scale_of(group.batch.dtype)
+    check_unit_range(group, "X")
+    return scale
 
 
 class ColorHistogram(TransformerMixin, BaseEstimator):
     """Colour histograms of images, joint or per channel, per cell of a grid.
 
     Pixel values are scaled to [0, 1] (``uint8`` by 1/255, ``uint16`` by
-    1/65535; floating-point images are taken to be in [0, 1] already),
-    converted to ``color_space`` and counted in a histogram, either joint
-    over the channels (``bins**3`` bins) or one per channel. With a ``grid``
-    every cell of the image gets its own histogram; the histograms are
-    normalised and concatenated.
+    1/65535; floating-point images must hold values in [0, 1] already, as in
+    scikit-image, or a ValueError is raised), converted to ``color_space``
+    and counted in a histogram, either joint over the channels (``bins**3``
+    bins) or one per channel. With a ``grid`` every cell of the image gets
+    its own histogram; the histograms are normalised and concatenated.
 
     Parameters
     ----------
@@ -81,8 +90,9 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
         Normalisation of every histogram (per cell, and per channel in
         ``'marginal'`` mode). None keeps pixel counts.
     range : sequence of (float, float), default=None
-        ``(low, high)`` of every channel, as in :func:`numpy.histogramdd`;
-        values outside are not counted. Default: [0, 1] for RGB, HSV and
+        ``(low, high)`` of every channel, as in :func:`numpy.histogramdd`,
+        in the units of ``color_space`` (for RGB and grey the [0, 1] scale
+        of the pixels); values outside are not counted. Default: [0, 1] for RGB, HSV and
         grey; L in [0, 100], a in [-87, 99], b in [-108, 95] for Lab, a box
         that holds every sRGB colour.
 
@@ -118,6 +128,16 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
     (5, 12)
     >>> marginal.get_feature_names_out()[:3]
     array(['hsv_cell0_0_h0', 'hsv_cell0_0_h1', 'hsv_cell0_0_h2'], dtype=object)
+
+    Floating-point images hold values in [0, 1]; 8-bit values stored as
+    floats are refused rather than counted in no bin:
+
+    >>> hist.transform(images.astype(float))
+    Traceback (most recent call last):
+        ...
+    ValueError: X[0] is a floating-point image with values in [0, 255]; ...
+    >>> hist.transform(images / 255).shape
+    (5, 64)
     """
 
     _input_kind = "images"
@@ -201,7 +221,7 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
         bins, ranges = self._check_bins_and_range()
         _, groups = check_images(X)
         for group in groups:
-            _scale_of(group.batch.dtype)
+            _check_group(group)
         self.grid_ = grid
         self.bin_edges_ = [
             np.linspace(lo, hi, b + 1) for b, (lo, hi) in zip(bins, ranges)
@@ -228,6 +248,8 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         n_images, groups = check_images(X)
         features = np.empty((n_images, self.n_features_out_))
+        for group in groups:
+            _check_group(group)
         for group in groups:
             features[group.indices] = self._transform_group(group.batch)
         return features

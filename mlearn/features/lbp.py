@@ -23,6 +23,8 @@ _METHODS = tuple(K.METHOD_CODES)
 _MAX_P = 62
 # 'default' and 'ror' histograms have up to 2**P bins.
 _MAX_P_FULL_HISTOGRAM = 16
+# 'var' squares sums of up to 62 neighbours: (62 * 1e150)**2 stays finite.
+_MAX_VAR_MAGNITUDE = 1e150
 
 
 def _check_P_R_method(P, R, method, name_P="P", name_R="R"):
@@ -39,6 +41,20 @@ def _check_P_R_method(P, R, method, name_P="P", name_R="R"):
             f"method must be one of {sorted(K.METHOD_CODES)}, got {method!r}"
         )
     return int(P), float(R)
+
+
+def _check_var_magnitude(batch, name, indices=None):
+    """Refuse grey levels whose squares overflow in the 'var' code (NaN otherwise)."""
+    peak = np.abs(batch).max(axis=(1, 2))
+    bad = np.flatnonzero(peak > _MAX_VAR_MAGNITUDE)
+    if bad.size:
+        k = bad[0]
+        where = name if indices is None else f"{name}[{indices[k]}]"
+        raise ValueError(
+            f"{where} has grey levels up to {peak[k]:.3g} in magnitude; "
+            f"method='var' squares them and needs magnitudes of at most "
+            f"{_MAX_VAR_MAGNITUDE:g}. Rescale the images."
+        )
 
 
 def _codes_batch(batch, P, R, method):
@@ -77,7 +93,9 @@ def local_binary_pattern(image, P, R, method="default"):
     Parameters
     ----------
     image : array-like of shape (height, width)
-        Grey-level image, integer or floating point. Integer images are
+        Grey-level image, integer or floating point, with finite values of
+        any range (the codes depend only on the order of the grey levels;
+        for ``'var'`` magnitudes up to 1e150). Integer images are
         preferable: tiny differences between floating-point pixels flip bits.
     P : int
         Number of neighbours on the circle, 1 to 62 (the paper's P).
@@ -154,22 +172,28 @@ def local_binary_pattern(image, P, R, method="default"):
     batch = np.ascontiguousarray(array, dtype=np.float64)[np.newaxis]
     if not np.isfinite(batch).all():
         raise ValueError("image contains NaN or infinity; pixel values must be finite")
+    if method == "var":
+        _check_var_magnitude(batch, "image")
     return _codes_batch(batch, P, R, method)[0]
 
 
-def _grey_batch(group):
+def _grey_batch(group, method):
     """A group's images as a float64 grey-level batch (n, h, w)."""
     batch = group.batch
     if batch.ndim == 3:
-        return np.ascontiguousarray(batch, dtype=np.float64)
-    kind = batch.dtype.kind
-    scale = 1.0 / np.iinfo(batch.dtype).max if kind == "u" else 1.0
-    if kind == "i":
-        raise TypeError(
-            "colour images for LocalBinaryPattern must be unsigned integers or floats; "
-            f"got dtype {batch.dtype}"
-        )
-    return rgb_to_gray(batch, scale)
+        grey = np.ascontiguousarray(batch, dtype=np.float64)
+    else:
+        kind = batch.dtype.kind
+        scale = 1.0 / np.iinfo(batch.dtype).max if kind == "u" else 1.0
+        if kind == "i":
+            raise TypeError(
+                "colour images for LocalBinaryPattern must be unsigned integers or "
+                f"floats; got dtype {batch.dtype}"
+            )
+        grey = rgb_to_gray(batch, scale)
+    if method == "var":
+        _check_var_magnitude(grey, "X", group.indices)
+    return grey
 
 
 class LocalBinaryPattern(TransformerMixin, BaseEstimator):
@@ -182,6 +206,13 @@ class LocalBinaryPattern(TransformerMixin, BaseEstimator):
     same is done for every ``(P, R)`` pair and the results are concatenated.
     Colour images are first reduced to their luminance
     ``0.2125 R + 0.7154 G + 0.0721 B`` (as ``skimage.color.rgb2gray``).
+
+    Pixel values may have any finite range, floating-point ones included:
+    unlike colour histograms, the codes depend only on the order of the grey
+    levels. Grey-level images are used as they are, while ``uint8`` and
+    ``uint16`` colour images are scaled to [0, 1] before their luminance is
+    taken. Only ``'var'`` sees the scale: its bin edges are learned on the
+    training images, so transform images of the same kind and scale.
 
     Parameters
     ----------
@@ -329,7 +360,10 @@ class LocalBinaryPattern(TransformerMixin, BaseEstimator):
             quantiles = np.linspace(0, 1, self.var_bins + 1)[1:-1]
             for P, R in scales:
                 values = np.concatenate(
-                    [_codes_batch(_grey_batch(g), P, R, "var").ravel() for g in groups]
+                    [
+                        _codes_batch(_grey_batch(g, "var"), P, R, "var").ravel()
+                        for g in groups
+                    ]
                 )
                 values = values[np.isfinite(values)]
                 if values.size == 0:
@@ -368,7 +402,8 @@ class LocalBinaryPattern(TransformerMixin, BaseEstimator):
         n_images, groups = check_images(X)
         features = np.empty((n_images, self.n_features_out_))
         for group in groups:
-            features[group.indices] = self._transform_group(_grey_batch(group))
+            grey = _grey_batch(group, self.method)
+            features[group.indices] = self._transform_group(grey)
         return features
 
     def _transform_group(self, batch):

@@ -334,3 +334,73 @@ def test_integer_dtypes_other_than_uint8_uint16_are_refused():
 
 def test_input_kind_attribute():
     assert ColorHistogram._input_kind == "images"
+
+
+# -- pixel values outside [0, 1] ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "transform, low, high",
+    [
+        (lambda im: im * 300.0, "0", "300"),  # 8-bit-like values kept as floats
+        (lambda im: -im, "-1", "-0"),
+        (lambda im: im - 0.5, "-0.5", "0.5"),  # standardised images
+        (lambda im: (im * 255).astype(np.float32), "0", "255"),
+    ],
+)
+@pytest.mark.parametrize("space", SPACES)
+def test_float_images_outside_unit_range_are_refused(transform, low, high, space):
+    image = np.zeros((9, 10, 3))
+    image[0, 0], image[-1, -1] = 0.0, 1.0
+    image[1:-1] = np.random.default_rng(8).random((7, 10, 3))
+    bad = transform(image)[np.newaxis]
+    # what used to come back: values outside the default range fall in no bin
+    counted = np.histogramdd(bad[0].reshape(-1, 3), bins=4, range=[(0, 1)] * 3)[0]
+    assert counted.sum() < bad[0].shape[0] * bad[0].shape[1]
+    hist = ColorHistogram(bins=4, color_space=space)
+    pattern = rf"X\[0\] is a floating-point image with values in \[{low}[0-9.e-]*, "
+    pattern += high
+    with pytest.raises(ValueError, match=pattern):
+        hist.fit(bad)
+    fitted = hist.fit(image[np.newaxis])
+    with pytest.raises(ValueError, match=r"must hold values in \[0, 1\]. Divide 8-bit"):
+        fitted.transform(bad)
+    with pytest.raises(ValueError, match=r"X\[2\] is a floating-point image"):
+        fitted.transform([image, image[:5], bad[0], (image * 255).astype(np.uint8)])
+
+
+def test_unit_range_bounds_and_ignored_alpha_are_accepted():
+    rng = np.random.default_rng(9)
+    image = rng.random((1, 6, 7, 3))
+    image[0, 0, 0] = (0.0, 1.0, 0.0)
+    hist = ColorHistogram(bins=3, normalize=None).fit(image)
+    expected = np.histogramdd(image[0].reshape(-1, 3), bins=3, range=[(0, 1)] * 3)[0]
+    np.testing.assert_array_equal(hist.transform(image)[0], expected.ravel())
+    assert hist.transform(image).sum() == 6 * 7
+    # the alpha channel is not read, so its values do not matter
+    rgba = np.concatenate([image, np.full((1, 6, 7, 1), 255.0)], axis=-1)
+    np.testing.assert_array_equal(hist.transform(rgba), hist.transform(image))
+    # round-off above 1 is refused too: np.clip is the documented fix
+    image[0, 1, 1, 2] = np.nextafter(1.0, 2.0)
+    with pytest.raises(ValueError, match=r"np\.clip"):
+        hist.transform(image)
+    np.testing.assert_array_equal(
+        hist.transform(np.clip(image, 0, 1))[0], expected.ravel()
+    )
+
+
+@pytest.mark.parametrize("bad_value", [np.nan, np.inf, -np.inf])
+def test_non_finite_pixels_are_refused(rgb_float, bad_value):
+    images = rgb_float.copy()
+    images[1, 2, 3, 0] = bad_value
+    with pytest.raises(ValueError, match="X contains NaN or infinity"):
+        ColorHistogram().fit(images)
+    fitted = ColorHistogram().fit(rgb_float)
+    with pytest.raises(ValueError, match=r"X\[1\] contains NaN or infinity"):
+        fitted.transform(list(images))
+
+
+def test_signed_integer_images_name_the_argument():
+    images = np.zeros((2, 4, 4, 3), dtype=np.int64)
+    with pytest.raises(TypeError, match=r"X must hold uint8, uint16 .*astype\("):
+        ColorHistogram().fit(images)

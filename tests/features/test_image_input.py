@@ -144,3 +144,26 @@ def test_check_grid():
     for bad in [(0, 1), (1,), (1.5, 2), "ab", True, None]:
         with pytest.raises(ValueError, match="grid must be"):
             check_grid(bad)
+
+
+def test_check_unit_range():
+    from mlearn.features._image_input import ImageGroup, check_unit_range
+
+    rng = np.random.default_rng(1)
+    inside = rng.random((3, 4, 5, 4))
+    inside[..., 3] = 7.0  # a fourth (alpha) channel is not read
+    inside[0, 0, 0, :3] = (0.0, 1.0, 0.5)
+    check_unit_range(ImageGroup(np.array([4, 5, 6]), inside))
+    # integer images are always in range
+    check_unit_range(ImageGroup(np.arange(2), np.full((2, 3, 3), 65535, np.uint16)))
+    with pytest.raises(ValueError, match=r"images\[4\] is a floating-point image "
+                       r"with values in \[0, 7\]"):
+        check_unit_range(ImageGroup(np.array([4, 5, 6]), inside), "images", channels=4)
+    grey = rng.random((3, 4, 5))
+    grey[2, 1, 1] = -0.25
+    with pytest.raises(ValueError, match=r"X\[2\] .* values in \[-0.25, "):
+        check_unit_range(ImageGroup(np.arange(3), grey))
+    before = grey.copy()
+    with pytest.raises(ValueError):
+        check_unit_range(ImageGroup(np.arange(3), grey))
+    np.testing.assert_array_equal(grey, before)

@@ -433,3 +433,61 @@ def test_sklearn_parameter_validation(texture_batch):
 
 def test_input_kind_attribute():
     assert LocalBinaryPattern._input_kind == "images"
+
+
+# -- pixel value ranges ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "scale, offset", [(300.0, 0.0), (-1.0, 0.0), (1.0, -0.5), (1e120, 0.0)]
+)
+@pytest.mark.parametrize("method", ["uniform", "var"])
+def test_float_images_of_any_range_match_scikit_image(scale, offset, method):
+    # unlike colour histograms, LBP codes take grey levels of any range
+    rng = np.random.default_rng(11)
+    images = rng.random((3, 17, 19)) * scale + offset
+    lbp = LocalBinaryPattern(P=8, R=1, method=method, var_bins=4, normalize=None)
+    features = lbp.fit(images).transform(images)
+    edges = lbp.var_bin_edges_[0] if method == "var" else None
+    n_bins = lbp.n_bins_[0]
+    for image, row in zip(images, features):
+        expected = reference_histograms(image, 8, 1, method, (1, 1), n_bins, edges)
+        np.testing.assert_array_equal(row, expected.ravel())
+        assert row.sum() == 17 * 19
+
+
+def test_var_refuses_grey_levels_whose_squares_overflow():
+    rng = np.random.default_rng(12)
+    image = rng.random((12, 12)) * 1e200
+    # the squares overflow: the variance would be NaN, read as "flat"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert np.isnan(reference(image, 8, 1, "var")).all()
+    with pytest.raises(ValueError, match=r"image has grey levels up to [\d.]+e\+1\d\d"):
+        local_binary_pattern(image, 8, 1, "var")
+    images = np.stack([image * 1e-200, image])
+    with pytest.raises(ValueError, match=r"X\[1\] has grey levels .* at most 1e\+150"):
+        LocalBinaryPattern(method="var").fit(images)
+    fitted = LocalBinaryPattern(method="var").fit(images[:1])
+    with pytest.raises(ValueError, match=r"X\[0\] has grey levels"):
+        fitted.transform([image])
+    # the codes of the other methods only compare grey levels: no limit
+    assert_same_codes(
+        local_binary_pattern(image, 8, 1, "uniform"),
+        reference(image, 8, 1, "uniform"),
+        "uniform",
+    )
+    assert LocalBinaryPattern().fit(images).transform(images).sum() == 2.0
+
+
+@pytest.mark.parametrize("bad_value", [np.nan, np.inf])
+def test_non_finite_pixels_are_refused(texture_batch, bad_value):
+    images = texture_batch.astype(float)
+    images[2, 5, 5] = bad_value
+    with pytest.raises(ValueError, match="X contains NaN or infinity"):
+        LocalBinaryPattern().fit(images)
+    fitted = LocalBinaryPattern().fit(texture_batch)
+    with pytest.raises(ValueError, match=r"X\[2\] contains NaN or infinity"):
+        fitted.transform(list(images))
+    with pytest.raises(ValueError, match="image contains NaN or infinity"):
+        local_binary_pattern(images[2], 8, 1)
