@@ -2,9 +2,9 @@
 
 __version__ = "0.1.0.dev0"
 
-from . import pairwise
+from . import exceptions, pairwise
 from .constraints import Constraints
 from .learners import *  # noqa: F401,F403
 from .learners import __all__ as _learners_all
 
-__all__ = ["Constraints", "__version__", "pairwise", *_learners_all]
+__all__ = ["Constraints", "__version__", "exceptions", "pairwise", *_learners_all]

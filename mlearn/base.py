@@ -8,13 +8,25 @@
   :class:`QuadrupletsClassifierMixin` turn a learner on tuples into a
   classifier of tuples (``predict``, ``decision_function``, ``score``), with
   threshold calibration for pairs.
+- :class:`MahalanobisDistance` is what ``get_metric`` returns: the learned
+  distance as a picklable callable.
 
-A learner combines them left to right, mixins first, as scikit-learn expects::
+A learner combines them left to right, mixins first, as scikit-learn expects.
+A learner fitted on points is also a scikit-learn transformer; a learner
+fitted on tuples is not (its ``transform`` takes points, not the tuples its
+``fit`` takes, so it has no ``fit_transform``)::
 
-    class ITML(MahalanobisMixin, PairsClassifierMixin, BaseMetricLearner): ...
+    class LMNN(MahalanobisMixin, TransformerMixin, BaseMetricLearner): ...
+    class ITML(MahalanobisMixin, PairsClassifierMixin, _BaseITML): ...
+
+Every mixin derives from :class:`BaseMetricLearner`, so a class built from
+mixins alone is a complete scikit-learn estimator.
 """
 
+import functools
+import inspect
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
@@ -23,14 +35,17 @@ from sklearn.utils.validation import check_is_fitted
 from ._sklearn_compat import ClassifierTags, validate_data
 from ._validation import (
     FLOAT_DTYPES,
+    check_calibration_args,
     check_pair_labels,
     check_preprocessor,
     check_tuples,
+    preprocess_points,
 )
 from .linalg import metric_from_components
 
 __all__ = [
     "BaseMetricLearner",
+    "MahalanobisDistance",
     "MahalanobisMixin",
     "PairsClassifierMixin",
     "QuadrupletsClassifierMixin",
@@ -46,9 +61,19 @@ class BaseMetricLearner(BaseEstimator):
     Parameters
     ----------
     preprocessor : array-like of shape (n_samples, n_features), callable or None
-        Lets tuples (and points) be given as integer indices. An array ``X``
-        maps indices ``i`` to ``X[i]``; a callable is called with an integer
-        array of indices and must return the points.
+        Lets tuples (and points) be given as identifiers. An array ``X``
+        maps integer indices ``i`` (``0 <= i < len(X)``) to ``X[i]``; a
+        callable is called with a 1-D array of identifiers of any kind
+        (indices, file names, keys) and must return an array of shape
+        (n_identifiers, n_features).
+
+    Notes
+    -----
+    A subclass may list deprecated constructor arguments in
+    ``_deprecated_aliases`` (``{old name: new name}``): the constructor then
+    accepts the old name with a ``FutureWarning`` and stores the value under
+    the new one, so ``get_params``, ``clone`` and ``repr`` only know the new
+    name.
     """
 
     #: What ``fit`` takes: "points" (X, y), "pairs", "triplets" or "quadruplets".
@@ -57,8 +82,24 @@ class BaseMetricLearner(BaseEstimator):
 
     _parameter_constraints: dict = {"preprocessor": _PREPROCESSOR_CONSTRAINT}
 
+    #: Deprecated constructor arguments still accepted: {old name: new name}.
+    _deprecated_aliases: dict = {}
+
     def __init__(self, preprocessor=None):
         self.preprocessor = preprocessor
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in vars(cls):
+            return
+        aliases = {}
+        for klass in reversed(cls.__mro__):
+            aliases.update(vars(klass).get("_deprecated_aliases", {}))
+        parameters = inspect.signature(cls.__init__).parameters
+        # an alias applies only where its new name is a parameter of this class
+        aliases = {old: new for old, new in aliases.items() if new in parameters}
+        if aliases:
+            cls.__init__ = _accept_deprecated_aliases(cls.__init__, aliases)
 
     # -- input handling -----------------------------------------------------------
 
@@ -73,13 +114,7 @@ class BaseMetricLearner(BaseEstimator):
             self.preprocessor_ = check_preprocessor(self.preprocessor)
         preprocessor = getattr(self, "preprocessor_", None)
         if preprocessor is not None and np.ndim(X) == 1:
-            indices = np.asarray(X)
-            if indices.dtype.kind not in "iu":
-                raise TypeError(
-                    "X given as 1-D with a preprocessor must hold integer indices, "
-                    f"got dtype {indices.dtype}"
-                )
-            X = np.asarray(preprocessor(indices))
+            X = preprocess_points(X, preprocessor)
         check_params.setdefault("dtype", FLOAT_DTYPES)
         check_params.setdefault("ensure_all_finite", True)
         if isinstance(y, str) and y == "no_validation":
@@ -119,14 +154,51 @@ class BaseMetricLearner(BaseEstimator):
         return {}
 
 
-class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
+def _accept_deprecated_aliases(init, aliases):
+    """Wrap ``init`` so that it takes the old names in ``aliases`` with a FutureWarning."""
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        name = type(self).__name__
+        for old, new in aliases.items():
+            if old not in kwargs:
+                continue
+            if new in kwargs:
+                raise TypeError(
+                    f"{name} got both {new!r} and {old!r}, its deprecated alias; "
+                    f"give {new!r} only"
+                )
+            warnings.warn(
+                f"{name}: {old!r} is a deprecated alias of {new!r} and will be "
+                f"removed; use {new}={kwargs[old]!r}",
+                FutureWarning,
+                stacklevel=2,
+            )
+            kwargs[new] = kwargs.pop(old)
+        init(self, *args, **kwargs)
+
+    return __init__
+
+
+class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, BaseMetricLearner):
     """The metric ``d(x, y) = ||L x - L y||`` given by a fitted ``components_``.
+
+    The mixin is not a scikit-learn transformer by itself: a learner fitted
+    on points adds ``TransformerMixin`` (which brings ``fit_transform`` and
+    ``set_output``), a learner fitted on tuples does not.
 
     Attributes
     ----------
     components_ : ndarray of shape (n_components, n_features)
         The linear map L; the Mahalanobis matrix is ``M = L.T @ L``.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        # scikit-learn's set_output wraps only a transform defined by the class
+        # itself: give each transformer built on this mixin its own to wrap
+        if issubclass(cls, TransformerMixin) and cls.transform is MahalanobisMixin.transform:
+            cls.transform = MahalanobisMixin.transform
+        super().__init_subclass__(**kwargs)
 
     def transform(self, X):
         """Map points into the learned space: ``X @ components_.T``.
@@ -157,25 +229,54 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         return metric_from_components(self.components_)
 
     def get_metric(self):
-        """A function ``metric(u, v, squared=False)`` computing the learned distance.
+        """The learned distance as a function ``metric(u, v, squared=False)``.
 
         It works on two 1-D points and can be given to scikit-learn as
         ``metric=`` (e.g. ``KNeighborsClassifier(metric=learner.get_metric())``).
-        It holds a copy of ``components_``: refitting the learner does not
-        change it.
+        It is a :class:`MahalanobisDistance` holding a copy of
+        ``components_``: refitting the learner does not change it, and it
+        pickles with whatever holds it.
+
+        Returns
+        -------
+        metric : MahalanobisDistance
+
+        Examples
+        --------
+        >>> import pickle
+        >>> import numpy as np
+        >>> from mlearn import Covariance
+        >>> X = np.random.RandomState(0).randn(50, 3)
+        >>> metric = Covariance().fit(X).get_metric()
+        >>> d = metric(X[0], X[1])
+        >>> pickle.loads(pickle.dumps(metric))(X[0], X[1]) == d
+        True
         """
         check_is_fitted(self, "components_")
-        L = np.array(self.components_, dtype=np.float64)
-        n_features = L.shape[1]
+        return MahalanobisDistance(self.components_)
 
-        def metric(u, v, squared=False):
-            u = _as_point(u, n_features, "u")
-            v = _as_point(v, n_features, "v")
-            diff = L @ (u - v)
-            d2 = float(diff @ diff)
-            return d2 if squared else float(np.sqrt(d2))
+    def score_pairs(self, pairs):
+        """Deprecated: the learned distance of each pair, as :meth:`pair_distance`.
 
-        return metric
+        Kept for code written for metric-learn 0.7, where it is deprecated
+        too; it warns with a ``FutureWarning``. Use :meth:`pair_distance` for
+        distances or :meth:`pair_score` for similarity scores.
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, n_features) or (n_pairs, 2)
+
+        Returns
+        -------
+        distances : ndarray of shape (n_pairs,)
+        """
+        warnings.warn(
+            "score_pairs is deprecated and will be removed: use pair_distance for "
+            "distances or pair_score for similarity scores",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return self.pair_distance(pairs)
 
     def pair_distance(self, pairs):
         """Learned distance between the two points of each pair.
@@ -217,27 +318,105 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        if tags.transformer_tags is not None:
+            tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
     def _more_tags(self):  # scikit-learn < 1.6
         return {"preserves_dtype": [np.float64, np.float32]}
 
 
+class MahalanobisDistance:
+    """The distance ``d(u, v) = ||L u - L v||`` of a linear map ``L``, as a callable.
+
+    :meth:`MahalanobisMixin.get_metric` returns one. Unlike a closure it
+    pickles, so a fitted ``KNeighborsClassifier(metric=learner.get_metric())``
+    (or a pipeline holding one) can be saved.
+
+    Parameters
+    ----------
+    components : array-like of shape (n_components, n_features) or (n_features,)
+        The map ``L`` (copied); a 1-D array is a single row.
+
+    Attributes
+    ----------
+    components : ndarray of shape (n_components, n_features)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn.base import MahalanobisDistance
+    >>> metric = MahalanobisDistance(np.array([[2.0, 0.0], [0.0, 1.0]]))
+    >>> metric([1.0, 1.0], [0.0, 0.0])
+    2.23606797749979
+    >>> metric([1.0, 1.0], [0.0, 0.0], squared=True)
+    5.0
+    >>> MahalanobisDistance([3.0])(5, 6.5)  # one feature, scalar points
+    4.5
+    """
+
+    def __init__(self, components):
+        self.components = np.atleast_2d(np.array(components, dtype=np.float64))
+        if self.components.ndim != 2:
+            raise ValueError(
+                "components must have shape (n_components, n_features), got "
+                f"{np.shape(components)}"
+            )
+
+    def __call__(self, u, v, squared=False):
+        """The learned distance between the points ``u`` and ``v``.
+
+        Parameters
+        ----------
+        u, v : array-like of shape (n_features,)
+            Points; a scalar or an array with extra axes of length one is
+            taken as the point it holds.
+        squared : bool, default=False
+            Return the squared distance.
+
+        Returns
+        -------
+        distance : float
+        """
+        n_features = self.components.shape[1]
+        diff = self.components @ (_as_point(u, n_features, "u") - _as_point(v, n_features, "v"))
+        d2 = float(diff @ diff)
+        return d2 if squared else float(np.sqrt(d2))
+
+    def __repr__(self):
+        n_components, n_features = self.components.shape
+        return f"MahalanobisDistance(n_components={n_components}, n_features={n_features})"
+
+
 def _as_point(u, n_features, name):
-    u = np.asarray(u, dtype=np.float64)
-    if u.ndim != 1 or u.shape[0] != n_features:
-        u = np.squeeze(u)
-        if u.ndim != 1 or u.shape[0] != n_features:
+    try:
+        point = np.asarray(u, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a point of {n_features} numbers: {exc}") from exc
+    if point.ndim != 1 or point.shape[0] != n_features:
+        # scipy's distances accept scalars and points with extra axes of length one
+        point = np.atleast_1d(np.squeeze(point))
+        if point.ndim != 1 or point.shape[0] != n_features:
             raise ValueError(
                 f"{name} must be a 1-D point with {n_features} features, got shape "
                 f"{np.shape(u)}"
             )
-    return u
+    return point
 
 
-class _TupleClassifierMixin:
-    """Shared part of the tuple classifiers: prediction is the sign of the score."""
+class _TupleClassifierMixin(BaseMetricLearner):
+    """Shared part of the triplet and quadruplet classifiers: prediction is the sign of the score.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        ``[-1, 1]``, the labels :meth:`predict` returns; set once fitted.
+    """
+
+    @property
+    def classes_(self):
+        check_is_fitted(self, "components_")
+        return np.array([-1, 1])
 
     def predict(self, tuples):
         """+1 where the tuple's constraint holds under the learned metric, -1 elsewhere."""
@@ -296,16 +475,14 @@ class QuadrupletsClassifierMixin(_TupleClassifierMixin):
         return self._paired_distance(q[:, 2], q[:, 3]) - self._paired_distance(q[:, 0], q[:, 1])
 
 
-_CALIBRATION_STRATEGIES = ("accuracy", "f_beta", "max_tpr", "max_tnr")
-
-
-class PairsClassifierMixin:
+class PairsClassifierMixin(BaseMetricLearner):
     """A learner on labelled pairs: +1 for similar, -1 for dissimilar.
 
     A pair is predicted similar when its learned distance is at most
-    ``threshold_``. ``score`` is the accuracy of those predictions, as for any
-    scikit-learn classifier (use ``scoring="roc_auc"`` for a threshold-free
-    measure; ``decision_function`` is the negated distance).
+    ``threshold_``. ``score`` is the ROC AUC of ``decision_function`` (the
+    negated distance), a threshold-free measure, as in metric-learn; the
+    accuracy of the thresholded predictions is
+    ``sklearn.metrics.accuracy_score(y, learner.predict(pairs))``.
 
     Attributes
     ----------
@@ -344,24 +521,34 @@ class PairsClassifierMixin:
         y_pred : ndarray of shape (n_pairs,)
         """
         check_is_fitted(self, "threshold_")
-        return np.where(self.pair_distance(pairs) <= self.threshold_, 1, -1)
+        return np.where(-self.decision_function(pairs) <= self.threshold_, 1, -1)
 
     def score(self, pairs, y):
-        """Accuracy of :meth:`predict` on labelled pairs.
+        """ROC AUC of :meth:`decision_function` on labelled pairs.
+
+        The probability that a similar pair scores higher (is closer) than a
+        dissimilar one; it does not depend on ``threshold_``.
 
         Parameters
         ----------
         pairs : array-like of shape (n_pairs, 2, n_features) or (n_pairs, 2)
         y : array-like of shape (n_pairs,)
-            +1 for similar pairs, -1 for dissimilar ones.
+            +1 for similar pairs, -1 for dissimilar ones; both must occur.
 
         Returns
         -------
-        accuracy : float
+        roc_auc : float
         """
-        predicted = self.predict(pairs)
-        y = check_pair_labels(y, len(predicted))
-        return float(np.mean(predicted == y))
+        from sklearn.metrics import roc_auc_score
+
+        scores = self.decision_function(pairs)
+        y = check_pair_labels(y, len(scores))
+        if len(np.unique(y)) < 2:
+            raise ValueError(
+                "score is the ROC AUC, which needs both similar (+1) and dissimilar "
+                f"(-1) pairs; y holds only {int(y[0]):+d}"
+            )
+        return float(roc_auc_score(y, scores))
 
     def set_threshold(self, threshold):
         """Set the distance threshold used by :meth:`predict`.
@@ -374,11 +561,18 @@ class PairsClassifierMixin:
         Returns
         -------
         self
+
+        Raises
+        ------
+        NotFittedError
+            The learner has not been fitted.
+        ValueError
+            ``threshold`` is not a finite real number.
         """
-        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
-            raise TypeError(f"threshold must be a real number, got {threshold!r}")
-        if not np.isfinite(threshold):
-            raise ValueError(f"threshold must be finite, got {threshold}")
+        check_is_fitted(self, "components_")
+        if (isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, numbers.Real)
+                or not np.isfinite(threshold)):
+            raise ValueError(f"threshold must be a finite real number, got {threshold!r}")
         self.threshold_ = float(threshold)
         self.classes_ = np.array([-1, 1])
         return self
@@ -402,7 +596,8 @@ class PairsClassifierMixin:
         min_rate : float in [0, 1], default=None
             Required by 'max_tpr' and 'max_tnr'.
         beta : float, default=1.0
-            Weight of recall in 'f_beta'.
+            Weight of recall in 'f_beta': any finite real number, only
+            ``beta ** 2`` matters; ``beta=0`` maximises the precision.
 
         Returns
         -------
@@ -414,24 +609,25 @@ class PairsClassifierMixin:
         validation distances that separate the chosen predictions, so that
         :meth:`predict` reproduces the optimum on ``pairs_valid``. Ties in the
         criterion go to the smallest threshold.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mlearn import ITML
+        >>> pairs = np.array([[[0.0, 0.0], [0.1, 0.0]], [[1.0, 1.0], [1.0, 1.2]],
+        ...                   [[0.0, 0.0], [3.0, 0.0]], [[1.0, 1.0], [1.0, 4.0]]])
+        >>> y = np.array([1, 1, -1, -1])
+        >>> itml = ITML().fit(pairs, y)
+        >>> itml.calibrate_threshold(pairs, y).predict(pairs)
+        array([ 1,  1, -1, -1])
+        >>> # beta=0 maximises precision: the closest pair alone already reaches 1,
+        >>> # and ties go to the smallest threshold
+        >>> itml.calibrate_threshold(pairs, y, strategy="f_beta", beta=0).predict(pairs)
+        array([ 1, -1, -1, -1])
         """
-        if strategy not in _CALIBRATION_STRATEGIES:
-            raise ValueError(
-                f"strategy must be one of {_CALIBRATION_STRATEGIES}, got {strategy!r}"
-            )
-        if strategy in ("max_tpr", "max_tnr"):
-            if min_rate is None or isinstance(min_rate, bool) or not isinstance(
-                min_rate, numbers.Real
-            ) or not 0 <= min_rate <= 1:
-                raise ValueError(
-                    f"strategy={strategy!r} needs min_rate, a number in [0, 1]; got {min_rate!r}"
-                )
-        if strategy == "f_beta" and (
-            isinstance(beta, bool) or not isinstance(beta, numbers.Real) or beta <= 0
-        ):
-            raise ValueError(f"beta must be a positive number, got {beta!r}")
+        check_calibration_args(strategy, min_rate, beta)
         check_is_fitted(self, "components_")
-        distances = self.pair_distance(pairs_valid)
+        distances = -self.decision_function(pairs_valid)
         y = check_pair_labels(y_valid, len(distances), name="y_valid")
         self.threshold_ = _best_threshold(distances, y, strategy, min_rate, beta)
         self.classes_ = np.array([-1, 1])

@@ -204,13 +204,52 @@ class Constraints:
         return np.column_stack([a, p, negatives])
 
     def generate_knntriplets(self, X, k_genuine, k_impostor):
-        """Triplets from nearest neighbours: ``(i, j, l)`` with ``j`` one of
-        the ``k_genuine`` nearest same-class neighbours of ``i`` and ``l`` one of
-        its ``k_impostor`` nearest other-class points (Euclidean).
+        """Triplets from nearest neighbours (Euclidean), over the labelled points.
+
+        For every labelled point ``i``, each of its ``k_genuine`` nearest
+        same-class neighbours ``j`` is combined with each of its
+        ``k_impostor`` nearest points ``l`` of other classes into a triplet
+        ``(i, j, l)``.
+
+        A class too small for ``k_genuine`` neighbours (it has at most
+        ``k_genuine`` points), or with too few points outside it for
+        ``k_impostor``, uses as many as it has, with a ``UserWarning`` (as
+        metric-learn does); a class of one point gives no triplet.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The points, unlabelled ones included (they take part in no
+            triplet).
+        k_genuine : int
+            Same-class neighbours per point.
+        k_impostor : int
+            Other-class neighbours per point.
 
         Returns
         -------
-        triplets : ndarray of shape (n_labelled * k_genuine * k_impostor, 3)
+        triplets : ndarray of shape (n_triplets, 3)
+            Indices into ``X``, class after class; ``n_triplets`` is
+            ``n_labelled * k_genuine * k_impostor`` when no class is too small.
+
+        Raises
+        ------
+        ValueError
+            When no triplet can be formed (a single class, or only classes
+            of one point).
+
+        Examples
+        --------
+        >>> import warnings
+        >>> import numpy as np
+        >>> from mlearn import Constraints
+        >>> X = np.array([[0.0], [1.0], [2.0], [10.0], [11.0]])
+        >>> y = np.array([0, 0, 0, 1, 1])
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     triplets = Constraints(y).generate_knntriplets(X, k_genuine=2, k_impostor=1)
+        >>> triplets.shape, len(caught)  # class 1 has one neighbour to give, not 2
+        ((8, 3), 1)
         """
         from .pairwise import kneighbors
 
@@ -222,30 +261,48 @@ class Constraints:
             )
         k_genuine = _check_count(k_genuine, "k_genuine")
         k_impostor = _check_count(k_impostor, "k_impostor")
-        sizes = np.bincount(self._codes)
-        if sizes.min() < k_genuine + 1:
-            small = self._classes[np.argmin(sizes)]
-            raise ValueError(
-                f"k_genuine={k_genuine} needs at least {k_genuine + 1} points in every "
-                f"class; class {small!r} has {sizes.min()}"
+        sizes = np.bincount(self._codes, minlength=len(self._classes))
+        n_outside = len(self.known_label_idx) - sizes
+        genuine_counts = np.minimum(k_genuine, sizes - 1)
+        impostor_counts = np.minimum(k_impostor, n_outside)
+        for code in range(len(self._classes)):
+            self._warn_fewer_neighbours(
+                code, "genuine", k_genuine, genuine_counts[code], sizes[code] - 1
             )
-        n_known = len(self.known_label_idx)
-        if np.min(n_known - sizes) < k_impostor:
+            self._warn_fewer_neighbours(
+                code, "impostor", k_impostor, impostor_counts[code], n_outside[code]
+            )
+        if not np.any(genuine_counts * impostor_counts > 0):
             raise ValueError(
-                f"k_impostor={k_impostor} needs at least {k_impostor} points outside "
-                f"every class; the largest class leaves {np.min(n_known - sizes)}"
+                "no triplet can be formed: it needs a class with at least 2 labelled "
+                "points and labelled points of another class; class sizes are "
+                f"{dict(zip(self._classes.tolist(), sizes.tolist()))}"
             )
         blocks = []
         for code in range(len(self._classes)):
+            n_genuine, n_impostor = int(genuine_counts[code]), int(impostor_counts[code])
+            if n_genuine == 0 or n_impostor == 0:
+                continue
             members = self._members[code]
             others = self.known_label_idx[self._codes != code]
-            _, genuine = kneighbors(X[members], n_neighbors=k_genuine, exclude_self=True)
-            _, impostor = kneighbors(X[members], X[others], n_neighbors=k_impostor)
-            anchors = np.repeat(members, k_genuine * k_impostor)
-            pos = np.repeat(members[genuine], k_impostor, axis=1).ravel()
-            neg = np.tile(others[impostor], (1, k_genuine)).ravel()
+            _, genuine = kneighbors(X[members], n_neighbors=n_genuine, exclude_self=True)
+            _, impostor = kneighbors(X[members], X[others], n_neighbors=n_impostor)
+            anchors = np.repeat(members, n_genuine * n_impostor)
+            pos = np.repeat(members[genuine], n_impostor, axis=1).ravel()
+            neg = np.tile(others[impostor], (1, n_genuine)).ravel()
             blocks.append(np.column_stack([anchors, pos, neg]))
         return np.vstack(blocks)
+
+    def _warn_fewer_neighbours(self, code, kind, asked, used, available):
+        if used < asked:
+            where = "in its class" if kind == "genuine" else "in other classes"
+            warnings.warn(
+                f"class {self._classes.tolist()[code]!r} has {available} labelled point(s) "
+                f"{where}, fewer than k_{kind}={asked}: its points get {used} "
+                f"{kind} neighbour(s) each",
+                UserWarning,
+                stacklevel=3,
+            )
 
     # -- chunklets --------------------------------------------------------------
 

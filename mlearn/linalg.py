@@ -13,6 +13,7 @@ from sklearn.utils import check_random_state
 from ._validation import check_psd_matrix
 
 __all__ = [
+    "auto_init",
     "components_from_metric",
     "initialize_components",
     "initialize_metric",
@@ -22,7 +23,7 @@ __all__ = [
 ]
 
 COMPONENT_INITS = ("auto", "identity", "pca", "lda", "random", "covariance")
-METRIC_INITS = ("identity", "covariance", "random", "pca", "lda")
+METRIC_INITS = ("identity", "covariance", "random", "pca", "lda", "auto")
 
 
 def project_psd(M, *, return_eigen=False, floor=0.0):
@@ -86,7 +87,8 @@ def components_from_metric(M, n_components=None, *, tol=None, check_psd=True):
         Relative tolerance under which a negative eigenvalue counts as
         round-off; ``None`` uses 1e-8.
     check_psd : bool, default=True
-        Raise ``ValueError`` when ``M`` is not PSD within ``tol``.
+        Raise :class:`~mlearn.exceptions.NonPSDError` (a ``ValueError``)
+        when ``M`` is not PSD within ``tol``.
 
     Returns
     -------
@@ -185,6 +187,42 @@ def _validate_n_components(n_components, n_features):
     return int(n_components)
 
 
+def auto_init(n_samples, n_features, n_components, n_classes=None):
+    """The initialisation ``init='auto'`` stands for, as metric-learn chooses it.
+
+    - 'lda' when there are class labels and
+      ``n_components <= min(n_features, n_classes - 1)``;
+    - otherwise 'pca' when ``n_components < min(n_features, n_samples)``;
+    - otherwise 'identity'.
+
+    Parameters
+    ----------
+    n_samples, n_features : int
+        Shape of the data the initialisation is computed from.
+    n_components : int
+        Rows of the map to initialise.
+    n_classes : int or None, default=None
+        Number of classes; None when there are no class labels.
+
+    Returns
+    -------
+    init : {'lda', 'pca', 'identity'}
+
+    Examples
+    --------
+    >>> from mlearn.linalg import auto_init
+    >>> auto_init(150, 4, 2, n_classes=3), auto_init(150, 4, 3, n_classes=3)
+    ('lda', 'pca')
+    >>> auto_init(150, 4, 4, n_classes=3), auto_init(2, 4, 3)
+    ('identity', 'identity')
+    """
+    if n_classes is not None and n_components <= min(n_features, n_classes - 1):
+        return "lda"
+    if n_components < min(n_features, n_samples):
+        return "pca"
+    return "identity"
+
+
 def initialize_components(init, X, y=None, *, n_components=None, random_state=None):
     """Initial linear map ``L`` of shape (n_components, n_features).
 
@@ -197,8 +235,11 @@ def initialize_components(init, X, y=None, *, n_components=None, random_state=No
           at most n_classes - 1 components.
         - 'random': standard normal entries.
         - 'covariance': a factor of the inverse covariance (whitening).
-        - 'auto': 'lda' when labels allow it (n_components <= n_classes - 1),
-          otherwise 'pca' when n_components < n_features, otherwise 'identity'.
+        - 'auto': chosen by :func:`auto_init` from the data's shape, the
+          number of classes of ``y`` (when given) and n_components: 'lda'
+          when n_components <= min(n_features, n_classes - 1), otherwise
+          'pca' when n_components < min(n_features, n_samples), otherwise
+          'identity'.
         - an array of shape (n_components, n_features).
     X : ndarray of shape (n_samples, n_features)
     y : ndarray of shape (n_samples,), default=None
@@ -237,13 +278,8 @@ def initialize_components(init, X, y=None, *, n_components=None, random_state=No
         return L.copy()
     n_components = _validate_n_components(n_components, n_features)
     if init == "auto":
-        n_classes = len(np.unique(y)) if y is not None else 0
-        if y is not None and 1 <= n_components <= n_classes - 1 and n_components < n_features:
-            init = "lda"
-        elif n_components < n_features:
-            init = "pca"
-        else:
-            init = "identity"
+        n_classes = None if y is None else len(np.unique(y))
+        init = auto_init(n_samples, n_features, n_components, n_classes)
     if init == "identity":
         return np.eye(n_components, n_features)
     if init == "random":
@@ -277,20 +313,26 @@ def initialize_components(init, X, y=None, *, n_components=None, random_state=No
     raise ValueError(f"init must be one of {COMPONENT_INITS} or an array, got {init!r}")
 
 
-def initialize_metric(init, X, y=None, *, random_state=None, name="init"):
+def initialize_metric(init, X, y=None, *, n_components=None, random_state=None, name="init"):
     """Initial (or prior) Mahalanobis matrix ``M`` of shape (n_features, n_features).
 
     Parameters
     ----------
-    init : {'identity', 'covariance', 'random', 'pca', 'lda'} or array-like
+    init : {'identity', 'covariance', 'random', 'pca', 'lda', 'auto'} or array-like
         - 'identity': Euclidean distance.
         - 'covariance': the (pseudo-)inverse of the covariance of ``X``.
         - 'random': a random PSD matrix ``A @ A.T``.
         - 'pca' / 'lda': ``L.T @ L`` of the corresponding
-          :func:`initialize_components`.
-        - an array: a symmetric PSD matrix (checked).
+          :func:`initialize_components` with ``n_components`` rows.
+        - 'auto': 'lda', 'pca' or 'identity' as :func:`auto_init` picks them
+          for ``n_components`` (n_features when None).
+        - an array: a symmetric PSD matrix (checked; a matrix with a
+          negative eigenvalue raises :class:`~mlearn.exceptions.NonPSDError`).
     X : ndarray of shape (n_samples, n_features)
     y : ndarray of shape (n_samples,), default=None
+    n_components : int, default=None
+        Rank of the 'pca' and 'lda' metrics, and what 'auto' chooses for;
+        None means n_features. The other inits ignore it.
     random_state : int, RandomState instance or None
     name : str, default="init"
         The argument's name in error messages (e.g. "prior").
@@ -319,9 +361,18 @@ def initialize_metric(init, X, y=None, *, random_state=None, name="init"):
     if init == "random":
         A = check_random_state(random_state).standard_normal((n_features, n_features))
         return A @ A.T
+    if init == "auto":
+        n_classes = None if y is None else len(np.unique(y))
+        init = auto_init(
+            X.shape[0], n_features, _validate_n_components(n_components, n_features), n_classes
+        )
+        if init == "identity":
+            return np.eye(n_features)
     if init in ("pca", "lda"):
         return metric_from_components(
-            initialize_components(init, X, y, random_state=random_state)
+            initialize_components(
+                init, X, y, n_components=n_components, random_state=random_state
+            )
         )
     raise ValueError(f"{name} must be one of {METRIC_INITS} or an array, got {init!r}")
 

@@ -521,7 +521,15 @@ class MetricObjective:
         value += reg_value
         if reg_grad is not None:
             grad += reg_grad
-        return value, (grad + grad.T) / 2, d_threshold
+        grad = (grad + grad.T) / 2
+        if self.regularizer == "l1" and self.alpha > 0:
+            # where an off-diagonal entry is 0 the l1 term has a kink; take the
+            # subgradient of least magnitude (steepest descent). With the
+            # subgradient 0 there, no projected-gradient step from a diagonal
+            # M (the identity start) passes the sufficient-decrease test.
+            zero = (M == 0) & ~np.eye(len(M), dtype=bool)
+            grad[zero] = np.sign(grad[zero]) * np.maximum(np.abs(grad[zero]) - self.alpha, 0.0)
+        return value, grad, d_threshold
 
     def _value_and_grads_L(self, L, threshold):
         L = np.asarray(L, dtype=np.float64)
@@ -544,6 +552,9 @@ class MetricObjective:
 
     def value_and_grad_M(self, M):
         """Objective and its gradient (symmetric) at the Mahalanobis matrix ``M``.
+
+        With ``regularizer='l1'``, at the off-diagonal entries where ``M`` is
+        0 the gradient is the subgradient of least magnitude.
 
         Returns
         -------

@@ -11,8 +11,10 @@ import pkgutil
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator
+from sklearn.datasets import load_iris
 
 import mlearn
+from mlearn import Constraints
 
 
 def _has_cuda():
@@ -60,3 +62,17 @@ def discover_estimators():
 @pytest.fixture
 def rng():
     return np.random.RandomState(0)
+
+
+def tuple_dataset(kind, n=120, random_state=0):
+    """Tuples drawn from iris labels: (tuples, y) with y None for triplets/quadruplets."""
+    X, labels = load_iris(return_X_y=True)
+    c = Constraints(labels)
+    if kind == "pairs":
+        pairs, y = c.pairs(n // 2, random_state=random_state)
+        order = np.random.RandomState(random_state).permutation(len(y))
+        return X[pairs[order]], y[order]
+    if kind == "triplets":
+        return X[c.triplets(n, random_state=random_state)], None
+    a, b, cc, d = c.positive_negative_pairs(n, random_state=random_state)
+    return X[np.column_stack([a, b, cc, d])], None

@@ -17,9 +17,7 @@ from sklearn.datasets import load_iris
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 
-from mlearn import Constraints
-
-from .conftest import discover_estimators
+from .conftest import discover_estimators, tuple_dataset
 
 ESTIMATORS = discover_estimators()
 
@@ -99,20 +97,6 @@ def test_param_validation(estimator):
 
 
 # -- tuple learners ------------------------------------------------------------
-
-
-def tuple_dataset(kind, n=120, random_state=0):
-    """Tuples drawn from iris labels: (tuples, y) with y None for triplets/quadruplets."""
-    X, labels = load_iris(return_X_y=True)
-    c = Constraints(labels)
-    if kind == "pairs":
-        pairs, y = c.pairs(n // 2, random_state=random_state)
-        order = np.random.RandomState(random_state).permutation(len(y))
-        return X[pairs[order]], y[order]
-    if kind == "triplets":
-        return X[c.triplets(n, random_state=random_state)], None
-    a, b, cc, d = c.positive_negative_pairs(n, random_state=random_state)
-    return X[np.column_stack([a, b, cc, d])], None
 
 
 @pytest.mark.parametrize("estimator", TUPLE_ESTIMATORS, ids=lambda e: type(e).__name__)

@@ -166,6 +166,27 @@ def test_objective_gradient_in_L_space(kind, loss, regularizer):
         _fd_check_L(obj.value_and_grad_L, rng.randn(2, 4), rng)
 
 
+@pytest.mark.parametrize("alpha", [0.05, 0.3, 5.0])
+def test_l1_gradient_on_zero_entries_is_the_steepest_descent_direction(alpha):
+    # at a diagonal M every off-diagonal entry sits on the l1 term's kink; the
+    # subgradient returned there is the smooth gradient soft-thresholded by
+    # alpha (the one of least norm), so that -grad is a descent direction
+    rng = np.random.RandomState(9)
+    pairs, y, _, _ = _pairs_and_relative(rng)
+    params = dict(pairs=pairs, y=y, pair_loss="logistic", threshold=5.0)
+    obj = MetricObjective.from_tuples(regularizer="l1", alpha=alpha, **params)
+    M = np.diag(rng.rand(4) + 0.5)
+    value, grad = obj.value_and_grad_M(M)
+    smooth = MetricObjective.from_tuples(regularizer=None, **params).value_and_grad_M(M)[1]
+    off = ~np.eye(4, dtype=bool)
+    expected = np.sign(smooth[off]) * np.maximum(np.abs(smooth[off]) - alpha, 0.0)
+    np.testing.assert_allclose(grad[off], expected, rtol=1e-10, atol=1e-14)
+    # the one-sided slope along -grad is -||grad||^2 (finite difference)
+    h = 1e-7
+    slope = (obj.value_and_grad_M(M - h * grad)[0] - value) / h
+    assert slope == pytest.approx(-np.vdot(grad, grad), rel=1e-4)
+
+
 def test_L_and_M_spaces_agree():
     rng = np.random.RandomState(4)
     for kind, loss in CASES:

@@ -8,6 +8,7 @@ from mlearn import Constraints, Covariance
 from mlearn._validation import (
     check_class_labels,
     check_pair_labels,
+    check_preprocessor,
     check_psd_matrix,
     check_tuples,
 )
@@ -89,14 +90,15 @@ def test_tuple_size_named_by_kind(size, name):
 
 
 def test_index_tuples_need_integers(data):
+    # an array preprocessor takes integer indices; a callable takes any identifiers
     with pytest.raises(TypeError, match="must hold integer indices"):
-        check_tuples(np.ones((5, 2)), tuple_size=2, preprocessor=lambda i: data[0][i])
+        check_tuples(np.ones((5, 2)), tuple_size=2, preprocessor=check_preprocessor(data[0]))
 
 
 def test_index_out_of_range(data):
     X, _ = data
     learner = ShrunkPairs(preprocessor=X)
-    with pytest.raises(ValueError, match="index the preprocessor rejected"):
+    with pytest.raises(ValueError, match="index 500, which the preprocessor rejected"):
         learner.fit(np.array([[0, 1], [2, 500]]), np.array([1, -1]))
 
 

@@ -26,7 +26,10 @@ products cost in proportion to the number of effective neighbours rather
 than n. The Gram chunks only screen for those terms, so they are formed in
 float32 (half the cost of float64); the kept distances are then computed
 exactly, and the screen's margin covers float32's round-off, so the result
-is that of a float64 computation.
+is that of a float64 computation. An embedding whose squared norms exceed
+float32's range is screened at a power-of-two scale (exact), and the cut is
+made on distance differences, so that no row loses its nearest term to
+round-off however far the points lie.
 
 The tests compare the kernel with NumPy references (``*_reference``) that
 build W in full.
@@ -41,6 +44,7 @@ __all__ = [
     "SoftmaxObjective",
     "mlkr_block_weights_reference",
     "nca_block_weights_reference",
+    "screen_scale_of",
     "softmax_weights",
 ]
 
@@ -57,6 +61,10 @@ _U32 = 2.0 ** -24
 #: Running minima kept by :func:`_row_exponentials` (a vector register's worth).
 _LANES = 8
 
+#: Squared norms above this are screened at a power-of-two scale: their
+#: float32 products would overflow (float32 stops at 2**128).
+_SCREEN_MAX_SQ = 2.0**100
+
 
 @njit(cache=True, nogil=True, fastmath={"reassoc", "nsz", "contract"})
 def _sq_distance(E, i, j):
@@ -69,17 +77,19 @@ def _sq_distance(E, i, j):
 
 
 @njit(cache=True, nogil=True)
-def _row_exponentials(row, sq, slack, i, E, scratch, idx, val):
+def _row_exponentials(row, sq, slack, screen_scale, i, E, scratch, idx, val):
     """The non-negligible shifted exponentials of row ``i``, as a compact list.
 
     ``row`` (float32) holds the screening product ``e_i . e_j`` in single
-    precision, whose error makes every screened distance
-    ``sq_i + sq_j - 2 row[j]`` within ``slack`` of the true ``d_ij``. The
+    precision, of the embedding multiplied by ``sqrt(screen_scale)`` (a power
+    of two, 1 unless the squared norms would overflow float32), whose error
+    makes every screened distance ``screen_scale (sq_i + sq_j) - 2 row[j]``
+    within ``slack`` (in the same units) of ``screen_scale d_ij``. The
     screen lists the ``j`` whose screened distance is within
-    ``_CUTOFF + 2 slack`` of the screened minimum, a superset of those within
-    ``_CUTOFF`` of the true minimum; those few distances are then computed
-    exactly, by explicit difference of rows of ``E``. ``scratch`` (float64,
-    length n) is work space.
+    ``screen_scale _CUTOFF + 2 slack`` of the screened minimum, a superset of
+    those within ``_CUTOFF`` of the true minimum; those few distances are
+    then computed exactly, by explicit difference of rows of ``E``.
+    ``scratch`` (float64, length n) is work space.
 
     On exit ``idx[:m]`` lists the ``j != i`` with ``d_ij - d_min < _CUTOFF``
     and ``val[:m]`` their ``exp(d_min - d_ij)``; returns ``m``. Only those
@@ -91,7 +101,7 @@ def _row_exponentials(row, sq, slack, i, E, scratch, idx, val):
     # pass, then their minimum over _LANES running minima (a vectorised
     # select; min is exact in any order)
     for j in range(n):
-        scratch[j] = sq[j] - 2.0 * row[j]
+        scratch[j] = screen_scale * sq[j] - 2.0 * row[j]
     scratch[i] = np.inf
     lanes = np.full(_LANES, np.inf)
     stop = n - n % _LANES
@@ -105,7 +115,7 @@ def _row_exponentials(row, sq, slack, i, E, scratch, idx, val):
         lowest = min(lowest, lanes[c])
     for j in range(stop, n):
         lowest = min(lowest, scratch[j])
-    limit = lowest + _CUTOFF + 2.0 * slack
+    limit = lowest + screen_scale * _CUTOFF + 2.0 * slack
     m = 0
     for j in range(n):
         if scratch[j] < limit:
@@ -118,7 +128,9 @@ def _row_exponentials(row, sq, slack, i, E, scratch, idx, val):
         d_min = min(d_min, val[q])
     kept = 0
     for q in range(m):
-        if val[q] < d_min + _CUTOFF:
+        # the difference, not d_min + _CUTOFF: far out, adding the cutoff to
+        # d_min rounds back to d_min and would drop the nearest term itself
+        if val[q] - d_min < _CUTOFF:
             idx[kept] = idx[q]
             val[kept] = np.exp(d_min - val[q])
             kept += 1
@@ -150,13 +162,14 @@ def _accumulate_row(i, idx, val, m, F, WF, WtE, col_sums):
 
 
 @njit(cache=True, nogil=True)
-def _nca_row(i, row, sq, slack, codes, E, scratch, idx, val, F, WF, WtE, col_sums):
+def _nca_row(i, row, sq, slack, screen_scale, codes, E, scratch, idx, val, F, WF, WtE,
+             col_sums):
     """NCA weights of row ``i`` (``row``: see :func:`_row_exponentials`); returns ``p_i``.
 
     ``W_ij = p_ij ([y_i == y_j] - p_i)`` is the derivative of ``-sum_i p_i``
     with respect to ``d_ij``.
     """
-    m = _row_exponentials(row, sq, slack, i, E, scratch, idx, val)
+    m = _row_exponentials(row, sq, slack, screen_scale, i, E, scratch, idx, val)
     c_i = codes[i]
     total = 0.0
     same = 0.0
@@ -176,7 +189,8 @@ def _nca_row(i, row, sq, slack, codes, E, scratch, idx, val, F, WF, WtE, col_sum
 
 
 @njit(cache=True, nogil=True)
-def _mlkr_row(i, row, sq, slack, y, E, scratch, idx, val, F, WF, WtE, col_sums):
+def _mlkr_row(i, row, sq, slack, screen_scale, y, E, scratch, idx, val, F, WF, WtE,
+              col_sums):
     """MLKR weights of row ``i`` (``row``: see :func:`_row_exponentials`); returns
     ``yhat_i``.
 
@@ -184,7 +198,7 @@ def _mlkr_row(i, row, sq, slack, y, E, scratch, idx, val, F, WF, WtE, col_sums):
     ``sum_i (yhat_i - y_i)^2`` with respect to ``d_ij``, where
     ``yhat_i = sum_j p_ij y_j`` is the leave-one-out kernel regression estimate.
     """
-    m = _row_exponentials(row, sq, slack, i, E, scratch, idx, val)
+    m = _row_exponentials(row, sq, slack, screen_scale, i, E, scratch, idx, val)
     total = 0.0
     weighted = 0.0
     for q in range(m):
@@ -200,16 +214,18 @@ def _mlkr_row(i, row, sq, slack, y, E, scratch, idx, val, F, WF, WtE, col_sums):
 
 @njit(cache=True, nogil=True, parallel=True)
 def softmax_weights(kind_nca, E, E32, E32t, sq, target, stat, F, WF, WtE, col_sums,
-                    chunk_rows):
+                    chunk_rows, screen_scale=1.0):
     """Accumulate ``W F``, ``W^T 1`` and (when ``WtE`` has rows) ``W^T E``
     over all rows of W.
 
     ``F`` is ``E`` or ``X``: see :class:`SoftmaxObjective` for the two forms
     of the gradient.
 
-    ``E32`` and ``E32t`` are ``E`` and its transpose (C-contiguous) rounded
-    to float32; their product screens the neighbours of every point (see
-    :func:`_row_exponentials`), at half the cost of a float64 product.
+    ``E32`` and ``E32t`` are ``E * sqrt(screen_scale)`` and its transpose
+    (C-contiguous) rounded to float32; their product screens the neighbours
+    of every point (see :func:`_row_exponentials`), at half the cost of a
+    float64 product. ``screen_scale`` is a power of two that keeps the
+    products inside float32's range (see :func:`screen_scale_of`).
 
     Part ``t`` of ``WtE`` (n_parts, n, k) and ``col_sums`` (n_parts, n)
     belongs to one thread, which takes a contiguous share of the rows and
@@ -241,13 +257,13 @@ def softmax_weights(kind_nca, E, E32, E32t, sq, target, stat, F, WF, WtE, col_su
             np.dot(E32[r0:r1], E32t, G)
             for b in range(r1 - r0):
                 i = r0 + b
-                slack = gamma * (sq[i] + sq_max)
+                slack = gamma * screen_scale * (sq[i] + sq_max)
                 if kind_nca:
-                    stat[i] = _nca_row(i, G[b], sq, slack, target, E, scratch, idx, val, F,
-                                       WF, WtE[t], col_sums[t])
+                    stat[i] = _nca_row(i, G[b], sq, slack, screen_scale, target, E, scratch,
+                                       idx, val, F, WF, WtE[t], col_sums[t])
                 else:
-                    stat[i] = _mlkr_row(i, G[b], sq, slack, target, E, scratch, idx, val, F,
-                                        WF, WtE[t], col_sums[t])
+                    stat[i] = _mlkr_row(i, G[b], sq, slack, screen_scale, target, E,
+                                        scratch, idx, val, F, WF, WtE[t], col_sums[t])
 
 
 # The same kernel compiled without threads: launching the thread pool costs
@@ -256,6 +272,20 @@ _softmax_weights_serial = njit(cache=True, nogil=True)(softmax_weights.py_func)
 
 #: Blocks with fewer entries than this run on one thread.
 PARALLEL_MIN_ENTRIES = 2**17
+
+
+def screen_scale_of(sq_max):
+    """The power of two by which the float32 screen multiplies squared distances.
+
+    1.0 while the squared norms (largest ``sq_max``) fit float32's products;
+    otherwise ``2**(-2 e)`` with ``sqrt(sq_max) < 2**e``, which brings them
+    below 1. Powers of two scale exactly, so the screen's error bound holds
+    in the scaled units.
+    """
+    if sq_max <= _SCREEN_MAX_SQ:
+        return 1.0
+    _, exponent = np.frexp(np.sqrt(sq_max))
+    return float(np.ldexp(1.0, -2 * int(exponent)))
 
 
 def _softmax_reference(G, sq, row0):
@@ -349,14 +379,21 @@ class SoftmaxObjective:
         """
         X, E = self.X, self.E
         np.dot(X, L.T, out=E)
-        E32 = E.astype(np.float32)
-        E32t = np.ascontiguousarray(E32.T)
         sq = np.einsum("ij,ij->i", E, E)
+        sq_max = float(sq.max())
+        if not np.isfinite(4.0 * sq_max):
+            # distances beyond float64's range (a line search's trial step
+            # far out): no finite loss, so the solver steps back
+            self.n_evaluations += 1
+            return np.inf, np.zeros_like(L)
+        screen_scale = screen_scale_of(sq_max)
+        E32 = (E * np.sqrt(screen_scale) if screen_scale != 1.0 else E).astype(np.float32)
+        E32t = np.ascontiguousarray(E32.T)
         for buffer in (self.WF, self.WtE, self.col_sums):
             buffer.fill(0.0)
         F = X if self.gather else E
         args = (self.kind == "nca", E, E32, E32t, sq, self.target, self.stat, F, self.WF,
-                self.WtE, self.col_sums, self.chunk_rows)
+                self.WtE, self.col_sums, self.chunk_rows, screen_scale)
         if self.n_parts == 1:
             self._kernel(*args)
             col_sums, WtE = self.col_sums[0], self.WtE[0]

@@ -8,7 +8,11 @@ labels instead, draws the tuples from them with
 
 - the ``n_constraints`` and ``random_state`` parameters
   (:data:`SUPERVISED_PARAMETER_CONSTRAINTS`; ``n_constraints=None`` means
-  ``20 * n_classes ** 2``, metric-learn's default);
+  ``20 * n_classes ** 2``, metric-learn's default), and ``num_constraints``
+  accepted as a deprecated alias of ``n_constraints`` (with a
+  ``FutureWarning``, as in metric-learn 0.7);
+- being a scikit-learn transformer (``fit(X, y)``, ``transform(X)``,
+  ``fit_transform``), which the tuple learners are not;
 - validation of ``(X, y)``: at least two samples, classification labels of at
   least two classes (dissimilar constraints need two);
 - :meth:`SupervisedMixin._label_pairs` and
@@ -20,7 +24,7 @@ Two helpers serve the pairs forms too: :func:`check_calibration_params`
 (the ``calibration_params`` argument of a pairs learner's ``fit``) and
 :func:`split_pairs` (checked labels and difference vectors of pairs).
 
-A ``_Supervised`` class lists the mixin first::
+A ``_Supervised`` class lists the mixin (a ``TransformerMixin``) first::
 
     class ITML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseITML):
         _parameter_constraints = {
@@ -41,9 +45,10 @@ import warnings
 from numbers import Integral
 
 import numpy as np
+from sklearn.base import TransformerMixin
 
 from .._sklearn_compat import Interval
-from .._validation import check_class_labels, check_pair_labels
+from .._validation import check_calibration_args, check_class_labels, check_pair_labels
 from ..constraints import Constraints
 
 __all__ = [
@@ -64,7 +69,10 @@ _CALIBRATION_KEYS = ("strategy", "min_rate", "beta")
 
 
 def check_calibration_params(calibration_params):
-    """Validate the ``calibration_params`` dict handed to a pairs learner's ``fit``."""
+    """Validate the ``calibration_params`` dict handed to a pairs learner's ``fit``.
+
+    Its keys and values are checked here, before the learner's solver runs.
+    """
     if calibration_params is None:
         return {}
     if not isinstance(calibration_params, dict):
@@ -78,6 +86,11 @@ def check_calibration_params(calibration_params):
             f"calibration_params has unknown keys {unknown}; calibrate_threshold "
             f"takes {list(_CALIBRATION_KEYS)}"
         )
+    check_calibration_args(
+        calibration_params.get("strategy", "accuracy"),
+        calibration_params.get("min_rate"),
+        calibration_params.get("beta", 1.0),
+    )
     return dict(calibration_params)
 
 
@@ -92,13 +105,15 @@ def default_n_constraints(y):
     return 20 * len(np.unique(y)) ** 2
 
 
-class SupervisedMixin:
+class SupervisedMixin(TransformerMixin):
     """Turn class labels into the constraints a weakly supervised solver needs.
 
     Expects the class to have ``n_constraints`` and ``random_state``
-    parameters and to derive from :class:`mlearn.base.BaseMetricLearner`
+    parameters and to derive from :class:`mlearn.base.MahalanobisMixin`
     (for ``_prepare_points``).
     """
+
+    _deprecated_aliases = {"num_constraints": "n_constraints"}
 
     def _validate_supervised(self, X, y):
         """Validate ``(X, y)``: floats, >= 2 samples, labels of >= 2 classes.
@@ -123,6 +138,14 @@ class SupervisedMixin:
                 f"dissimilar constraints; y has {n_classes} class"
             )
         return X, y
+
+    @staticmethod
+    def _labelled(X, y):
+        """The labelled points and their labels (negative numbers mark unlabelled points)."""
+        if y.dtype.kind not in "iuf":
+            return X, y
+        known = y >= 0
+        return X[known], y[known]
 
     def _n_constraints(self, y):
         """``n_constraints``, or its default ``20 * n_classes ** 2`` when None."""
@@ -185,6 +208,9 @@ class SupervisedMixin:
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
+        # TransformerMixin comes before MahalanobisMixin in a _Supervised
+        # class and resets the transformer tags: float32 is kept all the same
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
     def _more_tags(self):  # scikit-learn < 1.6

@@ -1,19 +1,35 @@
 """Covariance: the inverse covariance of the data as a Mahalanobis metric."""
 
+import warnings
+
+import numpy as np
+from sklearn.base import TransformerMixin
+
 from .._sklearn_compat import _fit_context
 from ..base import BaseMetricLearner, MahalanobisMixin
-from ..linalg import components_from_metric, initialize_metric
+from ..linalg import components_from_metric, initialize_metric, power_of_two_scale
+from .lfda import pad_rows
 
 __all__ = ["Covariance"]
 
 
-class Covariance(MahalanobisMixin, BaseMetricLearner):
+class Covariance(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
     """The classical Mahalanobis distance: M is the inverse covariance of X.
 
     An unsupervised baseline: distances are measured in units of the data's
     own spread, so that correlated and large-variance features do not
-    dominate. A singular covariance (constant or collinear features) is
-    inverted with the pseudo-inverse.
+    dominate.
+
+    When ``X`` does not vary in every direction (constant or collinear
+    features, duplicated rows, fewer samples than features) the covariance
+    is singular: it is inverted in the subspace in which ``X`` varies
+    (eigenvalues at the level of round-off count as zero, rather than being
+    inverted into weights of 1e15), the other directions get zero weight, and
+    a warning says so. Constant ``X`` (all points equal) has no covariance to
+    invert and raises ``ValueError``.
+    ``X`` of any finite magnitude is handled: data whose largest magnitude
+    lies outside [2**-100, 2**100] are scaled by a power of two (exactly)
+    before the covariance is formed.
 
     Parameters
     ----------
@@ -43,10 +59,27 @@ class Covariance(MahalanobisMixin, BaseMetricLearner):
     >>> from mlearn import Covariance
     >>> X = np.random.RandomState(0).randn(200, 3) * [1.0, 5.0, 0.1]
     >>> cov = Covariance().fit(X)
-    >>> np.round(np.cov(cov.transform(X), rowvar=False), 6)
-    array([[ 1.,  0.,  0.],
-           [ 0.,  1., -0.],
-           [ 0., -0.,  1.]])
+    >>> C = np.cov(cov.transform(X), rowvar=False)
+    >>> np.round(C, 6) + 0.0  # + 0.0 turns the -0. that round-off may leave into 0.
+    array([[1., 0., 0.],
+           [0., 1., 0.],
+           [0., 0., 1.]])
+
+    A feature that repeats another adds no direction: the metric is learned
+    in the span of the data, gives the difference of the two copies zero
+    weight, and measures the same distances as without the copy:
+
+    >>> import warnings
+    >>> X2 = np.hstack([X, X[:, :1]])
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # "X spans only 3 of its 4 dimensions ..."
+    ...     cov2 = Covariance().fit(X2)
+    >>> M2 = cov2.get_mahalanobis_matrix()
+    >>> bool(np.allclose(M2 @ [1.0, 0.0, 0.0, -1.0], 0.0, atol=1e-10))
+    True
+    >>> bool(np.isclose(cov2.pair_distance(X2[None, :2])[0],
+    ...                 cov.pair_distance(X[None, :2])[0]))
+    True
     """
 
     def __init__(self, preprocessor=None):
@@ -68,6 +101,49 @@ class Covariance(MahalanobisMixin, BaseMetricLearner):
         self : Covariance
         """
         X = self._prepare_points(X, reset=True, ensure_min_samples=2)
-        M = initialize_metric("covariance", X)
-        self.components_ = components_from_metric(M, check_psd=False)
+        X = np.asarray(X, dtype=np.float64)
+        # squares of data beyond 2**+-100 under- or overflow: fit on X / s
+        # (exact) and scale the map back
+        scale = power_of_two_scale(X)
+        if scale != 1.0:
+            X = X / scale
+        self.components_ = _whitening_components(X) / scale
         return self
+
+
+def _whitening_components(X):
+    """``L`` with ``L.T @ L`` the inverse covariance of ``X`` in the subspace in
+    which ``X`` varies; rows by decreasing weight, zero rows for the other
+    directions.
+
+    A numerically singular covariance inverted as it stands would give its
+    round-off eigenvalues weights of 1e15 or more; they count as zero here.
+    """
+    n_features = X.shape[1]
+    w, V = np.linalg.eigh(np.atleast_2d(np.cov(X, rowvar=False)))
+    # round-off of the eigensolver (relative to the largest eigenvalue) and of
+    # the data themselves (relative to their magnitude); real variances far
+    # smaller than the largest, as between raw features of very different
+    # units, stay above both
+    eps = np.finfo(np.float64).eps
+    floor = max(10 * n_features * eps * w[-1], (10 * eps * np.abs(X).max()) ** 2)
+    keep = w > floor
+    rank = int(keep.sum())
+    if rank == 0:
+        raise ValueError(
+            "Covariance needs X that is not constant: all points are equal, so there "
+            "is no covariance to invert"
+        )
+    if rank == n_features:
+        M = initialize_metric("covariance", X)
+        return components_from_metric(M, check_psd=False)
+    warnings.warn(
+        f"X spans only {rank} of its {n_features} dimensions (constant or collinear "
+        "features, duplicated rows or fewer samples than features); Covariance "
+        f"inverts the covariance in that {rank}-dimensional subspace and the other "
+        "directions get zero weight",
+        UserWarning,
+        stacklevel=4,
+    )
+    # ascending variances: the rows come out by decreasing weight
+    return pad_rows((V[:, keep] / np.sqrt(w[keep])).T, n_features)

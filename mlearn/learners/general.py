@@ -17,6 +17,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn.base import TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import type_of_target
@@ -35,6 +36,7 @@ from ..linalg import (
     components_from_metric,
     initialize_components,
     metric_from_components,
+    power_of_two_scale,
     project_psd,
 )
 from ..objectives import PAIR_LOSSES, REGULARIZERS, RELATIVE_LOSSES, MetricObjective
@@ -75,9 +77,13 @@ LOGDET_FLOOR = 1e-10
 class _GeneralMixin:
     """Initialisation, solver dispatch and fitted state shared by the four learners."""
 
-    def _initial_components(self, X, y, random_state):
+    def _initial_components(self, X, y, random_state, scale=1.0):
+        """``L`` to start from, for points ``X`` already divided by ``scale``
+        (an ``init`` array, in data units, is multiplied by it)."""
         init = self.init
         n_features = X.shape[1]
+        if not isinstance(init, str) and scale != 1.0:
+            init = np.asarray(init, dtype=np.float64) * scale
         if isinstance(init, str) and init == "auto":
             if self.n_components is None or self.n_components == n_features:
                 init = "identity"
@@ -106,6 +112,19 @@ class _GeneralMixin:
 
     def _solve(self, objective, L0, *, random_state, max_iter=None, learn_threshold=False):
         """Minimise ``objective`` from ``L0``; returns (L, threshold, n_iter, history)."""
+        try:
+            return self._run_solver(objective, L0, random_state=random_state,
+                                    max_iter=max_iter, learn_threshold=learn_threshold)
+        except np.linalg.LinAlgError as exc:
+            # the data were brought into range before, so only a metric that
+            # grew past float64's range can make an eigen-decomposition fail
+            raise ValueError(
+                f"{type(self).__name__}'s solver {self.solver!r} failed: the metric's "
+                f"eigen-decomposition did not converge ({exc}), its entries having "
+                "overflowed; increase alpha or use solver='lbfgs'"
+            ) from None
+
+    def _run_solver(self, objective, L0, *, random_state, max_iter, learn_threshold):
         name = type(self).__name__
         max_iter = self.max_iter if max_iter is None else max_iter
         solver = self.solver
@@ -196,9 +215,49 @@ class _GeneralMixin:
         return x.reshape(L0.shape), threshold, n_iter, history
 
     def _set_fitted(self, L, n_iter, history):
+        if not np.any(L):
+            warnings.warn(
+                f"{type(self).__name__} learned the zero metric: every point is at "
+                "distance 0 from every other, which carries no information. The "
+                "constraints may pull harder than they push (check them, lower alpha "
+                "or use another regularizer).",
+                UserWarning, stacklevel=3,
+            )
         self.components_ = np.ascontiguousarray(L)
         self.n_iter_ = int(n_iter)
         self.objective_history_ = [float(v) for v in history]
+
+
+def _satisfiable(tuples, sample_weight, name, stacklevel=2):
+    """Triplets or quadruplets without those no metric can satisfy, and their weights.
+
+    The far pair of a triplet ``(a, p, n)`` is ``(a, n)``, of a quadruplet
+    ``(a, b, c, e)`` it is ``(c, e)``; when its two points are identical,
+    ``d_far = 0`` under every metric, so ``margin + d_near - d_far`` stays
+    positive and the constraint only pulls the metric towards zero. Those are
+    left out with a warning; none left is an error.
+    """
+    if tuples.shape[1] == 3:
+        first, second, kind, what = 0, 2, "triplets", "the anchor and the negative"
+    else:
+        first, second, kind, what = 2, 3, "quadruplets", "the third and fourth points"
+    same = np.all(tuples[:, first] == tuples[:, second], axis=1)
+    if not same.any():
+        return tuples, sample_weight
+    if same.all():
+        raise ValueError(
+            f"{name} cannot learn from these {kind}: in all {len(tuples)} of them "
+            f"{what} are identical points, at distance 0 under every metric, so none "
+            "can be satisfied"
+        )
+    warnings.warn(
+        f"{name}: in {int(same.sum())} of {len(tuples)} {kind} {what} are identical "
+        "points, at distance 0 under every metric, so no metric satisfies them; they "
+        "are left out",
+        UserWarning, stacklevel=stacklevel,
+    )
+    keep = ~same
+    return tuples[keep], None if sample_weight is None else sample_weight[keep]
 
 
 def _flat(value_grad):
@@ -269,9 +328,30 @@ _ATTRIBUTES_DOC = """\
     n_iter_ : int
         Iterations (epochs for 'sgd') of the solver.
     objective_history_ : list of float
-        The objective at the start and after each iteration.
+        The objective at the start and after each iteration (of the
+        rescaled data when they were rescaled, see Notes).
     n_features_in_ : int
         Number of features seen in ``fit``."""
+
+_SCALE_NOTES_DOC = """
+    Notes
+    -----
+    The margin and the identity prior fix a scale, so the learned metric
+    depends on the scale of the data. Data whose largest magnitude lies
+    outside ``[2**-100, 2**100]`` are fitted divided by a power of two ``s``
+    that brings it into ``[0.5, 1)`` (exactly; an ``init`` array is
+    multiplied by ``s``), and ``components_`` is divided by ``s``: squared
+    distances under the learned metric, and so ``margin_`` and the
+    thresholds, are the same for the data as given and as fitted. A learned
+    metric that is zero carries no information and is warned about.
+"""
+
+_RELATIVE_NOTES_DOC = _SCALE_NOTES_DOC + """
+    A constraint whose far pair is one point twice (a triplet's negative at
+    its anchor, a quadruplet's last two points equal) has ``d_far = 0`` under
+    every metric and can never be satisfied: such constraints are left out
+    with a warning, and none left is an error.
+"""
 
 
 class _TupleMetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
@@ -289,19 +369,31 @@ class _TupleMetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
         if y is not None or self._input_kind == "pairs":
             y = check_pair_labels(y, len(tuples))
         sample_weight = _check_weights(sample_weight, len(tuples), self._input_kind[:-1])
+        if self._input_kind != "pairs":
+            # the warning points at the caller of fit (through _fit_context)
+            # or of partial_fit
+            tuples, sample_weight = _satisfiable(tuples, sample_weight, type(self).__name__,
+                                                 stacklevel=4 if partial else 5)
         n_features = tuples.shape[2]
         self._check_solver_options(n_features)
         if partial and self.solver != "sgd":
             raise ValueError(f"partial_fit needs solver='sgd', got solver={self.solver!r}")
         if reset:
+            # tuples beyond 2**±100 are fitted at a power-of-two scale (exact),
+            # so that no squared distance overflows or underflows; later
+            # partial fits keep the first one's scale
+            self._fit_scale = power_of_two_scale(tuples)
+        scale = self._fit_scale
+        fitted = tuples / scale if scale != 1.0 else tuples
+        if reset:
             random_state = check_random_state(self.random_state)
-            points = np.unique(tuples.reshape(-1, n_features), axis=0).astype(np.float64)
-            L0 = self._initial_components(points, None, random_state)
+            points = np.unique(fitted.reshape(-1, n_features), axis=0).astype(np.float64)
+            L0 = self._initial_components(points, None, random_state, scale)
             self.random_state_ = random_state
         else:
             random_state = self.random_state_
-            L0 = self.components_
-        objective, learn_threshold = self._build_objective(tuples, y, sample_weight, L0, reset)
+            L0 = self.components_ * scale
+        objective, learn_threshold = self._build_objective(fitted, y, sample_weight, L0, reset)
         if partial:
             optimizer = getattr(self, "_optimizer", None) if not reset else None
             L, threshold, n_iter, history = self._run_sgd(
@@ -315,20 +407,32 @@ class _TupleMetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
             L, threshold, n_iter, history = self._solve(
                 objective, L0, random_state=random_state, learn_threshold=learn_threshold
             )
-        self._set_fitted(L, n_iter, history)
+        self._set_fitted(L / scale, n_iter, history)
         self._after_fit(objective, threshold, tuples, y)
         return self
 
-    def _relative_objective(self, tuples, sample_weight, L0, reset):
-        M0 = metric_from_components(L0) if reset else self.prior_metric_
+    def _prior(self, L0, reset):
+        """The prior ``M0`` of the objective, for the data as fitted.
+
+        It is kept in those units for later partial fits; ``prior_metric_``
+        holds it for the data as given (``M0 / scale**2``).
+        """
         if reset:
-            self.prior_metric_ = M0
+            self._fitted_prior = metric_from_components(L0)
+            scale = self._fit_scale
+            self.prior_metric_ = self._fitted_prior / scale / scale
+        return self._fitted_prior
+
+    def _relative_objective(self, tuples, sample_weight, L0, reset):
+        M0 = self._prior(L0, reset)
         objective = MetricObjective.from_tuples(
             relative=tuples, relative_loss=self.loss, margin=1.0,
             relative_weights=sample_weight, regularizer=self.regularizer, alpha=self.alpha,
             M0=M0,
         )
         if reset:
+            # squared distances under the learned metric are the same for the
+            # data as given and as fitted: the margin needs no rescaling
             self.margin_ = self.margin if self.margin is not None else _auto_margin(
                 objective, L0
             )
@@ -388,7 +492,9 @@ default='logistic'
         The loss's threshold ``b`` ('logistic'), learned or given.
     classes_ : ndarray of shape (2,)
         ``[-1, 1]``.
-
+"""
+        + _SCALE_NOTES_DOC
+        + """
     Examples
     --------
     >>> import numpy as np
@@ -435,14 +541,15 @@ default='logistic'
         super().__init__(preprocessor=preprocessor)
 
     def _build_objective(self, pairs, y, sample_weight, L0, reset):
-        M0 = metric_from_components(L0) if reset else self.prior_metric_
-        if reset:
-            self.prior_metric_ = M0
+        M0 = self._prior(L0, reset)
         objective = MetricObjective.from_tuples(
             pairs=pairs, y=y, pair_loss="contrastive", pair_weights=sample_weight,
             regularizer=self.regularizer, alpha=self.alpha, M0=M0,
         )
         if reset:
+            # squared distances under the learned metric are the same for the
+            # data as given and as fitted: margins and thresholds need no
+            # rescaling
             d = objective.squared_distances(L=L0)
             median = float(np.median(d[d > 0])) if np.any(d > 0) else 1.0
             self.margin_ = median if self.margin is None else float(self.margin)
@@ -548,7 +655,9 @@ class TripletsMetricLearner(TripletsClassifierMixin, _TupleMetricLearner):
         + """
     margin_ : float
         The margin used.
-
+"""
+        + _RELATIVE_NOTES_DOC
+        + """
     Examples
     --------
     >>> import numpy as np
@@ -556,6 +665,7 @@ class TripletsMetricLearner(TripletsClassifierMixin, _TupleMetricLearner):
     >>> rng = np.random.RandomState(0)
     >>> X = rng.randn(50, 2) * [1.0, 10.0]
     >>> t = rng.randint(50, size=(300, 3))
+    >>> t = t[(t[:, 0] != t[:, 1]) & (t[:, 0] != t[:, 2])]   # three distinct points
     >>> closer = np.abs(X[t[:, 0], 0] - X[t[:, 1], 0]) < np.abs(X[t[:, 0], 0] - X[t[:, 2], 0])
     >>> t[~closer] = t[~closer][:, [0, 2, 1]]          # orient by the first axis only
     >>> learner = TripletsMetricLearner().fit(X[t])
@@ -641,7 +751,9 @@ class QuadrupletsMetricLearner(QuadrupletsClassifierMixin, _TupleMetricLearner):
         + """
     margin_ : float
         The margin used.
-
+"""
+        + _RELATIVE_NOTES_DOC
+        + """
     Examples
     --------
     >>> import numpy as np
@@ -649,6 +761,7 @@ class QuadrupletsMetricLearner(QuadrupletsClassifierMixin, _TupleMetricLearner):
     >>> rng = np.random.RandomState(0)
     >>> X = rng.randn(50, 2) * [1.0, 10.0]
     >>> q = rng.randint(50, size=(300, 4))
+    >>> q = q[(q[:, 0] != q[:, 1]) & (q[:, 2] != q[:, 3])]   # two pairs of distinct points
     >>> gap = np.abs(X[q[:, 0], 0] - X[q[:, 1], 0]) - np.abs(X[q[:, 2], 0] - X[q[:, 3], 0])
     >>> q[gap > 0] = q[gap > 0][:, [2, 3, 0, 1]]
     >>> QuadrupletsMetricLearner().fit(X[q]).score(X[q]) > 0.9
@@ -712,7 +825,7 @@ class QuadrupletsMetricLearner(QuadrupletsClassifierMixin, _TupleMetricLearner):
 # -- the supervised learner ------------------------------------------------------------
 
 
-class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
+class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetricLearner):
     """Metric learning from labels (or a continuous target), with generated constraints.
 
     Builds must-link pairs ``S``, cannot-link pairs ``D`` and relative
@@ -814,7 +927,9 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
         'multiclass'.
     classes_ : ndarray
         The class labels (not set for a continuous target).
-
+"""
+        + _SCALE_NOTES_DOC
+        + """
     Examples
     --------
     >>> from sklearn.datasets import load_iris
@@ -936,9 +1051,16 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
             y = y.astype(np.float64)
         n_features = X.shape[1]
         self._check_solver_options(n_features)
+        # points beyond 2**±100 are fitted at a power-of-two scale (exact), so
+        # that no squared distance overflows or underflows
+        scale = power_of_two_scale(X)
+        if scale != 1.0:
+            X = X / scale
         random_state = check_random_state(self.random_state)
-        L = self._initial_components(X, None if regression else y, random_state)
+        L = self._initial_components(X, None if regression else y, random_state, scale)
         M0 = metric_from_components(L)
+        # squared distances under the learned metric are the same for the data
+        # as given and as fitted: the margin needs no rescaling
         self.margin_ = None
         history, n_iter = [], 0
         n_rounds = self.n_rounds if self.constraints == "knn" else 1
@@ -1003,7 +1125,7 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
             warnings.warn(not_converged[-1].message, ConvergenceWarning, stacklevel=3)
         self.n_constraints_ = {"pairs": int(len(objective.pair_index)),
                                "triplets": int(len(objective.near_index))}
-        self._set_fitted(L, n_iter, history)
+        self._set_fitted(L / scale, n_iter, history)
         return self
 
     def _n_random(self, n_samples):

@@ -9,7 +9,8 @@ from sklearn.utils import check_random_state
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from ..base import BaseMetricLearner, MahalanobisMixin, PairsClassifierMixin
-from ..linalg import components_from_metric, initialize_metric
+from ..exceptions import NonPSDError
+from ..linalg import components_from_metric, initialize_metric, power_of_two_scale
 from ._itml_kernels import (
     BLOCKED_MIN_FEATURES,
     SWEEP_BLOCK,
@@ -28,10 +29,13 @@ __all__ = ["ITML", "ITML_Supervised"]
 # Above this many distinct points the default bounds are estimated on a sample.
 _MAX_BOUND_POINTS = 4000
 def check_prior_pd(M, name, learner):
-    """A prior or starting matrix that must be strictly positive definite."""
+    """A prior or starting matrix that must be strictly positive definite.
+
+    A singular one raises :class:`~mlearn.exceptions.NonPSDError`.
+    """
     w = np.linalg.eigvalsh(M)
     if not w[0] > 1e-10 * max(abs(w[-1]), np.finfo(np.float64).tiny):
-        raise ValueError(
+        raise NonPSDError(
             f"{learner} needs a strictly positive definite {name}; this one has smallest "
             f"eigenvalue {w[0]:.3g} (largest {w[-1]:.3g}). With prior='covariance' this "
             "happens when features are constant or collinear: use prior='identity' or "
@@ -40,8 +44,32 @@ def check_prior_pd(M, name, learner):
     return M
 
 
+def rescale_given_metric(M, given, scale, name, learner):
+    """``M`` in the units of the data divided by ``scale``.
+
+    A learner that fits on data / ``scale`` (see
+    :func:`mlearn.linalg.power_of_two_scale`) takes a metric the user gave as
+    an array in the units of the data times ``scale**2``; one it built from a
+    string (``given``) is already in the units it fits in.
+    """
+    if scale == 1.0 or isinstance(given, str):
+        return M
+    with np.errstate(over="ignore", under="ignore"):  # checked right below
+        scaled = (M * scale) * scale
+    if not np.all(np.isfinite(scaled)) or (np.any(M) and not np.any(scaled)):
+        raise ValueError(
+            f"{learner}: {name} is given in the units of the data, whose magnitude "
+            f"needs scaling by {scale:.3g} to be fitted; {name} times {scale:.3g}**2 "
+            f"leaves float64's range. Pass {name} as a string, or rescale the data "
+            f"and {name} together."
+        )
+    return scaled
+
+
 class _BaseITML(BaseMetricLearner):
     """Parameters and solver shared by :class:`ITML` and :class:`ITML_Supervised`."""
+
+    _deprecated_aliases = {"convergence_threshold": "tol"}
 
     _parameter_constraints = {
         **BaseMetricLearner._parameter_constraints,
@@ -57,10 +85,17 @@ class _BaseITML(BaseMetricLearner):
     def _fit_pairs(self, pairs, y, bounds, random_state):
         """Run ITML on validated pairs (n_pairs, 2, n_features) with labels +1/-1."""
         name = type(self).__name__
+        # squared distances of data beyond 2**+-100 under- or overflow: fit on
+        # pairs / s (exact) and scale the map back. The bounds are on learned
+        # distances, which that leaves unchanged.
+        scale = power_of_two_scale(pairs)
+        if scale != 1.0:
+            pairs = pairs / scale
         diffs, y = split_pairs(pairs, y)
         points = np.unique(pairs.reshape(-1, pairs.shape[2]), axis=0).astype(np.float64)
         self.bounds_ = self._resolve_bounds(bounds, points, random_state)
         A = initialize_metric(self.prior, points, random_state=random_state, name="prior")
+        A = rescale_given_metric(A, self.prior, scale, "prior", name)
         A = np.array(check_prior_pd(A, "prior", name), dtype=np.float64, order="C")
 
         # A pair of identical points constrains nothing (its distance is 0 under
@@ -77,7 +112,8 @@ class _BaseITML(BaseMetricLearner):
             A = self._solve(A, diffs[order], y[order].astype(np.float64), name)
         elif self.verbose:
             print(f"[{name}] no pair of distinct points: the metric is the prior")
-        self.components_ = components_from_metric(A, self.n_components, check_psd=False)
+        self.components_ = components_from_metric(
+            A, self.n_components, check_psd=False) / scale
         return self
 
     def _resolve_bounds(self, bounds, points, random_state):
@@ -174,6 +210,8 @@ class ITML(MahalanobisMixin, PairsClassifierMixin, _BaseITML):
     tol : float, default=1e-3
         Stop when the dual variables ``lambda`` change little between sweeps:
         ``sum|lambda - lambda_old| / (||lambda|| + ||lambda_old||) < tol``.
+        ``convergence_threshold``, its old name, is accepted with a
+        ``FutureWarning``.
     prior : {'identity', 'covariance', 'random'} or array-like of shape \
             (n_features, n_features), default='identity'
         The matrix ``M0`` the metric stays close to; it must be strictly
@@ -199,7 +237,8 @@ class ITML(MahalanobisMixin, PairsClassifierMixin, _BaseITML):
         ``(u, l)``: the squared learned distance of similar pairs should be at
         most ``u``, that of dissimilar ones at least ``l``. Unless given to
         ``fit``, the 5th and 95th percentiles of the Euclidean distances
-        (not squared, as metric-learn does) between the points of the pairs.
+        (not squared, as metric-learn does) between the points of the pairs
+        (divided by ``s``, see Notes).
     n_iter_ : int
         Number of sweeps run.
     components_ : ndarray of shape (n_components, n_features)
@@ -220,6 +259,15 @@ class ITML(MahalanobisMixin, PairsClassifierMixin, _BaseITML):
     -----
     A pair of identical points says nothing about the metric (its distance
     is zero under every ``M``); such pairs are left out of the projections.
+
+    Pairs whose largest magnitude lies outside [2**-100, 2**100], where
+    squared distances under- or overflow, are divided by a power of two
+    ``s`` (exactly) before fitting: an array ``prior`` is taken in the units
+    of the data (times ``s**2``), the default bounds are computed on the
+    divided points, given bounds are used as they are (they bound learned
+    distances, which do not change), and ``components_`` is divided by
+    ``s``. For ordinary data ``s`` is 1. With ``prior='covariance'`` and
+    given bounds, ``fit(c * pairs)`` learns ``components_ / c``.
 
     References
     ----------
@@ -294,10 +342,13 @@ class ITML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseITML):
     max_iter : int, default=1000
         Maximum number of sweeps over the pairs.
     tol : float, default=1e-3
-        Convergence tolerance on the change of the dual variables.
+        Convergence tolerance on the change of the dual variables
+        (``convergence_threshold``, its old name, is accepted with a
+        ``FutureWarning``).
     n_constraints : int, default=None
         Number of similar pairs, and of dissimilar pairs, to draw; None means
-        ``20 * n_classes ** 2``.
+        ``20 * n_classes ** 2``. ``num_constraints``, its old name, is
+        accepted with a ``FutureWarning``.
     prior : {'identity', 'covariance', 'random'} or array-like of shape \
             (n_features, n_features), default='identity'
         Strictly positive definite matrix the metric stays close to.

@@ -5,10 +5,12 @@ import warnings
 
 import numpy as np
 from scipy.linalg import eigh
+from sklearn.base import TransformerMixin
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._validation import check_class_labels
 from ..base import BaseMetricLearner, MahalanobisMixin
+from ..linalg import power_of_two_scale
 
 __all__ = ["LFDA"]
 
@@ -66,7 +68,7 @@ def flip_signs(V):
     return V * signs
 
 
-class LFDA(MahalanobisMixin, BaseMetricLearner):
+class LFDA(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
     """Local Fisher Discriminant Analysis (Sugiyama).
 
     LFDA is Fisher discriminant analysis made local: pairs of points of the
@@ -79,7 +81,9 @@ class LFDA(MahalanobisMixin, BaseMetricLearner):
         A_{ij} = \\exp\\left(-\\frac{\\|x_i - x_j\\|^2}{\\sigma_i \\sigma_j}\\right),
 
     ``σ_i`` the distance from ``x_i`` to its ``k``-th nearest neighbour in
-    its class, the local within-class and between-class scatters are
+    its class (to its nearest distinct point of the class when it has ``k``
+    or more duplicates, whose scale would otherwise be zero), the local
+    within-class and between-class scatters are
 
     .. math::
 
@@ -98,7 +102,12 @@ class LFDA(MahalanobisMixin, BaseMetricLearner):
     are left out, with a warning, and get zero weight; a singular local
     within-class scatter in the remaining directions is regularised, with a
     warning. ``components_`` has zero rows where fewer than
-    ``n_components`` directions exist.
+    ``n_components`` directions exist. Classes that give no within-class
+    scatter at all (every class a single point, or all its points equal)
+    raise ``ValueError``. The result does not depend on the scale of ``X``
+    (``fit(c * X)`` gives ``components_ / c``), at any finite magnitude:
+    data whose largest magnitude lies outside [2**-100, 2**100] are scaled
+    by a power of two (exactly) before the scatters are formed.
 
     Parameters
     ----------
@@ -145,6 +154,16 @@ class LFDA(MahalanobisMixin, BaseMetricLearner):
     >>> lfda = LFDA(n_components=2, k=5).fit(X, y)
     >>> lfda.transform(X).shape
     (150, 2)
+
+    Duplicated rows are no problem (a point's local scale is taken from its
+    nearest distinct neighbour), and the metric scales with the data:
+
+    >>> import numpy as np
+    >>> X2, y2 = np.repeat(X, 3, axis=0), np.repeat(y, 3)
+    >>> big = LFDA(n_components=2, k=1).fit(X2 * 1e200, y2)
+    >>> small = LFDA(n_components=2, k=1).fit(X2, y2)
+    >>> bool(np.allclose(big.components_ * 1e200, small.components_))
+    True
     """
 
     _parameter_constraints: dict = {
@@ -179,7 +198,13 @@ class LFDA(MahalanobisMixin, BaseMetricLearner):
         """
         X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2)
         check_class_labels(y)
+        _check_within_class_pairs(y)
         X = np.asarray(X, dtype=np.float64)
+        # squared distances of data beyond 2**+-100 under- or overflow: fit on
+        # X / s (exact) and scale the map back
+        scale = power_of_two_scale(X)
+        if scale != 1.0:
+            X = X / scale
         n_features = X.shape[1]
         n_components = n_features if self.n_components is None else self.n_components
         if n_components > n_features:
@@ -201,14 +226,21 @@ class LFDA(MahalanobisMixin, BaseMetricLearner):
         m = min(n_components, U.shape[1])
         # the m largest; LAPACK's full solver is the faster one for all of them
         subset = None if m == U.shape[1] else [U.shape[1] - m, U.shape[1] - 1]
-        vals, vecs = eigh(Sb, Sw, subset_by_index=subset)
+        try:
+            vals, vecs = eigh(Sb, Sw, subset_by_index=subset)
+        except np.linalg.LinAlgError as exc:
+            raise ValueError(
+                "LFDA's generalized eigenproblem failed: the local within-class "
+                f"scatter is not numerically positive definite ({exc}); classes with "
+                "more distinct points, a larger k or fewer features avoid this"
+            ) from exc
         vals, vecs = vals[::-1], flip_signs(vecs[:, ::-1])
         vals = np.clip(vals, 0.0, None)
         if self.embedding_type == "weighted":
             vecs = vecs * np.sqrt(vals)
         elif self.embedding_type == "orthonormalized":
             vecs = flip_signs(np.linalg.qr(vecs)[0])
-        self.components_ = pad_rows((U @ vecs).T, n_components)
+        self.components_ = pad_rows((U @ vecs).T, n_components) / scale
         self.eigenvalues_ = np.concatenate([vals, np.zeros(n_components - m)])
         return self
 
@@ -246,8 +278,7 @@ def local_scatters(X, y, k):
         # small classes: one thread, rather than waking the thread pool
         n_jobs = 1 if n_c * n_c < SMALL_CLASS_ENTRIES else None
         D = pairwise_distances(members, metric="sqeuclidean", n_jobs=n_jobs)
-        k_c = min(k, n_c - 1)
-        sigma = np.sqrt(np.partition(D, k_c, axis=1)[:, k_c])
+        sigma = _local_scales(D, min(k, n_c - 1))
         A = _affinities(D, sigma)
         local = _laplacian_scatter(members, A)
         S_within += local / n_c
@@ -257,6 +288,34 @@ def local_scatters(X, y, k):
         S_between += (1.0 / n_samples - 1.0 / n_c) * local
         S_between -= (n_c / n_samples) * (members.T @ members)
     return (S_between + S_between.T) / 2, (S_within + S_within.T) / 2
+
+
+def _check_within_class_pairs(y):
+    _, counts = np.unique(y, return_counts=True)
+    if counts.max() < 2:
+        raise ValueError(
+            "LFDA needs a class of y with at least two points: its within-class "
+            f"scatter is made of pairs of points of one class, and each of the "
+            f"{len(counts)} classes of y has a single point"
+        )
+
+
+def _local_scales(D, k):
+    """``sigma_i``: the distance from point ``i`` to its ``k``-th nearest neighbour.
+
+    ``D`` holds the squared distances within one class. A point with ``k`` or
+    more duplicates would get a scale of zero, which gives all its pairs zero
+    affinity (and, when every point is duplicated, a zero within-class
+    scatter); it takes the distance to its nearest distinct point instead,
+    and keeps 0 only when every point of the class is equal to it.
+    """
+    scales = np.partition(D, k, axis=1)[:, k]
+    equal = scales == 0
+    if equal.any():
+        rows = D[equal]
+        nearest = np.where(rows > 0, rows, np.inf).min(axis=1)
+        scales[equal] = np.where(np.isfinite(nearest), nearest, 0.0)
+    return np.sqrt(scales)
 
 
 def _affinities(D, sigma):
@@ -270,7 +329,8 @@ def _affinities(D, sigma):
         D *= inverse[None, :]
         np.negative(D, out=D)
         return np.exp(D, out=D)
-    # a point with k duplicates has no scale: its pairs get no weight
+    # a class whose points are all equal has no scale; its pairs, of
+    # identical points, carry no weight anyway
     scale = np.outer(sigma, sigma)
     with np.errstate(divide="ignore", invalid="ignore"):
         A = np.exp(-D / scale)
@@ -291,6 +351,14 @@ def _laplacian_scatter(X, W):
 
 
 def _regularise_within(Sw):
+    if not np.any(Sw):
+        # with local scales taken from distinct neighbours, the closest distinct
+        # pair of a class has affinity >= exp(-1): only constant classes are left
+        raise ValueError(
+            "the local within-class scatter of LFDA is zero: in every class of y "
+            "with more than one point, all points are equal (duplicated rows), so "
+            "there is no within-class spread to compare the classes against"
+        )
     w = np.linalg.eigvalsh(Sw)
     if w[0] > RANK_TOL * max(w[-1], 0.0):
         return Sw

@@ -5,12 +5,13 @@ import warnings
 from collections import deque
 
 import numpy as np
+from sklearn.base import TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from ..base import BaseMetricLearner, MahalanobisMixin
-from ..linalg import initialize_components
+from ..linalg import initialize_components, power_of_two_scale
 from . import _lmnn_kernels as kernels
 
 __all__ = ["LMNN"]
@@ -25,9 +26,13 @@ REFRESH_EVERY = 10
 #: Memory (MiB) for one block of squared distances in the impostor search.
 SEARCH_BLOCK_MIB = 64.0
 LBFGS_MEMORY = 10
+#: A map under which every squared distance between the points is below
+#: float64's epsilon, both in margin units and relative to the starting map,
+#: cannot be told from the zero map: the points have collapsed onto one.
+COLLAPSE_SQDIST = float(np.finfo(np.float64).eps)
 
 
-class LMNN(MahalanobisMixin, BaseMetricLearner):
+class LMNN(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
     """Large Margin Nearest Neighbor (Weinberger & Saul).
 
     LMNN learns a linear map ``L`` under which every point's ``n_neighbors``
@@ -58,21 +63,25 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
     init : {'auto', 'pca', 'lda', 'identity', 'random'} or array-like of shape \
             (n_components, n_features), default='auto'
         Initial linear map. 'auto' uses 'lda' when ``n_components`` is at
-        most ``n_classes - 1`` (and smaller than ``n_features``), 'pca' when
-        ``n_components < n_features``, and 'identity' otherwise.
+        most ``min(n_features, n_classes - 1)``, 'pca' when
+        ``n_components < min(n_features, n_samples)``, and 'identity'
+        otherwise (metric-learn's rule, :func:`mlearn.linalg.auto_init`).
     n_neighbors : int, default=3
         Number of target neighbours of each point (itself excluded). A class
         with ``m <= n_neighbors`` points gives its points ``m - 1`` target
         neighbours (with a warning); points alone in their class have none
-        but still act as impostors.
+        but still act as impostors. ``k``, its old name, is accepted with a
+        ``FutureWarning``.
     min_iter : int, default=50
         Minimum number of iterations before the tolerance may stop the
         optimisation (it still stops earlier when no step decreases the
-        objective).
+        objective, or when the points have collapsed onto one; see Notes).
     max_iter : int, default=1000
         Maximum number of iterations.
     learn_rate : float, default=1e-7
-        Initial step size of ``solver='gd'``; not used by L-BFGS.
+        Initial step size of ``solver='gd'``; not used by L-BFGS. It applies
+        to the data as fitted, that is after the rescaling described in
+        Notes when the data lie outside ``2**±100``.
     regularization : float, default=0.5
         Weight ``μ`` of the pull term; the push (hinge) term has weight
         ``1 - μ``.
@@ -120,6 +129,24 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
     --------
     mlearn.NCA : a smooth, stochastic neighbour objective.
 
+    Notes
+    -----
+    The margin is one unit of squared distance, so LMNN is not invariant to
+    the scale of ``X``: standardise the features. Data whose largest
+    magnitude lies outside ``[2**-100, 2**100]`` are fitted divided by a
+    power of two ``s`` that brings it into ``[0.5, 1)`` (exactly, with an
+    ``init`` array multiplied by ``s``), and ``components_`` is divided by
+    ``s``: the squared distances then stay finite.
+
+    On some data no linear map keeps the target neighbours closer than the
+    impostors by the margin, and the objective is smallest when every point
+    is mapped to the same one (``L = 0``): for instance two classes that
+    interleave along a single feature. The fit then stops as soon as every
+    squared distance under ``L`` is below float64's epsilon (both in margin
+    units and as a fraction of its value under ``init``), warns, and sets
+    ``components_`` to zero. A smaller ``regularization`` (more weight
+    on the impostors' push) can keep the map from collapsing.
+
     References
     ----------
     .. [1] K. Q. Weinberger and L. K. Saul, "Distance Metric Learning for
@@ -143,6 +170,8 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
     >>> pipe.fit(X, y).score(X, y) > 0.95
     True
     """
+
+    _deprecated_aliases = {"k": "n_neighbors"}
 
     _parameter_constraints: dict = {
         **BaseMetricLearner._parameter_constraints,
@@ -208,6 +237,11 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         """
         X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2)
         X = np.asarray(X, dtype=np.float64)
+        # data beyond 2**±100 are fitted at a power-of-two scale (exact), so
+        # that no squared distance overflows or underflows
+        scale = power_of_two_scale(X)
+        if scale != 1.0:
+            X = X / scale
         classes, y_codes = np.unique(y, return_inverse=True)
         if len(classes) < 2:
             raise ValueError(
@@ -222,6 +256,8 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         init = self.init
         if not isinstance(init, str):
             init = np.asarray(init)
+            if scale != 1.0:
+                init = np.asarray(init, dtype=np.float64) * scale
         L0 = initialize_components(
             init, X, y_codes, n_components=self.n_components, random_state=random_state
         )
@@ -235,18 +271,28 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
                 "LMNN has nothing to learn and components_ is the initialisation",
                 UserWarning,
             )
-            self.components_ = L0
+            self.components_ = L0 / scale
             self.n_iter_ = 0
             self.objective_ = 0.0
             return self
 
         log = self._log if self.verbose else None
+        problem.start_spread = problem.spread(L0)
         solve = _lbfgs if self.solver == "lbfgs" else _gradient_descent
         L, f, n_iter, converged = solve(
             problem, L0, max_iter=self.max_iter, min_iter=self.min_iter,
             tol=self.convergence_tol, learn_rate=self.learn_rate, log=log,
         )
-        if not converged:
+        if problem.collapsed(L):
+            warnings.warn(
+                "LMNN's objective is smallest with every point mapped onto the same "
+                "one: no linear map keeps the target neighbours closer than the "
+                f"impostors by the margin (objective {f:.6g}), so components_ is "
+                "zero. A smaller regularization weighs the impostors' push more.",
+                UserWarning,
+            )
+            L = np.zeros_like(L)
+        elif not converged:
             warnings.warn(
                 f"LMNN did not converge in max_iter={self.max_iter} iterations "
                 f"(objective {f:.6g}); increase max_iter or convergence_tol",
@@ -255,7 +301,9 @@ class LMNN(MahalanobisMixin, BaseMetricLearner):
         if self.verbose:
             self._log(f"{'converged' if converged else 'stopped'} after {n_iter} "
                       f"iterations, objective {f:.6e}")
-        self.components_ = L
+        # the objective depends on L only through L X, which the scaling
+        # leaves unchanged
+        self.components_ = L / scale
         self.n_iter_ = n_iter
         self.objective_ = float(f)
         return self
@@ -294,6 +342,7 @@ class _LMNNProblem:
         self.n_targets = len(self.target)
         self.iterations_since_search = 0
         self.n_searches = 0
+        self.start_spread = np.inf
         self._Z = self._CZ = self._Z_of = None
 
     # -- target neighbours -------------------------------------------------------
@@ -446,6 +495,24 @@ class _LMNNProblem:
                       + u_targets[self.ref_has_targets]) ** 2
         return bool(np.all(low >= high))
 
+    def spread(self, L):
+        """A bound on the squared distances between the points under ``L``."""
+        Z = self._Z if self._Z_of is L else self.X @ L.T
+        centred = Z - Z.mean(axis=0)
+        # a squared distance is at most 4 times the largest squared norm
+        return 4.0 * float(np.einsum("ij,ij->i", centred, centred).max())
+
+    def collapsed(self, L):
+        """Whether ``L`` has mapped the points onto one, to float64's resolution.
+
+        Every squared distance must be below ``COLLAPSE_SQDIST`` in margin
+        units (the objective cannot tell ``L`` from 0) and that fraction of
+        its bound under the starting map ``start_spread`` (so that data
+        which start that close, being tiny, are not mistaken for it).
+        """
+        spread = self.spread(L)
+        return spread < COLLAPSE_SQDIST and spread < COLLAPSE_SQDIST * self.start_spread
+
     def start_iteration(self, L):
         """Renew a subsampled candidate set every REFRESH_EVERY iterations."""
         self.iterations_since_search += 1
@@ -501,7 +568,7 @@ def _try_step(problem, L_new, f, decrease):
     impostor search unless :meth:`_LMNNProblem.covers` guarantees it exact.
     """
     result = problem(L_new)
-    if result[0] > f - decrease:
+    if not result[0] <= f - decrease:  # also rejects a NaN objective
         return None
     if problem.covers(L_new):
         return result
@@ -537,6 +604,8 @@ def _lbfgs(problem, L0, *, max_iter, min_iter, tol, log, **_):
             Y.clear()
             d = -g
             slope = -(g @ g)
+            if slope == 0.0:  # a gradient whose square underflows: stationary
+                return x.reshape(shape), f, it - 1, True
             x_norm = np.linalg.norm(x)
             step = (0.1 * x_norm if x_norm > 0 else 1.0) / np.sqrt(-slope)
         else:
@@ -558,17 +627,32 @@ def _lbfgs(problem, L0, *, max_iter, min_iter, tol, log, **_):
         f_new, G_new, n_active = result
         g_new = G_new.ravel()
         s, yv = x_new - x, g_new - g
-        if s @ yv > 1e-10 * np.linalg.norm(s) * np.linalg.norm(yv):
+        if _usable_curvature(s, yv):
             S.append(s)
             Y.append(yv)
         decrease = f - f_new
         x, f, g = x_new, f_new, g_new
         _report(log, problem, it, f, n_active)
-        if not np.any(g):
+        if not np.any(g) or problem.collapsed(x.reshape(shape)):
             return x.reshape(shape), f, it, True
         if it >= min_iter and decrease <= tol * abs(f):
             return x.reshape(shape), f, it, True
     return x.reshape(shape), f, it, False
+
+
+def _usable_curvature(s, y):
+    """Whether the pair ``(s, y)`` may enter the L-BFGS memory.
+
+    Its curvature ``s . y`` must be clearly positive, and large enough that
+    ``1 / (s . y)`` and ``(s . y) / (y . y)`` are finite: near a minimum at
+    ``L = 0`` the steps shrink until those products underflow, and the
+    two-loop recursion would turn them into infinities and NaN.
+    """
+    sy = s @ y
+    if not sy > 1e-10 * np.linalg.norm(s) * np.linalg.norm(y):
+        return False
+    with np.errstate(over="ignore", divide="ignore"):
+        return bool(np.isfinite(1.0 / sy) and np.isfinite(sy / (y @ y)))
 
 
 def _two_loop(g, S, Y):
@@ -612,6 +696,6 @@ def _gradient_descent(problem, L0, *, max_iter, min_iter, tol, learn_rate, log, 
         L, f, G = L_new, f_new, G_new
         learn_rate *= 1.01
         _report(log, problem, it, f, n_active)
-        if it >= min_iter and decrease <= tol * abs(f):
+        if problem.collapsed(L) or (it >= min_iter and decrease <= tol * abs(f)):
             return L, f, it, True
     return L, f, it, False

@@ -11,8 +11,10 @@ from threadpoolctl import threadpool_limits
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from ..base import BaseMetricLearner, MahalanobisMixin, QuadrupletsClassifierMixin
-from ..linalg import components_from_metric, initialize_metric
+from ..exceptions import NonPSDError
+from ..linalg import components_from_metric, initialize_metric, power_of_two_scale
 from ._supervised import SUPERVISED_PARAMETER_CONSTRAINTS, SupervisedMixin
+from .itml import rescale_given_metric
 
 __all__ = ["LSML", "LSML_Supervised"]
 
@@ -77,7 +79,10 @@ def lsml_solve(M0, prior_inv, diff_ab, diff_cd, weights, *, tol, max_iter, verbo
     ``log det(M + t D) = log det M + sum_j log(1 + t nu_j)`` with ``nu`` the
     eigenvalues of ``S⁻¹ D S⁻ᵀ`` (``M = S Sᵀ``), so each trial step costs
     O(n_constraints + n_features) and the iterate stays positive definite
-    without projection.
+    without projection. The solver stops when the gradient's norm in the
+    metric's own geometry, ``||M^(1/2) G M^(1/2)||_F`` (``||G||_F`` at the
+    identity), falls below ``tol``: unlike ``||G||_F`` it does not change when
+    the data and the prior are rescaled together.
 
     Returns
     -------
@@ -105,7 +110,12 @@ def lsml_solve(M0, prior_inv, diff_ab, diff_cd, weights, *, tol, max_iter, verbo
         G_res = _residual_gradient(diff_ab, diff_cd, d_ab, d_cd, weights)
         if G_res is not None:
             G += G_res
-        grad_norm = float(np.linalg.norm(G))
+        # with M = S Sᵀ, the eigenvalues of S⁻¹ D S⁻ᵀ = -Sᵀ G S give log det along the ray
+        S = eigvecs * np.sqrt(eigvals)
+        W = -(S.T @ G @ S)
+        # the gradient's norm in the metric's own geometry, ||M^(1/2) G M^(1/2)||:
+        # unlike ||G|| it does not change with the scale of the data
+        grad_norm = float(np.linalg.norm(W))
         if grad_norm < tol:
             converged = True
             break
@@ -113,9 +123,6 @@ def lsml_solve(M0, prior_inv, diff_ab, diff_cd, weights, *, tol, max_iter, verbo
         D = (D + D.T) / 2
         slope_ab = _quadratic_forms(diff_ab, D)
         slope_cd = _quadratic_forms(diff_cd, D)
-        # with M = S Sᵀ, the eigenvalues of S⁻¹ D S⁻ᵀ = -Sᵀ G S give log det along the ray
-        S = eigvecs * np.sqrt(eigvals)
-        W = -(S.T @ G @ S)
         nu = np.linalg.eigvalsh((W + W.T) / 2)
         trace_slope = float(np.sum(D * prior_inv))
 
@@ -198,6 +205,11 @@ class _BaseLSML(BaseMetricLearner):
     def _fit_quadruplets(self, quadruplets, weights, random_state):
         name = type(self).__name__
         n_quadruplets, _, n_features = quadruplets.shape
+        # squared distances of data beyond 2**+-100 under- or overflow: fit on
+        # quadruplets / s (exact) and scale the map back
+        scale = power_of_two_scale(quadruplets)
+        if scale != 1.0:
+            quadruplets = quadruplets / scale
         diff_ab = np.asarray(quadruplets[:, 0] - quadruplets[:, 1], dtype=np.float64)
         diff_cd = np.asarray(quadruplets[:, 2] - quadruplets[:, 3], dtype=np.float64)
         weights = _check_weights(weights, n_quadruplets)
@@ -208,6 +220,7 @@ class _BaseLSML(BaseMetricLearner):
             prior = initialize_metric(
                 self.prior, np.zeros((0, n_features)), random_state=random_state, name="prior"
             )
+        prior = rescale_given_metric(prior, self.prior, scale, "prior", name)
         prior_inv = _inverse_pd(prior, name)
         # a loop of (n_features, n_features) products: extra BLAS threads only add
         # contention
@@ -216,8 +229,10 @@ class _BaseLSML(BaseMetricLearner):
                 prior, prior_inv, diff_ab, diff_cd, weights, tol=self.tol,
                 max_iter=self.max_iter, verbose=self.verbose, name=name,
             )
-        self.loss_ = losses[-1]
-        self.components_ = components_from_metric(M, self.n_components, check_psd=False)
+        # in the units of the data, log det M is lower by 2 n_features log(scale)
+        self.loss_ = losses[-1] + 2 * n_features * np.log(scale)
+        self.components_ = components_from_metric(
+            M, self.n_components, check_psd=False) / scale
         return self
 
 
@@ -243,7 +258,7 @@ def _check_weights(weights, n_quadruplets):
 def _inverse_pd(prior, learner):
     w, V = np.linalg.eigh(prior)
     if not w[0] > 1e-10 * max(abs(w[-1]), np.finfo(np.float64).tiny):
-        raise ValueError(
+        raise NonPSDError(
             f"{learner} needs a strictly positive definite prior; this one has smallest "
             f"eigenvalue {w[0]:.3g} (largest {w[-1]:.3g}). With prior='covariance' this "
             "happens when features are constant or collinear, or when there are fewer "
@@ -275,8 +290,11 @@ class LSML(MahalanobisMixin, QuadrupletsClassifierMixin, _BaseLSML):
     Parameters
     ----------
     tol : float, default=1e-3
-        Stop when the Frobenius norm of the objective's gradient falls below
-        ``tol`` (or when no step decreases the objective).
+        Stop when the norm of the objective's gradient ``G``, measured in the
+        geometry of the current metric, ``||M^(1/2) G M^(1/2)||_F`` (the
+        Frobenius norm of ``G`` when ``M`` is the identity), falls below
+        ``tol``, or when no step decreases the objective. Measured so, the
+        stopping point does not depend on the scale of the data.
     max_iter : int, default=1000
         Maximum number of descent iterations.
     prior : {'identity', 'covariance', 'random'} or array-like of shape (n_features, n_features), default='identity'
@@ -314,6 +332,16 @@ class LSML(MahalanobisMixin, QuadrupletsClassifierMixin, _BaseLSML):
     --------
     LSML_Supervised : LSML on quadruplets drawn from class labels.
 
+    Notes
+    -----
+    Quadruplets whose largest magnitude lies outside [2**-100, 2**100], where
+    squared distances under- or overflow, are divided by a power of two ``s``
+    (exactly) before fitting: an array ``prior`` is taken in the units of the
+    data (times ``s**2``), ``components_`` is divided by ``s`` and ``loss_``
+    is given in the units of the data. For ordinary data ``s`` is 1. With
+    ``prior='covariance'``, ``fit(c * quadruplets)`` learns
+    ``components_ / c``.
+
     References
     ----------
     .. [1] E. Y. Liu, Z. Guo, X. Zhang, V. Jojic and W. Wang, "Metric Learning
@@ -328,9 +356,9 @@ class LSML(MahalanobisMixin, QuadrupletsClassifierMixin, _BaseLSML):
     >>> quadruplets[:, 1, 0] = quadruplets[:, 0, 0]  # a and b agree on feature 0
     >>> quadruplets[:, 3, 0] = quadruplets[:, 2, 0] + 2  # c and d differ on it
     >>> lsml = LSML().fit(quadruplets)
-    >>> np.round(lsml.get_mahalanobis_matrix(), 2)
-    array([[ 1.09, -0.  ],
-           [-0.  ,  0.87]])
+    >>> np.round(lsml.get_mahalanobis_matrix(), 1)  # the solver stops at tol=1e-3
+    array([[ 1.1, -0. ],
+           [-0. ,  0.9]])
     >>> lsml.score(quadruplets)  # fraction of quadruplets satisfied (0.88 before)
     0.93
     """
@@ -386,6 +414,7 @@ class LSML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseLSML):
         Regularisation target and starting point (see :class:`LSML`).
     n_constraints : int, default=None
         Number of quadruplets to draw; None means ``20 * n_classes ** 2``.
+        ``num_constraints``, its old name, is accepted with a ``FutureWarning``.
     weights : array-like of shape (n_constraints,), default=None
         Weight of each drawn quadruplet; None weighs them equally.
     verbose : bool, default=False

@@ -3,6 +3,7 @@
 import numpy as np
 
 from .._sklearn_compat import StrOptions, _fit_context
+from ..linalg import power_of_two_scale
 from ._nca_kernels import SoftmaxObjective
 from .nca import _SoftmaxNeighbourLearner
 
@@ -43,8 +44,8 @@ class MLKR(_SoftmaxNeighbourLearner):
     init : {'auto', 'pca', 'identity', 'random'} or array-like of shape \
             (n_components, n_features), default='auto'
         Initial linear map. 'auto' uses 'pca' when ``n_components <
-        n_features`` and 'identity' otherwise (targets are real numbers, so
-        there is no 'lda').
+        min(n_features, n_samples)`` and 'identity' otherwise (targets are
+        real numbers, so there is no 'lda').
     tol : float, default=None
         Convergence tolerance handed to SciPy's L-BFGS-B (both the relative
         decrease of the objective and the largest gradient entry); None uses
@@ -86,6 +87,14 @@ class MLKR(_SoftmaxNeighbourLearner):
     The scale of ``L`` is the kernel's bandwidth, so it is learned too:
     standardise the features (or choose ``init``) so that the initial
     neighbourhoods are neither a single point nor the whole data set.
+
+    Points or targets whose largest magnitude lies outside
+    ``[2**-100, 2**100]`` are fitted divided by a power of two that brings
+    it into ``[0.5, 1)`` (exactly), so that no squared distance or squared
+    error overflows; ``components_`` is divided by the points' one (an
+    ``init`` array and warm-start ``components_`` multiplied by it). The
+    targets' scale multiplies the loss, not its minimisers; ``verbose`` then
+    prints the loss of the rescaled targets.
 
     References
     ----------
@@ -153,9 +162,17 @@ class MLKR(_SoftmaxNeighbourLearner):
         X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2, y_numeric=True)
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64).ravel()
-        L0 = self._initial_components(X, None, X.shape[1])
+        # points and targets beyond 2**±100 are fitted at power-of-two scales
+        # (exact): the squared distances and the squared errors stay finite.
+        # Scaling the targets multiplies the loss, not its minimisers.
+        scale, y_scale = power_of_two_scale(X), power_of_two_scale(y)
+        if scale != 1.0:
+            X = X / scale
+        if y_scale != 1.0:
+            y = y / y_scale
+        L0 = self._initial_components(X, None, X.shape[1], scale)
         objective = SoftmaxObjective(X, y, "mlkr", L0.shape[0])
-        self.components_ = self._minimize(objective, L0)
+        self.components_ = self._minimize(objective, L0, scale) / scale
         return self
 
     def __sklearn_tags__(self):

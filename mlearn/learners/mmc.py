@@ -6,32 +6,48 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+from threadpoolctl import threadpool_limits
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from ..base import BaseMetricLearner, MahalanobisMixin, PairsClassifierMixin
-from ..linalg import components_from_metric, initialize_metric, project_psd
+from ..linalg import (
+    components_from_metric,
+    initialize_metric,
+    power_of_two_scale,
+    project_psd,
+)
 from ._supervised import (
     SUPERVISED_PARAMETER_CONSTRAINTS,
     SupervisedMixin,
     check_calibration_params,
     split_pairs,
 )
+from .itml import rescale_given_metric
+from .lfda import RANK_TOL
 
 __all__ = ["MMC", "MMC_Supervised"]
 
 
 def _log_sum_distances(A, D):
-    """``log(sum_D d_A)`` (with a small floor), Xing et al.'s dissimilarity term."""
+    """``log(sum_D d_A)``, Xing et al.'s dissimilarity term (-inf when all d_A are 0)."""
     sq = np.einsum("ij,ij->i", D @ A, D)
-    return float(np.log(np.sqrt(np.maximum(sq, 0.0)).sum() + 1e-6))
+    total = np.sqrt(np.maximum(sq, 0.0)).sum()
+    return float(np.log(total)) if total > 0 else -np.inf
 
 
 def _log_sum_distances_grad(A, D):
-    """Gradient of :func:`_log_sum_distances` with respect to ``A``."""
+    """Gradient of :func:`_log_sum_distances` with respect to ``A``.
+
+    A pair at zero distance (``A`` singular along it) would weigh infinitely:
+    the distances are floored at 1e-6 times their mean, a floor relative to
+    the data, so that the direction does not depend on their scale.
+    """
     sq = np.einsum("ij,ij->i", D @ A, D)
     dist = np.sqrt(np.maximum(sq, 0.0))
-    grad = (D.T * (0.5 / (dist + 1e-6))) @ D
-    return grad / (dist.sum() + 1e-6)
+    mean = dist.mean()
+    floor = 1e-6 * mean if mean > 0 else 1.0
+    grad = (D.T * (0.5 / (dist + floor))) @ D
+    return grad / (dist.sum() + floor)
 
 
 def _orthogonal_direction(grad, other):
@@ -137,7 +153,10 @@ class _BaseMMC(BaseMetricLearner):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "max_proj": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "init": [StrOptions({"identity", "covariance", "random"}), "array-like"],
+        "init": [
+            StrOptions({"identity", "covariance", "random", "pca", "lda", "auto"}),
+            "array-like",
+        ],
         "diagonal": ["boolean"],
         "diagonal_c": [Interval(Real, 0, None, closed="neither")],
         "verbose": ["verbose"],
@@ -145,8 +164,16 @@ class _BaseMMC(BaseMetricLearner):
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
     }
 
-    def _fit_pairs(self, pairs, y, random_state):
+    _deprecated_aliases = {"convergence_threshold": "tol"}
+
+    def _fit_pairs(self, pairs, y, random_state, X=None, classes=None):
         name = type(self).__name__
+        # squared distances of data beyond 2**+-100 under- or overflow: fit on
+        # pairs / s (exact) and scale the map back
+        scale = power_of_two_scale(pairs)
+        if scale != 1.0:
+            pairs = pairs / scale
+            X = None if X is None else X / scale
         diffs, y = split_pairs(pairs, y)
         if not np.any(y == 1) or not np.any(y == -1):
             raise ValueError(
@@ -162,28 +189,86 @@ class _BaseMMC(BaseMetricLearner):
             )
         S = diffs[y == 1]
         points = np.unique(pairs.reshape(-1, pairs.shape[2]), axis=0).astype(np.float64)
-        M0 = initialize_metric(self.init, points, random_state=random_state, name="init")
+        pair_points = points
+        labels = None
+        if X is not None and isinstance(self.init, str) and self.init in ("pca", "lda", "auto"):
+            # the _Supervised form computes these from its labelled points
+            points, labels = X, classes
+        M0 = initialize_metric(
+            self.init, points, labels, n_components=self.n_components,
+            random_state=random_state, name="init",
+        )
+        M0 = rescale_given_metric(M0, self.init, scale, "init", name)
         if self.diagonal:
             M = self._fit_diagonal(np.diag(M0).copy(), S, D, name)
         else:
-            M = self._fit_full(M0, S, D, name)
-        self.components_ = components_from_metric(M, self.n_components, check_psd=False)
+            M = self._fit_full(M0, S, D, pair_points, name)
+        self.components_ = components_from_metric(
+            M, self.n_components, check_psd=False) / scale
         return self
 
-    def _fit_full(self, M0, S, D, name):
+    def _fit_full(self, M0, S, D, points, name):
+        """Solve in the span of the similar pairs' differences; 0 elsewhere.
+
+        Along a direction no similar pair spans, ``M`` is free: where no pair
+        differs either (constant or collinear features) the objective ignores
+        it, and where dissimilar pairs do, ``M`` could grow without limit and
+        the problem has no solution. Either way such directions get zero
+        weight, with a warning; with fewer similar pairs than dimensions in
+        which the points vary, the second case is an error instead.
+        """
         scatter = S.T @ S
-        # Along a direction no similar pair spans, M can grow for free and push
-        # the dissimilar pairs apart without limit: the problem has no solution.
+        n_features = scatter.shape[0]
         w, V = np.linalg.eigh(scatter)
-        null = V[:, w <= 1e-10 * max(w[-1], np.finfo(np.float64).tiny)]
-        if null.shape[1] and np.linalg.norm(D @ null) > 1e-8 * np.linalg.norm(D):
+        spanned = w > 1e-10 * max(w[-1], np.finfo(np.float64).tiny)
+        rank = int(spanned.sum())
+        if rank == n_features:
+            return self._solve_full(M0, scatter, D, name)
+        if rank == 0:
             raise ValueError(
-                f"{name}: the similar pairs' differences span only {D.shape[1] - null.shape[1]} "
-                f"of the {D.shape[1]} feature dimensions, and dissimilar pairs extend "
-                "beyond them, so MMC's objective is unbounded. Add similar pairs, reduce "
-                "the features (e.g. PCA), or use diagonal=True."
+                f"{name} needs a similar pair of two distinct points; every similar "
+                "pair joins a point to itself"
             )
-        return self._iterative_projections(M0, scatter, D, name)
+        unbounded = np.linalg.norm(D @ V[:, ~spanned]) > 1e-8 * np.linalg.norm(D)
+        if unbounded:
+            self._check_enough_similar_pairs(S, points, rank, name)
+        reason = ("and dissimilar pairs extend beyond them, where MMC's objective is "
+                  "unbounded" if unbounded else "as no pair differs in the others "
+                  "(constant or collinear features)")
+        warnings.warn(
+            f"{name}: the similar pairs' differences span only {rank} of the "
+            f"{n_features} feature dimensions, {reason}; {name} is solved in that "
+            f"{rank}-dimensional subspace and the other directions get zero weight",
+            UserWarning,
+            stacklevel=5,
+        )
+        U = V[:, spanned]
+        A = self._solve_full(U.T @ M0 @ U, U.T @ scatter @ U, D @ U, name)
+        M = U @ A @ U.T
+        return (M + M.T) / 2
+
+    def _solve_full(self, A, scatter, D, name):
+        # a loop of (n_features, n_features) eigen-decompositions: extra BLAS
+        # threads only add contention
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._iterative_projections(A, scatter, D, name)
+
+    @staticmethod
+    def _check_enough_similar_pairs(S, points, rank, name):
+        """Refuse an unbounded problem that too few similar pairs cause."""
+        centred = points - points.mean(axis=0)
+        w = np.linalg.eigvalsh(centred.T @ centred)
+        data_rank = int(np.sum(w > RANK_TOL * max(w[-1], 0.0)))
+        n_similar = len(np.unique(S[np.any(S != 0, axis=1)], axis=0))
+        if n_similar < data_rank:
+            raise ValueError(
+                f"{name}: the similar pairs' differences span only {rank} of the "
+                f"{S.shape[1]} feature dimensions, and dissimilar pairs extend beyond "
+                f"them, so MMC's objective is unbounded: {n_similar} similar pairs of "
+                f"distinct points cannot span the {data_rank} dimensions in which the "
+                "points vary. Add similar pairs, reduce the features (e.g. PCA), or "
+                "use diagonal=True."
+            )
 
     def _iterative_projections(self, A, scatter, D, name):
         """Xing et al.'s algorithm for the full metric.
@@ -205,7 +290,9 @@ class _BaseMMC(BaseMetricLearner):
                 "similarity constraint is degenerate; use init='identity'"
             )
         eps = 0.01  # relative tolerance of the projections onto C1 and C2
-        alpha = 0.1
+        # the first step is a tenth of the starting metric's size (0.1 from the
+        # identity), so that the iterates scale with the data and the init
+        alpha = 0.1 * (np.linalg.norm(A) / np.sqrt(A.shape[0]))
         direction = _orthogonal_direction(scatter, _log_sum_distances_grad(A, D))
         A_old = A.copy()
         delta = np.inf
@@ -233,7 +320,7 @@ class _BaseMMC(BaseMetricLearner):
                 f"{name} did not converge within max_iter={self.max_iter} iterations "
                 f"(relative step {delta:.3g} > tol={self.tol}); increase max_iter or tol",
                 ConvergenceWarning,
-                stacklevel=6,
+                stacklevel=7,
             )
         return A_old
 
@@ -329,6 +416,20 @@ class MMC(MahalanobisMixin, PairsClassifierMixin, _BaseMMC):
     classes) and makes a poor metric for nearest neighbours; the iterate it
     returns keeps more directions.
 
+    Directions in which no similar pair differs leave the full metric
+    undetermined (constant or collinear features), or unbounded where
+    dissimilar pairs differ along them. The full version is solved in the
+    span of the similar pairs' differences and gives the other directions
+    zero weight, with a warning; it raises ``ValueError`` only when the
+    problem is unbounded because there are fewer distinct similar pairs than
+    dimensions in which the points vary.
+
+    The neighbourhoods learned do not depend on the scale of the data (the
+    bound and the step sizes are relative to the starting metric); data whose
+    largest magnitude lies outside [2**-100, 2**100] are divided by a power of
+    two (exactly) before fitting, an ``init`` array being taken in the units
+    of the data, and ``components_`` is scaled back.
+
     With ``diagonal=True`` it learns a diagonal ``M`` (a weight per feature)
     by projected Newton steps on ``sum_S d_M^2 - diagonal_c * log(sum_D d_M)``
     over non-negative weights, each iterate moved to its best scale (known in
@@ -348,11 +449,18 @@ class MMC(MahalanobisMixin, PairsClassifierMixin, _BaseMMC):
         Full version: stop when the step is smaller than ``tol`` times the
         norm of ``M``. Diagonal version: stop when an iteration lowers the
         objective by less than ``tol`` times its magnitude.
-    init : {'identity', 'covariance', 'random'} or array-like of shape \
-            (n_features, n_features), default='identity'
+        ``convergence_threshold``, its old name, is accepted with a
+        ``FutureWarning``.
+    init : {'identity', 'covariance', 'random', 'pca', 'lda', 'auto'} or \
+            array-like of shape (n_features, n_features), default='identity'
         Starting metric. 'covariance' is the inverse covariance of the points
         of the pairs, 'random' a random PSD matrix (seeded by
-        ``random_state``). The diagonal version starts from its diagonal.
+        ``random_state``). 'pca' is ``L.T @ L`` for the ``n_components``
+        leading principal axes of the points (all axes, hence the identity,
+        when n_components is None); 'lda' needs class labels, so only
+        :class:`MMC_Supervised` takes it. 'auto' picks 'lda', 'pca' or
+        'identity' by :func:`mlearn.linalg.auto_init`. An array is a symmetric
+        PSD matrix. The diagonal version starts from its diagonal.
     diagonal : bool, default=False
         Learn a diagonal metric (a scaling of the features).
     diagonal_c : float, default=1.0
@@ -450,7 +558,9 @@ class MMC_Supervised(SupervisedMixin, MahalanobisMixin, _BaseMMC):
 
     Pairs of points of the same class are similar, pairs of points of two
     classes dissimilar; :class:`MMC` then learns the metric. The estimator is
-    a transformer (``fit(X, y)``, ``transform(X)``) for pipelines.
+    a transformer (``fit(X, y)``, ``transform(X)``) for pipelines. Directions
+    in which no drawn similar pair differs (a constant feature, say) get zero
+    weight, with a warning, as in :class:`MMC`.
 
     Read more in the :ref:`User Guide <mmc>`.
 
@@ -464,12 +574,17 @@ class MMC_Supervised(SupervisedMixin, MahalanobisMixin, _BaseMMC):
     tol : float, default=1e-6
         Relative step size (full version) or relative decrease of the
         objective (diagonal version) under which the solver stops.
+        ``convergence_threshold``, its old name, is accepted with a
+        ``FutureWarning``.
     n_constraints : int, default=None
         Number of similar pairs, and of dissimilar pairs, to draw; None means
-        ``20 * n_classes ** 2``.
-    init : {'identity', 'covariance', 'random'} or array-like of shape \
-            (n_features, n_features), default='identity'
-        Starting metric.
+        ``20 * n_classes ** 2``. ``num_constraints``, its old name, is
+        accepted with a ``FutureWarning``.
+    init : {'identity', 'covariance', 'random', 'pca', 'lda', 'auto'} or \
+            array-like of shape (n_features, n_features), default='identity'
+        Starting metric, as for :class:`MMC`; 'pca', 'lda' and 'auto' are
+        computed from ``X`` and its labels (``n_components`` leading
+        directions; 'auto' picks by :func:`mlearn.linalg.auto_init`).
     diagonal : bool, default=False
         Learn a diagonal metric.
     diagonal_c : float, default=1.0
@@ -510,6 +625,17 @@ class MMC_Supervised(SupervisedMixin, MahalanobisMixin, _BaseMMC):
     >>> pipe = make_pipeline(MMC_Supervised(random_state=0), KNeighborsClassifier(3))
     >>> round(pipe.fit(X, y).score(X, y), 2)
     0.99
+
+    A constant feature gets zero weight:
+
+    >>> import warnings
+    >>> import numpy as np
+    >>> X5 = np.column_stack([X, np.full(len(X), 2.0)])
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # "... span only 4 of the 5 ..."
+    ...     mmc = MMC_Supervised(random_state=0).fit(X5, y)
+    >>> float(np.abs(mmc.get_mahalanobis_matrix()[4]).max())
+    0.0
     """
 
     _parameter_constraints = {
@@ -550,4 +676,4 @@ class MMC_Supervised(SupervisedMixin, MahalanobisMixin, _BaseMMC):
         X, y = self._validate_supervised(X, y)
         rng = check_random_state(self.random_state)
         pairs, pair_labels = self._label_pairs(X, y, rng)
-        return self._fit_pairs(pairs, pair_labels, rng)
+        return self._fit_pairs(pairs, pair_labels, rng, *self._labelled(X, y))

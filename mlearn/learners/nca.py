@@ -8,13 +8,14 @@ import warnings
 
 import numpy as np
 from scipy.optimize import minimize
+from sklearn.base import TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._validation import check_class_labels
 from ..base import BaseMetricLearner, MahalanobisMixin
-from ..linalg import initialize_components
+from ..linalg import initialize_components, power_of_two_scale
 from ._nca_kernels import SoftmaxObjective
 
 __all__ = ["NCA"]
@@ -34,7 +35,7 @@ def _blas_threads_for(n_samples):
     return threadpool_limits(limits=1, user_api="blas")
 
 
-class _SoftmaxNeighbourLearner(MahalanobisMixin, BaseMetricLearner):
+class _SoftmaxNeighbourLearner(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
     """What NCA and MLKR share: a softmax over neighbours, L-BFGS on ``L``."""
 
     _kind = None  # "nca" or "mlkr"
@@ -50,7 +51,12 @@ class _SoftmaxNeighbourLearner(MahalanobisMixin, BaseMetricLearner):
         "callback": [callable, None],
     }
 
-    def _initial_components(self, X, y_init, n_features):
+    def _initial_components(self, X, y_init, n_features, scale=1.0):
+        """``L`` to start from, for the points ``X`` (already divided by ``scale``).
+
+        A map given in data units (``init`` as an array, or the previous
+        ``components_``) acts on ``X * scale``, so it is multiplied by ``scale``.
+        """
         if self.n_components is not None and self.n_components > n_features:
             raise ValueError(
                 f"n_components={self.n_components} must be at most "
@@ -68,20 +74,26 @@ class _SoftmaxNeighbourLearner(MahalanobisMixin, BaseMetricLearner):
                     f"warm_start=True continues from components_ with {L0.shape[0]} "
                     f"rows, but n_components={self.n_components}"
                 )
-            return L0.copy()
+            return L0 * scale
         init = self.init if isinstance(self.init, str) else np.asarray(self.init)
         if not isinstance(init, str) and (init.ndim != 2 or init.shape[0] > init.shape[1]):
             raise ValueError(
                 "init given as an array must have shape (n_components, n_features) "
                 f"with n_components <= n_features, got shape {init.shape}"
             )
+        if not isinstance(init, str) and scale != 1.0:
+            init = np.asarray(init, dtype=np.float64) * scale
         return initialize_components(
             init, X, y_init, n_components=self.n_components,
             random_state=check_random_state(self.random_state),
         )
 
-    def _minimize(self, objective, L0):
-        """L-BFGS-B on the flattened ``L`` from ``L0``; sets ``n_iter_``."""
+    def _minimize(self, objective, L0, scale=1.0):
+        """L-BFGS-B on the flattened ``L`` from ``L0``; sets ``n_iter_``.
+
+        ``objective`` sees the data divided by ``scale``: the callback
+        receives ``L / scale``, the map of the data as given.
+        """
         name = type(self).__name__
         shape = L0.shape
         last = {"loss": np.nan}
@@ -104,7 +116,7 @@ class _SoftmaxNeighbourLearner(MahalanobisMixin, BaseMetricLearner):
                       f"{time.perf_counter() - start:>10.2f}")
                 sys.stdout.flush()
             if self.callback is not None:
-                self.callback(flat.reshape(shape).copy(), self.n_iter_)
+                self.callback(flat.reshape(shape) / scale, self.n_iter_)
 
         with _blas_threads_for(objective.X.shape[0]):
             result = minimize(
@@ -169,8 +181,9 @@ class NCA(_SoftmaxNeighbourLearner):
     init : {'auto', 'pca', 'lda', 'identity', 'random'} or array-like of shape \
             (n_components, n_features), default='auto'
         Initial linear map. 'auto' uses 'lda' when ``n_components`` is at
-        most ``n_classes - 1`` (and smaller than ``n_features``), 'pca' when
-        ``n_components < n_features``, and 'identity' otherwise.
+        most ``min(n_features, n_classes - 1)``, 'pca' when
+        ``n_components < min(n_features, n_samples)``, and 'identity'
+        otherwise (metric-learn's rule, :func:`mlearn.linalg.auto_init`).
     n_components : int, default=None
         Dimension of the learned space (rows of ``components_``); None keeps
         n_features.
@@ -217,6 +230,16 @@ class NCA(_SoftmaxNeighbourLearner):
     Softmax terms smaller than ``exp(-36)`` (float64 epsilon) times the
     largest term of their row are dropped: each is below the round-off of the
     row's sum.
+
+    The softmax has a fixed bandwidth, so NCA is not invariant to the scale
+    of ``X``: standardise the features. Data whose largest magnitude lies
+    outside ``[2**-100, 2**100]`` are fitted divided by a power of two ``s``
+    that brings it into ``[0.5, 1)`` (exactly; an ``init`` array and the
+    ``components_`` of a warm start are multiplied by ``s``), and
+    ``components_`` is divided by ``s``. Inside that range the objective is
+    computed at any scale without overflow; far out the softmax becomes the
+    nearest-neighbour rule, whose gradient is zero, so the fit stays at
+    ``init``.
 
     References
     ----------
@@ -287,10 +310,15 @@ class NCA(_SoftmaxNeighbourLearner):
         X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2)
         check_class_labels(y)
         X = np.asarray(X, dtype=np.float64)
+        # data beyond 2**±100 are fitted at a power-of-two scale (exact), so
+        # that no squared distance overflows or underflows
+        scale = power_of_two_scale(X)
+        if scale != 1.0:
+            X = X / scale
         codes = np.unique(y, return_inverse=True)[1].astype(np.int64).ravel()
-        L0 = self._initial_components(X, codes, X.shape[1])
+        L0 = self._initial_components(X, codes, X.shape[1], scale)
         objective = SoftmaxObjective(X, codes, "nca", L0.shape[0])
-        self.components_ = self._minimize(objective, L0)
+        self.components_ = self._minimize(objective, L0, scale) / scale
         return self
 
     def _reported(self, loss):

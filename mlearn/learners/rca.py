@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 from scipy.linalg import eigh
+from sklearn.base import TransformerMixin
 from sklearn.covariance import ledoit_wolf_shrinkage
 from sklearn.utils import check_random_state
 
@@ -12,12 +13,13 @@ from .._sklearn_compat import Interval, _fit_context
 from .._validation import check_class_labels
 from ..base import BaseMetricLearner, MahalanobisMixin
 from ..constraints import Constraints
+from ..linalg import power_of_two_scale
 from .lfda import RANK_TOL, data_subspace, flip_signs, group_blocks, pad_rows
 
 __all__ = ["RCA", "RCA_Supervised"]
 
 
-class RCA(MahalanobisMixin, BaseMetricLearner):
+class RCA(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
     """Relevant Components Analysis (Shental et al., Bar-Hillel et al.).
 
     RCA learns from *chunklets*: small groups of points known to belong to
@@ -45,7 +47,15 @@ class RCA(MahalanobisMixin, BaseMetricLearner):
     - when the chunklets are too few to estimate ``C`` in the remaining
       directions (``C`` singular), ``C`` is regularised by Ledoit-Wolf
       shrinkage towards a multiple of the identity, and a warning gives the
-      shrinkage coefficient.
+      shrinkage coefficient;
+    - when ``C`` is zero (every chunklet holds copies of one point, e.g.
+      duplicated rows), there is nothing to whiten and ``fit`` raises
+      ``ValueError``.
+
+    The result does not depend on the scale of ``X`` (``fit(c * X)`` gives
+    ``components_ / c``), at any finite magnitude: data whose largest
+    magnitude lies outside [2**-100, 2**100] are scaled by a power of two
+    (exactly) before the covariances are formed.
 
     Parameters
     ----------
@@ -89,6 +99,12 @@ class RCA(MahalanobisMixin, BaseMetricLearner):
     >>> rca = RCA().fit(X, chunks)
     >>> rca.components_.shape
     (2, 2)
+
+    The same data at another scale give the same metric, scaled:
+
+    >>> tiny = RCA().fit(X * 1e-200, chunks)
+    >>> bool(np.allclose(tiny.components_ * 1e-200, rca.components_))
+    True
     """
 
     _parameter_constraints: dict = {
@@ -141,36 +157,12 @@ class RCA(MahalanobisMixin, BaseMetricLearner):
             raise ValueError(
                 f"n_components={n_components} must be at most n_features={n_features}"
             )
-        inner, in_chunks = chunklet_covariance(X, chunks)
-        if n_components == n_features:
-            w, V = np.linalg.eigh(inner)
-            if w[0] > RANK_TOL * max(w[-1], 0.0):
-                # C is well conditioned, so the data span every direction:
-                # the symmetric C^(-1/2), without the subspace below
-                self.components_ = _inverse_sqrt(inner, (w, V))
-                return self
-        Xc = X - X.mean(axis=0)
-        U = data_subspace(Xc.T @ Xc, "RCA")
-        rank = U.shape[1]
-        # coordinates of the chunk-centred points in the data subspace, for
-        # the shrinkage estimate
-        C = U.T @ inner @ U
-        C = _regularise_inner(C, in_chunks, U)
-        if n_components < rank:
-            # constrained Fisher discriminant: smallest within / total ratio
-            Xs = X[chunks >= 0] @ U
-            total = np.atleast_2d(np.cov(Xs, rowvar=False))
-            total = total + RANK_TOL * max(np.trace(total), 1.0) * np.eye(rank)
-            _, A = eigh(C, total, subset_by_index=[0, n_components - 1])
-            A = flip_signs(A)
-            L = _inverse_sqrt(A.T @ C @ A) @ A.T
-        elif n_components == n_features:
-            # the symmetric C^(-1/2), as in the papers (and metric-learn)
-            self.components_ = U @ _inverse_sqrt(C) @ U.T
-            return self
-        else:
-            L = _inverse_sqrt(C)
-        self.components_ = pad_rows(L @ U.T, n_components)
+        # covariances of data beyond 2**+-100 under- or overflow: fit on X / s
+        # (exact) and scale the map back
+        scale = power_of_two_scale(X)
+        if scale != 1.0:
+            X = X / scale
+        self.components_ = _rca_components(X, chunks, n_components) / scale
         return self
 
     def __sklearn_tags__(self):
@@ -180,6 +172,41 @@ class RCA(MahalanobisMixin, BaseMetricLearner):
 
     def _more_tags(self):  # scikit-learn < 1.6
         return {**super()._more_tags(), "requires_y": True}
+
+
+def _rca_components(X, chunks, n_components):
+    """RCA's linear map, of shape (n_components, n_features)."""
+    n_features = X.shape[1]
+    inner, in_chunks = chunklet_covariance(X, chunks)
+    if n_components == n_features:
+        w, V = np.linalg.eigh(inner)
+        if w[0] > RANK_TOL * max(w[-1], 0.0):
+            # C is well conditioned, so the data span every direction:
+            # the symmetric C^(-1/2), without the subspace below
+            return _inverse_sqrt(inner, (w, V))
+    Xc = X - X.mean(axis=0)
+    U = data_subspace(Xc.T @ Xc, "RCA")
+    rank = U.shape[1]
+    # coordinates of the chunk-centred points in the data subspace, for
+    # the shrinkage estimate
+    C = U.T @ inner @ U
+    C = _regularise_inner(C, in_chunks, U)
+    if n_components < rank:
+        # constrained Fisher discriminant: smallest within / total ratio
+        Xs = X[chunks >= 0] @ U
+        total = np.atleast_2d(np.cov(Xs, rowvar=False))
+        # a ridge relative to the data's own variance, so that the result
+        # does not depend on their scale
+        total = total + RANK_TOL * np.trace(total) * np.eye(rank)
+        _, A = eigh(C, total, subset_by_index=[0, n_components - 1])
+        A = flip_signs(A)
+        L = _inverse_sqrt(A.T @ C @ A) @ A.T
+    elif n_components == n_features:
+        # the symmetric C^(-1/2), as in the papers (and metric-learn)
+        return U @ _inverse_sqrt(C) @ U.T
+    else:
+        L = _inverse_sqrt(C)
+    return pad_rows(L @ U.T, n_components)
 
 
 class RCA_Supervised(RCA):
@@ -196,7 +223,8 @@ class RCA_Supervised(RCA):
     n_components : int, default=None
         Dimension of the learned space; None keeps n_features.
     n_chunks : int, default=100
-        Number of chunklets to draw.
+        Number of chunklets to draw. ``num_chunks``, its old name, is
+        accepted with a ``FutureWarning``.
     chunk_size : int, default=2
         Number of points in each chunklet.
     preprocessor : array-like of shape (n_samples, n_features), callable or None, \
@@ -227,6 +255,8 @@ class RCA_Supervised(RCA):
     (150, 4)
     """
 
+    _deprecated_aliases = {"num_chunks": "n_chunks"}
+
     _parameter_constraints: dict = {
         **RCA._parameter_constraints,
         "n_chunks": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -251,7 +281,8 @@ class RCA_Supervised(RCA):
             Training points (at least two), or a 1-D array of indices when a
             preprocessor is set.
         y : array-like of shape (n_samples,)
-            Class labels.
+            Class labels; negative numbers (e.g. -1) mark unlabelled points,
+            which join no chunklet.
 
         Returns
         -------
@@ -259,8 +290,11 @@ class RCA_Supervised(RCA):
         """
         X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2)
         check_class_labels(y)
-        codes = np.unique(y, return_inverse=True)[1].ravel()
-        capacity = int(np.sum(np.bincount(codes) // self.chunk_size))
+        # negative labels mark unlabelled points, which join no chunklet
+        labelled = y >= 0 if y.dtype.kind in "iuf" else np.ones(len(y), dtype=bool)
+        codes = np.full(len(y), -1, dtype=np.int64)
+        codes[labelled] = np.unique(y[labelled], return_inverse=True)[1].ravel()
+        capacity = int(np.sum(np.bincount(codes[labelled]) // self.chunk_size))
         if capacity == 0:
             raise ValueError(
                 f"no class of y has chunk_size={self.chunk_size} points, so no chunklet "
@@ -316,10 +350,20 @@ def chunklet_covariance(X, chunks):
             "chunks must put at least two points in one chunklet; got "
             f"{len(labels)} chunklets of one point each"
         )
-    points = X[in_chunk]
     order, bounds = group_blocks(inverse, len(labels))
+    # measured from one member of its chunklet, a copy of that member is
+    # exactly zero (the chunklet mean, rounded, would leave a residue that
+    # RCA would then whiten as if it were variation)
+    points = X[in_chunk]
+    points = points - points[order[bounds[:-1]]][inverse]
     sums = np.add.reduceat(points[order], bounds[:-1], axis=0)
     centred = points - (sums / sizes[:, None])[inverse]
+    if not np.any(centred):
+        raise ValueError(
+            "every chunklet holds copies of one point (duplicated rows), so the "
+            "within-chunklet covariance is zero and RCA has no irrelevant variation "
+            "to whiten; chunklets need distinct points"
+        )
     C = centred.T @ centred / points.shape[0]
     return (C + C.T) / 2, centred
 

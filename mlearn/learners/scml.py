@@ -10,7 +10,7 @@ from threadpoolctl import threadpool_limits
 from .._sklearn_compat import Interval, StrOptions, _fit_context, check_array
 from ..base import BaseMetricLearner, MahalanobisMixin, TripletsClassifierMixin
 from ..constraints import Constraints
-from ..linalg import components_from_metric
+from ..linalg import components_from_metric, power_of_two_scale
 from ._scml_kernels import scml_dual_averaging, triplet_hinge_mean
 from ._supervised import SupervisedMixin
 
@@ -38,6 +38,44 @@ def scml_objective(Z, triplets, weights, beta):
     ``beta * sum(weights) + mean_t max(0, 1 + d_M(a_t, p_t)**2 - d_M(a_t, n_t)**2)``.
     """
     return beta * float(np.sum(weights)) + triplet_hinge_mean(Z, triplets)
+
+
+def satisfiable_triplets(X, triplets, name):
+    """The triplets ``(a, p, n)`` whose negative is not the anchor's point.
+
+    When ``x_n == x_a``, ``d(a, n) = 0`` under every metric, so the hinge
+    ``1 + d(a, p) - d(a, n)`` is at least 1 whatever the weights: such a
+    triplet can never be satisfied and only pulls the metric towards zero.
+    They are left out with a warning; none left is an error.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_points, n_features)
+    triplets : ndarray of shape (n_triplets, 3)
+        Indices into ``X``.
+    name : str
+        The learner's name, for the messages.
+
+    Returns
+    -------
+    triplets : ndarray of shape (n_kept, 3)
+    """
+    same = np.all(X[triplets[:, 0]] == X[triplets[:, 2]], axis=1)
+    if not same.any():
+        return triplets
+    if same.all():
+        raise ValueError(
+            f"{name} needs triplets whose negative differs from the anchor: in all "
+            f"{len(triplets)} triplets the anchor and the negative are identical points, "
+            "at distance 0 under every metric"
+        )
+    warnings.warn(
+        f"{name}: in {int(same.sum())} of {len(triplets)} triplets the anchor and the "
+        "negative are identical points (distance 0 under every metric), so no metric "
+        "satisfies them; they are left out",
+        UserWarning,
+    )
+    return triplets[~same]
 
 
 def metric_from_basis(basis, weights):
@@ -87,8 +125,12 @@ class _BaseSCML(BaseMetricLearner):
             )
         return basis.copy()
 
-    def _fit_triplets(self, X, triplets, basis):
-        """Learn the basis weights on index triplets into ``X`` and set ``components_``."""
+    def _fit_triplets(self, X, triplets, basis, scale=1.0):
+        """Learn the basis weights on index triplets into ``X`` and set ``components_``.
+
+        ``X`` is the data divided by ``scale``, so ``components_`` is the
+        learned map divided by ``scale``.
+        """
         name = type(self).__name__
         n_triplets = triplets.shape[0]
         n_basis = basis.shape[0]
@@ -132,7 +174,8 @@ class _BaseSCML(BaseMetricLearner):
                 UserWarning,
             )
         M = metric_from_basis(basis, best_w)
-        self.components_ = components_from_metric(M, self.n_components, check_psd=False)
+        L = components_from_metric(M, self.n_components, check_psd=False)
+        self.components_ = L / scale if scale != 1.0 else L
         return self
 
 
@@ -172,6 +215,11 @@ def triplet_diffs_basis(X, triplets, n_basis, rng):
     found, seen = [], set()
     with threadpool_limits(limits=1, user_api="blas"):
         _collect_difference_bases(diff_pos, diff_neg, size, n_basis, rng, found, seen)
+    if not found:
+        raise ValueError(
+            "basis='triplet_diffs' found no basis: in every draw of triplets the "
+            "positive and negative differences cancel out; use basis='pair_diffs'"
+        )
     return np.vstack(found)[:n_basis]
 
 
@@ -187,11 +235,32 @@ def _collect_difference_bases(diff_pos, diff_neg, size, n_basis, rng, found, see
         seen.add(key)
         P, N = diff_pos[chosen], diff_neg[chosen]
         S = P.T @ P - N.T @ N
-        eigvals, eigvecs = np.linalg.eigh(S.T @ S)
+        eigvals, eigvecs = _eigh(S.T @ S, "the triplets' difference products")
         keep = eigvals > n_features * np.finfo(np.float64).eps * max(eigvals.max(), 0.0)
         if eigvals.max() > 0 and keep.any():
             found.append(eigvecs[keep])
             n_found += int(keep.sum())
+
+
+def _eigh(A, what):
+    """``numpy.linalg.eigh`` of a symmetric matrix, with a failure named.
+
+    The data are brought into range before (see ``power_of_two_scale``), so
+    the matrix can only be non-finite if its products overflowed; LAPACK
+    would then return NaN or fail to converge.
+    """
+    if not np.all(np.isfinite(A)):
+        raise ValueError(
+            f"the eigen-decomposition of {what} failed: its entries overflowed "
+            "(the data's products exceed float64's range); rescale the data"
+        )
+    try:
+        return np.linalg.eigh(A)
+    except np.linalg.LinAlgError as exc:
+        raise ValueError(
+            f"the eigen-decomposition of {what} failed ({exc}); rescale the data "
+            "or give the bases as an array"
+        ) from None
 
 
 def pair_diffs_basis(X, triplets, n_basis, rng):
@@ -244,7 +313,7 @@ def lda_directions(X, codes, n_classes, tol=1e-4):
     # singular values and right vectors of the scaled within-class data, from
     # its (n_features, n_features) Gram matrix: cheaper than an SVD of the data
     scaled = Xc / (std * np.sqrt(n_samples))
-    eigvals, eigvecs = np.linalg.eigh(scaled.T @ scaled)
+    eigvals, eigvecs = _eigh(scaled.T @ scaled, "the within-class scatter")
     S = np.sqrt(np.clip(eigvals[::-1], 0.0, None))
     Vt = eigvecs[:, ::-1].T
     rank = int(np.sum(S > tol))
@@ -376,6 +445,16 @@ class SCML(MahalanobisMixin, TripletsClassifierMixin, _BaseSCML):
     --------
     SCML_Supervised : SCML on triplets built from class labels.
 
+    Notes
+    -----
+    A triplet whose negative is the anchor's point has ``d(a, n) = 0`` under
+    every metric and can never be satisfied: such triplets are left out with
+    a warning (all of them: a ``ValueError``). The margin is one unit of
+    squared distance, so SCML is not invariant to the scale of the data;
+    points whose largest magnitude lies outside ``[2**-100, 2**100]`` are
+    fitted divided by a power of two ``s`` that brings it into ``[0.5, 1)``
+    (exactly), and ``components_`` is divided by ``s``.
+
     References
     ----------
     .. [1] Y. Shi, A. Bellet and F. Sha, "Sparse Compositional Metric
@@ -430,14 +509,19 @@ class SCML(MahalanobisMixin, TripletsClassifierMixin, _BaseSCML):
         n_features = triplets.shape[2]
         X, index = np.unique(triplets.reshape(-1, n_features), axis=0, return_inverse=True)
         X = X.astype(np.float64, copy=False)
-        index = index.reshape(-1, 3)
+        # points beyond 2**±100 are fitted at a power-of-two scale (exact),
+        # so that no squared distance overflows or underflows
+        scale = power_of_two_scale(X)
+        if scale != 1.0:
+            X = X / scale
+        index = satisfiable_triplets(X, index.reshape(-1, 3), type(self).__name__)
         if isinstance(self.basis, str):
             n_basis = 80 * n_features if self.n_basis is None else self.n_basis
             basis = _BASIS_BUILDERS[self.basis](X, index, n_basis,
                                                 _stage_random_state(self.random_state))
         else:
             basis = self._basis_from_array(n_features)
-        return self._fit_triplets(X, index, basis)
+        return self._fit_triplets(X, index, basis, scale)
 
 
 class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
@@ -505,6 +589,13 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
     See Also
     --------
     SCML : the same learner on triplets given directly.
+
+    Notes
+    -----
+    Data are rescaled as in :class:`SCML` when their largest magnitude lies
+    outside ``[2**-100, 2**100]``. A point repeated under two labels is its
+    own copy's impostor; the triplets it gives (``d(a, n) = 0``) are left out
+    with a warning.
 
     Examples
     --------
@@ -577,8 +668,14 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
         self._check_iterations()
         X, y = self._validate_supervised(X, y)
         X = np.asarray(X, dtype=np.float64)
+        # points beyond 2**±100 are fitted at a power-of-two scale (exact),
+        # so that no squared distance overflows or underflows
+        scale = power_of_two_scale(X)
+        if scale != 1.0:
+            X = X / scale
         k_genuine, k_impostor = self._neighbour_counts(y)
         triplets = Constraints(y).generate_knntriplets(X, k_genuine, k_impostor)
+        triplets = satisfiable_triplets(X, triplets, type(self).__name__)
         n_samples, n_features = X.shape
         if isinstance(self.basis, str) and self.basis == "lda":
             n_classes = len(np.unique(y))
@@ -606,4 +703,4 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
                                                 _stage_random_state(self.random_state))
         else:
             basis = self._basis_from_array(n_features)
-        return self._fit_triplets(X, triplets, basis)
+        return self._fit_triplets(X, triplets, basis, scale)

@@ -10,14 +10,14 @@ from sklearn.utils import check_random_state
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from ..base import BaseMetricLearner, MahalanobisMixin, PairsClassifierMixin
-from ..linalg import components_from_metric, initialize_metric
+from ..linalg import components_from_metric, initialize_metric, power_of_two_scale
 from ._supervised import (
     SUPERVISED_PARAMETER_CONSTRAINTS,
     SupervisedMixin,
     check_calibration_params,
     split_pairs,
 )
-from .itml import check_prior_pd
+from .itml import check_prior_pd, rescale_given_metric
 
 __all__ = ["SDML", "SDML_Supervised", "graphical_lasso_admm"]
 
@@ -25,6 +25,10 @@ __all__ = ["SDML", "SDML_Supervised", "graphical_lasso_admm"]
 # spectrum is shifted so that its smallest eigenvalue becomes this fraction of
 # its largest absolute eigenvalue.
 _SHIFT_FRACTION = 0.3
+
+# Range of ADMM's penalty parameter; powers of two, so that rescaling the
+# scaled dual variable with it is exact.
+_RHO_RANGE = (2.0**-50, 2.0**50)
 
 
 def graphical_lasso_admm(S, alpha, *, max_iter=1000, tol=1e-6):
@@ -34,8 +38,18 @@ def graphical_lasso_admm(S, alpha, *, max_iter=1000, tol=1e-6):
     positive definite ``P`` by the alternating direction method of multipliers
     (Boyd et al., 2011, section 6.5), with the penalty parameter adapted to
     balance the primal and dual residuals. The problem is scaled so that
-    ``S`` has unit mean diagonal, which makes the default tolerances
-    meaningful at any scale.
+    ``S`` has unit mean diagonal.
+
+    The solver stops when the returned matrix is certified accurate: with
+    ``R`` the minimum-norm subgradient of the objective at ``P`` and
+    ``lam = ||P^(1/2) R P^(1/2)||_F`` (the Newton decrement), the
+    self-concordance of ``-log det`` bounds the distance to the exact
+    minimiser ``P*`` by ``||P^(-1/2) (P* - P) P^(-1/2)||_F <= lam / (1 - lam)``
+    (Nesterov, 2004, section 4.1), and the solver stops once this bound is
+    at most ``tol``. Then ``(1 - tol) P <= P* <= (1 + tol) P`` (in the
+    positive semidefinite order: squared Mahalanobis distances under ``P``
+    and ``P*`` agree to a factor ``1 ± tol``) and
+    ``||P - P*||_F <= tol * ||P||_F``.
 
     Parameters
     ----------
@@ -46,7 +60,10 @@ def graphical_lasso_admm(S, alpha, *, max_iter=1000, tol=1e-6):
         of ``S``).
     max_iter : int, default=1000
     tol : float, default=1e-6
-        Relative tolerance on the primal and dual residuals.
+        Guaranteed relative accuracy of the result, as above. Round-off
+        limits what can be certified to about ``1e-16`` times the condition
+        number of ``S``; below that the solver runs ``max_iter`` iterations
+        and reports ``converged=False``.
 
     Returns
     -------
@@ -54,16 +71,30 @@ def graphical_lasso_admm(S, alpha, *, max_iter=1000, tol=1e-6):
         Symmetric positive definite.
     n_iter : int
     converged : bool
+        Whether the accuracy ``tol`` was certified.
+
+    References
+    ----------
+    .. [1] S. Boyd, N. Parikh, E. Chu, B. Peleato and J. Eckstein,
+       "Distributed optimization and statistical learning via the alternating
+       direction method of multipliers", Foundations and Trends in Machine
+       Learning 3(1), 2011.
+    .. [2] Y. Nesterov, "Introductory Lectures on Convex Optimization",
+       Kluwer, 2004, section 4.1.
 
     Examples
     --------
-    With no penalty the solution is the inverse:
+    With no penalty the solution is the inverse, to the relative accuracy
+    ``tol``:
 
     >>> import numpy as np
     >>> from mlearn.learners.sdml import graphical_lasso_admm
     >>> S = np.array([[2.0, 0.5], [0.5, 1.0]])
     >>> P, n_iter, converged = graphical_lasso_admm(S, 0.0, tol=1e-10)
-    >>> bool(np.allclose(P, np.linalg.inv(S), atol=1e-6))
+    >>> converged
+    True
+    >>> exact = np.linalg.inv(S)
+    >>> bool(np.linalg.norm(P - exact) <= 1e-10 * np.linalg.norm(P))
     True
     """
     n_features = S.shape[0]
@@ -81,32 +112,79 @@ def graphical_lasso_admm(S, alpha, *, max_iter=1000, tol=1e-6):
         # P-step: the minimiser of tr(S P) - log det P + rho/2 ||P - Z + U||² has
         # the eigenvectors of rho (Z - U) - S and eigenvalues solving a quadratic
         e, Q = np.linalg.eigh(rho * (Z - U) - S)
-        theta = (e + np.sqrt(e * e + 4.0 * rho)) / (2.0 * rho)
+        theta = _positive_root(e, rho)
         P = (Q * theta) @ Q.T
         P = (P + P.T) / 2
         # Z-step: soft-threshold the off-diagonal entries
         Z_old = Z
         A = P + U
         Z = A.copy()
-        Z[off] = np.sign(A[off]) * np.maximum(np.abs(A[off]) - penalty / rho, 0.0)
+        Z[off] = _soft_threshold(A[off], penalty / rho)
         U += P - Z
-        primal = np.linalg.norm(P - Z)
-        dual = rho * np.linalg.norm(Z - Z_old)
-        if (primal <= tol * max(np.linalg.norm(P), np.linalg.norm(Z), 1e-12)
-                and dual <= tol * max(rho * np.linalg.norm(U), 1e-12)):
+        # Z is the sparse iterate, P the positive definite one: certify Z
+        # when it is positive definite
+        w, V = np.linalg.eigh(Z)
+        candidate = Z
+        if w[0] <= 0:
+            candidate, w, V = P, theta, Q
+        if _relative_error_bound(candidate, w, V, S, penalty) <= tol:
             converged = True
             break
-        if primal > 10 * dual:
+        primal = np.linalg.norm(P - Z)
+        dual = rho * np.linalg.norm(Z - Z_old)
+        if primal > 10 * dual and rho < _RHO_RANGE[1]:
             rho *= 2.0
             U /= 2.0
-        elif dual > 10 * primal:
+        elif dual > 10 * primal and rho > _RHO_RANGE[0]:
             rho /= 2.0
             U *= 2.0
-    # Z is the sparse iterate; P the positive definite one. They agree at
-    # convergence; keep Z when it is positive definite.
-    if np.linalg.eigvalsh(Z)[0] > 0:
-        P = Z
-    return P / scale, n_iter, converged
+    else:
+        candidate = Z if np.linalg.eigvalsh(Z)[0] > 0 else P
+    return candidate / scale, n_iter, converged
+
+
+def _positive_root(e, rho):
+    """Positive root of ``rho * theta**2 - e * theta - 1``, free of cancellation."""
+    root = np.sqrt(e * e + 4.0 * rho)
+    theta = np.empty_like(e)
+    positive = e > 0
+    theta[positive] = (e[positive] + root[positive]) / (2.0 * rho)
+    # (e + root) / (2 rho) cancels when e < 0 and rho is small (the
+    # unpenalised problem drives rho down); this equal form does not
+    theta[~positive] = 2.0 / (root[~positive] - e[~positive])
+    return theta
+
+
+def _soft_threshold(A, threshold):
+    return np.sign(A) * np.maximum(np.abs(A) - threshold, 0.0)
+
+
+def _relative_error_bound(P, w, V, S, penalty):
+    """Bound on ``||P^(-1/2) (P* - P) P^(-1/2)||_F`` for the graphical lasso minimiser ``P*``.
+
+    ``w, V`` is the eigendecomposition of ``P``; the bound is ``inf`` when
+    ``P`` is not positive definite or the Newton decrement is not below 1.
+    """
+    if w[0] <= 0:
+        return np.inf
+    # the minimum-norm subgradient is S - P^-1 + penalty * G, with G the sign
+    # of the non-zero off-diagonal entries and, on the zero ones, whatever
+    # value in [-1, 1] brings the entry closest to 0
+    T = S.copy()
+    off = ~np.eye(len(P), dtype=bool)
+    nonzero = off & (P != 0)
+    T[nonzero] += penalty * np.sign(P[nonzero])
+    zero = off & (P == 0)
+    if penalty > 0 and zero.any():
+        inverse = (V / w) @ V.T
+        T[zero] += np.clip(inverse[zero] - S[zero], -penalty, penalty)
+    # P^(1/2) (T - P^-1) P^(1/2) = V (w^(1/2) V' T V w^(1/2) - I) V', which
+    # needs no inverse of P (accurate when P is ill-conditioned)
+    root = np.sqrt(w)
+    B = root[:, None] * (V.T @ T @ V) * root
+    B[np.diag_indices_from(B)] -= 1.0
+    decrement = np.linalg.norm(B)
+    return decrement / (1.0 - decrement) if decrement < 1 else np.inf
 
 
 class _BaseSDML(BaseMetricLearner):
@@ -124,9 +202,15 @@ class _BaseSDML(BaseMetricLearner):
 
     def _fit_pairs(self, pairs, y, random_state):
         name = type(self).__name__
+        # squared distances of data beyond 2**+-100 under- or overflow: fit on
+        # pairs / s (exact) and scale the map back
+        scale = power_of_two_scale(pairs)
+        if scale != 1.0:
+            pairs = pairs / scale
         diffs, y = split_pairs(pairs, y)
         points = np.unique(pairs.reshape(-1, pairs.shape[2]), axis=0).astype(np.float64)
         M0 = initialize_metric(self.prior, points, random_state=random_state, name="prior")
+        M0 = rescale_given_metric(M0, self.prior, scale, "prior", name)
         M0 = check_prior_pd(M0, "prior", name)
         prior_inv = np.linalg.inv(M0)
         prior_inv = (prior_inv + prior_inv.T) / 2
@@ -147,7 +231,8 @@ class _BaseSDML(BaseMetricLearner):
             print(f"[{name}] graphical lasso: {self.n_iter_} ADMM iterations, "
                   f"{int(np.sum(M[np.triu_indices_from(M, 1)] != 0))} non-zero "
                   "off-diagonal entries")
-        self.components_ = components_from_metric(M, self.n_components, check_psd=False)
+        self.components_ = components_from_metric(
+            M, self.n_components, check_psd=False) / scale
         return self
 
     def _make_positive_definite(self, S, prior_inv, loss, name):
@@ -236,6 +321,14 @@ class SDML(MahalanobisMixin, PairsClassifierMixin, _BaseSDML):
     --------
     SDML_Supervised : SDML on pairs drawn from class labels.
 
+    Notes
+    -----
+    Pairs whose largest magnitude lies outside [2**-100, 2**100], where
+    squared distances under- or overflow, are divided by a power of two ``s``
+    (exactly) before fitting: an array ``prior`` is taken in the units of the
+    data (times ``s**2``) and ``components_`` is divided by ``s``. For
+    ordinary data ``s`` is 1.
+
     References
     ----------
     .. [1] G.-J. Qi, J. Tang, Z.-J. Zha, T.-S. Chua and H.-J. Zhang, "An
@@ -310,7 +403,8 @@ class SDML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSDML):
         ``M0``, strictly positive definite.
     n_constraints : int, default=None
         Number of similar pairs, and of dissimilar pairs, to draw; None means
-        ``20 * n_classes ** 2``.
+        ``20 * n_classes ** 2``. ``num_constraints``, its old name, is
+        accepted with a ``FutureWarning``.
     verbose : bool, default=False
         Print the solver's progress.
     preprocessor : array-like of shape (n_samples, n_features), callable or None, \

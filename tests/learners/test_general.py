@@ -54,7 +54,7 @@ def test_pairs_learner_recovers_a_known_metric(solver):
     learner = PairsMetricLearner(solver=solver, alpha=1e-4, random_state=0).fit(pairs, y)
     assert _spearman(learner, X, L_true) >= 0.98
     assert _is_psd(learner.get_mahalanobis_matrix())
-    assert learner.score(pairs, y) > 0.95
+    assert np.mean(learner.predict(pairs) == y) > 0.95  # accuracy; score() is the ROC AUC
 
 
 @pytest.mark.parametrize("solver", ["pgd", "lbfgs"])
@@ -109,7 +109,7 @@ def test_every_pair_loss_and_solver_learns_a_psd_metric(loss, solver):
     d_euclid = np.linalg.norm(pairs[:, 0] - pairs[:, 1], axis=1)
     t = _best_threshold(d_euclid, y, "accuracy", None, 1.0)
     euclid_accuracy = np.mean(np.where(d_euclid <= t, 1, -1) == y)
-    assert learner.score(pairs, y) >= euclid_accuracy
+    assert np.mean(learner.predict(pairs) == y) >= euclid_accuracy
     assert learner.n_iter_ >= 1 and len(learner.objective_history_) >= 2
 
 
@@ -124,6 +124,17 @@ def test_pgd_objective_is_monotone_for_every_regularizer(regularizer):
     assert np.all(np.diff(history) <= 1e-12 * np.abs(history[:-1]))
     assert history[-1] < history[0]
     assert _is_psd(learner.get_mahalanobis_matrix())
+
+
+def test_pgd_with_l1_descends_from_a_diagonal_start():
+    # from the identity every off-diagonal entry sits on the l1 term's kink:
+    # the fit must still lower the objective by far more than round-off
+    # (with the subgradient 0 on the kink no step passed the line search)
+    X, pairs, y = _iris_pairs()
+    learner = PairsMetricLearner(regularizer="l1", alpha=0.1, init="identity").fit(pairs, y)
+    history = learner.objective_history_
+    assert history[-1] < (1 - 1e-2) * history[0]
+    assert not np.allclose(learner.get_mahalanobis_matrix(), np.eye(4))
 
 
 def test_trace_regularizer_gives_a_lower_rank_metric():
@@ -208,7 +219,7 @@ def test_partial_fit_continues_training_on_a_stream():
         learner.partial_fit(pairs[chunk], y[chunk])
     assert learner.n_iter_ == 5
     assert _is_psd(learner.get_mahalanobis_matrix())
-    assert learner.score(pairs, y) > 0.85
+    assert np.mean(learner.predict(pairs) == y) > 0.85
     with pytest.raises(ValueError, match="solver='sgd'"):
         PairsMetricLearner(solver="pgd").partial_fit(pairs, y)
     rng = np.random.RandomState(0)
@@ -481,3 +492,110 @@ def test_bad_pair_labels():
     _, pairs, y = _iris_pairs()
     with pytest.raises(ValueError, match="y"):
         PairsMetricLearner().fit(pairs, np.where(y == 1, 1, 0))
+
+
+# -- extreme and degenerate inputs ---------------------------------------------------
+
+
+@pytest.mark.parametrize("factor", [1e150, 1e200])
+@pytest.mark.parametrize("solver", ["pgd", "lbfgs"])
+def test_pairs_far_out_are_fitted_at_a_power_of_two_scale(factor, solver):
+    # the projection's eigen-decomposition failed ("Eigenvalues did not
+    # converge") on the overflowing metric
+    from mlearn.linalg import power_of_two_scale
+
+    _, pairs, y = _iris_pairs()
+    far = pairs * factor
+    s = power_of_two_scale(far)
+    learner = PairsMetricLearner(solver=solver, max_iter=100).fit(far, y)
+    reference = PairsMetricLearner(solver=solver, max_iter=100).fit(far / s, y)
+    assert np.all(np.isfinite(learner.components_))
+    np.testing.assert_allclose(learner.components_ * s, reference.components_, rtol=1e-9,
+                               atol=0)
+    # distances under the learned metric do not depend on the data's units
+    assert learner.margin_ == reference.margin_
+    assert learner.threshold_ == pytest.approx(reference.threshold_, rel=1e-9)
+    np.testing.assert_array_equal(learner.predict(far), reference.predict(far / s))
+    assert np.mean(learner.predict(far) == y) > 0.8
+
+
+def _triplets_and_degenerate(kind):
+    rng, X, L_true = _known_metric(0, n=60)
+    size = 3 if kind == "triplets" else 4
+    t = rng.randint(len(X), size=(400, size))
+    t = t[np.all(np.diff(np.sort(t, axis=1), axis=1) > 0, axis=1)][:200]  # distinct points
+    d = lambda i, j: np.sum(((X[t[:, i]] - X[t[:, j]]) @ L_true.T) ** 2, axis=1)  # noqa: E731
+    near, far = (d(0, 1), d(0, 2)) if size == 3 else (d(0, 1), d(2, 3))
+    swap = near > far
+    t[swap] = t[swap][:, [0, 2, 1]] if size == 3 else t[swap][:, [2, 3, 0, 1]]
+    bad = t[:10].copy()
+    bad[:, -1] = bad[:, 0] if size == 3 else bad[:, 2]
+    return X, t, bad
+
+
+@pytest.mark.parametrize("kind", ["triplets", "quadruplets"])
+def test_constraints_with_an_empty_far_pair_are_left_out(kind):
+    # d(a, n) = 0 under every metric: they can never be satisfied, and before
+    # they pulled the metric to zero without a word
+    learner_class = TripletsMetricLearner if kind == "triplets" else QuadrupletsMetricLearner
+    X, t, bad = _triplets_and_degenerate(kind)
+    with pytest.raises(ValueError, match=f"cannot learn from these {kind}: in all 10"):
+        learner_class().fit(X[bad])
+    weights = np.random.RandomState(1).rand(len(t) + len(bad))
+    with pytest.warns(UserWarning, match=f"in 10 of 210 {kind}"):
+        mixed = learner_class(max_iter=100).fit(X[np.vstack([t, bad])], sample_weight=weights)
+    clean = learner_class(max_iter=100).fit(X[t], sample_weight=weights[:len(t)])
+    np.testing.assert_allclose(mixed.components_, clean.components_, rtol=1e-12, atol=1e-14)
+    assert np.any(mixed.components_)
+
+
+def test_a_zero_metric_is_not_silent():
+    _, pairs, y = _iris_pairs()
+    with pytest.warns(UserWarning, match="learned the zero metric"):
+        learner = PairsMetricLearner(regularizer="trace", alpha=100.0).fit(pairs, y)
+    np.testing.assert_array_equal(learner.components_, 0.0)
+
+
+def test_a_failed_projection_is_reported_as_a_value_error(monkeypatch):
+    import mlearn.learners.general as general
+
+    def failing(M, floor=0.0):
+        raise np.linalg.LinAlgError("Eigenvalues did not converge")
+
+    monkeypatch.setattr(general, "project_psd", failing)
+    _, pairs, y = _iris_pairs()
+    with pytest.raises(ValueError, match="eigen-decomposition did not converge"):
+        PairsMetricLearner().fit(pairs, y)
+
+
+def test_metric_learner_far_out_is_fitted_at_a_power_of_two_scale():
+    from mlearn.linalg import power_of_two_scale
+
+    X, y = load_iris(return_X_y=True)
+    far = X * 1e-200
+    s = power_of_two_scale(far)
+    learner = MetricLearner(max_iter=50, random_state=0).fit(far, y)
+    reference = MetricLearner(max_iter=50, random_state=0).fit(far / s, y)
+    np.testing.assert_allclose(learner.components_ * s, reference.components_, rtol=1e-9,
+                               atol=0)
+    knn = KNeighborsClassifier(3).fit(learner.transform(far), y)
+    assert knn.score(learner.transform(far), y) > 0.9
+
+
+def test_partial_fit_far_out_keeps_the_first_calls_scale():
+    from mlearn.linalg import power_of_two_scale
+
+    X, t, _ = _triplets_and_degenerate("triplets")
+    far = X[t] * 1e200
+    s = power_of_two_scale(far)
+    learner = TripletsMetricLearner(solver="sgd", random_state=0)
+    reference = TripletsMetricLearner(solver="sgd", random_state=0)
+    for batch in (far[:100], far[100:]):
+        learner.partial_fit(batch)
+        reference.partial_fit(batch / s)
+    np.testing.assert_allclose(learner.components_ * s, reference.components_, rtol=1e-9,
+                               atol=0)
+    # two epochs already satisfy more triplets than the Euclidean metric
+    a, p, n = far[:, 0] / s, far[:, 1] / s, far[:, 2] / s
+    euclidean = np.mean(np.sum((a - p) ** 2, axis=1) < np.sum((a - n) ** 2, axis=1))
+    assert learner.score(far) > euclidean

@@ -15,6 +15,10 @@ def textbook_scatters(X, y, k):
     for i in range(n):
         same = [np.linalg.norm(X[i] - X[j]) for j in range(n) if y[j] == y[i] and j != i]
         sigma[i] = np.sort(same)[min(k, len(same)) - 1]
+        distinct = [d for d in same if d > 0]
+        if sigma[i] == 0 and distinct:
+            # k or more duplicates: the nearest distinct point sets the scale
+            sigma[i] = min(distinct)
     Sw, Sb = np.zeros((d, d)), np.zeros((d, d))
     for i in range(n):
         for j in range(n):
@@ -22,7 +26,7 @@ def textbook_scatters(X, y, k):
             if y[i] == y[j]:
                 n_c = np.sum(y == y[i])
                 scale = sigma[i] * sigma[j]
-                # a point with k duplicates has no scale: no weight
+                # only a class of equal points has no scale; its pairs add nothing
                 A = np.exp(-np.sum((X[i] - X[j]) ** 2) / scale) if scale > 0 else 0.0
                 Sw += 0.5 * A / n_c * diff
                 Sb += 0.5 * A * (1 / n - 1 / n_c) * diff
@@ -112,7 +116,7 @@ def test_scatters_with_duplicated_points_match_textbook(multimodal):
 
     X, y = multimodal
     X = X.copy()
-    X[1] = X[2] = X[0]  # three copies: with k=2 their scale is zero
+    X[1] = X[2] = X[0]  # three copies: with k=2 their 2nd neighbour is a copy
     Sb, Sw = local_scatters(X, y, 2)
     Sb_ref, Sw_ref = textbook_scatters(X, y, 2)
     np.testing.assert_allclose(Sw, Sw_ref, rtol=1e-10, atol=1e-12)
@@ -121,3 +125,17 @@ def test_scatters_with_duplicated_points_match_textbook(multimodal):
     Sb_ref, Sw_ref = textbook_scatters(multimodal[0], y, 3)
     np.testing.assert_allclose(Sw, Sw_ref, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(Sb, Sb_ref, rtol=1e-10, atol=1e-12)
+
+
+def test_scatters_with_a_class_of_equal_points_match_textbook(multimodal):
+    from mlearn.learners.lfda import local_scatters
+
+    X, y = multimodal
+    X, y = X.copy(), y.copy()
+    X[:4] = X[0]  # a third class of four copies of one point: no scale at all
+    y[:4] = 2
+    Sb, Sw = local_scatters(X, y, 2)
+    Sb_ref, Sw_ref = textbook_scatters(X, y, 2)
+    np.testing.assert_allclose(Sw, Sw_ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(Sb, Sb_ref, rtol=1e-10, atol=1e-12)
+    assert np.all(np.isfinite(LFDA(k=2).fit(X, y).components_))

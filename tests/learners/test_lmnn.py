@@ -350,3 +350,66 @@ def test_metric_learn_parameters_and_model_selection():
     search = GridSearchCV(pipe, {"lmnn__regularization": [0.3, 0.7]}, cv=3).fit(X, y)
     assert search.best_score_ > 0.9
     assert not hasattr(clone(search.best_estimator_[1]), "components_")
+
+
+# -- extreme and degenerate inputs ---------------------------------------------------
+
+#: Two classes that interleave along one feature: no map keeps the targets
+#: inside the margin without the impostors, and the objective is smallest at 0.
+INTERLEAVED = np.array([1.28, -1.46, 1.04, 0.34, -1.52, -1.15, 0.01, -0.35, 1.32, -0.08])
+
+
+@pytest.mark.parametrize("factor", [1e-10, 1.0, 1e10])
+def test_collapse_onto_one_point_warns_and_gives_the_zero_map(factor):
+    # L-BFGS shrank L towards 0 until its curvature pairs underflowed, and
+    # returned components_ = [[nan]]
+    X, y = INTERLEAVED[:, None] * factor, np.repeat([0, 1], 5)
+    # the brute-force objective over a grid of 1-D maps is smallest at 0
+    grid = np.linspace(-3.0, 3.0, 601) / factor
+    values = [brute_force_objective(np.array([[g]]), X, y, 3, 0.5) for g in grid]
+    assert grid[np.argmin(values)] == 0.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lmnn = LMNN().fit(X, y)
+    assert any("mapped onto the same one" in str(w.message) for w in caught)
+    assert not any(issubclass(w.category, RuntimeWarning) for w in caught)
+    np.testing.assert_array_equal(lmnn.components_, [[0.0]])
+    assert lmnn.objective_ == pytest.approx(min(values), rel=1e-12)
+
+
+def test_a_smaller_regularization_keeps_the_interleaved_classes_apart():
+    X, y = INTERLEAVED[:, None], np.repeat([0, 1], 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        lmnn = LMNN(regularization=0.1).fit(X, y)
+    grid = np.linspace(0.0, 3.0, 3001)
+    values = [brute_force_objective(np.array([[g]]), X, y, 3, 0.1) for g in grid]
+    assert abs(lmnn.components_[0, 0]) > 0.1
+    # a local minimum of the 1-D objective, as good as the grid's best
+    assert lmnn.objective_ <= min(values) * (1 + 1e-6)
+
+
+def test_far_out_data_is_fitted_at_a_power_of_two_scale():
+    # X * 1e160 gave components_ = [[nan]]: squared distances overflowed
+    from mlearn.linalg import power_of_two_scale
+
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X) * 1e160
+    s = power_of_two_scale(X)
+    far = LMNN(max_iter=30).fit(X, y)
+    reference = LMNN(max_iter=30).fit(X / s, y)
+    assert np.all(np.isfinite(far.components_))
+    np.testing.assert_allclose(far.components_ * s, reference.components_, rtol=1e-9, atol=0)
+    assert far.objective_ == reference.objective_
+    knn = KNeighborsClassifier(3).fit(far.transform(X), y)
+    assert knn.score(far.transform(X), y) > 0.95
+
+
+def test_underflowing_curvature_pairs_are_not_used():
+    from mlearn.learners.lmnn import _usable_curvature
+
+    s = np.array([1.0, 2.0])
+    assert _usable_curvature(s, 3.0 * s)
+    assert not _usable_curvature(s, -3.0 * s)  # negative curvature
+    # 1 / (s . y) would overflow: the pair's products have underflowed
+    assert not _usable_curvature(s * 1e-160, s * 1e-160)

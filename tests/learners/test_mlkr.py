@@ -102,3 +102,21 @@ def test_parameters_and_errors(capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         np.testing.assert_array_equal(a.fit(X, y).components_, b.fit(X, y).components_)
+
+
+@pytest.mark.parametrize("factor", [1e200, 1e-200])
+def test_extreme_targets_are_fitted_at_a_power_of_two_scale(factor, small):
+    # y * 1e200 made the squared errors overflow and the kernel divide by
+    # zero; the targets are now divided by a power of two (exactly)
+    from mlearn.linalg import power_of_two_scale
+
+    X, y = small
+    y_far = y * factor
+    s = power_of_two_scale(y_far)
+    assert s != 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        far = MLKR(max_iter=10).fit(X, y_far)
+        reference = MLKR(max_iter=10).fit(X, y_far / s)
+    assert np.all(np.isfinite(far.components_))
+    np.testing.assert_allclose(far.components_, reference.components_, rtol=1e-9, atol=0)

@@ -163,3 +163,34 @@ def test_inputs_not_modified_and_float32():
     np.testing.assert_array_equal(X32, before)
     assert nca.transform(X32).dtype == np.float32
     assert np.isfinite(nca.components_).all()
+
+
+def test_far_out_data_fit_without_a_kernel_error():
+    # X * 1e12 raised ZeroDivisionError inside the kernel: the nearest
+    # neighbour's term was cut from rows whose distances are ~1e24
+    X, y = load_iris(return_X_y=True)
+    nca = NCA(max_iter=20).fit(X * 1e12, y)
+    assert np.all(np.isfinite(nca.components_))
+    # at that scale the softmax is the nearest-neighbour rule: the leave-one-out
+    # 1-NN accuracy in the learned space is what NCA's objective counts
+    from sklearn.model_selection import cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    accuracy = cross_val_score(KNeighborsClassifier(1), nca.transform(X * 1e12), y,
+                               cv=5).mean()
+    assert accuracy > 0.9
+
+
+def test_warm_start_on_data_fitted_at_a_power_of_two_scale():
+    # the previous components_ are in data units: they start the next fit
+    # multiplied by the scale, so the objective does not go back up
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X) * 1e200
+    nca = NCA(max_iter=3, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        nca.fit(X, y)
+        first = nca.components_.copy()
+        nca.fit(X, y)
+    f = [nca_loss_brute(L, X, y) for L in (first, nca.components_)]
+    assert np.all(np.isfinite(f)) and f[1] <= f[0]

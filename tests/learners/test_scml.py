@@ -269,3 +269,63 @@ def test_supervised_in_a_pipeline_improves_on_euclidean():
         X, y, cv=3,
     ).mean()
     assert learned > base + 0.03
+
+
+# -- extreme and degenerate inputs ---------------------------------------------------
+
+
+@pytest.mark.parametrize("factor", [1e150, 1e200])
+def test_far_out_data_is_fitted_at_a_power_of_two_scale(factor):
+    # the eigen-decompositions of the bases met infinite products ("Eigenvalues
+    # did not converge") and at 1e200 the neighbour search returned an index
+    # out of range (IndexError); the data are now divided by a power of two
+    from mlearn.linalg import power_of_two_scale
+
+    X, y = load_iris(return_X_y=True)
+    far = X * factor
+    s = power_of_two_scale(far)
+    params = dict(n_basis=12, max_iter=500, output_iter=250, random_state=0)
+    sup = SCML_Supervised(**params).fit(far, y)
+    reference = SCML_Supervised(**params).fit(far / s, y)
+    assert np.all(np.isfinite(sup.components_))
+    np.testing.assert_allclose(sup.components_ * s, reference.components_, rtol=1e-9, atol=0)
+    knn = KNeighborsClassifier(3).fit(sup.transform(far), y)
+    assert knn.score(sup.transform(far), y) > 0.9
+
+    triplets = far[Constraints(y).generate_knntriplets(X, 3, 10)]
+    weak = SCML(max_iter=500, output_iter=250, random_state=0).fit(triplets)
+    weak_reference = SCML(max_iter=500, output_iter=250, random_state=0).fit(triplets / s)
+    np.testing.assert_allclose(weak.components_ * s, weak_reference.components_, rtol=1e-9,
+                               atol=0)
+    assert weak.score(triplets) > 0.9
+
+
+def test_triplets_with_the_negative_at_the_anchor_are_left_out():
+    # d(a, n) = 0 under every metric: such a triplet can only pull M to zero
+    t = toy_triplets(n=20)
+    bad = t[:5].copy()
+    bad[:, 2] = bad[:, 0]
+    with pytest.warns(UserWarning, match="in 5 of 25 triplets the anchor and the negative"):
+        mixed = SCML(max_iter=500, random_state=0).fit(np.vstack([t, bad]))
+    clean = SCML(max_iter=500, random_state=0).fit(t)
+    np.testing.assert_allclose(mixed.get_mahalanobis_matrix(), clean.get_mahalanobis_matrix(),
+                               rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match="in all 5 triplets the anchor and the negative"):
+        SCML(random_state=0).fit(bad)
+
+
+def test_supervised_leaves_out_triplets_whose_negative_is_a_copy_of_the_anchor():
+    # a point repeated under another label is its own impostor
+    X, y = load_iris(return_X_y=True)
+    X = np.vstack([X, X[:1]])
+    y = np.r_[y, 1]
+    with pytest.warns(UserWarning, match="triplets the anchor and the negative"):
+        scml = SCML_Supervised(n_basis=12, max_iter=500, random_state=0).fit(X, y)
+    assert np.all(np.isfinite(scml.components_)) and np.any(scml.components_)
+
+
+def test_a_failed_eigen_decomposition_is_named():
+    from mlearn.learners.scml import _eigh
+
+    with pytest.raises(ValueError, match="eigen-decomposition of the scatter failed"):
+        _eigh(np.array([[np.inf, 0.0], [0.0, 1.0]]), "the scatter")

@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy.linalg import eigh
+from scipy.linalg import cholesky, eigh, sqrtm
 from sklearn.covariance import graphical_lasso
 from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
 from sklearn.preprocessing import StandardScaler
@@ -29,24 +29,91 @@ def _laplacian_term(pairs, y):
     return K
 
 
+def _certified_error(P, S, alpha):
+    """Bound on ||P - P*||_F / ||P||_F, P* the graphical lasso minimiser.
+
+    With R the minimum-norm subgradient of the objective at P and
+    lam = ||P^(1/2) R P^(1/2)||_F < 1, self-concordance of -log det gives
+    ||P^(-1/2) (P* - P) P^(-1/2)||_F <= lam / (1 - lam). Computed here with
+    an explicit inverse and SciPy's square root, apart from the solver.
+    """
+    R = S - np.linalg.inv(P)
+    off = ~np.eye(len(P), dtype=bool)
+    R[off] += np.where(P[off] != 0, alpha * np.sign(P[off]), np.clip(-R[off], -alpha, alpha))
+    root = sqrtm(P).real
+    lam = np.linalg.norm(root @ R @ root)
+    assert lam < 1
+    return lam / (1 - lam)
+
+
+def _spd(cond, n=6, random_state=0):
+    rng = np.random.RandomState(random_state)
+    Q, _ = np.linalg.qr(rng.randn(n, n))
+    return (Q * np.logspace(0, np.log10(cond), n)) @ Q.T
+
+
 def test_admm_matches_scikit_learn_graphical_lasso():
     rng = np.random.RandomState(0)
     X = rng.randn(200, 6) @ rng.randn(6, 6)
     S = np.cov(X, rowvar=False)
     alpha = 0.05 * np.mean(np.diag(S))
     _, expected = graphical_lasso(S, alpha=alpha, mode="lars", tol=1e-12, max_iter=1000)
-    P, _, converged = graphical_lasso_admm(S, alpha, max_iter=5000, tol=1e-10)
+    tol = 1e-10
+    P, _, converged = graphical_lasso_admm(S, alpha, max_iter=5000, tol=tol)
     assert converged
-    np.testing.assert_allclose(P, expected, atol=1e-5 * np.abs(expected).max())
+    # both answers are within their certified errors of the minimiser
+    bound = tol * np.linalg.norm(P) + _certified_error(expected, S, alpha) * np.linalg.norm(
+        expected)
+    assert np.linalg.norm(P - expected) <= bound
+    # and the zeros are the same (here the zero entries' subgradients lie well
+    # inside (-alpha, alpha), so round-off cannot move an entry off zero)
+    np.testing.assert_array_equal(P == 0, np.abs(expected) < 1e-12)
+
+
+@pytest.mark.parametrize("tol", [1e-6, 1e-9])
+@pytest.mark.parametrize("cond", [10.0, 1e2, 1e3])
+@pytest.mark.parametrize("relative_alpha", [0.01, 0.05, 0.2])
+def test_admm_result_is_certified_to_tol(relative_alpha, cond, tol):
+    S = _spd(cond)
+    alpha = relative_alpha * np.mean(np.diag(S))
+    P, _, converged = graphical_lasso_admm(S, alpha, max_iter=5000, tol=tol)
+    assert converged
+    # the test's own bound carries round-off ~ n * eps * cond(P) (its explicit inverse)
+    assert _certified_error(P, S, alpha) <= tol + 1e-14 * cond
+
+
+@pytest.mark.parametrize("tol", [1e-6, 1e-9])
+@pytest.mark.parametrize("cond", [1.0, 1e2, 1e4, 1e6])
+def test_unpenalised_admm_is_the_inverse_to_tol(cond, tol):
+    S = _spd(cond) * 1e3
+    P, _, converged = graphical_lasso_admm(S, 0.0, tol=tol)
+    assert converged
+    # the guarantee: (1 - tol) P <= S^-1 <= (1 + tol) P, i.e. the eigenvalues of
+    # C' P C (S = C C') lie in [1 / (1 + tol), 1 / (1 - tol)]; computing them
+    # costs round-off ~ eps * cond(S)
+    C = cholesky(S, lower=True)
+    w = np.linalg.eigvalsh(C.T @ P @ C)
+    slack = 1e-15 * cond
+    assert w.min() >= 1 / (1 + tol) - slack and w.max() <= 1 / (1 - tol) + slack
+    exact = np.linalg.inv(S)
+    assert np.linalg.norm(P - exact) <= (tol + slack) * np.linalg.norm(P)
 
 
 def test_unpenalised_solution_is_the_inverse():
-    # with sparsity_param=0 the minimiser of tr(MS) - log det M is S^-1
+    # with sparsity_param=0 the minimiser of tr(MS) - log det M is S^-1, which
+    # SDML's solver certifies to the relative accuracy tol=1e-6: squared
+    # distances within a factor 1 +- 1e-6 of those of S^-1; M = L.T @ L
+    # adds round-off (S is well conditioned)
     pairs, y = _iris_pairs()
     eta = 1e-3
     sdml = SDML(balance_param=eta, sparsity_param=0.0).fit(pairs, y)
     S = np.eye(4) + eta * _laplacian_term(pairs, y)
-    np.testing.assert_allclose(sdml.get_mahalanobis_matrix(), np.linalg.inv(S), rtol=1e-5)
+    M = sdml.get_mahalanobis_matrix()
+    tol, slack = 1e-6, 1e-12
+    C = cholesky(S, lower=True)
+    w = np.linalg.eigvalsh(C.T @ M @ C)
+    assert w.min() >= 1 / (1 + tol) - slack and w.max() <= 1 / (1 - tol) + slack
+    assert np.linalg.norm(M - np.linalg.inv(S)) <= (tol + slack) * np.linalg.norm(M)
 
 
 def test_sparsity_zeroes_off_diagonal_entries():

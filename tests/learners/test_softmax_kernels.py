@@ -101,3 +101,70 @@ def test_objective_gathers_when_features_are_at_most_twice_the_components():
     assert K.SoftmaxObjective(X, y, "nca", 2, gather=True).gather
     forced = K.SoftmaxObjective(X, y, "nca", 2, gather=True)
     assert forced.WF.shape == (len(X), 5) and forced.WtE.shape[1] == 0
+
+
+@pytest.mark.parametrize("kind", ["nca", "mlkr"])
+@pytest.mark.parametrize("offset", [1e10, 1e20])
+def test_far_points_keep_their_nearest_term(kind, offset):
+    # two points far out (their squared distances ~offset**2): adding the
+    # cutoff to a row's smallest distance rounds back to it from ~1e17 on,
+    # and from ~1e19 the float32 screen's products overflow; either way a
+    # row kept no term and the kernel divided by zero. Symmetric, so that
+    # centring leaves the near points where they are.
+    X, y = _data(kind)
+    far = np.zeros((2, 5))
+    far[:, 0] = [offset, -offset]
+    X = np.vstack([X, far])
+    y = np.r_[y, y[:2]]
+    L = np.random.RandomState(1).randn(2, 5) * 0.6
+    objective = K.SoftmaxObjective(X, y, kind, 2)
+    loss, grad = objective.value_and_gradient(L)
+    assert loss == pytest.approx(LOSSES[kind](L, X, y), rel=1e-10)
+    assert np.all(np.isfinite(grad))
+    if offset < 1e15:
+        numeric = finite_difference(lambda A: LOSSES[kind](A, X, y), L)
+        np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-6)
+    else:
+        # the far points' distances to the near ones (~1e40) tie in float64,
+        # so their rows spread over several terms; the gradient's column of
+        # the far feature is then a difference of terms ~1e40, known only to
+        # their round-off, but the other columns must match the defining sum
+        expected = brute_force_gradient(kind, L, X, y)
+        np.testing.assert_allclose(grad[:, 1:], expected[:, 1:], rtol=1e-6, atol=1e-6)
+
+
+def brute_force_gradient(kind, L, X, y):
+    """``2 L sum_ij W_ij (x_i - x_j)(x_i - x_j)^T`` with W from explicit differences."""
+    E = X @ L.T
+    D = ((E[:, None, :] - E[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(D, np.inf)
+    P = np.exp(-(D - D.min(axis=1, keepdims=True)))
+    P /= P.sum(axis=1, keepdims=True)
+    if kind == "nca":
+        same = y[:, None] == y[None, :]
+        W = P * (same - (P * same).sum(axis=1, keepdims=True))
+    else:
+        yhat = P @ y
+        W = 2.0 * (yhat - y)[:, None] * P * (yhat[:, None] - y[None, :])
+    diffs = X[:, None, :] - X[None, :, :]
+    return 2.0 * L @ np.einsum("ij,ija,ijb->ab", W, diffs, diffs)
+
+
+def test_screen_scale_keeps_the_float32_products_in_range():
+    assert K.screen_scale_of(0.0) == 1.0
+    assert K.screen_scale_of(2.0**100) == 1.0
+    for sq_max in (2.0**100 * 1.5, 1e40, 1e300):
+        scale = K.screen_scale_of(sq_max)
+        mantissa, _ = np.frexp(scale)
+        assert mantissa == 0.5  # a power of two: exact
+        assert 0.25 <= sq_max * scale < 1.0
+
+
+def test_distances_beyond_float64_give_an_infinite_loss():
+    # a line search's trial point far out: the solver must see +inf (and
+    # step back), not NaN or an exception from the kernel
+    X, y = _data("nca")
+    objective = K.SoftmaxObjective(X, y, "nca", 2)
+    loss, grad = objective.value_and_gradient(np.full((2, 5), 1e160))
+    assert loss == np.inf
+    np.testing.assert_array_equal(grad, 0.0)
