@@ -76,3 +76,50 @@ def tuple_dataset(kind, n=120, random_state=0):
         return X[c.triplets(n, random_state=random_state)], None
     a, b, cc, d = c.positive_negative_pairs(n, random_state=random_state)
     return X[np.column_stack([a, b, cc, d])], None
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A client of a real two-process LocalCluster, shared by the session's tests.
+
+    Two worker processes of one thread each, 1 GiB apiece, so that results
+    travel between processes (pickled) as on a multi-machine cluster. Tests
+    that need a tighter memory limit start their own cluster.
+    """
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, memory_limit="1GiB",
+        dashboard_address=None,
+    )
+    client = distributed.Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+class ComputeCounter:
+    """Counts the graphs the local schedulers execute (a dask callback).
+
+    ``with ComputeCounter() as counter: ...`` then ``counter.n_graphs`` is the
+    number of ``compute`` calls made inside the block; building a lazy result
+    must leave it at 0.
+    """
+
+    def __enter__(self):
+        from dask.callbacks import Callback
+
+        counter = self
+
+        class _Count(Callback):
+            def _start(self, dsk):
+                counter.n_graphs += 1
+
+        self.n_graphs = 0
+        self._callback = _Count()
+        self._callback.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._callback.__exit__(*exc)
