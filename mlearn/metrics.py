@@ -17,6 +17,13 @@ smaller reference index, so every score is deterministic.
 Neighbours come from :func:`mlearn.pairwise.kneighbors`, in blocks of queries
 sized by ``working_memory``, so large sets (100,000 × 128) fit in memory.
 
+The embeddings, the reference set and their labels may be dask arrays (any
+mix of dask and NumPy): the blocks of queries are searched through the dask
+``kneighbors`` and computed together, and only what the scores need comes
+back -- the neighbours' indices (n_queries × the depth searched), their
+labels, the query labels and the reference classes' counts -- never the
+points. The neighbours, hence the scores, are those of the in-memory call.
+
 Pair verification scores take ``y_true`` in {+1, -1} and ``scores`` where
 higher means more similar (a pairs learner's ``decision_function``).
 """
@@ -55,9 +62,14 @@ QUERY_BLOCK = 2048
 
 
 def _check_retrieval_inputs(embeddings, labels, reference, reference_labels):
-    """Checked arrays, and whether the queries search themselves (leave-one-out)."""
+    """Checked arrays, and whether the queries search themselves (leave-one-out).
+
+    Dask arrays stay dask arrays, checked as far as can be without computing
+    them (their values are checked by the search); the query labels, which
+    every score needs, are computed.
+    """
     emb = _check_points(embeddings, "embeddings")
-    labels = _check_labels(labels, emb.shape[0], "labels", "embeddings")
+    labels = _check_labels(labels, emb.shape[0], "labels", "embeddings", compute=True)
     if reference is None:
         if reference_labels is not None:
             raise ValueError("reference_labels given without reference")
@@ -84,6 +96,11 @@ def _check_points(points, name):
             f"{name} must be a 2-D array (n_points, n_features), got shape "
             f"{np.shape(points)}"
         )
+    if _dask_input(points):
+        if points.shape[0] == 0:
+            raise ValueError(f"{name} is empty (shape {points.shape}); at least one point "
+                             "is needed")
+        return points
     points = check_array(points, dtype=(np.float64, np.float32), ensure_all_finite=True,
                          ensure_min_samples=0, input_name=name)
     if points.shape[0] == 0:
@@ -91,7 +108,11 @@ def _check_points(points, name):
     return points
 
 
-def _check_labels(labels, n, name, of):
+def _check_labels(labels, n, name, of, compute=False):
+    """Checked class labels; a dask array is checked by a small computation
+    (its NaN), and computed only with ``compute``."""
+    if _dask_input(labels):
+        return _check_dask_labels(labels, n, name, of, compute)
     labels = np.asarray(labels)
     if labels.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {labels.shape}")
@@ -108,6 +129,32 @@ def _check_labels(labels, n, name, of):
                 f"all strings): {exc}"
             ) from None
     return labels
+
+
+def _check_dask_labels(labels, n, name, of, compute):
+    if labels.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {labels.shape}")
+    if labels.shape[0] != n:
+        raise ValueError(f"{name} has {labels.shape[0]} entries but {of} has {n} rows")
+    if labels.dtype.kind not in "biuf":
+        raise TypeError(f"{name} as a dask array must hold numbers (integer or float "
+                        f"class labels), got dtype {labels.dtype}")
+    if compute:
+        return _check_labels(labels.compute(), n, name, of)
+    if labels.dtype.kind == "f" and not bool(labels.map_blocks(np.isfinite).all()):
+        raise ValueError(f"{name} contains NaN or infinity; class labels must be finite")
+    return labels
+
+
+def _class_counts(ref_labels):
+    """The reference classes (sorted) and how many reference points each has."""
+    if _dask_input(ref_labels):
+        import dask
+        import dask.array as da
+
+        classes, counts = dask.compute(*da.unique(ref_labels, return_counts=True))
+        return np.asarray(classes), np.asarray(counts)
+    return np.unique(ref_labels, return_counts=True)
 
 
 def _check_k(k, name):
@@ -138,9 +185,9 @@ def _check_working_memory(working_memory):
     return resolve_working_memory(working_memory)
 
 
-def _n_relevant(labels, ref_labels, self_ref):
-    """For each query, how many reference points share its label (itself excluded)."""
-    classes, ref_counts = np.unique(ref_labels, return_counts=True)
+def _n_relevant(labels, classes, ref_counts, self_ref):
+    """For each query, how many reference points share its label (itself
+    excluded), from the reference classes (sorted) and their counts."""
     pos = np.searchsorted(classes, labels)
     pos = np.clip(pos, 0, len(classes) - 1)
     found = classes[pos] == labels
@@ -148,46 +195,91 @@ def _n_relevant(labels, ref_labels, self_ref):
     return counts - int(self_ref)
 
 
+def _query_blocks(n, depth, self_ref, working_memory):
+    """Yield ``(start, stop, k)``: blocks of queries searched together, each
+    fetching its deepest query's depth ``k`` (an (n_block, k) index block
+    within the budget)."""
+    budget = working_memory * 2**20
+    start = 0
+    while start < n:
+        k_max = int(depth[start:].max())
+        per_row = max(1, k_max + int(self_ref)) * 16
+        stop = min(n, start + max(1, min(QUERY_BLOCK, int(budget // per_row))))
+        yield start, stop, int(depth[start:stop].max())
+        start = stop
+
+
+def _search(emb, ref, start, stop, k, self_ref, metric, working_memory, metric_params):
+    """The neighbour indices of queries ``start:stop`` (lazy for dask input)."""
+    from .pairwise import kneighbors
+
+    n, n_ref = emb.shape[0], ref.shape[0]
+    kk = min(k + int(self_ref), n_ref)
+    # all queries at once against themselves: one set of operands
+    whole = self_ref and start == 0 and stop == n
+    _, ind = kneighbors(emb if whole else emb[start:stop], None if whole else ref,
+                        n_neighbors=kk, metric=metric, exclude_self=False,
+                        working_memory=working_memory, **metric_params)
+    return ind
+
+
+def _own_results_left_out(ind, start, stop, self_ref):
+    """``ind`` without each query's own index (leave-one-out): one column fewer."""
+    queries = np.arange(start, stop)
+    if not self_ref:
+        return queries, ind
+    keep = ind != queries[:, None]
+    # a query tied with more than kk duplicates of lower index is not in
+    # its own list: dropping the last column then leaves the right ones
+    absent = keep.all(axis=1)
+    keep[absent, -1] = False
+    return queries, ind[keep].reshape(len(queries), ind.shape[1] - 1)
+
+
 def _neighbour_blocks(emb, ref, depth, self_ref, metric, working_memory, metric_params):
     """Yield (query indices, neighbour indices) with ``depth[q]`` neighbours kept per block.
 
     ``depth`` is an array (one depth per query); each block fetches its
-    maximum, so the block is (n_block, max depth) indices.
+    maximum, so the block is (n_block, max depth) indices. With dask input
+    every block's search is built first and all are computed together: only
+    the neighbour indices come back.
     """
-    from .pairwise import kneighbors
+    blocks = list(_query_blocks(emb.shape[0], depth, self_ref, working_memory))
+    if _dask_input(emb, ref):
+        import dask
 
-    n, n_ref = emb.shape[0], ref.shape[0]
-    budget = working_memory * 2**20
-    start = 0
-    while start < n:
-        k_max = int(depth[start:].max()) if n - start else 0
-        per_row = max(1, k_max + int(self_ref)) * 16
-        stop = min(n, start + max(1, min(QUERY_BLOCK, int(budget // per_row))))
-        k = int(depth[start:stop].max())
+        lazy = {b: _search(emb, ref, *b, self_ref, metric, working_memory, metric_params)
+                for b in blocks if b[2] > 0}
+        found = dict(zip(lazy, dask.compute(*lazy.values())))
+    for start, stop, k in blocks:
         if k == 0:
             yield np.arange(start, stop), np.empty((stop - start, 0), dtype=np.int64)
-            start = stop
             continue
-        kk = min(k + int(self_ref), n_ref)
-        # all queries at once against themselves: one set of operands
-        whole = self_ref and start == 0 and stop == n
-        _, ind = kneighbors(emb if whole else emb[start:stop], None if whole else ref,
-                            n_neighbors=kk, metric=metric, exclude_self=False,
-                            working_memory=working_memory, **metric_params)
-        queries = np.arange(start, stop)
-        if self_ref:
-            keep = ind != queries[:, None]
-            # a query tied with more than kk duplicates of lower index is not in
-            # its own list: dropping the last column then leaves the right ones
-            absent = keep.all(axis=1)
-            keep[absent, -1] = False
-            ind = ind[keep].reshape(len(queries), kk - 1)
-        yield queries, ind
-        start = stop
+        if _dask_input(emb, ref):
+            ind = found[(start, stop, k)]
+        else:
+            ind = _search(emb, ref, start, stop, k, self_ref, metric, working_memory,
+                          metric_params)
+        yield _own_results_left_out(ind, start, stop, self_ref)
 
 
 def _relevance(labels, ref_labels, queries, ind):
-    return ref_labels[ind] == labels[queries][:, None]
+    return _labels_at(ref_labels, ind) == labels[queries][:, None]
+
+
+def _labels_at(ref_labels, ind):
+    """``ref_labels[ind]``; for dask labels only the entries at ``ind`` are
+    computed."""
+    if not _dask_input(ref_labels):
+        return ref_labels[ind]
+    needed, where = np.unique(ind, return_inverse=True)
+    return np.asarray(ref_labels[needed].compute())[where].reshape(ind.shape)
+
+
+def _dask_input(*arrays):
+    from .pairwise._dask import involves_dask
+
+    return involves_dask(*arrays)
 
 
 def _finish(values, included, return_n_excluded, name):
@@ -215,7 +307,7 @@ def _retrieval(embeddings, labels, reference, reference_labels, depth_fn, score_
     working_memory = _check_working_memory(working_memory)
     if k is not None:
         _check_k_fits(k, "k", ref.shape[0] - int(self_ref), self_ref)
-    n_rel = _n_relevant(labels, ref_labels, self_ref)
+    n_rel = _n_relevant(labels, *_class_counts(ref_labels), self_ref)
     included = n_rel > 0
     depth = np.where(included, depth_fn(n_rel, ref.shape[0] - int(self_ref)), 0)
     values = np.zeros(emb.shape[0])
@@ -230,12 +322,14 @@ def _retrieval(embeddings, labels, reference, reference_labels, depth_fn, score_
 
 _POINTS_PARAMS_DOC = """
     embeddings : array-like of shape (n_queries, n_features)
-        Points in the learned space (e.g. ``learner.transform(X)``).
+        Points in the learned space (e.g. ``learner.transform(X)``); a dask
+        array is searched without being gathered (see the module's notes).
     labels : array-like of shape (n_queries,)
-        Their classes.
+        Their classes (numbers, for a dask array).
     reference, reference_labels : array-like, default=None
         The set searched, with its classes; None searches ``embeddings``
-        itself, leaving each query out of its own results.
+        itself, leaving each query out of its own results. Dask arrays are
+        read where they are: only the neighbours' labels come back.
     metric : str, default="euclidean"
         Any metric of :func:`mlearn.pairwise.pairwise_distances`.
     working_memory : float, default=None
@@ -355,6 +449,11 @@ def r_precision(embeddings, labels, *, reference=None, reference_labels=None,
     >>> y = np.array([0, 0, 0, 1, 1])
     >>> r_precision(X, y)   # class 0 finds half its pairs, class 1 none
     0.3
+    >>> import dask
+    >>> import dask.array as da
+    >>> with dask.config.set(scheduler="synchronous"):   # the same, from dask arrays
+    ...     r_precision(da.from_array(X, chunks=2), da.from_array(y, chunks=2))
+    0.3
     """
 
     def score(rel, n_rel, depth):
@@ -473,6 +572,16 @@ def knn_accuracy(embeddings, labels, *, reference=None, reference_labels=None, n
     >>> y = np.array([0, 0, 0, 1, 1, 1])
     >>> knn_accuracy(X, y, n_neighbors=1)
     1.0
+
+    Dask arrays give the same score, computed here by the synchronous
+    scheduler:
+
+    >>> import dask
+    >>> import dask.array as da
+    >>> with dask.config.set(scheduler="synchronous"):
+    ...     knn_accuracy(da.from_array(X, chunks=3), da.from_array(y, chunks=3),
+    ...                  n_neighbors=1)
+    1.0
     """
     n_neighbors = _check_k(n_neighbors, "n_neighbors")
     emb, labels, ref, ref_labels, self_ref = _check_retrieval_inputs(
@@ -480,12 +589,21 @@ def knn_accuracy(embeddings, labels, *, reference=None, reference_labels=None, n
     )
     working_memory = _check_working_memory(working_memory)
     _check_k_fits(n_neighbors, "n_neighbors", ref.shape[0] - int(self_ref), self_ref)
-    classes, ref_codes = np.unique(ref_labels, return_inverse=True)
+    if _dask_input(ref_labels):
+        classes, _ = _class_counts(ref_labels)
+
+        def codes_of(ind):
+            return np.searchsorted(classes, _labels_at(ref_labels, ind))
+    else:
+        classes, ref_codes = np.unique(ref_labels, return_inverse=True)
+
+        def codes_of(ind):
+            return ref_codes[ind]
     depth = np.full(emb.shape[0], n_neighbors)
     correct = np.zeros(emb.shape[0], dtype=bool)
     for queries, ind in _neighbour_blocks(emb, ref, depth, self_ref, metric, working_memory,
                                           metric_params):
-        predicted = classes[_majority(ref_codes[ind])]
+        predicted = classes[_majority(codes_of(ind))]
         correct[queries] = predicted == labels[queries]
     return float(np.mean(correct))
 

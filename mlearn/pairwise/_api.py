@@ -6,7 +6,7 @@ import numpy as np
 
 from .._blas import blas_threads_for
 from .._sklearn_compat import check_array
-from . import _cupy, _numba, _numpy
+from . import _cupy, _dask, _numba, _numpy
 from ._chunking import resolve_working_memory
 from ._metrics import check_backend, check_params, get_metric
 from ._scaling import rescale, scale_back, sum_of_squares
@@ -169,6 +169,7 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, backend="auto",
     X : array-like of shape (n_samples_X, n_features)
         NumPy or CuPy array of any finite magnitude; NaN, infinity and
         sparse matrices (convert them with ``X.toarray()``) are refused.
+        A :class:`dask.array.Array` gives a lazy result (see Notes).
     Y : array-like of shape (n_samples_Y, n_features), default=None
         If None, ``Y = X``.
     metric : str, default="euclidean"
@@ -195,7 +196,7 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, backend="auto",
     distances : ndarray of shape (n_samples_X, n_samples_Y)
         float32 when both inputs are float32, else float64; on the device
         X came from. For ``cosine_similarity`` and ``bilinear`` the entries are
-        similarities.
+        similarities. A dask array when X or Y is one.
 
     Notes
     -----
@@ -208,6 +209,18 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, backend="auto",
     any norm, the histogram metrics rows of any sum. A value beyond the
     dtype's range (a squared distance of points 1e200 apart) is returned as
     inf, with a ``RuntimeWarning``. See "Extreme scales" in the user guide.
+
+    With a dask array for X or Y (the other may be a NumPy array) the result
+    is a lazy dask array whose blocks are X's row chunks by Y's: nothing is
+    computed until it is. The block of X's chunk ``i`` and Y's chunk ``j`` is
+    one task of ``(chunk i rows) x (chunk j rows)`` values, so choose chunks
+    whose products fit a worker. Every block is computed from the whole
+    inputs' power of two and mean (taken by one task per chunk first, and
+    one to combine them), so the values are those of the in-memory call to
+    rounding (products of other shapes). Values are checked when computed:
+    NaN or infinity raise the same ValueError then. Chunks of CuPy arrays
+    go through the CuPy backend; each task's Numba kernels run on
+    ``n_jobs`` threads (None: one, the scheduler running tasks side by side).
 
     Examples
     --------
@@ -233,10 +246,26 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, backend="auto",
     >>> pairwise_distances(X * 1e-200, metric="minkowski", p=400)
     array([[0.e+000, 4.e-200],
            [4.e-200, 0.e+000]])
+
+    A dask array, one chunk per row, computed here by the synchronous
+    scheduler (a ``distributed.Client`` would send the tasks to its workers):
+
+    >>> import dask
+    >>> import dask.array as da
+    >>> D = pairwise_distances(da.from_array(X, chunks=1), [[1.0, 0.0]])
+    >>> D.chunks
+    ((1, 1), (1,))
+    >>> with dask.config.set(scheduler="synchronous"):
+    ...     D.compute()
+    array([[1.        ],
+           [4.47213595]])
     """
     get_metric(metric)
     working_memory = resolve_working_memory(working_memory)
     _check_n_jobs(n_jobs)
+    if _dask.involves_dask(X, Y):
+        return _dask.pairwise_distances(X, Y, metric, backend, working_memory, n_jobs,
+                                        metric_params)
 
     def compute(xp, backend, X, Y):
         return _pairwise(xp, backend, X, Y, metric, metric_params, working_memory,
@@ -248,14 +277,22 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, backend="auto",
 def _pairwise(xp, backend, X, Y, metric, metric_params, working_memory, n_jobs=None):
     """``pairwise_distances`` once the namespace ``xp`` and backend are settled."""
     entry, X, Y, same, params, exponent = _prepare(X, Y, metric, metric_params, xp)
+    return _pairwise_prepared(xp, backend, entry, X, Y, same, params, exponent,
+                              working_memory, n_jobs)
+
+
+def _pairwise_prepared(xp, backend, entry, X, Y, same, params, exponent, working_memory,
+                       n_jobs=None, centre=None):
+    """``pairwise_distances`` of inputs ``_prepare`` returned (or blocks of
+    them, with the whole inputs' ``centre``: see ``_operands.gemm_operands``)."""
     if backend == "cupy":
-        out = _cupy.pairwise(xp, entry, X, Y, params, same, working_memory)
+        out = _cupy.pairwise(xp, entry, X, Y, params, same, working_memory, centre)
     elif backend == "numpy":
         out = np.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)
         _numpy.pairwise(entry.reference, X, Y, params, working_memory, out)
     else:
         with _numba.threads(n_jobs):
-            out = _numba.pairwise(entry, X, Y, params, same, working_memory)
+            out = _numba.pairwise(entry, X, Y, params, same, working_memory, centre)
     return scale_back(xp, out, exponent)
 
 
@@ -270,7 +307,8 @@ def paired_distances(A, B, metric="euclidean", *, backend="auto", **metric_param
     ----------
     A, B : array-like of shape (n_pairs, n_features)
         NumPy or CuPy arrays of the same shape, of any finite magnitude (see
-        :func:`pairwise_distances`); sparse matrices are refused.
+        :func:`pairwise_distances`); sparse matrices are refused. Dask arrays
+        give a lazy result, one task per row chunk of A (B is cut like A).
     metric : str, default="euclidean"
         As for :func:`pairwise_distances`.
     backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
@@ -281,6 +319,9 @@ def paired_distances(A, B, metric="euclidean", *, backend="auto", **metric_param
     Returns
     -------
     distances : ndarray of shape (n_pairs,)
+        A dask array with A's row chunks when A or B is one, whose values
+        are those of the in-memory call (the power of two of data of extreme
+        magnitude taken from the whole inputs).
 
     Examples
     --------
@@ -294,9 +335,16 @@ def paired_distances(A, B, metric="euclidean", *, backend="auto", **metric_param
     array([4., 1.])
     >>> paired_distances(A * 1e-300, B * 1e-300)
     array([5.e-300, 1.e-300])
+    >>> import dask
+    >>> import dask.array as da
+    >>> with dask.config.set(scheduler="synchronous"):
+    ...     paired_distances(da.from_array(A, chunks=1), B).compute()
+    array([5., 1.])
     """
     get_metric(metric)
     working_memory = resolve_working_memory(None)
+    if _dask.involves_dask(A, B):
+        return _dask.paired_distances(A, B, metric, backend, working_memory, metric_params)
 
     def compute(xp, backend, A_, B_):
         return _paired(xp, backend, A_, B_, metric, metric_params, working_memory)
@@ -306,8 +354,13 @@ def paired_distances(A, B, metric="euclidean", *, backend="auto", **metric_param
 
 def _paired(xp, backend, A, B, metric, metric_params, working_memory):
     """``paired_distances`` once the namespace ``xp`` and backend are settled."""
-    entry, A, B, same, params, exponent = _prepare(A, B, metric, metric_params, xp,
-                                                   names=("A", "B"), paired=True)
+    entry, A, B, _, params, exponent = _prepare(A, B, metric, metric_params, xp,
+                                                names=("A", "B"), paired=True)
+    return _paired_prepared(xp, backend, entry, A, B, params, exponent, working_memory)
+
+
+def _paired_prepared(xp, backend, entry, A, B, params, exponent, working_memory):
+    """``paired_distances`` of inputs ``_prepare`` returned (or blocks of them)."""
     if backend == "cupy":
         out = _cupy.paired(xp, entry, A, B, params, working_memory)
     elif entry.gemm and backend == "numba":
@@ -333,14 +386,16 @@ def kneighbors(X, Y=None, n_neighbors=5, metric="euclidean", *, exclude_self=Non
     backend computes each distance of euclidean, sqeuclidean and
     mahalanobis once, for both of its points, keeping ``n_neighbors`` per
     point in every thread while that fits in half of ``working_memory``.
+    Dask arrays are searched block by block, exactly (see Notes).
 
     Parameters
     ----------
     X : array-like of shape (n_queries, n_features)
         The queries, of any finite magnitude (see :func:`pairwise_distances`);
-        sparse matrices are refused.
+        sparse matrices are refused. May be a :class:`dask.array.Array`.
     Y : array-like of shape (n_samples, n_features), default=None
-        The points searched; None searches X itself.
+        The points searched; None searches X itself. May be a dask array
+        (as may X, either or both).
     n_neighbors : int, default=5
         Neighbours returned per query.
     metric : str, default="euclidean"
@@ -357,8 +412,10 @@ def kneighbors(X, Y=None, n_neighbors=5, metric="euclidean", *, exclude_self=Non
         As for :func:`pairwise_distances`.
     working_memory : float, default=None
         Budget in MiB for one block of distances; None uses scikit-learn's.
+        With dask arrays, the budget of each task (see Notes).
     n_jobs : int, default=None
-        Threads of the Numba kernels; None or -1 uses all.
+        Threads of the Numba kernels; None or -1 uses all (with dask arrays,
+        None is one per task: the scheduler runs tasks side by side).
     **metric_params
         As for :func:`pairwise_distances`.
 
@@ -370,12 +427,45 @@ def kneighbors(X, Y=None, n_neighbors=5, metric="euclidean", *, exclude_self=Non
     indices : ndarray of shape (n_queries, n_neighbors)
         Row indices into Y (into X when Y is None), dtype int64.
 
+        Both are lazy dask arrays when X or Y is one, cut in rows like the
+        blocks of queries searched (below); the work runs when they are
+        computed, on whatever runs dask (threads, a ``distributed.Client``).
+
     Notes
     -----
     Inputs of extreme magnitude are ranked after the exact rescaling
     described in :func:`pairwise_distances`, so the neighbours and their
     order are those of the true distances at any finite scale, even where
     the distances returned overflow to inf.
+
+    **Dask arrays.** The search is exact: its neighbours and distances are
+    those of the in-memory call on the same data, to the bit, ties and
+    near-ties included (with the default Numba backend; the NumPy and CuPy
+    backends give the in-memory neighbours of their own code, the distances
+    to rounding). First one task per chunk reads the inputs, checks their
+    values (NaN, infinity and negative histograms raise the in-memory
+    ValueError, when computed) and sums them, and one task adds those sums
+    as the in-memory kernels do: the power of two of extreme data and the
+    mean the product metrics subtract are the whole data's. Then each
+    (block of queries, block of points) task runs the in-memory kernels and
+    keeps the ``n_neighbors`` best of its points, by global index; a tree of
+    merges (8 lists a task) keeps the best of those, ties to the smaller
+    index. Blocks start on the tile grid of the whole search (multiples of
+    512 rows for the product metrics), so that every BLAS product has the
+    shape it has in memory; the inputs' chunks are kept where they line up
+    and fit, split evenly where too large, and cut anew otherwise (chunks of
+    a multiple of 512 rows are read without copying).
+
+    Memory: a block of points (its rows, a prepared copy and its operands)
+    takes at most half of ``working_memory``, a block of queries with its
+    neighbour lists a quarter; the distances are never stored beyond one
+    cache-sized tile per thread. The points are cut into at least four
+    blocks per thread of the cluster where that is worth a task. Each block
+    is read twice, by the first pass and by the search, and the search's
+    reads wait for the pass: a worker holds a few blocks at a time,
+    whatever the size of the data. Persist inputs that are costly to
+    compute. With Y=None each block is both queries and points and stays in
+    the cluster's memory (or spilled) until its searches are done.
 
     Examples
     --------
@@ -393,6 +483,18 @@ def kneighbors(X, Y=None, n_neighbors=5, metric="euclidean", *, exclude_self=Non
     >>> dist, ind = kneighbors(X * 1e300, n_neighbors=2)
     >>> dist[0]
     array([1.e+300, 3.e+300])
+
+    The same search on a dask array of two chunks; the result is lazy:
+
+    >>> import dask
+    >>> import dask.array as da
+    >>> dist, ind = kneighbors(da.from_array(X, chunks=2), n_neighbors=2)
+    >>> with dask.config.set(scheduler="synchronous"):
+    ...     ind.compute()
+    array([[1, 2],
+           [0, 2],
+           [1, 0],
+           [2, 1]])
     """
     get_metric(metric)
     working_memory = resolve_working_memory(working_memory)
@@ -408,6 +510,9 @@ def kneighbors(X, Y=None, n_neighbors=5, metric="euclidean", *, exclude_self=Non
     ):
         raise ValueError(f"n_neighbors must be a positive integer, got {n_neighbors!r}")
     n_neighbors = int(n_neighbors)
+    if _dask.involves_dask(X, Y):
+        return _dask.kneighbors(X, Y, n_neighbors, metric, exclude_self, backend,
+                                working_memory, n_jobs, metric_params)
 
     def compute(xp, backend, X, Y):
         return _kneighbors(xp, backend, X, Y, metric, metric_params, n_neighbors,

@@ -14,6 +14,11 @@ KNN_MIN_ROWS = 16
 KNN_TILE_ROWS = 256
 KNN_TILE_COLS = 512
 
+#: Rows per BLAS product when the data are projected (``X @ L.T`` for
+#: mahalanobis, ``X @ M`` for bilinear): products cut at fixed multiples of
+#: it give every row the same bits however many rows are projected at once.
+PROJECT_ROWS = 512
+
 #: Square tile of ``kneighbors`` when the rows are compared with themselves
 #: (each distance is computed once and offered to both of its rows' heaps).
 KNN_SAME_TILE = 512
@@ -70,6 +75,27 @@ def knn_tiles(n_rows, n_cols, itemsize, working_memory):
     if cols * itemsize * KNN_MIN_ROWS > budget:
         cols = max(1, int(budget // (itemsize * KNN_MIN_ROWS)))
     return chunk_rows(n_rows, cols * itemsize, working_memory), cols
+
+
+def _power_of_two_floor(value):
+    return 1 << (max(int(value), 1).bit_length() - 1)
+
+
+def knn_product_tiles(n_cols, itemsize, working_memory):
+    """(rows, columns) of one thread's tile in ``kneighbors``' product path.
+
+    A cache-sized tile (``KNN_TILE_ROWS`` x ``KNN_TILE_COLS``) within
+    ``working_memory`` MiB (the thread's share), all columns when fewer.
+    Its sides are powers of two (or the number of columns), so that the
+    tiles of a block of rows or columns starting at a multiple of
+    ``KNN_TILE_COLS`` line up with those of the whole.
+    """
+    rows, cols = knn_tiles(KNN_TILE_ROWS, min(n_cols, KNN_TILE_COLS), itemsize,
+                           working_memory)
+    if cols < n_cols:
+        cols = _power_of_two_floor(cols)
+        rows = chunk_rows(KNN_TILE_ROWS, cols * itemsize, working_memory)
+    return _power_of_two_floor(rows), cols
 
 
 def gemm_tiles(n_rows, n_cols, itemsize, n_threads, working_memory):

@@ -281,10 +281,13 @@ def _direct_block(xp, code, X, Y, p, working_memory):
     return out
 
 
-def _block_function(xp, metric, X, Y, params, same, working_memory, squared=False):
-    """A function ``rows -> distances of X[rows] against every row of Y``."""
+def _block_function(xp, metric, X, Y, params, same, working_memory, squared=False,
+                    centre=None):
+    """A function ``rows -> distances of X[rows] against every row of Y``
+    (``centre``: see ``_operands.gemm_operands``)."""
     if metric.gemm:
-        ops = gemm_operands(xp, metric.name, X, Y, params, same, squared=squared)
+        ops = gemm_operands(xp, metric.name, X, Y, params, same, squared=squared,
+                            centre=centre)
         cols = slice(0, Y.shape[0])
 
         def block(rows, out=None):
@@ -307,8 +310,8 @@ def _rows_per_block(X, Y, working_memory):
     return chunk_rows(X.shape[0], 6 * Y.shape[0] * X.dtype.itemsize, working_memory)
 
 
-def pairwise(xp, metric, X, Y, params, same, working_memory):
-    block = _block_function(xp, metric, X, Y, params, same, working_memory)
+def pairwise(xp, metric, X, Y, params, same, working_memory, centre=None):
+    block = _block_function(xp, metric, X, Y, params, same, working_memory, centre=centre)
     out = xp.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)
     for rows in slices(X.shape[0], _rows_per_block(X, Y, working_memory)):
         view = out[rows]

@@ -10,12 +10,14 @@ Every kernel is compared with the NumPy reference (``_numpy.py``) in
 """
 
 import contextlib
+import math
+from dataclasses import dataclass
 
 import numba
 import numpy as np
 from numba import njit, prange, types
 
-from .._blas import blas_threads_for, blas_threads_inside
+from .._blas import blas_threads_inside
 from ._metrics import (
     CHEBYSHEV,
     CHI2,
@@ -32,26 +34,107 @@ from ._operands import CLIP, COSINE, RAW, ROOT, SQUARED  # modes of the product'
 from ._limits import POWER_SUM_LOW
 
 
+#: Rows summed together before the sums of the groups are added in order
+#: (``sum_of_squares``, ``column_sums``): blocks of rows starting at multiples
+#: of it give the same group sums as the whole array, so that the sums of an
+#: array taken block by block (a dask array's) equal its sums to the bit.
+SUM_ROWS = 512
+
+
 @njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
+def square_parts(a, parts):
+    """``parts[g]``: the sum of the squared entries of rows ``g * SUM_ROWS``
+    to ``(g + 1) * SUM_ROWS`` of a 2-D array, accumulated in float64.
+
+    Each row's sum may be reassociated (``fastmath`` reassoc only, so NaN and
+    infinity keep their meaning), which lets it vectorise: one pass, faster
+    than NumPy's sum. BLAS's dot product would wake BLAS's threads, which
+    then spin beside the kernels that follow.
+    """
+    n, d = a.shape
+    for g in range(parts.shape[0]):
+        part = 0.0
+        for i in range(g * SUM_ROWS, min(n, (g + 1) * SUM_ROWS)):
+            row = 0.0
+            for k in range(d):
+                t = np.float64(a[i, k])
+                row += t * t
+            part += row
+        parts[g] = part
+
+
+@njit(cache=True, nogil=True)
+def add_in_order(parts, total):
+    """``total + parts[0] + parts[1] + ...``, added one after the other."""
+    for g in range(parts.shape[0]):
+        total += parts[g]
+    return total
+
+
+def n_groups(n_rows):
+    """How many groups of ``SUM_ROWS`` rows ``n_rows`` rows make."""
+    return max(1, -(-n_rows // SUM_ROWS))
+
+
 def sum_of_squares(a):
-    """Sum of the squared entries of a 2-D array, accumulated in float64.
+    """The sum of the squared entries of a 2-D array, in float64, by groups of
+    ``SUM_ROWS`` rows (see ``square_parts``).
 
     Tells the validation that the entries are finite (the sum is then
     finite, unless it overflows float64) and ``_scaling`` how large they
-    are. The sums may be reassociated (``fastmath`` reassoc only, so NaN and
-    infinity keep their meaning), which lets them vectorise: one pass,
-    faster than NumPy's sum. BLAS's dot product would wake BLAS's threads,
-    which then spin beside the kernels that follow.
+    are.
+    """
+    parts = np.empty(n_groups(a.shape[0]))
+    square_parts(a, parts)
+    return add_in_order(parts, 0.0)
+
+
+@njit(cache=True, nogil=True)
+def column_parts(a, parts, tiny):
+    """``parts[g] = a[g * SUM_ROWS:(g + 1) * SUM_ROWS].sum(axis=0)``, the rows
+    added one after the other in ``a``'s dtype.
+
+    Returns how many entries and partial sums were subnormal (nonzero and
+    below ``tiny``, the smallest normal number): sums free of them scale
+    exactly by powers of two.
     """
     n, d = a.shape
-    total = 0.0
-    for i in range(n):
-        row = 0.0
+    zero = tiny - tiny
+    n_small = 0
+    for g in range(parts.shape[0]):
         for k in range(d):
-            t = np.float64(a[i, k])
-            row += t * t
-        total += row
-    return total
+            parts[g, k] = zero
+        for i in range(g * SUM_ROWS, min(n, (g + 1) * SUM_ROWS)):
+            for k in range(d):
+                t = a[i, k]
+                s = parts[g, k] + t
+                parts[g, k] = s
+                n_small += (zero < abs(t) < tiny) + (zero < abs(s) < tiny)
+    return n_small
+
+
+@njit(cache=True, nogil=True)
+def add_rows_in_order(parts, sums, tiny):
+    """``sums += parts[0] + parts[1] + ...`` row after row; returns how many
+    partial sums were subnormal (see ``column_parts``)."""
+    zero = tiny - tiny
+    n_small = 0
+    for g in range(parts.shape[0]):
+        for k in range(parts.shape[1]):
+            s = sums[k] + parts[g, k]
+            sums[k] = s
+            n_small += zero < abs(s) < tiny
+    return n_small
+
+
+def column_sums(a):
+    """``(a.sum(axis=0), n_small)``: column sums in ``a``'s dtype by groups of
+    ``SUM_ROWS`` rows added in order, and how many subnormal values they met."""
+    tiny = np.finfo(a.dtype).tiny
+    parts = np.empty((n_groups(a.shape[0]), a.shape[1]), dtype=a.dtype)
+    n_small = column_parts(a, parts, tiny)
+    sums = np.zeros(a.shape[1], dtype=a.dtype)
+    return sums, n_small + add_rows_in_order(parts, sums, tiny)
 
 
 @njit(cache=True, nogil=True)
@@ -601,31 +684,119 @@ def topk_update(D, row0, col0, exclude_self, sign, best_d, best_i):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def knn_sq_tiles(A, B, xx, yy, X, Y, L, tau, exclude_self, best_d, best_i,
-                 tile_rows, tile_cols):
-    """k nearest by squared distance, each thread owning whole row tiles.
+def project_rows(X, mean, B, out, chunk):
+    """``out = (X - mean) @ B.T`` (``X @ B.T`` when ``mean`` is empty).
+
+    One single-threaded BLAS product per ``chunk`` rows, the chunks shared
+    out between the threads. A BLAS product's entries depend on the shape
+    of the call that computes them, so cutting the rows at fixed multiples
+    of ``chunk`` from the first makes every row's result independent of how
+    many rows are projected at once (or by which thread): a block of rows
+    starting at a multiple of ``chunk`` projects to the same bits as the
+    same rows within the whole. Centred rows are formed one chunk at a time.
+    """
+    n, d = X.shape
+    k = B.shape[0]
+    zero = X.dtype.type(0)
+    one = X.dtype.type(1)
+    for t in prange((n + chunk - 1) // chunk):
+        r0 = t * chunk
+        r1 = min(n, r0 + chunk)
+        if mean.shape[0] == 0:
+            product_into(X, B, one, zero, out, r0, r1, 0, k)
+        else:
+            rows = np.empty((r1 - r0, d), dtype=X.dtype)
+            for i in range(r1 - r0):
+                for j in range(d):
+                    rows[i, j] = X[r0 + i, j] - mean[j]
+            product_into(rows, B, one, zero, out[r0:r1], 0, r1 - r0, 0, k)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def knn_product_tiles(A, B, xx, yy, X, Y, L, tau, mode, sign, exclude_self, best_d,
+                      best_i, tile_rows, tile_cols, row0, col0):
+    """k nearest through matrix products, each thread owning whole row tiles.
 
     Every thread multiplies its own (tile_rows, tile_cols) tile with a
-    single-threaded BLAS call into a buffer it reuses, so the tile is reduced
-    to the heaps while it is still in cache.
+    single-threaded BLAS call into a buffer it reuses, finishes it (see
+    ``_finish_row``; nothing to finish in mode RAW) and reduces it to the
+    heaps of ``sign`` times the values while it is still in cache. The rows
+    of A are rows ``row0...`` of the queries and those of B rows
+    ``col0...`` of the points searched: the heaps hold those global
+    indices, and ``exclude_self`` leaves out index ``row0 + i`` for row i.
+    A tile's entries depend only on its own shape (a BLAS product's do), so
+    blocks that start on the tile grid of the whole give the whole's bits.
     """
     n = A.shape[0]
     m = B.shape[0]
     n_tiles = (n + tile_rows - 1) // tile_rows
     zero = tau - tau
     one = zero + 1
-    minus_two = -2 * one
+    alpha = one if (mode == CLIP or mode == RAW) else -2 * one
     for t in prange(n_tiles):
         r0 = t * tile_rows
         h = min(n, r0 + tile_rows) - r0
         G = np.empty((h, tile_cols), dtype=A.dtype)
         for c0 in range(0, m, tile_cols):
             w = min(m, c0 + tile_cols) - c0
-            product_into(A[r0:r0 + h], B[c0:c0 + w], minus_two, zero, G, 0, h, 0, w)
+            product_into(A[r0:r0 + h], B[c0:c0 + w], alpha, zero, G, 0, h, 0, w)
             for ii in range(h):
                 i = r0 + ii
-                _finish_row(G[ii, :w], xx[i], yy[c0:c0 + w], X, i, Y, c0, L, tau, SQUARED, -1)
-                _offer_row(best_d[i], best_i[i], G[ii], w, c0, i if exclude_self else -1, one)
+                if mode != RAW:
+                    _finish_row(G[ii, :w], xx[i], yy[c0:c0 + w], X, i, Y, c0, L, tau,
+                                mode, -1)
+                _offer_row(best_d[i], best_i[i], G[ii], w, col0 + c0,
+                           row0 + i if exclude_self else -1, sign)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def knn_same_block(Aq, Ag, xq, xg, Xq, Xg, L, tau, exclude_self, best_d, best_i, tile,
+                   row0, col0):
+    """The part of ``knn_sq_tiles_same`` that falls in one block of rows
+    (``Aq``, rows ``row0...``) against one block of columns (``Ag``, rows
+    ``col0...`` of the same points); both offsets are multiples of ``tile``.
+
+    Each distance is computed by the product ``knn_sq_tiles_same`` computes
+    it with: tile ``(I, J)`` with ``I <= J`` directly, and ``(I, J)`` with
+    ``I > J`` as the transpose of tile ``(J, I)``, finished by the rows of
+    ``J``. The heaps then hold exactly what the whole search gives those
+    rows. Each thread owns row tiles (and their heaps).
+    """
+    nq = Aq.shape[0]
+    ng = Ag.shape[0]
+    zero = tau - tau
+    one = zero + 1
+    minus_two = -2 * one
+    first_i = row0 // tile
+    first_j = col0 // tile
+    for t in prange((nq + tile - 1) // tile):
+        r0 = t * tile
+        h = min(nq, r0 + tile) - r0
+        G = np.empty((tile, tile), dtype=Aq.dtype)
+        for u in range((ng + tile - 1) // tile):
+            c0 = u * tile
+            w = min(ng, c0 + tile) - c0
+            if first_i + t <= first_j + u:
+                diagonal = first_i + t == first_j + u
+                product_into(Aq[r0:r0 + h], Ag[c0:c0 + w], minus_two, zero, G, 0, h, 0, w)
+                for ii in range(h):
+                    i = r0 + ii
+                    _finish_row(G[ii, :w], xq[i], xg[c0:c0 + w], Xq, i, Xg, c0, L, tau,
+                                SQUARED, ii if diagonal else -1)
+                    _offer_row(best_d[i], best_i[i], G[ii], w, col0 + c0,
+                               row0 + i if (diagonal and exclude_self) else -1, one)
+            else:
+                product_into(Ag[c0:c0 + w], Aq[r0:r0 + h], minus_two, zero, G, 0, w, 0, h)
+                for jj in range(w):
+                    j = c0 + jj
+                    _finish_row(G[jj, :h], xg[j], xq[r0:r0 + h], Xg, j, Xq, r0, L, tau,
+                                SQUARED, -1)
+                for ii in range(h):
+                    i = r0 + ii
+                    for jj in range(w):
+                        d = G[jj, ii]
+                        if d <= best_d[i, 0]:
+                            _offer(best_d[i], best_i[i], d, col0 + c0 + jj)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -717,8 +888,8 @@ def _c(array):
     return np.ascontiguousarray(array)
 
 
-def pairwise(metric, X, Y, params, same, working_memory):
-    """The distances (n, m) of X against Y."""
+def pairwise(metric, X, Y, params, same, working_memory, centre=None):
+    """The distances (n, m) of X against Y (``centre``: see ``kneighbors``)."""
     from ._operands import direct_operands
 
     # a large zeroed array costs no more than an empty one (its pages come
@@ -728,7 +899,7 @@ def pairwise(metric, X, Y, params, same, working_memory):
         first_touch(out.reshape(-1), max(PAGE_BYTES // out.itemsize, 1))
 
     if metric.gemm:
-        return _pairwise_gemm(metric, X, Y, params, same, working_memory, out)
+        return _pairwise_gemm(metric, X, Y, params, same, working_memory, out, centre)
     code, Xp, Yp = direct_operands(np, metric, X, Y, params, same)
     if code == MANHATTAN and X.shape[0] * Y.shape[0] >= MANHATTAN_TILE_COLS:
         pairwise_manhattan(_c(Xp), _c(Yp), out)
@@ -737,13 +908,12 @@ def pairwise(metric, X, Y, params, same, working_memory):
     return out
 
 
-def _pairwise_gemm(metric, X, Y, params, same, working_memory, out):
+def _pairwise_gemm(metric, X, Y, params, same, working_memory, out, centre):
     from ._chunking import gemm_tiles
     from ._operands import gemm_operands
 
     n, m = X.shape[0], Y.shape[0]
-    with blas_threads_for((n + m) * X.shape[1] ** 2):
-        ops = gemm_operands(np, metric.name, X, Y, params, same)
+    ops = gemm_operands(np, metric.name, X, Y, params, same, centre=centre)
     xx = np.zeros(n, X.dtype) if ops.xx is None else _c(ops.xx)
     yy = np.zeros(m, X.dtype) if ops.yy is None else _c(ops.yy)
     RX = X if ops.RX is None else _c(ops.RX)
@@ -766,62 +936,186 @@ def paired(metric, A, B, params, out):
     return out
 
 
-def kneighbors(metric, X, Y, params, same, n_neighbors, exclude_self, working_memory):
-    """Top-k per query, streaming (rows, columns) tiles of the distance matrix."""
-    from ._chunking import knn_tiles, slices
-    from ._operands import CLIP, RAW, SQUARED, direct_operands, gemm_operands
+@dataclass(frozen=True)
+class KnnGrid:
+    """How ``kneighbors`` cuts the work of one search; see :func:`knn_grid`.
 
-    n, m = X.shape[0], Y.shape[0]
+    The matrix-product metrics are computed in (``rows``, ``cols``) tiles
+    (``knn_product_tiles``) or, for the rows against themselves, in square
+    tiles of ``same_tile`` each computed once (``knn_sq_tiles_same``,
+    when ``same_tiles``); the direct metrics in tiles of at most
+    ``direct_rows`` x ``direct_cols``.
+    """
+
+    rows: int
+    cols: int
+    same_tiles: bool
+    same_tile: int
+    direct_rows: int
+    direct_cols: int
+
+
+def knn_grid(metric, n, m, n_neighbors, itemsize, same, working_memory, n_threads=None):
+    """The tiles of a search of ``n`` queries among ``m`` points.
+
+    Only sizes enter: a block of queries starting at a multiple of
+    :func:`knn_alignment` and searched against a block of points starting
+    at a multiple of it, with the grid of the whole search, meets every
+    product with the shape the whole search gives it, hence the same bits.
+    """
+    from ._chunking import KNN_SAME_TILE, knn_product_tiles, knn_tiles
+
+    n_threads = max(int(n_threads or numba.get_num_threads()), 1)
+    rows, cols = knn_product_tiles(m, itemsize, working_memory / n_threads)
+    same_tiles = bool(
+        metric.gemm and same and metric.name in ("euclidean", "sqeuclidean", "mahalanobis")
+        and same_tiles_fit(n, n_neighbors, itemsize, n_threads, working_memory)
+    )
+    direct_rows, direct_cols = knn_tiles(n, m, itemsize, working_memory)
+    return KnnGrid(rows, cols, same_tiles, KNN_SAME_TILE, direct_rows, direct_cols)
+
+
+def knn_alignment(metric, grid, same):
+    """``(query_step, point_step)``: the rows at whose multiples blocks of
+    the queries and of the points searched may start and still meet every
+    product of ``grid`` with the shape the whole search gives it (1 for the
+    direct metrics, whose values do not depend on the tiles). A step at
+    least as large as the points means one block of points. With ``same``
+    (the rows searched among themselves) both are one step."""
+    from ._chunking import PROJECT_ROWS
+
+    if not metric.gemm:
+        return 1, 1
+    query_step = math.lcm(grid.rows, PROJECT_ROWS)
+    point_step = math.lcm(grid.cols, PROJECT_ROWS)
+    if same:
+        query_step = point_step = math.lcm(query_step, point_step)
+    if grid.same_tiles:
+        query_step = point_step = math.lcm(query_step, grid.same_tile)
+    return query_step, point_step
+
+
+def _knn_operands(metric, X, Y, params, same, centre):
+    """Contiguous operands of the product kernels, or of the direct ones."""
+    from ._operands import direct_operands, gemm_operands
+
     dtype = X.dtype
-    squared = metric.name in ("euclidean", "mahalanobis")
-    if metric.gemm:
-        with blas_threads_for((n + m) * X.shape[1] ** 2):
-            ops = gemm_operands(np, metric.name, X, Y, params, same, squared=squared)
-        A, B = _c(ops.A), _c(ops.B)
-        xx, yy, RX, RY, L = _c(ops.xx), _c(ops.yy), _c(ops.RX), _c(ops.RY), _c(ops.L)
-        tau = dtype.type(ops.tau)
-        alpha = dtype.type(1 if ops.mode in (CLIP, RAW) else -2)
-    else:
+    if not metric.gemm:
         code, Xp, Yp = direct_operands(np, metric, X, Y, params, same)
-        Xp, Ypt = _c(Xp), _c(Yp.T)
-        args = direct_args(dtype, code, params)
-        if squared:
-            raise AssertionError("euclidean and mahalanobis go through products")
+        return _c(Xp), _c(Yp.T), direct_args(dtype, code, params)
+    squared = metric.name in ("euclidean", "mahalanobis")
+    ops = gemm_operands(np, metric.name, X, Y, params, same, squared=squared,
+                        centre=centre)
+    n, m = X.shape[0], Y.shape[0]
+    xx = np.zeros(n, dtype) if ops.xx is None else _c(ops.xx)
+    yy = np.zeros(m, dtype) if ops.yy is None else _c(ops.yy)
+    RX = X if ops.RX is None else _c(ops.RX)
+    RY = Y if ops.RY is None else _c(ops.RY)
+    L = np.zeros((0, X.shape[1]), dtype) if ops.L is None else _c(ops.L)
+    return (_c(ops.A), _c(ops.B), xx, yy, RX, RY, L, dtype.type(ops.tau),
+            np.int64(ops.mode))
 
-    if metric.gemm and ops.mode == SQUARED and same:
+
+def _empty_heaps(n, n_neighbors, dtype):
+    return (np.full((n, n_neighbors), np.inf, dtype=dtype),
+            np.full((n, n_neighbors), np.iinfo(np.int64).max, dtype=np.int64))
+
+
+def kneighbors(metric, X, Y, params, same, n_neighbors, exclude_self, working_memory,
+               centre=None):
+    """Top-k per query, streaming (rows, columns) tiles of the distance matrix.
+
+    ``centre`` is the point the product metrics subtract (see
+    ``_operands.gemm_operands``); None computes it from X and Y.
+    """
+    grid = knn_grid(metric, X.shape[0], Y.shape[0], n_neighbors, X.itemsize, same,
+                    working_memory)
+    ops = _knn_operands(metric, X, Y, params, same, centre)
+    if grid.same_tiles:
+        A, _, xx, _, RX, _, L, tau, _ = ops
         found = _knn_same(A, xx, RX, L, tau, exclude_self, n_neighbors, working_memory)
-        if found is not None:
-            return _sorted_neighbours(*found, squared, 1)
-    tile_rows, tile_cols = knn_tiles(n, m, X.itemsize, working_memory)
-    best_d = np.full((n, n_neighbors), np.inf, dtype=dtype)
-    best_i = np.full((n, n_neighbors), np.iinfo(np.int64).max, dtype=np.int64)
-    if metric.gemm and ops.mode == SQUARED:
-        from ._chunking import KNN_TILE_COLS, KNN_TILE_ROWS
+        return finish_neighbours(metric, *found)
+    best_d, best_i = _empty_heaps(X.shape[0], n_neighbors, X.dtype)
+    _knn_into(metric, ops, exclude_self, grid, best_d, best_i, 0, 0)
+    return _sorted_neighbours(best_d, best_i, knn_squared(metric), knn_sign(metric, X.dtype))
 
-        # one cache-sized tile per thread, each under the memory budget
-        per_thread = working_memory / max(numba.get_num_threads(), 1)
-        rows, cols = knn_tiles(KNN_TILE_ROWS, min(m, KNN_TILE_COLS), X.itemsize,
-                               per_thread)
+
+def knn_squared(metric):
+    """Whether ``kneighbors`` ranks squared distances (and returns their roots)."""
+    return metric.name in ("euclidean", "mahalanobis")
+
+
+def knn_sign(metric, dtype):
+    """The factor ``kneighbors`` ranks values by (-1 for similarities)."""
+    return dtype.type(-1.0 if metric.similarity else 1.0)
+
+
+def knn_block(metric, Xq, Xg, params, same, n_neighbors, exclude_self, grid, centre,
+              row0, col0):
+    """Heaps (unsorted) of the ``n_neighbors`` nearest rows of ``Xg`` for
+    every row of ``Xq``, by global index and ranking value (see
+    :func:`finish_neighbours`): the part of a whole search by ``grid`` that
+    falls in queries ``row0...`` against points ``col0...``.
+
+    ``Xq`` and ``Xg`` are prepared blocks (validated, rescaled) of the whole
+    inputs, starting at multiples of :func:`knn_alignment`; ``same`` says
+    that they are one block of one set (``Xq is Xg``), and a search of a set
+    against itself with ``grid.same_tiles`` takes each product from the
+    tile the whole search computes it in. Rows without enough candidates
+    keep ``inf`` (index ``2**63 - 1``) in their last places.
+    """
+    best_d, best_i = _empty_heaps(Xq.shape[0], n_neighbors, Xq.dtype)
+    if grid.same_tiles:
+        from ._operands import gemm_operands
+
+        ops_q = gemm_operands(np, metric.name, Xq, Xq, params, True, squared=True,
+                              centre=centre)
+        ops_g = ops_q if same else gemm_operands(np, metric.name, Xg, Xg, params, True,
+                                                 squared=True, centre=centre)
+        L = np.zeros((0, Xq.shape[1]), Xq.dtype) if ops_q.L is None else _c(ops_q.L)
+        tile = grid.same_tile
+        with blas_threads_inside(tile * tile * ops_q.A.shape[1]):
+            knn_same_block(_c(ops_q.A), _c(ops_g.A), _c(ops_q.xx), _c(ops_g.xx),
+                           _c(ops_q.RX), _c(ops_g.RX), L, Xq.dtype.type(ops_q.tau),
+                           bool(exclude_self), best_d, best_i, np.int64(tile),
+                           np.int64(row0), np.int64(col0))
+        return best_d, best_i
+    ops = _knn_operands(metric, Xq, Xg, params, same, centre)
+    _knn_into(metric, ops, exclude_self, grid, best_d, best_i, row0, col0)
+    return best_d, best_i
+
+
+def _knn_into(metric, ops, exclude_self, grid, best_d, best_i, row0, col0):
+    """Offer every distance of the operands ``ops`` to the heaps."""
+    from ._chunking import slices
+
+    sign = knn_sign(metric, best_d.dtype)
+    if metric.gemm:
+        A, B, xx, yy, RX, RY, L, tau, mode = ops
         # each thread runs its own products, one tile at a time
-        with blas_threads_inside(rows * cols * A.shape[1]):
-            knn_sq_tiles(A, B, xx, yy, RX, RY, L, tau, bool(exclude_self), best_d,
-                         best_i, np.int64(rows), np.int64(cols))
-        return _sorted_neighbours(best_d, best_i, squared, 1)
-    sign = dtype.type(-1.0 if metric.similarity else 1.0)
-    for rows in slices(n, tile_rows):
-        for cols in slices(m, tile_cols):
-            if metric.gemm:
-                # -2 is a power of two: (-2 A) B^T is -2 (A B^T) exactly
-                tile = np.matmul(A[rows] * alpha, B[cols].T)
-                if ops.mode != RAW:
-                    finish_gemm(tile, xx[rows], yy[cols], RX[rows], RY[cols], L, tau,
-                                ops.mode)
-            else:
-                tile = np.empty((rows.stop - rows.start, cols.stop - cols.start), dtype)
-                pairwise_direct(Xp[rows], _c(Ypt[:, cols]), *args, tile)
-            topk_update(tile, np.int64(rows.start), np.int64(cols.start),
+        with blas_threads_inside(grid.rows * grid.cols * A.shape[1]):
+            knn_product_tiles(A, B, xx, yy, RX, RY, L, tau, mode, sign,
+                              bool(exclude_self), best_d, best_i, np.int64(grid.rows),
+                              np.int64(grid.cols), np.int64(row0), np.int64(col0))
+        return
+    Xp, Ypt, args = ops
+    n, m = Xp.shape[0], Ypt.shape[1]
+    for rows in slices(n, grid.direct_rows):
+        for cols in slices(m, grid.direct_cols):
+            tile = np.empty((rows.stop - rows.start, cols.stop - cols.start), Xp.dtype)
+            pairwise_direct(Xp[rows], _c(Ypt[:, cols]), *args, tile)
+            topk_update(tile, np.int64(row0 + rows.start), np.int64(col0 + cols.start),
                         bool(exclude_self), sign, best_d[rows], best_i[rows])
-    return _sorted_neighbours(best_d, best_i, squared, sign)
+
+
+def same_tiles_fit(n, n_neighbors, itemsize, n_threads, working_memory):
+    """Whether every thread's own heaps for all ``n`` rows, beside one square
+    tile, fit in half of ``working_memory`` (``knn_sq_tiles_same``)."""
+    from ._chunking import KNN_SAME_TILE
+
+    heap_bytes = n_threads * n * n_neighbors * (itemsize + 8)
+    tile_bytes = n_threads * KNN_SAME_TILE * KNN_SAME_TILE * itemsize
+    return heap_bytes + tile_bytes <= working_memory * 2**20 / 2
 
 
 def _knn_same(A, xx, X, L, tau, exclude_self, n_neighbors, working_memory):
@@ -831,10 +1125,9 @@ def _knn_same(A, xx, X, L, tau, exclude_self, n_neighbors, working_memory):
 
     n = A.shape[0]
     n_threads = max(numba.get_num_threads(), 1)
-    heap_bytes = n_threads * n * n_neighbors * (A.itemsize + 8)
-    tile = KNN_SAME_TILE
-    if heap_bytes + n_threads * tile * tile * A.itemsize > working_memory * 2**20 / 2:
+    if not same_tiles_fit(n, n_neighbors, A.itemsize, n_threads, working_memory):
         return None
+    tile = KNN_SAME_TILE
     n_tiles = -(-n // tile)
     pairs = np.column_stack(np.triu_indices(n_tiles)).astype(np.int64)
     heap_d = np.full((n_threads, n, n_neighbors), np.inf, dtype=A.dtype)
@@ -844,6 +1137,13 @@ def _knn_same(A, xx, X, L, tau, exclude_self, n_neighbors, working_memory):
                           np.int64(tile), pairs)
     merge_heaps(heap_d, heap_i)
     return heap_d[0], heap_i[0]
+
+
+def finish_neighbours(metric, best_d, best_i):
+    """Sorted neighbours (distances or similarities, indices) from heaps of
+    ranking values: by value, then by the smaller index."""
+    return _sorted_neighbours(best_d, best_i, knn_squared(metric),
+                              knn_sign(metric, best_d.dtype))
 
 
 def _sorted_neighbours(best_d, best_i, squared, sign):

@@ -46,13 +46,68 @@ def _row_sq(xp, A):
 CENTRED_ENOUGH = 1e-2
 
 
-def _centred_enough(xp, X, Y, mean, same):
-    total = xp.einsum("ij,ij->", X, X) if same else (
-        xp.einsum("ij,ij->", X, X) + xp.einsum("ij,ij->", Y, Y))
-    count = X.shape[0] if same else X.shape[0] + Y.shape[0]
+@dataclass(frozen=True)
+class Centre:
+    """The point the product-form metrics subtract from X and Y: the mean of
+    X ∪ Y, or None when the data are centred enough as they are."""
+
+    mean: object
+
+
+def column_sums(xp, X):
+    """``X.sum(axis=0)`` in X's dtype; on the host by groups of rows added in
+    order (``_numba.column_sums``), so that blocks of rows give the sums of
+    the whole to the bit."""
+    if xp is not np:
+        return xp.sum(X, axis=0)
+    from ._numba import column_sums as host_column_sums
+
+    return host_column_sums(np.ascontiguousarray(X))[0]
+
+
+def centre_from(xp, sums, squares, count):
+    """The :class:`Centre` of points with column ``sums`` and sum of squares
+    ``squares`` (a float), ``count`` of them."""
+    mean = sums / count
     offset = float(xp.dot(mean, mean))
-    spread = float(total) / count - offset
-    return offset <= CENTRED_ENOUGH * spread
+    spread = float(squares) / count - offset
+    return Centre(None if offset <= CENTRED_ENOUGH * spread else mean)
+
+
+def centre_of(xp, X, Y, same):
+    """The :class:`Centre` of X ∪ Y (of X when ``same``)."""
+    from ._scaling import sum_of_squares
+
+    sums = column_sums(xp, X)
+    squares = sum_of_squares(xp, X)
+    count = X.shape[0]
+    if not same:
+        sums = sums + column_sums(xp, Y)
+        squares = squares + sum_of_squares(xp, Y)
+        count += Y.shape[0]
+    return centre_from(xp, sums, squares, count)
+
+
+def project(xp, X, mean, B):
+    """``(X - mean) @ B.T`` (``X @ B.T`` when ``mean`` is None).
+
+    On the host, in products of ``PROJECT_ROWS`` rows (``_numba.project_rows``),
+    so that each row gets the same bits whichever block of rows it is
+    projected in.
+    """
+    if xp is not np:
+        return (X if mean is None else X - mean) @ B.T
+    from .._blas import blas_threads_inside
+    from ._chunking import PROJECT_ROWS
+    from ._numba import project_rows
+
+    X = np.ascontiguousarray(X)
+    out = np.empty((X.shape[0], B.shape[0]), dtype=X.dtype)
+    no_mean = np.empty(0, dtype=X.dtype)
+    with blas_threads_inside(PROJECT_ROWS * X.shape[1] * B.shape[0]):
+        project_rows(X, no_mean if mean is None else mean, np.ascontiguousarray(B), out,
+                     np.int64(PROJECT_ROWS))
+    return out
 
 
 def _rows_to_unit_scale(xp, R):
@@ -111,31 +166,36 @@ def _normalised_rows(xp, X, shift=None):
     return P, floor
 
 
-def gemm_operands(xp, name, X, Y, params, same, squared=False):
+def gemm_operands(xp, name, X, Y, params, same, squared=False, centre=None):
     """Operands for the metrics computed through one matrix product.
 
     ``same`` means ``Y is X``: the operands are then computed once.
     ``squared=True`` asks for d² instead of d (``kneighbors`` ranks by d²).
+    ``centre`` is the :class:`Centre` subtracted for euclidean, sqeuclidean
+    and mahalanobis; None takes that of X ∪ Y. Blocks of larger inputs
+    given their inputs' centre get the operands of their rows in the whole,
+    to the bit (row by row computations, and ``project`` for products).
     """
     n_features = X.shape[1]
     tau = TAU[X.dtype.itemsize]
     identity = xp.zeros((0, n_features), dtype=X.dtype)
+    if xp is np:
+        # row norms are computed alike for every row of C-ordered operands
+        X = np.ascontiguousarray(X)
+        Y = X if same else np.ascontiguousarray(Y)
     if name in ("euclidean", "sqeuclidean", "mahalanobis"):
         # centring X ∪ Y makes ‖x‖² + ‖y‖² - 2 x·y lose less to cancellation
-        if same:
-            mean = xp.mean(X, axis=0)
-        else:
-            mean = (xp.sum(X, axis=0) + xp.sum(Y, axis=0)) / (X.shape[0] + Y.shape[0])
-        if _centred_enough(xp, X, Y, mean, same):
+        mean = (centre_of(xp, X, Y, same) if centre is None else centre).mean
+        L = identity
+        if name == "mahalanobis":
+            L = params["L"]
+            A = project(xp, X, mean, L)
+            B = A if same else project(xp, Y, mean, L)
+        elif mean is None:
             A, B = X, (X if same else Y)
         else:
             A = X - mean
             B = A if same else Y - mean
-        L = identity
-        if name == "mahalanobis":
-            L = params["L"]
-            A = A @ L.T
-            B = A if same else B @ L.T
         xx = _row_sq(xp, A)
         yy = xx if same else _row_sq(xp, B)
         mode = SQUARED if (squared or name == "sqeuclidean") else ROOT
@@ -148,7 +208,9 @@ def gemm_operands(xp, name, X, Y, params, same, squared=False):
         mode = COSINE if name == "cosine" else CLIP
         return GemmOperands(A, B, xx, yy, A, B, identity, mode, tau)
     if name == "bilinear":
-        return GemmOperands(X @ params["M"], Y, None, None, None, None, None, RAW, tau)
+        # X @ M, as the projection (X @ (M.T).T) for its row-by-row bits
+        return GemmOperands(project(xp, X, None, params["M"].T), Y, None, None, None,
+                            None, None, RAW, tau)
     raise ValueError(f"{name!r} is not a matrix-product metric")
 
 

@@ -42,10 +42,14 @@ def sum_of_squares(xp, array):
     return float(xp.vdot(array, array))
 
 
-def _exponent(xp, *arrays):
-    """``e`` such that the largest magnitude over ``arrays`` divided by
-    ``2**e`` lies in [0.5, 1); 0 when every entry is zero."""
-    largest = max(float(xp.max(xp.abs(a))) for a in arrays)
+def largest_magnitude(xp, array):
+    """The largest magnitude of an array's entries, as a Python float."""
+    return max(float(xp.max(array)), -float(xp.min(array)))
+
+
+def _exponent(largest):
+    """``e`` such that ``largest`` divided by ``2**e`` lies in [0.5, 1); 0
+    for 0."""
     return int(np.frexp(largest)[1])
 
 
@@ -78,9 +82,28 @@ def rescale(xp, metric, X, Y, same, params, squares):
         results of the inputs as given (``exponent`` is 0 and the inputs are
         returned unchanged for ordinary data).
     """
+    def largest():
+        largest_x = largest_magnitude(xp, X)
+        return largest_x, (largest_x if same else largest_magnitude(xp, Y))
+
+    scales = scale_exponents(xp, metric, same, params, squares, X.dtype, largest)
+    return apply_scales(xp, X, Y, same, scales)
+
+
+def scale_exponents(xp, metric, same, params, squares, dtype, largest):
+    """The powers of two of :func:`rescale`: ``(e_x, e_y, params, exponent)``.
+
+    X is to be divided by ``2**e_x`` and Y by ``2**e_y`` (see
+    :func:`apply_scales`), ``params`` are the scaled parameters and the
+    results are ``2**-exponent`` times those of the inputs as given.
+    ``largest`` gives the largest magnitudes in X and in Y (a callable,
+    called only for data that need rescaling): blocks of larger inputs are
+    rescaled alike when their exponents come from the whole inputs'
+    ``squares`` and ``largest``.
+    """
     if not metric.degree:
-        return X, Y, params, 0
-    low, high = SAFE_SQUARES[X.dtype.itemsize]
+        return 0, 0, params, 0
+    low, high = SAFE_SQUARES[np.dtype(dtype).itemsize]
     sq_x, sq_y = squares
     key = MATRIX.get(metric.name)
     sq_m = sum_of_squares(xp, params[key]) if key else 1.0
@@ -90,21 +113,29 @@ def rescale(xp, metric, X, Y, same, params, squares):
     else:
         sizes = ((sq_x if same else sq_x + sq_y) * sq_m,)
     if all(low <= size <= high for size in sizes):  # false for nan too
-        return X, Y, params, 0
+        return 0, 0, params, 0
+    largest_x, largest_y = largest()
     if metric.name == "bilinear":
         # not compared by differences: X and Y each get their own scale
-        e_x = _exponent(xp, X)
-        e_y = e_x if same else _exponent(xp, Y)
+        e_x = _exponent(largest_x)
+        e_y = e_x if same else _exponent(largest_y)
         exponent = e_x + e_y
     else:
-        e_x = e_y = _exponent(xp, X) if same else _exponent(xp, X, Y)
+        e_x = e_y = _exponent(max(largest_x, largest_y))
         exponent = metric.degree * e_x
-    X = _ldexp(xp, X, e_x)
-    Y = X if same else _ldexp(xp, Y, e_y)
     if key:
-        e_m = _exponent(xp, params[key])
+        e_m = _exponent(largest_magnitude(xp, params[key]))
         params = {**params, key: _ldexp(xp, params[key], e_m)}
         exponent += e_m
+    return e_x, e_y, params, exponent
+
+
+def apply_scales(xp, X, Y, same, scales):
+    """``(X / 2**e_x, Y / 2**e_y, params, exponent)`` for the ``scales`` of
+    :func:`scale_exponents` (exact; the inputs themselves when 0)."""
+    e_x, e_y, params, exponent = scales
+    X = _ldexp(xp, X, e_x)
+    Y = X if same else _ldexp(xp, Y, e_y)
     return X, Y, params, exponent
 
 
