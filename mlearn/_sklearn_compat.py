@@ -20,6 +20,7 @@ from sklearn.utils._param_validation import (  # noqa: F401  (re-exported)
     StrOptions,
     validate_params,
 )
+from sklearn.utils._set_output import _auto_wrap_is_configured, _get_output_config
 from sklearn.utils.fixes import parse_version
 
 SKLEARN_VERSION = parse_version(parse_version(sklearn.__version__).base_version)
@@ -33,6 +34,7 @@ __all__ = [
     "StrOptions",
     "_fit_context",
     "check_array",
+    "output_container",
     "validate_data",
     "validate_params",
 ]
@@ -73,6 +75,17 @@ class Interval(_SklearnInterval):
     def __str__(self):
         text = super().__str__()
         return text.replace(" in the range", ", not a bool, in the range", 1)
+
+
+def output_container(estimator, method="transform"):
+    """The container ``set_output`` wraps ``method``'s result in: "default", "pandas", "polars".
+
+    "default" (no wrapping) also for an estimator whose ``method`` is not
+    wrapped by scikit-learn's ``set_output`` machinery.
+    """
+    if not _auto_wrap_is_configured(estimator):
+        return "default"
+    return _get_output_config(method, estimator)["dense"]
 
 
 def _rename_finite_keyword(kwargs):

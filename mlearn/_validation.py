@@ -10,9 +10,18 @@ takes integer indices ``0 .. len(X) - 1``; a callable takes any identifiers
 (indices, file names, keys) as a 1-D array and must return one row of numbers
 per identifier. What a preprocessor rejects or returns wrongly is reported as
 a :class:`~mlearn.exceptions.PreprocessorError`.
+
+Dask arrays are recognised by :func:`is_dask_array` without importing dask.
+A learner that needs all its data at once loads one into memory through
+:func:`materialise_dask`, under ``mlearn.get_config()["materialise_budget"]``;
+:func:`check_dask_points` validates one lazily instead, for ``transform``.
 """
 
+import math
 import numbers
+import os
+import sys
+import warnings
 
 import numpy as np
 
@@ -20,15 +29,21 @@ from ._sklearn_compat import check_array
 from .exceptions import NonPSDError, PreprocessorError
 
 __all__ = [
+    "STREAMING_LEARNERS",
     "TUPLE_NAMES",
     "ArrayIndexer",
     "check_calibration_args",
     "check_class_labels",
+    "check_dask_points",
+    "check_lazy_output",
     "check_pair_labels",
     "check_points",
     "check_preprocessor",
     "check_psd_matrix",
     "check_tuples",
+    "dask_stand_in",
+    "is_dask_array",
+    "materialise_dask",
     "preprocess_points",
 ]
 
@@ -149,8 +164,10 @@ def check_points(X, *, preprocessor=None, name="X", dtype=FLOAT_DTYPES, ensure_m
     """Validate a 2-D array of points (n_samples, n_features).
 
     With a preprocessor, ``X`` may instead be a 1-D array of identifiers,
-    which the preprocessor maps to points.
+    which the preprocessor maps to points. A dask array is loaded into
+    memory by :func:`materialise_dask`.
     """
+    X = materialise_dask(X, name)
     if preprocessor is not None and np.ndim(X) == 1:
         X = preprocess_points(X, preprocessor, name)
     return check_array(
@@ -163,7 +180,7 @@ def check_points(X, *, preprocessor=None, name="X", dtype=FLOAT_DTYPES, ensure_m
 
 
 def check_tuples(tuples, *, tuple_size, preprocessor=None, name=None, dtype=FLOAT_DTYPES,
-                 ensure_min_tuples=1):
+                 ensure_min_tuples=1, caller=None):
     """Validate tuples of points and return them as a float array.
 
     Parameters
@@ -182,12 +199,16 @@ def check_tuples(tuples, *, tuple_size, preprocessor=None, name=None, dtype=FLOA
         "quadruplets".
     dtype : type or tuple of types, default=(np.float64, np.float32)
         Floating types to return; others are converted to the first.
+    caller : str, optional
+        Who validates (the learner's class name), for the messages about a
+        dask array, which is loaded into memory by :func:`materialise_dask`.
 
     Returns
     -------
     tuples : ndarray of shape (n_tuples, tuple_size, n_features)
     """
     name = name or TUPLE_NAMES.get(tuple_size, "tuples")
+    tuples = materialise_dask(tuples, name, caller=caller)
     if tuples is None:
         raise ValueError(f"{name} must be an array of {name}, got None")
     if hasattr(tuples, "toarray") or hasattr(tuples, "tocsr"):
@@ -263,10 +284,13 @@ def check_class_labels(y):
 
 
 def check_pair_labels(y, n_pairs, name="y"):
-    """Validate pair labels: a 1-D array of +1 (similar) and -1 (dissimilar)."""
+    """Validate pair labels: a 1-D array of +1 (similar) and -1 (dissimilar).
+
+    A dask array is loaded into memory by :func:`materialise_dask`.
+    """
     if y is None:
         raise ValueError(f"{name} is required: one label in {{+1, -1}} per pair")
-    y = np.asarray(y)
+    y = np.asarray(materialise_dask(y, name))
     if y.ndim != 1:
         y = np.ravel(y) if y.ndim == 2 and 1 in y.shape else y
     if y.ndim != 1:
@@ -345,3 +369,268 @@ def check_scalar_int(value, name, *, min_val=None):
     if min_val is not None and value < min_val:
         raise ValueError(f"{name} must be >= {min_val}, got {value}")
     return int(value)
+
+
+# -- dask input -------------------------------------------------------------------
+
+#: The learners whose ``fit`` streams a dask array block by block (with
+#: ``solver='sgd'``) instead of loading it into memory.
+STREAMING_LEARNERS = (
+    "MetricLearner", "PairsMetricLearner", "TripletsMetricLearner", "QuadrupletsMetricLearner",
+)
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def is_dask_array(x):
+    """Whether ``x`` is a dask array, found out without importing dask.
+
+    Dask is consulted only when ``x``'s type comes from it (so dask is
+    already imported): NumPy callers pay one attribute look-up.
+
+    Every entry point routes dask input with this test. Learners that
+    stream dask input (the general learners with ``solver='sgd'``) test
+    their arguments first and hand NumPy blocks on to the shared input path
+    (``BaseMetricLearner._prepare_points`` / ``_prepare_tuples``); a dask
+    array that reaches that path whole is loaded into memory by
+    :func:`materialise_dask` (under the budget) or, with
+    ``_prepare_points(..., lazy=True)``, validated lazily by
+    :func:`check_dask_points`.
+
+    Parameters
+    ----------
+    x : object
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dask.array as da
+    >>> from mlearn._validation import is_dask_array
+    >>> is_dask_array(da.zeros((4, 2), chunks=2)), is_dask_array(np.zeros((4, 2)))
+    (True, False)
+    """
+    if not type(x).__module__.startswith("dask."):
+        return False
+    import dask.array as da
+
+    return isinstance(x, da.Array)
+
+
+def _streaming_hint():
+    names = ", ".join(STREAMING_LEARNERS[:-1]) + f" or {STREAMING_LEARNERS[-1]}"
+    return f"learn from a stream with {names} (solver='sgd'), which fit dask arrays block by block"
+
+
+def _format_nbytes(nbytes):
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= size:
+            return f"{nbytes / size:.1f} {unit}"
+    return f"{int(nbytes)} bytes"
+
+
+def _user_stacklevel():
+    """The stack level, seen from the caller, of the first frame outside mlearn and scikit-learn.
+
+    So that a warning points at the user's ``fit`` call, however deep in
+    mlearn (and scikit-learn's wrappers) it is raised.
+    """
+    import sklearn
+
+    internal = (_PACKAGE_DIR, os.path.dirname(os.path.abspath(sklearn.__file__)) + os.sep)
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_code.co_filename.startswith(internal):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def materialise_dask(x, name, *, caller=None):
+    """``x`` loaded into memory if it is a dask array within the budget; anything else as it is.
+
+    For code that needs all its data at once (LMNN, NCA, ITML, ...). A dask
+    array of at most ``mlearn.get_config()["materialise_budget"]`` MiB (its
+    ``nbytes``, known before anything is computed) is computed, with a
+    ``sklearn.exceptions.DataConversionWarning`` that gives its size and the
+    budget. A larger one, or one of unknown size, raises a ``ValueError``
+    naming the budget and the learners that stream dask input instead
+    (:data:`STREAMING_LEARNERS` with ``solver='sgd'``).
+
+    Parameters
+    ----------
+    x : object
+        What the user handed in.
+    name : str
+        The argument's name in messages ("X", "y", "pairs", ...).
+    caller : str, optional
+        Who needs the data (the learner's class name), for messages.
+
+    Returns
+    -------
+    x : ndarray or object
+        The computed array when ``x`` is a dask array, else ``x`` itself.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import dask.array as da
+    >>> import mlearn
+    >>> from mlearn._validation import materialise_dask
+    >>> X = da.ones((1000, 8), chunks=250)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     type(materialise_dask(X, "X", caller="LMNN")).__name__
+    'ndarray'
+    >>> print(caught[0].message)
+    LMNN loads X, a dask array of 62.5 KiB, into memory: it needs all of it at once ...
+    >>> with mlearn.config_context(materialise_budget=0.05):  # 51 KiB
+    ...     materialise_dask(X, "X", caller="LMNN")
+    Traceback (most recent call last):
+        ...
+    ValueError: LMNN needs all of X in memory, but X is a dask array of 62.5 KiB, more ...
+    """
+    if not is_dask_array(x):
+        return x
+    from sklearn.exceptions import DataConversionWarning
+
+    from ._config import get_config
+
+    budget = get_config()["materialise_budget"]
+    who = caller or "mlearn"
+    if math.isnan(x.nbytes):
+        raise ValueError(
+            f"{who} needs all of {name} in memory, but {name} is a dask array of unknown "
+            f"size (shape {x.shape}); compute its chunk sizes first "
+            f"({name}.compute_chunk_sizes()), or {_streaming_hint()}"
+        )
+    size = _format_nbytes(x.nbytes)
+    if x.nbytes > budget * 2**20:
+        raise ValueError(
+            f"{who} needs all of {name} in memory, but {name} is a dask array of {size}, "
+            f"more than materialise_budget={budget:g} MiB. If it fits in memory, raise the "
+            "budget with mlearn.set_config(materialise_budget=...) or "
+            f"mlearn.config_context(materialise_budget=...); otherwise {_streaming_hint()}"
+        )
+    warnings.warn(
+        f"{who} loads {name}, a dask array of {size}, into memory: it needs all of it "
+        f"at once (materialise_budget={budget:g} MiB, set by "
+        f"mlearn.set_config). To keep the data out of memory, {_streaming_hint()}",
+        DataConversionWarning,
+        stacklevel=_user_stacklevel(),
+    )
+    return x.compute()
+
+
+def dask_stand_in(X, name="X", min_rows=1):
+    """A small NumPy array standing in for a dask array of points, for eager checks.
+
+    It has ``X``'s dtype and number of columns and ``min(n_samples,
+    min_rows)`` rows of zeros (``X``'s own shape when ``X`` is empty), so that
+    scikit-learn's checks of dtype, number of samples and features, and
+    feature names give the messages they give for ``X`` itself, without
+    computing ``X``.
+
+    Raises
+    ------
+    ValueError
+        ``X`` is not 2-D, or its number of features is unknown.
+    """
+    if X.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D array of shape (n_samples, n_features); got a "
+            f"{X.ndim}-D dask array of shape {X.shape}"
+        )
+    n_samples, n_features = X.shape
+    if math.isnan(n_features):
+        raise ValueError(
+            f"{name} has an unknown number of features (shape {X.shape}); compute its "
+            f"chunk sizes first ({name}.compute_chunk_sizes())"
+        )
+    rows = min_rows if math.isnan(n_samples) else min(n_samples, min_rows)
+    if n_samples == 0 or n_features == 0:
+        rows = n_samples
+    if X.dtype.kind in "OUSV":
+        # what such values hold is known only once computed; the blocks are
+        # converted as check_array converts them, errors coming at compute time
+        return np.zeros((rows, n_features))
+    return np.zeros((rows, n_features), dtype=X.dtype)
+
+
+def check_dask_points(X, *, dtype, name="X", estimator_name=None, ensure_all_finite=True):
+    """A dask array of points validated block by block when computed.
+
+    Nothing is computed here. Each block is converted to ``dtype`` and
+    checked for NaN and infinity by scikit-learn's ``check_array``, so that
+    a bad block raises at compute time the error the in-memory check
+    raises. Check the shape, dtype and feature names eagerly first, on
+    :func:`dask_stand_in`.
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (n_samples, n_features)
+    dtype : numpy dtype
+        The floating type of the result, as the eager check chose it.
+    name : str, default="X"
+        The argument's name in messages.
+    estimator_name : str, optional
+        The estimator's class name, for messages.
+    ensure_all_finite : bool or "allow-nan", default=True
+
+    Returns
+    -------
+    X_checked : dask.array.Array of shape (n_samples, n_features) and dtype ``dtype``
+        Same chunks as ``X``.
+    """
+    dtype = np.dtype(dtype)
+    return X.map_blocks(
+        _check_block,
+        dtype=dtype,
+        meta=np.empty((0, 0), dtype=dtype),
+        name_=name,
+        estimator_name=estimator_name,
+        ensure_all_finite=ensure_all_finite,
+        target=dtype,
+    )
+
+
+def _check_block(block, *, name_, estimator_name, ensure_all_finite, target):
+    block = check_array(
+        block,
+        dtype=target,
+        ensure_all_finite=ensure_all_finite,
+        ensure_min_samples=0,
+        ensure_min_features=0,
+        input_name=name_,
+        estimator=estimator_name,
+    )
+    return block
+
+
+def check_lazy_output(estimator, name="X"):
+    """Refuse to wrap a lazy result in a DataFrame: ``set_output`` would compute it whole.
+
+    scikit-learn's ``set_output(transform="pandas")`` (or "polars", or the
+    global ``transform_output`` setting) turns what ``transform`` returns
+    into a DataFrame, which for a dask array means computing all of it in
+    memory. ``transform`` calls this before building a dask result, so that
+    the user learns how to get either result instead.
+
+    Raises
+    ------
+    ValueError
+        The estimator's ``transform`` output is set to a DataFrame container.
+    """
+    from ._sklearn_compat import output_container
+
+    container = output_container(estimator)
+    if container == "default":
+        return
+    raise ValueError(
+        f"{type(estimator).__name__}.transform got a dask array for {name}, but its output "
+        f"is set to {container!r} (set_output(transform={container!r}) or scikit-learn's "
+        f"transform_output setting), and a {container} DataFrame would compute the whole "
+        "result in memory. Call set_output(transform='default') to get a lazy dask array, "
+        f"or compute {name} first ({name}.compute()) to get a {container} DataFrame"
+    )

@@ -36,9 +36,14 @@ from ._sklearn_compat import ClassifierTags, validate_data
 from ._validation import (
     FLOAT_DTYPES,
     check_calibration_args,
+    check_dask_points,
+    check_lazy_output,
     check_pair_labels,
     check_preprocessor,
     check_tuples,
+    dask_stand_in,
+    is_dask_array,
+    materialise_dask,
     preprocess_points,
 )
 from .linalg import metric_from_components
@@ -103,26 +108,66 @@ class BaseMetricLearner(BaseEstimator):
 
     # -- input handling -----------------------------------------------------------
 
-    def _prepare_points(self, X, y="no_validation", *, reset, **check_params):
+    def _prepare_points(self, X, y="no_validation", *, reset, lazy=False, **check_params):
         """Validate points (and labels), resolving indices through the preprocessor.
 
         Returns ``X`` when ``y`` is not given, ``(X, y)`` when it is; a
         supervised learner passes its ``y`` even when it is None, so that a
         missing target is reported as such.
+
+        A dask ``X`` or ``y`` is loaded into memory, under
+        ``mlearn.get_config()["materialise_budget"]`` and with a warning
+        (see :func:`mlearn._validation.materialise_dask`): the learners that
+        call this need all their points at once. With ``lazy=True`` a dask
+        ``X`` (given without ``y``) is validated without computing anything
+        and returned as a dask array with the same row chunks: its dtype,
+        number of features and feature names are checked now (and
+        ``n_features_in_`` set when ``reset``), NaN and infinity block by
+        block when it is computed, with the in-memory messages.
         """
         if reset:
             self.preprocessor_ = check_preprocessor(self.preprocessor)
         preprocessor = getattr(self, "preprocessor_", None)
-        if preprocessor is not None and np.ndim(X) == 1:
-            X = preprocess_points(X, preprocessor)
         check_params.setdefault("dtype", FLOAT_DTYPES)
         check_params.setdefault("ensure_all_finite", True)
-        if isinstance(y, str) and y == "no_validation":
+        no_y = isinstance(y, str) and y == "no_validation"
+        if lazy and is_dask_array(X):
+            if not no_y:
+                raise TypeError("lazy validation checks X alone; validate y separately")
+            return self._prepare_dask_points(X, reset=reset, **check_params)
+        caller = type(self).__name__
+        X = materialise_dask(X, "X", caller=caller)
+        if preprocessor is not None and np.ndim(X) == 1:
+            X = preprocess_points(X, preprocessor)
+        if no_y:
             return validate_data(self, X, reset=reset, **check_params)
+        y = materialise_dask(y, "y", caller=caller)
         return validate_data(self, X, y, reset=reset, **check_params)
 
+    def _prepare_dask_points(self, X, *, reset, **check_params):
+        """A dask ``X`` checked as far as can be without computing it; see ``_prepare_points``."""
+        if X.ndim == 1 and getattr(self, "preprocessor_", None) is not None:
+            # a preprocessor may return float32 or float64 points, known only
+            # once called: the result's dtype could not be declared
+            raise ValueError(
+                f"{type(self).__name__} got X as a 1-D dask array of identifiers; with "
+                "a preprocessor, dask input must be points. Compute the identifiers "
+                "(X.compute()) for an in-memory result, or map them to points block by "
+                "block first (X.map_blocks(..., new_axis=1))"
+            )
+        stand_in = dask_stand_in(X, "X", min_rows=check_params.get("ensure_min_samples", 1))
+        dtype = validate_data(self, stand_in, reset=reset, **check_params).dtype
+        return check_dask_points(
+            X, dtype=dtype, name="X", estimator_name=type(self).__name__,
+            ensure_all_finite=check_params["ensure_all_finite"],
+        )
+
     def _prepare_tuples(self, tuples, *, reset, name=None, tuple_size=None):
-        """Validate tuples as (n_tuples, tuple_size, n_features) floats."""
+        """Validate tuples as (n_tuples, tuple_size, n_features) floats.
+
+        Dask tuples are loaded into memory under the materialise budget,
+        with a warning, as in ``_prepare_points``.
+        """
         if reset:
             self.preprocessor_ = check_preprocessor(self.preprocessor)
         tuple_size = tuple_size or self._tuple_size
@@ -131,6 +176,7 @@ class BaseMetricLearner(BaseEstimator):
             tuple_size=tuple_size,
             preprocessor=getattr(self, "preprocessor_", None),
             name=name,
+            caller=type(self).__name__,
         )
         if reset:
             self.n_features_in_ = tuples.shape[2]
@@ -203,20 +249,76 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, BaseMetricLearner):
     def transform(self, X):
         """Map points into the learned space: ``X @ components_.T``.
 
+        A dask array gives a lazy dask array: nothing is computed or loaded
+        until the result is. Its row chunks are ``X``'s and it has one
+        column chunk; each block is ``block @ components_.T`` (equal to the
+        in-memory result up to the rounding of the matrix product, whose
+        summation order BLAS may choose by block shape). ``components_`` is
+        one key of the graph, so a cluster sends it to each worker once,
+        not with every chunk; it is copied, so refitting the learner does
+        not change a result already built. The number of features and the
+        dtype are checked at once; NaN and infinity when each block is
+        computed, with the message of the in-memory check.
+
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or dask.array.Array of shape (n_samples, n_features)
             Points, or a 1-D array of indices when the learner has a
-            preprocessor.
+            preprocessor (in memory only: a 1-D dask array of identifiers is
+            refused, since the preprocessor's output is known only once it
+            runs; compute the identifiers, or map them to points first).
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, n_components)
-            float32 for float32 input, float64 otherwise.
+        X_new : ndarray or dask.array.Array of shape (n_samples, n_components)
+            float32 for float32 input, float64 otherwise; a dask array for
+            dask input.
+
+        Raises
+        ------
+        ValueError
+            For dask input, when the output is set to a DataFrame
+            (``set_output(transform="pandas")`` or ``"polars"``): that
+            would compute the whole result in memory. Use
+            ``set_output(transform="default")``, or compute ``X`` first.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import dask.array as da
+        >>> from mlearn import Covariance
+        >>> X = np.random.RandomState(0).randn(1000, 3)
+        >>> cov = Covariance().fit(X)
+        >>> X_dask = da.from_array(X, chunks=250)
+        >>> X_new = cov.transform(X_dask)  # lazy: nothing is computed yet
+        >>> X_new.chunks
+        ((250, 250, 250, 250), (3,))
+        >>> np.allclose(X_new.compute(), cov.transform(X))
+        True
         """
         check_is_fitted(self, "components_")
+        if is_dask_array(X):
+            return self._transform_dask(X)
         X = self._prepare_points(X, reset=False)
         return X @ self.components_.T.astype(X.dtype, copy=False)
+
+    def _transform_dask(self, X):
+        import dask
+
+        check_lazy_output(self)
+        X = self._prepare_points(X, reset=False, lazy=True)
+        # a copy, in X's dtype and with components_.T's layout, as in memory;
+        # one graph key, so that the workers receive it once, not per chunk
+        components_t = np.array(self.components_.T, dtype=X.dtype)
+        components_t = dask.delayed(components_t, pure=True)
+        X = X.rechunk({1: -1})
+        return X.map_blocks(
+            _linear_map,
+            components_t,
+            chunks=(X.chunks[0], (self.components_.shape[0],)),
+            dtype=X.dtype,
+            meta=np.empty((0, 0), dtype=X.dtype),
+        )
 
     def get_mahalanobis_matrix(self):
         """The learned Mahalanobis matrix ``M = components_.T @ components_``.
@@ -324,6 +426,10 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, BaseMetricLearner):
 
     def _more_tags(self):  # scikit-learn < 1.6
         return {"preserves_dtype": [np.float64, np.float32]}
+
+
+def _linear_map(block, components_t):
+    return block @ components_t
 
 
 class MahalanobisDistance:

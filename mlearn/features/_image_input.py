@@ -12,15 +12,27 @@ The image transformers accept
 
 :func:`check_images` validates any of these and returns the images grouped by
 shape and dtype, so that the kernels can process each group as one batch.
-Nothing here modifies the caller's arrays.
+A dask array of images is checked without reading its pixels by
+:func:`check_dask_images` and transformed block by block by
+:func:`lazy_image_features`. Nothing here modifies the caller's arrays.
 """
 
+import copy
+import math
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ImageGroup", "check_images", "check_unit_range", "cell_index", "read_image"]
+__all__ = [
+    "ImageGroup",
+    "cell_index",
+    "check_dask_images",
+    "check_images",
+    "check_unit_range",
+    "lazy_image_features",
+    "read_image",
+]
 
 _CHANNELS = (1, 3, 4)
 
@@ -93,6 +105,15 @@ def _as_image(image, where):
 
 
 def _check_dtype_and_values(array, where, has_channels):
+    _check_dtype_and_channels(array, where, has_channels)
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise ValueError(
+            f"{where} contains NaN or infinity; pixel values must be finite"
+        )
+
+
+def _check_dtype_and_channels(array, where, has_channels):
+    """What can be checked without reading pixels (a dask array's too)."""
     kind = array.dtype.kind
     if kind not in "uif":
         raise TypeError(
@@ -106,10 +127,6 @@ def _check_dtype_and_values(array, where, has_channels):
                 f"{where} must have 1, 3 (RGB) or 4 (RGBA) channels in its last "
                 f"axis; got {channels} (shape {array.shape})"
             )
-    if kind == "f" and not np.isfinite(array).all():
-        raise ValueError(
-            f"{where} contains NaN or infinity; pixel values must be finite"
-        )
 
 
 def _spatial_checks(array, where):
@@ -182,6 +199,15 @@ def check_images(X, *, name="X"):
 
 
 def _check_array_batch(X, name):
+    X = _check_batch_shape(X, name)
+    X = _normalise_float16(X)
+    _check_dtype_and_values(X, name, X.ndim == 4)
+    _spatial_checks(X, name)
+    return X.shape[0], [ImageGroup(np.arange(X.shape[0], dtype=np.intp), X)]
+
+
+def _check_batch_shape(X, name):
+    """``X`` (NumPy or dask) as ``(n, h, w)`` or ``(n, h, w, c)``, at least one image."""
     if X.ndim == 4 and X.shape[3] == 1:
         X = X[..., 0]
     if X.ndim not in (3, 4):
@@ -197,10 +223,76 @@ def _check_array_batch(X, name):
         raise ValueError(
             f"{name} holds no images (shape {X.shape}); at least one is needed"
         )
-    X = _normalise_float16(X)
-    _check_dtype_and_values(X, name, X.ndim == 4)
+    return X
+
+
+def check_dask_images(X, name="X"):
+    """Check a dask array of images as far as can be done without reading a pixel.
+
+    The shape, the channels and the dtype are checked as for an array in
+    memory, with the same messages; NaN, infinity and out-of-range values
+    are checked block by block when the features are computed.
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (n_images, height, width[, channels])
+    name : str, default="X"
+        Name of the argument, used in error messages.
+
+    Returns
+    -------
+    X : dask.array.Array
+        Lazily squeezed to ``(n_images, height, width)`` for one channel,
+        with the row chunks of ``X`` and whole images in each chunk.
+    """
+    X = _check_batch_shape(X, name)
+    if any(math.isnan(size) for size in X.shape):
+        raise ValueError(
+            f"{name} is a dask array of unknown chunk sizes (shape {X.shape}); compute "
+            f"them first ({name}.compute_chunk_sizes())"
+        )
+    _check_dtype_and_channels(X, name, X.ndim == 4)
     _spatial_checks(X, name)
-    return X.shape[0], [ImageGroup(np.arange(X.shape[0], dtype=np.intp), X)]
+    return X.rechunk({axis: -1 for axis in range(1, X.ndim)})
+
+
+def lazy_image_features(transformer, X):
+    """The features of a dask array of images, as a lazy dask array.
+
+    Parameters
+    ----------
+    transformer : ColorHistogram or LocalBinaryPattern
+        Fitted. It is copied into the graph as one key, so that a cluster
+        sends its fitted state to each worker once, not with every chunk,
+        and refitting it does not change the result. Each block of images
+        goes through its ``_transform_block(block, first)``, ``first`` being
+        the index of the block's first image in ``X``, for messages.
+    X : dask.array.Array
+        Images, as returned by :func:`check_dask_images`.
+
+    Returns
+    -------
+    features : dask.array.Array of shape (n_images, n_features_out_), float64
+        With the row chunks of ``X`` and one column chunk.
+    """
+    import dask
+
+    state = dask.delayed(copy.deepcopy(transformer), pure=True)
+    return X.map_blocks(
+        _features_of_block,
+        state,
+        drop_axis=list(range(2, X.ndim)),
+        chunks=(X.chunks[0], (transformer.n_features_out_,)),
+        dtype=np.float64,
+        meta=np.empty((0, 0)),
+    )
+
+
+def _features_of_block(block, transformer, block_info=None):
+    if block.shape[0] == 0:
+        return np.empty((0, transformer.n_features_out_))
+    first = block_info[0]["array-location"][0][0]
+    return transformer._transform_block(block, first)
 
 
 def check_unit_range(group, name="X", channels=3):

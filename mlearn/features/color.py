@@ -7,13 +7,17 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
+from .._validation import check_lazy_output, is_dask_array
 from . import _color_kernels as K
 from ._image_input import (
+    ImageGroup,
     cell_index,
+    check_dask_images,
     check_grid,
     check_images,
     check_unit_range,
     dynamic_schedule,
+    lazy_image_features,
     n_row_blocks,
 )
 from .lbp import _normalize
@@ -208,7 +212,9 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : ndarray of shape (n_images, height, width[, channels]) or list
-            Images, or a list of images of any sizes or of file paths.
+            Images, or a list of images of any sizes or of file paths. A
+            dask array is not read: its shape and dtype are checked, its
+            pixel values when it is transformed.
         y : None
             Ignored.
 
@@ -219,9 +225,14 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
         """
         grid = check_grid(self.grid)
         bins, ranges = self._check_bins_and_range()
-        _, groups = check_images(X)
-        for group in groups:
-            _check_group(group)
+        if is_dask_array(X):
+            # nothing is learned from the pixels: check what can be checked
+            # without reading them, the values when they are transformed
+            _scale_of(check_dask_images(X).dtype)
+        else:
+            _, groups = check_images(X)
+            for group in groups:
+                _check_group(group)
         self.grid_ = grid
         self.bin_edges_ = [
             np.linspace(lo, hi, b + 1) for b, (lo, hi) in zip(bins, ranges)
@@ -233,19 +244,55 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
     def transform(self, X):
         """Colour histograms of every image.
 
+        A dask array of images, chunked along its first axis, gives a lazy
+        dask array of features with the same row chunks: nothing is read
+        until the result is computed, and each block of images is
+        transformed as an array in memory would be (the same values). Its
+        shape and dtype are checked at once, its pixel values block by
+        block when computed, with the in-memory messages (naming images by
+        their index in the whole array). The fitted state is one key of
+        the graph, sent to each worker of a cluster once.
+
         Parameters
         ----------
         X : ndarray of shape (n_images, height, width[, channels]) or list
-            Images, or a list of images of any sizes or of file paths.
+            Images, or a list of images of any sizes or of file paths, or a
+            dask array of images.
 
         Returns
         -------
         features : ndarray of shape (n_images, n_features)
             For every cell (row by row), its histogram (joint: bins in C
             order over the channels; marginal: channel after channel).
-            ``n_features`` is ``n_features_out_``.
+            ``n_features`` is ``n_features_out_``. A dask array for dask
+            input.
+
+        Raises
+        ------
+        ValueError
+            For dask input, when the output is set to a DataFrame
+            (``set_output(transform="pandas")`` or ``"polars"``), which
+            would compute it whole: use ``set_output(transform="default")``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import dask.array as da
+        >>> from mlearn.features import ColorHistogram
+        >>> images = np.random.default_rng(0).integers(0, 256, (40, 8, 8, 3), np.uint8)
+        >>> hist = ColorHistogram(bins=4).fit(images)
+        >>> features = hist.transform(da.from_array(images, chunks=(10, 8, 8, 3)))
+        >>> features.chunks  # lazy: nothing is computed yet
+        ((10, 10, 10, 10), (64,))
+        >>> np.array_equal(features.compute(), hist.transform(images))
+        True
         """
         check_is_fitted(self)
+        if is_dask_array(X):
+            check_lazy_output(self)
+            X = check_dask_images(X)
+            _scale_of(X.dtype)
+            return lazy_image_features(self, X)
         n_images, groups = check_images(X)
         features = np.empty((n_images, self.n_features_out_))
         for group in groups:
@@ -253,6 +300,13 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
         for group in groups:
             features[group.indices] = self._transform_group(group.batch)
         return features
+
+    def _transform_block(self, block, first):
+        """Features of an array of images whose first is image ``first`` of the whole input."""
+        _, (group,) = check_images(block)
+        group = ImageGroup(group.indices + first, group.batch)
+        _check_group(group)
+        return self._transform_group(group.batch)
 
     def _transform_group(self, batch):
         scale = _scale_of(batch.dtype)

@@ -7,12 +7,16 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
+from .._validation import check_lazy_output, is_dask_array, materialise_dask
 from . import _lbp_kernels as K
 from ._image_input import (
+    ImageGroup,
     cell_index,
+    check_dask_images,
     check_grid,
     check_images,
     dynamic_schedule,
+    lazy_image_features,
     n_row_blocks,
     rgb_to_gray,
 )
@@ -177,19 +181,23 @@ def local_binary_pattern(image, P, R, method="default"):
     return _codes_batch(batch, P, R, method)[0]
 
 
+def _check_colour_dtype(batch):
+    if batch.ndim == 4 and batch.dtype.kind == "i":
+        raise TypeError(
+            "colour images for LocalBinaryPattern must be unsigned integers or "
+            f"floats; got dtype {batch.dtype}"
+        )
+
+
 def _grey_batch(group, method):
     """A group's images as a float64 grey-level batch (n, h, w)."""
     batch = group.batch
+    _check_colour_dtype(batch)
     if batch.ndim == 3:
         grey = np.ascontiguousarray(batch, dtype=np.float64)
     else:
         kind = batch.dtype.kind
         scale = 1.0 / np.iinfo(batch.dtype).max if kind == "u" else 1.0
-        if kind == "i":
-            raise TypeError(
-                "colour images for LocalBinaryPattern must be unsigned integers or "
-                f"floats; got dtype {batch.dtype}"
-            )
         grey = rgb_to_gray(batch, scale)
     if method == "var":
         _check_var_magnitude(grey, "X", group.indices)
@@ -342,7 +350,13 @@ class LocalBinaryPattern(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : ndarray of shape (n_images, height, width[, channels]) or list
-            Images, or a list of images of any sizes or of file paths.
+            Images, or a list of images of any sizes or of file paths. A
+            dask array is not read, except by ``method='var'``: its shape and
+            dtype are checked, its pixel values when it is transformed.
+            ``'var'`` needs every pixel to learn its bin edges and loads a
+            dask array into memory under ``mlearn.get_config()
+            ["materialise_budget"]``, with a warning (a larger one is an
+            error).
         y : None
             Ignored.
 
@@ -353,7 +367,15 @@ class LocalBinaryPattern(TransformerMixin, BaseEstimator):
         """
         grid = check_grid(self.grid)
         scales = self._check_scales()
-        _, groups = check_images(X)
+        if is_dask_array(X) and self.method != "var":
+            # nothing is learned from the pixels: check what can be checked
+            # without reading them, the values when they are transformed
+            _check_colour_dtype(check_dask_images(X))
+            groups = []
+        else:
+            # 'var' learns its bin edges from every pixel
+            X = materialise_dask(X, "X", caller=type(self).__name__)
+            _, groups = check_images(X)
         var_edges = None
         if self.method == "var":
             var_edges = []
@@ -387,24 +409,67 @@ class LocalBinaryPattern(TransformerMixin, BaseEstimator):
     def transform(self, X):
         """Histograms of LBP codes of every image.
 
+        A dask array of images, chunked along its first axis, gives a lazy
+        dask array of features with the same row chunks: nothing is read
+        until the result is computed, and each block of images is
+        transformed as an array in memory would be (the same values). Its
+        shape and dtype are checked at once, its pixel values block by
+        block when computed, with the in-memory messages (naming images by
+        their index in the whole array). The fitted state (``'var'`` bin
+        edges included) is one key of the graph, sent to each worker of a
+        cluster once.
+
         Parameters
         ----------
         X : ndarray of shape (n_images, height, width[, channels]) or list
-            Images, or a list of images of any sizes or of file paths.
+            Images, or a list of images of any sizes or of file paths, or a
+            dask array of images.
 
         Returns
         -------
         features : ndarray of shape (n_images, n_features)
             For every scale and every cell (row by row), the cell's histogram.
-            ``n_features`` is ``n_features_out_``.
+            ``n_features`` is ``n_features_out_``. A dask array for dask
+            input.
+
+        Raises
+        ------
+        ValueError
+            For dask input, when the output is set to a DataFrame
+            (``set_output(transform="pandas")`` or ``"polars"``), which
+            would compute it whole: use ``set_output(transform="default")``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import dask.array as da
+        >>> from mlearn.features import LocalBinaryPattern
+        >>> images = np.random.default_rng(0).integers(0, 256, (30, 16, 16), np.uint8)
+        >>> lbp = LocalBinaryPattern(P=8, R=1).fit(images)
+        >>> features = lbp.transform(da.from_array(images, chunks=(10, 16, 16)))
+        >>> features.chunks  # lazy: nothing is computed yet
+        ((10, 10, 10), (10,))
+        >>> np.array_equal(features.compute(), lbp.transform(images))
+        True
         """
         check_is_fitted(self)
+        if is_dask_array(X):
+            check_lazy_output(self)
+            X = check_dask_images(X)
+            _check_colour_dtype(X)
+            return lazy_image_features(self, X)
         n_images, groups = check_images(X)
         features = np.empty((n_images, self.n_features_out_))
         for group in groups:
             grey = _grey_batch(group, self.method)
             features[group.indices] = self._transform_group(grey)
         return features
+
+    def _transform_block(self, block, first):
+        """Features of an array of images whose first is image ``first`` of the whole input."""
+        _, (group,) = check_images(block)
+        group = ImageGroup(group.indices + first, group.batch)
+        return self._transform_group(_grey_batch(group, self.method))
 
     def _transform_group(self, batch):
         n, h, w = batch.shape
