@@ -14,7 +14,8 @@ one call ``func(x) -> (value, grad)``:
 - :func:`sgd` runs minibatch Adam or momentum over a set of constraints, with
   an optional projection after each step; :class:`Adam` and :class:`Momentum`
   keep their state between calls, so a learner can continue training on a
-  stream of constraints (``partial_fit``).
+  stream of constraints (``partial_fit``). :func:`sgd_blocks` does the same
+  over constraints built block by block, for data larger than memory.
 
 All three return ``(x, n_iter, history)``: the solution, the number of
 iterations (epochs for :func:`sgd`) and the objective after each of them,
@@ -37,6 +38,7 @@ __all__ = [
     "lbfgs_on_components",
     "projected_gradient",
     "sgd",
+    "sgd_blocks",
 ]
 
 
@@ -482,52 +484,190 @@ def sgd(func_batch, x0, n_samples, *, batch_size=256, max_iter=100, learning_rat
     array([ 1. , -2. ,  0.5])
     """
     n_samples = _check_positive_int(n_samples, "n_samples")
-    batch_size = _check_positive_int(batch_size, "batch_size")
-    max_iter = _check_positive_int(max_iter, "max_iter")
-    n_iter_no_change = _check_positive_int(n_iter_no_change, "n_iter_no_change")
-    tol = _check_nonnegative_float(tol, "tol")
-    if optimizer is None:
-        if method == "adam":
-            optimizer = Adam(learning_rate)
-        elif method == "momentum":
-            optimizer = Momentum(learning_rate)
-        else:
-            raise ValueError(f"method must be 'adam' or 'momentum', got {method!r}")
-    rng = check_random_state(random_state)
-    x = np.array(x0, dtype=np.float64)
-    if project is not None:
-        x = np.asarray(project(x), dtype=np.float64)
+    x, batch_size, max_iter, optimizer, rng, stop = _sgd_start(
+        x0, batch_size, max_iter, n_iter_no_change, tol, optimizer, method, learning_rate,
+        random_state, project)
     first_batch = rng.permutation(n_samples)[:batch_size]
     history = [_call(lambda z: func_batch(z, first_batch), x)[0]]
     _report(name, verbose, f"epoch    0  objective {history[0]:.8g}")
-    best = np.inf
-    no_improvement = 0
     converged = False
     epoch = 0
     for epoch in range(1, max_iter + 1):
-        order = rng.permutation(n_samples)
-        total = 0.0
-        for start in range(0, n_samples, batch_size):
-            batch = order[start:start + batch_size]
-            value, grad = _call(lambda z, batch=batch: func_batch(z, batch), x)
-            total += value * len(batch)
-            x = optimizer.step(x, grad)
-            if project is not None:
-                x = np.asarray(project(x), dtype=np.float64)
-        value = total / n_samples
-        history.append(value)
-        _report(name, verbose, f"epoch {epoch:4d}  objective {value:.8g}")
-        if callback is not None and callback(epoch, x, value):
-            converged = True
-            break
-        if not np.isfinite(best) or value < best - tol * abs(best):
-            no_improvement = 0
-        else:
-            no_improvement += 1
-        best = min(best, value)
-        if no_improvement >= n_iter_no_change:
+        x, total, _ = _minibatch_pass(func_batch, x, rng.permutation(n_samples), batch_size,
+                                      optimizer, project)
+        if _epoch_done(total / n_samples, epoch, x, history, stop, callback, name, verbose):
             converged = True
             break
     if not converged:
         _warn_not_converged(name, max_iter, "epochs")
     return x, epoch, history
+
+
+def sgd_blocks(block_batches, x0, n_blocks, *, batch_size=256, max_iter=100, learning_rate=0.01,
+               method="adam", optimizer=None, project=None, tol=1e-4, n_iter_no_change=5,
+               random_state=None, callback=None, verbose=0, name="sgd"):
+    """Minibatch stochastic optimisation over constraints that come in blocks.
+
+    For constraints too many to hold at once (drawn from data that do not
+    fit in memory): each epoch visits the ``n_blocks`` blocks once, in a
+    shuffled order, and builds the constraints of a block only when it
+    reaches it, by calling ``block_batches(i, x)``; it then takes one
+    optimizer step per minibatch of that block's constraints, shuffled.
+    Only the current block's constraints are held. Stopping follows
+    :func:`sgd`: the epoch objective is the mean minibatch objective over
+    all the epoch's constraints.
+
+    Parameters
+    ----------
+    block_batches : callable
+        ``block_batches(i, x) -> (func_batch, n_samples)``: the constraints
+        of block ``i`` (``0 <= i < n_blocks``), ``func_batch(x, indices)``
+        giving their objective and gradient as for :func:`sgd`. It receives
+        the current point, so a block may choose its constraints under the
+        metric learned so far. ``n_samples == 0`` skips the block.
+    x0 : array-like
+        Starting point. Not modified.
+    n_blocks : int
+        Number of blocks.
+    batch_size : int, default=256
+        Constraints per minibatch; a block's last minibatch may be smaller.
+    max_iter : int, default=100
+        Maximum number of epochs (passes over the blocks).
+    learning_rate, method, optimizer, project, tol, n_iter_no_change, \
+random_state, callback, verbose, name
+        As for :func:`sgd`. ``random_state`` draws the order of the blocks
+        and of the constraints within each block.
+
+    Returns
+    -------
+    x : ndarray
+    n_iter : int
+        Number of epochs run.
+    history : list of float
+        Objective of the first minibatch at ``x0``, then the mean minibatch
+        objective of each epoch.
+
+    Examples
+    --------
+    Least squares over four blocks of rows, each built when visited:
+
+    >>> import numpy as np
+    >>> from mlearn.solvers import sgd_blocks
+    >>> rng = np.random.RandomState(0)
+    >>> A = rng.randn(400, 3); b = A @ np.array([1.0, -2.0, 0.5])
+    >>> def block_batches(i, x):
+    ...     Ai, bi = A[100 * i:100 * (i + 1)], b[100 * i:100 * (i + 1)]
+    ...     def func_batch(w, idx):
+    ...         r = Ai[idx] @ w - bi[idx]
+    ...         return np.mean(r ** 2), 2 * Ai[idx].T @ r / len(idx)
+    ...     return func_batch, len(bi)
+    >>> w, n_epochs, history = sgd_blocks(block_batches, np.zeros(3), 4, batch_size=50,
+    ...                                   learning_rate=0.05, max_iter=200, random_state=0)
+    >>> np.round(w, 2)
+    array([ 1. , -2. ,  0.5])
+    """
+    n_blocks = _check_positive_int(n_blocks, "n_blocks")
+    x, batch_size, max_iter, optimizer, rng, stop = _sgd_start(
+        x0, batch_size, max_iter, n_iter_no_change, tol, optimizer, method, learning_rate,
+        random_state, project)
+    history = []
+    converged = False
+    epoch = 0
+    for epoch in range(1, max_iter + 1):
+        total, count = 0.0, 0
+        for i in rng.permutation(n_blocks):
+            func_batch, n_samples = block_batches(int(i), x)
+            if n_samples == 0:
+                continue
+            x, block_total, first = _minibatch_pass(
+                func_batch, x, rng.permutation(n_samples), batch_size, optimizer, project
+            )
+            if not history:
+                history.append(first)
+                _report(name, verbose, f"epoch    0  objective {first:.8g}")
+            total += block_total
+            count += n_samples
+        if count == 0:
+            raise ValueError(f"none of the {n_blocks} blocks holds a constraint")
+        if _epoch_done(total / count, epoch, x, history, stop, callback, name, verbose):
+            converged = True
+            break
+    if not converged:
+        _warn_not_converged(name, max_iter, "epochs")
+    return x, epoch, history
+
+
+def _sgd_start(x0, batch_size, max_iter, n_iter_no_change, tol, optimizer, method,
+               learning_rate, random_state, project):
+    """What ``sgd`` and ``sgd_blocks`` start from: ``(x, batch_size,
+    max_iter, optimizer, rng, stop)``, the settings checked and ``x0``
+    projected."""
+    batch_size = _check_positive_int(batch_size, "batch_size")
+    max_iter = _check_positive_int(max_iter, "max_iter")
+    n_iter_no_change = _check_positive_int(n_iter_no_change, "n_iter_no_change")
+    stop = _EarlyStopping(_check_nonnegative_float(tol, "tol"), n_iter_no_change)
+    optimizer = _optimizer(optimizer, method, learning_rate)
+    rng = check_random_state(random_state)
+    x = np.array(x0, dtype=np.float64)
+    if project is not None:
+        x = np.asarray(project(x), dtype=np.float64)
+    return x, batch_size, max_iter, optimizer, rng, stop
+
+
+def _epoch_done(value, epoch, x, history, stop, callback, name, verbose):
+    """Record an epoch's objective ``value``; whether to stop there (the
+    callback says so, or the objective no longer improves)."""
+    history.append(value)
+    _report(name, verbose, f"epoch {epoch:4d}  objective {value:.8g}")
+    if callback is not None and callback(epoch, x, value):
+        return True
+    return stop.update(value)
+
+
+def _optimizer(optimizer, method, learning_rate):
+    """``optimizer``, or a new one of ``method`` with ``learning_rate``."""
+    if optimizer is not None:
+        return optimizer
+    if method == "adam":
+        return Adam(learning_rate)
+    if method == "momentum":
+        return Momentum(learning_rate)
+    raise ValueError(f"method must be 'adam' or 'momentum', got {method!r}")
+
+
+class _EarlyStopping:
+    """Stop once an epoch's objective has not improved by ``tol`` for ``patience`` epochs."""
+
+    def __init__(self, tol, patience):
+        self.tol = tol
+        self.patience = patience
+        self.best = np.inf
+        self.no_improvement = 0
+
+    def update(self, value):
+        """Record an epoch's objective; True when the solver should stop."""
+        if not np.isfinite(self.best) or value < self.best - self.tol * abs(self.best):
+            self.no_improvement = 0
+        else:
+            self.no_improvement += 1
+        self.best = min(self.best, value)
+        return self.no_improvement >= self.patience
+
+
+def _minibatch_pass(func_batch, x, order, batch_size, optimizer, project):
+    """One optimizer step per minibatch of ``order``.
+
+    Returns the new point, the sum over minibatches of ``value * size``
+    and the value of the first minibatch (at the starting point).
+    """
+    total, first = 0.0, None
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        value, grad = _call(lambda z, batch=batch: func_batch(z, batch), x)
+        if first is None:
+            first = value
+        total += value * len(batch)
+        x = optimizer.step(x, grad)
+        if project is not None:
+            x = np.asarray(project(x), dtype=np.float64)
+    return x, total, first

@@ -4,7 +4,14 @@ from scipy.linalg import eigh
 from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 
-from mlearn.solvers import Adam, Momentum, lbfgs_on_components, projected_gradient, sgd
+from mlearn.solvers import (
+    Adam,
+    Momentum,
+    lbfgs_on_components,
+    projected_gradient,
+    sgd,
+    sgd_blocks,
+)
 
 
 def _clip_eigen(T):
@@ -297,3 +304,72 @@ def test_momentum_without_nesterov_is_heavy_ball():
     x1 = opt.step(x, np.array([2.0]))  # v = -0.2
     x2 = opt.step(x1, np.array([1.0]))  # v = -0.1 - 0.1
     np.testing.assert_allclose([x1[0], x2[0]], [0.8, 0.6])
+
+
+# -- minibatch SGD over blocks --------------------------------------------------------
+
+
+def _least_squares_blocks(A, b, n_blocks, visits):
+    """``block_batches`` over row blocks of (A, b), recording the blocks visited."""
+    edges = np.linspace(0, len(A), n_blocks + 1).astype(int)
+
+    def block_batches(i, x):
+        visits.append(i)
+        Ai, bi = A[edges[i]:edges[i + 1]], b[edges[i]:edges[i + 1]]
+
+        def func_batch(w, idx):
+            r = Ai[idx] @ w - bi[idx]
+            return np.mean(r**2), 2 * Ai[idx].T @ r / len(idx)
+
+        return func_batch, len(bi)
+
+    return block_batches
+
+
+def test_sgd_blocks_least_squares_matches_lstsq():
+    rng = np.random.RandomState(7)
+    A = rng.randn(400, 4)
+    b = A @ rng.randn(4) + 0.01 * rng.randn(400)
+    visits = []
+    w, n_epochs, history = sgd_blocks(_least_squares_blocks(A, b, 5, visits), np.zeros(4), 5,
+                                      batch_size=40, learning_rate=0.02, max_iter=300,
+                                      random_state=0, tol=1e-6)
+    np.testing.assert_allclose(w, np.linalg.lstsq(A, b, rcond=None)[0], atol=2e-2)
+    assert len(history) == n_epochs + 1 and history[-1] < history[0]
+    # every epoch builds each block once, in its own shuffled order
+    epochs = np.array(visits).reshape(n_epochs, 5)
+    assert all(sorted(epoch) == list(range(5)) for epoch in epochs)
+    assert len({tuple(epoch) for epoch in epochs}) > 1
+
+
+def test_sgd_blocks_passes_the_current_point_and_skips_empty_blocks():
+    seen = []
+
+    def block_batches(i, x):
+        seen.append((i, x.copy()))
+        if i == 1:
+            return None, 0
+        return (lambda z, idx: (float(z @ z), 2 * z)), 3
+
+    opt = Adam(learning_rate=0.1)
+    with pytest.warns(ConvergenceWarning):  # max_iter epochs are not convergence
+        _, n_epochs, history = sgd_blocks(block_batches, np.ones(2), 2, batch_size=3,
+                                          max_iter=3, optimizer=opt, tol=0,
+                                          n_iter_no_change=10, random_state=0)
+    assert opt.t == n_epochs == 3  # one minibatch an epoch: block 1 holds none
+    # each block is built from the point the previous steps reached
+    assert not np.allclose(seen[-1][1], np.ones(2))
+    assert history[0] == 2.0  # the first minibatch at x0
+
+
+def test_sgd_blocks_validates():
+    def nothing(i, x):
+        return None, 0
+
+    with pytest.raises(ValueError, match="none of the 3 blocks"):
+        sgd_blocks(nothing, np.ones(2), 3)
+    with pytest.raises(ValueError, match="n_blocks"):
+        sgd_blocks(nothing, np.ones(2), 0)
+    with pytest.warns(ConvergenceWarning, match="epochs"):
+        sgd_blocks(lambda i, x: ((lambda z, idx: (float(z @ z), 2 * z)), 2), np.ones(2), 2,
+                   max_iter=2, tol=0, n_iter_no_change=10)

@@ -215,9 +215,13 @@ def test_partial_fit_continues_training_on_a_stream():
     X, pairs, y = _iris_pairs(n=300)
     learner = PairsMetricLearner(solver="sgd", random_state=0, learning_rate=0.05)
     chunks = np.array_split(np.random.RandomState(0).permutation(len(y)), 5)
+    epochs = 0
     for chunk in chunks:
         learner.partial_fit(pairs[chunk], y[chunk])
-    assert learner.n_iter_ == 5
+        # each call runs epochs over its pairs until their objective stops improving
+        assert learner.n_iter_ > epochs + 1
+        epochs = learner.n_iter_
+    assert learner.n_iter_ == len(learner.objective_history_) - 1
     assert _is_psd(learner.get_mahalanobis_matrix())
     assert np.mean(learner.predict(pairs) == y) > 0.85
     with pytest.raises(ValueError, match="solver='sgd'"):
@@ -595,7 +599,7 @@ def test_partial_fit_far_out_keeps_the_first_calls_scale():
         reference.partial_fit(batch / s)
     np.testing.assert_allclose(learner.components_ * s, reference.components_, rtol=1e-9,
                                atol=0)
-    # two epochs already satisfy more triplets than the Euclidean metric
+    # two calls already satisfy more triplets than the Euclidean metric
     a, p, n = far[:, 0] / s, far[:, 1] / s, far[:, 2] / s
     euclidean = np.mean(np.sum((a - p) ** 2, axis=1) < np.sum((a - n) ** 2, axis=1))
     assert learner.score(far) > euclidean
