@@ -25,7 +25,7 @@ def test_readme_commands_match_ci():
     assert "python -m pytest" in readme and "\npython -m pytest\n" in ci
 
 
-@pytest.mark.parametrize("page", ["getting_started.rst"])
+@pytest.mark.parametrize("page", ["getting_started.rst", "user_guide/scaling_out.rst"])
 def test_docs_page_doctests(page):
     result = doctest.testfile(
         str(ROOT / "docs" / page), module_relative=False, optionflags=doctest.ELLIPSIS
