@@ -10,6 +10,11 @@
   threshold calibration for pairs.
 - :class:`MahalanobisDistance` is what ``get_metric`` returns: the learned
   distance as a picklable callable.
+- :class:`BilinearMixin` gives a fitted ``components_`` (W) the surface of a
+  learned similarity ``s(x, y) = xᵀ W y``: ``get_bilinear_matrix``,
+  ``pair_score``, ``get_metric`` (a :class:`BilinearSimilarity`); it has no
+  distance and no ``transform``. The pairs and triplets classifiers work on
+  it with scores in place of distances (higher is more similar).
 
 A learner combines them left to right, mixins first, as scikit-learn expects.
 A learner fitted on points is also a scikit-learn transformer; a learner
@@ -32,7 +37,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._sklearn_compat import ClassifierTags, validate_data
+from ._sklearn_compat import ClassifierTags, check_array, validate_data
 from ._validation import (
     FLOAT_DTYPES,
     check_calibration_args,
@@ -50,6 +55,8 @@ from .linalg import metric_from_components
 
 __all__ = [
     "BaseMetricLearner",
+    "BilinearMixin",
+    "BilinearSimilarity",
     "MahalanobisDistance",
     "MahalanobisMixin",
     "PairsClassifierMixin",
@@ -510,6 +517,230 @@ def _as_point(u, n_features, name):
     return point
 
 
+class BilinearMixin(BaseMetricLearner):
+    """The similarity ``s(x, y) = xᵀ W y`` given by a fitted ``components_`` (W).
+
+    ``W`` is any square matrix: neither symmetric nor positive semidefinite
+    in general, so ``s`` is no inner product and there is no distance (and
+    no map ``x -> L x``) behind it. Higher scores mean more similar; ``x``
+    is the first point of a pair (the query, the anchor of a triplet).
+
+    A learner on tuples may take its points from a sparse matrix: with a
+    CSR ``preprocessor`` the tuples are row indices into it, and scores
+    are computed without densifying it.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_features, n_features)
+        The bilinear matrix W.
+    """
+
+    _threshold_on = "similarity"
+
+    def get_bilinear_matrix(self):
+        """The learned bilinear matrix ``W`` (a copy of ``components_``).
+
+        Returns
+        -------
+        W : ndarray of shape (n_features, n_features)
+        """
+        check_is_fitted(self, "components_")
+        return self.components_.copy()
+
+    def get_metric(self):
+        """The learned similarity as a function ``similarity(u, v) = uᵀ W v``.
+
+        It is a :class:`BilinearSimilarity` holding a copy of ``W``, which
+        pickles. It is a similarity (higher is closer), so it is not a
+        ``metric=`` for scikit-learn's neighbour searches, which take
+        distances; search with ``mlearn.pairwise.kneighbors(X, Y,
+        metric="bilinear", M=learner.get_bilinear_matrix())`` instead.
+
+        Returns
+        -------
+        similarity : BilinearSimilarity
+        """
+        check_is_fitted(self, "components_")
+        return BilinearSimilarity(self.components_)
+
+    def pair_score(self, pairs):
+        """Learned similarity ``xᵀ W y`` of each pair ``(x, y)`` (higher is more similar).
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, n_features) or (n_pairs, 2)
+            Pairs of points, or of indices when a preprocessor is set.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_pairs,)
+        """
+        check_is_fitted(self, "components_")
+        x, y = self._tuple_rows(pairs, "pairs", 2)
+        return bilinear_scores(x, y, self.components_)
+
+    def pair_distance(self, pairs):
+        """Not available: a bilinear similarity defines no distance.
+
+        Raises
+        ------
+        TypeError
+            Always; use :meth:`pair_score`.
+        """
+        raise TypeError(
+            f"{type(self).__name__} learns a similarity s(x, y) = x.T @ W @ y with W "
+            "neither symmetric nor positive semidefinite, which defines no distance; "
+            "use pair_score (higher is more similar)"
+        )
+
+    def _triplet_margins(self, triplets):
+        a, p, n = self._tuple_rows(triplets, "triplets", 3)
+        return bilinear_scores(a, p, self.components_) - bilinear_scores(a, n, self.components_)
+
+    def _tuple_rows(self, tuples, name, tuple_size):
+        """The points at each position of the tuples: dense arrays, or CSR rows."""
+        preprocessor = getattr(self, "preprocessor_", None)
+        if isinstance(preprocessor, SparseRows):
+            index = preprocessor.check_index_tuples(tuples, tuple_size, name)
+            self._check_n_features(preprocessor.X.shape[1], name)
+            return [preprocessor.X[index[:, j]] for j in range(tuple_size)]
+        tuples = self._prepare_tuples(tuples, reset=False, name=name, tuple_size=tuple_size)
+        return [tuples[:, j] for j in range(tuple_size)]
+
+    def _check_n_features(self, n_features, name):
+        if n_features != self.n_features_in_:
+            raise ValueError(
+                f"{name} have {n_features} features, but {type(self).__name__} was "
+                f"fitted with {self.n_features_in_} features"
+            )
+
+
+def bilinear_scores(A, B, W, block=2048):
+    """``a_iᵀ W b_i`` for the rows of ``A`` and ``B`` (dense arrays or sparse matrices).
+
+    Sparse rows are multiplied by ``W`` in blocks, so that memory stays
+    ``block * n_features`` whatever the number of rows.
+    """
+    import scipy.sparse as sp
+
+    if not (sp.issparse(A) or sp.issparse(B)):
+        W = W.astype(np.result_type(A.dtype, B.dtype), copy=False)
+        return np.einsum("ij,ij->i", A @ W, B)
+    A, B = sp.csr_matrix(A), sp.csr_matrix(B)
+    out = np.empty(A.shape[0])
+    for start in range(0, A.shape[0], block):
+        stop = min(start + block, A.shape[0])
+        AW = np.asarray(A[start:stop] @ W)
+        out[start:stop] = np.asarray(B[start:stop].multiply(AW).sum(axis=1)).ravel()
+    return out
+
+
+class SparseRows:
+    """A sparse matrix of points, indexed by the integer entries of tuples.
+
+    What a bilinear learner keeps of a sparse ``preprocessor``: the rows in
+    CSR form (float64, sorted indices, a copy when either had to change).
+
+    Parameters
+    ----------
+    X : sparse matrix or array of shape (n_samples, n_features)
+    """
+
+    def __init__(self, X):
+        import scipy.sparse as sp
+
+        X = check_array(X, accept_sparse="csr", dtype=np.float64, ensure_all_finite=True,
+                        input_name="preprocessor")
+        X = sp.csr_matrix(X)
+        if not X.has_sorted_indices:
+            X = X.sorted_indices()
+        self.X = X
+
+    def check_index_tuples(self, tuples, tuple_size, name):
+        """``tuples`` as an (n_tuples, tuple_size) int64 array of valid row indices."""
+        if hasattr(tuples, "toarray") or hasattr(tuples, "tocsr"):
+            raise TypeError(f"{name} must be a dense array of indices, got a sparse matrix")
+        index = np.asarray(tuples)
+        if index.ndim != 2 or index.shape[1] != tuple_size or index.shape[0] < 1:
+            raise ValueError(
+                f"{name} must be an array of shape (n_{name}, {tuple_size}) of row indices "
+                f"into the sparse preprocessor, got shape {index.shape}"
+            )
+        if index.dtype.kind not in "iu":
+            raise TypeError(
+                f"{name} given with a sparse preprocessor must hold integer indices, got "
+                f"dtype {index.dtype}"
+            )
+        n_points = self.X.shape[0]
+        outside = (index < 0) | (index >= n_points)
+        if outside.any():
+            raise ValueError(
+                f"{name} holds index {index[outside].flat[0]}, outside [0, {n_points - 1}] "
+                f"(the preprocessor has {n_points} rows)"
+            )
+        return index.astype(np.int64, copy=False)
+
+
+def check_bilinear_preprocessor(preprocessor):
+    """``check_preprocessor``, with sparse matrices kept sparse (as :class:`SparseRows`)."""
+    import scipy.sparse as sp
+
+    if sp.issparse(preprocessor):
+        return SparseRows(preprocessor)
+    return check_preprocessor(preprocessor)
+
+
+class BilinearSimilarity:
+    """The similarity ``s(u, v) = uᵀ W v`` of a square matrix ``W``, as a callable.
+
+    :meth:`BilinearMixin.get_metric` returns one; it pickles.
+
+    Parameters
+    ----------
+    W : array-like of shape (n_features, n_features)
+        The bilinear matrix (copied).
+
+    Attributes
+    ----------
+    W : ndarray of shape (n_features, n_features)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlearn.base import BilinearSimilarity
+    >>> similarity = BilinearSimilarity(np.array([[1.0, 2.0], [0.0, 1.0]]))
+    >>> similarity([1.0, 0.0], [0.0, 1.0])
+    2.0
+    >>> similarity([0.0, 1.0], [1.0, 0.0])  # W is not symmetric
+    0.0
+    """
+
+    def __init__(self, W):
+        self.W = np.array(W, dtype=np.float64)
+        if self.W.ndim != 2 or self.W.shape[0] != self.W.shape[1]:
+            raise ValueError(
+                f"W must be a square matrix of shape (n_features, n_features), got "
+                f"{np.shape(W)}"
+            )
+
+    def __call__(self, u, v):
+        """The similarity ``uᵀ W v`` of the points ``u`` and ``v``.
+
+        Parameters
+        ----------
+        u, v : array-like of shape (n_features,)
+
+        Returns
+        -------
+        similarity : float
+        """
+        n_features = self.W.shape[0]
+        return float(_as_point(u, n_features, "u") @ self.W @ _as_point(v, n_features, "v"))
+
+    def __repr__(self):
+        return f"BilinearSimilarity(n_features={self.W.shape[0]})"
+
+
 class _TupleClassifierMixin(BaseMetricLearner):
     """Shared part of the triplet and quadruplet classifiers: prediction is the sign of the score.
 
@@ -546,6 +777,9 @@ class TripletsClassifierMixin(_TupleClassifierMixin):
     def decision_function(self, triplets):
         """``d(a, n) - d(a, p)``: positive when the triplet is satisfied.
 
+        For a learned similarity (:class:`BilinearMixin`) it is
+        ``s(a, p) - s(a, n)``, positive when the triplet is satisfied too.
+
         Parameters
         ----------
         triplets : array-like of shape (n_triplets, 3, n_features) or (n_triplets, 3)
@@ -555,6 +789,9 @@ class TripletsClassifierMixin(_TupleClassifierMixin):
         scores : ndarray of shape (n_triplets,)
         """
         check_is_fitted(self, "components_")
+        return self._triplet_margins(triplets)
+
+    def _triplet_margins(self, triplets):
         t = self._prepare_tuples(triplets, reset=False)
         return self._paired_distance(t[:, 0], t[:, 2]) - self._paired_distance(t[:, 0], t[:, 1])
 
@@ -590,10 +827,16 @@ class PairsClassifierMixin(BaseMetricLearner):
     accuracy of the thresholded predictions is
     ``sklearn.metrics.accuracy_score(y, learner.predict(pairs))``.
 
+    A learner of a similarity (:class:`BilinearMixin`) has no distance: its
+    ``decision_function`` is the similarity itself, and a pair is predicted
+    similar when its similarity is at least ``threshold_``, which is then a
+    similarity. Calibration chooses it with the same strategies.
+
     Attributes
     ----------
     threshold_ : float
-        Distance under which (inclusive) a pair is predicted similar.
+        Distance under which (inclusive) a pair is predicted similar; for a
+        similarity learner, the similarity above which (inclusive).
     classes_ : ndarray of shape (2,)
         ``[-1, 1]``.
     """
@@ -601,6 +844,9 @@ class PairsClassifierMixin(BaseMetricLearner):
     _input_kind = "pairs"
     _tuple_size = 2
     _estimator_type = "classifier"
+    #: What ``threshold_`` bounds: "distance" (at most) or "similarity" (at least).
+    _threshold_on = "distance"
+
 
     def decision_function(self, pairs):
         """Similarity score of each pair: the negated learned distance.
@@ -618,6 +864,9 @@ class PairsClassifierMixin(BaseMetricLearner):
     def predict(self, pairs):
         """+1 (similar) for pairs whose distance is at most ``threshold_``, else -1.
 
+        For a similarity learner: +1 for pairs whose similarity is at least
+        ``threshold_``.
+
         Parameters
         ----------
         pairs : array-like of shape (n_pairs, 2, n_features) or (n_pairs, 2)
@@ -627,6 +876,8 @@ class PairsClassifierMixin(BaseMetricLearner):
         y_pred : ndarray of shape (n_pairs,)
         """
         check_is_fitted(self, "threshold_")
+        if self._threshold_on == "similarity":
+            return np.where(self.decision_function(pairs) >= self.threshold_, 1, -1)
         return np.where(-self.decision_function(pairs) <= self.threshold_, 1, -1)
 
     def score(self, pairs, y):
@@ -662,7 +913,9 @@ class PairsClassifierMixin(BaseMetricLearner):
         Parameters
         ----------
         threshold : float
-            Pairs at distance at most ``threshold`` are predicted similar.
+            Pairs at distance at most ``threshold`` are predicted similar;
+            for a similarity learner, pairs of similarity at least
+            ``threshold``.
 
         Returns
         -------
@@ -714,7 +967,9 @@ class PairsClassifierMixin(BaseMetricLearner):
         The threshold is placed half-way between the two consecutive
         validation distances that separate the chosen predictions, so that
         :meth:`predict` reproduces the optimum on ``pairs_valid``. Ties in the
-        criterion go to the smallest threshold.
+        criterion go to the smallest threshold. For a similarity learner the
+        same holds of the similarities, ties going to the largest threshold
+        (the fewest pairs predicted similar, as for a distance).
 
         Examples
         --------
@@ -735,7 +990,9 @@ class PairsClassifierMixin(BaseMetricLearner):
         check_is_fitted(self, "components_")
         distances = -self.decision_function(pairs_valid)
         y = check_pair_labels(y_valid, len(distances), name="y_valid")
-        self.threshold_ = _best_threshold(distances, y, strategy, min_rate, beta)
+        threshold = _best_threshold(distances, y, strategy, min_rate, beta)
+        # a similarity is a negated "distance" here: its threshold is negated back
+        self.threshold_ = -threshold if self._threshold_on == "similarity" else threshold
         self.classes_ = np.array([-1, 1])
         return self
 

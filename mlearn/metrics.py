@@ -779,9 +779,17 @@ _RETRIEVAL_SCORES = {
 }
 
 
+def _bilinear_matrix(estimator):
+    """W of a learned bilinear similarity (the estimator or a Pipeline's last step), or None."""
+    final = estimator[-1] if hasattr(estimator, "steps") else estimator
+    return final.get_bilinear_matrix() if hasattr(final, "get_bilinear_matrix") else None
+
+
 def _embed(estimator, X):
     if hasattr(estimator, "transform"):
         return estimator.transform(X)
+    if not hasattr(estimator, "steps") and _bilinear_matrix(estimator) is not None:
+        return X  # a bilinear similarity scores the points themselves
     steps = getattr(estimator, "steps", None)
     if steps is not None and len(steps) > 1:
         return estimator[:-1].transform(X)
@@ -796,7 +804,11 @@ def make_retrieval_scorer(score="map_at_r", **kwargs):
 
     The scorer embeds the evaluation fold with the fitted estimator's
     ``transform`` (for a Pipeline ending in a classifier, the steps before
-    it) and computes the score leave-one-out within that fold.
+    it) and computes the score leave-one-out within that fold. A learned
+    bilinear similarity (e.g. :class:`mlearn.OASIS_Supervised`, alone or
+    last in a Pipeline) has no transform: the fold (through the steps
+    before it) is ranked by its similarity, ``metric="bilinear"`` with its
+    ``W``, unless ``metric`` is given.
 
     Parameters
     ----------
@@ -826,7 +838,11 @@ def make_retrieval_scorer(score="map_at_r", **kwargs):
     func = _RETRIEVAL_SCORES[score]
 
     def scorer(estimator, X, y):
-        return func(_embed(estimator, X), np.asarray(y), **kwargs)
+        params = kwargs
+        W = _bilinear_matrix(estimator)
+        if W is not None and "metric" not in kwargs:
+            params = {**kwargs, "metric": "bilinear", "M": W}
+        return func(_embed(estimator, X), np.asarray(y), **params)
 
     scorer.__name__ = f"{score}_scorer"
     return scorer

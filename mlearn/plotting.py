@@ -8,6 +8,7 @@ function is called.
 import numpy as np
 
 __all__ = [
+    "plot_bilinear_matrix",
     "plot_embedding",
     "plot_mahalanobis_matrix",
     "plot_objective",
@@ -70,7 +71,51 @@ def plot_mahalanobis_matrix(learner_or_M, *, ax=None, feature_names=None, cmap="
     >>> from mlearn.plotting import plot_mahalanobis_matrix
     >>> ax = plot_mahalanobis_matrix(Covariance().fit(load_iris().data))
     """
-    M = _matrix_of(learner_or_M)
+    return _heatmap(_matrix_of(learner_or_M), ax, feature_names, cmap, "Mahalanobis matrix M")
+
+
+def plot_bilinear_matrix(learner_or_W, *, ax=None, feature_names=None, cmap="RdBu_r"):
+    """Heatmap of a bilinear similarity's matrix W, on a colour scale symmetric about zero.
+
+    ``W`` need not be symmetric: row ``i`` holds the weights of the first
+    point's feature ``i`` (the query's), column ``j`` those of the second
+    point's feature ``j``. Negative weights (features that make points less
+    similar) and positive ones get opposite colours of the diverging map.
+
+    Parameters
+    ----------
+    learner_or_W : fitted bilinear learner or array of shape (n_features, n_features)
+        A learner with ``get_bilinear_matrix`` (e.g. :class:`mlearn.OASIS`).
+    ax : matplotlib Axes, default=None
+    feature_names : list of str, default=None
+        Tick labels.
+    cmap : str, default="RdBu_r"
+        A diverging colour map, so that zero sits in its middle.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from mlearn import OASIS
+    >>> from mlearn.plotting import plot_bilinear_matrix
+    >>> triplets = np.random.RandomState(0).randn(20, 3, 4)
+    >>> ax = plot_bilinear_matrix(OASIS(n_iter=100, random_state=0).fit(triplets))
+    >>> ax.get_title()
+    'Bilinear matrix W'
+    """
+    if hasattr(learner_or_W, "get_bilinear_matrix"):
+        W = learner_or_W.get_bilinear_matrix()
+    else:
+        W = _matrix_of(learner_or_W)
+    return _heatmap(W, ax, feature_names, cmap, "Bilinear matrix W")
+
+
+def _heatmap(M, ax, feature_names, cmap, title):
     ax = _axes(ax)[0]
     limit = np.abs(M).max() or 1.0
     image = ax.imshow(M, cmap=cmap, vmin=-limit, vmax=limit)
@@ -79,7 +124,7 @@ def plot_mahalanobis_matrix(learner_or_M, *, ax=None, feature_names=None, cmap="
         ticks = np.arange(len(feature_names))
         ax.set_xticks(ticks, feature_names, rotation=90)
         ax.set_yticks(ticks, feature_names)
-    ax.set_title("Mahalanobis matrix M")
+    ax.set_title(title)
     return ax
 
 

@@ -25,6 +25,8 @@ from mlearn._sklearn_compat import Interval, _fit_context
 from mlearn._validation import check_pair_labels
 from mlearn.base import (
     BaseMetricLearner,
+    BilinearMixin,
+    BilinearSimilarity,
     MahalanobisMixin,
     PairsClassifierMixin,
     QuadrupletsClassifierMixin,
@@ -314,3 +316,115 @@ def test_clone_and_pickle_covariance(iris):
     restored = pickle.loads(pickle.dumps(cov))
     np.testing.assert_array_equal(restored.transform(X), cov.transform(X))
     assert not hasattr(clone(cov), "components_")
+
+
+# -- BilinearMixin: learned similarities ------------------------------------------
+
+
+class DifferenceBilinearPairs(BilinearMixin, PairsClassifierMixin, BaseMetricLearner):
+    """W = mean of x yᵀ over similar pairs minus over dissimilar ones: a non-symmetric W."""
+
+    def fit(self, pairs, y):
+        pairs = self._prepare_tuples(pairs, reset=True)
+        y = check_pair_labels(y, len(pairs))
+        outer = np.einsum("ni,nj->nij", pairs[:, 0], pairs[:, 1])
+        self.components_ = outer[y == 1].mean(axis=0) - outer[y == -1].mean(axis=0)
+        return self.calibrate_threshold(pairs, y)
+
+
+class FixedBilinearTriplets(BilinearMixin, TripletsClassifierMixin, BaseMetricLearner):
+    def __init__(self, W=None, preprocessor=None):
+        super().__init__(preprocessor=preprocessor)
+        self.W = W
+
+    def fit(self, triplets, y=None):
+        t = self._prepare_tuples(triplets, reset=True)
+        self.components_ = np.array(self.W, dtype=float) if self.W is not None else np.eye(
+            t.shape[2])
+        return self
+
+
+def test_bilinear_pair_score_is_xt_w_y_and_no_distance(iris_pairs):
+    pairs, y = iris_pairs
+    learner = DifferenceBilinearPairs().fit(pairs, y)
+    W = learner.get_bilinear_matrix()
+    assert np.abs(W - W.T).max() > 1e-3  # a general W, not symmetric
+    expected = np.array([x @ W @ v for x, v in pairs])
+    np.testing.assert_allclose(learner.pair_score(pairs), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(learner.decision_function(pairs), learner.pair_score(pairs))
+    with pytest.raises(TypeError, match="no distance.*pair_score"):
+        learner.pair_distance(pairs)
+    assert not hasattr(learner, "transform") and not hasattr(learner, "get_mahalanobis_matrix")
+
+
+def test_bilinear_pairs_predict_and_threshold_are_on_the_similarity(iris_pairs):
+    pairs, y = iris_pairs
+    learner = DifferenceBilinearPairs().fit(pairs, y)
+    s = learner.pair_score(pairs)
+    # predicted similar when the similarity is at least the threshold
+    np.testing.assert_array_equal(learner.predict(pairs), np.where(s >= learner.threshold_, 1, -1))
+    assert learner.score(pairs, y) == pytest.approx(roc_auc_score(y, s))
+    learner.set_threshold(float(np.median(s)))
+    np.testing.assert_array_equal(learner.predict(pairs), np.where(s >= np.median(s), 1, -1))
+
+
+@pytest.mark.parametrize(
+    "strategy, kwargs, criterion",
+    [
+        ("accuracy", {}, lambda y, p: accuracy_score(y, p)),
+        ("f_beta", {"beta": 0.5}, lambda y, p: fbeta_score(y, p, beta=0.5, zero_division=0)),
+        (
+            "max_tpr",
+            {"min_rate": 0.8},
+            lambda y, p: _rate(y, p, 1) if _rate(y, p, -1) >= 0.8 else -np.inf,
+        ),
+    ],
+)
+def test_bilinear_calibration_matches_brute_force(iris_pairs, strategy, kwargs, criterion):
+    pairs, y = iris_pairs
+    learner = DifferenceBilinearPairs().fit(pairs, y)
+    learner.calibrate_threshold(pairs, y, strategy=strategy, **kwargs)
+    achieved = criterion(y, learner.predict(pairs))
+    # a higher similarity is a smaller "distance": the brute force runs on -s
+    assert achieved == pytest.approx(_brute_force_best(-learner.pair_score(pairs), y, criterion))
+
+
+def test_bilinear_triplets_predict_whether_s_ap_exceeds_s_an(iris):
+    X, y = iris
+    W = np.random.RandomState(0).randn(4, 4)
+    triplets = X[Constraints(y).triplets(50, random_state=0)]
+    learner = FixedBilinearTriplets(W=W).fit(triplets)
+    margins = np.array([a @ W @ p - a @ W @ n for a, p, n in triplets])
+    np.testing.assert_allclose(learner.decision_function(triplets), margins, rtol=1e-10,
+                               atol=1e-12)
+    np.testing.assert_array_equal(learner.predict(triplets), np.where(margins > 0, 1, -1))
+    assert learner.score(triplets) == pytest.approx(np.mean(margins > 0))
+
+
+def test_bilinear_similarity_callable_and_search(iris):
+    X, _ = iris
+    from mlearn.pairwise import kneighbors
+
+    W = np.random.RandomState(1).randn(4, 4)
+    learner = FixedBilinearTriplets(W=W).fit(np.stack([X[:3]] * 3, axis=1))
+    similarity = learner.get_metric()
+    assert isinstance(similarity, BilinearSimilarity)
+    assert similarity(X[0], X[1]) == pytest.approx(X[0] @ W @ X[1], rel=1e-12)
+    assert pickle.loads(pickle.dumps(similarity))(X[0], X[1]) == similarity(X[0], X[1])
+    with pytest.raises(ValueError, match="square matrix"):
+        BilinearSimilarity(np.ones((2, 3)))
+    # kneighbors(metric="bilinear") ranks by the largest xᵀ W y, query first
+    values, indices = kneighbors(X[:10], X, n_neighbors=3, metric="bilinear",
+                                 M=learner.get_bilinear_matrix())
+    brute = X[:10] @ W @ X.T
+    expected = np.argsort(-brute, axis=1, kind="stable")[:, :3]
+    np.testing.assert_array_equal(indices, expected)
+    np.testing.assert_allclose(values, np.take_along_axis(brute, expected, axis=1), rtol=1e-10)
+
+
+def test_mahalanobis_pairs_semantics_unchanged(iris_pairs):
+    pairs, y = iris_pairs
+    learner = ShrunkPairs().fit(pairs, y)
+    assert learner._threshold_on == "distance"
+    d = learner.pair_distance(pairs)
+    np.testing.assert_array_equal(learner.predict(pairs), np.where(d <= learner.threshold_, 1, -1))
