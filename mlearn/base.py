@@ -602,12 +602,12 @@ class BilinearMixin(BaseMetricLearner):
         preprocessor = getattr(self, "preprocessor_", None)
         if isinstance(preprocessor, SparseRows):
             index = preprocessor.check_index_tuples(tuples, tuple_size, name)
-            self._check_n_features(preprocessor.X.shape[1], name)
+            self._check_fitted_features(preprocessor.X.shape[1], name)
             return [preprocessor.X[index[:, j]] for j in range(tuple_size)]
         tuples = self._prepare_tuples(tuples, reset=False, name=name, tuple_size=tuple_size)
         return [tuples[:, j] for j in range(tuple_size)]
 
-    def _check_n_features(self, n_features, name):
+    def _check_fitted_features(self, n_features, name):
         if n_features != self.n_features_in_:
             raise ValueError(
                 f"{name} have {n_features} features, but {type(self).__name__} was "

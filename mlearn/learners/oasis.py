@@ -289,7 +289,7 @@ class OASIS(BilinearMixin, TripletsClassifierMixin, _BaseOASIS):
         if reset:
             self.n_features_in_ = X.shape[1]
         else:
-            self._check_n_features(X.shape[1], "triplets")
+            self._check_fitted_features(X.shape[1], "triplets")
         return X, index
 
     @_fit_context(prefer_skip_nested_validation=True)
