@@ -34,6 +34,27 @@ def test_asking_for_more_pairs_than_exist_warns_and_returns_all():
     assert len(a) == len(c) == 46
 
 
+@pytest.mark.parametrize("labels", [np.repeat([0, 1, 2], [320, 60, 3])])
+def test_asking_for_nearly_every_pair_returns_distinct_valid_pairs(labels):
+    # drawing almost every pair by rejection stalls on the last few; the
+    # brute-force oracle is itertools' enumeration of all pairs
+    import itertools
+
+    y = np.random.RandomState(0).permutation(labels)
+    similar = {(i, j) for i, j in itertools.combinations(range(len(y)), 2) if y[i] == y[j]}
+    dissimilar = {(i, j) for i, j in itertools.combinations(range(len(y)), 2) if y[i] != y[j]}
+    n = len(similar) - 1
+    a, b, c, d = Constraints(y).positive_negative_pairs(n, random_state=0)
+    drawn_similar = {(min(u, v), max(u, v)) for u, v in zip(a.tolist(), b.tolist())}
+    drawn_dissimilar = {(min(u, v), max(u, v)) for u, v in zip(c.tolist(), d.tolist())}
+    assert len(a) == len(drawn_similar) == n and drawn_similar <= similar
+    assert len(c) == len(drawn_dissimilar) == min(n, len(dissimilar))
+    assert drawn_dissimilar <= dissimilar
+    with pytest.warns(UserWarning, match="distinct similar pairs exist"):
+        a, b, _, _ = Constraints(y).positive_negative_pairs(len(similar) + 5, random_state=1)
+    assert {(min(u, v), max(u, v)) for u, v in zip(a.tolist(), b.tolist())} == similar
+
+
 def test_unlabelled_points_are_left_out():
     y = Y.copy()
     y[:3] = -1
