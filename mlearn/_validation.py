@@ -77,16 +77,7 @@ class ArrayIndexer:
 
     def take(self, indices, name):
         """The points at ``indices``, after checking them; ``name`` is used in messages."""
-        indices = _as_index_array(indices, name)
-        n_points = self.X.shape[0]
-        outside = (indices < 0) | (indices >= n_points)
-        if outside.any():
-            raise PreprocessorError(
-                f"{name} holds index {indices[outside].flat[0]}, which the preprocessor "
-                f"rejected: its array has {n_points} points, so indices must lie in "
-                f"[0, {n_points - 1}] (negative indices are not accepted)"
-            )
-        return self.X[indices]
+        return self.X[check_point_indices(indices, self.X.shape[0], name)]
 
 
 def check_preprocessor(preprocessor):
@@ -105,12 +96,22 @@ def check_preprocessor(preprocessor):
     )
 
 
-def _as_index_array(values, name):
-    array = np.asarray(values)
+def check_point_indices(indices, n_points, name):
+    """``indices`` as an integer array of rows of an array preprocessor of
+    ``n_points`` points: a TypeError for other dtypes, a PreprocessorError
+    for an index outside ``[0, n_points)`` (negative ones included)."""
+    array = np.asarray(indices)
     if array.dtype.kind not in "iu":
         raise TypeError(
             f"{name} given with an array preprocessor must hold integer indices, "
             f"got dtype {array.dtype}"
+        )
+    outside = (array < 0) | (array >= n_points)
+    if outside.any():
+        raise PreprocessorError(
+            f"{name} holds index {array[outside].flat[0]}, which the preprocessor "
+            f"rejected: its array has {n_points} points, so indices must lie in "
+            f"[0, {n_points - 1}] (negative indices are not accepted)"
         )
     return array
 

@@ -44,6 +44,7 @@ from ._validation import (
     check_dask_points,
     check_lazy_output,
     check_pair_labels,
+    check_point_indices,
     check_preprocessor,
     check_tuples,
     dask_stand_in,
@@ -233,6 +234,10 @@ def _accept_deprecated_aliases(init, aliases):
     return __init__
 
 
+def _linear_map(block, components_t):
+    return block @ components_t
+
+
 class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, BaseMetricLearner):
     """The metric ``d(x, y) = ||L x - L y||`` given by a fitted ``components_``.
 
@@ -245,6 +250,11 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, BaseMetricLearner):
     components_ : ndarray of shape (n_components, n_features)
         The linear map L; the Mahalanobis matrix is ``M = L.T @ L``.
     """
+
+    #: What ``transform`` does to a block of points given ``components_.T``
+    #: (in memory, and to each block of a dask array); a mixin that finishes
+    #: the map otherwise (normalises it) replaces it.
+    _map_block = staticmethod(_linear_map)
 
     def __init_subclass__(cls, **kwargs):
         # scikit-learn's set_output wraps only a transform defined by the class
@@ -307,7 +317,7 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, BaseMetricLearner):
         if is_dask_array(X):
             return self._transform_dask(X)
         X = self._prepare_points(X, reset=False)
-        return X @ self.components_.T.astype(X.dtype, copy=False)
+        return self._map_block(X, self.components_.T.astype(X.dtype, copy=False))
 
     def _transform_dask(self, X):
         import dask
@@ -320,7 +330,7 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, BaseMetricLearner):
         components_t = dask.delayed(components_t, pure=True)
         X = X.rechunk({1: -1})
         return X.map_blocks(
-            _linear_map,
+            self._map_block,
             components_t,
             chunks=(X.chunks[0], (self.components_.shape[0],)),
             dtype=X.dtype,
@@ -435,11 +445,24 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, BaseMetricLearner):
         return {"preserves_dtype": [np.float64, np.float32]}
 
 
-def _linear_map(block, components_t):
-    return block @ components_t
+class _MapFunction:
+    """A function of two points through a linear map ``L`` (a copy of
+    ``components``; a 1-D array is a single row), which pickles."""
+
+    def __init__(self, components):
+        self.components = np.atleast_2d(np.array(components, dtype=np.float64))
+        if self.components.ndim != 2:
+            raise ValueError(
+                "components must have shape (n_components, n_features), got "
+                f"{np.shape(components)}"
+            )
+
+    def __repr__(self):
+        n_components, n_features = self.components.shape
+        return f"{type(self).__name__}(n_components={n_components}, n_features={n_features})"
 
 
-class MahalanobisDistance:
+class MahalanobisDistance(_MapFunction):
     """The distance ``d(u, v) = ||L u - L v||`` of a linear map ``L``, as a callable.
 
     :meth:`MahalanobisMixin.get_metric` returns one. Unlike a closure it
@@ -468,14 +491,6 @@ class MahalanobisDistance:
     4.5
     """
 
-    def __init__(self, components):
-        self.components = np.atleast_2d(np.array(components, dtype=np.float64))
-        if self.components.ndim != 2:
-            raise ValueError(
-                "components must have shape (n_components, n_features), got "
-                f"{np.shape(components)}"
-            )
-
     def __call__(self, u, v, squared=False):
         """The learned distance between the points ``u`` and ``v``.
 
@@ -495,10 +510,6 @@ class MahalanobisDistance:
         diff = self.components @ (_as_point(u, n_features, "u") - _as_point(v, n_features, "v"))
         d2 = float(diff @ diff)
         return d2 if squared else float(np.sqrt(d2))
-
-    def __repr__(self):
-        n_components, n_features = self.components.shape
-        return f"MahalanobisDistance(n_components={n_components}, n_features={n_features})"
 
 
 def _as_point(u, n_features, name):
@@ -666,19 +677,7 @@ class SparseRows:
                 f"{name} must be an array of shape (n_{name}, {tuple_size}) of row indices "
                 f"into the sparse preprocessor, got shape {index.shape}"
             )
-        if index.dtype.kind not in "iu":
-            raise TypeError(
-                f"{name} given with a sparse preprocessor must hold integer indices, got "
-                f"dtype {index.dtype}"
-            )
-        n_points = self.X.shape[0]
-        outside = (index < 0) | (index >= n_points)
-        if outside.any():
-            raise ValueError(
-                f"{name} holds index {index[outside].flat[0]}, outside [0, {n_points - 1}] "
-                f"(the preprocessor has {n_points} rows)"
-            )
-        return index.astype(np.int64, copy=False)
+        return check_point_indices(index, self.X.shape[0], name).astype(np.int64, copy=False)
 
 
 def check_bilinear_preprocessor(preprocessor):

@@ -11,10 +11,42 @@ import numpy as np
 from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import check_lazy_output, is_dask_array
-from ..base import MahalanobisMixin, _as_point
+from ..base import MahalanobisMixin, _as_point, _MapFunction
 
 __all__ = ["CosineDistance", "CosineMixin", "cosine_map", "unit_distance", "unit_rows"]
+
+
+def _power_of_two_rows(Z):
+    """Each row of ``Z`` divided (exactly) by the power of two nearest its
+    largest entry, so that sums of squares and products of the rows neither
+    overflow nor underflow; zero rows stay zero."""
+    largest = np.max(np.abs(Z), axis=1, keepdims=True)
+    return np.ldexp(Z, -np.frexp(largest)[1].astype(np.int32))
+
+
+def unit_rows(Z):
+    """Rows of ``Z`` divided by their norms; zero rows stay zero."""
+    scaled = _power_of_two_rows(Z)
+    norms = np.sqrt(np.sum(scaled * scaled, axis=1, keepdims=True))
+    return np.divide(scaled, norms, out=np.zeros_like(scaled), where=norms > 0)
+
+
+def cosine_map(X, components_t):
+    """``unit_rows(X @ components_t)``, safe from overflow for any finite ``X``.
+
+    Scaling a row of ``X`` by a power of two scales its image likewise
+    (exactly), which the normalisation removes.
+    """
+    return unit_rows(_power_of_two_rows(X) @ components_t)
+
+
+def unit_distance(U, V):
+    """``1 - <u, v>`` of unit (or zero) rows, as ``||u - v||**2 / 2``, which
+    keeps its accuracy for near-equal rows; 1 where either row is zero."""
+    diff = U - V
+    half_sq = 0.5 * np.sum(diff * diff, axis=1)
+    nonzero = np.any(U != 0, axis=1) & np.any(V != 0, axis=1)
+    return np.where(nonzero, half_sq, 1.0)
 
 
 class CosineMixin(MahalanobisMixin):
@@ -64,6 +96,8 @@ class CosineMixin(MahalanobisMixin):
     True
     """
 
+    _map_block = staticmethod(cosine_map)
+
     def __init_subclass__(cls, **kwargs):
         # as in MahalanobisMixin: scikit-learn's set_output wraps only a
         # transform the class defines itself
@@ -100,27 +134,7 @@ class CosineMixin(MahalanobisMixin):
             Rows of unit norm (or zero); float32 for float32 input, float64
             otherwise; a dask array for dask input.
         """
-        check_is_fitted(self, "components_")
-        if is_dask_array(X):
-            return self._transform_dask(X)
-        X = self._prepare_points(X, reset=False)
-        return cosine_map(X, self.components_.T.astype(X.dtype, copy=False))
-
-    def _transform_dask(self, X):
-        import dask
-
-        check_lazy_output(self)
-        X = self._prepare_points(X, reset=False, lazy=True)
-        # as MahalanobisMixin does: one graph key holding a copy of the map
-        components_t = dask.delayed(np.array(self.components_.T, dtype=X.dtype), pure=True)
-        X = X.rechunk({1: -1})
-        return X.map_blocks(
-            cosine_map,
-            components_t,
-            chunks=(X.chunks[0], (self.components_.shape[0],)),
-            dtype=X.dtype,
-            meta=np.empty((0, 0), dtype=X.dtype),
-        )
+        return super().transform(X)
 
     def pair_score(self, pairs):
         """Cosine similarity of the mapped points of each pair (higher is more similar).
@@ -154,9 +168,7 @@ class CosineMixin(MahalanobisMixin):
         distances : ndarray of shape (n_pairs,)
             In [0, 2]; 1 where a point is mapped to zero.
         """
-        check_is_fitted(self, "components_")
-        pairs = self._prepare_tuples(pairs, reset=False, name="pairs", tuple_size=2)
-        return self._paired_distance(pairs[:, 0], pairs[:, 1])
+        return super().pair_distance(pairs)
 
     def _paired_distance(self, A, B):
         L_t = self.components_.T.astype(A.dtype, copy=False)
@@ -182,40 +194,7 @@ class CosineMixin(MahalanobisMixin):
         return CosineDistance(self.components_)
 
 
-def _power_of_two_rows(Z):
-    """Each row of ``Z`` divided (exactly) by the power of two nearest its
-    largest entry, so that sums of squares and products of the rows neither
-    overflow nor underflow; zero rows stay zero."""
-    largest = np.max(np.abs(Z), axis=1, keepdims=True)
-    return np.ldexp(Z, -np.frexp(largest)[1].astype(np.int32))
-
-
-def unit_rows(Z):
-    """Rows of ``Z`` divided by their norms; zero rows stay zero."""
-    scaled = _power_of_two_rows(Z)
-    norms = np.sqrt(np.sum(scaled * scaled, axis=1, keepdims=True))
-    return np.divide(scaled, norms, out=np.zeros_like(scaled), where=norms > 0)
-
-
-def cosine_map(X, components_t):
-    """``unit_rows(X @ components_t)``, safe from overflow for any finite ``X``.
-
-    Scaling a row of ``X`` by a power of two scales its image likewise
-    (exactly), which the normalisation removes.
-    """
-    return unit_rows(_power_of_two_rows(X) @ components_t)
-
-
-def unit_distance(U, V):
-    """``1 - <u, v>`` of unit (or zero) rows, as ``||u - v||**2 / 2``, which
-    keeps its accuracy for near-equal rows; 1 where either row is zero."""
-    diff = U - V
-    half_sq = 0.5 * np.sum(diff * diff, axis=1)
-    nonzero = np.any(U != 0, axis=1) & np.any(V != 0, axis=1)
-    return np.where(nonzero, half_sq, 1.0)
-
-
-class CosineDistance:
+class CosineDistance(_MapFunction):
     """The distance ``d(u, v) = 1 - cos(Lu, Lv)`` of a linear map ``L``, as a callable.
 
     :meth:`CosineMixin.get_metric` returns one; unlike a closure it pickles.
@@ -241,14 +220,6 @@ class CosineDistance:
     2.0
     """
 
-    def __init__(self, components):
-        self.components = np.atleast_2d(np.array(components, dtype=np.float64))
-        if self.components.ndim != 2:
-            raise ValueError(
-                "components must have shape (n_components, n_features), got "
-                f"{np.shape(components)}"
-            )
-
     def __call__(self, u, v):
         """``1 - cos(Lu, Lv)`` for the points ``u`` and ``v``.
 
@@ -267,7 +238,3 @@ class CosineDistance:
         points = np.stack([_as_point(u, n_features, "u"), _as_point(v, n_features, "v")])
         unit_u, unit_v = cosine_map(points, self.components.T)
         return float(unit_distance(unit_u[None], unit_v[None])[0])
-
-    def __repr__(self):
-        n_components, n_features = self.components.shape
-        return f"CosineDistance(n_components={n_components}, n_features={n_features})"

@@ -282,7 +282,7 @@ def test_sparse_preprocessor_gives_the_dense_result_and_is_not_modified():
     np.testing.assert_allclose(sparse.pair_score(pairs),
                                _bilinear(dense_X[pairs[:, 0]], dense.components_,
                                          dense_X[pairs[:, 1]]), rtol=1e-10, atol=1e-12)
-    with pytest.raises(ValueError, match="outside"):
+    with pytest.raises(ValueError, match="must lie in"):
         sparse.pair_score(np.array([[0, 40]]))
     with pytest.raises(TypeError, match="integer indices"):
         sparse.pair_score(np.array([[0.0, 1.0]]))
