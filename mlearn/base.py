@@ -256,6 +256,11 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, BaseMetricLearner):
     #: the map otherwise (normalises it) replaces it.
     _map_block = staticmethod(_linear_map)
 
+    def _map_arguments(self, dtype):
+        """The arrays ``_map_block`` takes after the block, in ``dtype``:
+        ``components_.T`` here (a mixin whose map has more parameters adds them)."""
+        return (self.components_.T.astype(dtype, copy=False),)
+
     def __init_subclass__(cls, **kwargs):
         # scikit-learn's set_output wraps only a transform defined by the class
         # itself: give each transformer built on this mixin its own to wrap
@@ -317,21 +322,21 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, BaseMetricLearner):
         if is_dask_array(X):
             return self._transform_dask(X)
         X = self._prepare_points(X, reset=False)
-        return self._map_block(X, self.components_.T.astype(X.dtype, copy=False))
+        return self._map_block(X, *self._map_arguments(X.dtype))
 
     def _transform_dask(self, X):
         import dask
 
         check_lazy_output(self)
         X = self._prepare_points(X, reset=False, lazy=True)
-        # a copy, in X's dtype and with components_.T's layout, as in memory;
-        # one graph key, so that the workers receive it once, not per chunk
-        components_t = np.array(self.components_.T, dtype=X.dtype)
-        components_t = dask.delayed(components_t, pure=True)
+        # copies, in X's dtype and with the layout used in memory; each one
+        # graph key, so that the workers receive it once, not per chunk
+        arguments = [dask.delayed(np.array(a, dtype=X.dtype), pure=True)
+                     for a in self._map_arguments(X.dtype)]
         X = X.rechunk({1: -1})
         return X.map_blocks(
             self._map_block,
-            components_t,
+            *arguments,
             chunks=(X.chunks[0], (self.components_.shape[0],)),
             dtype=X.dtype,
             meta=np.empty((0, 0), dtype=X.dtype),

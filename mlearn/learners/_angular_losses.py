@@ -13,7 +13,8 @@ from scipy.special import log_softmax
 
 from ..linalg import SAFE_MAGNITUDE
 
-__all__ = ["LOSSES", "arcface_target", "margin_objective", "rows_in_range", "unit_rows"]
+__all__ = ["LOSSES", "affine_in_range", "arcface_target", "margin_objective", "rows_in_range",
+           "unit_rows"]
 
 #: The losses, and whether the logits are cosines (so that ``scale`` applies).
 LOSSES = ("softmax", "normface", "cosface", "arcface")
@@ -26,6 +27,15 @@ def _normalise(rows):
     return rows * inverse[:, None], inverse
 
 
+def _out_of_band_exponents(X, band):
+    """Per row, the exponent that brings a row whose largest magnitude lies
+    outside ``band`` into [0.5, 1); 0 for the other rows (and zero rows)."""
+    largest = np.max(np.abs(X), axis=1)
+    low, high = band
+    out = (largest > 0) & ((largest < low) | (largest > high))
+    return np.where(out, np.frexp(largest)[1], 0)
+
+
 def rows_in_range(X, band=SAFE_MAGNITUDE):
     """``X`` with each row whose largest magnitude lies outside ``band`` divided
     by the power of two that brings it into [0.5, 1).
@@ -36,14 +46,22 @@ def rows_in_range(X, band=SAFE_MAGNITUDE):
     nor underflow. Rows inside ``band`` (all rows of ordinary data) are left
     as they are.
     """
-    largest = np.max(np.abs(X), axis=1)
+    exponents = _out_of_band_exponents(X, band)
+    if not np.any(exponents):
+        return X
+    return np.ldexp(X, -exponents[:, None])
+
+
+def affine_in_range(X, components_t, intercept, band=SAFE_MAGNITUDE):
+    """``X @ components_t + intercept``, a row and the intercept first divided
+    by a power of two where the larger of their largest magnitudes lies
+    outside ``band``, so that it comes into [0.5, 1): a positive multiple of
+    the image, finite."""
+    largest = np.maximum(np.max(np.abs(X), axis=1), np.max(np.abs(intercept), initial=0.0))
     low, high = band
     out = (largest > 0) & ((largest < low) | (largest > high))
-    if not np.any(out):
-        return X
-    X = X.copy()
-    X[out] = np.ldexp(X[out], -np.frexp(largest[out])[1][:, None])
-    return X
+    exponents = np.where(out, np.frexp(largest)[1], 0)[:, None]
+    return np.ldexp(X, -exponents) @ components_t + np.ldexp(intercept, -exponents)
 
 
 def unit_rows(rows):

@@ -31,13 +31,21 @@ def unit_rows(Z):
     return np.divide(scaled, norms, out=np.zeros_like(scaled), where=norms > 0)
 
 
-def cosine_map(X, components_t):
-    """``unit_rows(X @ components_t)``, safe from overflow for any finite ``X``.
+def cosine_map(X, components_t, intercept=None):
+    """``unit_rows(X @ components_t + intercept)``, safe from overflow for any finite ``X``.
 
-    Scaling a row of ``X`` by a power of two scales its image likewise
-    (exactly), which the normalisation removes.
+    Each row and the intercept are divided by the same power of two, one
+    that brings the larger of their largest magnitudes near one: the image
+    is divided by it too (exactly), which the normalisation removes.
     """
-    return unit_rows(_power_of_two_rows(X) @ components_t)
+    largest = np.max(np.abs(X), axis=1, keepdims=True)
+    if intercept is not None:
+        largest = np.maximum(largest, np.max(np.abs(intercept), initial=0.0))
+    exponents = np.frexp(largest)[1].astype(np.int32)
+    Z = np.ldexp(X, -exponents) @ components_t
+    if intercept is not None:
+        Z += np.ldexp(np.broadcast_to(intercept, Z.shape), -exponents)
+    return unit_rows(Z)
 
 
 def unit_distance(U, V):
@@ -71,7 +79,10 @@ class CosineMixin(MahalanobisMixin):
     -----
     ``get_mahalanobis_matrix()`` still returns ``L.T @ L``, the matrix of the
     un-normalised map: the cosine is ``x.T M y / sqrt(x.T M x * y.T M y)``
-    with that ``M``.
+    with that ``M``. A learner with an ``intercept_`` ``b`` maps ``x`` to
+    ``Lx + b`` before the normalisation (``transform``, ``pair_score``,
+    ``get_metric`` and dask transforms all do); ``M`` is then the matrix of
+    its linear part only.
 
     Examples
     --------
@@ -97,6 +108,13 @@ class CosineMixin(MahalanobisMixin):
     """
 
     _map_block = staticmethod(cosine_map)
+
+    def _map_arguments(self, dtype):
+        intercept = getattr(self, "intercept_", None)
+        components_t = self.components_.T.astype(dtype, copy=False)
+        if intercept is None:
+            return (components_t,)
+        return components_t, intercept.astype(dtype, copy=False)
 
     def __init_subclass__(cls, **kwargs):
         # as in MahalanobisMixin: scikit-learn's set_output wraps only a
@@ -171,8 +189,8 @@ class CosineMixin(MahalanobisMixin):
         return super().pair_distance(pairs)
 
     def _paired_distance(self, A, B):
-        L_t = self.components_.T.astype(A.dtype, copy=False)
-        return unit_distance(cosine_map(A, L_t), cosine_map(B, L_t))
+        arguments = self._map_arguments(A.dtype)
+        return unit_distance(cosine_map(A, *arguments), cosine_map(B, *arguments))
 
     def get_metric(self):
         """The learned distance ``1 - cos(Lu, Lv)`` as a function ``metric(u, v)``.
@@ -191,11 +209,11 @@ class CosineMixin(MahalanobisMixin):
         metric : CosineDistance
         """
         check_is_fitted(self, "components_")
-        return CosineDistance(self.components_)
+        return CosineDistance(self.components_, getattr(self, "intercept_", None))
 
 
 class CosineDistance(_MapFunction):
-    """The distance ``d(u, v) = 1 - cos(Lu, Lv)`` of a linear map ``L``, as a callable.
+    """The distance ``d(u, v) = 1 - cos(Lu + b, Lv + b)`` of an affine map, as a callable.
 
     :meth:`CosineMixin.get_metric` returns one; unlike a closure it pickles.
     A point mapped to zero is at distance 1 from every point.
@@ -204,10 +222,13 @@ class CosineDistance(_MapFunction):
     ----------
     components : array-like of shape (n_components, n_features) or (n_features,)
         The map ``L`` (copied); a 1-D array is a single row.
+    intercept : array-like of shape (n_components,), default=None
+        The offset ``b`` (copied); None is a linear map (``b = 0``).
 
     Attributes
     ----------
     components : ndarray of shape (n_components, n_features)
+    intercept : ndarray of shape (n_components,) or None
 
     Examples
     --------
@@ -218,7 +239,22 @@ class CosineDistance(_MapFunction):
     0.292893218813
     >>> metric([1.0, 0.0], [-2.0, 0.0])
     2.0
+    >>> # with an offset, opposite points of a line through the origin can be close
+    >>> lifted = CosineDistance([[1.0], [0.0]], intercept=[0.0, 10.0])
+    >>> float(round(lifted(1.0, -1.0), 6))  # 1 - cos of (1, 10) and (-1, 10)
+    0.019802
     """
+
+    def __init__(self, components, intercept=None):
+        super().__init__(components)
+        self.intercept = None
+        if intercept is not None:
+            self.intercept = np.array(intercept, dtype=np.float64).reshape(-1)
+            if self.intercept.shape != (self.components.shape[0],):
+                raise ValueError(
+                    f"intercept must have shape ({self.components.shape[0]},), one entry "
+                    f"per row of components, got shape {np.shape(intercept)}"
+                )
 
     def __call__(self, u, v):
         """``1 - cos(Lu, Lv)`` for the points ``u`` and ``v``.
@@ -236,5 +272,5 @@ class CosineDistance(_MapFunction):
         """
         n_features = self.components.shape[1]
         points = np.stack([_as_point(u, n_features, "u"), _as_point(v, n_features, "v")])
-        unit_u, unit_v = cosine_map(points, self.components.T)
+        unit_u, unit_v = cosine_map(points, self.components.T, self.intercept)
         return float(unit_distance(unit_u[None], unit_v[None])[0])

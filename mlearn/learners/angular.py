@@ -18,7 +18,7 @@ from ..solvers import Adam, sgd
 
 # the module, not the class: a class in this namespace counts as one of its estimators
 from . import _cosine_base
-from ._angular_losses import LOSSES, margin_objective, rows_in_range, unit_rows
+from ._angular_losses import LOSSES, affine_in_range, margin_objective, rows_in_range, unit_rows
 
 __all__ = ["AngularMarginLearner"]
 
@@ -32,9 +32,10 @@ class AngularMarginLearner(_cosine_base.CosineMixin, ClassifierMixin, Transforme
                            BaseMetricLearner):
     """A linear map and class prototypes on the unit sphere, learned with an angular margin.
 
-    The learner maps a point ``x`` to the direction ``u = Lx / ||Lx||`` and
-    keeps one prototype ``w_j`` per class; with ``cos(theta_j) = <u, w_j> /
-    ||w_j||`` it minimises the mean cross-entropy of a softmax over the
+    The learner maps a point ``x`` to the direction ``u = z / ||z||`` of
+    ``z = Lx + b`` (``b = 0`` without ``fit_intercept``) and keeps one
+    prototype ``w_j`` per class; with ``cos(theta_j) = <u, w_j> / ||w_j||``
+    it minimises the mean cross-entropy of a softmax over the
     classes, whose logits are, for the true class ``y`` and the others
     ``j != y``:
 
@@ -48,13 +49,26 @@ class AngularMarginLearner(_cosine_base.CosineMixin, ClassifierMixin, Transforme
     ============  ==========================  ===================
 
     plus ``alpha / 2 ||L - L_0||_F^2``, which keeps the map near its start
-    ``L_0`` (the cosine losses do not change when ``L`` is multiplied by a
+    ``L_0`` (with an intercept, ``L`` and ``L_0`` act on the lifted points
+    below; the cosine losses do not change when ``L`` is multiplied by a
     number, so the term also fixes the scale of ``L``; for 'softmax' it adds
     ``alpha / 2 ||W||_F^2``, without which the logits of separable classes
     would grow without bound). ``cos(theta + m)`` is extended beyond
     ``theta = pi - m`` by the line ``cos(theta) - (1 - cos(m))``, so that a
     larger angle never scores higher (see the user guide). The gradients are
     exact through both normalisations.
+
+    The cosine of centred points says nothing of how far from the centre
+    they lie, and a linear map keeps the origin in place. With
+    ``fit_intercept`` (the default) the map acts on the lifted point
+    ``(x - mean, c)``: the training mean is subtracted and a constant
+    coordinate ``c``, ``intercept_scaling`` times the training points'
+    root-mean-square distance from their mean, is appended; ``L`` starts
+    as the identity on both. At the start, then, two points' cosine falls
+    as their Euclidean distance grows (the lifted points lie on a plane at
+    height ``c``), and the fit learns an affine map ``z = Lx + b``
+    (``components_`` and ``intercept_``) that does not depend on where the
+    data sit.
 
     ``transform`` returns the unit vectors ``u``, so that a cosine (or,
     equivalently, Euclidean) k-NN search or retrieval on its output ranks by
@@ -75,15 +89,27 @@ class AngularMarginLearner(_cosine_base.CosineMixin, ClassifierMixin, Transforme
         radians, below pi, for 'arcface' (None: 0.5). Must be None (or 0)
         for 'softmax' and 'normface'.
     n_components : int, default=None
-        Dimension of the embedding (rows of ``components_``); None keeps
-        n_features.
+        Dimension of the embedding (rows of ``components_``), counting the
+        lift's coordinate with ``fit_intercept``: at most n_features + 1
+        then, at most n_features without. None keeps every dimension. (One
+        dimension has no room for the lift: its cosines are signs.)
     init : {'auto', 'identity', 'pca', 'lda', 'random'} or array-like of shape \
-            (n_components, n_features), default='auto'
-        Initial map ``L_0``. 'auto' is 'identity' when ``n_components`` is
-        None or n_features, 'pca' otherwise. The prototypes start at the
-        mean direction of each class under ``L_0``.
-    alpha : float, default=1.0
+            (n_components - fit_intercept, n_features), default='auto'
+        Initial map ``L_0`` of the features; with ``fit_intercept`` the
+        lift's coordinate is appended to it as one more output (unless
+        ``n_components=1``). 'auto' is
+        'identity' when every dimension is kept, 'pca' otherwise. The
+        prototypes start at the mean direction of each class under ``L_0``.
+    alpha : float, default=0.1
         Weight of ``||L - L_0||_F^2 / 2`` (see above).
+    fit_intercept : bool, default=True
+        Learn an affine map from the lifted points (see above). False learns
+        a linear map of the points as given (cosines about the origin).
+    intercept_scaling : float, default=2.0
+        Height ``c`` of the lift, in units of the training points'
+        root-mean-square distance from their mean: the larger, the closer
+        the starting cosine neighbours are to Euclidean ones. Unused
+        without ``fit_intercept``.
     solver : {'lbfgs', 'sgd'}, default='lbfgs'
         'lbfgs': SciPy's L-BFGS-B on all the points at once; 'sgd':
         minibatches of ``batch_size`` points with Adam
@@ -111,6 +137,8 @@ class AngularMarginLearner(_cosine_base.CosineMixin, ClassifierMixin, Transforme
     ----------
     components_ : ndarray of shape (n_components, n_features)
         The map ``L``, before the normalisation.
+    intercept_ : ndarray of shape (n_components,)
+        The offset ``b`` (zeros without ``fit_intercept``).
     prototypes_ : ndarray of shape (n_classes, n_components)
         The class prototypes, of unit norm (for 'softmax', as learned).
     classes_ : ndarray of shape (n_classes,)
@@ -129,11 +157,13 @@ class AngularMarginLearner(_cosine_base.CosineMixin, ClassifierMixin, Transforme
 
     Notes
     -----
-    The defaults ``alpha=1`` and ArcFace's ``margin=0.5`` were chosen, with
-    ``scale`` held at 16, as the pair of ``alpha`` in {0.1, 0.3, 1} and
-    ``margin`` in {0.2, 0.5} with the largest mean cosine 3-NN accuracy over
-    iris, wine, breast_cancer and digits (standardised) on cross-validation
-    shuffles 5 to 7, not those the benchmark reports
+    The defaults ``alpha=0.1``, ``fit_intercept=True``,
+    ``intercept_scaling=2`` and ArcFace's ``margin=0.5`` were chosen, with
+    ``scale`` held at 16, as the entry of a grid (``alpha`` in {0.1, 0.3,
+    1}, ``margin`` in {0.2, 0.5}, no intercept or ``intercept_scaling`` in
+    {0.25, 0.5, 1, 2}) with the largest mean cosine 3-NN accuracy over
+    iris, wine, breast_cancer and digits (standardised) on
+    cross-validation shuffles 5 to 7, not those the benchmark reports
     (``benchmarks/bench_angular.py``, ``results/angular_defaults.md``).
     CosFace's 0.35 is its authors' value, not tuned here.
 
@@ -144,7 +174,8 @@ class AngularMarginLearner(_cosine_base.CosineMixin, ClassifierMixin, Transforme
     ``[2**-100, 2**100]`` are fitted divided by a power of two (exactly), and
     rows far from that range are brought into it one by one before the
     products, so that ``fit(c * X)`` learns the ``components_`` of
-    ``fit(X)`` for a power of two ``c``, and nothing overflows.
+    ``fit(X)`` (and ``c`` times its ``intercept_``) for a power of two
+    ``c``, and nothing overflows.
 
     References
     ----------
@@ -168,10 +199,10 @@ class AngularMarginLearner(_cosine_base.CosineMixin, ClassifierMixin, Transforme
     >>> pipe.fit(X, y).score(X, y) > 0.95
     True
     >>> learner = pipe[1]
-    >>> learner.transform(StandardScaler().fit_transform(X)).shape
-    (178, 13)
+    >>> learner.transform(StandardScaler().fit_transform(X)).shape  # 13 features + the lift
+    (178, 14)
     >>> learner.prototypes_.shape
-    (3, 13)
+    (3, 14)
     """
 
     _parameter_constraints: dict = {
@@ -182,6 +213,8 @@ class AngularMarginLearner(_cosine_base.CosineMixin, ClassifierMixin, Transforme
         "n_components": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "init": [StrOptions({"auto", "identity", "pca", "lda", "random"}), "array-like"],
         "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "intercept_scaling": [Interval(numbers.Real, 0, None, closed="neither")],
         "solver": [StrOptions({"lbfgs", "sgd"})],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
@@ -192,14 +225,17 @@ class AngularMarginLearner(_cosine_base.CosineMixin, ClassifierMixin, Transforme
     }
 
     def __init__(self, loss="arcface", scale=None, margin=None, n_components=None, init="auto",
-                 alpha=1.0, solver="lbfgs", max_iter=200, tol=1e-6, batch_size=256,
-                 learning_rate=0.01, random_state=None, verbose=False, preprocessor=None):
+                 alpha=0.1, fit_intercept=True, intercept_scaling=2.0, solver="lbfgs",
+                 max_iter=200, tol=1e-6, batch_size=256, learning_rate=0.01,
+                 random_state=None, verbose=False, preprocessor=None):
         self.loss = loss
         self.scale = scale
         self.margin = margin
         self.n_components = n_components
         self.init = init
         self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.intercept_scaling = intercept_scaling
         self.solver = solver
         self.max_iter = max_iter
         self.tol = tol
@@ -228,6 +264,7 @@ class AngularMarginLearner(_cosine_base.CosineMixin, ClassifierMixin, Transforme
         self : AngularMarginLearner
         """
         X, codes = self._start(X, y, classes=None)
+        X = self._lifted(X, reset=True)
         params = self._pack(self._initial_state(X, codes))
         if self.solver == "lbfgs":
             params = self._run_lbfgs(X, codes, params)
@@ -242,7 +279,8 @@ class AngularMarginLearner(_cosine_base.CosineMixin, ClassifierMixin, Transforme
         """One epoch of minibatch Adam steps on ``(X, y)``, continuing from the last call.
 
         On an unfitted learner the first call initialises the map and the
-        prototypes as :meth:`fit` does and needs ``classes``, every label of
+        prototypes as :meth:`fit` does (its batch gives the lift's mean and
+        height, kept for later calls) and needs ``classes``, every label of
         the stream, so that each has a prototype from the start; on a fitted
         learner (after :meth:`fit` or an earlier call) it continues from the
         fitted state, its Adam moments carried between calls.
@@ -283,11 +321,12 @@ class AngularMarginLearner(_cosine_base.CosineMixin, ClassifierMixin, Transforme
                 "of the stream, e.g. classes=np.unique(y_all)"
             )
         X, codes = self._start(X, y, classes=classes, first=first)
+        X = self._lifted(X, reset=first)
         if first:
             params = self._pack(self._initial_state(X, codes))
             self._optimizer_ = Adam(self.learning_rate)
         else:
-            params = self._pack((self.components_, self.prototypes_))
+            params = self._pack((self._lifted_components(), self.prototypes_))
             if not hasattr(self, "_optimizer_"):
                 self._optimizer_ = Adam(self.learning_rate)
         params = self._run_sgd(X, codes, params, 1, warn=False)
@@ -300,9 +339,6 @@ class AngularMarginLearner(_cosine_base.CosineMixin, ClassifierMixin, Transforme
         X, y = self._prepare_points(X, y, reset=first, ensure_min_samples=2 if first else 1)
         check_class_labels(y)
         X = np.asarray(X, dtype=np.float64)
-        # only directions count, so data beyond 2**±100 are fitted divided by
-        # a power of two (exact), with the same components_
-        X = X / power_of_two_scale(X)
         if classes is None and first:
             self.classes_, codes = np.unique(y, return_inverse=True)
             if len(self.classes_) < 2:
@@ -351,29 +387,74 @@ class AngularMarginLearner(_cosine_base.CosineMixin, ClassifierMixin, Transforme
         margin = DEFAULT_MARGIN.get(loss, 0.0) if margin is None else float(margin)
         return scale, margin
 
+    def _lifted(self, X, *, reset):
+        """The points the fit maps: with ``fit_intercept``, ``[x / p - mean, lift]``.
+
+        ``p`` is a power of two that brings the first fit's data within
+        2**±100 (exact), ``mean`` their mean and ``lift`` ``intercept_scaling``
+        times their root-mean-square distance from it; all three are those
+        of the fit (or of the first :meth:`partial_fit`) and kept for later
+        calls. Without an intercept ``X`` is only divided by its own ``p``:
+        only directions count, so the map is the same.
+        """
+        if not self.fit_intercept:
+            self._lift = None
+            return X / power_of_two_scale(X)
+        if reset:
+            p = power_of_two_scale(X)
+            mean = np.mean(X / p, axis=0)
+            spread = np.sqrt(np.mean(np.sum((X / p - mean) ** 2, axis=1)))
+            self._lift = (p, mean, self.intercept_scaling * (spread if spread > 0 else 1.0))
+        p, mean, lift = self._lift
+        return np.hstack([X / p - mean, np.full((len(X), 1), lift)])
+
+    def _lifted_components(self):
+        """The fitted map on the points :meth:`_lifted` returns."""
+        if self._lift is None:
+            return self.components_
+        p, mean, lift = self._lift
+        last = (self.intercept_ / p + self.components_ @ mean) / lift
+        return np.hstack([self.components_, last[:, None]])
+
     def _initial_state(self, X, codes):
-        """``L_0`` (kept as the regulariser's anchor) and the class prototypes."""
-        n_features = X.shape[1]
-        if self.n_components is not None and self.n_components > n_features:
+        """``L_0`` (kept as the regulariser's anchor) and the class prototypes.
+
+        With an intercept ``X`` holds the lift in its last column, and
+        ``L_0`` is the map chosen by ``init`` on the features, with the lift
+        coordinate appended as one more output.
+        """
+        lifted = int(self.fit_intercept)
+        n_features = X.shape[1] - lifted
+        n_components = self.n_components
+        if n_components is not None and n_components > n_features + lifted:
+            extra = " + 1 (the lift of fit_intercept=True)" if lifted else ""
             raise ValueError(
-                f"n_components={self.n_components} must be at most n_features={n_features}"
+                f"n_components={n_components} must be at most n_features{extra}="
+                f"{n_features + lifted}"
             )
+        # one output has no room for the lift's coordinate: it is then the
+        # init's one row of the features, the lift's column starting at zero
+        lift_row = lifted and n_components != 1
+        n_rows = None if n_components is None else n_components - lift_row
         init = self.init
         if isinstance(init, str) and init == "auto":
-            full = self.n_components in (None, n_features)
-            init = "identity" if full else "pca"
+            init = "identity" if n_rows in (None, n_features) else "pca"
         if not isinstance(init, str):
             init = np.asarray(init)
             if init.ndim != 2 or init.shape[1] != n_features:
                 raise ValueError(
-                    f"init given as an array must have shape (n_components, {n_features}), "
-                    f"got shape {init.shape}"
+                    f"init given as an array must have shape (n_components"
+                    f"{' - 1' if lifted else ''}, {n_features}), got shape {init.shape}"
                 )
         rng = check_random_state(self.random_state)
-        L0 = initialize_components(init, X, codes, n_components=self.n_components,
+        L0 = initialize_components(init, X[:, :n_features], codes, n_components=n_rows,
                                    random_state=rng)
         if not np.any(L0):
             raise ValueError("init must not be the zero map: the points would have no direction")
+        if lifted:
+            L0 = np.hstack([L0, np.zeros((len(L0), 1))])
+        if lift_row:
+            L0 = np.vstack([L0, np.eye(1, n_features + 1, n_features)])
         self._anchor = L0.copy()
         return L0, self._class_directions(rows_in_range(X) @ L0.T, codes, rng)
 
@@ -461,7 +542,15 @@ class AngularMarginLearner(_cosine_base.CosineMixin, ClassifierMixin, Transforme
                 f"{type(self).__name__} diverged (non-finite parameters); lower "
                 "learning_rate or scale, or increase alpha"
             )
-        self.components_ = L.copy()
+        if self._lift is None:
+            self.components_ = L.copy()
+            self.intercept_ = np.zeros(len(L))
+        else:
+            # L acts on [x / p - mean, lift]; p (L[:, :-1] x + b) maps x in the
+            # same direction, with b = lift L[:, -1] - L[:, :-1] mean
+            p, mean, lift = self._lift
+            self.components_ = L[:, :-1].copy()
+            self.intercept_ = p * (lift * L[:, -1] - self.components_ @ mean)
         self.prototypes_ = W.copy() if self.loss == "softmax" else unit_rows(W)
 
     # -- prediction -------------------------------------------------------------
@@ -470,11 +559,12 @@ class AngularMarginLearner(_cosine_base.CosineMixin, ClassifierMixin, Transforme
         """Logits of each class for the points ``X``, without margin: ``scale *
         cos(theta_j)`` for the cosine losses, ``<Lx, w_j>`` for 'softmax'."""
         check_is_fitted(self, "components_")
-        X = rows_in_range(self._prepare_points(X, reset=False))
-        Z = X @ self.components_.T.astype(X.dtype, copy=False)
+        X = self._prepare_points(X, reset=False)
         if self.loss == "softmax":
+            Z = affine_in_range(X, *self._map_arguments(X.dtype))
             return Z @ self.prototypes_.T
-        return self._loss_settings()[0] * (unit_rows(Z) @ self.prototypes_.T)
+        U = _cosine_base.cosine_map(X, *self._map_arguments(X.dtype))
+        return self._loss_settings()[0] * (U @ self.prototypes_.T)
 
     def predict_proba(self, X):
         """The model's class probabilities: the softmax of the logits without margin.

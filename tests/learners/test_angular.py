@@ -13,7 +13,7 @@ from sklearn.base import clone
 from sklearn.datasets import load_iris, load_wine
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
-from sklearn.neighbors import KNeighborsClassifier
+from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -98,9 +98,11 @@ def test_penalised_objective_gradient(loss):
     X = StandardScaler().fit_transform(X)
     learner = AngularMarginLearner(loss=loss, alpha=0.7, n_components=3, random_state=0)
     learner.fit(X, y)
-    objective = learner._objective(X, np.searchsorted(learner.classes_, y))
+    objective = learner._objective(learner._lifted(X, reset=False),
+                                   np.searchsorted(learner.classes_, y))
     rng = np.random.RandomState(0)
-    p = learner._pack((learner.components_ + 0.1 * rng.randn(*learner.components_.shape),
+    L = learner._lifted_components()
+    p = learner._pack((L + 0.1 * rng.randn(*L.shape),
                        learner.prototypes_ + 0.1 * rng.randn(*learner.prototypes_.shape)))
     error = check_grad(lambda q: objective(q)[0], lambda q: objective(q)[1], p, epsilon=1e-7)
     assert error <= 1e-6 * max(1.0, np.linalg.norm(objective(p)[1]))
@@ -160,11 +162,12 @@ def test_fit_lowers_the_objective_and_predicts(loss):
     X, y = _wine()
     learner = AngularMarginLearner(loss=loss, random_state=0).fit(X, y)
     codes = np.searchsorted(learner.classes_, y)
-    objective = learner._objective(X, codes)
+    X_lifted = learner._lifted(X, reset=False)
+    objective = learner._objective(X_lifted, codes)
     L0 = learner._anchor
-    start = learner._pack((L0, learner._class_directions(X @ L0.T, codes,
+    start = learner._pack((L0, learner._class_directions(X_lifted @ L0.T, codes,
                                                           np.random.RandomState(0))))
-    end = learner._pack((learner.components_, learner.prototypes_))
+    end = learner._pack((learner._lifted_components(), learner.prototypes_))
     assert objective(end)[0] < objective(start)[0]
     assert learner.score(X, y) > 0.95
     # the embedding is on the unit sphere
@@ -174,7 +177,7 @@ def test_fit_lowers_the_objective_and_predicts(loss):
 def test_predict_is_the_nearest_prototype():
     X, y = _wine()
     learner = AngularMarginLearner(random_state=0).fit(X, y)
-    Z = X @ learner.components_.T
+    Z = X @ learner.components_.T + learner.intercept_
     cos = (Z / np.linalg.norm(Z, axis=1, keepdims=True)) @ learner.prototypes_.T
     np.testing.assert_array_equal(learner.predict(X), learner.classes_[np.argmax(cos, axis=1)])
     proba = learner.predict_proba(X)
@@ -203,14 +206,14 @@ def test_cosine_knn_on_transform_equals_get_metric():
 
 def test_sgd_solver_and_lbfgs_agree_on_quality():
     X, y = _wine()
-    lbfgs = AngularMarginLearner(random_state=0).fit(X, y)
-    sgd = AngularMarginLearner(solver="sgd", max_iter=200, batch_size=64, learning_rate=0.01,
-                               random_state=0).fit(X, y)
+    lbfgs = AngularMarginLearner(alpha=1.0, random_state=0).fit(X, y)
+    sgd = AngularMarginLearner(alpha=1.0, solver="sgd", max_iter=200, batch_size=64,
+                               learning_rate=0.01, random_state=0).fit(X, y)
     codes = np.searchsorted(lbfgs.classes_, y)
-    objective = lbfgs._objective(X, codes)
-    best = objective(lbfgs._pack((lbfgs.components_, lbfgs.prototypes_)))[0]
-    reached = objective(sgd._pack((sgd.components_, sgd.prototypes_)))[0]
-    # the same anchor (identity), so the same objective; SGD gets near L-BFGS's minimum
+    objective = lbfgs._objective(lbfgs._lifted(X, reset=False), codes)
+    best = objective(lbfgs._pack((lbfgs._lifted_components(), lbfgs.prototypes_)))[0]
+    reached = objective(sgd._pack((sgd._lifted_components(), sgd.prototypes_)))[0]
+    # the same lift and anchor, so the same objective; SGD gets near L-BFGS's minimum
     assert reached < best + 0.03
     assert sgd.score(X, y) > 0.95
 
@@ -225,7 +228,7 @@ def test_partial_fit_learns_from_a_stream():
         for chunk in np.array_split(order, 4):
             learner.partial_fit(X[chunk], y[chunk], classes=classes if epoch == 0 else None)
     assert learner.score(X, y) > 0.95
-    assert learner.prototypes_.shape == (3, X.shape[1])
+    assert learner.prototypes_.shape == (3, X.shape[1] + 1)
 
 
 def test_partial_fit_gives_a_prototype_to_classes_not_seen_yet():
@@ -260,8 +263,12 @@ def test_partial_fit_errors():
         ({"loss": "normface", "margin": 0.2}, "margin=0.2 is not used by loss='normface'"),
         ({"loss": "softmax", "margin": 0.2}, "margin=0.2 is not used by loss='softmax'"),
         ({"loss": "arcface", "margin": 3.2}, "angle below pi"),
-        ({"n_components": 20}, "n_components=20 must be at most n_features=13"),
-        ({"init": np.eye(3)}, r"init given as an array must have shape \(n_components, 13\)"),
+        ({"n_components": 20}, r"n_components=20 must be at most n_features \+ 1"),
+        ({"n_components": 14, "fit_intercept": False},
+         "n_components=14 must be at most n_features=13"),
+        ({"init": np.eye(3)},
+         r"init given as an array must have shape \(n_components - 1, 13\)"),
+        ({"intercept_scaling": 0.0}, "'intercept_scaling' parameter"),
         ({"init": np.zeros((2, 13))}, "zero map"),
         ({"loss": "hinge"}, "'loss' parameter"),
         ({"scale": -1.0}, "'scale' parameter"),
@@ -318,7 +325,7 @@ def test_pipeline_and_grid_search_with_a_retrieval_scorer():
         warnings.simplefilter("ignore", ConvergenceWarning)
         search.fit(X, y)
     assert search.best_score_ > 0.8
-    assert search.best_estimator_.transform(X).shape == (178, 13)
+    assert search.best_estimator_.transform(X).shape == (178, 14)
 
 
 @settings(max_examples=8, deadline=None, derandomize=True)
@@ -342,8 +349,107 @@ def test_scale_sweep_is_finite_and_invariant(exponent, seed, loss):
 
 
 def test_rows_of_very_different_magnitudes_keep_their_directions():
+    # a linear map: only the direction of each point counts
     X, y = _wine()
-    learner = AngularMarginLearner(random_state=0).fit(X, y)
+    learner = AngularMarginLearner(fit_intercept=False, random_state=0).fit(X, y)
     mixed = X * np.where(np.arange(len(X)) % 2 == 0, 2.0**-900, 2.0**900)[:, None]
     np.testing.assert_array_equal(learner.predict(mixed), learner.predict(X))
     assert np.all(np.isfinite(learner.predict_proba(mixed)))
+
+
+def test_intercept_at_extreme_magnitudes():
+    # an affine map: a huge point goes where L sends its direction, a tiny one
+    # where the intercept points, and nothing overflows
+    X, y = _wine()
+    learner = AngularMarginLearner(random_state=0).fit(X, y)
+    L, b, P = learner.components_, learner.intercept_, learner.prototypes_
+    huge, tiny = X[:20] * 2.0**1000, X[:20] * 2.0**-1070
+    for points in (huge, tiny):
+        assert np.all(np.isfinite(learner.transform(points)))
+        assert np.all(np.isfinite(learner.predict_proba(points)))
+    np.testing.assert_array_equal(learner.predict(huge),
+                                  learner.classes_[np.argmax(X[:20] @ L.T @ P.T, axis=1)])
+    np.testing.assert_array_equal(learner.predict(tiny),
+                                  np.repeat(learner.classes_[np.argmax(P @ b)], 20))
+
+
+# -- the intercept ---------------------------------------------------------------
+
+
+def test_affine_map_everywhere_it_is_used():
+    import dask.array as da
+
+    X, y = _wine()
+    learner = AngularMarginLearner(random_state=0).fit(X[::2], y[::2])
+    assert learner.components_.shape == (14, 13) and learner.intercept_.shape == (14,)
+    Z = X @ learner.components_.T + learner.intercept_
+    U = Z / np.linalg.norm(Z, axis=1, keepdims=True)
+    np.testing.assert_allclose(learner.transform(X), U, rtol=1e-12, atol=1e-15)
+    lazy = learner.transform(da.from_array(X, chunks=50))
+    np.testing.assert_allclose(lazy.compute(), U, rtol=1e-12, atol=1e-15)
+    pairs = np.stack([X[:10], X[10:20]], axis=1)
+    expected = 1.0 - np.sum(U[:10] * U[10:20], axis=1)
+    np.testing.assert_allclose(learner.pair_distance(pairs), expected, rtol=1e-10, atol=1e-14)
+    metric = learner.get_metric()
+    np.testing.assert_allclose([metric(a, b) for a, b in pairs], expected, rtol=1e-10,
+                               atol=1e-14)
+    np.testing.assert_allclose(pickle.loads(pickle.dumps(metric))(X[0], X[1]), metric(X[0], X[1]))
+
+
+def test_without_intercept_the_map_is_linear():
+    X, y = _wine()
+    learner = AngularMarginLearner(fit_intercept=False, random_state=0).fit(X, y)
+    assert learner.components_.shape == (13, 13)
+    np.testing.assert_array_equal(learner.intercept_, np.zeros(13))
+    Z = X @ learner.components_.T
+    np.testing.assert_allclose(learner.transform(X), Z / np.linalg.norm(Z, axis=1, keepdims=True),
+                               rtol=1e-12)
+
+
+def test_intercept_fit_does_not_depend_on_where_the_data_sit():
+    # the lift is taken about the training mean, at a height set by the spread:
+    # translated data give the same lifted points (up to rounding), hence the
+    # same objective, minimised to the solver's tolerance
+    X, y = _wine()
+    shift = np.linspace(-50.0, 50.0, X.shape[1])
+    moved = AngularMarginLearner(random_state=0).fit(X + shift, y)
+    still = AngularMarginLearner(random_state=0).fit(X, y)
+    lifted = still._lifted(X, reset=False)
+    np.testing.assert_allclose(moved._lifted(X + shift, reset=False), lifted, rtol=0, atol=1e-12)
+    codes = np.searchsorted(still.classes_, y)
+    objective = still._objective(lifted, codes)
+    at_still = objective(still._pack((still._lifted_components(), still.prototypes_)))[0]
+    at_moved = objective(moved._pack((moved._lifted_components(), moved.prototypes_)))[0]
+    assert abs(at_moved - at_still) <= 1e-4 * at_still
+
+
+def test_high_lift_held_at_the_start_gives_euclidean_neighbours():
+    # the starting map sends x to (x - mean, c) / norm: as c grows, the chord
+    # between two images tends to ||x - x'|| / c, so cosine neighbours become
+    # Euclidean ones; a huge alpha keeps the map at its start
+    X, y = _wine()
+    learner = AngularMarginLearner(intercept_scaling=1e4, alpha=1e12, random_state=0).fit(X, y)
+    expected = NearestNeighbors(n_neighbors=5).fit(X).kneighbors(X[:40])[1]
+    U = learner.transform(X)
+    found = NearestNeighbors(n_neighbors=5).fit(U).kneighbors(U[:40])[1]
+    np.testing.assert_array_equal(found, expected)
+    # without the lift, the cosine of the centred points ranks otherwise
+    flat = AngularMarginLearner(fit_intercept=False, alpha=1e12, random_state=0).fit(X, y)
+    V = flat.transform(X)
+    assert not np.array_equal(NearestNeighbors(n_neighbors=5).fit(V).kneighbors(V[:40])[1],
+                              expected)
+
+
+def test_partial_fit_keeps_the_first_lift():
+    X, y = _wine()
+    learner = AngularMarginLearner(random_state=0).partial_fit(X[:60], y[:60], classes=[0, 1, 2])
+    first_lift = learner._lift
+    components, intercept = learner.components_.copy(), learner.intercept_.copy()
+    # the map on the lifted points, rebuilt from components_ and intercept_, gives them back
+    learner._set_fitted(learner._pack((learner._lifted_components(), learner.prototypes_)))
+    np.testing.assert_allclose(learner.components_, components, rtol=1e-12)
+    np.testing.assert_allclose(learner.intercept_, intercept, rtol=1e-10, atol=1e-12)
+    # a later batch elsewhere is lifted about the first batch's mean, at its height
+    learner.partial_fit(X[60:] + 100.0, y[60:])
+    assert learner._lift[2] == first_lift[2]
+    np.testing.assert_array_equal(learner._lift[1], first_lift[1])
