@@ -60,8 +60,13 @@ GRID = [
     for alpha in (0.1, 0.3, 1.0)
     for margin in (0.2, 0.5)
 ] + [
-    {"alpha": alpha, "scale": 16.0, "margin": margin, "fit_intercept": True,
-     "intercept_scaling": lift}
+    {
+        "alpha": alpha,
+        "scale": 16.0,
+        "margin": margin,
+        "fit_intercept": True,
+        "intercept_scaling": lift,
+    }
     for lift in (0.25, 0.5, 1.0, 2.0)
     for alpha in (0.1, 0.3, 1.0)
     for margin in (0.2, 0.5)
@@ -73,8 +78,9 @@ def _arcface(**params):
 
 
 def _mean_accuracy(make_learner, dataset, shuffles):
-    return float(np.mean([evaluate(make_learner, dataset, random_state=s)["accuracy"]
-                          for s in shuffles]))
+    return float(
+        np.mean([evaluate(make_learner, dataset, random_state=s)["accuracy"] for s in shuffles])
+    )
 
 
 def choose_defaults():
@@ -90,13 +96,23 @@ def choose_defaults():
     for i, row in enumerate(rows):
         row["chosen"] = "yes" if i == best else ""
     write_results(
-        "angular_defaults", rows, title="AngularMarginLearner(loss='arcface'): choice of defaults",
-        columns=["fit_intercept", "intercept_scaling", "alpha", "scale", "margin", *DATASETS,
-                 "mean", "chosen"],
+        "angular_defaults",
+        rows,
+        title="AngularMarginLearner(loss='arcface'): choice of defaults",
+        columns=[
+            "fit_intercept",
+            "intercept_scaling",
+            "alpha",
+            "scale",
+            "margin",
+            *DATASETS,
+            "mean",
+            "chosen",
+        ],
         notes="Mean cosine 3-NN accuracy over 5-fold stratified CV shuffles 5-7 (StandardScaler); "
-              "intercept_scaling is unused without fit_intercept; "
-              "the row with the largest mean over the four data sets is the default. The "
-              "reported comparison (angular.md) uses shuffles 0-4.",
+        "intercept_scaling is unused without fit_intercept; "
+        "the row with the largest mean over the four data sets is the default. The "
+        "reported comparison (angular.md) uses shuffles 0-4.",
     )
     return rows[best]
 
@@ -114,21 +130,27 @@ def quality():
             if name == "LMNN" and dataset != "digits":
                 continue
             result = evaluate(make, dataset, random_state=0)
-            row = {"dataset": dataset, "method": name, "accuracy": result["accuracy"],
-                   "fit_time": result["median_fit_time"]}
+            row = {
+                "dataset": dataset,
+                "method": name,
+                "accuracy": result["accuracy"],
+                "fit_time": result["median_fit_time"],
+            }
             if name in ("Euclidean", "AngularMarginLearner(arcface)"):
                 row["accuracy_shuffles_0_4"] = _mean_accuracy(make, dataset, REPORT_SHUFFLES)
             rows.append(row)
             print(row, flush=True)
     _mark_targets(rows)
     write_results(
-        "angular", rows, title="AngularMarginLearner: 3-NN accuracy",
+        "angular",
+        rows,
+        title="AngularMarginLearner: 3-NN accuracy",
         notes="accuracy: the shared protocol (5-fold stratified CV, random_state=0, "
-              "StandardScaler, 3-NN on the transform; the angular learner's transform is unit "
-              "vectors, so this is cosine 3-NN); accuracy_shuffles_0_4: its mean over CV "
-              "shuffles 0-4. fit_time: median seconds per fold, one thread. Targets: the angular "
-              "learner at least Euclidean on every data set, and on digits within 0.5 point "
-              "of the best Mahalanobis learner measured here (target_met).",
+        "StandardScaler, 3-NN on the transform; the angular learner's transform is unit "
+        "vectors, so this is cosine 3-NN); accuracy_shuffles_0_4: its mean over CV "
+        "shuffles 0-4. fit_time: median seconds per fold, one thread. Targets: the angular "
+        "learner at least Euclidean on every data set, and on digits within 0.5 point "
+        "of the best Mahalanobis learner measured here (target_met).",
     )
     return rows
 
@@ -152,8 +174,9 @@ def textures(n_splits=5):
     from mlearn.datasets import load_textures
     from mlearn.features import LocalBinaryPattern
 
-    images, target = load_textures(patch_size=16, n_patches_per_image=100, random_state=0,
-                                   return_X_y=True)
+    images, target = load_textures(
+        patch_size=16, n_patches_per_image=100, random_state=0, return_X_y=True
+    )
     X = LocalBinaryPattern(scales=[(8, 1), (16, 2), (24, 3)]).fit_transform(images)
     X = X.astype(np.float64)
     methods = {
@@ -173,22 +196,36 @@ def textures(n_splits=5):
                 learner = make().fit(X_train, target[train])
                 times.append(time.perf_counter() - start)
                 X_train, X_test = learner.transform(X_train), learner.transform(X_test)
-            scores.append(mean_average_precision_at_r(
-                X_test, target[test], reference=X_train, reference_labels=target[train],
-                metric=metric))
-        rows.append({"method": name, "metric": metric, "map_at_r": float(np.mean(scores)),
-                     "map_at_r_std": float(np.std(scores)),
-                     "fit_time": float(np.median(times)) if times else 0.0})
+            scores.append(
+                mean_average_precision_at_r(
+                    X_test,
+                    target[test],
+                    reference=X_train,
+                    reference_labels=target[train],
+                    metric=metric,
+                )
+            )
+        rows.append(
+            {
+                "method": name,
+                "metric": metric,
+                "map_at_r": float(np.mean(scores)),
+                "map_at_r_std": float(np.std(scores)),
+                "fit_time": float(np.median(times)) if times else 0.0,
+            }
+        )
         print(rows[-1], flush=True)
     angular = rows[-1]["map_at_r"]
     rows[-1]["target_met"] = "yes" if angular > max(r["map_at_r"] for r in rows[:-1]) else "no"
     write_results(
-        "angular_textures", rows, title="AngularMarginLearner: MAP@R on texture LBP histograms",
+        "angular_textures",
+        rows,
+        title="AngularMarginLearner: MAP@R on texture LBP histograms",
         notes=f"{len(target)} patches 16 x 16 of brick, grass and gravel (load_textures, "
-              f"random_state=0), LocalBinaryPattern scales (8,1), (16,2), (24,3): {X.shape[1]} "
-              "features, standardised per fold. MAP@R of each fold's test patches queried "
-              "against its training patches, mean over 5 stratified folds. Target: the angular "
-              "learner above Euclidean and above NCA.",
+        f"random_state=0), LocalBinaryPattern scales (8,1), (16,2), (24,3): {X.shape[1]} "
+        "features, standardised per fold. MAP@R of each fold's test patches queried "
+        "against its training patches, mean over 5 stratified folds. Target: the angular "
+        "learner above Euclidean and above NCA.",
     )
     return rows
 
@@ -199,21 +236,42 @@ START, END = ".. benchmark table start", ".. benchmark table end"
 
 def rst_tables(quality_rows, texture_rows):
     """The two comparison tables of the user-guide page, as RST list-tables."""
-    lines = [".. list-table:: 3-NN accuracy (%)", "   :header-rows: 1", "",
-             "   * - data set", "     - method", "     - accuracy, shuffle 0",
-             "     - mean, shuffles 0-4", "     - fit time (s)", "     - target met"]
+    lines = [
+        ".. list-table:: 3-NN accuracy (%)",
+        "   :header-rows: 1",
+        "",
+        "   * - data set",
+        "     - method",
+        "     - accuracy, shuffle 0",
+        "     - mean, shuffles 0-4",
+        "     - fit time (s)",
+        "     - target met",
+    ]
     for row in quality_rows:
         mean = row.get("accuracy_shuffles_0_4")
-        lines += [f"   * - {row['dataset']}", f"     - {row['method']}",
-                  f"     - {100 * row['accuracy']:.2f}",
-                  "     - " + (f"{100 * mean:.2f}" if mean is not None else ""),
-                  f"     - {row['fit_time']:.3g}", f"     - {row.get('target_met', '')}"]
-    lines += ["", ".. list-table:: MAP@R on texture LBP histograms", "   :header-rows: 1", "",
-              "   * - method", "     - MAP@R", "     - fit time (s)"]
+        lines += [
+            f"   * - {row['dataset']}",
+            f"     - {row['method']}",
+            f"     - {100 * row['accuracy']:.2f}",
+            "     - " + (f"{100 * mean:.2f}" if mean is not None else ""),
+            f"     - {row['fit_time']:.3g}",
+            f"     - {row.get('target_met', '')}",
+        ]
+    lines += [
+        "",
+        ".. list-table:: MAP@R on texture LBP histograms",
+        "   :header-rows: 1",
+        "",
+        "   * - method",
+        "     - MAP@R",
+        "     - fit time (s)",
+    ]
     for row in texture_rows:
-        lines += [f"   * - {row['method']} ({row['metric']})",
-                  f"     - {row['map_at_r']:.3f} ± {row['map_at_r_std']:.3f}",
-                  f"     - {row['fit_time']:.3g}"]
+        lines += [
+            f"   * - {row['method']} ({row['metric']})",
+            f"     - {row['map_at_r']:.3f} ± {row['map_at_r_std']:.3f}",
+            f"     - {row['fit_time']:.3g}",
+        ]
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -222,14 +280,16 @@ def update_docs(quality_rows, texture_rows):
     text = DOCS_PAGE.read_text()
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
-    DOCS_PAGE.write_text(head + START + "\n\n" + rst_tables(quality_rows, texture_rows)
-                         + "\n\n" + END + tail)
+    DOCS_PAGE.write_text(
+        head + START + "\n\n" + rst_tables(quality_rows, texture_rows) + "\n\n" + END + tail
+    )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip-choice", action="store_true",
-                        help="do not rerun the choice of defaults")
+    parser.add_argument(
+        "--skip-choice", action="store_true", help="do not rerun the choice of defaults"
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore", ConvergenceWarning)
     if not args.skip_choice:

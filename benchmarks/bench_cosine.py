@@ -1,4 +1,4 @@
-"""CosineMetricLearner_Supervised on digits: the rule that chose its defaults, and the reported figures.
+"""CosineMetricLearner_Supervised on digits: the rule behind its defaults, and the figures.
 
 1. Defaults: ``alpha`` in {0.01, 0.1, 0.3, 1, 2, 3, 5, 10} x ``scale`` in
    {5, 10, 20}, scored by the held-out cosine 3-NN accuracy on standardised
@@ -34,8 +34,9 @@ def scaled_folds(X, y, split, first_only=False):
     from sklearn.model_selection import StratifiedKFold
     from sklearn.preprocessing import StandardScaler
 
-    for fold, (train, test) in enumerate(StratifiedKFold(5, shuffle=True,
-                                                         random_state=split).split(X, y)):
+    for fold, (train, test) in enumerate(
+        StratifiedKFold(5, shuffle=True, random_state=split).split(X, y)
+    ):
         scaler = StandardScaler().fit(X[train])
         yield scaler.transform(X[train]), y[train], scaler.transform(X[test]), y[test]
         if first_only:
@@ -57,8 +58,9 @@ def defaults_rows(X, y):
             scores = []
             for split in (5, 6, 7):
                 for A, y_a, B, y_b in scaled_folds(X, y, split, first_only=True):
-                    learner = CosineMetricLearner_Supervised(alpha=alpha, scale=scale,
-                                                             random_state=0).fit(A, y_a)
+                    learner = CosineMetricLearner_Supervised(
+                        alpha=alpha, scale=scale, random_state=0
+                    ).fit(A, y_a)
                     scores.append(knn(learner.transform(A), y_a, learner.transform(B), y_b))
             rows.append({"alpha": alpha, "scale": scale, "accuracy": float(np.mean(scores))})
             print(rows[-1], flush=True)
@@ -89,10 +91,17 @@ def report_rows(X, y):
         scores["auc_cosine"].append(roc_auc_score(pair_y, np.sum(unit[:, 0] * unit[:, 1], axis=1)))
     mean = {k: float(np.mean(v)) for k, v in scores.items()}
     return [
-        {"method": "CosineMetricLearner_Supervised (defaults)", "3-NN accuracy": mean["learned"],
-         "pair ROC AUC": mean["auc_learned"], "fit_s (median)": float(np.median(times))},
-        {"method": "cosine on the input", "3-NN accuracy": mean["cosine"],
-         "pair ROC AUC": mean["auc_cosine"]},
+        {
+            "method": "CosineMetricLearner_Supervised (defaults)",
+            "3-NN accuracy": mean["learned"],
+            "pair ROC AUC": mean["auc_learned"],
+            "fit_s (median)": float(np.median(times)),
+        },
+        {
+            "method": "cosine on the input",
+            "3-NN accuracy": mean["cosine"],
+            "pair ROC AUC": mean["auc_cosine"],
+        },
         {"method": "Euclidean on the input", "3-NN accuracy": mean["euclidean"]},
     ]
 
@@ -105,16 +114,24 @@ def main():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         harness.write_results(
-            "cosine_defaults", defaults_rows(X, y),
+            "cosine_defaults",
+            defaults_rows(X, y),
             title="CosineMetricLearner_Supervised: choice of alpha and scale on digits",
-            notes=("Held-out cosine 3-NN accuracy, first fold of stratified 5-fold CV, "
-                   "shuffles 5-7, standardised digits; the best mean is the default."))
+            notes=(
+                "Held-out cosine 3-NN accuracy, first fold of stratified 5-fold CV, "
+                "shuffles 5-7, standardised digits; the best mean is the default."
+            ),
+        )
         harness.write_results(
-            "cosine", report_rows(X, y),
+            "cosine",
+            report_rows(X, y),
             title="CosineMetricLearner_Supervised on digits",
-            notes=("5-fold stratified CV, shuffle 0, standardised digits, default "
-                   "parameters; pair ROC AUC on 500 similar + 500 dissimilar pairs drawn "
-                   "from each test fold's labels. One BLAS thread."))
+            notes=(
+                "5-fold stratified CV, shuffle 0, standardised digits, default "
+                "parameters; pair ROC AUC on 500 similar + 500 dissimilar pairs drawn "
+                "from each test fold's labels. One BLAS thread."
+            ),
+        )
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ The search runs with ``working_memory=64`` (MiB a task).
    (``.sum()``), mlearn's in-memory transform, the dask transform of the
    in-memory array under the threaded scheduler (2 threads), and the
    cluster's transform and read of the same data from a ``.npy`` file, by
-   plain reads and memory-mapped by each task. Median of ``--repeat-transform`` interleaved rounds; an
+   plain reads and memory-mapped by each task. Median of ``--repeat-transform``
+   interleaved rounds; an
    in-memory call (which allocates a 488 MiB result) is timed right after an
    untimed one of its own, so that it is measured in steady state rather
    than paying the page faults of a fresh allocation.
@@ -79,16 +80,26 @@ def write_gallery(path, n):
     root = Path(path)
     done = root / f"gallery-{n}.done"
     if not done.exists():
-        points = zarr.create_array(str(root / f"gallery-{n}.zarr"), shape=(n, N_FEATURES),
-                                   chunks=(CHUNK_ROWS, N_FEATURES), dtype="float32",
-                                   compressors=None, overwrite=True)
-        labels = zarr.create_array(str(root / f"labels-{n}.zarr"), shape=(n,),
-                                   chunks=(CHUNK_ROWS,), dtype="int8", compressors=None,
-                                   overwrite=True)
+        points = zarr.create_array(
+            str(root / f"gallery-{n}.zarr"),
+            shape=(n, N_FEATURES),
+            chunks=(CHUNK_ROWS, N_FEATURES),
+            dtype="float32",
+            compressors=None,
+            overwrite=True,
+        )
+        labels = zarr.create_array(
+            str(root / f"labels-{n}.zarr"),
+            shape=(n,),
+            chunks=(CHUNK_ROWS,),
+            dtype="int8",
+            compressors=None,
+            overwrite=True,
+        )
         for start in range(0, n, WRITE_ROWS):
             X, y = mixture(min(WRITE_ROWS, n - start), seed=1 + start // WRITE_ROWS)
-            points[start:start + len(X)] = X
-            labels[start:start + len(y)] = y
+            points[start : start + len(X)] = X
+            labels[start : start + len(y)] = y
         done.touch()
     return str(root / f"gallery-{n}.zarr"), str(root / f"labels-{n}.zarr")
 
@@ -158,8 +169,9 @@ def search(client, gallery_path, labels_path, learner, args):
     gallery = da.from_zarr(gallery_path)
 
     def on_cluster():
-        dist, ind = kneighbors(queries, gallery, N_NEIGHBORS, "mahalanobis", L=L,
-                               working_memory=WORKING_MEMORY)
+        dist, ind = kneighbors(
+            queries, gallery, N_NEIGHBORS, "mahalanobis", L=L, working_memory=WORKING_MEMORY
+        )
         return dask.compute(dist, ind)
 
     in_memory_gallery = da.from_zarr(gallery_path).compute(scheduler="threads")
@@ -169,8 +181,11 @@ def search(client, gallery_path, labels_path, learner, args):
 
     # warm-up: Numba kernels loaded in every process, the store's pages cached
     kneighbors(queries[:64], in_memory_gallery, N_NEIGHBORS, "mahalanobis", L=L)
-    dask.compute(*kneighbors(queries[:64], gallery, N_NEIGHBORS, "mahalanobis", L=L,
-                             working_memory=WORKING_MEMORY))
+    dask.compute(
+        *kneighbors(
+            queries[:64], gallery, N_NEIGHBORS, "mahalanobis", L=L, working_memory=WORKING_MEMORY
+        )
+    )
     pids = client.run(os.getpid)
     idle = client.run(worker_rss)
     reset = all(client.run(reset_worker_peak).values())
@@ -191,7 +206,9 @@ def search(client, gallery_path, labels_path, learner, args):
     euclidean = float(np.mean(vote(labels, i_euclid) == query_y))
     limit = args.memory_limit_mib
     row = {
-        "task": f"kneighbors {args.n_queries} x {gallery.shape[0]} x {N_FEATURES}, k={N_NEIGHBORS}",
+        "task": (
+            f"kneighbors {args.n_queries} x {gallery.shape[0]} x {N_FEATURES}, k={N_NEIGHBORS}"
+        ),
         "dask_s": statistics.median(times_cluster),
         "in_memory_s": statistics.median(times_memory),
         "ratio": statistics.median(times_cluster) / statistics.median(times_memory),
@@ -202,10 +219,16 @@ def search(client, gallery_path, labels_path, learner, args):
         "worker_limit_MiB": limit,
         "under_limit": bool(max(peaks.values()) < limit and reset),
         "workers_restarted": bool(restarted),
-        f"{N_NEIGHBORS}-NN vote accuracy (learned / euclidean)": f"{learned:.4f} / {euclidean:.4f}",
+        f"{N_NEIGHBORS}-NN vote accuracy (learned / euclidean)": (
+            f"{learned:.4f} / {euclidean:.4f}"
+        ),
     }
-    details = {"dask_times_s": times_cluster, "in_memory_times_s": times_memory,
-               "worker_idle_MiB": idle, "worker_peak_MiB": peaks}
+    details = {
+        "dask_times_s": times_cluster,
+        "in_memory_times_s": times_memory,
+        "worker_idle_MiB": idle,
+        "worker_peak_MiB": peaks,
+    }
     print(row, flush=True)
     return row, details
 
@@ -250,10 +273,15 @@ def transform(client, gallery_path, learner, args):
     npy = gallery_path.replace(".zarr", ".npy")
     if not os.path.exists(npy):
         np.save(npy, X)
-    from_npy = da.from_array(NpyRows(npy), chunks=(CHUNK_ROWS * 2, N_FEATURES), asarray=False,
-                             name="gallery-npy")
-    mapped = da.from_array(NpyMapped(npy), chunks=(CHUNK_ROWS * 2, N_FEATURES), asarray=False,
-                           name="gallery-npy-mapped")
+    from_npy = da.from_array(
+        NpyRows(npy), chunks=(CHUNK_ROWS * 2, N_FEATURES), asarray=False, name="gallery-npy"
+    )
+    mapped = da.from_array(
+        NpyMapped(npy),
+        chunks=(CHUNK_ROWS * 2, N_FEATURES),
+        asarray=False,
+        name="gallery-npy-mapped",
+    )
     L = learner.components_.astype(np.float32)
     nbytes = X.nbytes
 
@@ -269,16 +297,31 @@ def transform(client, gallery_path, learner, args):
     candidates = [
         ("NumPy X @ L.T (in memory)", lambda: X @ L.T, True),
         (TARGET_ZARR, lambda: learner.transform(gallery).sum().compute(), False),
-        ("dask transform on the cluster, from .npy, .sum()",
-         lambda: learner.transform(from_npy).sum().compute(), False),
-        ("dask transform on the cluster, from .npy memory-mapped, .sum()",
-         lambda: learner.transform(mapped).sum().compute(), False),
-        ("dask read alone on the cluster, from zarr, .sum()",
-         lambda: gallery.sum().compute(), False),
-        ("dask read alone on the cluster, from .npy, .sum()",
-         lambda: from_npy.sum().compute(), False),
-        ("dask read alone on the cluster, from .npy memory-mapped, .sum()",
-         lambda: mapped.sum().compute(), False),
+        (
+            "dask transform on the cluster, from .npy, .sum()",
+            lambda: learner.transform(from_npy).sum().compute(),
+            False,
+        ),
+        (
+            "dask transform on the cluster, from .npy memory-mapped, .sum()",
+            lambda: learner.transform(mapped).sum().compute(),
+            False,
+        ),
+        (
+            "dask read alone on the cluster, from zarr, .sum()",
+            lambda: gallery.sum().compute(),
+            False,
+        ),
+        (
+            "dask read alone on the cluster, from .npy, .sum()",
+            lambda: from_npy.sum().compute(),
+            False,
+        ),
+        (
+            "dask read alone on the cluster, from .npy memory-mapped, .sum()",
+            lambda: mapped.sum().compute(),
+            False,
+        ),
         ("mlearn transform (in memory)", lambda: learner.transform(X), True),
         ("dask transform, threads, in-memory array, .sum()", threaded, False),
     ]
@@ -297,13 +340,15 @@ def transform(client, gallery_path, learner, args):
     rows = []
     for name, series in times.items():
         median = statistics.median(series)
-        rows.append({
-            "task": f"transform {X.shape[0]} x {N_FEATURES}: {name}",
-            "seconds": median,
-            "GB/s": nbytes / median / 1e9,
-            "throughput / NumPy": base / median,
-            "target": ">= 0.7" if name == TARGET_ZARR else "",
-        })
+        rows.append(
+            {
+                "task": f"transform {X.shape[0]} x {N_FEATURES}: {name}",
+                "seconds": median,
+                "GB/s": nbytes / median / 1e9,
+                "throughput / NumPy": base / median,
+                "target": ">= 0.7" if name == TARGET_ZARR else "",
+            }
+        )
         print(rows[-1], flush=True)
     return rows, times
 
@@ -317,8 +362,9 @@ def main():
     parser.add_argument("--repeat", type=int, default=3, help="rounds of the search")
     parser.add_argument("--repeat-transform", type=int, default=5)
     parser.add_argument("--memory-limit-mib", type=int, default=448)
-    parser.add_argument("--data-dir", default=os.path.join(tempfile.gettempdir(),
-                                                           "mlearn-bench-dask"))
+    parser.add_argument(
+        "--data-dir", default=os.path.join(tempfile.gettempdir(), "mlearn-bench-dask")
+    )
     parser.add_argument("--skip-search", action="store_true")
     parser.add_argument("--skip-transform", action="store_true")
     args = parser.parse_args()
@@ -328,8 +374,13 @@ def main():
     os.makedirs(args.data_dir, exist_ok=True)
     gallery_path, labels_path = write_gallery(args.data_dir, args.n_gallery)
     learner = learn_metric()
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                           memory_limit=f"{args.memory_limit_mib}MiB", dashboard_address=None)
+    cluster = LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        memory_limit=f"{args.memory_limit_mib}MiB",
+        dashboard_address=None,
+    )
     setting = (
         f"Gallery {args.n_gallery:,} x {N_FEATURES} float32 "
         f"({args.n_gallery * N_FEATURES * 4 / 2**20:.0f} MiB) in an uncompressed zarr store "
@@ -340,17 +391,26 @@ def main():
     with cluster, Client(cluster) as client:
         if not args.skip_search:
             row, details = search(client, gallery_path, labels_path, learner, args)
-            write("dask_search", [row], details, "Dask: exact k-NN search of a gallery on disk",
-                  setting + f" Search with working_memory={WORKING_MEMORY} MiB a task; median "
-                  f"of {args.repeat} alternated rounds. Peak = VmHWM of each worker process "
-                  "over the rounds (reset after the warm-up); idle = its RSS before them.")
+            write(
+                "dask_search",
+                [row],
+                details,
+                "Dask: exact k-NN search of a gallery on disk",
+                setting + f" Search with working_memory={WORKING_MEMORY} MiB a task; median "
+                f"of {args.repeat} alternated rounds. Peak = VmHWM of each worker process "
+                "over the rounds (reset after the warm-up); idle = its RSS before them.",
+            )
         if not args.skip_transform:
             rows, times = transform(client, gallery_path, learner, args)
-            write("dask_transform", rows, {"times_s": times},
-                  "Dask: transform throughput of a gallery on disk",
-                  setting + f" Median of {args.repeat_transform} interleaved rounds; an "
-                  "in-memory call is timed right after an untimed one (steady state). "
-                  "2 BLAS threads in the client process.")
+            write(
+                "dask_transform",
+                rows,
+                {"times_s": times},
+                "Dask: transform throughput of a gallery on disk",
+                setting + f" Median of {args.repeat_transform} interleaved rounds; an "
+                "in-memory call is timed right after an untimed one (steady state). "
+                "2 BLAS threads in the client process.",
+            )
 
 
 def write(name, rows, details, title, notes):

@@ -67,15 +67,11 @@ def bench_lbp(rows):
     # 1000 patches of 64 x 64 cut at random places from the three textures
     textures = [data.brick(), data.grass(), data.gravel()]
     corners = rng.integers(0, 512 - 64, size=(1000, 2))
-    batch = np.stack(
-        [textures[k % 3][r : r + 64, c : c + 64] for k, (r, c) in enumerate(corners)]
-    )
+    batch = np.stack([textures[k % 3][r : r + 64, c : c + 64] for k, (r, c) in enumerate(corners)])
 
     for P, R in [(8, 1), (24, 3)]:
         t_sk, _, ref = time_call(sk_lbp, brick, P, R, "uniform", repeat=REPEAT)
-        t_ml, _, ours = time_call(
-            local_binary_pattern, brick, P, R, "uniform", repeat=REPEAT
-        )
+        t_ml, _, ours = time_call(local_binary_pattern, brick, P, R, "uniform", repeat=REPEAT)
         assert np.array_equal(ref, ours)
         rows.append(
             _row(
@@ -91,14 +87,10 @@ def bench_lbp(rows):
         def sk_loop():
             return [sk_lbp(im, P, R, "uniform") for im in batch]
 
-        lbp = LocalBinaryPattern(P=P, R=R, method="uniform", normalize=None).fit(
-            batch[:2]
-        )
+        lbp = LocalBinaryPattern(P=P, R=R, method="uniform", normalize=None).fit(batch[:2])
         t_sk, _, ref = time_call(sk_loop, repeat=REPEAT)
         t_ml, _, ours = time_call(lbp.transform, batch, repeat=REPEAT)
-        expected = np.stack(
-            [np.bincount(c.astype(int).ravel(), minlength=P + 2) for c in ref]
-        )
+        expected = np.stack([np.bincount(c.astype(int).ravel(), minlength=P + 2) for c in ref])
         assert np.array_equal(expected, ours)
         rows.append(
             _row(
@@ -123,12 +115,8 @@ def bench_color(rows):
 
     rng = np.random.default_rng(1)
     cases = {
-        "1000 RGB images 64x64": rng.integers(
-            0, 256, size=(1000, 64, 64, 3), dtype=np.uint8
-        ),
-        "one RGB image 2048x2048": rng.integers(
-            0, 256, size=(1, 2048, 2048, 3), dtype=np.uint8
-        ),
+        "1000 RGB images 64x64": rng.integers(0, 256, size=(1000, 64, 64, 3), dtype=np.uint8),
+        "one RGB image 2048x2048": rng.integers(0, 256, size=(1, 2048, 2048, 3), dtype=np.uint8),
     }
     # edges at 0, 32, ..., 256 grey levels, as OpenCV's calcHist with [0, 256)
     hist = ColorHistogram(bins=8, range=[(0.0, 256 / 255)] * 3, normalize=None)
@@ -138,9 +126,7 @@ def bench_color(rows):
         def numpy_loop():
             return np.stack(
                 [
-                    np.histogramdd(im.reshape(-1, 3), bins=8, range=[(0, 256)] * 3)[
-                        0
-                    ].ravel()
+                    np.histogramdd(im.reshape(-1, 3), bins=8, range=[(0, 256)] * 3)[0].ravel()
                     for im in images
                 ]
             )
@@ -197,9 +183,7 @@ def main():
         f"{os.cpu_count()} CPUs shared with other work, so absolute times are noisy; "
         "ratios come from the same run."
     )
-    write_results(
-        "features", rows, title="Image features: LBP and colour histograms", notes=notes
-    )
+    write_results("features", rows, title="Image features: LBP and colour histograms", notes=notes)
     for row in rows:
         print(
             f"{row['case']:<62} vs {row['reference']:<36} "

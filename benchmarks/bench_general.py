@@ -32,7 +32,6 @@ import sys
 import warnings
 from pathlib import Path
 
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
@@ -51,14 +50,21 @@ def reference_round(seed, refresh):
     """Each reference's protocol results with ``random_state=seed`` (cached by seed)."""
     cache = harness.cached_reference_runs(
         SEED_CACHE,
-        [(learner, seed, {"learner": learner, "params": {"random_state": seed},
-                          "datasets": SPEED_DATASETS})
-         for learner in REFERENCES],
+        [
+            (
+                learner,
+                seed,
+                {"learner": learner, "params": {"random_state": seed}, "datasets": SPEED_DATASETS},
+            )
+            for learner in REFERENCES
+        ],
         HERE / "reference_metric_learn.py",
         refresh=refresh,
     )
-    return {learner: {row["dataset"]: row for row in cache[learner][str(seed)]}
-            for learner in REFERENCES}
+    return {
+        learner: {row["dataset"]: row for row in cache[learner][str(seed)]}
+        for learner in REFERENCES
+    }
 
 
 def speed_rounds(n_rounds, refresh):
@@ -82,15 +88,19 @@ def mlearn_results(datasets, euclidean=True):
         out[dataset] = row
         if euclidean:
             row["euclidean"] = evaluate(None, dataset)["accuracy"]
-        print(f"MetricLearner {dataset}: accuracy {row['accuracy']:.4f}"
-              + (f" (Euclidean {row['euclidean']:.4f})" if euclidean else "")
-              + f", fit {sum(row['fit_times']):.2f} s over 5 folds", flush=True)
+        print(
+            f"MetricLearner {dataset}: accuracy {row['accuracy']:.4f}"
+            + (f" (Euclidean {row['euclidean']:.4f})" if euclidean else "")
+            + f", fit {sum(row['fit_times']):.2f} s over 5 folds",
+            flush=True,
+        )
     return out
 
 
 def solver_rows():
-    from mlearn import Constraints, PairsMetricLearner
     from sklearn.preprocessing import StandardScaler
+
+    from mlearn import Constraints, PairsMetricLearner
 
     X, y = load("digits")
     X = StandardScaler().fit_transform(X)
@@ -98,19 +108,22 @@ def solver_rows():
     tuples = X[pairs]
     rows = []
     for solver in ("pgd", "lbfgs", "sgd"):
+
         def fit(solver=solver):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 return PairsMetricLearner(solver=solver, random_state=0).fit(tuples, py)
 
         median, times, learner = harness.time_call(fit, repeat=5, warmup=1)
-        rows.append({
-            "case": f"PairsMetricLearner solver={solver}, digits, {len(py)} pairs",
-            "median_s": median,
-            "n_iter": learner.n_iter_,
-            # a pairs learner's score() is its ROC AUC; this row records accuracy
-            "train_pair_accuracy": float(np.mean(learner.predict(tuples) == py)),
-        })
+        rows.append(
+            {
+                "case": f"PairsMetricLearner solver={solver}, digits, {len(py)} pairs",
+                "median_s": median,
+                "n_iter": learner.n_iter_,
+                # a pairs learner's score() is its ROC AUC; this row records accuracy
+                "train_pair_accuracy": float(np.mean(learner.predict(tuples) == py)),
+            }
+        )
         print(rows[-1], flush=True)
     return rows
 
@@ -137,34 +150,45 @@ def speed_rows(rounds):
             compared = float(np.mean(accuracies))
             spread = f"{min(accuracies):.4f}-{max(accuracies):.4f}"
             ok_accuracy &= bool(min(ours) >= compared)
-            rows.append({
-                "case": f"{learner} vs MetricLearner, {dataset}",
-                "reference_fit_s": float(np.median(ref_times)),
-                "mlearn_fit_s": float(np.median(our_times)),
-                "ratio": float(np.median([r / o for r, o in zip(ref_times, our_times)])),
-                "reference_accuracy": f"{compared:.4f} ({spread})",
-                "mlearn_accuracy": float(np.median(ours)),
-            })
+            rows.append(
+                {
+                    "case": f"{learner} vs MetricLearner, {dataset}",
+                    "reference_fit_s": float(np.median(ref_times)),
+                    "mlearn_fit_s": float(np.median(our_times)),
+                    "ratio": float(np.median([r / o for r, o in zip(ref_times, our_times)])),
+                    "reference_accuracy": f"{compared:.4f} ({spread})",
+                    "mlearn_accuracy": float(np.median(ours)),
+                }
+            )
         ratios = [ref / ours for ref, ours in totals]
         ratio = float(np.median(ratios))
-        rows.append({
-            "case": f"{learner} vs MetricLearner, total over {', '.join(SPEED_DATASETS)}",
-            "reference_fit_s": float(np.median([ref for ref, _ in totals])),
-            "mlearn_fit_s": float(np.median([ours for _, ours in totals])),
-            "ratio": ratio,
-            "ratio_rounds": " ".join(f"{r:.3g}" for r in ratios),
-            "target": ">= 5x at equal or better accuracy",
-            "met": bool(ratio >= 5 and ok_accuracy),
-        })
+        rows.append(
+            {
+                "case": f"{learner} vs MetricLearner, total over {', '.join(SPEED_DATASETS)}",
+                "reference_fit_s": float(np.median([ref for ref, _ in totals])),
+                "mlearn_fit_s": float(np.median([ours for _, ours in totals])),
+                "ratio": ratio,
+                "ratio_rounds": " ".join(f"{r:.3g}" for r in ratios),
+                "target": ">= 5x at equal or better accuracy",
+                "met": bool(ratio >= 5 and ok_accuracy),
+            }
+        )
     return rows
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--refresh", action="store_true",
-                        help="rerun metric-learn (interleaved with mlearn's runs)")
-    parser.add_argument("--rounds", type=int, default=5,
-                        help="speed rounds; round r runs the references with random_state=r")
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="rerun metric-learn (interleaved with mlearn's runs)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="speed rounds; round r runs the references with random_state=r",
+    )
     parser.add_argument("--skip-solvers", action="store_true")
     args = parser.parse_args()
     if args.rounds < 5:
@@ -178,38 +202,46 @@ def main():
     quality_rows = []
     for dataset in QUALITY_DATASETS:
         row = ours[dataset]
-        quality_rows.append({
-            "case": dataset,
-            "MetricLearner_accuracy": row["accuracy"],
-            "euclidean_accuracy": row["euclidean"],
-            "median_fit_s": row["median_fit_time"],
-            "met": row["accuracy"] >= row["euclidean"],
-        })
+        quality_rows.append(
+            {
+                "case": dataset,
+                "MetricLearner_accuracy": row["accuracy"],
+                "euclidean_accuracy": row["euclidean"],
+                "median_fit_s": row["median_fit_time"],
+                "met": row["accuracy"] >= row["euclidean"],
+            }
+        )
     harness.write_results(
-        "general_quality", quality_rows,
+        "general_quality",
+        quality_rows,
         title="MetricLearner (defaults): 3-NN accuracy, 5-fold CV",
         notes="Target: at least the Euclidean accuracy on every data set; on digits within "
-              "1 point of the best metric-learn learner (0.976-0.982, NOTES.md).",
+        "1 point of the best metric-learn learner (0.976-0.982, NOTES.md).",
     )
 
     harness.write_results(
-        "general_vs_metric_learn", speed_rows(speed_rounds(args.rounds, args.refresh)),
+        "general_vs_metric_learn",
+        speed_rows(speed_rounds(args.rounds, args.refresh)),
         title="MetricLearner vs metric-learn ITML_Supervised / MMC_Supervised (defaults)",
         notes=f"Fit time summed over the 5 folds of the shared protocol, one BLAS thread on "
-              f"both sides, in {args.rounds} rounds: round r runs metric-learn with "
-              f"random_state=r, then MetricLearner. Times are medians over the rounds; "
-              f"ratio = metric-learn time / mlearn time, the median of the rounds' ratios "
-              f"(ratio_rounds lists them). reference_accuracy is the mean (and range) over "
-              f"the rounds' seeds; met needs every data set's MetricLearner accuracy to be "
-              f"at least that mean. metric-learn 0.7 runs in its own environment "
-              f"(scikit-learn 1.5.2); its runs are cached by seed in "
-              f"general_reference_seeds.json"
-              + (", and were measured in this run." if args.refresh else
-                 " (not rerun here: pass --refresh)."),
+        f"both sides, in {args.rounds} rounds: round r runs metric-learn with "
+        f"random_state=r, then MetricLearner. Times are medians over the rounds; "
+        f"ratio = metric-learn time / mlearn time, the median of the rounds' ratios "
+        f"(ratio_rounds lists them). reference_accuracy is the mean (and range) over "
+        f"the rounds' seeds; met needs every data set's MetricLearner accuracy to be "
+        f"at least that mean. metric-learn 0.7 runs in its own environment "
+        f"(scikit-learn 1.5.2); its runs are cached by seed in "
+        f"general_reference_seeds.json"
+        + (
+            ", and were measured in this run."
+            if args.refresh
+            else " (not rerun here: pass --refresh)."
+        ),
     )
     if not args.skip_solvers:
         harness.write_results(
-            "general_solvers", solver_rows(),
+            "general_solvers",
+            solver_rows(),
             title="PairsMetricLearner: fit time per solver on digits (10,000 pairs)",
             notes="Median of 5 fits, one BLAS thread, default parameters otherwise.",
         )

@@ -68,8 +68,9 @@ def accuracies(params, dataset, splits, fit_times=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for seed in splits:
-            row = evaluate(lambda: MetricLearner(random_state=0, **params), dataset,
-                           random_state=seed)
+            row = evaluate(
+                lambda: MetricLearner(random_state=0, **params), dataset, random_state=seed
+            )
             out.append(row["accuracy"])
             if fit_times is not None:
                 fit_times.extend(row["fit_times"])
@@ -126,14 +127,20 @@ def grid_rows(n_splits, n_jobs, schemes):
     points = [(g, i, s, n_splits) for s in schemes for g in GENUINE for i in IMPOSTOR[s]]
     points += [(g, i, s, n_splits) for g, i, s in BEYOND_GRID if s in schemes]
     # spawned, not forked: the parent has OpenMP threads running
-    with ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=harness.pin_one_thread) as pool:
+    with ProcessPoolExecutor(
+        n_jobs, mp_context=multiprocessing.get_context("spawn"), initializer=harness.pin_one_thread
+    ) as pool:
         results = list(pool.map(_grid_point, points))
-    euclidean = {d: float(np.mean(euclidean_accuracies(d, range(n_splits))))
-                 for d in GRID_DATASETS}
-    rows = [{"case": "Euclidean (no learner)",
-             **{f"{d}_mean": euclidean[d] for d in GRID_DATASETS},
-             "mean_all": float(np.mean(list(euclidean.values())))}]
+    euclidean = {
+        d: float(np.mean(euclidean_accuracies(d, range(n_splits)))) for d in GRID_DATASETS
+    }
+    rows = [
+        {
+            "case": "Euclidean (no learner)",
+            **{f"{d}_mean": euclidean[d] for d in GRID_DATASETS},
+            "mean_all": float(np.mean(list(euclidean.values()))),
+        }
+    ]
     today = harness.environment()["date"]
     for (g, i, scheme, _), (runs, fit_s) in zip(points, results):
         row = {"case": _case(g, i, scheme)}
@@ -158,15 +165,33 @@ def grid_rows(n_splits, n_jobs, schemes):
 def reference_runs(splits, refresh):
     cache = harness.cached_reference_runs(
         REFERENCE_CACHE,
-        [(learner, seed, {"learner": learner, "params": {"random_state": 0},
-                          "datasets": SPLIT_DATASETS, "cv_random_state": seed})
-         for learner in REFERENCES for seed in splits],
-        HERE / "reference_metric_learn.py", refresh=refresh,
+        [
+            (
+                learner,
+                seed,
+                {
+                    "learner": learner,
+                    "params": {"random_state": 0},
+                    "datasets": SPLIT_DATASETS,
+                    "cv_random_state": seed,
+                },
+            )
+            for learner in REFERENCES
+            for seed in splits
+        ],
+        HERE / "reference_metric_learn.py",
+        refresh=refresh,
     )
     runs = {
-        learner: {d: [row["accuracy"] for seed in splits
-                      for row in cache[learner][str(seed)] if row["dataset"] == d]
-                  for d in SPLIT_DATASETS}
+        learner: {
+            d: [
+                row["accuracy"]
+                for seed in splits
+                for row in cache[learner][str(seed)]
+                if row["dataset"] == d
+            ]
+            for d in SPLIT_DATASETS
+        }
         for learner in REFERENCES
     }
     for learner, by_dataset in runs.items():
@@ -190,13 +215,17 @@ def split_rows(n_splits, refresh):
             others = {"Euclidean": euclidean_accuracies(d, splits)}
             if d in SPLIT_DATASETS:
                 others.update({learner: reference[learner][d] for learner in REFERENCES})
-            row = {"case": f"{d}, {group} splits {splits[0]}-{splits[-1]}",
-                   "MetricLearner": harness.format_runs(ours)}
+            row = {
+                "case": f"{d}, {group} splits {splits[0]}-{splits[-1]}",
+                "MetricLearner": harness.format_runs(ours),
+            }
             for name in ["Euclidean", *REFERENCES]:
                 row[name] = harness.format_runs(others[name]) if name in others else ""
-            row["at_least_all"] = "yes" if all(
-                np.mean(ours) >= np.mean(values) for values in others.values()
-            ) else "no"
+            row["at_least_all"] = (
+                "yes"
+                if all(np.mean(ours) >= np.mean(values) for values in others.values())
+                else "no"
+            )
             rows.append(row)
             print(row, flush=True)
     return rows
@@ -208,40 +237,51 @@ def main():
     parser.add_argument("--refresh", action="store_true", help="rerun metric-learn")
     parser.add_argument("--skip-grid", action="store_true")
     parser.add_argument("--skip-splits", action="store_true")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count(),
-                        help="grid points fitted at once, one thread each")
-    parser.add_argument("--schemes", nargs="+", choices=sorted(IMPOSTOR), default=sorted(IMPOSTOR),
-                        help="impostor schemes whose grid is fitted (the others' rows are "
-                             "carried over from the last results)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count(),
+        help="grid points fitted at once, one thread each",
+    )
+    parser.add_argument(
+        "--schemes",
+        nargs="+",
+        choices=sorted(IMPOSTOR),
+        default=sorted(IMPOSTOR),
+        help="impostor schemes whose grid is fitted (the others' rows are "
+        "carried over from the last results)",
+    )
     args = parser.parse_args()
 
     harness.pin_one_thread()
     if not args.skip_grid:
         harness.write_results(
-            "general_defaults", grid_rows(args.splits, args.jobs, args.schemes),
+            "general_defaults",
+            grid_rows(args.splits, args.jobs, args.schemes),
             title="MetricLearner: 3-NN accuracy over k_genuine x k_impostor x impostors",
             notes=f"mean: averaged over the 5-fold stratified CV splits shuffled with "
-                  f"random_state 0..{args.splits - 1}; mean_all averages those means over "
-                  f"the four data sets. worst_error_reduction: the smallest, over the four, "
-                  f"of 1 - error / Euclidean error (on those means); its best row (best) "
-                  f"gives the defaults. "
-                  f"mean_split0: the four data sets' mean on the shared protocol's split "
-                  f"(random_state=0). fit_s: total fit time of every fit of the row (one "
-                  f"thread, {args.jobs} rows at once). impostors: a point's k_impostor "
-                  f"nearest other-class points (nearest) or k_impostor nearest of each "
-                  f"other class (per_class). measured: when the row was fitted.",
+            f"random_state 0..{args.splits - 1}; mean_all averages those means over "
+            f"the four data sets. worst_error_reduction: the smallest, over the four, "
+            f"of 1 - error / Euclidean error (on those means); its best row (best) "
+            f"gives the defaults. "
+            f"mean_split0: the four data sets' mean on the shared protocol's split "
+            f"(random_state=0). fit_s: total fit time of every fit of the row (one "
+            f"thread, {args.jobs} rows at once). impostors: a point's k_impostor "
+            f"nearest other-class points (nearest) or k_impostor nearest of each "
+            f"other class (per_class). measured: when the row was fitted.",
         )
     if args.skip_splits:
         return
     harness.write_results(
-        "general_splits", split_rows(args.splits, args.refresh),
+        "general_splits",
+        split_rows(args.splits, args.refresh),
         title="Default MetricLearner vs metric-learn (random_state=0) over shuffled splits",
         notes=f"3-NN accuracy, mean over the 5-fold splits shuffled with the random_state "
-              f"values given (each split's figure in brackets). The selection splits "
-              f"0..{args.splits - 1} chose the defaults (split 0 is the shared protocol's); "
-              f"the held-out splits {args.splits}..{2 * args.splits - 1} did not. "
-              f"at_least_all: MetricLearner's mean is at least the Euclidean metric's "
-              f"and each reference's (metric-learn's are not run on digits).",
+        f"values given (each split's figure in brackets). The selection splits "
+        f"0..{args.splits - 1} chose the defaults (split 0 is the shared protocol's); "
+        f"the held-out splits {args.splits}..{2 * args.splits - 1} did not. "
+        f"at_least_all: MetricLearner's mean is at least the Euclidean metric's "
+        f"and each reference's (metric-learn's are not run on digits).",
     )
 
 

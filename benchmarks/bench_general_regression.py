@@ -46,8 +46,17 @@ N_NEIGHBORS = 10
 DEFAULTS = (5, 10)
 #: The target count of the pick: MetricLearner's default for class labels.
 PICK_GENUINE = 5
-GRID_COLUMNS = ["case", *(f"{d}_mean" for d in DATASETS), "worst_variance_reduction", "score_se",
-                "triplets_per_point", "fit_s", "best_score", "pick", "default"]
+GRID_COLUMNS = [
+    "case",
+    *(f"{d}_mean" for d in DATASETS),
+    "worst_variance_reduction",
+    "score_se",
+    "triplets_per_point",
+    "fit_s",
+    "best_score",
+    "pick",
+    "default",
+]
 
 
 def load(name):
@@ -106,7 +115,8 @@ def _metric_learner(**params):
 
 
 def worst_variance_reduction(row, euclidean):
-    """Smallest share, over the data sets, of the Euclidean unexplained variance ``row`` removes."""
+    """Smallest share, over the data sets, of the Euclidean unexplained variance ``row``
+    removes."""
     return min(1 - (1 - row[f"{d}_mean"]) / (1 - euclidean[d]) for d in DATASETS)
 
 
@@ -117,8 +127,10 @@ def score_standard_error(runs, euclidean_runs):
     """
     n_splits = len(euclidean_runs[DATASETS[0]])
     per_split = [
-        worst_variance_reduction({f"{d}_mean": runs[d][s] for d in DATASETS},
-                                 {d: euclidean_runs[d][s] for d in DATASETS})
+        worst_variance_reduction(
+            {f"{d}_mean": runs[d][s] for d in DATASETS},
+            {d: euclidean_runs[d][s] for d in DATASETS},
+        )
         for s in range(n_splits)
     ]
     return float(np.std(per_split, ddof=1) / np.sqrt(n_splits))
@@ -138,9 +150,10 @@ def pick_impostors(rows, k_genuine=PICK_GENUINE):
 def _grid_point(point):
     g, i, n_splits = point
     fit_times = []
-    runs = {d: r2_scores(_metric_learner(k_genuine=g, k_impostor=i), d, range(n_splits),
-                         fit_times)
-            for d in DATASETS}
+    runs = {
+        d: r2_scores(_metric_learner(k_genuine=g, k_impostor=i), d, range(n_splits), fit_times)
+        for d in DATASETS
+    }
     return runs, sum(fit_times)
 
 
@@ -150,13 +163,19 @@ def grid_rows(n_splits, n_jobs):
 
     points = [(g, i, n_splits) for g in GENUINE for i in IMPOSTOR]
     # spawned, not forked: the parent has OpenMP threads running
-    with ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=harness.pin_one_thread) as pool:
+    with ProcessPoolExecutor(
+        n_jobs, mp_context=multiprocessing.get_context("spawn"), initializer=harness.pin_one_thread
+    ) as pool:
         results = list(pool.map(_grid_point, points))
     euclidean_runs = {d: r2_scores(None, d, range(n_splits)) for d in DATASETS}
     euclidean = {d: float(np.mean(values)) for d, values in euclidean_runs.items()}
-    rows = [{"case": "Euclidean (no learner)", **{f"{d}_mean": euclidean[d] for d in DATASETS},
-             **{f"{d}_splits": euclidean_runs[d] for d in DATASETS}}]
+    rows = [
+        {
+            "case": "Euclidean (no learner)",
+            **{f"{d}_mean": euclidean[d] for d in DATASETS},
+            **{f"{d}_splits": euclidean_runs[d] for d in DATASETS},
+        }
+    ]
     for (g, i, _), (runs, fit_s) in zip(points, results):
         row = {"case": f"k_genuine={g}, k_impostor={i}", "k_genuine": g, "k_impostor": i}
         for d in DATASETS:
@@ -205,39 +224,46 @@ def main():
     parser.add_argument("--splits", type=int, default=5)
     parser.add_argument("--skip-grid", action="store_true")
     parser.add_argument("--skip-splits", action="store_true")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count(),
-                        help="grid points fitted at once, one thread each")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count(),
+        help="grid points fitted at once, one thread each",
+    )
     args = parser.parse_args()
 
     harness.pin_one_thread()
     if not args.skip_grid:
         harness.write_results(
-            "general_regression", grid_rows(args.splits, args.jobs), columns=GRID_COLUMNS,
+            "general_regression",
+            grid_rows(args.splits, args.jobs),
+            columns=GRID_COLUMNS,
             title="MetricLearner on a continuous target: 10-NN R² over k_genuine x k_impostor",
             notes=f"mean: 10-NN regression R², averaged over the 5-fold CV splits shuffled "
-                  f"with random_state 0..{args.splits - 1} (StandardScaler fitted on each "
-                  f"training fold). worst_variance_reduction: the smallest, over the data "
-                  f"sets, of 1 - (1 - R²) / (1 - Euclidean R²) (best_score: its best row); "
-                  f"score_se: its standard error from its value on each split. pick: with "
-                  f"k_genuine={PICK_GENUINE} (the class-label default), the fewest impostors "
-                  f"whose score is within one standard error (the best row's) of the best "
-                  f"with that many targets. default: "
-                  f"MetricLearner's defaults for a continuous target. Each data set's R² on "
-                  f"each split is in the JSON file. friedman1: make_friedman1(500, 10, "
-                  f"noise=1, random_state=0); friedman1_noisy: make_friedman1(300, 10, "
-                  f"noise=3, random_state=1); sparse_linear: make_regression(400, 10, "
-                  f"n_informative=3, noise=10, random_state=0). fit_s: total fit time of the "
-                  f"row (one thread, {args.jobs} rows at once).",
+            f"with random_state 0..{args.splits - 1} (StandardScaler fitted on each "
+            f"training fold). worst_variance_reduction: the smallest, over the data "
+            f"sets, of 1 - (1 - R²) / (1 - Euclidean R²) (best_score: its best row); "
+            f"score_se: its standard error from its value on each split. pick: with "
+            f"k_genuine={PICK_GENUINE} (the class-label default), the fewest impostors "
+            f"whose score is within one standard error (the best row's) of the best "
+            f"with that many targets. default: "
+            f"MetricLearner's defaults for a continuous target. Each data set's R² on "
+            f"each split is in the JSON file. friedman1: make_friedman1(500, 10, "
+            f"noise=1, random_state=0); friedman1_noisy: make_friedman1(300, 10, "
+            f"noise=3, random_state=1); sparse_linear: make_regression(400, 10, "
+            f"n_informative=3, noise=10, random_state=0). fit_s: total fit time of the "
+            f"row (one thread, {args.jobs} rows at once).",
         )
     if args.skip_splits:
         return
     harness.write_results(
-        "general_regression_splits", split_rows(args.splits),
+        "general_regression_splits",
+        split_rows(args.splits),
         title="Default MetricLearner on a continuous target vs the Euclidean metric and MLKR",
         notes=f"10-NN regression R², mean over the 5-fold splits shuffled with the "
-              f"random_state values given (each split's figure in brackets); the grid "
-              f"used splits 0..{args.splits - 1}. above_euclidean: MetricLearner's mean is "
-              f"above the Euclidean metric's.",
+        f"random_state values given (each split's figure in brackets); the grid "
+        f"used splits 0..{args.splits - 1}. above_euclidean: MetricLearner's mean is "
+        f"above the Euclidean metric's.",
     )
 
 

@@ -80,7 +80,9 @@ def knn_accuracy(L, X_train, y_train, X_test, y_test):
 
 
 def simulate(rule, tuples, pair_y, calls):
-    """The map left by ``rule`` after one call per slice in ``calls`` (PairsMetricLearner's objective).
+    """The map left by ``rule`` after one call per slice in ``calls``.
+
+    The objective is PairsMetricLearner's.
 
     Defaults of ``PairsMetricLearner(solver='sgd', random_state=0)``:
     logistic loss with its threshold learned from the first call's median
@@ -99,8 +101,13 @@ def simulate(rule, tuples, pair_y, calls):
     seen = 0
     for rows in calls:
         objective = MetricObjective.from_tuples(
-            pairs=tuples[rows], y=pair_y[rows], pair_loss="logistic", threshold=x[-1],
-            learn_threshold=True, regularizer="fro", alpha=0.01,
+            pairs=tuples[rows],
+            y=pair_y[rows],
+            pair_loss="logistic",
+            threshold=x[-1],
+            learn_threshold=True,
+            regularizer="fro",
+            alpha=0.01,
         )
 
         def func(z, idx, objective=objective):
@@ -110,8 +117,16 @@ def simulate(rule, tuples, pair_y, calls):
         start = x
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            x, _, _ = sgd(func, x, len(rows), batch_size=256, max_iter=rule["epochs"],
-                          tol=rule.get("tol", 0.0), optimizer=optimizer, random_state=rng)
+            x = sgd(
+                func,
+                x,
+                len(rows),
+                batch_size=256,
+                max_iter=rule["epochs"],
+                tol=rule.get("tol", 0.0),
+                optimizer=optimizer,
+                random_state=rng,
+            ).x
         if rule.get("mean"):
             x = start + len(rows) / (seen + len(rows)) * (x - start) if seen else x
         seen += len(rows)
@@ -149,19 +164,28 @@ def rule_rows(splits, group):
         for X_train, y_train, X_test, y_test, pairs, pair_y in folds(split):
             tuples = X_train[pairs]
             data = (X_train, y_train, X_test, y_test)
-            maps = {"Euclidean": None,
-                    "fit on all pairs in memory": in_memory_pairs(tuples, pair_y)}
+            maps = {
+                "Euclidean": None,
+                "fit on all pairs in memory": in_memory_pairs(tuples, pair_y),
+            }
             for name, rule in RULES.items():
                 maps[name] = simulate(rule, tuples, pair_y, calls)
             maps["partial_fit (the kept rule, through the learner)"] = partial_fit_learner(
-                tuples, pair_y, calls)
+                tuples, pair_y, calls
+            )
             for name, L in maps.items():
                 scores.setdefault(name, []).append(knn_accuracy(L, *data))
         print(f"shuffle {split} done", flush=True)
     euclidean = np.mean(scores["Euclidean"])
-    return [{"splits": group, "case": name, "accuracy": float(np.mean(values)),
-             "minus_euclidean": float(np.mean(values) - euclidean)}
-            for name, values in scores.items()]
+    return [
+        {
+            "splits": group,
+            "case": name,
+            "accuracy": float(np.mean(values)),
+            "minus_euclidean": float(np.mean(values) - euclidean),
+        }
+        for name, values in scores.items()
+    ]
 
 
 # -- 2. the quality bar --------------------------------------------------------------------
@@ -195,33 +219,43 @@ def bar_rows(splits, group):
                 pairs_blocks = da.from_array(tuples, chunks=chunks)
                 labels_blocks = da.from_array(pair_y, chunks=chunks[0])
                 fits = {
-                    "MetricLearner, labels": ((MetricLearner, X_train, y_train),
-                                              (MetricLearner, X_blocks, y_blocks)),
+                    "MetricLearner, labels": (
+                        (MetricLearner, X_train, y_train),
+                        (MetricLearner, X_blocks, y_blocks),
+                    ),
                     "PairsMetricLearner, 4000 pairs": (
                         (PairsMetricLearner, tuples, pair_y),
-                        (PairsMetricLearner, pairs_blocks, labels_blocks)),
+                        (PairsMetricLearner, pairs_blocks, labels_blocks),
+                    ),
                 }
                 for name, (memory_fit, stream_fit) in fits.items():
                     memory, t_memory = timed(*memory_fit)
                     streamed, t_stream = timed(*stream_fit)
-                    cases[name].append((knn_accuracy(memory.components_, *data),
-                                        knn_accuracy(streamed.components_, *data),
-                                        t_memory, t_stream))
+                    cases[name].append(
+                        (
+                            knn_accuracy(memory.components_, *data),
+                            knn_accuracy(streamed.components_, *data),
+                            t_memory,
+                            t_stream,
+                        )
+                    )
             print(f"shuffle {split} done", flush=True)
     rows = []
     for name, values in cases.items():
         values = np.array(values)
         memory, streamed = values[:, 0].mean(), values[:, 1].mean()
-        rows.append({
-            "case": f"{name}, digits, shuffles {group}",
-            "in_memory_accuracy": float(memory),
-            "streamed_accuracy": float(streamed),
-            "difference": float(streamed - memory),
-            "in_memory_fit_s": float(np.median(values[:, 2])),
-            "streamed_fit_s": float(np.median(values[:, 3])),
-            "target": ">= in-memory - 0.01",
-            "met": bool(streamed >= memory - 0.01),
-        })
+        rows.append(
+            {
+                "case": f"{name}, digits, shuffles {group}",
+                "in_memory_accuracy": float(memory),
+                "streamed_accuracy": float(streamed),
+                "difference": float(streamed - memory),
+                "in_memory_fit_s": float(np.median(values[:, 2])),
+                "streamed_fit_s": float(np.median(values[:, 3])),
+                "target": ">= in-memory - 0.01",
+                "met": bool(streamed >= memory - 0.01),
+            }
+        )
         print(rows[-1], flush=True)
     return rows
 
@@ -238,26 +272,38 @@ def main():
     sections = []
     if not args.skip_rules:
         rows = rule_rows(CHOOSE_SPLITS, "5-9 (choose)") + rule_rows(REPORT_SPLITS, "0-4 (report)")
-        sections.append((
-            "general_stream_partial_fit", rows,
-            ("PairsMetricLearner(solver='sgd'): 8 partial_fit calls of 500 pairs, "
-             "digits, 3-NN accuracy (5-fold, mean over five CV shuffles)"),
-            ("A call's rule is chosen on shuffles 5-9 and reported on 0-4. The "
-             "simulated rules run on the learner's objective with "
-             "mlearn.solvers.sgd; the last row is PairsMetricLearner.partial_fit "
-             "itself (its random draws differ from the simulation's)."),
-        ))
+        sections.append(
+            (
+                "general_stream_partial_fit",
+                rows,
+                (
+                    "PairsMetricLearner(solver='sgd'): 8 partial_fit calls of 500 pairs, "
+                    "digits, 3-NN accuracy (5-fold, mean over five CV shuffles)"
+                ),
+                (
+                    "A call's rule is chosen on shuffles 5-9 and reported on 0-4. The "
+                    "simulated rules run on the learner's objective with "
+                    "mlearn.solvers.sgd; the last row is PairsMetricLearner.partial_fit "
+                    "itself (its random draws differ from the simulation's)."
+                ),
+            )
+        )
     if not args.skip_bar:
         rows = bar_rows(REPORT_SPLITS, "0-4") + bar_rows(CHOOSE_SPLITS, "5-9")
-        sections.append((
-            "general_stream", rows,
-            "Streamed fits (dask, 10 row blocks) against in-memory fits, solver='sgd'",
-            ("Digits, 5-fold stratified CV, standardised features, 3-NN accuracy "
-             "(mean over the 25 folds of five shuffles); shuffles 0-4 are those "
-             "reported, 5-9 those on which the partial_fit rule was chosen (and "
-             "a second check of the streamed defaults). Fit times are medians "
-             "over the folds, dask's synchronous scheduler, one BLAS thread."),
-        ))
+        sections.append(
+            (
+                "general_stream",
+                rows,
+                "Streamed fits (dask, 10 row blocks) against in-memory fits, solver='sgd'",
+                (
+                    "Digits, 5-fold stratified CV, standardised features, 3-NN accuracy "
+                    "(mean over the 25 folds of five shuffles); shuffles 0-4 are those "
+                    "reported, 5-9 those on which the partial_fit rule was chosen (and "
+                    "a second check of the streamed defaults). Fit times are medians "
+                    "over the folds, dask's synchronous scheduler, one BLAS thread."
+                ),
+            )
+        )
     for name, rows, title, notes in sections:
         harness.write_results(name, rows, title=title, notes=notes)
 

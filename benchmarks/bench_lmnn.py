@@ -59,7 +59,9 @@ def reference_results(refresh):
     """metric-learn's protocol results, measured now or read from the cache."""
     if not refresh and REFERENCE_CACHE.exists():
         cached = json.loads(REFERENCE_CACHE.read_text())
-        if cached.get("params") == PARAMS and {r["dataset"] for r in cached["rows"]} >= set(DATASETS):
+        if cached.get("params") == PARAMS and {r["dataset"] for r in cached["rows"]} >= set(
+            DATASETS
+        ):
             return cached["rows"], cached["measured"]
     env = harness.single_threaded_env()
     rows = harness.run_reference(
@@ -69,8 +71,9 @@ def reference_results(refresh):
     )
     measured = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     REFERENCE_CACHE.parent.mkdir(parents=True, exist_ok=True)
-    REFERENCE_CACHE.write_text(json.dumps(
-        {"params": PARAMS, "measured": measured, "rows": rows}, indent=2) + "\n")
+    REFERENCE_CACHE.write_text(
+        json.dumps({"params": PARAMS, "measured": measured, "rows": rows}, indent=2) + "\n"
+    )
     return rows, measured
 
 
@@ -117,9 +120,15 @@ def fit_large(n_samples, n_features):
 
     from mlearn import LMNN
 
-    X, y = make_classification(n_samples=n_samples, n_features=n_features,
-                               n_informative=10, n_redundant=10, n_classes=5,
-                               n_clusters_per_class=2, random_state=0)
+    X, y = make_classification(
+        n_samples=n_samples,
+        n_features=n_features,
+        n_informative=10,
+        n_redundant=10,
+        n_classes=5,
+        n_clusters_per_class=2,
+        random_state=0,
+    )
     X = StandardScaler().fit_transform(X)
     numba.set_num_threads(1)
     with threadpool_limits(1):
@@ -149,10 +158,14 @@ def large_row():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--refresh-reference", action="store_true",
-                        help="measure metric-learn again instead of reading the cache")
-    parser.add_argument("--skip-large", action="store_true",
-                        help="leave out the 20,000 x 50 memory run")
+    parser.add_argument(
+        "--refresh-reference",
+        action="store_true",
+        help="measure metric-learn again instead of reading the cache",
+    )
+    parser.add_argument(
+        "--skip-large", action="store_true", help="leave out the 20,000 x 50 memory run"
+    )
     args = parser.parse_args(argv)
 
     theirs, measured = reference_results(args.refresh_reference)
@@ -172,9 +185,13 @@ def main(argv=None):
     if not args.skip_large:
         row = large_row()
         harness.write_results(
-            "lmnn_large", [row], title="LMNN on 20,000 x 50 synthetic data",
-            notes=("Peak resident memory increase of the fitting process over its "
-                   "state after imports (data generation included); one thread."),
+            "lmnn_large",
+            [row],
+            title="LMNN on 20,000 x 50 synthetic data",
+            notes=(
+                "Peak resident memory increase of the fitting process over its "
+                "state after imports (data generation included); one thread."
+            ),
         )
         print(json.dumps(row))
 

@@ -32,8 +32,11 @@ def sklearn_knn_accuracy(X, y, k=3):
     from scipy.stats import mode
     from sklearn.neighbors import NearestNeighbors
 
-    ind = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(X).kneighbors(
-        X, return_distance=False)
+    ind = (
+        NearestNeighbors(n_neighbors=k + 1, algorithm="brute")
+        .fit(X)
+        .kneighbors(X, return_distance=False)
+    )
     ind = np.array([row[row != i][:k] for i, row in enumerate(ind)])
     # scipy's mode: the smallest of the most frequent labels, no (n, classes) table
     predicted = mode(y[ind], axis=1, keepdims=False).mode
@@ -45,8 +48,11 @@ def sklearn_map_at_r(X, y):
 
     _, counts = np.unique(y, return_counts=True)
     R = counts[np.searchsorted(np.unique(y), y)] - 1
-    ind = NearestNeighbors(n_neighbors=int(R.max()) + 1, algorithm="brute").fit(X).kneighbors(
-        X, return_distance=False)
+    ind = (
+        NearestNeighbors(n_neighbors=int(R.max()) + 1, algorithm="brute")
+        .fit(X)
+        .kneighbors(X, return_distance=False)
+    )
     scores = []
     for i, row in enumerate(ind):
         if R[i] == 0:
@@ -98,25 +104,35 @@ def main():
     ):
         v_ours, v_ref = ours(X, y), theirs(X, y)
         t_ours, t_ref, _, _ = harness.time_interleaved(
-            partial(ours, X, y), partial(theirs, X, y), repeat=args.repeat, warmup=0)
+            partial(ours, X, y), partial(theirs, X, y), repeat=args.repeat, warmup=0
+        )
         assert abs(v_ours - v_ref) < 1e-12, (name, v_ours, v_ref)
         m_ours = peak_of(ours, args.n, args.d, args.classes)
         m_ref = peak_of(theirs, args.n, args.d, args.classes)
-        rows.append({
-            "case": f"{name}, n={args.n}, d={args.d}, {args.classes} classes",
-            "mlearn_s": t_ours, "sklearn_nn_s": t_ref, "speed_ratio": t_ref / t_ours,
-            "mlearn_peak_mib": m_ours / 2**20, "sklearn_nn_peak_mib": m_ref / 2**20,
-            "score": v_ours, "target": "ratio >= 1, lower peak",
-            "met": bool(t_ref / t_ours >= 1 and m_ours < m_ref),
-        })
+        rows.append(
+            {
+                "case": f"{name}, n={args.n}, d={args.d}, {args.classes} classes",
+                "mlearn_s": t_ours,
+                "sklearn_nn_s": t_ref,
+                "speed_ratio": t_ref / t_ours,
+                "mlearn_peak_mib": m_ours / 2**20,
+                "sklearn_nn_peak_mib": m_ref / 2**20,
+                "score": v_ours,
+                "target": "ratio >= 1, lower peak",
+                "met": bool(t_ref / t_ours >= 1 and m_ours < m_ref),
+            }
+        )
         print(rows[-1], flush=True)
     harness.write_results(
-        f"metrics_n{args.n}", rows, title="Retrieval scores vs scikit-learn NearestNeighbors",
+        f"metrics_n{args.n}",
+        rows,
+        title="Retrieval scores vs scikit-learn NearestNeighbors",
         notes="speed_ratio = scikit-learn NearestNeighbors time / mlearn time (median of "
-              f"{args.repeat}, the two timed alternately); peaks are resident-memory "
-              "increases of a fresh process. The reference takes the neighbours of all "
-              "queries in one kneighbors call, then votes with scipy.stats.mode (k-NN) or "
-              "averages the precisions row by row (MAP@R).")
+        f"{args.repeat}, the two timed alternately); peaks are resident-memory "
+        "increases of a fresh process. The reference takes the neighbours of all "
+        "queries in one kneighbors call, then votes with scipy.stats.mode (k-NN) or "
+        "averages the precisions row by row (MAP@R).",
+    )
 
 
 if __name__ == "__main__":

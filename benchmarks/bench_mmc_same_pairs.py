@@ -53,10 +53,10 @@ def folds(dataset):
         X_tr, X_te = scaler.transform(X[train]), scaler.transform(X[test])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            a, b, c, d = mlearn.Constraints(y[train]).positive_negative_pairs(
-                n, random_state=0)
-        pairs = np.concatenate([np.stack([X_tr[a], X_tr[b]], axis=1),
-                                np.stack([X_tr[c], X_tr[d]], axis=1)])
+            a, b, c, d = mlearn.Constraints(y[train]).positive_negative_pairs(n, random_state=0)
+        pairs = np.concatenate(
+            [np.stack([X_tr[a], X_tr[b]], axis=1), np.stack([X_tr[c], X_tr[d]], axis=1)]
+        )
         labels = np.r_[np.ones(len(a)), -np.ones(len(c))]
         yield X_tr, y[train], X_te, y[test], pairs, labels
 
@@ -100,8 +100,14 @@ def diagonal_objective_gap(M, pairs, labels):
         return f(w / (2 * (s @ w)))[0]
 
     w0 = np.ones(len(s)) / (2 * s.sum())
-    res = minimize(f, w0, jac=True, method="L-BFGS-B", bounds=[(0, None)] * len(s),
-                   options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10000})
+    res = minimize(
+        f,
+        w0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(0, None)] * len(s),
+        options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10000},
+    )
     return at_best_scale(np.diag(M)), float(res.fun)
 
 
@@ -118,8 +124,9 @@ def run(datasets):
                 np.savez(path, pairs=pairs, labels=labels)
                 files.append(str(path))
             for diagonal in (False, True):
-                reference = run_reference(HERE / "reference_mmc_same_pairs.py",
-                                          {"files": files, "diagonal": diagonal})
+                reference = run_reference(
+                    HERE / "reference_mmc_same_pairs.py", {"files": files, "diagonal": diagonal}
+                )
                 ours, ours_s = [], []
                 for _, _, _, _, pairs, labels in data:
                     with warnings.catch_warnings():
@@ -131,9 +138,14 @@ def run(datasets):
                 theirs = [np.array(r["M"]) for r in reference]
                 row = {"dataset": dataset, "version": "diagonal" if diagonal else "full"}
                 for side, Ms in (("mlearn", ours), ("metric_learn", theirs)):
-                    row[f"{side}_accuracy"] = float(np.mean([
-                        knn_accuracy(M, X_tr, y_tr, X_te, y_te)
-                        for M, (X_tr, y_tr, X_te, y_te, _, _) in zip(Ms, data)]))
+                    row[f"{side}_accuracy"] = float(
+                        np.mean(
+                            [
+                                knn_accuracy(M, X_tr, y_tr, X_te, y_te)
+                                for M, (X_tr, y_tr, X_te, y_te, _, _) in zip(Ms, data)
+                            ]
+                        )
+                    )
                     row[f"{side}_identity_folds"] = sum(is_identity_multiple(M) for M in Ms)
                     if diagonal:
                         gaps = []
@@ -142,10 +154,15 @@ def run(datasets):
                             gaps.append(value - optimum)
                         row[f"{side}_objective_gap"] = float(np.max(gaps))
                     else:
-                        row[f"{side}_criterion_vs_identity"] = float(np.mean([
-                            criterion(M, pairs, labels)
-                            / criterion(np.eye(M.shape[0]), pairs, labels)
-                            for M, (*_, pairs, labels) in zip(Ms, data)]))
+                        row[f"{side}_criterion_vs_identity"] = float(
+                            np.mean(
+                                [
+                                    criterion(M, pairs, labels)
+                                    / criterion(np.eye(M.shape[0]), pairs, labels)
+                                    for M, (*_, pairs, labels) in zip(Ms, data)
+                                ]
+                            )
+                        )
                 row["mlearn_fit_s"] = float(np.median(ours_s))
                 row["metric_learn_fit_s"] = float(np.median([r["fit_s"] for r in reference]))
                 rows.append(row)
@@ -159,7 +176,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     rows = run(args.datasets.split(","))
     write_results(
-        "mmc_same_pairs", rows,
+        "mmc_same_pairs",
+        rows,
         title="MMC vs metric-learn 0.7's MMC fitted on the same pairs",
         notes=(
             "Five folds (stratified, random_state=0, StandardScaler on the training part); "
@@ -172,11 +190,20 @@ def main(argv=None):
             "learned weights (best scale) minus its minimum over w >= 0 found by L-BFGS-B "
             "(negative: below L-BFGS-B's minimum). fit_s: median over folds."
         ),
-        columns=["dataset", "version", "mlearn_accuracy", "metric_learn_accuracy",
-                 "mlearn_identity_folds", "metric_learn_identity_folds",
-                 "mlearn_criterion_vs_identity", "metric_learn_criterion_vs_identity",
-                 "mlearn_objective_gap", "metric_learn_objective_gap",
-                 "mlearn_fit_s", "metric_learn_fit_s"],
+        columns=[
+            "dataset",
+            "version",
+            "mlearn_accuracy",
+            "metric_learn_accuracy",
+            "mlearn_identity_folds",
+            "metric_learn_identity_folds",
+            "mlearn_criterion_vs_identity",
+            "metric_learn_criterion_vs_identity",
+            "mlearn_objective_gap",
+            "metric_learn_objective_gap",
+            "mlearn_fit_s",
+            "metric_learn_fit_s",
+        ],
     )
 
 

@@ -1,4 +1,4 @@
-"""OASIS: the update kernel's speed, MAP@R against the dot product, and how the defaults were chosen.
+"""OASIS: the update kernel's speed, MAP@R against the dot product, and the defaults' choice.
 
 Three tables, in ``results/``:
 
@@ -48,9 +48,16 @@ C_GRID = (1e-4, 1e-3, 1e-2, 0.1)
 N_ITER_GRID = (10000, 50000, 100000)
 
 
-def make_sparse_bilinear_classes(n_samples=2000, n_features=4096, n_classes=10, *,
-                                 vocabulary=300, density=0.01, class_share=0.5,
-                                 random_state=0):
+def make_sparse_bilinear_classes(
+    n_samples=2000,
+    n_features=4096,
+    n_classes=10,
+    *,
+    vocabulary=300,
+    density=0.01,
+    class_share=0.5,
+    random_state=0,
+):
     """Sparse non-negative rows whose classes a hidden bilinear similarity defines.
 
     Each class owns a disjoint vocabulary of ``vocabulary`` features; the
@@ -75,7 +82,7 @@ def make_sparse_bilinear_classes(n_samples=2000, n_features=4096, n_classes=10, 
     n_class = round(class_share * nnz)
     features = rng.permutation(n_features)
     vocabularies = features[: n_classes * vocabulary].reshape(n_classes, vocabulary)
-    noise = features[n_classes * vocabulary:]
+    noise = features[n_classes * vocabulary :]
     y = rng.randint(n_classes, size=n_samples)
     columns = np.empty((n_samples, nnz), dtype=np.int64)
     for i, label in enumerate(y):
@@ -86,8 +93,9 @@ def make_sparse_bilinear_classes(n_samples=2000, n_features=4096, n_classes=10, 
     X = sp.csr_matrix((values, (rows, columns.ravel())), shape=(n_samples, n_features))
     block_rows = np.repeat(vocabularies, vocabulary, axis=1).ravel()
     block_cols = np.tile(vocabularies, (1, vocabulary)).ravel()
-    W_true = sp.csr_matrix((np.ones(len(block_rows)), (block_rows, block_cols)),
-                           shape=(n_features, n_features))
+    W_true = sp.csr_matrix(
+        (np.ones(len(block_rows)), (block_rows, block_cols)), shape=(n_features, n_features)
+    )
     return X, y, W_true
 
 
@@ -96,8 +104,9 @@ def texture_features(random_state=0):
     from mlearn.datasets import load_textures
     from mlearn.features import LocalBinaryPattern
 
-    images, y = load_textures(patch_size=16, n_patches_per_image=100,
-                              random_state=random_state, return_X_y=True)
+    images, y = load_textures(
+        patch_size=16, n_patches_per_image=100, random_state=random_state, return_X_y=True
+    )
     X = LocalBinaryPattern(scales=[(8, 1), (16, 2), (24, 3)]).fit_transform(images)
     return np.asarray(X, dtype=np.float64), y
 
@@ -151,9 +160,14 @@ def speed_rows(repeat=7):
     rows = []
     X_digits, y_digits = _digits()
     X_texture, y_texture = texture_features()
-    cases = [("digits (64 features, dense)", StandardScaler().fit_transform(X_digits), y_digits),
-             ("textures LBP (54 features, dense)", StandardScaler().fit_transform(X_texture),
-              y_texture)]
+    cases = [
+        ("digits (64 features, dense)", StandardScaler().fit_transform(X_digits), y_digits),
+        (
+            "textures LBP (54 features, dense)",
+            StandardScaler().fit_transform(X_texture),
+            y_texture,
+        ),
+    ]
     n_updates = 20000
     for case, X, y in cases:
         triplets = Constraints(y).triplets(n_updates, random_state=0)
@@ -174,10 +188,17 @@ def speed_rows(repeat=7):
         agree = float(np.max(np.abs(W_kernel - W_reference)) / np.max(np.abs(W_reference)))
         t_kernel, t_reference, _, _ = harness.time_interleaved(kernel, reference, repeat=repeat)
         ratio = t_reference / t_kernel
-        rows.append({"case": f"{case}, {n_updates} updates", "numba (ms)": 1e3 * t_kernel,
-                     "numpy loop (ms)": 1e3 * t_reference, "ratio": ratio,
-                     "max relative difference of W": agree, "target": f">= {SPEED_TARGET:g}x",
-                     "met": bool(ratio >= SPEED_TARGET)})
+        rows.append(
+            {
+                "case": f"{case}, {n_updates} updates",
+                "numba (ms)": 1e3 * t_kernel,
+                "numpy loop (ms)": 1e3 * t_reference,
+                "ratio": ratio,
+                "max relative difference of W": agree,
+                "target": f">= {SPEED_TARGET:g}x",
+                "met": bool(ratio >= SPEED_TARGET),
+            }
+        )
     return rows
 
 
@@ -195,15 +216,19 @@ def quality_rows():
     for name, (X, y) in data.items():
         learned, dot, times = [], [], []
         for train, test in cv.split(np.zeros(len(y)), y):
-            m, d, t = _fit_score(X[train], y[train], X[test], y[test],
-                                 scale=not sp.issparse(X))
+            m, d, t = _fit_score(X[train], y[train], X[test], y[test], scale=not sp.issparse(X))
             learned.append(m)
             dot.append(d)
             times.append(t)
-        rows.append({"data": name, "OASIS_Supervised MAP@R": _mean_std(learned),
-                     "dot product MAP@R": _mean_std(dot),
-                     "fit time (s)": float(np.mean(times)),
-                     "above the dot product": bool(np.mean(learned) > np.mean(dot))})
+        rows.append(
+            {
+                "data": name,
+                "OASIS_Supervised MAP@R": _mean_std(learned),
+                "dot product MAP@R": _mean_std(dot),
+                "fit time (s)": float(np.mean(times)),
+                "above the dot product": bool(np.mean(learned) > np.mean(dot)),
+            }
+        )
         print(rows[-1], flush=True)
     return rows
 
@@ -236,8 +261,10 @@ def tuning_rows():
             rows.append(row)
             print(row, flush=True)
     best = max(r["mean relative gain"] for r in rows)
-    chosen = min((r for r in rows if r["mean relative gain"] >= best - 0.002),
-                 key=lambda r: (r["n_iter"], -r["mean relative gain"]))
+    chosen = min(
+        (r for r in rows if r["mean relative gain"] >= best - 0.002),
+        key=lambda r: (r["n_iter"], -r["mean relative gain"]),
+    )
     for r in rows:
         r["chosen"] = r is chosen
     return rows
@@ -254,23 +281,32 @@ def main(argv=None):
     if not args.skip_speed:
         rows = speed_rows()
         harness.write_results(
-            "oasis_speed", rows, title="OASIS update kernel: Numba against the NumPy loop",
+            "oasis_speed",
+            rows,
+            title="OASIS update kernel: Numba against the NumPy loop",
             notes="Same triplets, same order, W from the identity, c=0.1; one thread; "
-                  "median of 7 interleaved runs.")
+            "median of 7 interleaved runs.",
+        )
         print(harness.markdown_table(rows, title="speed"))
     if not args.skip_tuning:
         rows = tuning_rows()
         harness.write_results(
-            "oasis_tuning", rows, title="OASIS_Supervised defaults: held-out MAP@R",
+            "oasis_tuning",
+            rows,
+            title="OASIS_Supervised defaults: held-out MAP@R",
             notes="One stratified 50/50 split per data set (random_state=2026), "
-                  "StandardScaler; gain = MAP@R / dot-product MAP@R - 1.")
+            "StandardScaler; gain = MAP@R / dot-product MAP@R - 1.",
+        )
     if not args.skip_quality:
         rows = quality_rows()
         harness.write_results(
-            "oasis_quality", rows, title="OASIS_Supervised MAP@R against the dot product",
+            "oasis_quality",
+            rows,
+            title="OASIS_Supervised MAP@R against the dot product",
             notes="5-fold stratified CV (random_state=0), StandardScaler (dense data), "
-                  "default parameters, random_state=0; MAP@R leave-one-out within each "
-                  "test fold; mean ± std over folds.")
+            "default parameters, random_state=0; MAP@R leave-one-out within each "
+            "test fold; mean ± std over folds.",
+        )
         print(harness.markdown_table(rows, title="quality"))
 
 

@@ -53,22 +53,32 @@ def bench_mahalanobis(n, d, n_scipy, rows):
     t_bound, t_ours, bound_times, our_times = time_interleaved(
         bound, lambda: pairwise_distances(X, Y, "mahalanobis", L=L), repeat=7, warmup=0
     )
-    rows.append({
-        "case": f"mahalanobis {n}x{n}, d={d}, float64: time / bare product XL @ YL.T",
-        "mlearn_s": t_ours, "reference_s": t_bound, "ratio": t_ours / t_bound,
-        "target": "<= 1.3", "met": t_ours / t_bound <= 1.3,
-        "mlearn_times": [round(t, 3) for t in our_times],
-        "reference_times": [round(t, 3) for t in bound_times],
-    })
+    rows.append(
+        {
+            "case": f"mahalanobis {n}x{n}, d={d}, float64: time / bare product XL @ YL.T",
+            "mlearn_s": t_ours,
+            "reference_s": t_bound,
+            "ratio": t_ours / t_bound,
+            "target": "<= 1.3",
+            "met": t_ours / t_bound <= 1.3,
+            "mlearn_times": [round(t, 3) for t in our_times],
+            "reference_times": [round(t, 3) for t in bound_times],
+        }
+    )
     Xs, Ys = X[:n_scipy], Y[:n_scipy]
     M = L.T @ L
     t_scipy, _, _ = time_call(cdist, Xs, Ys, "mahalanobis", VI=M, warmup=0)
     t_small, _, _ = time_call(pairwise_distances, Xs, Ys, "mahalanobis", L=L)
-    rows.append({
-        "case": f"mahalanobis {n_scipy}x{n_scipy}, d={d}: scipy cdist / mlearn",
-        "mlearn_s": t_small, "reference_s": t_scipy, "ratio": t_scipy / t_small,
-        "target": ">= 100", "met": t_scipy / t_small >= 100,
-    })
+    rows.append(
+        {
+            "case": f"mahalanobis {n_scipy}x{n_scipy}, d={d}: scipy cdist / mlearn",
+            "mlearn_s": t_small,
+            "reference_s": t_scipy,
+            "ratio": t_scipy / t_small,
+            "target": ">= 100",
+            "met": t_scipy / t_small >= 100,
+        }
+    )
 
 
 def bench_direct(n, d, rows):
@@ -82,11 +92,9 @@ def bench_direct(n, d, rows):
     cases = [
         ("manhattan", {}, X, Y, lambda: cdist(X, Y, "cityblock"), "scipy cdist"),
         ("chebyshev", {}, X, Y, lambda: cdist(X, Y, "chebyshev"), "scipy cdist"),
-        ("minkowski", {"p": 3}, X, Y, lambda: cdist(X, Y, "minkowski", p=3),
-         "scipy cdist"),
+        ("minkowski", {"p": 3}, X, Y, lambda: cdist(X, Y, "minkowski", p=3), "scipy cdist"),
         # scipy has no chi2; scikit-learn's compiled additive_chi2_kernel is the peer
-        ("chi2", {}, H1, H2, lambda: additive_chi2_kernel(H1, H2),
-         "sklearn additive_chi2_kernel"),
+        ("chi2", {}, H1, H2, lambda: additive_chi2_kernel(H1, H2), "sklearn additive_chi2_kernel"),
     ]
     for name, params, A, B, reference, ref_name in cases:
         pairwise_distances(A[:20], B[:20], name, **params)
@@ -97,11 +105,17 @@ def bench_direct(n, d, rows):
         )
         scale = np.max(np.abs(R))
         err = float(np.max(np.abs(D - (-R if name == "chi2" else R))) / scale)
-        rows.append({
-            "case": f"{name} {n}x{n}, d={d}: {ref_name} / mlearn",
-            "mlearn_s": t_ours, "reference_s": t_ref, "ratio": t_ref / t_ours,
-            "target": ">= 3", "met": t_ref / t_ours >= 3, "max_rel_err": err,
-        })
+        rows.append(
+            {
+                "case": f"{name} {n}x{n}, d={d}: {ref_name} / mlearn",
+                "mlearn_s": t_ours,
+                "reference_s": t_ref,
+                "ratio": t_ref / t_ours,
+                "target": ">= 3",
+                "met": t_ref / t_ours >= 3,
+                "max_rel_err": err,
+            }
+        )
 
 
 def bench_kneighbors(n, d, k, rows):
@@ -126,29 +140,45 @@ def bench_kneighbors(n, d, k, rows):
     t_ref, t_ours, _, _ = time_interleaved(sklearn_brute, ours, warmup=0)
     t_ref_euc, t_euc, _, _ = time_interleaved(sklearn_brute, ours_euclidean, warmup=0)
     agree = float(np.mean(ind == ref_i))
-    rows.append({
-        "case": f"kneighbors k={k}, {n}x{d}, mahalanobis(L): mlearn / sklearn brute "
-                "on X @ L.T",
-        "mlearn_s": t_ours, "reference_s": t_ref, "ratio": t_ours / t_ref,
-        "target": "<= 1.0", "met": t_ours / t_ref <= 1.0, "same_indices": agree,
-    })
-    rows.append({
-        "case": f"kneighbors k={k}, {n}x{d}, euclidean on X @ L.T: mlearn / sklearn "
-                "brute",
-        "mlearn_s": t_euc, "reference_s": t_ref_euc, "ratio": t_euc / t_ref_euc,
-        "target": "<= 1.0", "met": t_euc / t_ref_euc <= 1.0,
-    })
+    rows.append(
+        {
+            "case": f"kneighbors k={k}, {n}x{d}, mahalanobis(L): mlearn / sklearn brute "
+            "on X @ L.T",
+            "mlearn_s": t_ours,
+            "reference_s": t_ref,
+            "ratio": t_ours / t_ref,
+            "target": "<= 1.0",
+            "met": t_ours / t_ref <= 1.0,
+            "same_indices": agree,
+        }
+    )
+    rows.append(
+        {
+            "case": f"kneighbors k={k}, {n}x{d}, euclidean on X @ L.T: mlearn / sklearn brute",
+            "mlearn_s": t_euc,
+            "reference_s": t_ref_euc,
+            "ratio": t_euc / t_ref_euc,
+            "target": "<= 1.0",
+            "met": t_euc / t_ref_euc <= 1.0,
+        }
+    )
 
 
 def bench_memory(n, d, rows):
     peak = peak_memory_of(mahalanobis_for_memory, n, d, 256)
     out_bytes = n * n * 8
-    rows.append({
-        "case": f"peak memory, mahalanobis {n}x{n}, working_memory=256: peak / output",
-        "mlearn_s": "", "reference_s": "", "ratio": peak / out_bytes,
-        "target": "< 1.5", "met": peak / out_bytes < 1.5,
-        "peak_MiB": peak / 2**20, "output_MiB": out_bytes / 2**20,
-    })
+    rows.append(
+        {
+            "case": f"peak memory, mahalanobis {n}x{n}, working_memory=256: peak / output",
+            "mlearn_s": "",
+            "reference_s": "",
+            "ratio": peak / out_bytes,
+            "target": "< 1.5",
+            "met": peak / out_bytes < 1.5,
+            "peak_MiB": peak / 2**20,
+            "output_MiB": out_bytes / 2**20,
+        }
+    )
 
 
 def main(argv=None):
@@ -172,10 +202,12 @@ def main(argv=None):
     if args.only:
         name += f"_{args.only}"
     write_results(
-        name, rows, title="mlearn.pairwise on the CPU",
+        name,
+        rows,
+        title="mlearn.pairwise on the CPU",
         notes="Ratios are taken within one run (median of 5 each side, 7 for the "
-              "mahalanobis bound, the two sides timed alternately), both sides using all cores "
-              f"({os.cpu_count()}). scipy's cdist is single-threaded.",
+        "mahalanobis bound, the two sides timed alternately), both sides using all cores "
+        f"({os.cpu_count()}). scipy's cdist is single-threaded.",
     )
 
 

@@ -55,8 +55,13 @@ CASES = [
     ("LFDA", "LFDA", {}, "LFDA", {}),
     ("MLKR", "MLKR", {}, "MLKR", {}),
     ("RCA", "RCA", {}, "RCA", {}),
-    ("RCA_Supervised", "RCA_Supervised", {"random_state": 0}, "RCA_Supervised",
-     {"random_state": 0}),
+    (
+        "RCA_Supervised",
+        "RCA_Supervised",
+        {"random_state": 0},
+        "RCA_Supervised",
+        {"random_state": 0},
+    ),
 ]
 SKLEARN_NCA = {"max_iter": 50, "tol": 1e-5}
 
@@ -94,13 +99,19 @@ def measure_reference(ref_name, ref_params, datasets):
     env = single_threaded_env()
     env["NUMBA_NUM_THREADS"] = "1"
     rows = []
-    for group in ([d for d in datasets if d in DATASETS],
-                  [d for d in datasets if d in EXTRA_DATASETS]):
+    for group in (
+        [d for d in datasets if d in DATASETS],
+        [d for d in datasets if d in EXTRA_DATASETS],
+    ):
         if group:
             rows += run_reference(
                 HERE / "reference_metric_learn.py",
-                {"learner": ref_name, "params": ref_params, "datasets": group,
-                 "skip_failed_folds": group[0] in EXTRA_DATASETS},
+                {
+                    "learner": ref_name,
+                    "params": ref_params,
+                    "datasets": group,
+                    "skip_failed_folds": group[0] in EXTRA_DATASETS,
+                },
                 env=env,
             )
     return rows
@@ -182,16 +193,20 @@ def _compare(rows, learner, dataset, ours, anchor_name, anchor):
         "anchor": anchor_name,
         "anchor_accuracy": acc_ref,
         "fit_time": ours["median_fit_time"],
-        "anchor_fit_time": None if anchor is None or "error" in anchor else anchor["median_fit_time"],
+        "anchor_fit_time": None
+        if anchor is None or "error" in anchor
+        else anchor["median_fit_time"],
     }
     if anchor is not None and "error" in anchor:
         row["note"] = "anchor failed: " + anchor["error"][:80].replace("\n", " ")
     elif anchor is not None and anchor.get("failed_folds"):
         failed = anchor["failed_folds"]
-        row["note"] = (f"anchor fails on {len(failed)} of 5 folds ("
-                       + failed[0]["error"][:60].replace("\n", " ")
-                       + "); its fit time is the median of "
-                       "the fits that finished")
+        row["note"] = (
+            f"anchor fails on {len(failed)} of 5 folds ("
+            + failed[0]["error"][:60].replace("\n", " ")
+            + "); its fit time is the median of "
+            "the fits that finished"
+        )
     elif acc_ref is None:
         row["note"] = "anchor accuracy is NaN (its components contain NaN)"
     if acc_ref is not None:
@@ -249,8 +264,14 @@ def rst_table(rows):
             f"     - {DATASET_LABELS.get(row['dataset'], row['dataset'])}",
             f"     - {100 * row['accuracy']:.1f}",
             f"     - {row['anchor']}",
-            "     - " + (f"{100 * anchor_acc:.1f}" if anchor_acc is not None
-                        else "fails" if "fail" in row.get("note", "") else "NaN"),
+            "     - "
+            + (
+                f"{100 * anchor_acc:.1f}"
+                if anchor_acc is not None
+                else "fails"
+                if "fail" in row.get("note", "")
+                else "NaN"
+            ),
             f"     - {row['fit_time']:.3g}",
             "     - " + _cell(row.get("anchor_fit_time"), "{:.3g}"),
             "     - " + _cell(row.get("speedup"), "{:.1f}×"),
@@ -277,14 +298,23 @@ def update_docs(rows):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--speed-rounds", type=int, default=3,
-                        help="rounds of the rows with a speed target (with "
-                             "--refresh-reference)")
-    parser.add_argument("--refresh-reference", action="store_true",
-                        help="measure metric-learn again instead of using the cache")
+    parser.add_argument(
+        "--speed-rounds",
+        type=int,
+        default=3,
+        help="rounds of the rows with a speed target (with --refresh-reference)",
+    )
+    parser.add_argument(
+        "--refresh-reference",
+        action="store_true",
+        help="measure metric-learn again instead of using the cache",
+    )
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
-    parser.add_argument("--docs-only", action="store_true",
-                        help="only rewrite the docs tables from results/supervised.json")
+    parser.add_argument(
+        "--docs-only",
+        action="store_true",
+        help="only rewrite the docs tables from results/supervised.json",
+    )
     args = parser.parse_args(argv)
     if args.docs_only:
         update_docs(json.loads((RESULTS_DIR / "supervised.json").read_text())["rows"])
@@ -306,22 +336,36 @@ def main(argv=None):
             for dataset in datasets_of(name, args.datasets):
                 print(f"mlearn {name} on {dataset} ...", flush=True)
                 ours = mlearn_result(cls_name, params, dataset)
-                _compare(rows, name, dataset, ours, "metric-learn",
-                         _reference_row(reference, ref_name, dataset))
+                _compare(
+                    rows,
+                    name,
+                    dataset,
+                    ours,
+                    "metric-learn",
+                    _reference_row(reference, ref_name, dataset),
+                )
                 if rounds > 1 and "speed_target" in rows[-1]:
                     print(f"  {rounds - 1} more rounds ...", flush=True)
-                    more_rounds(rows[-1], rounds,
-                                lambda: measure_reference(ref_name, ref_params, [dataset])[0],
-                                lambda: mlearn_result(cls_name, params, dataset))
+                    more_rounds(
+                        rows[-1],
+                        rounds,
+                        lambda: measure_reference(ref_name, ref_params, [dataset])[0],
+                        lambda: mlearn_result(cls_name, params, dataset),
+                    )
                 if name == "NCA":
                     print(f"scikit-learn NCA on {dataset} ...", flush=True)
                     theirs = sklearn_nca_result(dataset)
                     ours = mlearn_result("NCA", SKLEARN_NCA, dataset)
-                    _compare(rows, "NCA (max_iter=50, tol=1e-5)", dataset, ours,
-                             "scikit-learn", theirs)
+                    _compare(
+                        rows, "NCA (max_iter=50, tol=1e-5)", dataset, ours, "scikit-learn", theirs
+                    )
                     if rounds > 1 and "speed_target" in rows[-1]:
-                        more_rounds(rows[-1], rounds, lambda: sklearn_nca_result(dataset),
-                                    lambda: mlearn_result("NCA", SKLEARN_NCA, dataset))
+                        more_rounds(
+                            rows[-1],
+                            rounds,
+                            lambda: sklearn_nca_result(dataset),
+                            lambda: mlearn_result("NCA", SKLEARN_NCA, dataset),
+                        )
     order = {d: i for i, d in enumerate([*args.datasets, *EXTRA_DATASETS])}
     rows.sort(key=lambda r: order[r["dataset"]])
     notes = (
@@ -340,11 +384,27 @@ def main(argv=None):
         "results/supervised_reference.json, measured in the same session unless "
         "noted."
     )
-    write_results("supervised", rows, title="Supervised learners: accuracy and fit time",
-                  notes=notes,
-                  columns=["learner", "dataset", "accuracy", "anchor", "anchor_accuracy",
-                           "accuracy_met", "fit_time", "anchor_fit_time", "speedup",
-                           "speed_target", "speed_met", "speedup_rounds", "note"])
+    write_results(
+        "supervised",
+        rows,
+        title="Supervised learners: accuracy and fit time",
+        notes=notes,
+        columns=[
+            "learner",
+            "dataset",
+            "accuracy",
+            "anchor",
+            "anchor_accuracy",
+            "accuracy_met",
+            "fit_time",
+            "anchor_fit_time",
+            "speedup",
+            "speed_target",
+            "speed_met",
+            "speedup_rounds",
+            "note",
+        ],
+    )
     if set(args.datasets) == set(DATASETS):
         update_docs(rows)
     for row in rows:

@@ -47,8 +47,13 @@ CONFIGS = [
     ("SDML_Supervised", "SDML_Supervised", "SDML_Supervised", {}, {}),
     ("ITML_Supervised", "ITML_Supervised", "ITML_Supervised", {}, {}),
     # same metric-learn run (its defaults), mlearn stopped after 50 sweeps
-    ("ITML_Supervised (mlearn max_iter=50)", "ITML_Supervised", "ITML_Supervised", {},
-     {"max_iter": 50}),
+    (
+        "ITML_Supervised (mlearn max_iter=50)",
+        "ITML_Supervised",
+        "ITML_Supervised",
+        {},
+        {"max_iter": 50},
+    ),
 ]
 SPEED_TARGETS = {("ITML_Supervised", "digits"): 20.0, ("MMC_Supervised", "digits"): 5.0}
 
@@ -87,17 +92,25 @@ def main(argv=None):
     parser.add_argument("--refresh", action="store_true", help="rerun metric-learn")
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--reference-only", action="store_true")
-    parser.add_argument("--learners", default="",
-                        help="comma-separated row labels to run (default: all); rows of "
-                             "other learners already in results/weakly.json are kept")
-    parser.add_argument("--no-pairs", action="store_true",
-                        help="skip the pair-verification table")
-    parser.add_argument("--itml-kernels", action="store_true",
-                        help="only time ITML's two sweep kernels against each other "
-                             "by number of features (results/weakly_itml_kernels.*)")
-    parser.add_argument("--itml-same-moment", action="store_true",
-                        help="only time ITML_Supervised on one digits fold, both sides "
-                             "back to back (results/weakly_itml_speed.*)")
+    parser.add_argument(
+        "--learners",
+        default="",
+        help="comma-separated row labels to run (default: all); rows of "
+        "other learners already in results/weakly.json are kept",
+    )
+    parser.add_argument("--no-pairs", action="store_true", help="skip the pair-verification table")
+    parser.add_argument(
+        "--itml-kernels",
+        action="store_true",
+        help="only time ITML's two sweep kernels against each other "
+        "by number of features (results/weakly_itml_kernels.*)",
+    )
+    parser.add_argument(
+        "--itml-same-moment",
+        action="store_true",
+        help="only time ITML_Supervised on one digits fold, both sides "
+        "back to back (results/weakly_itml_speed.*)",
+    )
     args = parser.parse_args(argv)
     datasets = args.datasets.split(",")
     wanted = [s for s in args.learners.split(",") if s]
@@ -105,11 +118,14 @@ def main(argv=None):
     if args.itml_kernels:
         rows = itml_kernels()
         write_results(
-            "weakly_itml_kernels", rows,
+            "weakly_itml_kernels",
+            rows,
             title="ITML: one sweep, update by update against blocked updates",
-            notes=("4000 random pair differences, all constraints active, one thread; "
-                   "median of 5 sweeps each, the two kernels timed alternately. The "
-                   "estimator uses the blocked sweep from BLOCKED_MIN_FEATURES features on."),
+            notes=(
+                "4000 random pair differences, all constraints active, one thread; "
+                "median of 5 sweeps each, the two kernels timed alternately. The "
+                "estimator uses the blocked sweep from BLOCKED_MIN_FEATURES features on."
+            ),
         )
         return
     if args.itml_same_moment:
@@ -121,9 +137,11 @@ def main(argv=None):
             "weakly_itml_speed",
             rows,
             title="ITML_Supervised: both sides timed back to back (digits, one fold)",
-            notes=("Median of 5 fits each, 100 sweeps (max_iter=100) on both sides, one "
-                   "thread; wall and process CPU time. The per-sweep cost dominates: "
-                   "a default fit runs 1000 sweeps on digits on both sides."),
+            notes=(
+                "Median of 5 fits each, 100 sweeps (max_iter=100) on both sides, one "
+                "thread; wall and process CPU time. The per-sweep cost dominates: "
+                "a default fit runs 1000 sweeps on digits on both sides."
+            ),
         )
         return
     cache = reference_results(datasets, configs, refresh=args.refresh)
@@ -140,8 +158,9 @@ def main(argv=None):
             cls = getattr(mlearn, cls_name)
             refs = {r["dataset"]: r for r in cache.get(reference_key(ref_cls, params), [])}
             for dataset in datasets:
-                ours = evaluate(lambda c=cls, p=params, e=extra: c(random_state=0, **p, **e),
-                                dataset)
+                ours = evaluate(
+                    lambda c=cls, p=params, e=extra: c(random_state=0, **p, **e), dataset
+                )
                 ref = refs.get(dataset, {})
                 row = {
                     "learner": label,
@@ -167,11 +186,16 @@ def main(argv=None):
     previous = RESULTS_DIR / "weakly.json"
     if previous.exists():
         fresh = {(r["learner"], r["dataset"]) for r in rows}
-        kept = [r for r in json.loads(previous.read_text())["rows"]
-                if (r["learner"], r["dataset"]) not in fresh]
+        kept = [
+            r
+            for r in json.loads(previous.read_text())["rows"]
+            if (r["learner"], r["dataset"]) not in fresh
+        ]
         order = {c[0]: i for i, c in enumerate(CONFIGS)}
-        rows = sorted(kept + rows, key=lambda r: (order.get(r["learner"], 99),
-                                                  list(DATASETS).index(r["dataset"])))
+        rows = sorted(
+            kept + rows,
+            key=lambda r: (order.get(r["learner"], 99), list(DATASETS).index(r["dataset"])),
+        )
     write_results(
         "weakly",
         rows,
@@ -191,9 +215,20 @@ def main(argv=None):
             "of the identity on breast_cancer folds; its diagonal version stops "
             "short of the minimum of its objective)."
         ),
-        columns=["learner", "dataset", "mlearn_accuracy", "metric_learn_accuracy",
-                 "accuracy_gap", "accuracy_met", "mlearn_fit_s", "metric_learn_fit_s",
-                 "speedup", "speed_target", "speed_met", "note"],
+        columns=[
+            "learner",
+            "dataset",
+            "mlearn_accuracy",
+            "metric_learn_accuracy",
+            "accuracy_gap",
+            "accuracy_met",
+            "mlearn_fit_s",
+            "metric_learn_fit_s",
+            "speedup",
+            "speed_target",
+            "speed_met",
+            "note",
+        ],
     )
     if args.no_pairs:
         return
@@ -240,12 +275,8 @@ def itml_kernels(n=4000, features=(8, 16, 24, 32, 64, 128)):
     from harness import time_interleaved
     from threadpoolctl import threadpool_limits
 
-    from mlearn.learners._itml_kernels import (
-        BLOCKED_MIN_FEATURES,
-        SWEEP_BLOCK,
-        itml_sweep,
-        itml_sweep_blocked,
-    )
+    from mlearn.learners._itml_kernels import itml_sweep, itml_sweep_blocked
+    from mlearn.learners.itml import BLOCKED_MIN_FEATURES, SWEEP_BLOCK
 
     numba.set_num_threads(1)
     rng = np.random.default_rng(0)
@@ -257,19 +288,23 @@ def itml_kernels(n=4000, features=(8, 16, 24, 32, 64, 128)):
 
         def sweep(kernel, *extra, diffs=diffs, targets=targets, d=d):
             # every lambda starts positive, so every constraint updates A
-            return lambda: kernel(np.eye(d), diffs, signs, targets.copy(), np.ones(n),
-                                  1.0, 0.5, *extra)
+            return lambda: kernel(
+                np.eye(d), diffs, signs, targets.copy(), np.ones(n), 1.0, 0.5, *extra
+            )
 
         with threadpool_limits(1):
             t_fused, t_blocked, _, _ = time_interleaved(
-                sweep(itml_sweep), sweep(itml_sweep_blocked, SWEEP_BLOCK))
-        rows.append({
-            "n_features": d,
-            "fused_us_per_constraint": 1e6 * t_fused / n,
-            "blocked_us_per_constraint": 1e6 * t_blocked / n,
-            "speedup": t_fused / t_blocked,
-            "estimator_uses": "blocked" if d >= BLOCKED_MIN_FEATURES else "fused",
-        })
+                sweep(itml_sweep), sweep(itml_sweep_blocked, SWEEP_BLOCK)
+            )
+        rows.append(
+            {
+                "n_features": d,
+                "fused_us_per_constraint": 1e6 * t_fused / n,
+                "blocked_us_per_constraint": 1e6 * t_blocked / n,
+                "speedup": t_fused / t_blocked,
+                "estimator_uses": "blocked" if d >= BLOCKED_MIN_FEATURES else "fused",
+            }
+        )
         print(rows[-1], flush=True)
     return rows
 
@@ -324,8 +359,7 @@ def pair_verification(datasets):
     rows = []
     for dataset in datasets:
         X, y = load(dataset)
-        X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.5, stratify=y,
-                                                  random_state=0)
+        X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.5, stratify=y, random_state=0)
         scaler = StandardScaler().fit(X_tr)
         X_tr, X_te = scaler.transform(X_tr), scaler.transform(X_te)
         n = 20 * len(np.unique(y)) ** 2
@@ -335,8 +369,12 @@ def pair_verification(datasets):
             p_te, l_te = mlearn.Constraints(y_te).pairs(n, random_state=1)
         train_pairs, test_pairs = X_tr[p_tr], X_te[p_te]
         euclid = -np.linalg.norm(test_pairs[:, 0] - test_pairs[:, 1], axis=1)
-        row = {"dataset": dataset, "n_train_pairs": len(l_tr), "n_test_pairs": len(l_te),
-               "euclidean": roc_auc_score(l_te, euclid)}
+        row = {
+            "dataset": dataset,
+            "n_train_pairs": len(l_tr),
+            "n_test_pairs": len(l_te),
+            "euclidean": roc_auc_score(l_te, euclid),
+        }
         for name in ("ITML", "MMC", "SDML"):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

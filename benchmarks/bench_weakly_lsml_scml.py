@@ -42,7 +42,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
-
 from protocol import DATASETS, evaluate, load  # noqa: E402
 
 LEARNERS = ("LSML_Supervised", "SCML_Supervised")
@@ -163,21 +162,27 @@ def reference_runs(datasets, refresh, cached_digits):
         key = f"{name} {mode}"
         have = {row["dataset"] for row in cache.get(key, [])}
         missing = [
-            d for d in datasets
-            if refresh or d not in have or (d == "digits" and mode == "protocol"
-                                             and not cached_digits)
+            d
+            for d in datasets
+            if refresh
+            or d not in have
+            or (d == "digits" and mode == "protocol" and not cached_digits)
         ]
         if not missing:
             continue
         print(f"metric-learn {key} on {missing} ...", flush=True)
         if mode == "protocol":
-            rows = run_reference(HERE / "reference_metric_learn.py",
-                                 {"learner": name, "params": {"random_state": 0},
-                                  "datasets": missing}, env=single_threaded_env())
+            rows = run_reference(
+                HERE / "reference_metric_learn.py",
+                {"learner": name, "params": {"random_state": 0}, "datasets": missing},
+                env=single_threaded_env(),
+            )
         else:
-            rows = run_reference(Path(__file__).resolve(),
-                                 {"learner": name, "kind": TUPLE_LEARNERS[name],
-                                  "datasets": missing}, env=_reference_tuple_env())
+            rows = run_reference(
+                Path(__file__).resolve(),
+                {"learner": name, "kind": TUPLE_LEARNERS[name], "datasets": missing},
+                env=_reference_tuple_env(),
+            )
         cache[key] = [r for r in cache.get(key, []) if r["dataset"] not in missing] + rows
         cache_path.parent.mkdir(parents=True, exist_ok=True)
         cache_path.write_text(json.dumps(cache, indent=2) + "\n")
@@ -195,18 +200,21 @@ def _reference_tuple_env():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--refresh", action="store_true", help="rerun metric-learn everywhere")
-    parser.add_argument("--cached-digits", action="store_true",
-                        help="reuse cached metric-learn digits timings instead of rerunning")
+    parser.add_argument(
+        "--cached-digits",
+        action="store_true",
+        help="reuse cached metric-learn digits timings instead of rerunning",
+    )
     parser.add_argument("--datasets", default=",".join(DATASETS))
     args = parser.parse_args(argv)
     datasets = args.datasets.split(",")
 
     sys.path.insert(0, str(HERE.parent))
     import numba
+    from harness import write_results
     from threadpoolctl import threadpool_limits
 
     import mlearn
-    from harness import write_results
 
     numba.set_num_threads(1)
     rows = []
@@ -216,18 +224,24 @@ def main(argv=None):
         Xw, yw = load("iris")
         mlearn.SCML_Supervised(max_iter=20, output_iter=10, random_state=0).fit(Xw, yw)
         mlearn.LSML_Supervised(random_state=0).fit(Xw, yw)
-        ours = {(name, d): evaluate(lambda: getattr(mlearn, name)(random_state=0), d)
-                for name in LEARNERS for d in datasets}
+        ours = {
+            (name, d): evaluate(lambda: getattr(mlearn, name)(random_state=0), d)
+            for name in LEARNERS
+            for d in datasets
+        }
     cache = reference_runs(datasets, args.refresh, args.cached_digits)
     for name in LEARNERS:
         refs = {r["dataset"]: r for r in cache.get(f"{name} protocol", [])}
         for dataset in datasets:
             mine, ref = ours[(name, dataset)], refs.get(dataset, {})
-            row = {"learner": name, "dataset": dataset,
-                   "mlearn_accuracy": mine["accuracy"],
-                   "metric_learn_accuracy": ref.get("accuracy", float("nan")),
-                   "mlearn_fit_s": mine["median_fit_time"],
-                   "metric_learn_fit_s": ref.get("median_fit_time", float("nan"))}
+            row = {
+                "learner": name,
+                "dataset": dataset,
+                "mlearn_accuracy": mine["accuracy"],
+                "metric_learn_accuracy": ref.get("accuracy", float("nan")),
+                "mlearn_fit_s": mine["median_fit_time"],
+                "metric_learn_fit_s": ref.get("median_fit_time", float("nan")),
+            }
             if "error" in ref:
                 row["metric_learn_accuracy"] = "fails"
                 row["note"] = ref["error"][:120]
@@ -245,7 +259,7 @@ def main(argv=None):
         "weakly_lsml_scml",
         rows,
         title="LSML_Supervised and SCML_Supervised vs metric-learn 0.7: 3-NN accuracy and "
-              "fit time",
+        "fit time",
         notes=(
             "5-fold stratified CV (random_state=0), StandardScaler, 3-NN on the transformed "
             "data; fit time is the median over the 5 folds; one BLAS/OpenMP/Numba thread on "
@@ -253,9 +267,21 @@ def main(argv=None):
             "both learners with random_state=0 and default parameters. On digits "
             "metric-learn ran in the same invocation (same_run) unless stated otherwise."
         ),
-        columns=["learner", "dataset", "mlearn_accuracy", "metric_learn_accuracy",
-                 "accuracy_gap", "accuracy_met", "mlearn_fit_s", "metric_learn_fit_s",
-                 "speedup", "speed_target", "speed_met", "same_run", "note"],
+        columns=[
+            "learner",
+            "dataset",
+            "mlearn_accuracy",
+            "metric_learn_accuracy",
+            "accuracy_gap",
+            "accuracy_met",
+            "mlearn_fit_s",
+            "metric_learn_fit_s",
+            "speedup",
+            "speed_target",
+            "speed_met",
+            "same_run",
+            "note",
+        ],
     )
 
     tuple_rows = []
@@ -268,15 +294,19 @@ def main(argv=None):
                 mine = tuple_scores(lambda: cls(random_state=0), kind, dataset)
                 base = euclidean_tuple_scores(kind, dataset)
             ref = refs.get(dataset, {})
-            row = {"learner": name, "tuples": kind, "dataset": dataset,
-                   "euclidean_tuple_acc": base["tuple_accuracy"],
-                   "mlearn_tuple_acc": mine["tuple_accuracy"],
-                   "metric_learn_tuple_acc": ref.get("tuple_accuracy", "fails"),
-                   "euclidean_auc": base["pair_roc_auc"],
-                   "mlearn_auc": mine["pair_roc_auc"],
-                   "metric_learn_auc": ref.get("pair_roc_auc", "fails"),
-                   "mlearn_fit_s": mine["fit_time"],
-                   "metric_learn_fit_s": ref.get("fit_time", float("nan"))}
+            row = {
+                "learner": name,
+                "tuples": kind,
+                "dataset": dataset,
+                "euclidean_tuple_acc": base["tuple_accuracy"],
+                "mlearn_tuple_acc": mine["tuple_accuracy"],
+                "metric_learn_tuple_acc": ref.get("tuple_accuracy", "fails"),
+                "euclidean_auc": base["pair_roc_auc"],
+                "mlearn_auc": mine["pair_roc_auc"],
+                "metric_learn_auc": ref.get("pair_roc_auc", "fails"),
+                "mlearn_fit_s": mine["fit_time"],
+                "metric_learn_fit_s": ref.get("fit_time", float("nan")),
+            }
             if "error" in ref:
                 row["note"] = ref["error"][:120]
             tuple_rows.append(row)
@@ -287,17 +317,21 @@ def main(argv=None):
             with threadpool_limits(1), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 mine = tuple_scores(lambda: cls(random_state=0, **params), kind, dataset)
-            row = {"learner": f"{name} {json.dumps(params)}", "tuples": kind,
-                   "dataset": dataset, "mlearn_tuple_acc": mine["tuple_accuracy"],
-                   "mlearn_auc": mine["pair_roc_auc"], "mlearn_fit_s": mine["fit_time"],
-                   "note": "mlearn only"}
+            row = {
+                "learner": f"{name} {json.dumps(params)}",
+                "tuples": kind,
+                "dataset": dataset,
+                "mlearn_tuple_acc": mine["tuple_accuracy"],
+                "mlearn_auc": mine["pair_roc_auc"],
+                "mlearn_fit_s": mine["fit_time"],
+                "note": "mlearn only",
+            }
             tuple_rows.append(row)
             print(row, flush=True)
     write_results(
         "weakly_lsml_scml_tuples",
         tuple_rows,
-        title="LSML (quadruplets) and SCML (triplets): held-out tuple accuracy and pair "
-              "ROC AUC",
+        title="LSML (quadruplets) and SCML (triplets): held-out tuple accuracy and pair ROC AUC",
         notes=(
             "Stratified 50/50 split (random_state=0), StandardScaler fitted on the training "
             "half. 20 * n_classes^2 training tuples drawn among the training points and as "

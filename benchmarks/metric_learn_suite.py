@@ -133,56 +133,106 @@ markers =
 # public behaviour.
 CAUSES = [
     # metric-learn's private helpers and tests of them
-    (r".*", r"force_all_finite", OUT_OF_SCOPE,
-     "metric-learn's own _util.check_input passes scikit-learn's removed "
-     "force_all_finite keyword (scikit-learn >= 1.8)"),
-    (r".*", r"_prepare_inputs|_check_preprocessor|_validate_calibration_params",
-     OUT_OF_SCOPE,
-     "calls a private metric-learn method (_prepare_inputs, _check_preprocessor, "
-     "_validate_calibration_params) that mlearn does not have"),
-    (r"test_non_psd_raises", r".*", OUT_OF_SCOPE,
-     "tests metric-learn's private _util.components_from_metric and its message"),
-    (r"test_validate_calibration_params_invalid_parameters_error_before__fit",
-     r".*", OUT_OF_SCOPE,
-     "the exact wording of the 'unknown strategy' message (mlearn raises "
-     "ValueError before fitting too)"),
-    (r"test_error_message_tuple_size|test_embed_dim|test_pair_distance_dim|"
-     r"test_n_components|test_check_input_pairs_learners_invalid_y|"
-     r"test_chunk_case_one_miss_point|test_generate_knntriplets|"
-     r"test_raise_big_number_of_features|test_scml|test_singular_",
-     r"assert '.*'? (==|in) |assert .* in str|Regex pattern did not match|assert any\(|"
-     r"not sufficient|raised_warning|assert str\(",
-     OUT_OF_SCOPE,
-     "the exact wording of an error or warning message (mlearn raises or warns "
-     "with the same exception class and its own message)"),
-    (r"test_init_transformation", r"assert '.*' == ", OUT_OF_SCOPE,
-     "the exact wording of the init shape messages"),
-    (r"test_score_pairs_warning", r"assert False|any\(", OUT_OF_SCOPE,
-     "the exact wording of score_pairs' FutureWarning (mlearn warns with its own "
-     "text and returns pair_distance)"),
+    (
+        r".*",
+        r"force_all_finite",
+        OUT_OF_SCOPE,
+        "metric-learn's own _util.check_input passes scikit-learn's removed "
+        "force_all_finite keyword (scikit-learn >= 1.8)",
+    ),
+    (
+        r".*",
+        r"_prepare_inputs|_check_preprocessor|_validate_calibration_params",
+        OUT_OF_SCOPE,
+        "calls a private metric-learn method (_prepare_inputs, _check_preprocessor, "
+        "_validate_calibration_params) that mlearn does not have",
+    ),
+    (
+        r"test_non_psd_raises",
+        r".*",
+        OUT_OF_SCOPE,
+        "tests metric-learn's private _util.components_from_metric and its message",
+    ),
+    (
+        r"test_validate_calibration_params_invalid_parameters_error_before__fit",
+        r".*",
+        OUT_OF_SCOPE,
+        "the exact wording of the 'unknown strategy' message (mlearn raises "
+        "ValueError before fitting too)",
+    ),
+    (
+        r"test_error_message_tuple_size|test_embed_dim|test_pair_distance_dim|"
+        r"test_n_components|test_check_input_pairs_learners_invalid_y|"
+        r"test_chunk_case_one_miss_point|test_generate_knntriplets|"
+        r"test_raise_big_number_of_features|test_scml|test_singular_",
+        r"assert '.*'? (==|in) |assert .* in str|Regex pattern did not match|assert any\(|"
+        r"not sufficient|raised_warning|assert str\(",
+        OUT_OF_SCOPE,
+        "the exact wording of an error or warning message (mlearn raises or warns "
+        "with the same exception class and its own message)",
+    ),
+    (
+        r"test_init_transformation",
+        r"assert '.*' == ",
+        OUT_OF_SCOPE,
+        "the exact wording of the init shape messages",
+    ),
+    (
+        r"test_score_pairs_warning",
+        r"assert False|any\(",
+        OUT_OF_SCOPE,
+        "the exact wording of score_pairs' FutureWarning (mlearn warns with its own "
+        "text and returns pair_distance)",
+    ),
     # artefacts of the tests
-    (r"test_auto_init_transformation\[.*MMC-", r"points per tuple", OUT_OF_SCOPE,
-     "test artefact: the test tiles the pairs' tuple axis to 4 points; metric-learn's "
-     "MMC has no n_components, so its own run never reaches this case"),
+    (
+        r"test_auto_init_transformation\[.*MMC-",
+        r"points per tuple",
+        OUT_OF_SCOPE,
+        "test artefact: the test tiles the pairs' tuple axis to 4 points; metric-learn's "
+        "MMC has no n_components, so its own run never reaches this case",
+    ),
     # public behaviour that mlearn deliberately keeps (see migrating.rst)
-    (r"test_init_transformation\[MMC", r".*", PUBLIC,
-     "MMC's init array is a Mahalanobis matrix (n_features, n_features) as in "
-     "metric-learn's MMC; the test treats it as a linear map because mlearn's MMC "
-     "also has n_components"),
-    (r"test_singular_covariance_init_of_non_strict_pd", r".*", PUBLIC,
-     "MMC with init='covariance' on collinear features uses the pseudo-inverse "
-     "without a warning"),
-    (r"test_raise_big_number_of_features", r"DID NOT RAISE", PUBLIC,
-     "SCML's 'triplet_diffs' bases are drawn from fewer triplets than features "
-     "(smaller rounds) where metric-learn refuses to fit"),
+    (
+        r"test_init_transformation\[MMC",
+        r".*",
+        PUBLIC,
+        "MMC's init array is a Mahalanobis matrix (n_features, n_features) as in "
+        "metric-learn's MMC; the test treats it as a linear map because mlearn's MMC "
+        "also has n_components",
+    ),
+    (
+        r"test_singular_covariance_init_of_non_strict_pd",
+        r".*",
+        PUBLIC,
+        "MMC with init='covariance' on collinear features uses the pseudo-inverse "
+        "without a warning",
+    ),
+    (
+        r"test_raise_big_number_of_features",
+        r"DID NOT RAISE",
+        PUBLIC,
+        "SCML's 'triplet_diffs' bases are drawn from fewer triplets than features "
+        "(smaller rounds) where metric-learn refuses to fit",
+    ),
 ]
 
 
 def fetch_sdist(workdir):
     """Download metric-learn's source distribution into ``workdir``; its path."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-         f"metric-learn=={VERSION}", "-d", str(workdir)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            f"metric-learn=={VERSION}",
+            "-d",
+            str(workdir),
+        ],
         check=True,
     )
     (sdist,) = Path(workdir).glob(f"metric[-_]learn-{VERSION}.tar.gz")
@@ -198,7 +248,7 @@ def build_suite(sdist, workdir):
             name = member.name
             if not member.isfile() or not name.startswith(root):
                 continue
-            relative = name[len(root):]
+            relative = name[len(root) :]
             keep = relative.startswith("test/") and relative.endswith(".py")
             keep |= relative in ("metric_learn/_util.py", "metric_learn/sklearn_shims.py")
             if keep:
@@ -222,9 +272,22 @@ def run_suite(workdir, timeout):
     """Run pytest in ``workdir``; the parsed JUnit report."""
     report = Path(workdir) / "report.xml"
     subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore",
-         "--tb=line", f"--junitxml={report}", "test"],
-        cwd=workdir, timeout=timeout, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-W",
+            "ignore",
+            "--tb=line",
+            f"--junitxml={report}",
+            "test",
+        ],
+        cwd=workdir,
+        timeout=timeout,
+        check=False,
     )
     return ET.parse(report)
 
@@ -238,12 +301,14 @@ def collect(tree):
         if problems:
             counts["failed"] += 1
             name = case.get("name")
-            failures.append({
-                "file": case.get("classname", "").split(".")[-1],
-                "test": re.sub(r"\[.*", "", name),
-                "name": name,
-                "message": (problems[0].get("message") or "").strip(),
-            })
+            failures.append(
+                {
+                    "file": case.get("classname", "").split(".")[-1],
+                    "test": re.sub(r"\[.*", "", name),
+                    "name": name,
+                    "message": (problems[0].get("message") or "").strip(),
+                }
+            )
         elif case.find("skipped") is not None:
             counts["skipped"] += 1
         else:
@@ -274,13 +339,15 @@ def group(failures):
         groups[(failure["file"], failure["test"], category, why)].append(failure)
     rows = []
     for (file, test, category, why), members in groups.items():
-        rows.append({
-            "test": f"{file}::{test}",
-            "failed": len(members),
-            "category": category,
-            "cause": why,
-            "example": _first_line(members[0]["message"]),
-        })
+        rows.append(
+            {
+                "test": f"{file}::{test}",
+                "failed": len(members),
+                "category": category,
+                "cause": why,
+                "example": _first_line(members[0]["message"]),
+            }
+        )
     return sorted(rows, key=lambda r: (r["category"] != PUBLIC, -r["failed"], r["test"]))
 
 
@@ -324,8 +391,11 @@ def main(argv=None):
         "exact wording of its messages, or artefacts of its tests."
     )
     harness.write_results(
-        args.name, rows, title="metric-learn 0.7.0's test suite against mlearn",
-        notes=notes, columns=["test", "failed", "category", "cause", "example"],
+        args.name,
+        rows,
+        title="metric-learn 0.7.0's test suite against mlearn",
+        notes=notes,
+        columns=["test", "failed", "category", "cause", "example"],
     )
     payload_path = harness.RESULTS_DIR / f"{args.name}.json"
     payload = json.loads(payload_path.read_text())

@@ -43,8 +43,16 @@ def load(name):
     return X.astype(np.float64), y
 
 
-def evaluate(make_learner, dataset, *, n_splits=5, n_neighbors=3, random_state=0,
-             fit_args=None, skip_failed_folds=False):
+def evaluate(
+    make_learner,
+    dataset,
+    *,
+    n_splits=5,
+    n_neighbors=3,
+    random_state=0,
+    fit_args=None,
+    skip_failed_folds=False,
+):
     """Cross-validated k-NN accuracy on the learned metric, and fit times.
 
     Parameters
@@ -73,8 +81,9 @@ def evaluate(make_learner, dataset, *, n_splits=5, n_neighbors=3, random_state=0
     accuracies, fit_times, failed = [], [], []
     for fold, (train, test) in enumerate(cv.split(X, y)):
         try:
-            accuracies.append(_fold(make_learner, fit_args, X, y, train, test,
-                                    n_neighbors, fit_times))
+            accuracies.append(
+                _fold(make_learner, fit_args, X, y, train, test, n_neighbors, fit_times)
+            )
         except Exception as exc:
             if not skip_failed_folds:
                 raise

@@ -22,7 +22,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import metric_learn  # noqa: E402
-
 from protocol import evaluate  # noqa: E402
 
 
@@ -35,10 +34,13 @@ def main():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                row = evaluate(lambda: cls(**params), dataset,
-                               n_splits=request.get("n_splits", 5),
-                               skip_failed_folds=request.get("skip_failed_folds", False),
-                               random_state=request.get("cv_random_state", 0))
+                row = evaluate(
+                    lambda: cls(**params),
+                    dataset,
+                    n_splits=request.get("n_splits", 5),
+                    skip_failed_folds=request.get("skip_failed_folds", False),
+                    random_state=request.get("cv_random_state", 0),
+                )
             except Exception as exc:  # a failing reference is a result too
                 row = {"dataset": dataset, "error": f"{type(exc).__name__}: {exc}"[:500]}
         results.append(row)

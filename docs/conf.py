@@ -8,7 +8,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE / "_scripts"))
 
-import mlearn  # noqa: E402
+import mlearn
 
 project = "mlearn"
 author = "The mlearn developers"
@@ -22,6 +22,7 @@ extensions = [
     "sphinx.ext.mathjax",
     "sphinx.ext.doctest",
     "numpydoc",
+    "sphinx_gallery.gen_gallery",
 ]
 
 # Cross-links to other projects' docs need the network; off unless asked for.
@@ -34,17 +35,58 @@ if os.environ.get("MLEARN_DOCS_INTERSPHINX"):
     }
 
 autosummary_generate = True
-# Methods inherited from mlearn's own bases are documented on each learner;
-# scikit-learn's own (get_params, set_output, ...) are left to its docs.
-autodoc_default_options = {
-    "members": True,
-    "inherited-members": "BaseEstimator, TransformerMixin, ClassNamePrefixFeaturesOutMixin, "
-    "_SetOutputMixin, _MetadataRequester, ClassifierMixin, RegressorMixin, object",
+# A class page lists the methods and attributes mlearn defines, estimator
+# methods first; private helpers and what scikit-learn's bases define
+# (get_params, set_output, ...) are left out (see _skip_member below).
+autosummary_context = {
+    "method_order": [
+        "fit",
+        "partial_fit",
+        "transform",
+        "fit_transform",
+        "predict",
+        "predict_proba",
+        "decision_function",
+        "score",
+        "pair_distance",
+        "pair_score",
+        "score_pairs",
+        "get_mahalanobis_matrix",
+        "get_bilinear_matrix",
+        "get_metric",
+        "calibrate_threshold",
+        "set_threshold",
+    ],
 }
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
-templates_path = []
-exclude_patterns = ["_build", "**/generated/*.examples"]
+templates_path = ["_templates"]
+exclude_patterns = [
+    "_build",
+    "_templates",
+    "**/generated/*.examples",
+    "auto_examples/*.ipynb",
+    "auto_examples/*.py",
+    "auto_examples/*.md5",
+    "auto_examples/*.zip",
+]
+
+# The gallery runs every examples/plot_*.py while the docs build, offline.
+sphinx_gallery_conf = {
+    "examples_dirs": str(HERE.parent / "examples"),
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "ignore_pattern": r"(^|[/\\])_[^/\\]*\.py$",
+    "within_subsection_order": "FileNameSortKey",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "show_memory": False,
+    "image_scrapers": ("matplotlib",),
+    "matplotlib_animations": False,
+    # run times go to the build log, not into a page in the source tree
+    "write_computation_times": False,
+}
+
 html_theme = "pydata_sphinx_theme"
 html_title = "mlearn"
 html_static_path = []
@@ -60,14 +102,22 @@ def _run_figure_scripts(app):
         module.main(outdir)
 
 
-def _skip_sklearn_routing(app, what, name, obj, skip, options):
-    # scikit-learn generates set_<method>_request for fit parameters beyond X, y;
-    # they are documented in scikit-learn's metadata-routing guide
-    if name.startswith("set_") and name.endswith("_request"):
+def _defined_by_sklearn(obj):
+    function = getattr(obj, "fget", obj)  # a property's getter
+    return getattr(function, "__module__", "").startswith("sklearn.")
+
+
+def _skip_member(app, what, name, obj, skip, options):
+    # None leaves the decision to autodoc; False puts a member in
+    if name == "__call__":
+        return False
+    if name.startswith("_"):
         return True
-    return skip
+    if _defined_by_sklearn(obj):
+        return True
+    return None
 
 
 def setup(app):
     app.connect("builder-inited", _run_figure_scripts)
-    app.connect("autodoc-skip-member", _skip_sklearn_routing)
+    app.connect("autodoc-skip-member", _skip_member)

@@ -9,6 +9,12 @@ from .learners import *  # noqa: F401,F403
 from .learners import __all__ as _learners_all
 
 __all__ = [
-    "Constraints", "__version__", "config_context", "exceptions", "get_config", "pairwise",
-    "set_config", *_learners_all,
+    "Constraints",
+    "__version__",
+    "config_context",
+    "exceptions",
+    "get_config",
+    "pairwise",
+    "set_config",
+    *_learners_all,
 ]

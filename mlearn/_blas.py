@@ -12,6 +12,8 @@ small product.
 
 import contextlib
 
+from threadpoolctl import ThreadpoolController
+
 __all__ = ["SERIAL_PRODUCT", "SMALL_PRODUCT", "blas_threads_for", "blas_threads_inside"]
 
 #: Below this many multiply-adds a matrix product runs on one BLAS thread:
@@ -31,8 +33,6 @@ def _blas():
     """threadpoolctl's controllers of the BLAS libraries loaded at first use."""
     global _blas_libraries
     if _blas_libraries is None:
-        from threadpoolctl import ThreadpoolController
-
         _blas_libraries = ThreadpoolController().select(user_api="blas").lib_controllers
     return _blas_libraries
 

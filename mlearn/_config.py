@@ -116,8 +116,12 @@ def config_context(*, materialise_budget=None):
 
 
 def _check_budget(value):
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or math.isnan(value) or value < 0):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or math.isnan(value)
+        or value < 0
+    ):
         raise ValueError(
             "materialise_budget must be a non-negative number of MiB (float('inf') for "
             f"no limit), got {value!r}"

@@ -8,18 +8,20 @@ moved ``validate_data`` from a method to a function, renamed
 The ``Interval`` parameter constraint exported here is scikit-learn's with
 one difference: it refuses bools, which scikit-learn's accepts as the numbers
 0 and 1 (so that ``n_components=True`` would silently mean one component).
+``validate_params`` is scikit-learn's, typed so that a decorated function
+keeps its signature for type checkers.
 """
+
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import sklearn
-from sklearn.base import _fit_context  # noqa: F401  (re-exported)
+from sklearn.base import _fit_context
 from sklearn.utils import check_array as _check_array
+from sklearn.utils._param_validation import HasMethods, InvalidParameterError, Options, StrOptions
 from sklearn.utils._param_validation import Interval as _SklearnInterval
-from sklearn.utils._param_validation import (  # noqa: F401  (re-exported)
-    HasMethods,
-    StrOptions,
-    validate_params,
-)
+from sklearn.utils._param_validation import validate_params as _sklearn_validate_params
 from sklearn.utils._set_output import _auto_wrap_is_configured, _get_output_config
 from sklearn.utils.fixes import parse_version
 
@@ -31,6 +33,8 @@ __all__ = [
     "ClassifierTags",
     "HasMethods",
     "Interval",
+    "InvalidParameterError",
+    "Options",
     "StrOptions",
     "_fit_context",
     "check_array",
@@ -77,6 +81,58 @@ class Interval(_SklearnInterval):
         return text.replace(" in the range", ", not a bool, in the range", 1)
 
 
+_Function = TypeVar("_Function", bound=Callable[..., Any])
+
+
+def validate_params(
+    parameter_constraints: dict[str, list[Any]], *, prefer_skip_nested_validation: bool
+) -> Callable[[_Function], _Function]:
+    """scikit-learn's ``validate_params`` decorator, keeping the function's type.
+
+    The decorated function checks its arguments against
+    ``parameter_constraints`` (``"array-like"``, ``"boolean"``,
+    ``"random_state"``, :class:`Interval`, ``StrOptions``, ``Options``, None,
+    a type...) and raises ``InvalidParameterError``, a subclass of both
+    ``ValueError`` and ``TypeError``, naming the parameter, what it accepts
+    and what came. ``*args`` and ``**kwargs`` are not checked.
+
+    Parameters
+    ----------
+    parameter_constraints : dict
+        ``{parameter name: list of constraints}``; a value satisfying any one
+        of them is accepted.
+    prefer_skip_nested_validation : bool
+        True skips the validation of the scikit-learn functions and estimators
+        called inside (their arguments are the decorated function's own,
+        already checked); False where the function passes on arguments it has
+        not checked itself.
+
+    Returns
+    -------
+    decorator : callable
+        Returns the validating wrapper of a function, with its name,
+        signature and docstring.
+
+    Examples
+    --------
+    >>> from numbers import Integral
+    >>> @validate_params({"k": [Interval(Integral, 1, None, closed="left")]},
+    ...                  prefer_skip_nested_validation=True)
+    ... def first(values, k=1):
+    ...     return values[:k]
+    >>> first([3, 1, 2], k=2)
+    [3, 1]
+    >>> first([3, 1, 2], k=0)
+    Traceback (most recent call last):
+    ...
+    sklearn.utils._param_validation.InvalidParameterError: The 'k' parameter of first \
+must be an int, not a bool, in the range [1, inf). Got 0 instead.
+    """
+    return _sklearn_validate_params(
+        parameter_constraints, prefer_skip_nested_validation=prefer_skip_nested_validation
+    )
+
+
 def output_container(estimator, method="transform"):
     """The container ``set_output`` wraps ``method``'s result in: "default", "pandas", "polars".
 
@@ -100,7 +156,7 @@ def check_array(array, **kwargs):
 
 
 if SKLEARN_GE_1_6:
-    from sklearn.utils import ClassifierTags  # noqa: F401  (re-exported)
+    from sklearn.utils import ClassifierTags
     from sklearn.utils.validation import validate_data as _validate_data
 
     def validate_data(estimator, /, X="no_validation", y="no_validation", **kwargs):

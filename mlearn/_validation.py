@@ -23,9 +23,14 @@ import os
 import sys
 import warnings
 
+import joblib
 import numpy as np
+import sklearn
+from sklearn.exceptions import DataConversionWarning
+from sklearn.utils.multiclass import check_classification_targets
 
-from ._sklearn_compat import check_array
+from ._config import get_config
+from ._sklearn_compat import check_array, output_container
 from .exceptions import NonPSDError, PreprocessorError
 
 __all__ = [
@@ -33,18 +38,22 @@ __all__ = [
     "TUPLE_NAMES",
     "ArrayIndexer",
     "check_calibration_args",
+    "check_calibration_params",
     "check_class_labels",
     "check_dask_points",
     "check_lazy_output",
+    "check_n_components",
     "check_pair_labels",
     "check_points",
     "check_preprocessor",
     "check_psd_matrix",
     "check_tuples",
+    "check_weights",
     "dask_stand_in",
     "is_dask_array",
     "materialise_dask",
     "preprocess_points",
+    "user_stacklevel",
 ]
 
 TUPLE_NAMES = {2: "pairs", 3: "triplets", 4: "quadruplets"}
@@ -124,8 +133,7 @@ def _apply_preprocessor(preprocessor, identifiers, name):
         points = preprocessor(identifiers)
     except Exception as exc:
         raise PreprocessorError(
-            f"the preprocessor raised {type(exc).__name__} on the identifiers in "
-            f"{name}: {exc}"
+            f"the preprocessor raised {type(exc).__name__} on the identifiers in {name}: {exc}"
         ) from exc
     return _check_preprocessed(points, len(identifiers), name)
 
@@ -145,8 +153,7 @@ def _check_preprocessed(points, n_identifiers, name):
         )
     if points.dtype.kind not in "biuf":
         raise PreprocessorError(
-            f"the preprocessor must return {expected} of numbers; it returned dtype "
-            f"{points.dtype}"
+            f"the preprocessor must return {expected} of numbers; it returned dtype {points.dtype}"
         )
     return points
 
@@ -180,8 +187,16 @@ def check_points(X, *, preprocessor=None, name="X", dtype=FLOAT_DTYPES, ensure_m
     )
 
 
-def check_tuples(tuples, *, tuple_size, preprocessor=None, name=None, dtype=FLOAT_DTYPES,
-                 ensure_min_tuples=1, caller=None):
+def check_tuples(
+    tuples,
+    *,
+    tuple_size,
+    preprocessor=None,
+    name=None,
+    dtype=FLOAT_DTYPES,
+    ensure_min_tuples=1,
+    caller=None,
+):
     """Validate tuples of points and return them as a float array.
 
     Parameters
@@ -218,9 +233,8 @@ def check_tuples(tuples, *, tuple_size, preprocessor=None, name=None, dtype=FLOA
         array = np.asarray(tuples)
     except ValueError as exc:  # ragged nested lists
         raise ValueError(f"{name} must be a rectangular array: {exc}") from exc
-    expected = (
-        f"an array of shape (n_{name}, {tuple_size}, n_features)"
-        + (f" or, with a preprocessor, (n_{name}, {tuple_size}) identifiers")
+    expected = f"an array of shape (n_{name}, {tuple_size}, n_features)" + (
+        f" or, with a preprocessor, (n_{name}, {tuple_size}) identifiers"
     )
     if array.ndim == 2:
         if preprocessor is None:
@@ -279,8 +293,6 @@ def check_class_labels(y):
     """
     if isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in "biu":
         return
-    from sklearn.utils.multiclass import check_classification_targets
-
     check_classification_targets(y)
 
 
@@ -327,7 +339,8 @@ def check_psd_matrix(M, n_features=None, name="M", tol=1e-8):
     scale = max(np.abs(M).max(), np.finfo(np.float64).tiny)
     if np.abs(M - M.T).max() > tol * scale:
         raise ValueError(f"{name} must be symmetric positive semidefinite; it is not symmetric")
-    eigvals = np.linalg.eigvalsh((M + M.T) / 2)
+    # halves first: M + M.T overflows for entries beyond half the largest float
+    eigvals = np.linalg.eigvalsh(M / 2 + M.T / 2)
     if eigvals[0] < -tol * max(np.abs(eigvals).max(), np.finfo(np.float64).tiny):
         raise NonPSDError(
             f"{name} must be symmetric positive semidefinite; its smallest "
@@ -340,8 +353,11 @@ CALIBRATION_STRATEGIES = ("accuracy", "f_beta", "max_tpr", "max_tnr")
 
 
 def _is_real(value):
-    return (not isinstance(value, (bool, np.bool_)) and isinstance(value, numbers.Real)
-            and bool(np.isfinite(value)))
+    return (
+        not isinstance(value, (bool, np.bool_))
+        and isinstance(value, numbers.Real)
+        and bool(np.isfinite(value))
+    )
 
 
 def check_calibration_args(strategy, min_rate, beta):
@@ -352,15 +368,77 @@ def check_calibration_args(strategy, min_rate, beta):
     finite real number (any sign: only its square is used).
     """
     if not isinstance(strategy, str) or strategy not in CALIBRATION_STRATEGIES:
-        raise ValueError(
-            f"strategy must be one of {CALIBRATION_STRATEGIES}, got {strategy!r}"
-        )
+        raise ValueError(f"strategy must be one of {CALIBRATION_STRATEGIES}, got {strategy!r}")
     if strategy in ("max_tpr", "max_tnr") and not (_is_real(min_rate) and 0 <= min_rate <= 1):
         raise ValueError(
             f"strategy={strategy!r} needs min_rate, a number in [0, 1]; got {min_rate!r}"
         )
     if strategy == "f_beta" and not _is_real(beta):
         raise ValueError(f"beta must be a finite real number, got {beta!r}")
+
+
+#: The arguments of ``calibrate_threshold`` a ``calibration_params`` dict may hold.
+CALIBRATION_KEYS = ("strategy", "min_rate", "beta")
+
+
+def check_calibration_params(calibration_params):
+    """Validate the ``calibration_params`` dict handed to a pairs learner's ``fit``.
+
+    Its keys and values are checked here, before the learner's solver runs.
+    """
+    if calibration_params is None:
+        return {}
+    if not isinstance(calibration_params, dict):
+        raise TypeError(
+            "calibration_params must be a dict of calibrate_threshold arguments or None, "
+            f"got {type(calibration_params).__name__}"
+        )
+    unknown = sorted(set(calibration_params) - set(CALIBRATION_KEYS))
+    if unknown:
+        raise ValueError(
+            f"calibration_params has unknown keys {unknown}; calibrate_threshold "
+            f"takes {list(CALIBRATION_KEYS)}"
+        )
+    check_calibration_args(
+        calibration_params.get("strategy", "accuracy"),
+        calibration_params.get("min_rate"),
+        calibration_params.get("beta", 1.0),
+    )
+    return dict(calibration_params)
+
+
+def check_n_components(n_components, n_features):
+    """``n_components`` resolved against ``n_features``: None keeps them all.
+
+    More components than features is an error, with one message for every
+    learner.
+    """
+    if n_components is None:
+        return n_features
+    if n_components < 1:
+        raise ValueError(f"n_components={n_components} must be at least 1")
+    if n_components > n_features:
+        raise ValueError(f"n_components={n_components} must be at most n_features={n_features}")
+    return int(n_components)
+
+
+def check_weights(weights, n, name, *, what="constraint"):
+    """Weights of ``n`` constraints (or samples), one per ``what``: a new float64 array.
+
+    They must be numeric, finite and non-negative; None stays None. The
+    array returned is a copy, which the caller may normalise in place.
+    """
+    if weights is None:
+        return None
+    w = np.asarray(weights)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be numeric, got dtype {w.dtype}")
+    w = w.astype(np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), one weight per {what}; got {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError(f"{name} must be finite and non-negative")
+    return w
 
 
 def check_scalar_int(value, name, *, min_val=None):
@@ -377,10 +455,11 @@ def check_scalar_int(value, name, *, min_val=None):
 #: The learners whose ``fit`` streams a dask array block by block (with
 #: ``solver='sgd'``) instead of loading it into memory.
 STREAMING_LEARNERS = (
-    "MetricLearner", "PairsMetricLearner", "TripletsMetricLearner", "QuadrupletsMetricLearner",
+    "MetricLearner",
+    "PairsMetricLearner",
+    "TripletsMetricLearner",
+    "QuadrupletsMetricLearner",
 )
-
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def is_dask_array(x):
@@ -433,17 +512,25 @@ def _format_nbytes(nbytes):
     return f"{int(nbytes)} bytes"
 
 
-def _user_stacklevel():
-    """The stack level, seen from the caller, of the first frame outside mlearn and scikit-learn.
+#: Frames in these folders are not the user's: a warning skips them (joblib
+#: runs the steps of a scikit-learn Pipeline).
+_LIBRARY_DIRS = tuple(
+    os.path.dirname(os.path.abspath(path)) + os.sep
+    for path in (__file__, sklearn.__file__, joblib.__file__)
+)
 
-    So that a warning points at the user's ``fit`` call, however deep in
-    mlearn (and scikit-learn's wrappers) it is raised.
+
+def user_stacklevel():
+    """``stacklevel`` that makes the caller's warning point at the user's code.
+
+    Counted from the function that calls this one (and then
+    ``warnings.warn``): the first frame outside mlearn and scikit-learn,
+    such as the line that called ``fit``, even through a ``Pipeline`` or
+    scikit-learn's ``_fit_context`` wrapper. A fixed ``stacklevel`` would
+    break whenever the call chain inside the package changes.
     """
-    import sklearn
-
-    internal = (_PACKAGE_DIR, os.path.dirname(os.path.abspath(sklearn.__file__)) + os.sep)
-    frame, level = sys._getframe(2), 2
-    while frame is not None and frame.f_code.co_filename.startswith(internal):
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
         frame, level = frame.f_back, level + 1
     return level
 
@@ -494,10 +581,6 @@ def materialise_dask(x, name, *, caller=None):
     """
     if not is_dask_array(x):
         return x
-    from sklearn.exceptions import DataConversionWarning
-
-    from ._config import get_config
-
     budget = get_config()["materialise_budget"]
     who = caller or "mlearn"
     if math.isnan(x.nbytes):
@@ -519,7 +602,7 @@ def materialise_dask(x, name, *, caller=None):
         f"at once (materialise_budget={budget:g} MiB, set by "
         f"mlearn.set_config). To keep the data out of memory, {_streaming_hint()}",
         DataConversionWarning,
-        stacklevel=_user_stacklevel(),
+        stacklevel=user_stacklevel(),
     )
     return x.compute()
 
@@ -623,8 +706,6 @@ def check_lazy_output(estimator, name="X"):
     ValueError
         The estimator's ``transform`` output is set to a DataFrame container.
     """
-    from ._sklearn_compat import output_container
-
     container = output_container(estimator)
     if container == "default":
         return

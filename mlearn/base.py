@@ -34,7 +34,14 @@ import numbers
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+import scipy.sparse as sp
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import roc_auc_score
 from sklearn.utils.validation import check_is_fitted
 
 from ._sklearn_compat import ClassifierTags, check_array, validate_data
@@ -51,8 +58,12 @@ from ._validation import (
     is_dask_array,
     materialise_dask,
     preprocess_points,
+    user_stacklevel,
 )
 from .linalg import metric_from_components
+
+# the unvalidated entry: the learner has checked its arguments
+from .pairwise._api import _paired_distances as paired_distances
 
 __all__ = [
     "BaseMetricLearner",
@@ -66,6 +77,22 @@ __all__ = [
 ]
 
 _PREPROCESSOR_CONSTRAINT = [None, "array-like", callable]
+
+
+def warn_not_converged(name, max_iter, *, what="iterations", detail="", tol_name="tol"):
+    """Warn that estimator ``name`` stopped at ``max_iter`` without converging.
+
+    The ``ConvergenceWarning`` points at the user's call (see
+    :func:`~mlearn._validation.user_stacklevel`). ``detail`` (e.g. the last objective) is added in
+    parentheses; ``tol_name`` is the estimator's tolerance parameter.
+    """
+    detail = f" ({detail})" if detail else ""
+    warnings.warn(
+        f"{name} did not converge within max_iter={max_iter} {what}{detail}; "
+        f"increase max_iter or loosen {tol_name}",
+        ConvergenceWarning,
+        stacklevel=user_stacklevel(),
+    )
 
 
 class BaseMetricLearner(BaseEstimator):
@@ -113,6 +140,20 @@ class BaseMetricLearner(BaseEstimator):
         aliases = {old: new for old, new in aliases.items() if new in parameters}
         if aliases:
             cls.__init__ = _accept_deprecated_aliases(cls.__init__, aliases)
+
+    # -- fitted state of iterative solvers ---------------------------------------
+
+    def _record_solve(self, n_iter, history, converged, **warning):
+        """Set ``n_iter_`` and ``objective_history_``; warn unless ``converged``.
+
+        ``history`` holds the objective at the start and after each of the
+        ``n_iter`` iterations. ``warning`` goes to :func:`warn_not_converged`
+        (``what``, ``detail``, ``tol_name``).
+        """
+        self.n_iter_ = int(n_iter)
+        self.objective_history_ = [float(value) for value in history]
+        if not converged:
+            warn_not_converged(type(self).__name__, self.max_iter, **warning)
 
     # -- input handling -----------------------------------------------------------
 
@@ -166,7 +207,10 @@ class BaseMetricLearner(BaseEstimator):
         stand_in = dask_stand_in(X, "X", min_rows=check_params.get("ensure_min_samples", 1))
         dtype = validate_data(self, stand_in, reset=reset, **check_params).dtype
         return check_dask_points(
-            X, dtype=dtype, name="X", estimator_name=type(self).__name__,
+            X,
+            dtype=dtype,
+            name="X",
+            estimator_name=type(self).__name__,
             ensure_all_finite=check_params["ensure_all_finite"],
         )
 
@@ -219,8 +263,7 @@ def _accept_deprecated_aliases(init, aliases):
                 continue
             if new in kwargs:
                 raise TypeError(
-                    f"{name} got both {new!r} and {old!r}, its deprecated alias; "
-                    f"give {new!r} only"
+                    f"{name} got both {new!r} and {old!r}, its deprecated alias; give {new!r} only"
                 )
             warnings.warn(
                 f"{name}: {old!r} is a deprecated alias of {new!r} and will be "
@@ -331,8 +374,10 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, BaseMetricLearner):
         X = self._prepare_points(X, reset=False, lazy=True)
         # copies, in X's dtype and with the layout used in memory; each one
         # graph key, so that the workers receive it once, not per chunk
-        arguments = [dask.delayed(np.array(a, dtype=X.dtype), pure=True)
-                     for a in self._map_arguments(X.dtype)]
+        arguments = [
+            dask.delayed(np.array(a, dtype=X.dtype), pure=True)
+            for a in self._map_arguments(X.dtype)
+        ]
         X = X.rechunk({1: -1})
         return X.map_blocks(
             self._map_block,
@@ -432,8 +477,6 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, BaseMetricLearner):
         return -self.pair_distance(pairs)
 
     def _paired_distance(self, A, B):
-        from .pairwise import paired_distances
-
         return paired_distances(A, B, metric="mahalanobis", L=self.components_)
 
     @property
@@ -527,8 +570,7 @@ def _as_point(u, n_features, name):
         point = np.atleast_1d(np.squeeze(point))
         if point.ndim != 1 or point.shape[0] != n_features:
             raise ValueError(
-                f"{name} must be a 1-D point with {n_features} features, got shape "
-                f"{np.shape(u)}"
+                f"{name} must be a 1-D point with {n_features} features, got shape {np.shape(u)}"
             )
     return point
 
@@ -637,8 +679,6 @@ def bilinear_scores(A, B, W, block=2048):
     Sparse rows are multiplied by ``W`` in blocks, so that memory stays
     ``block * n_features`` whatever the number of rows.
     """
-    import scipy.sparse as sp
-
     if not (sp.issparse(A) or sp.issparse(B)):
         W = W.astype(np.result_type(A.dtype, B.dtype), copy=False)
         return np.einsum("ij,ij->i", A @ W, B)
@@ -663,10 +703,13 @@ class SparseRows:
     """
 
     def __init__(self, X):
-        import scipy.sparse as sp
-
-        X = check_array(X, accept_sparse="csr", dtype=np.float64, ensure_all_finite=True,
-                        input_name="preprocessor")
+        X = check_array(
+            X,
+            accept_sparse="csr",
+            dtype=np.float64,
+            ensure_all_finite=True,
+            input_name="preprocessor",
+        )
         X = sp.csr_matrix(X)
         if not X.has_sorted_indices:
             X = X.sorted_indices()
@@ -687,8 +730,6 @@ class SparseRows:
 
 def check_bilinear_preprocessor(preprocessor):
     """``check_preprocessor``, with sparse matrices kept sparse (as :class:`SparseRows`)."""
-    import scipy.sparse as sp
-
     if sp.issparse(preprocessor):
         return SparseRows(preprocessor)
     return check_preprocessor(preprocessor)
@@ -723,8 +764,7 @@ class BilinearSimilarity:
         self.W = np.array(W, dtype=np.float64)
         if self.W.ndim != 2 or self.W.shape[0] != self.W.shape[1]:
             raise ValueError(
-                f"W must be a square matrix of shape (n_features, n_features), got "
-                f"{np.shape(W)}"
+                f"W must be a square matrix of shape (n_features, n_features), got {np.shape(W)}"
             )
 
     def __call__(self, u, v):
@@ -801,7 +841,7 @@ class TripletsClassifierMixin(_TupleClassifierMixin):
 
 
 class QuadrupletsClassifierMixin(_TupleClassifierMixin):
-    """A learner on quadruplets ``(a, b, c, d)``: ``d(a, b)`` should be smaller than ``d(c, d)``."""
+    """A learner on quadruplets ``(a, b, c, d)``: ``d(a, b)`` should be below ``d(c, d)``."""
 
     _input_kind = "quadruplets"
     _tuple_size = 4
@@ -851,7 +891,6 @@ class PairsClassifierMixin(BaseMetricLearner):
     #: What ``threshold_`` bounds: "distance" (at most) or "similarity" (at least).
     _threshold_on = "distance"
 
-
     def decision_function(self, pairs):
         """Similarity score of each pair: the negated learned distance.
 
@@ -900,8 +939,6 @@ class PairsClassifierMixin(BaseMetricLearner):
         -------
         roc_auc : float
         """
-        from sklearn.metrics import roc_auc_score
-
         scores = self.decision_function(pairs)
         y = check_pair_labels(y, len(scores))
         if len(np.unique(y)) < 2:
@@ -933,15 +970,19 @@ class PairsClassifierMixin(BaseMetricLearner):
             ``threshold`` is not a finite real number.
         """
         check_is_fitted(self, "components_")
-        if (isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, numbers.Real)
-                or not np.isfinite(threshold)):
+        if (
+            isinstance(threshold, (bool, np.bool_))
+            or not isinstance(threshold, numbers.Real)
+            or not np.isfinite(threshold)
+        ):
             raise ValueError(f"threshold must be a finite real number, got {threshold!r}")
         self.threshold_ = float(threshold)
         self.classes_ = np.array([-1, 1])
         return self
 
-    def calibrate_threshold(self, pairs_valid, y_valid, strategy="accuracy",
-                            min_rate=None, beta=1.0):
+    def calibrate_threshold(
+        self, pairs_valid, y_valid, strategy="accuracy", min_rate=None, beta=1.0
+    ):
         """Choose ``threshold_`` on validation pairs.
 
         Parameters

@@ -7,31 +7,51 @@ import time
 import warnings
 
 import numpy as np
+from sklearn import datasets
+from sklearn.model_selection import StratifiedKFold, cross_validate
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from . import learners
+from ._progress import progress
+from .metrics import make_retrieval_scorer
 
 __all__ = ["demo", "main"]
 
 DEMO_DATASETS = ("iris", "wine", "breast_cancer", "digits")
 
+# argparse prints this as it stands, so it is plain text, not reST
+_DESCRIPTION = """\
+mlearn command-line tools.
+
+  python -m mlearn demo    compare every metric learner on a scikit-learn data set
+                           (cross-validated 3-NN accuracy, MAP@R, precision@1, fit time)
+
+Run "python -m mlearn demo --help" for the demo's options. The first run on a
+machine compiles mlearn's Numba kernels (up to a minute); later runs load them
+from Numba's cache."""
+
 
 def _load(name):
-    from sklearn import datasets
-
     return getattr(datasets, f"load_{name}")(return_X_y=True)
 
 
 def demo_learners():
-    """The learners the demo compares: every public learner that fits on (X, y).
+    """The learners the demo compares: every public learner that fits on (X, y)
+    and transforms points.
 
     Found from ``mlearn.learners.__all__``, so each new learner appears
     without being listed here. Learners on tuples are represented by their
-    ``_Supervised`` forms.
+    ``_Supervised`` forms. The demo's k-NN runs on the transformed points,
+    so a similarity learner without a transform (``OASIS_Supervised``, whose
+    bilinear similarity is no map of the points) is left out.
     """
-    import mlearn.learners as learners
-
     found = []
     for name in learners.__all__:
         cls = getattr(learners, name)
-        if inspect.isclass(cls) and getattr(cls, "_input_kind", None) == "points":
+        points = inspect.isclass(cls) and getattr(cls, "_input_kind", None) == "points"
+        if points and hasattr(cls, "transform"):
             found.append(cls)
     return found
 
@@ -44,15 +64,8 @@ def evaluate_learner(learner, X, y, *, cv=5, n_neighbors=3, random_state=0):
     ``learner`` None is the Euclidean baseline. The scaler and learner are fitted
     inside each training fold (a Pipeline), so no test point leaks into them.
     """
-    from sklearn.model_selection import StratifiedKFold, cross_validate
-    from sklearn.neighbors import KNeighborsClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     steps = [StandardScaler()] + ([learner] if learner is not None else [])
     pipe = make_pipeline(*steps, KNeighborsClassifier(n_neighbors))
-    from .metrics import make_retrieval_scorer
-
     folds = StratifiedKFold(cv, shuffle=True, random_state=random_state)
     scoring = {
         "knn": "accuracy",
@@ -68,11 +81,29 @@ def evaluate_learner(learner, X, y, *, cv=5, n_neighbors=3, random_state=0):
     }
 
 
-def demo(dataset="wine", cv=5, out=None, images=True):
+def demo(dataset="wine", cv=5, out=None, images=True, verbose=True):
     """Print 3-NN accuracy, MAP@R, precision@1 and fit time for Euclidean and every learner.
 
-    Returns the rows as a list of dicts (learner, accuracy, map_at_r,
-    precision_at_1, fit_time, error).
+    Parameters
+    ----------
+    dataset : {"iris", "wine", "breast_cancer", "digits"}, default="wine"
+        The scikit-learn data set.
+    cv : int, default=5
+        Number of stratified folds.
+    out : file-like, default=None
+        Where the table goes; None means ``sys.stdout``.
+    images : bool, default=True
+        Also run the texture example (needs scikit-image).
+    verbose : bool, default=True
+        Report on stderr which learner has been evaluated, as each one
+        finishes: a tqdm bar on a terminal (when tqdm is installed), a line
+        per learner otherwise.
+
+    Returns
+    -------
+    rows : list of dict
+        One per learner: learner, accuracy, map_at_r, precision_at_1,
+        fit_time, error.
     """
     out = out or sys.stdout
     X, y = _load(dataset)
@@ -80,25 +111,32 @@ def demo(dataset="wine", cv=5, out=None, images=True):
         f"mlearn demo: {dataset} ({X.shape[0]} samples, {X.shape[1]} features, "
         f"{len(np.unique(y))} classes); {cv}-fold CV, StandardScaler -> learner -> 3-NN",
         file=out,
+        flush=True,
     )
-    rows = []
     candidates = [("Euclidean", None)] + [(c.__name__, c) for c in demo_learners()]
-    for name, cls in candidates:
-        row = {"learner": name, "error": None}
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                learner = cls() if cls is not None else None
-                if learner is not None and "random_state" in learner.get_params():
-                    learner.set_params(random_state=0)
-                row.update(evaluate_learner(learner, X, y, cv=cv))
-        except Exception as exc:  # one failing learner must not hide the others
-            row["error"] = f"{type(exc).__name__}: {exc}"
-        rows.append(row)
+    rows = []
+    with progress(len(candidates), "mlearn demo", enabled=verbose, min_interval=0) as bar:
+        for name, cls in candidates:
+            rows.append(_demo_row(name, cls, X, y, cv))
+            bar.update(1, learner=name)
     _print_table(rows, out)
     if images:
         _texture_demo(out)
     return rows
+
+
+def _demo_row(name, cls, X, y, cv):
+    row = {"learner": name, "error": None}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            learner = cls() if cls is not None else None
+            if learner is not None and "random_state" in learner.get_params():
+                learner.set_params(random_state=0)
+            row.update(evaluate_learner(learner, X, y, cv=cv))
+    except Exception as exc:  # one failing learner must not hide the others
+        row["error"] = f"{type(exc).__name__}: {exc}"
+    return row
 
 
 def _print_table(rows, out):
@@ -122,10 +160,13 @@ def _texture_demo(out):
 
         from .features._example import texture_benchmark
     except ImportError:
-        print("\n(texture example skipped: pip install 'mlearn[images]')", file=out)
+        print("\n(texture example skipped: pip install 'mlearn-metric[images]')", file=out)
         return
-    print("\nTextures from scikit-image (brick, grass, gravel, ...): image features -> metric -> 3-NN",
-          file=out)
+    print(
+        "\nTextures from scikit-image (brick, grass, gravel, ...): "
+        "image features -> metric -> 3-NN",
+        file=out,
+    )
     start = time.perf_counter()
     rows = texture_benchmark()
     width = max(len(str(r.get("name", r.get("method", "")))) for r in rows)
@@ -136,15 +177,23 @@ def _texture_demo(out):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="mlearn", description=__doc__)
+    """Run ``python -m mlearn`` with ``argv`` (None: the command line); returns 0."""
+    parser = argparse.ArgumentParser(
+        prog="mlearn",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p_demo = sub.add_parser("demo", help="compare learners by cross-validated 3-NN accuracy")
     p_demo.add_argument("--dataset", choices=DEMO_DATASETS, default="wine")
     p_demo.add_argument("--cv", type=int, default=5, help="number of folds (default 5)")
     p_demo.add_argument("--no-images", action="store_true", help="skip the texture example")
+    p_demo.add_argument(
+        "--quiet", action="store_true", help="no progress report on stderr, only the table"
+    )
     args = parser.parse_args(argv)
     if args.command == "demo":
         if args.cv < 2:
             parser.error("--cv must be at least 2")
-        demo(args.dataset, cv=args.cv, images=not args.no_images)
+        demo(args.dataset, cv=args.cv, images=not args.no_images, verbose=not args.quiet)
     return 0

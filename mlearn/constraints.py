@@ -10,6 +10,9 @@ import warnings
 import numpy as np
 from sklearn.utils import check_random_state
 
+# the unvalidated entry: the learner has checked its arguments
+from .pairwise._api import _kneighbors as kneighbors
+
 __all__ = ["Constraints", "wrap_pairs"]
 
 
@@ -56,9 +59,7 @@ class Constraints:
         self.known_label_idx = np.flatnonzero(known)
         self.known_labels = labels[known]
         self._classes, self._codes = np.unique(self.known_labels, return_inverse=True)
-        self._members = [
-            self.known_label_idx[self._codes == k] for k in range(len(self._classes))
-        ]
+        self._members = [self.known_label_idx[self._codes == k] for k in range(len(self._classes))]
 
     # -- pairs -----------------------------------------------------------------
 
@@ -90,7 +91,7 @@ class Constraints:
         return a, b, c, d
 
     def pairs(self, n_constraints, random_state=None):
-        """Labelled pairs of indices: up to ``n_constraints`` similar (+1) and as many dissimilar (-1).
+        """Labelled index pairs: up to ``n_constraints`` similar (+1) and as many dissimilar (-1).
 
         Returns
         -------
@@ -128,8 +129,9 @@ class Constraints:
             second = np.array([self._members[c][t] for c, t in zip(cls, j)], dtype=np.int64)
             return first, second
 
-        return self._unique_pairs(draw, n, available, "similar",
-                                  lambda: self._all_pairs(similar=True), rng)
+        return self._unique_pairs(
+            draw, n, available, "similar", lambda: self._all_pairs(similar=True), rng
+        )
 
     def _negative_pairs(self, n, rng):
         idx = self.known_label_idx
@@ -148,8 +150,9 @@ class Constraints:
             keep = codes[i] != codes[j]
             return idx[i[keep]], idx[j[keep]]
 
-        return self._unique_pairs(draw, n, available, "dissimilar",
-                                  lambda: self._all_pairs(similar=False), rng)
+        return self._unique_pairs(
+            draw, n, available, "dissimilar", lambda: self._all_pairs(similar=False), rng
+        )
 
     def _all_pairs(self, similar):
         """Every similar (or dissimilar) pair of labelled points, each once."""
@@ -191,8 +194,9 @@ class Constraints:
             # draw that finished before gives the pairs it gave then
             if rounds > 10_000 and len(seen) < target:
                 first, second = everything()
-                rest = [(u, v) for u, v in zip(first.tolist(), second.tolist())
-                        if (u, v) not in seen]
+                rest = [
+                    (u, v) for u, v in zip(first.tolist(), second.tolist()) if (u, v) not in seen
+                ]
                 for t in rng.choice(len(rest), size=target - len(seen), replace=False):
                     seen[rest[t]] = rest[t]
         pairs = np.array(list(seen.values()), dtype=np.int64).reshape(-1, 2)
@@ -274,8 +278,6 @@ class Constraints:
         >>> triplets.shape, len(caught)  # class 1 has one neighbour to give, not 2
         ((8, 3), 1)
         """
-        from .pairwise import kneighbors
-
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[0] != self.partial_labels.shape[0]:
             raise ValueError(

@@ -4,12 +4,17 @@ Nothing here downloads anything: the data ship with the packages mlearn
 already depends on or with its optional extras.
 """
 
+from numbers import Integral
+
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
+
+from ._sklearn_compat import Interval, validate_params
 
 __all__ = ["load_textures"]
 
 TEXTURE_NAMES = ("brick", "grass", "gravel")
+_SIDE = 512  # pixels, the side of every texture image
 
 
 def _skimage_data():
@@ -18,14 +23,54 @@ def _skimage_data():
     except ImportError as exc:
         raise ImportError(
             "load_textures needs scikit-image, which ships the texture images; "
-            'install it with pip install "mlearn[images]"'
+            'install it with pip install "mlearn-metric[images]"'
         ) from exc
     return data
 
 
+def _tiles(texture, patch_size):
+    """The non-overlapping ``patch_size`` squares of ``texture``, row by row."""
+    per_side = _SIDE // patch_size
+    texture = texture[: per_side * patch_size, : per_side * patch_size]
+    tiles = texture.reshape(per_side, patch_size, per_side, patch_size)
+    return tiles.transpose(0, 2, 1, 3).reshape(per_side * per_side, patch_size, patch_size)
+
+
+def _draw_patches(data, patch_size, n_patches_per_image, rng):
+    """``n_patches_per_image`` tiles of each texture, drawn without replacement,
+    and their classes, all shuffled together."""
+    images, target = [], []
+    for label, name in enumerate(TEXTURE_NAMES):
+        texture = np.asarray(getattr(data, name)())
+        if texture.ndim == 3:  # pragma: no cover - the textures are grey-level
+            texture = texture[..., 0]
+        tiles = _tiles(texture, patch_size)
+        chosen = rng.choice(len(tiles), size=n_patches_per_image, replace=False)
+        images.append(tiles[chosen])
+        target.append(np.full(n_patches_per_image, label))
+    order = rng.permutation(len(TEXTURE_NAMES) * n_patches_per_image)
+    return (
+        np.ascontiguousarray(np.concatenate(images)[order], dtype=np.uint8),
+        np.concatenate(target)[order],
+    )
+
+
+@validate_params(
+    {
+        "patch_size": [Interval(Integral, 4, 512, closed="both")],
+        "n_patches_per_image": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "return_X_y": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def load_textures(
-    patch_size=32, n_patches_per_image=64, random_state=None, *, return_X_y=False
-):
+    patch_size: int = 32,
+    n_patches_per_image: int = 64,
+    random_state: int | np.random.RandomState | None = None,
+    *,
+    return_X_y: bool = False,
+) -> Bunch | tuple[np.ndarray, np.ndarray]:
     """Labelled patches of three real textures: brick, grass and gravel.
 
     The source images are the 512 x 512 grey-level photographs of brick,
@@ -59,8 +104,12 @@ def load_textures(
 
     Raises
     ------
+    ValueError
+        If a parameter has the wrong type or lies outside its range (then a
+        scikit-learn ``InvalidParameterError``, also a ``TypeError``), or if
+        ``n_patches_per_image`` is more than the patches an image holds.
     ImportError
-        If scikit-image is not installed (``pip install "mlearn[images]"``).
+        If scikit-image is not installed (``pip install "mlearn-metric[images]"``).
 
     Examples
     --------
@@ -70,42 +119,16 @@ def load_textures(
     >>> textures.images.shape, textures.target_names
     ((30, 32, 32), array(['brick', 'grass', 'gravel'], dtype='<U6'))
     """
-    for name, value in (
-        ("patch_size", patch_size),
-        ("n_patches_per_image", n_patches_per_image),
-    ):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if not 4 <= patch_size <= 512:
-        raise ValueError(f"patch_size must be in [4, 512], got {patch_size}")
-    per_side = 512 // patch_size
-    available = per_side * per_side
-    if not 1 <= n_patches_per_image <= available:
+    available = (_SIDE // patch_size) ** 2
+    if n_patches_per_image > available:
         raise ValueError(
             f"n_patches_per_image must be in [1, {available}] for patch_size="
             f"{patch_size} (non-overlapping patches of a 512 x 512 image), got "
             f"{n_patches_per_image}"
         )
-    data = _skimage_data()
-    rng = check_random_state(random_state)
-    images, target = [], []
-    for label, name in enumerate(TEXTURE_NAMES):
-        texture = np.asarray(getattr(data, name)())
-        if texture.ndim == 3:  # pragma: no cover - the textures are grey-level
-            texture = texture[..., 0]
-        texture = texture[: per_side * patch_size, : per_side * patch_size]
-        patches = texture.reshape(per_side, patch_size, per_side, patch_size)
-        patches = patches.transpose(0, 2, 1, 3).reshape(
-            available, patch_size, patch_size
-        )
-        chosen = rng.choice(available, size=n_patches_per_image, replace=False)
-        images.append(patches[chosen])
-        target.append(np.full(n_patches_per_image, label))
-    images = np.concatenate(images)
-    target = np.concatenate(target)
-    order = rng.permutation(len(target))
-    images = np.ascontiguousarray(images[order], dtype=np.uint8)
-    target = target[order]
+    images, target = _draw_patches(
+        _skimage_data(), patch_size, n_patches_per_image, check_random_state(random_state)
+    )
     if return_X_y:
         return images, target
     return Bunch(

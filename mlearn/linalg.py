@@ -8,9 +8,11 @@ linear map that :meth:`transform` applies.
 
 import numpy as np
 from scipy.linalg import pinvh
+from sklearn.decomposition import PCA
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.utils import check_random_state
 
-from ._validation import check_psd_matrix
+from ._validation import check_n_components, check_psd_matrix
 
 __all__ = [
     "auto_init",
@@ -111,12 +113,7 @@ def components_from_metric(M, n_components=None, *, tol=None, check_psd=True):
     else:
         M = np.asarray(M, dtype=np.float64)
     n_features = M.shape[0]
-    if n_components is None:
-        n_components = n_features
-    if not 1 <= n_components <= n_features:
-        raise ValueError(
-            f"n_components must be between 1 and n_features={n_features}, got {n_components}"
-        )
+    n_components = check_n_components(n_components, n_features)
     w, V = np.linalg.eigh((M + M.T) / 2)
     order = np.argsort(w)[::-1][:n_components]
     w = np.clip(w[order], 0.0, None)
@@ -175,16 +172,6 @@ def power_of_two_scale(*arrays, band=SAFE_MAGNITUDE):
         return 1.0
     _, exponent = np.frexp(largest)
     return float(np.ldexp(1.0, int(exponent)))
-
-
-def _validate_n_components(n_components, n_features):
-    if n_components is None:
-        return n_features
-    if not 1 <= n_components <= n_features:
-        raise ValueError(
-            f"n_components must be between 1 and n_features={n_features}, got {n_components}"
-        )
-    return int(n_components)
 
 
 def auto_init(n_samples, n_features, n_components, n_classes=None):
@@ -266,17 +253,14 @@ def initialize_components(init, X, y=None, *, n_components=None, random_state=No
         L = np.asarray(init, dtype=np.float64)
         if L.ndim != 2 or L.shape[1] != n_features:
             raise ValueError(
-                f"init must have shape (n_components, {n_features}) to match X, "
-                f"got {L.shape}"
+                f"init must have shape (n_components, {n_features}) to match X, got {L.shape}"
             )
         if n_components is not None and L.shape[0] != n_components:
-            raise ValueError(
-                f"init has {L.shape[0]} rows but n_components={n_components}"
-            )
+            raise ValueError(f"init has {L.shape[0]} rows but n_components={n_components}")
         if not np.isfinite(L).all():
             raise ValueError("init must not contain NaN or infinity")
         return L.copy()
-    n_components = _validate_n_components(n_components, n_features)
+    n_components = check_n_components(n_components, n_features)
     if init == "auto":
         n_classes = None if y is None else len(np.unique(y))
         init = auto_init(n_samples, n_features, n_components, n_classes)
@@ -285,8 +269,6 @@ def initialize_components(init, X, y=None, *, n_components=None, random_state=No
     if init == "random":
         return check_random_state(random_state).standard_normal((n_components, n_features))
     if init == "pca":
-        from sklearn.decomposition import PCA
-
         if n_components > min(n_samples, n_features):
             raise ValueError(
                 f"init='pca' gives at most min(n_samples, n_features)="
@@ -295,8 +277,6 @@ def initialize_components(init, X, y=None, *, n_components=None, random_state=No
         pca = PCA(n_components=n_components, random_state=random_state).fit(X)
         return pca.components_.copy()
     if init == "lda":
-        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-
         if y is None:
             raise ValueError("init='lda' needs class labels y")
         n_classes = len(np.unique(y))
@@ -364,24 +344,20 @@ def initialize_metric(init, X, y=None, *, n_components=None, random_state=None, 
     if init == "auto":
         n_classes = None if y is None else len(np.unique(y))
         init = auto_init(
-            X.shape[0], n_features, _validate_n_components(n_components, n_features), n_classes
+            X.shape[0], n_features, check_n_components(n_components, n_features), n_classes
         )
         if init == "identity":
             return np.eye(n_features)
     if init in ("pca", "lda"):
         return metric_from_components(
-            initialize_components(
-                init, X, y, n_components=n_components, random_state=random_state
-            )
+            initialize_components(init, X, y, n_components=n_components, random_state=random_state)
         )
     raise ValueError(f"{name} must be one of {METRIC_INITS} or an array, got {init!r}")
 
 
 def _inverse_covariance(X):
     if X.shape[0] < 2:
-        raise ValueError(
-            f"the covariance needs at least 2 samples, got n_samples={X.shape[0]}"
-        )
+        raise ValueError(f"the covariance needs at least 2 samples, got n_samples={X.shape[0]}")
     cov = np.atleast_2d(np.cov(X, rowvar=False))
     M = pinvh(cov)
     return (M + M.T) / 2

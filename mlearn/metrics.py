@@ -26,16 +26,29 @@ points. The neighbours, hence the scores, are those of the in-memory call.
 
 Pair verification scores take ``y_true`` in {+1, -1} and ``scores`` where
 higher means more similar (a pairs learner's ``decision_function``).
+
+Parameters are checked as in scikit-learn's public functions: a value of the
+wrong type or out of its range (``k=0``, ``k=True``, an unknown ``metric``, a
+NaN ``threshold``) raises scikit-learn's ``InvalidParameterError``, a
+``ValueError`` and a ``TypeError``, naming the parameter and what it accepts.
 """
 
-import numbers
 import warnings
+from collections.abc import Callable
+from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
+from scipy.stats import rankdata
 from sklearn.exceptions import UndefinedMetricWarning
 
-from ._sklearn_compat import check_array
+from ._docstrings import fill_doc
+from ._sklearn_compat import Interval, StrOptions, check_array, validate_params
 from ._validation import check_pair_labels
+from .pairwise import kneighbors
+from .pairwise._dask import involves_dask
+from .pairwise._metrics import ALIASES, METRICS
 
 __all__ = [
     "equal_error_rate",
@@ -93,16 +106,21 @@ def _check_retrieval_inputs(embeddings, labels, reference, reference_labels):
 def _check_points(points, name):
     if np.ndim(points) != 2:
         raise ValueError(
-            f"{name} must be a 2-D array (n_points, n_features), got shape "
-            f"{np.shape(points)}"
+            f"{name} must be a 2-D array (n_points, n_features), got shape {np.shape(points)}"
         )
-    if _dask_input(points):
+    if involves_dask(points):
         if points.shape[0] == 0:
-            raise ValueError(f"{name} is empty (shape {points.shape}); at least one point "
-                             "is needed")
+            raise ValueError(
+                f"{name} is empty (shape {points.shape}); at least one point is needed"
+            )
         return points
-    points = check_array(points, dtype=(np.float64, np.float32), ensure_all_finite=True,
-                         ensure_min_samples=0, input_name=name)
+    points = check_array(
+        points,
+        dtype=(np.float64, np.float32),
+        ensure_all_finite=True,
+        ensure_min_samples=0,
+        input_name=name,
+    )
     if points.shape[0] == 0:
         raise ValueError(f"{name} is empty (shape {points.shape}); at least one point is needed")
     return points
@@ -111,7 +129,7 @@ def _check_points(points, name):
 def _check_labels(labels, n, name, of, compute=False):
     """Checked class labels; a dask array is checked by a small computation
     (its NaN), and computed only with ``compute``."""
-    if _dask_input(labels):
+    if involves_dask(labels):
         return _check_dask_labels(labels, n, name, of, compute)
     labels = np.asarray(labels)
     if labels.ndim != 1:
@@ -137,8 +155,10 @@ def _check_dask_labels(labels, n, name, of, compute):
     if labels.shape[0] != n:
         raise ValueError(f"{name} has {labels.shape[0]} entries but {of} has {n} rows")
     if labels.dtype.kind not in "biuf":
-        raise TypeError(f"{name} as a dask array must hold numbers (integer or float "
-                        f"class labels), got dtype {labels.dtype}")
+        raise TypeError(
+            f"{name} as a dask array must hold numbers (integer or float "
+            f"class labels), got dtype {labels.dtype}"
+        )
     if compute:
         return _check_labels(labels.compute(), n, name, of)
     if labels.dtype.kind == "f" and not bool(labels.map_blocks(np.isfinite).all()):
@@ -148,19 +168,13 @@ def _check_dask_labels(labels, n, name, of, compute):
 
 def _class_counts(ref_labels):
     """The reference classes (sorted) and how many reference points each has."""
-    if _dask_input(ref_labels):
+    if involves_dask(ref_labels):
         import dask
         import dask.array as da
 
         classes, counts = dask.compute(*da.unique(ref_labels, return_counts=True))
         return np.asarray(classes), np.asarray(counts)
     return np.unique(ref_labels, return_counts=True)
-
-
-def _check_k(k, name):
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise ValueError(f"{name} must be a positive integer, got {k!r}")
-    return int(k)
 
 
 def _check_k_fits(k, name, n_candidates, self_ref):
@@ -177,12 +191,9 @@ def _check_k_fits(k, name, n_candidates, self_ref):
         )
 
 
-def _check_working_memory(working_memory):
-    if working_memory is None:
-        return _DEFAULT_WORKING_MEMORY
-    from .pairwise._chunking import resolve_working_memory
-
-    return resolve_working_memory(working_memory)
+def _working_memory(working_memory):
+    """The budget in MiB (already checked positive and finite)."""
+    return _DEFAULT_WORKING_MEMORY if working_memory is None else float(working_memory)
 
 
 def _n_relevant(labels, classes, ref_counts, self_ref):
@@ -211,15 +222,19 @@ def _query_blocks(n, depth, self_ref, working_memory):
 
 def _search(emb, ref, start, stop, k, self_ref, metric, working_memory, metric_params):
     """The neighbour indices of queries ``start:stop`` (lazy for dask input)."""
-    from .pairwise import kneighbors
-
     n, n_ref = emb.shape[0], ref.shape[0]
     kk = min(k + int(self_ref), n_ref)
     # all queries at once against themselves: one set of operands
     whole = self_ref and start == 0 and stop == n
-    _, ind = kneighbors(emb if whole else emb[start:stop], None if whole else ref,
-                        n_neighbors=kk, metric=metric, exclude_self=False,
-                        working_memory=working_memory, **metric_params)
+    _, ind = kneighbors(
+        emb if whole else emb[start:stop],
+        None if whole else ref,
+        n_neighbors=kk,
+        metric=metric,
+        exclude_self=False,
+        working_memory=working_memory,
+        **metric_params,
+    )
     return ind
 
 
@@ -245,21 +260,25 @@ def _neighbour_blocks(emb, ref, depth, self_ref, metric, working_memory, metric_
     the neighbour indices come back.
     """
     blocks = list(_query_blocks(emb.shape[0], depth, self_ref, working_memory))
-    if _dask_input(emb, ref):
+    if involves_dask(emb, ref):
         import dask
 
-        lazy = {b: _search(emb, ref, *b, self_ref, metric, working_memory, metric_params)
-                for b in blocks if b[2] > 0}
+        lazy = {
+            b: _search(emb, ref, *b, self_ref, metric, working_memory, metric_params)
+            for b in blocks
+            if b[2] > 0
+        }
         found = dict(zip(lazy, dask.compute(*lazy.values())))
     for start, stop, k in blocks:
         if k == 0:
             yield np.arange(start, stop), np.empty((stop - start, 0), dtype=np.int64)
             continue
-        if _dask_input(emb, ref):
+        if involves_dask(emb, ref):
             ind = found[(start, stop, k)]
         else:
-            ind = _search(emb, ref, start, stop, k, self_ref, metric, working_memory,
-                          metric_params)
+            ind = _search(
+                emb, ref, start, stop, k, self_ref, metric, working_memory, metric_params
+            )
         yield _own_results_left_out(ind, start, stop, self_ref)
 
 
@@ -270,16 +289,10 @@ def _relevance(labels, ref_labels, queries, ind):
 def _labels_at(ref_labels, ind):
     """``ref_labels[ind]``; for dask labels only the entries at ``ind`` are
     computed."""
-    if not _dask_input(ref_labels):
+    if not involves_dask(ref_labels):
         return ref_labels[ind]
     needed, where = np.unique(ind, return_inverse=True)
     return np.asarray(ref_labels[needed].compute())[where].reshape(ind.shape)
-
-
-def _dask_input(*arrays):
-    from .pairwise._dask import involves_dask
-
-    return involves_dask(*arrays)
 
 
 def _finish(values, included, return_n_excluded, name):
@@ -299,20 +312,41 @@ def _finish(values, included, return_n_excluded, name):
     return (score, n_excluded) if return_n_excluded else score
 
 
-def _retrieval(embeddings, labels, reference, reference_labels, depth_fn, score_fn, *,
-               metric, working_memory, metric_params, return_n_excluded, name, k=None):
+def _prepare(embeddings, labels, reference, reference_labels, working_memory, k, k_name):
+    """Checked inputs, whether the queries search themselves, and the budget in MiB."""
     emb, labels, ref, ref_labels, self_ref = _check_retrieval_inputs(
         embeddings, labels, reference, reference_labels
     )
-    working_memory = _check_working_memory(working_memory)
     if k is not None:
-        _check_k_fits(k, "k", ref.shape[0] - int(self_ref), self_ref)
+        _check_k_fits(k, k_name, ref.shape[0] - int(self_ref), self_ref)
+    return emb, labels, ref, ref_labels, self_ref, _working_memory(working_memory)
+
+
+def _retrieval(
+    embeddings,
+    labels,
+    reference,
+    reference_labels,
+    depth_fn,
+    score_fn,
+    *,
+    metric,
+    working_memory,
+    metric_params,
+    return_n_excluded,
+    name,
+    k=None,
+):
+    emb, labels, ref, ref_labels, self_ref, working_memory = _prepare(
+        embeddings, labels, reference, reference_labels, working_memory, k, "k"
+    )
     n_rel = _n_relevant(labels, *_class_counts(ref_labels), self_ref)
     included = n_rel > 0
     depth = np.where(included, depth_fn(n_rel, ref.shape[0] - int(self_ref)), 0)
     values = np.zeros(emb.shape[0])
-    for queries, ind in _neighbour_blocks(emb, ref, depth, self_ref, metric, working_memory,
-                                          metric_params):
+    for queries, ind in _neighbour_blocks(
+        emb, ref, depth, self_ref, metric, working_memory, metric_params
+    ):
         rel = _relevance(labels, ref_labels, queries, ind)
         # a block fetches its deepest query's depth: ignore ranks past each query's own
         rel &= np.arange(rel.shape[1])[None, :] < depth[queries][:, None]
@@ -338,21 +372,57 @@ _POINTS_PARAMS_DOC = """
     **metric_params
         Passed to the distance (e.g. ``p=3`` for minkowski)."""
 
-_RETRIEVAL_PARAMS_DOC = _POINTS_PARAMS_DOC.replace("""
-    **metric_params""", """
+_RETRIEVAL_PARAMS_DOC = _POINTS_PARAMS_DOC.replace(
+    """
+    **metric_params""",
+    """
     return_n_excluded : bool, default=False
         Also return the number of queries left out because no reference
         point shares their class. When all are left out the score is 0.0
         and an ``UndefinedMetricWarning`` is raised.
-    **metric_params""")
+    **metric_params""",
+)
+
+_POSITIVE_INT = Interval(Integral, 1, None, closed="left")
+
+#: The parameters every retrieval score and knn_accuracy share. ``metric`` is
+#: one of :func:`mlearn.pairwise.pairwise_distances`'s names; its parameters
+#: (``**metric_params``) are checked by the neighbour search.
+_POINTS_CONSTRAINTS: dict[str, list[Any]] = {
+    "embeddings": ["array-like"],
+    "labels": ["array-like"],
+    "reference": ["array-like", None],
+    "reference_labels": ["array-like", None],
+    "metric": [StrOptions(set(METRICS) | set(ALIASES))],
+    "working_memory": [Interval(Real, 0, np.inf, closed="neither"), None],
+}
+_RETRIEVAL_CONSTRAINTS: dict[str, list[Any]] = {
+    **_POINTS_CONSTRAINTS,
+    "return_n_excluded": ["boolean"],
+}
+
+#: A score, or ``(score, n_excluded)`` with ``return_n_excluded=True``.
+_Score = float | tuple[float, int]
 
 
 # -- retrieval ----------------------------------------------------------------------
 
 
-def precision_at_k(embeddings, labels, *, reference=None, reference_labels=None, k=1,
-                   metric="euclidean", working_memory=None, return_n_excluded=False,
-                   **metric_params):
+@validate_params(
+    {**_RETRIEVAL_CONSTRAINTS, "k": [_POSITIVE_INT]}, prefer_skip_nested_validation=False
+)
+def precision_at_k(
+    embeddings: ArrayLike,
+    labels: ArrayLike,
+    *,
+    reference: ArrayLike | None = None,
+    reference_labels: ArrayLike | None = None,
+    k: int = 1,
+    metric: str = "euclidean",
+    working_memory: float | None = None,
+    return_n_excluded: bool = False,
+    **metric_params: Any,
+) -> _Score:
     """Mean fraction of a query's ``k`` nearest neighbours that share its class.
 
     Parameters
@@ -377,20 +447,41 @@ def precision_at_k(embeddings, labels, *, reference=None, reference_labels=None,
     >>> precision_at_k(X, y, k=1)   # the point at 0.3 finds 0.1 (class 0)
     0.8
     """
-    k = _check_k(k, "k")
 
     def score(rel, n_rel, depth):
         return rel.sum(axis=1) / np.maximum(depth, 1)
 
-    return _retrieval(embeddings, labels, reference, reference_labels,
-                      lambda n_rel, n_ref: np.full_like(n_rel, k), score, metric=metric,
-                      working_memory=working_memory, metric_params=metric_params,
-                      return_n_excluded=return_n_excluded, name="precision_at_k", k=k)
+    return _retrieval(
+        embeddings,
+        labels,
+        reference,
+        reference_labels,
+        lambda n_rel, n_ref: np.full_like(n_rel, k),
+        score,
+        metric=metric,
+        working_memory=working_memory,
+        metric_params=metric_params,
+        return_n_excluded=return_n_excluded,
+        name="precision_at_k",
+        k=k,
+    )
 
 
-def recall_at_k(embeddings, labels, *, reference=None, reference_labels=None, k=1,
-                metric="euclidean", working_memory=None, return_n_excluded=False,
-                **metric_params):
+@validate_params(
+    {**_RETRIEVAL_CONSTRAINTS, "k": [_POSITIVE_INT]}, prefer_skip_nested_validation=False
+)
+def recall_at_k(
+    embeddings: ArrayLike,
+    labels: ArrayLike,
+    *,
+    reference: ArrayLike | None = None,
+    reference_labels: ArrayLike | None = None,
+    k: int = 1,
+    metric: str = "euclidean",
+    working_memory: float | None = None,
+    return_n_excluded: bool = False,
+    **metric_params: Any,
+) -> _Score:
     """Fraction of queries with at least one same-class point among their ``k`` nearest.
 
     This is the "Recall@K" of the metric-learning literature (a hit rate), not
@@ -417,20 +508,38 @@ def recall_at_k(embeddings, labels, *, reference=None, reference_labels=None, k=
     >>> recall_at_k(X, y, k=2)
     0.8
     """
-    k = _check_k(k, "k")
 
     def score(rel, n_rel, depth):
         return rel.any(axis=1).astype(float)
 
-    return _retrieval(embeddings, labels, reference, reference_labels,
-                      lambda n_rel, n_ref: np.full_like(n_rel, k), score, metric=metric,
-                      working_memory=working_memory, metric_params=metric_params,
-                      return_n_excluded=return_n_excluded, name="recall_at_k", k=k)
+    return _retrieval(
+        embeddings,
+        labels,
+        reference,
+        reference_labels,
+        lambda n_rel, n_ref: np.full_like(n_rel, k),
+        score,
+        metric=metric,
+        working_memory=working_memory,
+        metric_params=metric_params,
+        return_n_excluded=return_n_excluded,
+        name="recall_at_k",
+        k=k,
+    )
 
 
-def r_precision(embeddings, labels, *, reference=None, reference_labels=None,
-                metric="euclidean", working_memory=None, return_n_excluded=False,
-                **metric_params):
+@validate_params(_RETRIEVAL_CONSTRAINTS, prefer_skip_nested_validation=False)
+def r_precision(
+    embeddings: ArrayLike,
+    labels: ArrayLike,
+    *,
+    reference: ArrayLike | None = None,
+    reference_labels: ArrayLike | None = None,
+    metric: str = "euclidean",
+    working_memory: float | None = None,
+    return_n_excluded: bool = False,
+    **metric_params: Any,
+) -> _Score:
     """Mean precision among the first R results, R being the query's number of relevant points.
 
     Parameters
@@ -459,10 +568,19 @@ def r_precision(embeddings, labels, *, reference=None, reference_labels=None,
     def score(rel, n_rel, depth):
         return rel.sum(axis=1) / np.maximum(n_rel, 1)
 
-    return _retrieval(embeddings, labels, reference, reference_labels,
-                      lambda n_rel, n_ref: n_rel, score, metric=metric,
-                      working_memory=working_memory, metric_params=metric_params,
-                      return_n_excluded=return_n_excluded, name="r_precision")
+    return _retrieval(
+        embeddings,
+        labels,
+        reference,
+        reference_labels,
+        lambda n_rel, n_ref: n_rel,
+        score,
+        metric=metric,
+        working_memory=working_memory,
+        metric_params=metric_params,
+        return_n_excluded=return_n_excluded,
+        name="r_precision",
+    )
 
 
 def _average_precision(rel, n_rel):
@@ -471,13 +589,22 @@ def _average_precision(rel, n_rel):
     return (rel * hits / ranks).sum(axis=1) / np.maximum(n_rel, 1)
 
 
-def mean_average_precision_at_r(embeddings, labels, *, reference=None, reference_labels=None,
-                                metric="euclidean", working_memory=None,
-                                return_n_excluded=False, **metric_params):
+@validate_params(_RETRIEVAL_CONSTRAINTS, prefer_skip_nested_validation=False)
+def mean_average_precision_at_r(
+    embeddings: ArrayLike,
+    labels: ArrayLike,
+    *,
+    reference: ArrayLike | None = None,
+    reference_labels: ArrayLike | None = None,
+    metric: str = "euclidean",
+    working_memory: float | None = None,
+    return_n_excluded: bool = False,
+    **metric_params: Any,
+) -> _Score:
     """MAP@R: average precision over the first R results, R the number of relevant points.
 
     For a query with R relevant points and relevance ``rel(i)`` of the
-    result at rank i, ``AP@R = (1/R) Σ_{{i ≤ R}} P(i) rel(i)`` with ``P(i)``
+    result at rank i, ``AP@R = (1/R) Σ_{i ≤ R} P(i) rel(i)`` with ``P(i)``
     the precision of the first i results (Musgrave et al., 2020, "A metric
     learning reality check").
 
@@ -502,16 +629,33 @@ def mean_average_precision_at_r(embeddings, labels, *, reference=None, reference
     def score(rel, n_rel, depth):
         return _average_precision(rel, n_rel)
 
-    return _retrieval(embeddings, labels, reference, reference_labels,
-                      lambda n_rel, n_ref: n_rel, score, metric=metric,
-                      working_memory=working_memory, metric_params=metric_params,
-                      return_n_excluded=return_n_excluded,
-                      name="mean_average_precision_at_r")
+    return _retrieval(
+        embeddings,
+        labels,
+        reference,
+        reference_labels,
+        lambda n_rel, n_ref: n_rel,
+        score,
+        metric=metric,
+        working_memory=working_memory,
+        metric_params=metric_params,
+        return_n_excluded=return_n_excluded,
+        name="mean_average_precision_at_r",
+    )
 
 
-def mean_average_precision(embeddings, labels, *, reference=None, reference_labels=None,
-                           metric="euclidean", working_memory=None,
-                           return_n_excluded=False, **metric_params):
+@validate_params(_RETRIEVAL_CONSTRAINTS, prefer_skip_nested_validation=False)
+def mean_average_precision(
+    embeddings: ArrayLike,
+    labels: ArrayLike,
+    *,
+    reference: ArrayLike | None = None,
+    reference_labels: ArrayLike | None = None,
+    metric: str = "euclidean",
+    working_memory: float | None = None,
+    return_n_excluded: bool = False,
+    **metric_params: Any,
+) -> _Score:
     """Mean average precision over the full ranking of the reference set.
 
     ``AP = (1/R) Σ_i P(i) rel(i)`` over every rank i.
@@ -537,14 +681,35 @@ def mean_average_precision(embeddings, labels, *, reference=None, reference_labe
     def score(rel, n_rel, depth):
         return _average_precision(rel, n_rel)
 
-    return _retrieval(embeddings, labels, reference, reference_labels,
-                      lambda n_rel, n_ref: np.full_like(n_rel, n_ref), score, metric=metric,
-                      working_memory=working_memory, metric_params=metric_params,
-                      return_n_excluded=return_n_excluded, name="mean_average_precision")
+    return _retrieval(
+        embeddings,
+        labels,
+        reference,
+        reference_labels,
+        lambda n_rel, n_ref: np.full_like(n_rel, n_ref),
+        score,
+        metric=metric,
+        working_memory=working_memory,
+        metric_params=metric_params,
+        return_n_excluded=return_n_excluded,
+        name="mean_average_precision",
+    )
 
 
-def knn_accuracy(embeddings, labels, *, reference=None, reference_labels=None, n_neighbors=3,
-                 metric="euclidean", working_memory=None, **metric_params):
+@validate_params(
+    {**_POINTS_CONSTRAINTS, "n_neighbors": [_POSITIVE_INT]}, prefer_skip_nested_validation=False
+)
+def knn_accuracy(
+    embeddings: ArrayLike,
+    labels: ArrayLike,
+    *,
+    reference: ArrayLike | None = None,
+    reference_labels: ArrayLike | None = None,
+    n_neighbors: int = 3,
+    metric: str = "euclidean",
+    working_memory: float | None = None,
+    **metric_params: Any,
+) -> float:
     """Accuracy of the majority vote of each query's ``n_neighbors`` nearest reference points.
 
     Every query is classified (none is left out). A tied vote goes to the
@@ -583,29 +748,29 @@ def knn_accuracy(embeddings, labels, *, reference=None, reference_labels=None, n
     ...                  n_neighbors=1)
     1.0
     """
-    n_neighbors = _check_k(n_neighbors, "n_neighbors")
-    emb, labels, ref, ref_labels, self_ref = _check_retrieval_inputs(
-        embeddings, labels, reference, reference_labels
+    emb, query_labels, ref, ref_labels, self_ref, working_memory = _prepare(
+        embeddings, labels, reference, reference_labels, working_memory, n_neighbors, "n_neighbors"
     )
-    working_memory = _check_working_memory(working_memory)
-    _check_k_fits(n_neighbors, "n_neighbors", ref.shape[0] - int(self_ref), self_ref)
-    if _dask_input(ref_labels):
-        classes, _ = _class_counts(ref_labels)
-
-        def codes_of(ind):
-            return np.searchsorted(classes, _labels_at(ref_labels, ind))
-    else:
-        classes, ref_codes = np.unique(ref_labels, return_inverse=True)
-
-        def codes_of(ind):
-            return ref_codes[ind]
+    classes, codes_of = _class_codes(ref_labels)
     depth = np.full(emb.shape[0], n_neighbors)
     correct = np.zeros(emb.shape[0], dtype=bool)
-    for queries, ind in _neighbour_blocks(emb, ref, depth, self_ref, metric, working_memory,
-                                          metric_params):
+    for queries, ind in _neighbour_blocks(
+        emb, ref, depth, self_ref, metric, working_memory, metric_params
+    ):
         predicted = classes[_majority(codes_of(ind))]
-        correct[queries] = predicted == labels[queries]
+        correct[queries] = predicted == query_labels[queries]
     return float(np.mean(correct))
+
+
+def _class_codes(ref_labels):
+    """The reference classes (sorted), and a function giving the class codes
+    (indices into them) of the reference points at given indices; for dask
+    labels only the entries asked for are computed."""
+    if involves_dask(ref_labels):
+        classes, _ = _class_counts(ref_labels)
+        return classes, lambda ind: np.searchsorted(classes, _labels_at(ref_labels, ind))
+    classes, ref_codes = np.unique(ref_labels, return_inverse=True)
+    return classes, lambda ind: ref_codes[ind]
 
 
 def _majority(codes):
@@ -617,22 +782,22 @@ def _majority(codes):
     best = np.empty(n, dtype=codes.dtype)
     step = max(1, 2**22 // max(k * k, 1))  # rows per (rows, k, k) comparison
     for start in range(0, n, step):
-        block = codes[start:start + step]
+        block = codes[start : start + step]
         counts = (block[:, :, None] == block[:, None, :]).sum(axis=2)
-        best[start:start + step] = block[np.arange(len(block)), np.argmax(counts, axis=1)]
+        best[start : start + step] = block[np.arange(len(block)), np.argmax(counts, axis=1)]
     return best
 
 
-def _fill_params_doc(func, params_doc):
-    doc = func.__doc__.replace("{params}", params_doc.strip("\n").lstrip())
-    func.__doc__ = doc.replace("{{", "{").replace("}}", "}")
-
-
-for _f in (precision_at_k, recall_at_k, r_precision, mean_average_precision_at_r,
-           mean_average_precision):
-    _fill_params_doc(_f, _RETRIEVAL_PARAMS_DOC)
+for _f in (
+    precision_at_k,
+    recall_at_k,
+    r_precision,
+    mean_average_precision_at_r,
+    mean_average_precision,
+):
+    fill_doc(params=_RETRIEVAL_PARAMS_DOC)(_f)
 del _f
-_fill_params_doc(knn_accuracy, _POINTS_PARAMS_DOC)  # every query votes: none left out
+fill_doc(params=_POINTS_PARAMS_DOC)(knn_accuracy)  # every query votes: none left out
 
 
 # -- pair verification --------------------------------------------------------------
@@ -655,7 +820,11 @@ def _check_pair_scores(y_true, scores, both_classes=True):
     return y, scores
 
 
-def pair_roc_auc(y_true, scores):
+_PAIR_CONSTRAINTS: dict[str, list[Any]] = {"y_true": ["array-like"], "scores": ["array-like"]}
+
+
+@validate_params(_PAIR_CONSTRAINTS, prefer_skip_nested_validation=True)
+def pair_roc_auc(y_true: ArrayLike, scores: ArrayLike) -> float:
     """Area under the ROC curve of pair verification.
 
     The probability that a random similar pair scores higher than a random
@@ -678,8 +847,10 @@ def pair_roc_auc(y_true, scores):
     >>> pair_roc_auc([1, 1, -1, -1], [0.9, 0.4, 0.5, 0.1])
     0.75
     """
-    from scipy.stats import rankdata
+    return _pair_roc_auc(y_true, scores)
 
+
+def _pair_roc_auc(y_true, scores):
     y, scores = _check_pair_scores(y_true, scores)
     ranks = rankdata(scores)
     n_pos = np.sum(y == 1)
@@ -687,7 +858,8 @@ def pair_roc_auc(y_true, scores):
     return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def equal_error_rate(y_true, scores):
+@validate_params(_PAIR_CONSTRAINTS, prefer_skip_nested_validation=True)
+def equal_error_rate(y_true: ArrayLike, scores: ArrayLike) -> float:
     """The error rate at the threshold where false accepts equal false rejects.
 
     The ROC curve is followed threshold by threshold; where the false
@@ -713,6 +885,10 @@ def equal_error_rate(y_true, scores):
     >>> equal_error_rate([1, -1, 1, -1], [0.9, 0.8, 0.3, 0.1])
     0.5
     """
+    return _equal_error_rate(y_true, scores)
+
+
+def _equal_error_rate(y_true, scores):
     y, scores = _check_pair_scores(y_true, scores)
     order = np.argsort(-scores, kind="stable")
     s, pos = scores[order], (y[order] == 1)
@@ -731,7 +907,12 @@ def equal_error_rate(y_true, scores):
     return float(fpr[j - 1] + t * (fpr[j] - fpr[j - 1]))
 
 
-def verification_accuracy(y_true, scores, threshold):
+@validate_params(
+    # -inf and inf are the two ends of the ROC curve; NaN calls nothing
+    {**_PAIR_CONSTRAINTS, "threshold": [Interval(Real, None, None, closed="both")]},
+    prefer_skip_nested_validation=True,
+)
+def verification_accuracy(y_true: ArrayLike, scores: ArrayLike, threshold: float) -> float:
     """Accuracy of predicting "similar" for pairs whose score is at least ``threshold``.
 
     Parameters
@@ -757,13 +938,10 @@ def verification_accuracy(y_true, scores, threshold):
     >>> verification_accuracy([1, 1, -1, -1], [0.9, 0.4, 0.5, 0.1], threshold=float("inf"))
     0.5
     """
-    if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, numbers.Real):
-        raise TypeError(f"threshold must be a real number, got {threshold!r}")
-    if np.isnan(float(threshold)):
-        raise ValueError(
-            "threshold is NaN; it must be a number (-inf and inf call every pair "
-            "similar or none)"
-        )
+    return _verification_accuracy(y_true, scores, threshold)
+
+
+def _verification_accuracy(y_true, scores, threshold):
     y, scores = _check_pair_scores(y_true, scores, both_classes=False)
     return float(np.mean(np.where(scores >= threshold, 1, -1) == y))
 
@@ -799,7 +977,10 @@ def _embed(estimator, X):
     )
 
 
-def make_retrieval_scorer(score="map_at_r", **kwargs):
+@validate_params(
+    {"score": [StrOptions(set(_RETRIEVAL_SCORES))]}, prefer_skip_nested_validation=True
+)
+def make_retrieval_scorer(score: str = "map_at_r", **kwargs: Any) -> Callable[..., float]:
     """A scorer for ``GridSearchCV`` / ``cross_val_score`` from a retrieval score.
 
     The scorer embeds the evaluation fold with the fitted estimator's
@@ -833,8 +1014,6 @@ def make_retrieval_scorer(score="map_at_r", **kwargs):
     >>> bool(scores.mean() > 0.8)
     True
     """
-    if score not in _RETRIEVAL_SCORES:
-        raise ValueError(f"score must be one of {sorted(_RETRIEVAL_SCORES)}, got {score!r}")
     func = _RETRIEVAL_SCORES[score]
 
     def scorer(estimator, X, y):
@@ -848,7 +1027,11 @@ def make_retrieval_scorer(score="map_at_r", **kwargs):
     return scorer
 
 
-def make_tuple_scorer(score="roc_auc"):
+@validate_params(
+    {"score": [StrOptions({"roc_auc", "accuracy", "equal_error_rate"})]},
+    prefer_skip_nested_validation=True,
+)
+def make_tuple_scorer(score: str = "roc_auc") -> Callable[..., float]:
     """A scorer for learners on pairs, triplets or quadruplets.
 
     Parameters
@@ -871,19 +1054,19 @@ def make_tuple_scorer(score="roc_auc"):
     >>> scorer = make_tuple_scorer("roc_auc")
     """
     if score == "accuracy":
+
         def scorer(estimator, tuples, y=None):
             predicted = estimator.predict(tuples)
             expected = 1 if y is None else check_pair_labels(y, len(predicted))
             return float(np.mean(predicted == expected))
     elif score == "roc_auc":
+
         def scorer(estimator, tuples, y=None):
-            return pair_roc_auc(y, estimator.decision_function(tuples))
-    elif score == "equal_error_rate":
+            return _pair_roc_auc(y, estimator.decision_function(tuples))
+    else:  # equal_error_rate
+
         def scorer(estimator, tuples, y=None):
-            return 1.0 - equal_error_rate(y, estimator.decision_function(tuples))
-    else:
-        raise ValueError(
-            f"score must be one of ['accuracy', 'equal_error_rate', 'roc_auc'], got {score!r}"
-        )
+            return 1.0 - _equal_error_rate(y, estimator.decision_function(tuples))
+
     scorer.__name__ = f"{score}_scorer"
     return scorer

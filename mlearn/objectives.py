@@ -40,6 +40,8 @@ import numbers
 import numpy as np
 from scipy.special import expit
 
+from ._validation import check_weights
+
 __all__ = [
     "PAIR_LOSSES",
     "REGULARIZERS",
@@ -231,17 +233,6 @@ def _inverse_pd(M, name):
     return inv_chol.T @ inv_chol
 
 
-def _check_weights(weights, n, name):
-    if weights is None:
-        return None
-    weights = np.asarray(weights, dtype=np.float64)
-    if weights.shape != (n,):
-        raise ValueError(f"{name} must have shape ({n},), one weight a constraint, got {weights.shape}")
-    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
-        raise ValueError(f"{name} must be finite and non-negative")
-    return weights
-
-
 def _weighted_mean(values, weights):
     if len(values) == 0:
         return 0.0, np.zeros(0)
@@ -310,14 +301,34 @@ class MetricObjective:
            [ 0. , -0.5]])
     """
 
-    def __init__(self, diffs, *, pair_index=None, pair_labels=None, near_index=None,
-                 far_index=None, pair_loss="contrastive", relative_loss="hinge", margin=1.0,
-                 lower=None, upper=None, threshold=1.0, learn_threshold=False,
-                 pair_weights=None, relative_weights=None, pairs_weight=1.0,
-                 relative_weight=1.0, regularizer="fro", alpha=0.0, M0=None):
+    def __init__(
+        self,
+        diffs,
+        *,
+        pair_index=None,
+        pair_labels=None,
+        near_index=None,
+        far_index=None,
+        pair_loss="contrastive",
+        relative_loss="hinge",
+        margin=1.0,
+        lower=None,
+        upper=None,
+        threshold=1.0,
+        learn_threshold=False,
+        pair_weights=None,
+        relative_weights=None,
+        pairs_weight=1.0,
+        relative_weight=1.0,
+        regularizer="fro",
+        alpha=0.0,
+        M0=None,
+    ):
         self.diffs = np.asarray(diffs, dtype=np.float64)
         if self.diffs.ndim != 2:
-            raise ValueError(f"diffs must be 2-D (n_diffs, n_features), got shape {self.diffs.shape}")
+            raise ValueError(
+                f"diffs must be 2-D (n_diffs, n_features), got shape {self.diffs.shape}"
+            )
         n_features = self.diffs.shape[1]
         empty = np.zeros(0, dtype=np.intp)
         self.pair_index = empty if pair_index is None else np.asarray(pair_index, dtype=np.intp)
@@ -333,13 +344,21 @@ class MetricObjective:
         if pair_loss not in PAIR_LOSSES:
             raise ValueError(f"pair_loss must be one of {PAIR_LOSSES}, got {pair_loss!r}")
         if relative_loss not in RELATIVE_LOSSES:
-            raise ValueError(f"relative_loss must be one of {RELATIVE_LOSSES}, got {relative_loss!r}")
+            raise ValueError(
+                f"relative_loss must be one of {RELATIVE_LOSSES}, got {relative_loss!r}"
+            )
         if regularizer is not None and regularizer not in REGULARIZERS:
-            raise ValueError(f"regularizer must be one of {REGULARIZERS} or None, got {regularizer!r}")
+            raise ValueError(
+                f"regularizer must be one of {REGULARIZERS} or None, got {regularizer!r}"
+            )
         if pair_loss == "hinge" and len(self.pair_index) and (lower is None or upper is None):
             raise ValueError("pair_loss='hinge' needs both thresholds, lower and upper")
-        for name, value in (("margin", margin), ("alpha", alpha), ("pairs_weight", pairs_weight),
-                            ("relative_weight", relative_weight)):
+        for name, value in (
+            ("margin", margin),
+            ("alpha", alpha),
+            ("pairs_weight", pairs_weight),
+            ("relative_weight", relative_weight),
+        ):
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0:
                 raise ValueError(f"{name} must be a non-negative number, got {value!r}")
         if margin == 0 and (pair_loss == "smooth_contrastive" or relative_loss == "squared_hinge"):
@@ -350,8 +369,8 @@ class MetricObjective:
         self.lower, self.upper = lower, upper
         self.threshold = float(threshold)
         self.learn_threshold = bool(learn_threshold) and pair_loss == "logistic"
-        self.pair_weights = _check_weights(pair_weights, len(self.pair_index), "pair_weights")
-        self.relative_weights = _check_weights(
+        self.pair_weights = check_weights(pair_weights, len(self.pair_index), "pair_weights")
+        self.relative_weights = check_weights(
             relative_weights, len(self.near_index), "relative_weights"
         )
         self.pairs_weight = float(pairs_weight)
@@ -460,8 +479,8 @@ class MetricObjective:
             kw["pair_index"] = inverse[:n_pairs]
             kw["pair_labels"] = y
         if relative is not None:
-            kw["near_index"] = inverse[n_pairs:n_pairs + n_rel]
-            kw["far_index"] = inverse[n_pairs + n_rel:]
+            kw["near_index"] = inverse[n_pairs : n_pairs + n_rel]
+            kw["far_index"] = inverse[n_pairs + n_rel :]
         return cls(diffs, **kw, **params)
 
     # -- evaluation -----------------------------------------------------------------
@@ -477,8 +496,13 @@ class MetricObjective:
         d_threshold = 0.0
         if len(self.pair_index) and self.pairs_weight > 0:
             values, deriv = pair_loss(
-                d[self.pair_index], self.pair_labels, self.pair_loss, margin=self.margin,
-                lower=self.lower, upper=self.upper, threshold=threshold,
+                d[self.pair_index],
+                self.pair_labels,
+                self.pair_loss,
+                margin=self.margin,
+                lower=self.lower,
+                upper=self.upper,
+                threshold=threshold,
             )
             mean, scale = _weighted_mean(values, self.pair_weights)
             value += self.pairs_weight * mean
@@ -604,8 +628,8 @@ class MetricObjective:
         copy.diffs = self.diffs[used]
         copy.pair_index = inverse[:n_p]
         copy.pair_labels = self.pair_labels[pair_rows]
-        copy.near_index = inverse[n_p:n_p + n_r]
-        copy.far_index = inverse[n_p + n_r:]
+        copy.near_index = inverse[n_p : n_p + n_r]
+        copy.far_index = inverse[n_p + n_r :]
         if self.pair_weights is not None:
             copy.pair_weights = self.pair_weights[pair_rows]
         if self.relative_weights is not None:

@@ -6,6 +6,10 @@ function is called.
 """
 
 import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.metrics import roc_curve
+
+from .metrics import pair_roc_auc
 
 __all__ = [
     "plot_bilinear_matrix",
@@ -22,7 +26,7 @@ def _pyplot():
         import matplotlib.pyplot as plt
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "mlearn's plots need matplotlib: pip install \"mlearn[plot]\""
+            'mlearn\'s plots need matplotlib: pip install "mlearn-metric[plot]"'
         ) from exc
     return plt
 
@@ -129,8 +133,6 @@ def _heatmap(M, ax, feature_names, cmap, title):
 
 
 def _project_2d(Z):
-    from sklearn.decomposition import PCA
-
     if Z.shape[1] == 1:
         return np.column_stack([Z[:, 0], np.zeros(len(Z))])
     return PCA(n_components=2).fit_transform(Z)
@@ -168,8 +170,10 @@ def plot_embedding(X, y, learner, *, axes=None, s=12):
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
     axes = _axes(axes, 2)
-    for ax, Z, title in ((axes[0], X, "before (Euclidean)"),
-                         (axes[1], learner.transform(X), "after (learned metric)")):
+    for ax, Z, title in (
+        (axes[0], X, "before (Euclidean)"),
+        (axes[1], learner.transform(X), "after (learned metric)"),
+    ):
         P = _project_2d(np.asarray(Z))
         for label in np.unique(y):
             mask = y == label
@@ -251,10 +255,6 @@ def plot_roc(learner, pairs, y, *, ax=None, label=None):
     >>> idx, y = Constraints(labels).pairs(100, random_state=0)
     >>> ax = plot_roc(Covariance().fit(X), X[idx], y)
     """
-    from sklearn.metrics import roc_curve
-
-    from .metrics import pair_roc_auc
-
     score = getattr(learner, "decision_function", None) or learner.pair_score
     scores = score(pairs)
     fpr, tpr, _ = roc_curve(np.asarray(y), scores)
@@ -269,17 +269,28 @@ def plot_roc(learner, pairs, y, *, ax=None, label=None):
     return ax
 
 
-_HISTORY_ATTRIBUTES = ("objective_history_", "history_", "loss_history_", "loss_curve_")
+#: Attributes that may hold a learner's history, and the iteration of their
+#: first entry: mlearn's histories start with the objective at the start
+#: (iteration 0); scikit-learn's ``loss_curve_`` holds the loss after each epoch.
+_HISTORY_ATTRIBUTES = {
+    "objective_history_": 0,
+    "history_": 0,
+    "loss_history_": 0,
+    "loss_curve_": 1,
+}
 
 
 def plot_objective(history, *, ax=None, logy=False):
-    """Objective value per iteration.
+    """Objective value per iteration, iteration 0 being the start.
 
     Parameters
     ----------
     history : sequence of float, or a fitted learner
-        A learner is searched for one of the attributes
-        ``objective_history_``, ``history_``, ``loss_history_``, ``loss_curve_``.
+        The objective at the start (drawn at iteration 0), then after each
+        iteration, as a learner's ``objective_history_`` holds it. A learner
+        is searched for one of the attributes ``objective_history_``,
+        ``history_``, ``loss_history_``, ``loss_curve_`` (scikit-learn's,
+        without the start: its first entry is drawn at iteration 1).
     ax : matplotlib Axes, default=None
     logy : bool, default=False
         Logarithmic value axis.
@@ -294,9 +305,12 @@ def plot_objective(history, *, ax=None, logy=False):
     >>> matplotlib.use("Agg")
     >>> from mlearn.plotting import plot_objective
     >>> ax = plot_objective([10.0, 4.0, 2.5, 2.1, 2.0])
+    >>> ax.lines[0].get_xdata()  # the start, then 4 iterations
+    array([0, 1, 2, 3, 4])
     """
+    first = 0
     if not isinstance(history, (list, tuple, np.ndarray)):
-        for attribute in _HISTORY_ATTRIBUTES:
+        for attribute, first in _HISTORY_ATTRIBUTES.items():
             if hasattr(history, attribute):
                 history = getattr(history, attribute)
                 break
@@ -309,7 +323,9 @@ def plot_objective(history, *, ax=None, logy=False):
     if values.ndim != 1 or len(values) == 0:
         raise ValueError(f"history must be a non-empty 1-D sequence, got shape {values.shape}")
     ax = _axes(ax)[0]
-    ax.plot(np.arange(1, len(values) + 1), values, marker="." if len(values) < 50 else None)
+    ax.plot(
+        np.arange(first, first + len(values)), values, marker="." if len(values) < 50 else None
+    )
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel("iteration")

@@ -17,17 +17,19 @@ one call ``func(x) -> (value, grad)``:
   stream of constraints (``partial_fit``). :func:`sgd_blocks` does the same
   over constraints built block by block, for data larger than memory.
 
-All three return ``(x, n_iter, history)``: the solution, the number of
-iterations (epochs for :func:`sgd`) and the objective after each of them,
-``history[0]`` being the objective at the starting point.
+All of them return a :class:`SolverResult`: the solution, the number of
+iterations (epochs for :func:`sgd`), the objective after each of them,
+``history[0]`` being the objective at the starting point, and whether a
+stopping rule was met before ``max_iter``. The solvers do not warn: the
+estimator that calls one decides whether not converging deserves a
+``ConvergenceWarning`` (see :func:`mlearn.base.warn_not_converged`).
 """
 
 import numbers
-import warnings
+from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import minimize
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from .linalg import project_psd
@@ -35,6 +37,7 @@ from .linalg import project_psd
 __all__ = [
     "Adam",
     "Momentum",
+    "SolverResult",
     "lbfgs_on_components",
     "projected_gradient",
     "sgd",
@@ -59,13 +62,27 @@ def _report(name, verbose, line):
         print(f"[{name}] {line}")
 
 
-def _warn_not_converged(name, max_iter, what="iterations"):
-    warnings.warn(
-        f"{name} did not converge within max_iter={max_iter} {what}; "
-        "increase max_iter or loosen tol",
-        ConvergenceWarning,
-        stacklevel=3,
-    )
+class SolverResult(NamedTuple):
+    """What a solver returns.
+
+    Attributes
+    ----------
+    x : ndarray
+        The solution (the last accepted point).
+    n_iter : int
+        Iterations (epochs for :func:`sgd` and :func:`sgd_blocks`) run.
+    history : list of float
+        The objective at the start, then after each iteration:
+        ``n_iter + 1`` values.
+    converged : bool
+        Whether a stopping rule (or the callback) ended the run before
+        ``max_iter`` iterations.
+    """
+
+    x: np.ndarray
+    n_iter: int
+    history: list
+    converged: bool
 
 
 def _call(func, x):
@@ -80,9 +97,21 @@ def _call(func, x):
     return value, grad
 
 
-def projected_gradient(func, M0, *, project=project_psd, max_iter=1000, tol=1e-6,
-                       gtol=1e-9, step_size=None, shrink=0.5, max_backtracks=60,
-                       callback=None, verbose=0, name="projected_gradient"):
+def projected_gradient(
+    func,
+    M0,
+    *,
+    project=project_psd,
+    max_iter=1000,
+    tol=1e-6,
+    gtol=1e-9,
+    step_size=None,
+    shrink=0.5,
+    max_backtracks=60,
+    callback=None,
+    verbose=0,
+    name="projected_gradient",
+):
     """Minimise ``func`` over the set ``project`` maps onto, by projected gradient.
 
     Each iteration tries ``x_new = project(x - t * grad)`` and accepts it when
@@ -135,22 +164,15 @@ def projected_gradient(func, M0, *, project=project_psd, max_iter=1000, tol=1e-6
     verbose : int, default=0
         Print the objective after each accepted step, prefixed with ``name``.
     name : str, default="projected_gradient"
-        Prefix of printed lines and warnings (e.g. the learner's name).
+        Prefix of printed lines (e.g. the learner's name).
 
     Returns
     -------
-    x : ndarray
-        The last accepted (feasible) point.
-    n_iter : int
-        Number of accepted steps.
-    history : list of float
-        Objective at the projected start and after each accepted step;
-        non-increasing.
-
-    Warns
-    -----
-    ConvergenceWarning
-        When ``max_iter`` steps were taken without meeting a stopping rule.
+    result : SolverResult
+        ``x`` is the last accepted (feasible) point, ``n_iter`` the number of
+        accepted steps, ``history`` the objective at the projected start and
+        after each accepted step (non-increasing); ``converged`` is False
+        when ``max_iter`` steps were taken without meeting a stopping rule.
 
     Examples
     --------
@@ -162,12 +184,12 @@ def projected_gradient(func, M0, *, project=project_psd, max_iter=1000, tol=1e-6
     >>> def func(M):
     ...     diff = M - target
     ...     return np.sum(diff ** 2), 2 * diff
-    >>> M, n_iter, history = projected_gradient(func, np.eye(2))
-    >>> np.round(M, 6)
+    >>> result = projected_gradient(func, np.eye(2))
+    >>> np.round(result.x, 6)
     array([[2., 0.],
            [0., 0.]])
-    >>> bool(np.all(np.diff(history) <= 0))
-    True
+    >>> bool(np.all(np.diff(result.history) <= 0)), result.converged
+    (True, True)
     """
     max_iter = _check_positive_int(max_iter, "max_iter")
     tol = _check_nonnegative_float(tol, "tol")
@@ -176,16 +198,17 @@ def projected_gradient(func, M0, *, project=project_psd, max_iter=1000, tol=1e-6
     if not 0 < shrink < 1:
         raise ValueError(f"shrink must be in (0, 1), got {shrink!r}")
     if step_size is not None:
-        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Real) \
-                or not step_size > 0:
+        if (
+            isinstance(step_size, bool)
+            or not isinstance(step_size, numbers.Real)
+            or not step_size > 0
+        ):
             raise ValueError(f"step_size must be a positive number or None, got {step_size!r}")
 
     x = np.array(project(np.array(M0, dtype=np.float64)), dtype=np.float64)
     value, grad = _call(func, x)
     if not np.isfinite(value):
-        raise ValueError(
-            f"the objective is not finite at the (projected) starting point: {value}"
-        )
+        raise ValueError(f"the objective is not finite at the (projected) starting point: {value}")
     history = [value]
     _report(name, verbose, f"iter    0  objective {value:.8g}")
     grad_norm = float(np.linalg.norm(grad))
@@ -233,13 +256,21 @@ def projected_gradient(func, M0, *, project=project_psd, max_iter=1000, tol=1e-6
             converged = True
             break
         t = min(max(t_next, t * 1e-3), t * 1e6)
-    if not converged:
-        _warn_not_converged(name, max_iter)
-    return x, n_iter, history
+    return SolverResult(x, n_iter, history, converged)
 
 
-def lbfgs_on_components(func_L, L0, *, max_iter=1000, tol=1e-6, gtol=1e-6, max_corrections=10,
-                        callback=None, verbose=0, name="lbfgs"):
+def lbfgs_on_components(
+    func_L,
+    L0,
+    *,
+    max_iter=1000,
+    tol=1e-6,
+    gtol=1e-6,
+    max_corrections=10,
+    callback=None,
+    verbose=0,
+    name="lbfgs",
+):
     """Minimise ``func_L`` over linear maps ``L`` with SciPy's L-BFGS-B.
 
     Optimising the factor ``L`` of ``M = L.T @ L`` needs no projection (any
@@ -269,19 +300,14 @@ def lbfgs_on_components(func_L, L0, *, max_iter=1000, tol=1e-6, gtol=1e-6, max_c
     verbose : int, default=0
         Print the objective after each iteration, prefixed with ``name``.
     name : str, default="lbfgs"
-        Prefix of printed lines and warnings.
+        Prefix of printed lines.
 
     Returns
     -------
-    L : ndarray of shape (n_components, n_features)
-    n_iter : int
-    history : list of float
-        Objective at ``L0`` and after each iteration.
-
-    Warns
-    -----
-    ConvergenceWarning
-        When L-BFGS-B stops on ``max_iter``.
+    result : SolverResult
+        ``x`` is ``L``, of shape (n_components, n_features); ``history``
+        holds the objective at ``L0`` and after each iteration;
+        ``converged`` is False when L-BFGS-B stopped on ``max_iter``.
 
     Examples
     --------
@@ -291,7 +317,7 @@ def lbfgs_on_components(func_L, L0, *, max_iter=1000, tol=1e-6, gtol=1e-6, max_c
     >>> def func_L(L):
     ...     diff = L.T @ L - M_target
     ...     return np.sum(diff ** 2), 4 * L @ diff
-    >>> L, n_iter, history = lbfgs_on_components(func_L, np.eye(2), tol=1e-12, gtol=1e-10)
+    >>> L = lbfgs_on_components(func_L, np.eye(2), tol=1e-12, gtol=1e-10).x
     >>> np.round(L.T @ L, 5)
     array([[4., 0.],
            [0., 1.]])
@@ -301,17 +327,22 @@ def lbfgs_on_components(func_L, L0, *, max_iter=1000, tol=1e-6, gtol=1e-6, max_c
     gtol = _check_nonnegative_float(gtol, "gtol")
     L0 = np.array(L0, dtype=np.float64)
     if L0.ndim != 2:
-        raise ValueError(f"L0 must be a 2-D array (n_components, n_features), got shape {L0.shape}")
+        raise ValueError(
+            f"L0 must be a 2-D array (n_components, n_features), got shape {L0.shape}"
+        )
     shape = L0.shape
+
+    history = []
+    state = {"n_iter": 0}
 
     def fun(flat):
         value, grad = _call(func_L, flat.reshape(shape))
+        if not history:
+            # L-BFGS-B evaluates L0 first: that value starts the history,
+            # which spares an evaluation (a whole pass over the data)
+            history.append(value)
+            _report(name, verbose, f"iter    0  objective {value:.8g}")
         return value, grad.ravel()
-
-    value0, _ = fun(L0.ravel())
-    history = [value0]
-    _report(name, verbose, f"iter    0  objective {value0:.8g}")
-    state = {"n_iter": 0}
 
     def on_iteration(intermediate_result):
         state["n_iter"] += 1
@@ -331,9 +362,8 @@ def lbfgs_on_components(func_L, L0, *, max_iter=1000, tol=1e-6, gtol=1e-6, max_c
         callback=on_iteration,
         options={"maxiter": max_iter, "ftol": tol, "gtol": gtol, "maxcor": max_corrections},
     )
-    if result.status == 1 and state["n_iter"] >= max_iter:
-        _warn_not_converged(name, max_iter)
-    return result.x.reshape(shape), state["n_iter"], history
+    converged = not (result.status == 1 and state["n_iter"] >= max_iter)
+    return SolverResult(result.x.reshape(shape), state["n_iter"], history, converged)
 
 
 class Adam:
@@ -417,9 +447,24 @@ class Momentum:
         return x + self.velocity
 
 
-def sgd(func_batch, x0, n_samples, *, batch_size=256, max_iter=100, learning_rate=0.01,
-        method="adam", optimizer=None, project=None, tol=1e-4, n_iter_no_change=5,
-        random_state=None, callback=None, verbose=0, name="sgd"):
+def sgd(
+    func_batch,
+    x0,
+    n_samples,
+    *,
+    batch_size=256,
+    max_iter=100,
+    learning_rate=0.01,
+    method="adam",
+    optimizer=None,
+    project=None,
+    tol=1e-4,
+    n_iter_no_change=5,
+    random_state=None,
+    callback=None,
+    verbose=0,
+    name="sgd",
+):
     """Minibatch stochastic optimisation over ``n_samples`` constraints.
 
     Each epoch shuffles the constraints, cuts them into minibatches and
@@ -460,12 +505,11 @@ def sgd(func_batch, x0, n_samples, *, batch_size=256, max_iter=100, learning_rat
 
     Returns
     -------
-    x : ndarray
-    n_iter : int
-        Number of epochs run.
-    history : list of float
-        Mean minibatch objective of each epoch (the first entry is the
-        objective of the first minibatch at ``x0``).
+    result : SolverResult
+        ``n_iter`` counts epochs; ``history`` holds the objective of the
+        first minibatch at ``x0``, then the mean minibatch objective of each
+        epoch; ``converged`` is False when ``max_iter`` epochs ran without
+        the objective ceasing to improve.
 
     Examples
     --------
@@ -478,34 +522,57 @@ def sgd(func_batch, x0, n_samples, *, batch_size=256, max_iter=100, learning_rat
     >>> def func_batch(w, idx):
     ...     r = A[idx] @ w - b[idx]
     ...     return np.mean(r ** 2), 2 * A[idx].T @ r / len(idx)
-    >>> w, n_epochs, history = sgd(func_batch, np.zeros(3), 500, batch_size=50,
-    ...                            learning_rate=0.05, max_iter=200, random_state=0)
-    >>> np.round(w, 2)
+    >>> result = sgd(func_batch, np.zeros(3), 500, batch_size=50,
+    ...              learning_rate=0.05, max_iter=200, random_state=0)
+    >>> np.round(result.x, 2)
     array([ 1. , -2. ,  0.5])
     """
     n_samples = _check_positive_int(n_samples, "n_samples")
     x, batch_size, max_iter, optimizer, rng, stop = _sgd_start(
-        x0, batch_size, max_iter, n_iter_no_change, tol, optimizer, method, learning_rate,
-        random_state, project)
+        x0,
+        batch_size,
+        max_iter,
+        n_iter_no_change,
+        tol,
+        optimizer,
+        method,
+        learning_rate,
+        random_state,
+        project,
+    )
     first_batch = rng.permutation(n_samples)[:batch_size]
     history = [_call(lambda z: func_batch(z, first_batch), x)[0]]
     _report(name, verbose, f"epoch    0  objective {history[0]:.8g}")
     converged = False
     epoch = 0
     for epoch in range(1, max_iter + 1):
-        x, total, _ = _minibatch_pass(func_batch, x, rng.permutation(n_samples), batch_size,
-                                      optimizer, project)
+        x, total, _ = _minibatch_pass(
+            func_batch, x, rng.permutation(n_samples), batch_size, optimizer, project
+        )
         if _epoch_done(total / n_samples, epoch, x, history, stop, callback, name, verbose):
             converged = True
             break
-    if not converged:
-        _warn_not_converged(name, max_iter, "epochs")
-    return x, epoch, history
+    return SolverResult(x, epoch, history, converged)
 
 
-def sgd_blocks(block_batches, x0, n_blocks, *, batch_size=256, max_iter=100, learning_rate=0.01,
-               method="adam", optimizer=None, project=None, tol=1e-4, n_iter_no_change=5,
-               random_state=None, callback=None, verbose=0, name="sgd"):
+def sgd_blocks(
+    block_batches,
+    x0,
+    n_blocks,
+    *,
+    batch_size=256,
+    max_iter=100,
+    learning_rate=0.01,
+    method="adam",
+    optimizer=None,
+    project=None,
+    tol=1e-4,
+    n_iter_no_change=5,
+    random_state=None,
+    callback=None,
+    verbose=0,
+    name="sgd",
+):
     """Minibatch stochastic optimisation over constraints that come in blocks.
 
     For constraints too many to hold at once (drawn from data that do not
@@ -540,12 +607,8 @@ random_state, callback, verbose, name
 
     Returns
     -------
-    x : ndarray
-    n_iter : int
-        Number of epochs run.
-    history : list of float
-        Objective of the first minibatch at ``x0``, then the mean minibatch
-        objective of each epoch.
+    result : SolverResult
+        As for :func:`sgd`.
 
     Examples
     --------
@@ -561,15 +624,24 @@ random_state, callback, verbose, name
     ...         r = Ai[idx] @ w - bi[idx]
     ...         return np.mean(r ** 2), 2 * Ai[idx].T @ r / len(idx)
     ...     return func_batch, len(bi)
-    >>> w, n_epochs, history = sgd_blocks(block_batches, np.zeros(3), 4, batch_size=50,
-    ...                                   learning_rate=0.05, max_iter=200, random_state=0)
-    >>> np.round(w, 2)
+    >>> result = sgd_blocks(block_batches, np.zeros(3), 4, batch_size=50,
+    ...                     learning_rate=0.05, max_iter=200, random_state=0)
+    >>> np.round(result.x, 2)
     array([ 1. , -2. ,  0.5])
     """
     n_blocks = _check_positive_int(n_blocks, "n_blocks")
     x, batch_size, max_iter, optimizer, rng, stop = _sgd_start(
-        x0, batch_size, max_iter, n_iter_no_change, tol, optimizer, method, learning_rate,
-        random_state, project)
+        x0,
+        batch_size,
+        max_iter,
+        n_iter_no_change,
+        tol,
+        optimizer,
+        method,
+        learning_rate,
+        random_state,
+        project,
+    )
     history = []
     converged = False
     epoch = 0
@@ -592,13 +664,21 @@ random_state, callback, verbose, name
         if _epoch_done(total / count, epoch, x, history, stop, callback, name, verbose):
             converged = True
             break
-    if not converged:
-        _warn_not_converged(name, max_iter, "epochs")
-    return x, epoch, history
+    return SolverResult(x, epoch, history, converged)
 
 
-def _sgd_start(x0, batch_size, max_iter, n_iter_no_change, tol, optimizer, method,
-               learning_rate, random_state, project):
+def _sgd_start(
+    x0,
+    batch_size,
+    max_iter,
+    n_iter_no_change,
+    tol,
+    optimizer,
+    method,
+    learning_rate,
+    random_state,
+    project,
+):
     """What ``sgd`` and ``sgd_blocks`` start from: ``(x, batch_size,
     max_iter, optimizer, rng, stop)``, the settings checked and ``x0``
     projected."""
@@ -662,7 +742,7 @@ def _minibatch_pass(func_batch, x, order, batch_size, optimizer, project):
     """
     total, first = 0.0, None
     for start in range(0, len(order), batch_size):
-        batch = order[start:start + batch_size]
+        batch = order[start : start + batch_size]
         value, grad = _call(lambda z, batch=batch: func_batch(z, batch), x)
         if first is None:
             first = value

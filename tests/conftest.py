@@ -88,7 +88,10 @@ def dask_client():
     """
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, memory_limit="1GiB",
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        memory_limit="1GiB",
         dashboard_address=None,
     )
     client = distributed.Client(cluster)

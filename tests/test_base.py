@@ -123,7 +123,9 @@ def test_get_metric_as_sklearn_knn_metric(iris):
     cov = Covariance().fit(X)
     knn_callable = KNeighborsClassifier(3, metric=cov.get_metric(), algorithm="brute").fit(X, y)
     knn_transformed = KNeighborsClassifier(3).fit(cov.transform(X), y)
-    np.testing.assert_array_equal(knn_callable.predict(X), knn_transformed.predict(cov.transform(X)))
+    np.testing.assert_array_equal(
+        knn_callable.predict(X), knn_transformed.predict(cov.transform(X))
+    )
 
 
 def test_pair_distance_and_score(iris, iris_pairs):
@@ -166,7 +168,9 @@ def test_feature_names_out(iris):
 def _brute_force_best(distances, y, criterion):
     """Best criterion over every threshold between (and beyond) sorted distances."""
     values = np.unique(distances)
-    candidates = np.concatenate([[values[0] - 1], (values[:-1] + values[1:]) / 2, [values[-1] + 1]])
+    candidates = np.concatenate(
+        [[values[0] - 1], (values[:-1] + values[1:]) / 2, [values[-1] + 1]]
+    )
     best = -np.inf
     for t in candidates:
         pred = np.where(distances <= t, 1, -1)
@@ -211,7 +215,9 @@ def test_pairs_predict_score_and_threshold(iris_pairs):
     np.testing.assert_array_equal(learner.decision_function(pairs), -d)
     np.testing.assert_array_equal(learner.predict(pairs), np.where(d <= learner.threshold_, 1, -1))
     # score is the ROC AUC of decision_function, as in metric-learn
-    assert learner.score(pairs, y) == pytest.approx(roc_auc_score(y, learner.decision_function(pairs)))
+    assert learner.score(pairs, y) == pytest.approx(
+        roc_auc_score(y, learner.decision_function(pairs))
+    )
     learner.set_threshold(np.median(d))
     assert learner.threshold_ == np.median(d)
     assert np.mean(learner.predict(pairs) == 1) == pytest.approx(0.5, abs=0.01)
@@ -339,8 +345,9 @@ class FixedBilinearTriplets(BilinearMixin, TripletsClassifierMixin, BaseMetricLe
 
     def fit(self, triplets, y=None):
         t = self._prepare_tuples(triplets, reset=True)
-        self.components_ = np.array(self.W, dtype=float) if self.W is not None else np.eye(
-            t.shape[2])
+        self.components_ = (
+            np.array(self.W, dtype=float) if self.W is not None else np.eye(t.shape[2])
+        )
         return self
 
 
@@ -395,8 +402,9 @@ def test_bilinear_triplets_predict_whether_s_ap_exceeds_s_an(iris):
     triplets = X[Constraints(y).triplets(50, random_state=0)]
     learner = FixedBilinearTriplets(W=W).fit(triplets)
     margins = np.array([a @ W @ p - a @ W @ n for a, p, n in triplets])
-    np.testing.assert_allclose(learner.decision_function(triplets), margins, rtol=1e-10,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        learner.decision_function(triplets), margins, rtol=1e-10, atol=1e-12
+    )
     np.testing.assert_array_equal(learner.predict(triplets), np.where(margins > 0, 1, -1))
     assert learner.score(triplets) == pytest.approx(np.mean(margins > 0))
 
@@ -414,8 +422,9 @@ def test_bilinear_similarity_callable_and_search(iris):
     with pytest.raises(ValueError, match="square matrix"):
         BilinearSimilarity(np.ones((2, 3)))
     # kneighbors(metric="bilinear") ranks by the largest xᵀ W y, query first
-    values, indices = kneighbors(X[:10], X, n_neighbors=3, metric="bilinear",
-                                 M=learner.get_bilinear_matrix())
+    values, indices = kneighbors(
+        X[:10], X, n_neighbors=3, metric="bilinear", M=learner.get_bilinear_matrix()
+    )
     brute = X[:10] @ W @ X.T
     expected = np.argsort(-brute, axis=1, kind="stable")[:, :3]
     np.testing.assert_array_equal(indices, expected)

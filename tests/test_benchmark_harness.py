@@ -21,7 +21,10 @@ def test_time_call_reports_the_median_of_the_timed_runs():
 
 def test_write_results_json_and_markdown(tmp_path, monkeypatch):
     monkeypatch.setattr(harness, "RESULTS_DIR", tmp_path)
-    rows = [{"case": "a", "ratio": 2.34567, "met": True}, {"case": "b", "ratio": 0.5, "met": False}]
+    rows = [
+        {"case": "a", "ratio": 2.34567, "met": True},
+        {"case": "b", "ratio": 0.5, "met": False},
+    ]
     harness.write_results("demo", rows, title="Demo", notes="two rows")
     payload = json.loads((tmp_path / "demo.json").read_text())
     assert payload["rows"] == rows and "numpy" in payload["environment"]
@@ -91,9 +94,16 @@ def test_general_speed_rows_take_the_median_of_the_rounds_ratios():
 
     # round r: each reference takes (r + 1) * 10 s per data set, mlearn 1 s;
     # the reference accuracy is 0.9 except 0.95 in round 4
-    rounds = [{"reference": {learner: side((r + 1) * 10.0, 0.95 if r == 4 else 0.9)
-                             for learner in bench_general.REFERENCES},
-               "mlearn": side(1.0, 0.92)} for r in range(5)]
+    rounds = [
+        {
+            "reference": {
+                learner: side((r + 1) * 10.0, 0.95 if r == 4 else 0.9)
+                for learner in bench_general.REFERENCES
+            },
+            "mlearn": side(1.0, 0.92),
+        }
+        for r in range(5)
+    ]
     rows = bench_general.speed_rows(rounds)
     total = [row for row in rows if "total" in row["case"]][0]
     assert total["ratio"] == pytest.approx(statistics.median([10, 20, 30, 40, 50]))
@@ -101,7 +111,9 @@ def test_general_speed_rows_take_the_median_of_the_rounds_ratios():
     assert total["reference_fit_s"] == pytest.approx(3 * 30.0)
     assert total["met"]  # 0.92 against the references' mean, 0.91
     rounds[2]["mlearn"]["wine"]["accuracy"] = 0.905  # one data set under the mean
-    assert not [row for row in bench_general.speed_rows(rounds) if "total" in row["case"]][0]["met"]
+    assert not [row for row in bench_general.speed_rows(rounds) if "total" in row["case"]][0][
+        "met"
+    ]
 
 
 def test_general_defaults_carries_the_rows_of_schemes_not_rerun(tmp_path, monkeypatch):
@@ -109,11 +121,16 @@ def test_general_defaults_carries_the_rows_of_schemes_not_rerun(tmp_path, monkey
 
     monkeypatch.setattr(harness, "RESULTS_DIR", tmp_path)
     means = {f"{d}_mean": 0.9 for d in bench.GRID_DATASETS}
-    rows = [{"case": "Euclidean (no learner)", **means},
-            {"case": "k_genuine=5, k_impostor=8", **means},  # from before the schemes
-            {"case": "k_genuine=5, k_impostor=2, impostors=per_class", **means}]
-    payload = {"rows": rows, "environment": {"date": "2026-01-01 00:00 UTC"},
-               "notes": "random_state 0..4; mean_all ..."}
+    rows = [
+        {"case": "Euclidean (no learner)", **means},
+        {"case": "k_genuine=5, k_impostor=8", **means},  # from before the schemes
+        {"case": "k_genuine=5, k_impostor=2, impostors=per_class", **means},
+    ]
+    payload = {
+        "rows": rows,
+        "environment": {"date": "2026-01-01 00:00 UTC"},
+        "notes": "random_state 0..4; mean_all ...",
+    }
     (tmp_path / "general_defaults.json").write_text(json.dumps(payload))
     carried = bench.carried_rows(["per_class"], 5)
     assert [row["case"] for row in carried] == ["k_genuine=5, k_impostor=8, impostors=nearest"]
@@ -137,8 +154,13 @@ def test_general_regression_scores_and_criterion():
 
     # the Euclidean score is scikit-learn's cross-validated 10-NN R²
     X, y = bench.load("diabetes")
-    expected = cross_val_score(make_pipeline(StandardScaler(), KNeighborsRegressor(10)), X, y,
-                               cv=KFold(5, shuffle=True, random_state=3), scoring="r2").mean()
+    expected = cross_val_score(
+        make_pipeline(StandardScaler(), KNeighborsRegressor(10)),
+        X,
+        y,
+        cv=KFold(5, shuffle=True, random_state=3),
+        scoring="r2",
+    ).mean()
     assert bench.r2_scores(None, "diabetes", [3]) == [pytest.approx(expected)]
     # R² 0.6 against a Euclidean 0.2 removes half the unexplained variance,
     # 0.4 against 0.2 a quarter; the smallest share counts

@@ -117,9 +117,7 @@ def test_bool_parameter_is_refused_by_fit(cls, name, value):
     ],
 )
 def test_interval_agrees_with_sklearn_except_for_bools(interval, good, bad):
-    theirs = SklearnInterval(
-        interval.type, interval.left, interval.right, closed=interval.closed
-    )
+    theirs = SklearnInterval(interval.type, interval.left, interval.right, closed=interval.closed)
     for value in good:
         assert interval.is_satisfied_by(value) and theirs.is_satisfied_by(value)
     for value in bad:

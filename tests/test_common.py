@@ -66,9 +66,7 @@ TUPLE_KINDS = ("pairs", "triplets", "quadruplets")
 POINT_KINDS = ("points", "deep")
 POINT_ESTIMATORS = _instances(POINT_KINDS)
 TUPLE_ESTIMATORS = _instances(TUPLE_KINDS)
-OTHER_ESTIMATORS = _instances(
-    {_kind(c) for c in ESTIMATORS} - {*POINT_KINDS, *TUPLE_KINDS}
-)
+OTHER_ESTIMATORS = _instances({_kind(c) for c in ESTIMATORS} - {*POINT_KINDS, *TUPLE_KINDS})
 
 
 def test_discovery_finds_the_learners():
@@ -89,7 +87,9 @@ def test_sklearn_checks_points(estimator, check):
 
 
 @pytest.mark.parametrize(
-    "estimator", POINT_ESTIMATORS + TUPLE_ESTIMATORS + OTHER_ESTIMATORS, ids=lambda e: type(e).__name__
+    "estimator",
+    POINT_ESTIMATORS + TUPLE_ESTIMATORS + OTHER_ESTIMATORS,
+    ids=lambda e: type(e).__name__,
 )
 def test_param_validation(estimator):
     # not part of parametrize_with_checks
@@ -120,7 +120,9 @@ def test_tuple_learner_contract(estimator):
     assert 0.0 <= est.score(tuples, y) <= 1.0
     # pickling keeps predictions
     restored = pickle.loads(pickle.dumps(est))
-    np.testing.assert_array_equal(restored.decision_function(tuples), est.decision_function(tuples))
+    np.testing.assert_array_equal(
+        restored.decision_function(tuples), est.decision_function(tuples)
+    )
     # a clone is unfitted and has the same parameters
     fresh = clone(est)
     assert not hasattr(fresh, "components_")
@@ -148,13 +150,21 @@ def test_tuple_learner_preprocessor(estimator):
     # rebuild the indices: every tuple point is a row of X
     index = {row.tobytes(): i for i, row in enumerate(X)}
     idx = np.array([[index[p.tobytes()] for p in t] for t in tuples])
-    a = clone(estimator).set_params(random_state=0) if "random_state" in estimator.get_params() else clone(estimator)
+    a = (
+        clone(estimator).set_params(random_state=0)
+        if "random_state" in estimator.get_params()
+        else clone(estimator)
+    )
     b = clone(a).set_params(preprocessor=X)
     a.fit(tuples, y)
     b.fit(idx, y)
-    matrix = "get_bilinear_matrix" if hasattr(a, "get_bilinear_matrix") else "get_mahalanobis_matrix"
+    matrix = (
+        "get_bilinear_matrix" if hasattr(a, "get_bilinear_matrix") else "get_mahalanobis_matrix"
+    )
     np.testing.assert_allclose(getattr(a, matrix)(), getattr(b, matrix)(), rtol=1e-7, atol=1e-10)
-    np.testing.assert_allclose(a.decision_function(tuples), b.decision_function(idx), rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(
+        a.decision_function(tuples), b.decision_function(idx), rtol=1e-7, atol=1e-10
+    )
 
 
 # -- estimators with other inputs ----------------------------------------------

@@ -94,7 +94,9 @@ def test_chunks():
 
 
 def test_too_few_points_for_pairs():
-    with pytest.raises(ValueError, match="similar pairs need a class with at least 2 labelled points"):
+    with pytest.raises(
+        ValueError, match="similar pairs need a class with at least 2 labelled points"
+    ):
         Constraints(np.array([0, 1, 2])).positive_negative_pairs(3)
 
 
@@ -107,10 +109,13 @@ def test_knn_triplets_match_sklearn_neighbours():
         same = np.flatnonzero(y == y[i])
         other = np.flatnonzero(y != y[i])
         nn_same = NearestNeighbors(n_neighbors=3).fit(X[same])
-        expected_pos = same[nn_same.kneighbors(X[i:i + 1], return_distance=False)[0]]
+        expected_pos = same[nn_same.kneighbors(X[i : i + 1], return_distance=False)[0]]
         expected_pos = [j for j in expected_pos if j != i][:2]
-        expected_neg = other[NearestNeighbors(n_neighbors=3).fit(X[other]).kneighbors(
-            X[i:i + 1], return_distance=False)[0]]
+        expected_neg = other[
+            NearestNeighbors(n_neighbors=3)
+            .fit(X[other])
+            .kneighbors(X[i : i + 1], return_distance=False)[0]
+        ]
         rows = triplets[triplets[:, 0] == i]
         assert set(rows[:, 1]) == set(expected_pos)
         assert set(rows[:, 2]) == set(expected_neg)

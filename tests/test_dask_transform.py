@@ -120,8 +120,9 @@ def test_learner_transform_is_lazy_and_matches_numpy(cls, dtype):
     assert result.chunks == (X_dask.chunks[0], (n_components,))
     assert result.dtype == dtype
     # the fitted matrix is one node of the graph, however many blocks there are
-    holding = [n_values_holding(result.__dask_graph__(), b)
-               for b in matrix_bytes(est.components_, dtype)]
+    holding = [
+        n_values_holding(result.__dask_graph__(), b) for b in matrix_bytes(est.components_, dtype)
+    ]
     assert max(holding) == 1
     with ComputeCounter() as counter:
         computed = result.compute()
@@ -184,8 +185,9 @@ def test_unknown_row_chunks():
         result = est.transform(kept)
     assert counter.n_graphs == 0
     expected_rows = X_IRIS[X_IRIS[:, 0] > 5.5]
-    assert_same_product(result.compute(), expected_rows, est.components_,
-                        est.transform(expected_rows))
+    assert_same_product(
+        result.compute(), expected_rows, est.components_, est.transform(expected_rows)
+    )
 
 
 def test_integer_input_is_transformed_as_float64():
@@ -308,19 +310,29 @@ RGB_FLOAT = RNG.random((24, 12, 12, 3))
 
 IMAGE_CASES = [
     ("rgb-lut", lambda: ColorHistogram(bins=4), RGB8),
-    ("hsv-marginal-grid", lambda: ColorHistogram(bins=5, color_space="hsv",
-                                                 mode="marginal", grid=2), RGB_FLOAT),
-    ("lab-float32", lambda: ColorHistogram(bins=3, color_space="lab"),
-     RGB_FLOAT.astype(np.float32)),
+    (
+        "hsv-marginal-grid",
+        lambda: ColorHistogram(bins=5, color_space="hsv", mode="marginal", grid=2),
+        RGB_FLOAT,
+    ),
+    (
+        "lab-float32",
+        lambda: ColorHistogram(bins=3, color_space="lab"),
+        RGB_FLOAT.astype(np.float32),
+    ),
     ("lbp-uniform", lambda: LocalBinaryPattern(P=8, R=1, grid=2), GREY8),
-    ("lbp-var", lambda: LocalBinaryPattern(method="var", var_bins=6,
-                                           scales=[(4, 1), (8, 2)]), GREY8),
+    (
+        "lbp-var",
+        lambda: LocalBinaryPattern(method="var", var_bins=6, scales=[(4, 1), (8, 2)]),
+        GREY8,
+    ),
     ("lbp-colour", lambda: LocalBinaryPattern(P=8, R=1.5), RGB_FLOAT),
 ]
 
 
-@pytest.mark.parametrize("make, images", [c[1:] for c in IMAGE_CASES],
-                         ids=[c[0] for c in IMAGE_CASES])
+@pytest.mark.parametrize(
+    "make, images", [c[1:] for c in IMAGE_CASES], ids=[c[0] for c in IMAGE_CASES]
+)
 def test_image_features_are_lazy_and_equal_in_memory(make, images):
     transformer = make().fit(images)
     chunks = (6,) + images.shape[1:]
@@ -344,8 +356,9 @@ def test_image_chunks_across_pixels_and_single_channel():
     np.testing.assert_array_equal(result.compute(), hist.transform(images))
 
 
-@pytest.mark.parametrize("transformer", [ColorHistogram(bins=4), LocalBinaryPattern()],
-                         ids=["color", "lbp"])
+@pytest.mark.parametrize(
+    "transformer", [ColorHistogram(bins=4), LocalBinaryPattern()], ids=["color", "lbp"]
+)
 def test_bad_pixels_raise_at_compute_with_in_memory_message(transformer):
     transformer = clone(transformer).fit(RGB_FLOAT)
     images = RGB_FLOAT.copy()
@@ -426,8 +439,9 @@ def test_transforms_on_a_local_cluster_equal_in_memory(dask_client):
     X_dask = da.from_array(X_IRIS, chunks=CHUNKS)
     with dask.config.set(scheduler=dask_client), pytest.warns(DataConversionWarning):
         cov = mlearn.Covariance().fit(X_dask)
-    np.testing.assert_allclose(cov.components_, mlearn.Covariance().fit(X_IRIS).components_,
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        cov.components_, mlearn.Covariance().fit(X_IRIS).components_, rtol=1e-10, atol=1e-12
+    )
 
 
 # -- learners that need all their data: the materialise budget ---------------------------
@@ -445,8 +459,9 @@ def test_points_learner_loads_dask_input_under_the_budget_with_a_warning():
     assert "materialise_budget=1024 MiB" in str(loads[0].message)
     assert all(w.filename == __file__ for w in loads)  # points at the fit call
     # LFDA is closed form: the same data give the same metric
-    np.testing.assert_allclose(lfda.components_, mlearn.LFDA().fit(X_IRIS, Y_IRIS).components_,
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        lfda.components_, mlearn.LFDA().fit(X_IRIS, Y_IRIS).components_, rtol=1e-10, atol=1e-12
+    )
 
 
 def test_points_learner_refuses_dask_input_over_the_budget():
@@ -481,8 +496,9 @@ def test_budget_boundary_is_inclusive():
     with mlearn.config_context(materialise_budget=1):
         with pytest.warns(DataConversionWarning, match="1.0 MiB"):
             cov = mlearn.Covariance().fit(X_dask)
-    np.testing.assert_allclose(cov.components_, mlearn.Covariance().fit(X).components_,
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        cov.components_, mlearn.Covariance().fit(X).components_, rtol=1e-10, atol=1e-12
+    )
     with mlearn.config_context(materialise_budget=1 - 2**-20):
         with pytest.raises(ValueError, match="1.0 MiB, more than"):
             mlearn.Covariance().fit(X_dask)
@@ -501,12 +517,14 @@ def test_dask_identifiers_in_fit_are_loaded_then_preprocessed():
     ids = da.from_array(np.arange(150), chunks=CHUNKS)
     with pytest.warns(DataConversionWarning, match="Covariance loads X"):
         cov = mlearn.Covariance(preprocessor=X_IRIS).fit(ids)
-    np.testing.assert_allclose(cov.components_, mlearn.Covariance().fit(X_IRIS).components_,
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        cov.components_, mlearn.Covariance().fit(X_IRIS).components_, rtol=1e-10, atol=1e-12
+    )
 
 
-@pytest.mark.parametrize("kind, cls", [("pairs", mlearn.ITML), ("triplets", mlearn.SCML),
-                                       ("quadruplets", mlearn.LSML)])
+@pytest.mark.parametrize(
+    "kind, cls", [("pairs", mlearn.ITML), ("triplets", mlearn.SCML), ("quadruplets", mlearn.LSML)]
+)
 def test_tuple_learner_loads_dask_tuples_under_the_budget(kind, cls):
     tuples, y = tuple_dataset(kind)
     tuples_dask = da.from_array(tuples, chunks=(25, -1, -1))
@@ -521,8 +539,9 @@ def test_tuple_learner_loads_dask_tuples_under_the_budget(kind, cls):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         expected = cls(random_state=0).fit(tuples, y)
-    np.testing.assert_allclose(est.get_mahalanobis_matrix(), expected.get_mahalanobis_matrix(),
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        est.get_mahalanobis_matrix(), expected.get_mahalanobis_matrix(), rtol=1e-10, atol=1e-12
+    )
     with mlearn.config_context(materialise_budget=0.001):
         with pytest.raises(ValueError) as error:
             cls().fit(tuples_dask, y_dask)

@@ -2,6 +2,8 @@ import sys
 
 import numpy as np
 import pytest
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.utils._param_validation import InvalidParameterError
 
 from mlearn.datasets import load_textures
 
@@ -23,23 +25,15 @@ def test_patches_are_non_overlapping_tiles_of_the_textures():
             for r in range(0, 512, size)
             for c in range(0, 512, size)
         }
-        positions = [
-            tiles.get(patch.tobytes()) for patch in bunch.images[bunch.target == label]
-        ]
+        positions = [tiles.get(patch.tobytes()) for patch in bunch.images[bunch.target == label]]
         assert None not in positions  # every patch is a tile of its own texture
         assert len(set(positions)) == len(positions)  # no tile drawn twice
 
 
 def test_random_state_and_return_X_y():
-    X1, y1 = load_textures(
-        patch_size=16, n_patches_per_image=5, random_state=3, return_X_y=True
-    )
-    X2, y2 = load_textures(
-        patch_size=16, n_patches_per_image=5, random_state=3, return_X_y=True
-    )
-    X3, _ = load_textures(
-        patch_size=16, n_patches_per_image=5, random_state=4, return_X_y=True
-    )
+    X1, y1 = load_textures(patch_size=16, n_patches_per_image=5, random_state=3, return_X_y=True)
+    X2, y2 = load_textures(patch_size=16, n_patches_per_image=5, random_state=3, return_X_y=True)
+    X3, _ = load_textures(patch_size=16, n_patches_per_image=5, random_state=4, return_X_y=True)
     np.testing.assert_array_equal(X1, X2)
     np.testing.assert_array_equal(y1, y2)
     assert not np.array_equal(X1, X3)
@@ -47,20 +41,18 @@ def test_random_state_and_return_X_y():
 
 
 def test_all_tiles():
-    X, y = load_textures(
-        patch_size=128, n_patches_per_image=16, random_state=0, return_X_y=True
-    )
+    X, _ = load_textures(patch_size=128, n_patches_per_image=16, random_state=0, return_X_y=True)
     assert X.shape == (48, 128, 128)
 
 
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        (dict(patch_size=2), ValueError, "patch_size"),
-        (dict(patch_size=600), ValueError, "patch_size"),
-        (dict(patch_size=32.0), TypeError, "patch_size must be an int"),
-        (dict(patch_size=128, n_patches_per_image=17), ValueError, r"\[1, 16\]"),
-        (dict(n_patches_per_image=0), ValueError, "n_patches_per_image"),
+        ({"patch_size": 2}, ValueError, "patch_size"),
+        ({"patch_size": 600}, ValueError, "patch_size"),
+        ({"patch_size": 32.0}, TypeError, "'patch_size' parameter of load_textures must be an"),
+        ({"patch_size": 128, "n_patches_per_image": 17}, ValueError, r"\[1, 16\]"),
+        ({"n_patches_per_image": 0}, ValueError, "n_patches_per_image"),
     ],
 )
 def test_errors(kwargs, error, match):
@@ -68,18 +60,51 @@ def test_errors(kwargs, error, match):
         load_textures(**kwargs)
 
 
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"patch_size": True}, "patch_size"),
+        ({"patch_size": 513}, "patch_size"),
+        ({"n_patches_per_image": np.True_}, "n_patches_per_image"),
+        ({"n_patches_per_image": 2.0}, "n_patches_per_image"),
+        ({"random_state": "seed"}, "random_state"),
+        ({"random_state": np.random.default_rng(0)}, "random_state"),
+        ({"return_X_y": "yes"}, "return_X_y"),
+    ],
+)
+def test_parameters_are_checked_before_any_image_is_read(monkeypatch, kwargs, name):
+    # scikit-image absent: the parameter error comes first, not the ImportError
+    monkeypatch.setitem(sys.modules, "skimage", None)
+    with pytest.raises(
+        InvalidParameterError, match=f"The '{name}' parameter of load_textures must be"
+    ):
+        load_textures(**kwargs)
+
+
+def test_integer_types_and_the_range_ends_are_accepted():
+    for patch_size, n in ((np.int64(4), 1), (512, np.uint8(1))):
+        X, y = load_textures(
+            patch_size, n, random_state=np.random.RandomState(0), return_X_y=np.bool_(True)
+        )
+        assert X.shape == (3, patch_size, patch_size)
+        np.testing.assert_array_equal(np.sort(y), [0, 1, 2])
+    # the whole image as one patch: the texture itself, one per class
+    X, y = load_textures(512, 1, random_state=0, return_X_y=True)
+    for image, label in zip(X, y):
+        texture = getattr(skdata, ("brick", "grass", "gravel")[label])()
+        np.testing.assert_array_equal(image, texture)
+
+
 def test_missing_scikit_image_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "skimage", None)
-    with pytest.raises(ImportError, match=r"mlearn\[images\]"):
+    with pytest.raises(ImportError, match=r"mlearn-metric\[images\]"):
         load_textures()
 
 
 def test_texture_example_end_to_end():
     from mlearn.features._example import format_rows, texture_benchmark
 
-    rows = texture_benchmark(
-        n_splits=2, random_state=0, patch_size=32, n_patches_per_image=15
-    )
+    rows = texture_benchmark(n_splits=2, random_state=0, patch_size=32, n_patches_per_image=15)
     assert [row["name"].split(" + ")[1] for row in rows][:2] == [
         "Euclidean 3-NN",
         "chi2 3-NN",
@@ -93,13 +118,9 @@ def test_texture_example_end_to_end():
 
 
 def test_chi2_baseline_matches_a_brute_force_neighbour_vote():
-    from sklearn.neighbors import KNeighborsClassifier
-
     from mlearn.features._example import _Chi2KNN, texture_features
 
-    X, y = load_textures(
-        patch_size=16, n_patches_per_image=12, random_state=1, return_X_y=True
-    )
+    X, y = load_textures(patch_size=16, n_patches_per_image=12, random_state=1, return_X_y=True)
     train, test = np.arange(0, 36, 2), np.arange(1, 36, 2)
     model = _Chi2KNN(texture_features(), 3).fit(X[train], y[train])
 

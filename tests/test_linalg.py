@@ -52,7 +52,7 @@ def test_components_truncation_is_best_low_rank():
     w, V = np.linalg.eigh(M)
     best = (V[:, -2:] * w[-2:]) @ V[:, -2:].T  # Eckart–Young
     np.testing.assert_allclose(L.T @ L, best, atol=1e-10)
-    with pytest.raises(ValueError, match="n_components must be between 1 and n_features=6"):
+    with pytest.raises(ValueError, match="n_components=7 must be at most n_features=6"):
         components_from_metric(M, n_components=7)
 
 

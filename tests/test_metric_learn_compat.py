@@ -31,13 +31,13 @@ from mlearn import (
     MLKR,
     MMC,
     NCA,
-    RCA_Supervised,
     SCML,
     SDML,
     Constraints,
     ITML_Supervised,
     LSML_Supervised,
     MMC_Supervised,
+    RCA_Supervised,
     SDML_Supervised,
 )
 from mlearn.base import MahalanobisDistance, MahalanobisMixin, PairsClassifierMixin
@@ -63,9 +63,13 @@ def iris_pairs(iris):
 
 
 TUPLE_LEARNERS = [
-    ITML(max_iter=20), MMC(max_iter=5), SDML(balance_param=1e-3), LSML(max_iter=20),
+    ITML(max_iter=20),
+    MMC(max_iter=5),
+    SDML(balance_param=1e-3),
+    LSML(max_iter=20),
     SCML(n_basis=20, max_iter=200, output_iter=50, random_state=0),
-    mlearn.PairsMetricLearner(max_iter=10), mlearn.TripletsMetricLearner(max_iter=10),
+    mlearn.PairsMetricLearner(max_iter=10),
+    mlearn.TripletsMetricLearner(max_iter=10),
     mlearn.QuadrupletsMetricLearner(max_iter=10),
 ]
 _ids = [type(e).__name__ for e in TUPLE_LEARNERS]
@@ -164,7 +168,8 @@ def _bad_preprocessors(X):
     return {
         "raises": (raises, "raised KeyError"),
         "too few rows": (
-            lambda ids: X[: len(ids) - 1], r"shape \(\d+, n_features\).*returned shape"
+            lambda ids: X[: len(ids) - 1],
+            r"shape \(\d+, n_features\).*returned shape",
         ),
         "3-D": (lambda ids: X[np.asarray(ids)][:, None, :], "returned shape"),
         "1-D": (lambda ids: X[np.asarray(ids), 0], "returned shape"),
@@ -270,8 +275,9 @@ def test_f_beta_accepts_any_real_beta(beta, iris_pairs):
         )
         assert precision_score(y, predicted) == pytest.approx(best)
     else:  # only beta ** 2 enters F-beta
-        same = clone(itml).fit(X[idx], y, calibration_params={"strategy": "f_beta",
-                                                               "beta": abs(beta)})
+        same = clone(itml).fit(
+            X[idx], y, calibration_params={"strategy": "f_beta", "beta": abs(beta)}
+        )
         np.testing.assert_array_equal(same.predict(X[idx]), predicted)
 
 
@@ -331,11 +337,17 @@ def test_tuple_learners_are_not_transformers(learner, iris):
 
 @pytest.mark.parametrize(
     "learner",
-    [ITML_Supervised(max_iter=20, random_state=0), MMC_Supervised(max_iter=5, random_state=0),
-     SDML_Supervised(balance_param=1e-3, random_state=0), LSML_Supervised(random_state=0),
-     LMNN(max_iter=10), NCA(max_iter=10, random_state=0),
-     RCA_Supervised(n_chunks=30, random_state=0),
-     mlearn.Covariance(), mlearn.MetricLearner(max_iter=10, random_state=0)],
+    [
+        ITML_Supervised(max_iter=20, random_state=0),
+        MMC_Supervised(max_iter=5, random_state=0),
+        SDML_Supervised(balance_param=1e-3, random_state=0),
+        LSML_Supervised(random_state=0),
+        LMNN(max_iter=10),
+        NCA(max_iter=10, random_state=0),
+        RCA_Supervised(n_chunks=30, random_state=0),
+        mlearn.Covariance(),
+        mlearn.MetricLearner(max_iter=10, random_state=0),
+    ],
     ids=lambda e: type(e).__name__,
 )
 def test_label_learners_keep_fit_transform(learner, iris):
@@ -344,8 +356,10 @@ def test_label_learners_keep_fit_transform(learner, iris):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         np.testing.assert_allclose(
-            clone(learner).fit_transform(X, y), clone(learner).fit(X, y).transform(X),
-            rtol=1e-10, atol=1e-12,
+            clone(learner).fit_transform(X, y),
+            clone(learner).fit(X, y).transform(X),
+            rtol=1e-10,
+            atol=1e-12,
         )
         pandas = pytest.importorskip("pandas")
         out = clone(learner).set_output(transform="pandas").fit(X, y).transform(X)
@@ -457,7 +471,9 @@ def _all_triplets(y):
     """Every (anchor, same-class other, other-class) triplet of labelled points."""
     return sorted(
         [i, j, k]
-        for i in range(len(y)) for j in range(len(y)) for k in range(len(y))
+        for i in range(len(y))
+        for j in range(len(y))
+        for k in range(len(y))
         if y[i] >= 0 and i != j and y[j] == y[i] and y[k] >= 0 and y[k] != y[i]
     )
 
@@ -484,9 +500,9 @@ def test_knn_triplets_from_unequal_classes_match_brute_force_neighbours():
         other = np.flatnonzero(y != y[i])
         k = min(3, len(same))
         nn = NearestNeighbors(n_neighbors=k).fit(X[same])
-        genuine = set(same[nn.kneighbors(X[i:i + 1], return_distance=False)[0]])
+        genuine = set(same[nn.kneighbors(X[i : i + 1], return_distance=False)[0]])
         nn = NearestNeighbors(n_neighbors=2).fit(X[other])
-        impostors = set(other[nn.kneighbors(X[i:i + 1], return_distance=False)[0]])
+        impostors = set(other[nn.kneighbors(X[i : i + 1], return_distance=False)[0]])
         rows = triplets[triplets[:, 0] == i]
         assert len(rows) == k * 2
         assert set(rows[:, 1]) == genuine and set(rows[:, 2]) == impostors
@@ -532,8 +548,11 @@ def test_integer_tuples_fit_as_floats(learner, iris):
 # -- pairs score is ROC AUC; set_threshold errors ------------------------------------
 
 
-@pytest.mark.parametrize("learner", [ITML(max_iter=20), MMC(max_iter=5), SDML(balance_param=1e-3)],
-                         ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize(
+    "learner",
+    [ITML(max_iter=20), MMC(max_iter=5), SDML(balance_param=1e-3)],
+    ids=lambda e: type(e).__name__,
+)
 def test_pairs_score_is_roc_auc(learner, iris_pairs):
     X, idx, y = iris_pairs
     fitted = clone(learner).fit(X[idx], y)
@@ -544,8 +563,20 @@ def test_pairs_score_is_roc_auc(learner, iris_pairs):
         fitted.score(X[idx][y == 1], y[y == 1])
 
 
-@pytest.mark.parametrize("value", ["ABC", None, [1, 2, 3], {"key": None}, (1, 2), set(),
-                                   np.array([[[0.0], [1.0]]]), np.nan, True])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "ABC",
+        None,
+        [1, 2, 3],
+        {"key": None},
+        (1, 2),
+        set(),
+        np.array([[[0.0], [1.0]]]),
+        np.nan,
+        True,
+    ],
+)
 def test_set_threshold_refuses_non_numbers_with_value_error(value, iris_pairs):
     X, idx, y = iris_pairs
     itml = ITML(max_iter=5).fit(X[idx], y)
@@ -585,9 +616,17 @@ def test_deprecated_names_are_accepted_with_a_future_warning(cls, old, new, valu
 
 @pytest.mark.parametrize(
     "cls, old",
-    [(LMNN, "use_pca"), (NCA, "num_dims"), (ITML, "A0"), (LFDA, "num_dims"),
-     (ITML_Supervised, "bounds"), (mlearn.MLKR, "A0"), (SCML, "num_constraints"),
-     (RCA_Supervised, "num_dims"), (mlearn.Covariance, "L")],
+    [
+        (LMNN, "use_pca"),
+        (NCA, "num_dims"),
+        (ITML, "A0"),
+        (LFDA, "num_dims"),
+        (ITML_Supervised, "bounds"),
+        (mlearn.MLKR, "A0"),
+        (SCML, "num_constraints"),
+        (RCA_Supervised, "num_dims"),
+        (mlearn.Covariance, "L"),
+    ],
 )
 def test_names_metric_learn_removed_are_refused(cls, old):
     with pytest.raises(TypeError, match=old):
@@ -677,17 +716,19 @@ def test_suite_sorts_failures_by_cause():
     import xml.etree.ElementTree as ET
 
     suite = _suite_module()
-    report = ET.ElementTree(ET.fromstring(
-        '<testsuite>'
-        '<testcase classname="test.test_utils" name="test_check_input[a]">'
-        '<failure message="TypeError: check_array() got an unexpected keyword argument '
-        "'force_all_finite'\"/></testcase>"
-        '<testcase classname="test.test_base_metric" name="test_new[ITML]">'
-        '<failure message="AssertionError: something new"/></testcase>'
-        '<testcase classname="test.test_base_metric" name="test_ok"/>'
-        '<testcase classname="test.test_base_metric" name="test_skip"><skipped/></testcase>'
-        '</testsuite>'
-    ))
+    report = ET.ElementTree(
+        ET.fromstring(
+            "<testsuite>"
+            '<testcase classname="test.test_utils" name="test_check_input[a]">'
+            '<failure message="TypeError: check_array() got an unexpected keyword argument '
+            "'force_all_finite'\"/></testcase>"
+            '<testcase classname="test.test_base_metric" name="test_new[ITML]">'
+            '<failure message="AssertionError: something new"/></testcase>'
+            '<testcase classname="test.test_base_metric" name="test_ok"/>'
+            '<testcase classname="test.test_base_metric" name="test_skip"><skipped/></testcase>'
+            "</testsuite>"
+        )
+    )
     counts, failures = suite.collect(report)
     assert (counts["passed"], counts["failed"], counts["skipped"]) == (1, 2, 1)
     rows = suite.group(failures)

@@ -1,17 +1,27 @@
 """Evaluation scores against hand-worked cases and brute-force references."""
 
+import inspect
+import warnings
+
 import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 from sklearn.datasets import load_iris
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import accuracy_score, roc_auc_score, roc_curve
-from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import (
+    InvalidParameterError,
+    generate_invalid_param_val,
+    make_constraint,
+)
 
-from mlearn import Constraints, Covariance
+from mlearn import Constraints, Covariance, metrics
 from mlearn.metrics import (
+    _majority,
     equal_error_rate,
     knn_accuracy,
     make_retrieval_scorer,
@@ -24,6 +34,7 @@ from mlearn.metrics import (
     recall_at_k,
     verification_accuracy,
 )
+from mlearn.pairwise import METRIC_NAMES
 
 from .test_base import ShrunkPairs
 
@@ -78,7 +89,7 @@ def random_sets():
 @pytest.mark.parametrize("with_reference", [False, True])
 def test_retrieval_scores_equal_brute_force(random_sets, with_reference):
     emb, labels, ref, ref_labels = random_sets
-    kw = dict(reference=ref, reference_labels=ref_labels) if with_reference else {}
+    kw = {"reference": ref, "reference_labels": ref_labels} if with_reference else {}
     expected, n_excluded = brute(emb, labels, *((ref, ref_labels) if with_reference else ()))
     got = {
         "p1": precision_at_k(emb, labels, k=1, **kw),
@@ -116,15 +127,13 @@ def test_hand_worked_case():
     assert knn_accuracy(X, y, n_neighbors=3) == pytest.approx(3 / 5)
 
 
-
 @pytest.mark.parametrize("k", [1, 2, 4, 7])
 def test_majority_vote_matches_counting_with_ties_to_the_smallest(k):
-    from mlearn.metrics import _majority
-
     codes = np.random.RandomState(k).randint(0, 4, size=(500, k))
     expected = [np.argmax(np.bincount(row, minlength=4)) for row in codes]
     np.testing.assert_array_equal(_majority(codes), expected)
     assert _majority(codes).dtype == codes.dtype
+
 
 def test_knn_accuracy_matches_sklearn_leave_one_out():
     X, y = load_iris(return_X_y=True)
@@ -160,7 +169,7 @@ def test_pair_score_errors():
         equal_error_rate([1, 0], [0.1, 0.2])
     with pytest.raises(ValueError, match="scores must not contain NaN"):
         pair_roc_auc([1, -1], [np.nan, 0.2])
-    with pytest.raises(TypeError, match="threshold must be a real number"):
+    with pytest.raises(TypeError, match="'threshold' parameter of verification_accuracy must be"):
         verification_accuracy([1, -1], [0.1, 0.2], "0.5")
 
 
@@ -172,9 +181,9 @@ def test_retrieval_input_errors(random_sets):
         precision_at_k(emb, labels, reference=ref)
     with pytest.raises(ValueError, match="reference has 4 features but embeddings have 5"):
         precision_at_k(emb, labels, reference=ref[:, :4], reference_labels=ref_labels)
-    with pytest.raises(ValueError, match="k must be a positive integer"):
+    with pytest.raises(ValueError, match="'k' parameter of precision_at_k must be an int"):
         precision_at_k(emb, labels, k=0)
-    with pytest.raises(ValueError, match="score must be one of"):
+    with pytest.raises(ValueError, match="'score' parameter of make_retrieval_scorer must be"):
         make_retrieval_scorer("ndcg")
 
 
@@ -182,14 +191,14 @@ def test_retrieval_scorer_in_grid_search():
     X, y = load_iris(return_X_y=True)
     pipe = make_pipeline(StandardScaler(), Covariance(), KNeighborsClassifier())
     scorer = make_retrieval_scorer("map_at_r")
-    search = GridSearchCV(pipe, {"kneighborsclassifier__n_neighbors": [1, 3]}, scoring=scorer, cv=3)
+    search = GridSearchCV(
+        pipe, {"kneighborsclassifier__n_neighbors": [1, 3]}, scoring=scorer, cv=3
+    )
     search.fit(X, y)
     # the score only depends on the embedding, the same for both grid points
     scores = search.cv_results_["mean_test_score"]
     assert scores[0] == scores[1]
     # oracle: the same folds computed by hand
-    from sklearn.model_selection import StratifiedKFold
-
     manual = []
     for tr, te in StratifiedKFold(3).split(X, y):
         emb = pipe[:-1].fit(X[tr], y[tr]).transform(X[te])
@@ -206,7 +215,8 @@ def test_tuple_scorers():
     learner = ShrunkPairs().fit(pairs, y)
     auc = make_tuple_scorer("roc_auc")(learner, pairs, y)
     assert auc == pytest.approx(roc_auc_score(y, learner.decision_function(pairs)))
-    assert make_tuple_scorer("accuracy")(learner, pairs, y) == accuracy_score(y, learner.predict(pairs))
+    accuracy = make_tuple_scorer("accuracy")(learner, pairs, y)
+    assert accuracy == accuracy_score(y, learner.predict(pairs))
     eer = make_tuple_scorer("equal_error_rate")(learner, pairs, y)
     assert 0 <= eer <= 1
     search = GridSearchCV(
@@ -228,8 +238,6 @@ RETRIEVAL_SCORES = [
 
 @pytest.mark.parametrize("score", RETRIEVAL_SCORES, ids=lambda f: f.__name__)
 def test_score_with_every_query_left_out_warns_and_is_zero(score):
-    from sklearn.exceptions import UndefinedMetricWarning
-
     rng = np.random.RandomState(0)
     emb, ref = rng.randn(6, 3), rng.randn(5, 3)
     singletons = np.arange(6)  # leave-one-out: no query has a relevant point
@@ -244,8 +252,6 @@ def test_score_with_every_query_left_out_warns_and_is_zero(score):
 
 @pytest.mark.parametrize("score", RETRIEVAL_SCORES, ids=lambda f: f.__name__)
 def test_some_queries_left_out_is_silent(random_sets, score):
-    import warnings
-
     emb, labels, _, _ = random_sets  # one class of a single member
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -295,25 +301,37 @@ def test_a_single_class_scores_one_like_the_oracles():
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        (dict(embeddings=np.zeros((0, 2)), labels=[]), ValueError, "embeddings is empty"),
-        (dict(embeddings=np.zeros(4), labels=[0, 0, 1, 1]), ValueError,
-         "embeddings must be a 2-D array"),
-        (dict(reference=np.zeros((0, 2)), reference_labels=[]), ValueError,
-         "reference is empty"),
-        (dict(embeddings=[[0.0, np.nan], [1, 1], [2, 2], [3, 3]]), ValueError, "embeddings"),
-        (dict(labels=[0.0, np.nan, 1.0, 1.0]), ValueError, "labels contains NaN"),
-        (dict(reference=np.ones((2, 2)), reference_labels=[0, np.inf]), ValueError,
-         "reference_labels contains NaN or infinity"),
-        (dict(labels=np.array([0, None, 1, 1], dtype=object)), TypeError,
-         "labels must hold class labels of one comparable kind"),
-        (dict(labels=[0, 0, 1]), ValueError, "labels has 3 entries but embeddings has 4"),
-        (dict(working_memory=0), ValueError, "working_memory must be a positive number"),
-        (dict(working_memory=np.nan), ValueError, "working_memory must be a positive number"),
+        ({"embeddings": np.zeros((0, 2)), "labels": []}, ValueError, "embeddings is empty"),
+        (
+            {"embeddings": np.zeros(4), "labels": [0, 0, 1, 1]},
+            ValueError,
+            "embeddings must be a 2-D array",
+        ),
+        (
+            {"reference": np.zeros((0, 2)), "reference_labels": []},
+            ValueError,
+            "reference is empty",
+        ),
+        ({"embeddings": [[0.0, np.nan], [1, 1], [2, 2], [3, 3]]}, ValueError, "embeddings"),
+        ({"labels": [0.0, np.nan, 1.0, 1.0]}, ValueError, "labels contains NaN"),
+        (
+            {"reference": np.ones((2, 2)), "reference_labels": [0, np.inf]},
+            ValueError,
+            "reference_labels contains NaN or infinity",
+        ),
+        (
+            {"labels": np.array([0, None, 1, 1], dtype=object)},
+            TypeError,
+            "labels must hold class labels of one comparable kind",
+        ),
+        ({"labels": [0, 0, 1]}, ValueError, "labels has 3 entries but embeddings has 4"),
+        ({"working_memory": 0}, ValueError, r"'working_memory' parameter .* range \(0.0, inf\)"),
+        ({"working_memory": np.nan}, ValueError, "'working_memory' parameter .* Got nan"),
     ],
 )
 @pytest.mark.parametrize("score", RETRIEVAL_SCORES + [knn_accuracy], ids=lambda f: f.__name__)
 def test_retrieval_bad_input_names_the_argument(score, kwargs, error, match):
-    args = dict(embeddings=np.arange(8.0).reshape(4, 2), labels=[0, 0, 1, 1])
+    args = {"embeddings": np.arange(8.0).reshape(4, 2), "labels": [0, 0, 1, 1]}
     args.update(kwargs)
     extra = {"n_neighbors": 1} if score is knn_accuracy else {}
     with pytest.raises(error, match=match):
@@ -323,11 +341,11 @@ def test_retrieval_bad_input_names_the_argument(score, kwargs, error, match):
 @pytest.mark.parametrize("k", [0, -1, True, 1.0, "2"])
 def test_k_must_be_a_positive_integer(k):
     X, y = np.arange(8.0).reshape(4, 2), [0, 0, 1, 1]
-    with pytest.raises(ValueError, match="k must be a positive integer"):
+    with pytest.raises(ValueError, match="'k' parameter of precision_at_k must be an int"):
         precision_at_k(X, y, k=k)
-    with pytest.raises(ValueError, match="k must be a positive integer"):
+    with pytest.raises(ValueError, match="'k' parameter of recall_at_k must be an int"):
         recall_at_k(X, y, k=k)
-    with pytest.raises(ValueError, match="n_neighbors must be a positive integer"):
+    with pytest.raises(ValueError, match="'n_neighbors' parameter of knn_accuracy must be an int"):
         knn_accuracy(X, y, n_neighbors=k)
 
 
@@ -342,11 +360,11 @@ def test_verification_accuracy_threshold_and_inputs():
     )
     # one class alone is a defined accuracy
     assert verification_accuracy([1, 1], [0.3, 0.1], 0.2) == 0.5
-    with pytest.raises(ValueError, match="threshold is NaN"):
+    with pytest.raises(ValueError, match=r"'threshold' parameter .* Got (np.float32\()?nan"):
         verification_accuracy(y, scores, np.nan)
-    with pytest.raises(ValueError, match="threshold is NaN"):
+    with pytest.raises(ValueError, match=r"'threshold' parameter .* Got (np.float32\()?nan"):
         verification_accuracy(y, scores, np.float32("nan"))
-    with pytest.raises(TypeError, match="threshold must be a real number"):
+    with pytest.raises(TypeError, match=r"'threshold' parameter .* not a bool"):
         verification_accuracy(y, scores, True)
     with pytest.raises(ValueError, match="scores must not contain NaN"):
         verification_accuracy(y, [0.9, np.nan, 0.5, 0.1, 0.0], 0.5)
@@ -370,3 +388,121 @@ def test_pair_scores_refuse_empty_and_bad_input(score):
         score([1, -1], [np.inf, 0.2])
     with pytest.raises(ValueError, match="y_true must contain both"):
         score([-1, -1], [0.1, 0.2])
+
+
+# -- parameter validation (scikit-learn's validate_params) ---------------------------
+_X4, _Y4 = np.arange(8.0).reshape(4, 2), np.array([0, 0, 1, 1])
+# A valid call of every public function; each parameter is then spoiled in turn.
+VALID_CALLS = {
+    "precision_at_k": {"embeddings": _X4, "labels": _Y4},
+    "recall_at_k": {"embeddings": _X4, "labels": _Y4},
+    "r_precision": {"embeddings": _X4, "labels": _Y4},
+    "mean_average_precision_at_r": {"embeddings": _X4, "labels": _Y4},
+    "mean_average_precision": {"embeddings": _X4, "labels": _Y4},
+    "knn_accuracy": {"embeddings": _X4, "labels": _Y4, "n_neighbors": 1},
+    "pair_roc_auc": {"y_true": [1, -1], "scores": [0.9, 0.1]},
+    "equal_error_rate": {"y_true": [1, -1], "scores": [0.9, 0.1]},
+    "verification_accuracy": {"y_true": [1, -1], "scores": [0.9, 0.1], "threshold": 0.5},
+    "make_retrieval_scorer": {},
+    "make_tuple_scorer": {},
+}
+PUBLIC = [getattr(metrics, name) for name in metrics.__all__]
+
+
+def _invalid_values(constraints):
+    """Values refused by every constraint of a parameter, as scikit-learn's
+    ``check_param_validation`` builds them: an object of a type no constraint
+    names, and each constraint's own out-of-range value."""
+    candidates = [type("BadType", (), {})()]
+    for constraint in map(make_constraint, constraints):
+        try:
+            candidates.append(generate_invalid_param_val(constraint))
+        except NotImplementedError:
+            pass
+    return [
+        value
+        for value in candidates
+        if not any(make_constraint(c).is_satisfied_by(value) for c in constraints)
+    ]
+
+
+def test_every_public_function_has_a_valid_call():
+    assert sorted(VALID_CALLS) == sorted(metrics.__all__)
+    for func in PUBLIC:
+        func(**VALID_CALLS[func.__name__])
+
+
+@pytest.mark.parametrize("func", PUBLIC, ids=lambda f: f.__name__)
+def test_each_named_parameter_is_declared_and_checked(func):
+    constraints = func._skl_parameter_constraints
+    named = [
+        p.name
+        for p in inspect.signature(func).parameters.values()
+        if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    assert sorted(constraints) == sorted(named)
+    for name, options in constraints.items():
+        bad_values = _invalid_values(options)
+        assert bad_values, name
+        for bad in bad_values:
+            args = {**VALID_CALLS[func.__name__], name: bad}
+            with pytest.raises(
+                InvalidParameterError, match=f"The '{name}' parameter of {func.__name__} must be"
+            ):
+                func(**args)
+
+
+@pytest.mark.parametrize(
+    "func, name",
+    [
+        (precision_at_k, "k"),
+        (recall_at_k, "k"),
+        (knn_accuracy, "n_neighbors"),
+        (r_precision, "working_memory"),
+        (verification_accuracy, "threshold"),
+    ],
+)
+def test_a_bool_is_not_taken_for_a_number(func, name):
+    # True would otherwise read as 1: one neighbour, 1 MiB, a threshold of one
+    for value in (True, np.True_):
+        with pytest.raises(InvalidParameterError, match=f"'{name}' parameter"):
+            func(**{**VALID_CALLS[func.__name__], name: value})
+
+
+def test_unknown_metric_is_refused_with_the_names_that_exist():
+    with pytest.raises(ValueError, match=r"'metric' parameter of r_precision .* Got 'cosin'"):
+        r_precision(_X4, _Y4, metric="cosin")
+    # every name of the distance core is accepted, aliases too
+    for name in METRIC_NAMES + ("l2", "cityblock"):
+        params = {"M": np.eye(2)} if name in ("mahalanobis", "bilinear") else {}
+        if name in ("chi2", "kl", "jensen_shannon", "hamming"):
+            continue  # histograms / binary codes: the points above are neither
+        value = r_precision(_X4 + 1.0, _Y4, metric=name, **params)
+        assert 0.0 <= value <= 1.0
+
+
+def test_return_n_excluded_takes_bools_only():
+    assert r_precision(_X4, _Y4, return_n_excluded=np.bool_(True)) == (r_precision(_X4, _Y4), 0)
+    with pytest.raises(InvalidParameterError, match="'return_n_excluded' parameter"):
+        r_precision(_X4, _Y4, return_n_excluded=1)
+
+
+def test_working_memory_accepts_positive_finite_numbers_only():
+    expected = knn_accuracy(_X4, _Y4, n_neighbors=1)
+    for ok in (1, 0.001, np.float32(2.5)):
+        assert knn_accuracy(_X4, _Y4, n_neighbors=1, working_memory=ok) == expected
+    for bad in (-1.0, 0.0, np.inf, np.nan, "256"):
+        with pytest.raises(InvalidParameterError, match="'working_memory' parameter"):
+            knn_accuracy(_X4, _Y4, n_neighbors=1, working_memory=bad)
+
+
+def test_scorer_names_are_checked_when_the_scorer_is_made():
+    with pytest.raises(InvalidParameterError, match="'score' parameter of make_tuple_scorer"):
+        make_tuple_scorer("auc")
+    with pytest.raises(InvalidParameterError, match="'score' parameter of make_retrieval_scorer"):
+        make_retrieval_scorer(score="precision_at_5")
+    # the scorer's own keywords reach the score function, which checks them
+    X, y = load_iris(return_X_y=True)
+    scorer = make_retrieval_scorer("knn_accuracy", n_neighbors=0)
+    with pytest.raises(InvalidParameterError, match="'n_neighbors' parameter of knn_accuracy"):
+        scorer(Covariance().fit(X, y), X, y)

@@ -55,12 +55,26 @@ def test_scores_of_dask_arrays_equal_the_in_memory_scores(score, kwargs, digits)
         assert score(Xd, y, working_memory=working_memory, **kwargs) == expected
     # queries against a separate reference; dask and NumPy mixed
     Q, yq, R, yr = X[:300], y[:300], X[300:], y[300:]
-    expected = score(Q, yq, reference=R, reference_labels=yr, metric="mahalanobis",
-                     L=np.eye(64)[:16], **kwargs)
-    for q, lq, r, lr in [(Xd[:300], yd[:300], Xd[300:], yd[300:]),
-                         (Q, yq, Xd[300:], yd[300:]), (Xd[:300], yq, R, yr)]:
-        assert score(q, lq, reference=r, reference_labels=lr, metric="mahalanobis",
-                     L=np.eye(64)[:16], **kwargs) == expected
+    expected = score(
+        Q, yq, reference=R, reference_labels=yr, metric="mahalanobis", L=np.eye(64)[:16], **kwargs
+    )
+    for q, lq, r, lr in [
+        (Xd[:300], yd[:300], Xd[300:], yd[300:]),
+        (Q, yq, Xd[300:], yd[300:]),
+        (Xd[:300], yq, R, yr),
+    ]:
+        assert (
+            score(
+                q,
+                lq,
+                reference=r,
+                reference_labels=lr,
+                metric="mahalanobis",
+                L=np.eye(64)[:16],
+                **kwargs,
+            )
+            == expected
+        )
 
 
 def test_scores_report_excluded_queries_like_in_memory(digits):
@@ -68,11 +82,16 @@ def test_scores_report_excluded_queries_like_in_memory(digits):
     y = y.copy()
     y[:3] = 99  # a class of three, absent from the reference below
     Q, R = X[:300], X[300:]
-    expected = metrics.r_precision(Q, y[:300], reference=R, reference_labels=y[300:],
-                                   return_n_excluded=True)
-    got = metrics.r_precision(_lazy(Q, 100), _lazy(y[:300], 100), reference=_lazy(R, 200),
-                              reference_labels=_lazy(y[300:], 200),
-                              return_n_excluded=True)
+    expected = metrics.r_precision(
+        Q, y[:300], reference=R, reference_labels=y[300:], return_n_excluded=True
+    )
+    got = metrics.r_precision(
+        _lazy(Q, 100),
+        _lazy(y[:300], 100),
+        reference=_lazy(R, 200),
+        reference_labels=_lazy(y[300:], 200),
+        return_n_excluded=True,
+    )
     assert got == expected and got[1] == 3
 
 
@@ -80,10 +99,12 @@ def test_dask_scores_on_a_local_cluster(dask_client, digits):
     X, y = digits
     Xd, yd = _lazy(X, 300), _lazy(y, 300)
     with dask.config.set(scheduler=None):
-        got = metrics.knn_accuracy(Xd[:200], yd[:200], reference=Xd[200:],
-                                   reference_labels=yd[200:], n_neighbors=3)
-    assert got == metrics.knn_accuracy(X[:200], y[:200], reference=X[200:],
-                                       reference_labels=y[200:], n_neighbors=3)
+        got = metrics.knn_accuracy(
+            Xd[:200], yd[:200], reference=Xd[200:], reference_labels=yd[200:], n_neighbors=3
+        )
+    assert got == metrics.knn_accuracy(
+        X[:200], y[:200], reference=X[200:], reference_labels=y[200:], n_neighbors=3
+    )
 
 
 def test_bad_dask_labels_are_refused(digits):
@@ -92,18 +113,21 @@ def test_bad_dask_labels_are_refused(digits):
     with pytest.raises(ValueError, match="labels has 899 entries but embeddings has 900"):
         metrics.precision_at_k(Xd, _lazy(y[:-1], 300))
     with pytest.raises(ValueError, match="reference_labels has 100 entries but reference"):
-        metrics.precision_at_k(Xd[:10], y[:10], reference=Xd[10:], reference_labels=_lazy(
-            y[:100], 50))
+        metrics.precision_at_k(
+            Xd[:10], y[:10], reference=Xd[10:], reference_labels=_lazy(y[:100], 50)
+        )
     with pytest.raises(ValueError, match="must be 1-D"):
         metrics.r_precision(Xd, _lazy(np.c_[y, y], 300))
     nan_labels = y.astype(float)
     nan_labels[500] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        metrics.knn_accuracy(Xd[:100], y[:100], reference=Xd[100:],
-                             reference_labels=_lazy(nan_labels[100:], 300))
+        metrics.knn_accuracy(
+            Xd[:100], y[:100], reference=Xd[100:], reference_labels=_lazy(nan_labels[100:], 300)
+        )
     with pytest.raises(TypeError, match="must hold numbers"):
-        metrics.knn_accuracy(Xd[:100], y[:100], reference=Xd[100:],
-                             reference_labels=_lazy(y[100:].astype(str), 300))
+        metrics.knn_accuracy(
+            Xd[:100], y[:100], reference=Xd[100:], reference_labels=_lazy(y[100:].astype(str), 300)
+        )
     with pytest.raises(ValueError, match="k=900 is more than the 899"):
         metrics.precision_at_k(Xd, y, k=900)
     bad = X.copy()

@@ -37,10 +37,10 @@ def _fd_check_L(func, L, rng, n_dirs=4, h=1e-6):
 
 def _pairs_and_relative(rng, n=40, d=4):
     X = rng.randn(3 * n, d)
-    pairs = np.stack([X[:n], X[n:2 * n]], axis=1)
+    pairs = np.stack([X[:n], X[n : 2 * n]], axis=1)
     y = np.where(rng.rand(n) < 0.5, 1, -1)
-    triplets = np.stack([X[:n], X[n:2 * n], X[2 * n:]], axis=1)
-    quadruplets = np.stack([X[:n], X[n:2 * n], X[2 * n:], X[::-1][:n]], axis=1)
+    triplets = np.stack([X[:n], X[n : 2 * n], X[2 * n :]], axis=1)
+    quadruplets = np.stack([X[:n], X[n : 2 * n], X[2 * n :], X[::-1][:n]], axis=1)
     return pairs, y, triplets, quadruplets
 
 
@@ -114,8 +114,14 @@ def test_logdet_is_infinite_off_the_interior_and_needs_pd_prior():
     singular = np.diag([1.0, 0.0])
     assert regularization(singular, "logdet")[0] == np.inf
     with pytest.raises(ValueError, match="positive-definite M0"):
-        MetricObjective(np.ones((2, 2)), pair_index=[0], pair_labels=[1], regularizer="logdet",
-                        alpha=1.0, M0=singular)
+        MetricObjective(
+            np.ones((2, 2)),
+            pair_index=[0],
+            pair_labels=[1],
+            regularizer="logdet",
+            alpha=1.0,
+            M0=singular,
+        )
 
 
 @pytest.mark.parametrize("regularizer", REGULARIZERS)
@@ -140,12 +146,19 @@ def _objective(kind, loss, regularizer, rng, weighted=False):
     weights = rng.rand(n) + 0.1 if weighted else None
     if kind == "pairs":
         return MetricObjective.from_tuples(
-            pairs=pairs, y=y, pair_loss=loss, lower=3.0, upper=6.0, threshold=5.0,
-            pair_weights=weights, **params
+            pairs=pairs,
+            y=y,
+            pair_loss=loss,
+            lower=3.0,
+            upper=6.0,
+            threshold=5.0,
+            pair_weights=weights,
+            **params,
         )
     relative = triplets if kind == "triplets" else quadruplets
-    return MetricObjective.from_tuples(relative=relative, relative_loss=loss,
-                                       relative_weights=weights, **params)
+    return MetricObjective.from_tuples(
+        relative=relative, relative_loss=loss, relative_weights=weights, **params
+    )
 
 
 @pytest.mark.parametrize("regularizer", list(REGULARIZERS) + [None])
@@ -209,14 +222,23 @@ def test_objective_value_matches_a_direct_computation():
         return np.einsum("ij,jk,ik->i", D, M, D)
 
     obj = MetricObjective.from_tuples(
-        pairs=pairs, y=y, relative=triplets, pair_loss="contrastive", relative_loss="hinge",
-        margin=2.0, pair_weights=w, pairs_weight=0.3, relative_weight=0.7,
-        regularizer="trace", alpha=0.1,
+        pairs=pairs,
+        y=y,
+        relative=triplets,
+        pair_loss="contrastive",
+        relative_loss="hinge",
+        margin=2.0,
+        pair_weights=w,
+        pairs_weight=0.3,
+        relative_weight=0.7,
+        regularizer="trace",
+        alpha=0.1,
     )
     d = sqdist(pairs[:, 0], pairs[:, 1])
     pair_terms = np.where(y == 1, d, np.maximum(0, 2.0 - d))
-    trip = np.maximum(0, 2.0 + sqdist(triplets[:, 0], triplets[:, 1])
-                      - sqdist(triplets[:, 0], triplets[:, 2]))
+    trip = np.maximum(
+        0, 2.0 + sqdist(triplets[:, 0], triplets[:, 1]) - sqdist(triplets[:, 0], triplets[:, 2])
+    )
     expected = 0.3 * np.sum(w * pair_terms) / w.sum() + 0.7 * trip.mean() + 0.1 * np.trace(M)
     assert obj.value_and_grad_M(M)[0] == pytest.approx(expected, rel=1e-12)
 
@@ -240,8 +262,9 @@ def test_from_indices_deduplicates_and_matches_from_tuples():
 def test_learned_threshold_gradient_and_subset():
     rng = np.random.RandomState(7)
     pairs, y, _, _ = _pairs_and_relative(rng)
-    obj = MetricObjective.from_tuples(pairs=pairs, y=y, pair_loss="logistic",
-                                      learn_threshold=True, regularizer="fro", alpha=0.2)
+    obj = MetricObjective.from_tuples(
+        pairs=pairs, y=y, pair_loss="logistic", learn_threshold=True, regularizer="fro", alpha=0.2
+    )
     x = np.append(_spd(4, rng).ravel(), 3.0)
     value, grad = obj.packed_M(x)
     h = 1e-6
@@ -258,8 +281,14 @@ def test_learned_threshold_gradient_and_subset():
     # a minibatch is the objective of the chosen constraints alone
     rows = np.arange(0, 40, 3)
     sub = obj.subset(pair_rows=rows)
-    direct = MetricObjective.from_tuples(pairs=pairs[rows], y=y[rows], pair_loss="logistic",
-                                         threshold=obj.threshold, regularizer="fro", alpha=0.2)
+    direct = MetricObjective.from_tuples(
+        pairs=pairs[rows],
+        y=y[rows],
+        pair_loss="logistic",
+        threshold=obj.threshold,
+        regularizer="fro",
+        alpha=0.2,
+    )
     M = _spd(4, rng)
     assert sub.value_and_grad_M(M)[0] == pytest.approx(direct.value_and_grad_M(M)[0])
     assert len(sub.diffs) == len(rows)
@@ -293,4 +322,3 @@ def test_inputs_are_not_modified():
     for a, b in zip((pairs, y, triplets), copies):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(M, M_copy)
-

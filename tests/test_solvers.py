@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 from scipy.linalg import eigh
@@ -39,7 +41,7 @@ def test_pgd_nearest_psd_matches_eigenvalue_clipping():
         diff = M - T
         return np.sum(diff**2), 2 * diff
 
-    M, n_iter, history = projected_gradient(func, np.eye(6), tol=1e-14)
+    M, n_iter, history, _ = projected_gradient(func, np.eye(6), tol=1e-14)
     np.testing.assert_allclose(M, _clip_eigen(T), atol=1e-8)
     assert n_iter >= 1
 
@@ -61,7 +63,7 @@ def test_pgd_reaches_the_convex_optimum_found_by_an_independent_solver():
     rng = np.random.RandomState(1)
     func = _trace_regression(rng)
     d = 5
-    M, _, history = projected_gradient(func, np.eye(d), tol=1e-13, gtol=1e-10, max_iter=5000)
+    M, _, history, _ = projected_gradient(func, np.eye(d), tol=1e-13, gtol=1e-10, max_iter=5000)
     assert _is_psd(M)
 
     # oracle: scipy's BFGS over a full factor L (M = L.T L covers the whole cone)
@@ -71,8 +73,13 @@ def test_pgd_reaches_the_convex_optimum_found_by_an_independent_solver():
         return value, (2 * L @ G).ravel()
 
     best = min(
-        minimize(fL, np.random.RandomState(s).randn(d * d), jac=True, method="BFGS",
-                 options={"gtol": 1e-10, "maxiter": 20000}).fun
+        minimize(
+            fL,
+            np.random.RandomState(s).randn(d * d),
+            jac=True,
+            method="BFGS",
+            options={"gtol": 1e-10, "maxiter": 20000},
+        ).fun
         for s in range(3)
     )
     assert history[-1] == pytest.approx(best, rel=1e-6, abs=1e-9)
@@ -92,7 +99,7 @@ def test_pgd_objective_never_increases_on_a_nonsmooth_objective():
         coef = np.where(active, y, 0.0)
         return value, (U * coef[:, None]).T @ U + 0.1 * np.eye(d)
 
-    M, n_iter, history = projected_gradient(func, np.eye(d), max_iter=300, tol=0)
+    M, n_iter, history, _ = projected_gradient(func, np.eye(d), max_iter=300, tol=0)
     assert n_iter > 5
     assert np.all(np.diff(history) <= 0)
     assert history[-1] < history[0]
@@ -108,10 +115,22 @@ def test_pgd_custom_projection_box_constraints_match_lbfgsb():
     def func(x):
         return 0.5 * x @ Q @ x - c @ x, Q @ x - c
 
-    x, _, _ = projected_gradient(func, np.zeros(6), project=lambda v: np.clip(v, -0.5, 0.5),
-                                 tol=1e-14, gtol=1e-12, max_iter=5000)
-    ref = minimize(func, np.zeros(6), jac=True, method="L-BFGS-B",
-                   bounds=[(-0.5, 0.5)] * 6, options={"ftol": 1e-15, "gtol": 1e-12})
+    x = projected_gradient(
+        func,
+        np.zeros(6),
+        project=lambda v: np.clip(v, -0.5, 0.5),
+        tol=1e-14,
+        gtol=1e-12,
+        max_iter=5000,
+    ).x
+    ref = minimize(
+        func,
+        np.zeros(6),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(-0.5, 0.5)] * 6,
+        options={"ftol": 1e-15, "gtol": 1e-12},
+    )
     np.testing.assert_allclose(x, ref.x, atol=1e-5)
 
 
@@ -125,34 +144,35 @@ def test_pgd_rejects_infinite_values_and_stays_feasible():
             return np.inf, np.zeros_like(M)
         return np.sum((M - T) ** 2) - np.log(np.linalg.det(M)), 2 * (M - T) - np.linalg.inv(M)
 
-    M, _, history = projected_gradient(func, np.eye(2), tol=1e-14)
+    M, _, history, _ = projected_gradient(func, np.eye(2), tol=1e-14)
     assert np.isfinite(history[-1]) and np.all(np.diff(history) <= 0)
     # stationarity: 2 (m - t) - 1/m = 0 on each diagonal entry
     expected = [(t + np.sqrt(t * t + 2)) / 2 for t in (1.0, -1.0)]
     np.testing.assert_allclose(np.diag(M), expected, rtol=1e-6)
 
 
-def test_pgd_warns_callback_stops_and_input_is_kept():
+def test_pgd_reports_no_convergence_callback_stops_and_input_is_kept():
     rng = np.random.RandomState(4)
     func = _trace_regression(rng)
     M0 = np.eye(5)
     before = M0.copy()
-    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
-        _, n_iter, history = projected_gradient(func, M0, max_iter=2, tol=0, gtol=0)
-    assert n_iter == 2 and len(history) == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the solver returns; the estimator warns
+        _, n_iter, history, converged = projected_gradient(func, M0, max_iter=2, tol=0, gtol=0)
+    assert n_iter == 2 and len(history) == 3 and not converged
     np.testing.assert_array_equal(M0, before)
     calls = []
-    _, n_iter, _ = projected_gradient(
+    result = projected_gradient(
         func, M0, callback=lambda k, M, v: calls.append((k, v)) or k == 3, tol=0, gtol=0
     )
-    assert n_iter == 3 and [k for k, _ in calls] == [1, 2, 3]
+    assert result.n_iter == 3 and result.converged and [k for k, _ in calls] == [1, 2, 3]
 
 
 def test_pgd_verbose_prints(capsys):
     rng = np.random.RandomState(5)
-    with pytest.warns(ConvergenceWarning):
-        projected_gradient(_trace_regression(rng), np.eye(5), max_iter=3, verbose=1,
-                           name="Learner", tol=0, gtol=0)
+    projected_gradient(
+        _trace_regression(rng), np.eye(5), max_iter=3, verbose=1, name="Learner", tol=0, gtol=0
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 4 and all(line.startswith("[Learner]") for line in lines)
 
@@ -190,7 +210,7 @@ def test_lbfgs_low_rank_factor_is_the_best_rank_one_approximation():
         diff = L.T @ L - T
         return np.sum(diff**2), 4 * L @ diff
 
-    L, n_iter, history = lbfgs_on_components(func_L, rng.randn(1, 5), tol=1e-15, gtol=1e-10)
+    L, n_iter, history, _ = lbfgs_on_components(func_L, rng.randn(1, 5), tol=1e-15, gtol=1e-10)
     w, V = eigh(T)
     best = w[-1] * np.outer(V[:, -1], V[:, -1])  # Eckart-Young
     np.testing.assert_allclose(L.T @ L, best, atol=1e-6 * np.abs(T).max())
@@ -198,17 +218,21 @@ def test_lbfgs_low_rank_factor_is_the_best_rank_one_approximation():
     assert len(history) == n_iter + 1 and history[-1] <= history[0]
 
 
-def test_lbfgs_matches_scipy_on_rosenbrock_and_warns():
+def test_lbfgs_matches_scipy_on_rosenbrock_and_reports_max_iter():
     from scipy.optimize import rosen, rosen_der
 
     def func_L(L):
         return rosen(L.ravel()), rosen_der(L.ravel()).reshape(L.shape)
 
-    L, _, _ = lbfgs_on_components(func_L, np.zeros((2, 3)), tol=1e-15, gtol=1e-10,
-                                  max_iter=5000)
-    np.testing.assert_allclose(L, np.ones((2, 3)), atol=1e-4)
-    with pytest.warns(ConvergenceWarning, match="max_iter=3"):
-        lbfgs_on_components(func_L, np.zeros((2, 3)), max_iter=3)
+    result = lbfgs_on_components(func_L, np.zeros((2, 3)), tol=1e-15, gtol=1e-10, max_iter=5000)
+    np.testing.assert_allclose(result.x, np.ones((2, 3)), atol=1e-4)
+    assert result.converged and len(result.history) == result.n_iter + 1
+    # the history starts at L0 and follows SciPy's iterates
+    assert result.history[0] == rosen(np.zeros(6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        result = lbfgs_on_components(func_L, np.zeros((2, 3)), max_iter=3)
+    assert result.n_iter == 3 and not result.converged
     with pytest.raises(ValueError, match="L0"):
         lbfgs_on_components(func_L, np.zeros(6))
 
@@ -218,9 +242,10 @@ def test_lbfgs_callback_can_stop():
         return np.sum((L - 3.0) ** 4), 4 * (L - 3.0) ** 3
 
     seen = []
-    _, n_iter, _ = lbfgs_on_components(func_L, np.zeros((2, 2)),
-                                       callback=lambda k, L, v: seen.append(k) or k >= 2)
-    assert n_iter == 2 and seen == [1, 2]
+    _, n_iter, _, converged = lbfgs_on_components(
+        func_L, np.zeros((2, 2)), callback=lambda k, L, v: seen.append(k) or k >= 2
+    )
+    assert n_iter == 2 and seen == [1, 2] and converged
 
 
 # -- minibatch SGD ------------------------------------------------------------------
@@ -237,8 +262,17 @@ def test_sgd_least_squares_matches_lstsq(method):
         return np.mean(r**2), 2 * A[idx].T @ r / len(idx)
 
     lr = 0.02 if method == "adam" else 0.01
-    w, n_epochs, history = sgd(func_batch, np.zeros(4), 400, batch_size=40, learning_rate=lr,
-                               method=method, max_iter=300, random_state=0, tol=1e-6)
+    w, n_epochs, history, _ = sgd(
+        func_batch,
+        np.zeros(4),
+        400,
+        batch_size=40,
+        learning_rate=lr,
+        method=method,
+        max_iter=300,
+        random_state=0,
+        tol=1e-6,
+    )
     ref = np.linalg.lstsq(A, b, rcond=None)[0]
     np.testing.assert_allclose(w, ref, atol=2e-2)
     assert history[-1] < history[0]
@@ -262,24 +296,45 @@ def test_sgd_projection_keeps_iterates_psd_and_state_continues():
     # projected momentum converges to the constrained optimum (a preconditioned
     # Adam step followed by a Euclidean projection need not)
     opt = Momentum(learning_rate=0.02)
-    with pytest.warns(ConvergenceWarning):
-        M, _, _ = sgd(func_batch, np.eye(4), 10, batch_size=5, max_iter=30, optimizer=opt,
-                      project=project_psd, random_state=0, callback=cb, tol=0,
-                      n_iter_no_change=100)
-    assert all(seen)
+    M, _, _, converged = sgd(
+        func_batch,
+        np.eye(4),
+        10,
+        batch_size=5,
+        max_iter=30,
+        optimizer=opt,
+        project=project_psd,
+        random_state=0,
+        callback=cb,
+        tol=0,
+        n_iter_no_change=100,
+    )
+    assert all(seen) and not converged
     velocity = opt.velocity.copy()
-    M, n_epochs, _ = sgd(func_batch, M, 10, batch_size=5, max_iter=300, optimizer=opt,
-                         project=project_psd, random_state=0, tol=0, n_iter_no_change=100)
+    M = sgd(
+        func_batch,
+        M,
+        10,
+        batch_size=5,
+        max_iter=300,
+        optimizer=opt,
+        project=project_psd,
+        random_state=0,
+        tol=0,
+        n_iter_no_change=100,
+    ).x
     assert not np.allclose(opt.velocity, velocity)
     np.testing.assert_allclose(M, _clip_eigen(T), atol=1e-3)
 
 
-def test_sgd_warns_and_validates():
+def test_sgd_reports_max_iter_and_validates():
     def func_batch(x, idx):
         return float(x @ x), 2 * x
 
-    with pytest.warns(ConvergenceWarning, match="epochs"):
-        sgd(func_batch, np.ones(2), 10, max_iter=2, tol=0, n_iter_no_change=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        result = sgd(func_batch, np.ones(2), 10, max_iter=2, tol=0, n_iter_no_change=10)
+    assert result.n_iter == 2 and len(result.history) == 3 and not result.converged
     with pytest.raises(ValueError, match="method"):
         sgd(func_batch, np.ones(2), 10, method="rmsprop")
     with pytest.raises(ValueError, match="batch_size"):
@@ -292,8 +347,10 @@ def test_adam_state_continues_across_calls():
     def func_batch(x, idx):
         return float(x @ x), 2 * x
 
-    x, n_epochs, history = sgd(func_batch, np.ones(3), 10, batch_size=5, max_iter=300,
-                               optimizer=opt, random_state=0)
+    x, n_epochs, history, converged = sgd(
+        func_batch, np.ones(3), 10, batch_size=5, max_iter=300, optimizer=opt, random_state=0
+    )
+    assert converged
     assert opt.t == 2 * n_epochs  # two minibatches an epoch
     assert history[-1] < 0.1 * history[0]
 
@@ -315,7 +372,7 @@ def _least_squares_blocks(A, b, n_blocks, visits):
 
     def block_batches(i, x):
         visits.append(i)
-        Ai, bi = A[edges[i]:edges[i + 1]], b[edges[i]:edges[i + 1]]
+        Ai, bi = A[edges[i] : edges[i + 1]], b[edges[i] : edges[i + 1]]
 
         def func_batch(w, idx):
             r = Ai[idx] @ w - bi[idx]
@@ -331,9 +388,16 @@ def test_sgd_blocks_least_squares_matches_lstsq():
     A = rng.randn(400, 4)
     b = A @ rng.randn(4) + 0.01 * rng.randn(400)
     visits = []
-    w, n_epochs, history = sgd_blocks(_least_squares_blocks(A, b, 5, visits), np.zeros(4), 5,
-                                      batch_size=40, learning_rate=0.02, max_iter=300,
-                                      random_state=0, tol=1e-6)
+    w, n_epochs, history, _ = sgd_blocks(
+        _least_squares_blocks(A, b, 5, visits),
+        np.zeros(4),
+        5,
+        batch_size=40,
+        learning_rate=0.02,
+        max_iter=300,
+        random_state=0,
+        tol=1e-6,
+    )
     np.testing.assert_allclose(w, np.linalg.lstsq(A, b, rcond=None)[0], atol=2e-2)
     assert len(history) == n_epochs + 1 and history[-1] < history[0]
     # every epoch builds each block once, in its own shuffled order
@@ -352,10 +416,18 @@ def test_sgd_blocks_passes_the_current_point_and_skips_empty_blocks():
         return (lambda z, idx: (float(z @ z), 2 * z)), 3
 
     opt = Adam(learning_rate=0.1)
-    with pytest.warns(ConvergenceWarning):  # max_iter epochs are not convergence
-        _, n_epochs, history = sgd_blocks(block_batches, np.ones(2), 2, batch_size=3,
-                                          max_iter=3, optimizer=opt, tol=0,
-                                          n_iter_no_change=10, random_state=0)
+    _, n_epochs, history, converged = sgd_blocks(
+        block_batches,
+        np.ones(2),
+        2,
+        batch_size=3,
+        max_iter=3,
+        optimizer=opt,
+        tol=0,
+        n_iter_no_change=10,
+        random_state=0,
+    )
+    assert not converged  # max_iter epochs are not convergence
     assert opt.t == n_epochs == 3  # one minibatch an epoch: block 1 holds none
     # each block is built from the point the previous steps reached
     assert not np.allclose(seen[-1][1], np.ones(2))
@@ -370,6 +442,12 @@ def test_sgd_blocks_validates():
         sgd_blocks(nothing, np.ones(2), 3)
     with pytest.raises(ValueError, match="n_blocks"):
         sgd_blocks(nothing, np.ones(2), 0)
-    with pytest.warns(ConvergenceWarning, match="epochs"):
-        sgd_blocks(lambda i, x: ((lambda z, idx: (float(z @ z), 2 * z)), 2), np.ones(2), 2,
-                   max_iter=2, tol=0, n_iter_no_change=10)
+    result = sgd_blocks(
+        lambda i, x: ((lambda z, idx: (float(z @ z), 2 * z)), 2),
+        np.ones(2),
+        2,
+        max_iter=2,
+        tol=0,
+        n_iter_no_change=10,
+    )
+    assert result.n_iter == 2 and not result.converged

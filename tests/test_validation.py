@@ -133,7 +133,9 @@ def test_pairs_learner_rejects_bad_labels(pairs):
 
 def test_one_class_where_two_are_needed():
     y = np.zeros(10, dtype=int)
-    with pytest.raises(ValueError, match="dissimilar pairs need labelled points of at least 2 classes"):
+    with pytest.raises(
+        ValueError, match="dissimilar pairs need labelled points of at least 2 classes"
+    ):
         Constraints(y).positive_negative_pairs(5, random_state=0)
     with pytest.raises(ValueError, match="triplets need labelled points of at least 2 classes"):
         Constraints(y).triplets(5, random_state=0)
@@ -141,7 +143,10 @@ def test_one_class_where_two_are_needed():
 
 def test_non_psd_matrix_is_rejected():
     M = np.array([[1.0, 2.0], [2.0, 1.0]])  # eigenvalues 3 and -1
-    with pytest.raises(ValueError, match="M must be symmetric positive semidefinite; its smallest eigenvalue is -1"):
+    with pytest.raises(
+        ValueError,
+        match="M must be symmetric positive semidefinite; its smallest eigenvalue is -1",
+    ):
         check_psd_matrix(M)
     with pytest.raises(ValueError, match="not symmetric"):
         check_psd_matrix(np.array([[1.0, 0.5], [0.0, 1.0]]))
@@ -154,7 +159,9 @@ def test_non_psd_matrix_is_rejected():
 
 
 def test_psd_matrix_wrong_size():
-    with pytest.raises(ValueError, match="must have shape \\(3, 3\\) to match the data's 3 features"):
+    with pytest.raises(
+        ValueError, match="must have shape \\(3, 3\\) to match the data's 3 features"
+    ):
         check_psd_matrix(np.eye(2), n_features=3)
 
 
@@ -185,9 +192,16 @@ def test_inputs_are_not_modified(data, pairs):
     np.testing.assert_array_equal(M, M_before)
 
 
-@pytest.mark.parametrize("y", [np.array([0, 1, 1]), np.array([True, False, True]),
-                               np.array(["a", "b", "a"]), np.array([0.0, 1.0, 1.0]),
-                               [2, 2, 5]])
+@pytest.mark.parametrize(
+    "y",
+    [
+        np.array([0, 1, 1]),
+        np.array([True, False, True]),
+        np.array(["a", "b", "a"]),
+        np.array([0.0, 1.0, 1.0]),
+        [2, 2, 5],
+    ],
+)
 def test_class_labels_accepted(y):
     check_class_labels(y)
 

@@ -28,10 +28,12 @@ def main(outdir):
     idx, y_pairs = mlearn.Constraints(y).pairs(150, random_state=0)
     figures = {
         "evaluation_matrix.png": lambda: plotting.plot_mahalanobis_matrix(
-            learner, feature_names=["sepal l", "sepal w", "petal l", "petal w"]),
+            learner, feature_names=["sepal l", "sepal w", "petal l", "petal w"]
+        ),
         "evaluation_embedding.png": lambda: plotting.plot_embedding(X, y, learner),
         "evaluation_pair_distances.png": lambda: plotting.plot_pair_distances(
-            X[idx], y_pairs, learner),
+            X[idx], y_pairs, learner
+        ),
         "evaluation_roc.png": lambda: plotting.plot_roc(learner, X[idx], y_pairs),
     }
     for name, draw in figures.items():

@@ -20,7 +20,8 @@ white point and 2 degree observer for Lab; BT.709 luminance for grey).
 """
 
 import numpy as np
-from numba import njit, prange
+
+from .._jit import njit, prange
 
 __all__ = [
     "SPACE_CODES",
@@ -129,9 +130,7 @@ def _convert(px, space, source, scale, m, white, gray, out):
         for ch in range(source.shape[0]):
             out[ch] = px[source[ch]] * scale
     elif space == 3:
-        out[0] = (
-            px[0] * scale * gray[0] + px[1] * scale * gray[1] + px[2] * scale * gray[2]
-        )
+        out[0] = px[0] * scale * gray[0] + px[1] * scale * gray[1] + px[2] * scale * gray[2]
     else:
         r = px[source[0]] * scale
         g = px[source[1]] * scale
@@ -156,9 +155,7 @@ def convert_pixels(images, space, source, scale, n_out, out):
     for k in range(n):
         for r in range(h):
             for c in range(w):
-                _convert(
-                    images[k, r, c], space, source, scale, m, white, gray, out[k, r, c]
-                )
+                _convert(images[k, r, c], space, source, scale, m, white, gray, out[k, r, c])
 
 
 @njit(cache=True, nogil=True)

@@ -43,9 +43,7 @@ def texture_features():
             ("color", ColorHistogram(bins=16, color_space="gray")),
             (
                 "lbp",
-                LocalBinaryPattern(
-                    method="uniform", scales=[(8, 1.0), (16, 2.0), (24, 3.0)]
-                ),
+                LocalBinaryPattern(method="uniform", scales=[(8, 1.0), (16, 2.0), (24, 3.0)]),
             ),
         ]
     )
@@ -70,9 +68,7 @@ class _Chi2KNN:
     def score(self, X, y):
         from mlearn.pairwise import pairwise_distances
 
-        distances = pairwise_distances(
-            self.features_.transform(X), self.train_, metric="chi2"
-        )
+        distances = pairwise_distances(self.features_.transform(X), self.train_, metric="chi2")
         return float(np.mean(self.knn_.predict(distances) == y))
 
 
@@ -141,9 +137,7 @@ def texture_benchmark(
             make_pipeline(
                 texture_features(),
                 StandardScaler(),
-                LMNN(
-                    n_neighbors=3, n_components=n_components, random_state=random_state
-                ),
+                LMNN(n_neighbors=3, n_components=n_components, random_state=random_state),
                 KNeighborsClassifier(3),
             ),
         ),
@@ -153,9 +147,7 @@ def texture_benchmark(
 
     pairwise_distances(texture_features().fit_transform(images[:2]), metric="chi2")
     folds = list(
-        StratifiedKFold(n_splits, shuffle=True, random_state=random_state).split(
-            images, target
-        )
+        StratifiedKFold(n_splits, shuffle=True, random_state=random_state).split(images, target)
     )
     rows = []
     for name, model in methods:

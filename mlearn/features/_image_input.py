@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._lazy import lazy_module
+
 __all__ = [
     "ImageGroup",
     "cell_index",
@@ -35,6 +37,9 @@ __all__ = [
 ]
 
 _CHANNELS = (1, 3, 4)
+
+# the parallel kernels' thread count and schedule; imported on first use
+numba = lazy_module("numba")
 
 
 @dataclass
@@ -54,8 +59,7 @@ def _require_pillow():
         from PIL import Image
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "reading image files needs Pillow; install it with "
-            'pip install "mlearn[images]"'
+            'reading image files needs Pillow; install it with pip install "mlearn-metric[images]"'
         ) from exc
     return Image
 
@@ -81,9 +85,7 @@ def read_image(path):
             else:
                 array = np.array(img.convert("RGB"))
     except (OSError, ValueError, SyntaxError) as exc:
-        raise ValueError(
-            f"could not read image file {os.fspath(path)!r}: {exc}"
-        ) from exc
+        raise ValueError(f"could not read image file {os.fspath(path)!r}: {exc}") from exc
     if array.dtype.byteorder not in ("=", "|"):
         array = array.astype(array.dtype.newbyteorder("="))
     return array
@@ -107,9 +109,7 @@ def _as_image(image, where):
 def _check_dtype_and_values(array, where, has_channels):
     _check_dtype_and_channels(array, where, has_channels)
     if array.dtype.kind == "f" and not np.isfinite(array).all():
-        raise ValueError(
-            f"{where} contains NaN or infinity; pixel values must be finite"
-        )
+        raise ValueError(f"{where} contains NaN or infinity; pixel values must be finite")
 
 
 def _check_dtype_and_channels(array, where, has_channels):
@@ -207,7 +207,20 @@ def _check_array_batch(X, name):
 
 
 def _check_batch_shape(X, name):
-    """``X`` (NumPy or dask) as ``(n, h, w)`` or ``(n, h, w, c)``, at least one image."""
+    """``X`` (NumPy or dask) as ``(n, h, w)`` or ``(n, h, w, c)``, at least one image.
+
+    A 3-D array whose last axis has 3 or 4 entries is refused: it is far
+    more likely one RGB(A) image, as scikit-image's functions take it, than
+    ``n`` grey images 3 or 4 pixels wide, and read as the latter it would
+    give one row of features per image row without a word.
+    """
+    if X.ndim == 3 and X.shape[2] in (3, 4) and X.shape[0] > 0:
+        raise ValueError(
+            f"{name} of shape {X.shape} looks like one colour image (height, width, "
+            "channels), but an array of images (n_images, ...) is expected. Pass one "
+            f"image as {name}[np.newaxis] or [{name}]; grey images {X.shape[2]} pixels "
+            f"wide as {name}[..., np.newaxis]."
+        )
     if X.ndim == 4 and X.shape[3] == 1:
         X = X[..., 0]
     if X.ndim not in (3, 4):
@@ -220,9 +233,7 @@ def _check_batch_shape(X, name):
             f"shape {X.shape}.{hint}"
         )
     if X.shape[0] == 0:
-        raise ValueError(
-            f"{name} holds no images (shape {X.shape}); at least one is needed"
-        )
+        raise ValueError(f"{name} holds no images (shape {X.shape}); at least one is needed")
     return X
 
 
@@ -356,9 +367,7 @@ def check_grid(grid, name="grid"):
     if (
         pair is None
         or len(pair) != 2
-        or not all(
-            isinstance(g, (int, np.integer)) and not isinstance(g, bool) for g in pair
-        )
+        or not all(isinstance(g, (int, np.integer)) and not isinstance(g, bool) for g in pair)
         or min(pair) < 1
     ):
         raise ValueError(
@@ -374,8 +383,6 @@ def n_row_blocks(n_images, height, min_rows=16):
     Many images keep one block each (parallel over images); few large images
     are split by rows so that every thread has work.
     """
-    import numba
-
     threads = numba.get_num_threads()
     if n_images >= 2 * threads:
         return 1
@@ -390,8 +397,6 @@ def dynamic_schedule():
     the next one when free balances the load better than splitting the
     tasks evenly up front, above all when other work shares the cores.
     """
-    import numba
-
     return numba.parallel_chunksize(1)
 
 

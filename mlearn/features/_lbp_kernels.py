@@ -15,7 +15,8 @@ same floating-point operations in the same order as the reference.
 """
 
 import numpy as np
-from numba import njit, prange
+
+from .._jit import njit, prange
 
 __all__ = [
     "METHOD_CODES",
@@ -217,9 +218,7 @@ def _lbp_row(
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def lbp_codes(
-    images, lo_r, hi_r, lo_c, hi_c, frac_r, frac_c, margin, method, n_blocks, out
-):
+def lbp_codes(images, lo_r, hi_r, lo_c, hi_c, frac_r, frac_c, margin, method, n_blocks, out):
     """Code images ``out`` (n, h, w) of float64 images (n, h, w)."""
     n, h, w = images.shape
     rows_per_block = -(-h // n_blocks)

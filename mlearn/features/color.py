@@ -177,9 +177,7 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
             bins = [int(self.bins)] * n_ch
         else:
             bins = list(np.asarray(self.bins).ravel())
-            if len(bins) != n_ch or not all(
-                float(b).is_integer() and b >= 1 for b in bins
-            ):
+            if len(bins) != n_ch or not all(float(b).is_integer() and b >= 1 for b in bins):
                 raise ValueError(
                     f"bins must be a positive int or {n_ch} positive ints (one per "
                     f"channel of {self.color_space!r}); got {self.bins!r}"
@@ -234,9 +232,7 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
             for group in groups:
                 _check_group(group)
         self.grid_ = grid
-        self.bin_edges_ = [
-            np.linspace(lo, hi, b + 1) for b, (lo, hi) in zip(bins, ranges)
-        ]
+        self.bin_edges_ = [np.linspace(lo, hi, b + 1) for b, (lo, hi) in zip(bins, ranges)]
         per_cell = int(np.prod(bins)) if self.mode == "joint" else int(sum(bins))
         self.n_features_out_ = grid[0] * grid[1] * per_cell
         return self
@@ -334,9 +330,7 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
             space = "identity"
         else:
             space = self.color_space
-        source = (
-            np.zeros(n_ch, np.int64) if grey_input else np.arange(n_ch, dtype=np.int64)
-        )
+        source = np.zeros(n_ch, np.int64) if grey_input else np.arange(n_ch, dtype=np.int64)
 
         if batch.dtype == np.uint8 and space == "identity":
             batch = np.ascontiguousarray(batch)
@@ -419,8 +413,7 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
         sizes = [len(e) - 1 for e in self.bin_edges_]
         if self.mode == "joint":
             labels = [
-                "_".join(f"{ch}{i}" for ch, i in zip(channels, idx))
-                for idx in np.ndindex(*sizes)
+                "_".join(f"{ch}{i}" for ch, i in zip(channels, idx)) for idx in np.ndindex(*sizes)
             ]
         else:
             labels = [f"{ch}{i}" for ch, b in zip(channels, sizes) for i in range(b)]

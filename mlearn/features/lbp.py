@@ -41,9 +41,7 @@ def _check_P_R_method(P, R, method, name_P="P", name_R="R"):
     if not (np.isfinite(R) and R > 0):
         raise ValueError(f"{name_R} must be a positive finite number, got {R}")
     if method not in K.METHOD_CODES:
-        raise ValueError(
-            f"method must be one of {sorted(K.METHOD_CODES)}, got {method!r}"
-        )
+        raise ValueError(f"method must be one of {sorted(K.METHOD_CODES)}, got {method!r}")
     return int(P), float(R)
 
 
@@ -326,14 +324,11 @@ class LocalBinaryPattern(TransformerMixin, BaseEstimator):
                 pairs = None
             if not pairs or any(len(p) != 2 for p in pairs):
                 raise ValueError(
-                    "scales must be a non-empty list of (P, R) pairs, got "
-                    f"{self.scales!r}"
+                    f"scales must be a non-empty list of (P, R) pairs, got {self.scales!r}"
                 )
         checked = []
         for k, (P, R) in enumerate(pairs):
-            P, R = _check_P_R_method(
-                P, R, self.method, f"scales[{k}][0]", f"scales[{k}][1]"
-            )
+            P, R = _check_P_R_method(P, R, self.method, f"scales[{k}][0]", f"scales[{k}][1]")
             if self.method in ("default", "ror") and P > _MAX_P_FULL_HISTOGRAM:
                 raise ValueError(
                     f"method={self.method!r} histograms have up to 2**P bins; P must "
@@ -382,10 +377,7 @@ class LocalBinaryPattern(TransformerMixin, BaseEstimator):
             quantiles = np.linspace(0, 1, self.var_bins + 1)[1:-1]
             for P, R in scales:
                 values = np.concatenate(
-                    [
-                        _codes_batch(_grey_batch(g, "var"), P, R, "var").ravel()
-                        for g in groups
-                    ]
+                    [_codes_batch(_grey_batch(g, "var"), P, R, "var").ravel() for g in groups]
                 )
                 values = values[np.isfinite(values)]
                 if values.size == 0:
@@ -480,9 +472,7 @@ class LocalBinaryPattern(TransformerMixin, BaseEstimator):
         parts = []
         for s, ((P, R), n_bins) in enumerate(zip(self.scales_, self.n_bins_)):
             tables = K.sampling_tables(P, R, h, w)
-            lookup = (
-                K.ror_table(P)[0] if self.method == "ror" else np.empty(0, np.int64)
-            )
+            lookup = K.ror_table(P)[0] if self.method == "ror" else np.empty(0, np.int64)
             edges = self.var_bin_edges_[s] if self.method == "var" else np.empty(0)
             hist = np.zeros((n * n_blocks, gy * gx, n_bins))
             with dynamic_schedule():

@@ -13,8 +13,14 @@ from scipy.special import log_softmax
 
 from ..linalg import SAFE_MAGNITUDE
 
-__all__ = ["LOSSES", "affine_in_range", "arcface_target", "margin_objective", "rows_in_range",
-           "unit_rows"]
+__all__ = [
+    "LOSSES",
+    "affine_in_range",
+    "arcface_target",
+    "margin_objective",
+    "rows_in_range",
+    "unit_rows",
+]
 
 #: The losses, and whether the logits are cosines (so that ``scale`` applies).
 LOSSES = ("softmax", "normface", "cosface", "arcface")
@@ -191,8 +197,11 @@ def margin_objective(L, W, X, codes, *, loss, scale=1.0, margin=0.0, sample_weig
         logits, slope = _logits(U @ V.T, codes, loss, scale, margin)
     log_p = log_softmax(logits, axis=1)
     rows = np.arange(len(codes))
-    weights = (np.full(len(codes), 1.0 / len(codes)) if sample_weight is None
-               else sample_weight / np.sum(sample_weight))
+    weights = (
+        np.full(len(codes), 1.0 / len(codes))
+        if sample_weight is None
+        else sample_weight / np.sum(sample_weight)
+    )
     value = -float(np.dot(weights, log_p[rows, codes]))
     # d loss / d logits, each row weighted
     G = np.exp(log_p)

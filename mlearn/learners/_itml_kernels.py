@@ -8,19 +8,14 @@ is the NumPy reference the tests compare the compiled kernels with.
 :func:`itml_sweep_blocked` makes the same projections in the same order but
 keeps the updates of a block of constraints as a low-rank term and folds them
 into ``A`` with one matrix product per block, which is faster from about 32
-features on (``BLOCKED_MIN_FEATURES``).
+features on (the estimator's ``BLOCKED_MIN_FEATURES`` and ``SWEEP_BLOCK``).
 """
 
 import numpy as np
-from numba import njit
 
-__all__ = ["BLOCKED_MIN_FEATURES", "itml_sweep", "itml_sweep_blocked", "itml_sweep_numpy"]
+from .._jit import njit
 
-#: From this many features on, the estimator uses :func:`itml_sweep_blocked`.
-BLOCKED_MIN_FEATURES = 32
-
-#: Constraints per block of :func:`itml_sweep_blocked`.
-SWEEP_BLOCK = 16
+__all__ = ["itml_sweep", "itml_sweep_blocked", "itml_sweep_numpy"]
 
 
 @njit(cache=True, nogil=True)

@@ -11,7 +11,8 @@ are ``(anchor[t], target[t])`` for ``t`` in ``tptr[a]:tptr[a + 1]`` when
 """
 
 import numpy as np
-from numba import njit, prange
+
+from .._jit import njit, prange, variant
 
 __all__ = [
     "laplacian_apply",
@@ -52,7 +53,9 @@ def _paired_sqdist(Z, a, b, out):
 #: Below this much work (pairs x dimensions) threads cost more than they save.
 PARALLEL_MIN_WORK = 2_000_000
 
-_paired_sqdist_serial = njit(cache=True, nogil=True)(_paired_sqdist)
+# Each variant compiles under a name of its own, or Numba's cache would hand one
+# the other's code (see mlearn._jit.variant).
+_paired_sqdist_serial = njit(cache=True, nogil=True)(variant(_paired_sqdist, "serial"))
 _paired_sqdist_parallel = njit(cache=True, nogil=True, parallel=True)(_paired_sqdist)
 
 
@@ -111,7 +114,7 @@ def _push_terms(Z, cptr, cand_other, tptr, target_sqdist, w_target, w_cand):
     return loss, n_active
 
 
-_push_terms_serial = njit(cache=True, nogil=True)(_push_terms)
+_push_terms_serial = njit(cache=True, nogil=True)(variant(_push_terms, "serial"))
 _push_terms_parallel = njit(cache=True, nogil=True, parallel=True)(_push_terms)
 
 
@@ -127,8 +130,7 @@ def push_terms(Z, cptr, cand_other, tptr, target_sqdist, w_target, w_cand):
 def push_terms_reference(Z, cptr, cand_other, tptr, target_sqdist, w_target, w_cand):
     n = len(cptr) - 1
     cand_anchor = np.repeat(np.arange(n), np.diff(cptr))
-    d_imp = np.einsum("ij,ij->i", Z[cand_anchor] - Z[cand_other],
-                      Z[cand_anchor] - Z[cand_other])
+    d_imp = np.einsum("ij,ij->i", Z[cand_anchor] - Z[cand_other], Z[cand_anchor] - Z[cand_other])
     loss, n_active = 0.0, 0
     for c in range(len(cand_other)):
         a = cand_anchor[c]
@@ -206,5 +208,4 @@ def threshold_pairs_reference(G, norms_r, norms_c, thr_r, thr_c, row0, col0):
     D = norms_r[:, None] + norms_c[None, :] - 2.0 * G
     i1, j1 = np.nonzero(D < thr_r[:, None])
     i2, j2 = np.nonzero(D < thr_c[None, :])
-    return (np.concatenate([i1 + row0, j2 + col0]),
-            np.concatenate([j1 + col0, i2 + row0]))
+    return (np.concatenate([i1 + row0, j2 + col0]), np.concatenate([j1 + col0, i2 + row0]))

@@ -36,9 +36,10 @@ build W in full.
 """
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import get_num_threads
 
 from .._blas import blas_threads_inside
+from .._jit import njit, prange, variant
 
 __all__ = [
     "SoftmaxObjective",
@@ -56,7 +57,7 @@ _CUTOFF = 36.0
 
 
 #: Unit round-off of float32, the precision of the screening product.
-_U32 = 2.0 ** -24
+_U32 = 2.0**-24
 
 #: Running minima kept by :func:`_row_exponentials` (a vector register's worth).
 _LANES = 8
@@ -162,8 +163,7 @@ def _accumulate_row(i, idx, val, m, F, WF, WtE, col_sums):
 
 
 @njit(cache=True, nogil=True)
-def _nca_row(i, row, sq, slack, screen_scale, codes, E, scratch, idx, val, F, WF, WtE,
-             col_sums):
+def _nca_row(i, row, sq, slack, screen_scale, codes, E, scratch, idx, val, F, WF, WtE, col_sums):
     """NCA weights of row ``i`` (``row``: see :func:`_row_exponentials`); returns ``p_i``.
 
     ``W_ij = p_ij ([y_i == y_j] - p_i)`` is the derivative of ``-sum_i p_i``
@@ -189,8 +189,7 @@ def _nca_row(i, row, sq, slack, screen_scale, codes, E, scratch, idx, val, F, WF
 
 
 @njit(cache=True, nogil=True)
-def _mlkr_row(i, row, sq, slack, screen_scale, y, E, scratch, idx, val, F, WF, WtE,
-              col_sums):
+def _mlkr_row(i, row, sq, slack, screen_scale, y, E, scratch, idx, val, F, WF, WtE, col_sums):
     """MLKR weights of row ``i`` (``row``: see :func:`_row_exponentials`); returns
     ``yhat_i``.
 
@@ -213,8 +212,9 @@ def _mlkr_row(i, row, sq, slack, screen_scale, y, E, scratch, idx, val, F, WF, W
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def softmax_weights(kind_nca, E, E32, E32t, sq, target, stat, F, WF, WtE, col_sums,
-                    chunk_rows, screen_scale=1.0):
+def softmax_weights(
+    kind_nca, E, E32, E32t, sq, target, stat, F, WF, WtE, col_sums, chunk_rows, screen_scale=1.0
+):
     """Accumulate ``W F``, ``W^T 1`` and (when ``WtE`` has rows) ``W^T E``
     over all rows of W.
 
@@ -259,16 +259,45 @@ def softmax_weights(kind_nca, E, E32, E32t, sq, target, stat, F, WF, WtE, col_su
                 i = r0 + b
                 slack = gamma * screen_scale * (sq[i] + sq_max)
                 if kind_nca:
-                    stat[i] = _nca_row(i, G[b], sq, slack, screen_scale, target, E, scratch,
-                                       idx, val, F, WF, WtE[t], col_sums[t])
+                    stat[i] = _nca_row(
+                        i,
+                        G[b],
+                        sq,
+                        slack,
+                        screen_scale,
+                        target,
+                        E,
+                        scratch,
+                        idx,
+                        val,
+                        F,
+                        WF,
+                        WtE[t],
+                        col_sums[t],
+                    )
                 else:
-                    stat[i] = _mlkr_row(i, G[b], sq, slack, screen_scale, target, E,
-                                        scratch, idx, val, F, WF, WtE[t], col_sums[t])
+                    stat[i] = _mlkr_row(
+                        i,
+                        G[b],
+                        sq,
+                        slack,
+                        screen_scale,
+                        target,
+                        E,
+                        scratch,
+                        idx,
+                        val,
+                        F,
+                        WF,
+                        WtE[t],
+                        col_sums[t],
+                    )
 
 
 # The same kernel compiled without threads: launching the thread pool costs
-# more than the work on small problems (and on a busy machine, much more).
-_softmax_weights_serial = njit(cache=True, nogil=True)(softmax_weights.py_func)
+# more than the work on small problems (and on a busy machine, much more). Under a name
+# of its own, or Numba's cache would hand it the threaded code (mlearn._jit.variant).
+_softmax_weights_serial = njit(cache=True, nogil=True)(variant(softmax_weights.py_func, "serial"))
 
 #: Blocks with fewer entries than this run on one thread.
 PARALLEL_MIN_ENTRIES = 2**17
@@ -291,7 +320,7 @@ def screen_scale_of(sq_max):
 def _softmax_reference(G, sq, row0):
     n_rows = G.shape[0]
     rows = np.arange(n_rows)
-    D = np.maximum(sq[row0:row0 + n_rows, None] + sq[None, :] - 2.0 * G, 0.0)
+    D = np.maximum(sq[row0 : row0 + n_rows, None] + sq[None, :] - 2.0 * G, 0.0)
     D[rows, row0 + rows] = np.inf
     D -= D.min(axis=1, keepdims=True)
     P = np.exp(-D)
@@ -302,7 +331,7 @@ def _softmax_reference(G, sq, row0):
 def nca_block_weights_reference(G, sq, row0, codes):
     """NumPy reference of :func:`nca_block_weights`: returns ``(W, p)``."""
     P = _softmax_reference(G, sq, row0)
-    same = codes[row0:row0 + G.shape[0], None] == codes[None, :]
+    same = codes[row0 : row0 + G.shape[0], None] == codes[None, :]
     p = np.sum(P * same, axis=1)
     return P * (same - p[:, None]), p
 
@@ -311,7 +340,7 @@ def mlkr_block_weights_reference(G, sq, row0, y):
     """NumPy reference of :func:`mlkr_block_weights`: returns ``(W, yhat)``."""
     P = _softmax_reference(G, sq, row0)
     yhat = P @ y
-    y_i = y[row0:row0 + G.shape[0]]
+    y_i = y[row0 : row0 + G.shape[0]]
     W = 2.0 * (yhat - y_i)[:, None] * P * (yhat[:, None] - y[None, :])
     return W, yhat
 
@@ -392,8 +421,21 @@ class SoftmaxObjective:
         for buffer in (self.WF, self.WtE, self.col_sums):
             buffer.fill(0.0)
         F = X if self.gather else E
-        args = (self.kind == "nca", E, E32, E32t, sq, self.target, self.stat, F, self.WF,
-                self.WtE, self.col_sums, self.chunk_rows, screen_scale)
+        args = (
+            self.kind == "nca",
+            E,
+            E32,
+            E32t,
+            sq,
+            self.target,
+            self.stat,
+            F,
+            self.WF,
+            self.WtE,
+            self.col_sums,
+            self.chunk_rows,
+            screen_scale,
+        )
         if self.n_parts == 1:
             self._kernel(*args)
             col_sums, WtE = self.col_sums[0], self.WtE[0]

@@ -10,14 +10,15 @@ are tested (and benchmarked) against.
 """
 
 import numpy as np
-from numba import njit
+
+from .._jit import njit
 
 __all__ = ["oasis_updates", "oasis_updates_dense", "oasis_updates_reference"]
 
 
 @njit(cache=True, nogil=True)
 def _difference(indptr, indices, data, p, n, diff_index, diff_value):
-    """Write the non-zeros of ``x_p - x_n`` (by merging their sorted indices); return their count."""
+    """Write the non-zeros of ``x_p - x_n`` (merging sorted indices); return their count."""
     i, i_end = indptr[p], indptr[p + 1]
     j, j_end = indptr[n], indptr[n + 1]
     m = 0
@@ -40,8 +41,7 @@ def _difference(indptr, indices, data, p, n, diff_index, diff_value):
 
 
 @njit(cache=True, nogil=True)
-def oasis_updates(indptr, indices, data, triplets, order, W, c, diff_index, diff_value,
-                  anchor_w):
+def oasis_updates(indptr, indices, data, triplets, order, W, c, diff_index, diff_value, anchor_w):
     """Run OASIS's updates for ``triplets[order]``, in that order, on ``W`` in place.
 
     For the triplet ``(a, p, n)``, with ``V = x_a (x_p - x_n)ᵀ``: the loss

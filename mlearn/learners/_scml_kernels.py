@@ -12,7 +12,8 @@ the full (n_triplets, n_basis) table is never built.
 """
 
 import numpy as np
-from numba import njit
+
+from .._jit import njit
 
 __all__ = [
     "scml_dual_averaging",
@@ -23,8 +24,9 @@ __all__ = [
 
 
 @njit(cache=True, nogil=True)
-def scml_dual_averaging(XB, triplets, batches, start_iter, w, avg_grad, ada_grad,
-                        beta, gamma, delta, rows, grad):
+def scml_dual_averaging(
+    XB, triplets, batches, start_iter, w, avg_grad, ada_grad, beta, gamma, delta, rows, grad
+):
     """Run ``len(batches)`` iterations of regularised dual averaging, in place.
 
     Parameters
@@ -79,8 +81,9 @@ def scml_dual_averaging(XB, triplets, batches, start_iter, w, avg_grad, ada_grad
                 w[k] = 0.0
 
 
-def scml_dual_averaging_numpy(XB, triplets, batches, start_iter, w, avg_grad, ada_grad,
-                              beta, gamma, delta):
+def scml_dual_averaging_numpy(
+    XB, triplets, batches, start_iter, w, avg_grad, ada_grad, beta, gamma, delta
+):
     """NumPy reference of :func:`scml_dual_averaging` (same in-place updates)."""
     batch_size = batches.shape[1]
     for it in range(batches.shape[0]):

@@ -43,7 +43,7 @@ def _dask():
         import dask.array
     except ImportError as exc:  # pragma: no cover - dask arrays imply dask
         raise ImportError(
-            'learning from dask arrays needs dask: pip install "mlearn[dask]"'
+            'learning from dask arrays needs dask: pip install "mlearn-metric[dask]"'
         ) from exc
     return dask
 
@@ -143,8 +143,9 @@ class RowBlocks:
         per_block = per_block or {}
         shared = {key: dask.delayed(value, pure=True) for key, value in shared.items()}
         data = self.data.to_delayed().ravel()
-        delayed_aligned = [a.to_delayed().ravel() if is_dask_array(a) else None
-                           for a in self.aligned]
+        delayed_aligned = [
+            a.to_delayed().ravel() if is_dask_array(a) else None for a in self.aligned
+        ]
         tasks = []
         for i in range(len(self)):
             rows = slice(self.offsets[i], self.offsets[i + 1])
@@ -167,8 +168,9 @@ def points_block(X, y, *, preprocessor, n_features):
     X = np.asarray(X)
     if preprocessor is not None and X.ndim == 1:
         X = preprocess_points(X, preprocessor)
-    X = check_array(X, dtype=FLOAT_DTYPES, ensure_all_finite=True, ensure_min_samples=0,
-                    input_name="X").astype(np.float64, copy=False)
+    X = check_array(
+        X, dtype=FLOAT_DTYPES, ensure_all_finite=True, ensure_min_samples=0, input_name="X"
+    ).astype(np.float64, copy=False)
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(
             f"X has {X.shape[1]} features in one of its blocks, but {n_features} in another"
@@ -183,8 +185,9 @@ def points_block(X, y, *, preprocessor, n_features):
 
 def tuples_block(tuples, y, weights, *, tuple_size, preprocessor, n_features, with_labels):
     """One block of tuples (float64), labels and weights, checked as ``fit`` checks them."""
-    tuples = check_tuples(np.asarray(tuples), tuple_size=tuple_size, preprocessor=preprocessor,
-                          ensure_min_tuples=0).astype(np.float64, copy=False)
+    tuples = check_tuples(
+        np.asarray(tuples), tuple_size=tuple_size, preprocessor=preprocessor, ensure_min_tuples=0
+    ).astype(np.float64, copy=False)
     if n_features is not None and tuples.shape[2] != n_features:
         raise ValueError(
             f"tuples have {tuples.shape[2]} features in one of their blocks, but "
@@ -254,12 +257,19 @@ def points_summary(X, y, *, preprocessor, n_features, moments):
     }
 
 
-def tuples_summary(tuples, y, weights, *, tuple_size, preprocessor, n_features, with_labels,
-                   moments):
+def tuples_summary(
+    tuples, y, weights, *, tuple_size, preprocessor, n_features, with_labels, moments
+):
     """What a streamed tuple learner's ``fit`` needs from one block of tuples."""
-    tuples, y, weights = tuples_block(tuples, y, weights, tuple_size=tuple_size,
-                                      preprocessor=preprocessor, n_features=n_features,
-                                      with_labels=with_labels)
+    tuples, y, weights = tuples_block(
+        tuples,
+        y,
+        weights,
+        tuple_size=tuple_size,
+        preprocessor=preprocessor,
+        n_features=n_features,
+        with_labels=with_labels,
+    )
     return {
         "n": len(tuples),
         "n_features": tuples.shape[2],

@@ -20,9 +20,14 @@ labels instead, draws the tuples from them with
   point arrays ready for the tuple solver;
 - the scikit-learn tags of a transformer that requires ``y``.
 
-Two helpers serve the pairs forms too: :func:`check_calibration_params`
-(the ``calibration_params`` argument of a pairs learner's ``fit``) and
-:func:`split_pairs` (checked labels and difference vectors of pairs).
+The pairs learners (ITML, MMC, SDML, the cosine learner) share one path from
+``fit`` to their solver, ``_fit_pairs(pairs, y, random_state, labelled=None,
+**options)``: :meth:`PairsFitMixin._fit_labelled_pairs` for the pairs forms
+(check ``calibration_params`` and the pairs, solve, calibrate
+``threshold_``) and :meth:`SupervisedMixin._fit_drawn_pairs` for the
+``_Supervised`` forms (check ``(X, y)``, draw the pairs, solve).
+:func:`scaled_pairs` gives a solver the pairs' checked labels, differences
+and distinct points at a scale where squared distances stay in range.
 
 A ``_Supervised`` class lists the mixin (a ``TransformerMixin``) first::
 
@@ -33,11 +38,8 @@ A ``_Supervised`` class lists the mixin (a ``TransformerMixin``) first::
         }
 
         @_fit_context(prefer_skip_nested_validation=True)
-        def fit(self, X, y):
-            X, y = self._validate_supervised(X, y)
-            rng = check_random_state(self.random_state)
-            pairs, pair_labels = self._label_pairs(X, y, rng)
-            ...
+        def fit(self, X, y, bounds=None):
+            return self._fit_drawn_pairs(X, y, bounds=bounds)
 """
 
 import contextlib
@@ -46,16 +48,23 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import TransformerMixin
+from sklearn.utils import check_random_state
 
 from .._sklearn_compat import Interval
-from .._validation import check_calibration_args, check_class_labels, check_pair_labels
+from .._validation import (
+    check_calibration_params,
+    check_class_labels,
+    check_pair_labels,
+)
 from ..constraints import Constraints
+from ..linalg import power_of_two_scale
 
 __all__ = [
     "SUPERVISED_PARAMETER_CONSTRAINTS",
+    "PairsFitMixin",
     "SupervisedMixin",
-    "check_calibration_params",
     "default_n_constraints",
+    "scaled_pairs",
     "split_pairs",
 ]
 
@@ -65,44 +74,71 @@ SUPERVISED_PARAMETER_CONSTRAINTS = {
 }
 
 
-_CALIBRATION_KEYS = ("strategy", "min_rate", "beta")
-
-
-def check_calibration_params(calibration_params):
-    """Validate the ``calibration_params`` dict handed to a pairs learner's ``fit``.
-
-    Its keys and values are checked here, before the learner's solver runs.
-    """
-    if calibration_params is None:
-        return {}
-    if not isinstance(calibration_params, dict):
-        raise TypeError(
-            "calibration_params must be a dict of calibrate_threshold arguments or None, "
-            f"got {type(calibration_params).__name__}"
-        )
-    unknown = sorted(set(calibration_params) - set(_CALIBRATION_KEYS))
-    if unknown:
-        raise ValueError(
-            f"calibration_params has unknown keys {unknown}; calibrate_threshold "
-            f"takes {list(_CALIBRATION_KEYS)}"
-        )
-    check_calibration_args(
-        calibration_params.get("strategy", "accuracy"),
-        calibration_params.get("min_rate"),
-        calibration_params.get("beta", 1.0),
-    )
-    return dict(calibration_params)
-
-
 def split_pairs(pairs, y):
     """Pair labels checked, and the difference vector of each pair."""
     y = check_pair_labels(y, pairs.shape[0])
     return np.asarray(pairs[:, 0] - pairs[:, 1], dtype=np.float64), y
 
 
+def scaled_pairs(pairs, y):
+    """Pairs at a scale where squared distances stay in range: their labels, differences, points.
+
+    Squared distances of data beyond 2**+-100 under- or overflow: such pairs
+    are divided by a power of two ``s`` (exactly, see
+    :func:`mlearn.linalg.power_of_two_scale`), and the learner divides the
+    map it learns on them by ``s``. For ordinary data ``s`` is 1.
+
+    Parameters
+    ----------
+    pairs : ndarray of shape (n_pairs, 2, n_features)
+    y : array-like of shape (n_pairs,)
+        +1 for a similar pair, -1 for a dissimilar one.
+
+    Returns
+    -------
+    diffs : ndarray of shape (n_pairs, n_features)
+        ``pairs[:, 0] - pairs[:, 1]`` of the divided pairs, float64.
+    y : ndarray of shape (n_pairs,)
+        The labels, checked.
+    points : ndarray of shape (n_points, n_features)
+        The distinct points of the divided pairs, float64.
+    scale : float
+        ``s``.
+    """
+    scale = power_of_two_scale(pairs)
+    if scale != 1.0:
+        pairs = pairs / scale
+    diffs, y = split_pairs(pairs, y)
+    points = np.unique(pairs.reshape(-1, pairs.shape[2]), axis=0).astype(np.float64)
+    return diffs, y, points, scale
+
+
 def default_n_constraints(y):
     """metric-learn's default number of constraints: ``20 * n_classes ** 2``."""
     return 20 * len(np.unique(y)) ** 2
+
+
+class PairsFitMixin:
+    """``fit`` of a pairs form: check the pairs, solve, calibrate the threshold.
+
+    Expects the class to derive from
+    :class:`mlearn.base.PairsClassifierMixin` and
+    :class:`mlearn.base.MahalanobisMixin`, to have a ``random_state``
+    parameter and to define ``_fit_pairs(pairs, y, random_state,
+    labelled=None, **options)``, which learns ``components_`` from pairs of
+    points.
+    """
+
+    def _fit_labelled_pairs(self, pairs, y, calibration_params=None, **options):
+        """Learn from labelled pairs, then calibrate ``threshold_`` on them.
+
+        ``options`` go to ``_fit_pairs``; ``calibration_params`` (checked
+        before the solver runs) to :meth:`calibrate_threshold`.
+        """
+        calibration_params = check_calibration_params(calibration_params)
+        pairs = self._prepare_tuples(pairs, reset=True, name="pairs")
+        self._fit_pairs(pairs, y, check_random_state(self.random_state), **options)
+        return self.calibrate_threshold(pairs, y, **calibration_params)
 
 
 class SupervisedMixin(TransformerMixin):
@@ -176,6 +212,20 @@ class SupervisedMixin(TransformerMixin):
             )
         return X[index_pairs], pair_labels
 
+    def _fit_drawn_pairs(self, X, y, **options):
+        """``fit(X, y)`` of a pairs learner: pairs drawn from the labels, then ``_fit_pairs``.
+
+        ``_fit_pairs`` also receives ``labelled``, the labelled points and
+        their labels, for an initialisation that needs classes; ``options``
+        are passed on.
+        """
+        X, y = self._validate_supervised(X, y)
+        random_state = check_random_state(self.random_state)
+        pairs, pair_labels = self._label_pairs(X, y, random_state)
+        return self._fit_pairs(
+            pairs, pair_labels, random_state, labelled=self._labelled(X, y), **options
+        )
+
     def _label_quadruplets(self, X, y, random_state):
         """Quadruplets ``(a, b, c, d)`` with ``a, b`` of one class and ``c, d`` of two.
 
@@ -200,9 +250,7 @@ class SupervisedMixin(TransformerMixin):
         """
         with warnings.catch_warnings():
             if self.n_constraints is None:
-                warnings.filterwarnings(
-                    "ignore", message="only .* distinct", category=UserWarning
-                )
+                warnings.filterwarnings("ignore", message="only .* distinct", category=UserWarning)
             yield
 
     def __sklearn_tags__(self):

@@ -1,12 +1,11 @@
 """Angular-margin softmax learners: NormFace, CosFace and ArcFace on a linear map."""
 
 import numbers
-import warnings
 
 import numpy as np
+from scipy.optimize import minimize
 from scipy.special import softmax
 from sklearn.base import ClassifierMixin, TransformerMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
@@ -28,8 +27,9 @@ DEFAULT_SCALE = {"normface": 16.0, "cosface": 16.0, "arcface": 16.0}
 DEFAULT_MARGIN = {"cosface": 0.35, "arcface": 0.5}
 
 
-class AngularMarginLearner(_cosine_base.CosineMixin, ClassifierMixin, TransformerMixin,
-                           BaseMetricLearner):
+class AngularMarginLearner(
+    _cosine_base.CosineMixin, ClassifierMixin, TransformerMixin, BaseMetricLearner
+):
     """A linear map and class prototypes on the unit sphere, learned with an angular margin.
 
     The learner maps a point ``x`` to the direction ``u = z / ||z||`` of
@@ -145,6 +145,10 @@ class AngularMarginLearner(_cosine_base.CosineMixin, ClassifierMixin, Transforme
         The class labels, in the order of ``prototypes_``.
     n_iter_ : int
         Number of L-BFGS iterations or epochs run (by the last call).
+    objective_history_ : list of float
+        The objective (penalised loss) at the start and after each of the
+        ``n_iter_`` iterations or epochs of the last call; see
+        :func:`mlearn.plotting.plot_objective`.
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features,)
@@ -224,10 +228,25 @@ class AngularMarginLearner(_cosine_base.CosineMixin, ClassifierMixin, Transforme
         "verbose": ["verbose"],
     }
 
-    def __init__(self, loss="arcface", scale=None, margin=None, n_components=None, init="auto",
-                 alpha=0.1, fit_intercept=True, intercept_scaling=2.0, solver="lbfgs",
-                 max_iter=200, tol=1e-6, batch_size=256, learning_rate=0.01,
-                 random_state=None, verbose=False, preprocessor=None):
+    def __init__(
+        self,
+        loss="arcface",
+        scale=None,
+        margin=None,
+        n_components=None,
+        init="auto",
+        alpha=0.1,
+        fit_intercept=True,
+        intercept_scaling=2.0,
+        solver="lbfgs",
+        max_iter=200,
+        tol=1e-6,
+        batch_size=256,
+        learning_rate=0.01,
+        random_state=None,
+        verbose=False,
+        preprocessor=None,
+    ):
         self.loss = loss
         self.scale = scale
         self.margin = margin
@@ -447,8 +466,9 @@ class AngularMarginLearner(_cosine_base.CosineMixin, ClassifierMixin, Transforme
                     f"{' - 1' if lifted else ''}, {n_features}), got shape {init.shape}"
                 )
         rng = check_random_state(self.random_state)
-        L0 = initialize_components(init, X[:, :n_features], codes, n_components=n_rows,
-                                   random_state=rng)
+        L0 = initialize_components(
+            init, X[:, :n_features], codes, n_components=n_rows, random_state=rng
+        )
         if not np.any(L0):
             raise ValueError("init must not be the zero map: the points would have no direction")
         if lifted:
@@ -475,7 +495,7 @@ class AngularMarginLearner(_cosine_base.CosineMixin, ClassifierMixin, Transforme
 
     def _unpack(self, params):
         (k, d), shape_w = self._shapes
-        return params[:k * d].reshape(k, d), params[k * d:].reshape(shape_w)
+        return params[: k * d].reshape(k, d), params[k * d :].reshape(shape_w)
 
     def _objective(self, X, codes):
         """``f(params, rows) -> (value, gradient)`` of the penalised loss on ``X[rows]``."""
@@ -485,7 +505,8 @@ class AngularMarginLearner(_cosine_base.CosineMixin, ClassifierMixin, Transforme
             L, W = self._unpack(params)
             Xr, cr = (X, codes) if rows is None else (X[rows], codes[rows])
             value, grad_L, grad_W = margin_objective(
-                L, W, Xr, cr, loss=self.loss, scale=self._scale, margin=self._margin)
+                L, W, Xr, cr, loss=self.loss, scale=self._scale, margin=self._margin
+            )
             shift = L - self._anchor
             value += 0.5 * self.alpha * float(np.sum(shift * shift))
             grad_L = grad_L + self.alpha * shift
@@ -497,43 +518,48 @@ class AngularMarginLearner(_cosine_base.CosineMixin, ClassifierMixin, Transforme
         return value_and_gradient
 
     def _run_lbfgs(self, X, codes, params):
-        from scipy.optimize import minimize
-
         name = type(self).__name__
         objective = self._objective(X, codes)
-        state = {"n_iter": 0}
+        history = [objective(params)[0]]
 
         def after_iteration(intermediate_result):
-            state["n_iter"] += 1
+            history.append(float(intermediate_result.fun))
             if self.verbose:
-                print(f"[{name}] iteration {state['n_iter']:4d}  objective "
-                      f"{float(intermediate_result.fun):.8g}")
+                print(f"[{name}] iteration {len(history) - 1:4d}  objective {history[-1]:.8g}")
 
-        result = minimize(objective, params, jac=True, method="L-BFGS-B",
-                          callback=after_iteration,
-                          options={"maxiter": self.max_iter, "ftol": self.tol})
-        self.n_iter_ = int(result.nit)
-        if result.status == 1 and result.nit >= self.max_iter:
-            warnings.warn(
-                f"{name} did not converge in max_iter={self.max_iter} iterations "
-                f"(objective {float(result.fun):.6g}); increase max_iter or tol",
-                ConvergenceWarning,
-            )
+        result = minimize(
+            objective,
+            params,
+            jac=True,
+            method="L-BFGS-B",
+            callback=after_iteration,
+            options={"maxiter": self.max_iter, "ftol": self.tol},
+        )
+        stopped = result.status == 1 and result.nit >= self.max_iter
+        self._record_solve(
+            len(history) - 1, history, not stopped, detail=f"objective {float(result.fun):.6g}"
+        )
         return result.x
 
     def _run_sgd(self, X, codes, params, epochs, *, warn):
         objective = self._objective(X, codes)
-        with warnings.catch_warnings():
-            if not warn:
-                # one partial_fit is one epoch: not converging there is the rule
-                warnings.simplefilter("ignore", ConvergenceWarning)
-            params, self.n_iter_, _ = sgd(
-                objective, params, len(codes), batch_size=self.batch_size,
-                max_iter=epochs, optimizer=self._optimizer_, tol=self.tol,
-                random_state=self.random_state, verbose=int(self.verbose),
-                name=type(self).__name__,
-            )
-        return params
+        result = sgd(
+            objective,
+            params,
+            len(codes),
+            batch_size=self.batch_size,
+            max_iter=epochs,
+            optimizer=self._optimizer_,
+            tol=self.tol,
+            random_state=self.random_state,
+            verbose=int(self.verbose),
+            name=type(self).__name__,
+        )
+        # one partial_fit is one epoch: not converging there is the rule
+        self._record_solve(
+            result.n_iter, result.history, result.converged or not warn, what="epochs"
+        )
+        return result.x
 
     def _set_fitted(self, params):
         L, W = self._unpack(params)

@@ -17,11 +17,10 @@ regulariser is what fixes the scale of ``L`` (and keeps it near ``L0``).
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils import check_random_state
 
 from .._blas import blas_threads_for
 from .._sklearn_compat import Interval, StrOptions, _fit_context
-from .._validation import check_pair_labels
+from .._validation import check_n_components, check_pair_labels
 from ..base import BaseMetricLearner, PairsClassifierMixin
 from ..linalg import initialize_components, power_of_two_scale
 from ..objectives import pair_loss
@@ -32,8 +31,8 @@ from . import _cosine_base
 from ._cosine_base import _power_of_two_rows, cosine_map, unit_distance
 from ._supervised import (
     SUPERVISED_PARAMETER_CONSTRAINTS,
+    PairsFitMixin,
     SupervisedMixin,
-    check_calibration_params,
 )
 
 __all__ = ["CosineMetricLearner", "CosineMetricLearner_Supervised", "cosine_pair_objective"]
@@ -42,8 +41,9 @@ LOSSES = ("contrastive", "hinge", "logistic")
 INITS = ("auto", "identity", "pca", "random", "covariance")
 
 
-def cosine_pair_objective(L, A, B, y, *, loss="logistic", margin=1.0, lower=None, upper=None,
-                          threshold=1.0, scale=1.0):
+def cosine_pair_objective(
+    L, A, B, y, *, loss="logistic", margin=1.0, lower=None, upper=None, threshold=1.0, scale=1.0
+):
     """Mean pair loss on ``d = 1 - cos(L a, L b)`` and its exact gradients.
 
     Parameters
@@ -110,7 +110,7 @@ def cosine_pair_objective(L, A, B, y, *, loss="logistic", margin=1.0, lower=None
     return float(np.mean(values)), grad_L, grad_threshold
 
 
-class _BaseCosine(BaseMetricLearner):
+class _BaseCosine(PairsFitMixin, BaseMetricLearner):
     """Parameters and solver shared by the two cosine learners."""
 
     _parameter_constraints = {
@@ -130,19 +130,17 @@ class _BaseCosine(BaseMetricLearner):
         "verbose": ["verbose"],
     }
 
-    def _fit_pairs(self, pairs, y, random_state, X=None, labels=None):
+    def _fit_pairs(self, pairs, y, random_state, labelled=None):
         """Learn ``components_`` from validated pairs (n_pairs, 2, n_features).
 
-        ``X`` and ``labels`` (the points and classes the pairs were drawn
-        from, when known) serve the initialisation.
+        ``labelled``, the points and classes the pairs were drawn from (when
+        known), serves the initialisation.
         """
         name = type(self).__name__
         y = check_pair_labels(y, pairs.shape[0])
         n_features = pairs.shape[2]
-        if self.n_components is not None and self.n_components > n_features:
-            raise ValueError(
-                f"n_components={self.n_components} is larger than n_features={n_features}"
-            )
+        check_n_components(self.n_components, n_features)
+        X, labels = (None, None) if labelled is None else labelled
         if X is None:
             X = np.unique(pairs.reshape(-1, n_features), axis=0)
         L0 = self._initial_components(X, labels, random_state)
@@ -154,8 +152,17 @@ class _BaseCosine(BaseMetricLearner):
 
         def objective(L, threshold):
             value, grad, grad_t = cosine_pair_objective(
-                L, A, B, y, loss=self.loss, margin=self.margin_, lower=self.lower_,
-                upper=self.upper_, threshold=threshold, scale=self.scale)
+                L,
+                A,
+                B,
+                y,
+                loss=self.loss,
+                margin=self.margin_,
+                lower=self.lower_,
+                upper=self.upper_,
+                threshold=threshold,
+                scale=self.scale,
+            )
             step = L - L0
             value += self.alpha * float(np.sum(step * step)) / reg_scale
             grad = grad + 2 * self.alpha * step / reg_scale
@@ -174,18 +181,27 @@ class _BaseCosine(BaseMetricLearner):
         name = type(self).__name__
         shape = L0.shape
         if learn_threshold:
+
             def func(x):
                 value, grad, grad_t = objective(x[0, :-1].reshape(shape), x[0, -1])
                 return value, np.append(grad.ravel(), grad_t)[None, :]
 
             x0 = np.append(L0.ravel(), self.loss_threshold_)[None, :]
-            x, self.n_iter_, _ = lbfgs_on_components(
-                func, x0, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose, name=name)
-            L, self.loss_threshold_ = x[0, :-1].reshape(shape), float(x[0, -1])
+            result = lbfgs_on_components(
+                func, x0, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose, name=name
+            )
+            L, self.loss_threshold_ = result.x[0, :-1].reshape(shape), float(result.x[0, -1])
         else:
-            L, self.n_iter_, _ = lbfgs_on_components(
-                lambda L: objective(L, self.loss_threshold_)[:2], L0, max_iter=self.max_iter,
-                tol=self.tol, verbose=self.verbose, name=name)
+            result = lbfgs_on_components(
+                lambda L: objective(L, self.loss_threshold_)[:2],
+                L0,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                verbose=self.verbose,
+                name=name,
+            )
+            L = result.x
+        self._record_solve(result.n_iter, result.history, result.converged)
         return L
 
     def _initial_components(self, X, labels, random_state):
@@ -196,8 +212,9 @@ class _BaseCosine(BaseMetricLearner):
         # cosines do not depend on the data's scale: bring it into range for the
         # initialisation's statistics, and leave a given array as it is
         scaled = X / power_of_two_scale(X)
-        L0 = initialize_components(init, scaled, labels, n_components=self.n_components,
-                                   random_state=random_state)
+        L0 = initialize_components(
+            init, scaled, labels, n_components=self.n_components, random_state=random_state
+        )
         if not np.any(L0):
             raise ValueError("init must not be all zeros: it maps every point to zero")
         return np.array(L0, dtype=np.float64)
@@ -247,11 +264,8 @@ class CosineMetricLearner(_cosine_base.CosineMixin, PairsClassifierMixin, _BaseC
         could not tell well-separated pairs from barely-separated ones.
     alpha : float, default=3.0
         Weight of the regulariser ``||L - L0||² / ||L0||²``. The default
-        (with ``scale``) gave the best held-out 3-NN accuracy of
-        :class:`CosineMetricLearner_Supervised` on standardised digits, over
-        alpha in {0.1, 0.3, 1, 2, 3, 5, 10} and scale in {5, 10, 20}, on
-        splits other than those the tests report (first fold of 5-fold
-        stratified shuffles with seeds 5, 6, 7).
+        (with ``scale``) was chosen on held-out splits of digits; the user
+        guide's "Defaults" tells how.
     init : {'auto', 'identity', 'pca', 'random', 'covariance'} or array-like of \
 shape (n_components, n_features), default='auto'
         The initial map ``L0``: 'auto' is 'identity' when n_components is
@@ -278,6 +292,8 @@ default=None
         divided by their norms.
     n_iter_ : int
         Number of L-BFGS iterations run.
+    objective_history_ : list of float
+        The objective at the start and after each iteration.
     threshold_ : float
         Distance ``1 - cos`` under which (inclusive) a pair is predicted
         similar, calibrated on the training pairs at the end of ``fit``.
@@ -319,9 +335,23 @@ default=None
     True
     """
 
-    def __init__(self, loss="logistic", margin=None, lower=None, upper=None, threshold=None,
-                 scale=10.0, alpha=3.0, init="auto", n_components=None, max_iter=200,
-                 tol=1e-6, random_state=None, verbose=False, preprocessor=None):
+    def __init__(
+        self,
+        loss="logistic",
+        margin=None,
+        lower=None,
+        upper=None,
+        threshold=None,
+        scale=10.0,
+        alpha=3.0,
+        init="auto",
+        n_components=None,
+        max_iter=200,
+        tol=1e-6,
+        random_state=None,
+        verbose=False,
+        preprocessor=None,
+    ):
         self.loss = loss
         self.margin = margin
         self.lower = lower
@@ -355,10 +385,7 @@ default=None
         -------
         self : CosineMetricLearner
         """
-        calibration_params = check_calibration_params(calibration_params)
-        pairs = self._prepare_tuples(pairs, reset=True, name="pairs")
-        self._fit_pairs(pairs, y, check_random_state(self.random_state))
-        return self.calibrate_threshold(pairs, y, **calibration_params)
+        return self._fit_labelled_pairs(pairs, y, calibration_params)
 
     def decision_function(self, pairs):
         """The negated learned distance ``cos - 1`` of each pair (higher is more similar).
@@ -410,6 +437,8 @@ default=None
         The map ``L``.
     n_iter_ : int
         Number of L-BFGS iterations run.
+    objective_history_ : list of float
+        The objective at the start and after each iteration.
     loss_threshold_, margin_, lower_, upper_ : float
         As for :class:`CosineMetricLearner`.
     n_features_in_ : int
@@ -441,10 +470,24 @@ default=None
         **SUPERVISED_PARAMETER_CONSTRAINTS,
     }
 
-    def __init__(self, loss="logistic", margin=None, lower=None, upper=None, threshold=None,
-                 scale=10.0, alpha=3.0, init="auto", n_components=None, max_iter=200,
-                 tol=1e-6, n_constraints=None, random_state=None, verbose=False,
-                 preprocessor=None):
+    def __init__(
+        self,
+        loss="logistic",
+        margin=None,
+        lower=None,
+        upper=None,
+        threshold=None,
+        scale=10.0,
+        alpha=3.0,
+        init="auto",
+        n_components=None,
+        max_iter=200,
+        tol=1e-6,
+        n_constraints=None,
+        random_state=None,
+        verbose=False,
+        preprocessor=None,
+    ):
         self.loss = loss
         self.margin = margin
         self.lower = lower
@@ -476,8 +519,4 @@ default=None
         -------
         self : CosineMetricLearner_Supervised
         """
-        X, y = self._validate_supervised(X, y)
-        rng = check_random_state(self.random_state)
-        pairs, pair_labels = self._label_pairs(X, y, rng)
-        X_known, y_known = self._labelled(X, y)
-        return self._fit_pairs(pairs, pair_labels, rng, X=X_known, labels=y_known)
+        return self._fit_drawn_pairs(X, y)

@@ -18,16 +18,19 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import TransformerMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import type_of_target
 
+from .._docstrings import fill_doc, format_doc
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._validation import (
-    check_calibration_args,
+    check_calibration_params,
+    check_n_components,
     check_pair_labels,
     check_preprocessor,
+    check_weights,
     is_dask_array,
+    user_stacklevel,
 )
 from ..base import (
     BaseMetricLearner,
@@ -46,7 +49,17 @@ from ..linalg import (
     project_psd,
 )
 from ..objectives import PAIR_LOSSES, REGULARIZERS, RELATIVE_LOSSES, MetricObjective
-from ..solvers import Adam, lbfgs_on_components, projected_gradient, sgd, sgd_blocks
+
+# the unvalidated entry: the learner has checked its arguments
+from ..pairwise._api import _kneighbors as kneighbors
+from ..solvers import (
+    Adam,
+    SolverResult,
+    lbfgs_on_components,
+    projected_gradient,
+    sgd,
+    sgd_blocks,
+)
 from . import _streaming
 
 __all__ = [
@@ -56,7 +69,9 @@ __all__ = [
     "TripletsMetricLearner",
 ]
 
-SOLVERS = ("pgd", "lbfgs", "sgd")
+#: Each solver's name and the method of :class:`_GeneralMixin` that runs it.
+_SOLVER_METHODS = {"pgd": "_solve_pgd", "lbfgs": "_solve_lbfgs", "sgd": "_solve_sgd"}
+SOLVERS = tuple(_SOLVER_METHODS)
 INITS = ("auto", "identity", "covariance", "random", "pca", "lda")
 
 _COMMON_CONSTRAINTS = {
@@ -100,9 +115,7 @@ class _GeneralMixin:
             init, X, y, n_components=self.n_components, random_state=random_state
         )
         if self.n_components is not None and L.shape[0] != self.n_components:
-            raise ValueError(
-                f"init has {L.shape[0]} rows but n_components={self.n_components}"
-            )
+            raise ValueError(f"init has {L.shape[0]} rows but n_components={self.n_components}")
         return L
 
     def _check_solver_options(self, n_features):
@@ -112,16 +125,24 @@ class _GeneralMixin:
                 "regularizer='logdet' needs a full-rank metric; use n_components=None "
                 f"(or {n_features})"
             )
-        if self.n_components is not None and self.n_components > n_features:
-            raise ValueError(
-                f"n_components={self.n_components} is larger than n_features={n_features}"
-            )
+        check_n_components(self.n_components, n_features)
 
     def _solve(self, objective, L0, *, random_state, max_iter=None, learn_threshold=False):
-        """Minimise ``objective`` from ``L0``; returns (L, threshold, n_iter, history)."""
+        """Minimise ``objective`` from ``L0``; returns ``(L, threshold, result)``.
+
+        ``result`` is the solver's :class:`~mlearn.solvers.SolverResult`
+        (its ``x`` packed as the solver needs it).
+        """
+        solve = getattr(self, _SOLVER_METHODS[self.solver])
+        max_iter = self.max_iter if max_iter is None else max_iter
         try:
-            return self._run_solver(objective, L0, random_state=random_state,
-                                    max_iter=max_iter, learn_threshold=learn_threshold)
+            return solve(
+                objective,
+                L0,
+                random_state=random_state,
+                max_iter=max_iter,
+                learn_threshold=learn_threshold,
+            )
         except np.linalg.LinAlgError as exc:
             # the data were brought into range before, so only a metric that
             # grew past float64's range can make an eigen-decomposition fail
@@ -131,84 +152,94 @@ class _GeneralMixin:
                 "overflowed; increase alpha or use solver='lbfgs'"
             ) from None
 
-    def _run_solver(self, objective, L0, *, random_state, max_iter, learn_threshold):
-        name = type(self).__name__
-        max_iter = self.max_iter if max_iter is None else max_iter
-        solver = self.solver
+    def _solve_pgd(self, objective, L0, *, random_state, max_iter, learn_threshold):
+        """Projected gradient on ``M`` (and the threshold), then the best rank-k ``L``."""
         n_components, n_features = L0.shape
-        threshold = objective.threshold
-        if solver == "pgd":
-            M0 = metric_from_components(L0)
-            # a LogDet term is infinite on the cone's boundary: project into
-            # its interior (e.g. a warm start whose smallest eigenvalues
-            # round to zero)
-            floor = LOGDET_FLOOR if self.regularizer == "logdet" and self.alpha > 0 else 0.0
+        M0 = metric_from_components(L0)
+        # a LogDet term is infinite on the cone's boundary: project into its
+        # interior (e.g. a warm start whose smallest eigenvalues round to zero)
+        floor = LOGDET_FLOOR if self.regularizer == "logdet" and self.alpha > 0 else 0.0
 
-            def project_M(M):
-                return project_psd(M, floor=floor)
+        def project_M(M):
+            return project_psd(M, floor=floor)
 
-            if learn_threshold:
-                def project(x):
-                    M = project_M(x[:-1].reshape(n_features, n_features))
-                    return np.append(M.ravel(), x[-1])
+        def project_packed(x):
+            M = project_M(x[:-1].reshape(n_features, n_features))
+            return np.append(M.ravel(), x[-1])
 
-                x, n_iter, history = projected_gradient(
-                    objective.packed_M, np.append(M0.ravel(), threshold), project=project,
-                    max_iter=max_iter, tol=self.tol, verbose=self.verbose, name=name,
-                )
-                M, threshold = x[:-1].reshape(n_features, n_features), float(x[-1])
-            else:
-                M, n_iter, history = projected_gradient(
-                    objective.value_and_grad_M, M0, project=project_M, max_iter=max_iter,
-                    tol=self.tol, verbose=self.verbose, name=name,
-                )
-            # best rank-n_components approximation of the learned metric
-            L = components_from_metric(M, n_components, check_psd=False)
-        elif solver == "lbfgs":
-            if learn_threshold:
-                x0 = np.append(L0.ravel(), threshold)[None, :]
-
-                def func(x):
-                    value, grad = objective.packed_L(x.ravel(), n_components)
-                    return value, grad[None, :]
-
-                x, n_iter, history = lbfgs_on_components(
-                    func, x0, max_iter=max_iter, tol=self.tol, verbose=self.verbose, name=name
-                )
-                L, threshold = x.ravel()[:-1].reshape(L0.shape), float(x.ravel()[-1])
-            else:
-                L, n_iter, history = lbfgs_on_components(
-                    objective.value_and_grad_L, L0, max_iter=max_iter, tol=self.tol,
-                    verbose=self.verbose, name=name,
-                )
-        else:
-            L, threshold, n_iter, history = self._run_sgd(
-                objective, L0, threshold, random_state=random_state, max_iter=max_iter,
-                learn_threshold=learn_threshold,
+        options = {
+            "max_iter": max_iter,
+            "tol": self.tol,
+            "verbose": self.verbose,
+            "name": type(self).__name__,
+        }
+        if learn_threshold:
+            result = projected_gradient(
+                objective.packed_M,
+                np.append(M0.ravel(), objective.threshold),
+                project=project_packed,
+                **options,
             )
-        return L, threshold, n_iter, history
+        else:
+            result = projected_gradient(
+                objective.value_and_grad_M, M0, project=project_M, **options
+            )
+        M, threshold = _unpack(
+            result.x.ravel(), (n_features, n_features), objective.threshold, learn_threshold
+        )
+        return components_from_metric(M, n_components, check_psd=False), threshold, result
 
-    def _run_sgd(self, objective, L0, threshold, *, random_state, max_iter, learn_threshold,
-                 optimizer=None):
-        x0 = np.append(L0.ravel(), threshold) if learn_threshold else L0.ravel()
+    def _solve_lbfgs(self, objective, L0, *, random_state, max_iter, learn_threshold):
+        """L-BFGS on ``L`` (and the threshold)."""
+        func = objective.value_and_grad_L
+        if learn_threshold:
+
+            def func(x):
+                value, grad = objective.packed_L(x.ravel(), L0.shape[0])
+                return value, grad.reshape(x.shape)
+
+        x0 = np.append(L0.ravel(), objective.threshold)[None, :] if learn_threshold else L0
+        result = lbfgs_on_components(
+            func,
+            x0,
+            max_iter=max_iter,
+            tol=self.tol,
+            verbose=self.verbose,
+            name=type(self).__name__,
+        )
+        L, threshold = _unpack(result.x.ravel(), L0.shape, objective.threshold, learn_threshold)
+        return L, threshold, result
+
+    def _solve_sgd(
+        self, objective, L0, *, random_state, max_iter, learn_threshold, optimizer=None
+    ):
+        """Minibatch Adam on ``L`` (and the threshold); ``optimizer`` continues a former one."""
+        x0 = np.append(L0.ravel(), objective.threshold) if learn_threshold else L0.ravel()
         if optimizer is None:
             optimizer = self._new_optimizer(L0)
-        x, n_iter, history = sgd(
-            _batch_function(objective, L0.shape, learn_threshold), x0, _n_constraints(objective),
-            batch_size=self.batch_size, max_iter=max_iter, optimizer=optimizer,
-            tol=self.tol, random_state=random_state, verbose=self.verbose,
+        result = sgd(
+            _batch_function(objective, L0.shape, learn_threshold),
+            x0,
+            _n_constraints(objective),
+            batch_size=self.batch_size,
+            max_iter=max_iter,
+            optimizer=optimizer,
+            tol=self.tol,
+            random_state=random_state,
+            verbose=self.verbose,
             name=type(self).__name__,
         )
         self._optimizer = optimizer
-        return (*_unpack(x, L0.shape, threshold, learn_threshold), n_iter, history)
+        return (*_unpack(result.x, L0.shape, objective.threshold, learn_threshold), result)
 
     def _new_optimizer(self, L0):
         # the learning rate is relative to the scale of the starting map
         return Adam(self.learning_rate * max(float(np.abs(L0).max()), 1e-12))
 
-    def _stream_sgd(self, block_objective, n_blocks, L0, threshold, *, random_state,
-                    learn_threshold):
-        """Minibatch Adam over constraints built block by block; returns (L, threshold, n_iter, history).
+    def _stream_sgd(
+        self, block_objective, n_blocks, L0, threshold, *, random_state, learn_threshold
+    ):
+        """Minibatch Adam on constraints built block by block: ``(L, threshold, result)``.
 
         ``block_objective(i, L)`` is the objective of block ``i``'s constraints
         (None when it has none), built under the map ``L`` learned so far.
@@ -216,20 +247,27 @@ class _GeneralMixin:
         shape = L0.shape
 
         def block_batches(i, x):
-            objective = block_objective(i, x[:L0.size].reshape(shape))
+            objective = block_objective(i, x[: L0.size].reshape(shape))
             if objective is None:
                 return None, 0
             return _batch_function(objective, shape, learn_threshold), _n_constraints(objective)
 
         x0 = np.append(L0.ravel(), threshold) if learn_threshold else L0.ravel()
         optimizer = self._new_optimizer(L0)
-        x, n_iter, history = sgd_blocks(
-            block_batches, x0, n_blocks, batch_size=self.batch_size, max_iter=self.max_iter,
-            optimizer=optimizer, tol=self.tol, random_state=random_state, verbose=self.verbose,
+        result = sgd_blocks(
+            block_batches,
+            x0,
+            n_blocks,
+            batch_size=self.batch_size,
+            max_iter=self.max_iter,
+            optimizer=optimizer,
+            tol=self.tol,
+            random_state=random_state,
+            verbose=self.verbose,
             name=type(self).__name__,
         )
         self._optimizer = optimizer
-        return (*_unpack(x, shape, threshold, learn_threshold), n_iter, history)
+        return (*_unpack(result.x, shape, threshold, learn_threshold), result)
 
     def _init_needs_moments(self, n_features):
         """Whether the start of a streamed fit needs the data's mean and covariance."""
@@ -255,31 +293,32 @@ class _GeneralMixin:
             n, mean, scatter = moments
             # the moments are those of the data as given; 'pca' axes do not
             # change with the units, the inverse covariance scales by scale**2
-            L = _streaming.moments_init(init, (n, mean / scale, scatter / scale**2),
-                                        self.n_components)
+            L = _streaming.moments_init(
+                init, (n, mean / scale, scatter / scale**2), self.n_components
+            )
         else:
             L = self._initial_components(np.zeros((1, n_features)), None, random_state, scale)
         if self.n_components is not None and L.shape[0] != self.n_components:
-            raise ValueError(
-                f"init has {L.shape[0]} rows but n_components={self.n_components}"
-            )
+            raise ValueError(f"init has {L.shape[0]} rows but n_components={self.n_components}")
         return L
 
-    def _set_fitted(self, L, n_iter, history):
+    def _set_fitted(self, L, result):
+        """Keep ``L`` and the solver's iterations; warn about a zero metric or no convergence."""
         if not np.any(L):
             warnings.warn(
                 f"{type(self).__name__} learned the zero metric: every point is at "
                 "distance 0 from every other, which carries no information. The "
                 "constraints may pull harder than they push (check them, lower alpha "
                 "or use another regularizer).",
-                UserWarning, stacklevel=3,
+                UserWarning,
+                stacklevel=user_stacklevel(),
             )
         self.components_ = np.ascontiguousarray(L)
-        self.n_iter_ = int(n_iter)
-        self.objective_history_ = [float(v) for v in history]
+        what = "epochs" if self.solver == "sgd" else "iterations"
+        self._record_solve(result.n_iter, result.history, result.converged, what=what)
 
 
-def _satisfiable(tuples, sample_weight, name, stacklevel=2):
+def _satisfiable(tuples, sample_weight, name):
     """Triplets or quadruplets without those no metric can satisfy, and their weights.
 
     The far pair of a triplet ``(a, p, n)`` is ``(a, n)``, of a quadruplet
@@ -292,18 +331,14 @@ def _satisfiable(tuples, sample_weight, name, stacklevel=2):
     if not same.any():
         return tuples, sample_weight
     kind = "triplets" if tuples.shape[1] == 3 else "quadruplets"
-    _warn_unsatisfiable(name, kind, int(same.sum()), len(tuples), stacklevel=stacklevel + 1)
+    _warn_unsatisfiable(name, kind, int(same.sum()), len(tuples))
     keep = ~same
     return tuples[keep], None if sample_weight is None else sample_weight[keep]
 
 
-def _warn_unsatisfiable(name, kind, n_same, n, stacklevel):
-    """Warn that ``n_same`` of ``n`` tuples cannot be satisfied; raise when all of them.
-
-    ``stacklevel`` counts from this function.
-    """
-    what = "the anchor and the negative" if kind == "triplets" else \
-        "the third and fourth points"
+def _warn_unsatisfiable(name, kind, n_same, n):
+    """Warn that ``n_same`` of ``n`` tuples cannot be satisfied; raise when all of them."""
+    what = "the anchor and the negative" if kind == "triplets" else "the third and fourth points"
     if n_same == n:
         raise ValueError(
             f"{name} cannot learn from these {kind}: in all {n} of them "
@@ -314,7 +349,8 @@ def _warn_unsatisfiable(name, kind, n_same, n, stacklevel):
         f"{name}: in {n_same} of {n} {kind} {what} are identical "
         "points, at distance 0 under every metric, so no metric satisfies them; they "
         "are left out",
-        UserWarning, stacklevel=stacklevel,
+        UserWarning,
+        stacklevel=user_stacklevel(),
     )
 
 
@@ -322,9 +358,7 @@ def _check_summaries(summaries, name, n_features, minimum):
     """Total count and number of features of a streamed input, from its blocks' summaries."""
     n = sum(part["n"] for part in summaries)
     if n < minimum:
-        raise ValueError(
-            f"{name} holds {n} sample(s), while a minimum of {minimum} is required"
-        )
+        raise ValueError(f"{name} holds {n} sample(s), while a minimum of {minimum} is required")
     found = {part["n_features"] for part in summaries if part["n"]}
     if n_features is None and len(found) > 1:
         raise ValueError(f"{name} has blocks with different numbers of features: {sorted(found)}")
@@ -334,17 +368,35 @@ def _check_summaries(summaries, name, n_features, minimum):
     return n, n_features
 
 
-def _tuple_distances(tuples, y, weights, *, seed, components, scale, rate, tuple_size,
-                     preprocessor, n_features, with_labels):
+def _tuple_distances(
+    tuples,
+    y,
+    weights,
+    *,
+    seed,
+    components,
+    scale,
+    rate,
+    tuple_size,
+    preprocessor,
+    n_features,
+    with_labels,
+):
     """A sample of one block's constrained squared distances under ``components``.
 
     Run on the workers by a streamed fit, for the margin and thresholds:
     the pairs' distances, or the near and the far pairs' of each satisfiable
     triplet or quadruplet, for the tuples divided by ``scale``.
     """
-    tuples, _, _ = _streaming.tuples_block(tuples, y, weights, tuple_size=tuple_size,
-                                           preprocessor=preprocessor, n_features=n_features,
-                                           with_labels=with_labels)
+    tuples, _, _ = _streaming.tuples_block(
+        tuples,
+        y,
+        weights,
+        tuple_size=tuple_size,
+        preprocessor=preprocessor,
+        n_features=n_features,
+        with_labels=with_labels,
+    )
     tuples = tuples[~_streaming.unsatisfiable(tuples)] / scale
     if tuple_size == 2:
         diffs = tuples[:, 0] - tuples[:, 1]
@@ -355,23 +407,28 @@ def _tuple_distances(tuples, y, weights, *, seed, components, scale, rate, tuple
     return _streaming.sample(np.einsum("ij,ij->i", Z, Z), rate, seed)
 
 
-def _pair_distances(pairs, y, weights, *, learner, tuple_size, preprocessor, n_features,
-                    with_labels):
+def _pair_distances(
+    pairs, y, weights, *, learner, tuple_size, preprocessor, n_features, with_labels
+):
     """One block's learned pair distances and labels (run on the workers)."""
-    pairs, y, _ = _streaming.tuples_block(pairs, y, weights, tuple_size=tuple_size,
-                                          preprocessor=preprocessor, n_features=n_features,
-                                          with_labels=with_labels)
+    pairs, y, _ = _streaming.tuples_block(
+        pairs,
+        y,
+        weights,
+        tuple_size=tuple_size,
+        preprocessor=preprocessor,
+        n_features=n_features,
+        with_labels=with_labels,
+    )
     if not len(pairs):
         return np.zeros(0), np.zeros(0, dtype=y.dtype)
     return learner.pair_distance(pairs), y
 
 
-def _doc(text):
-    """Decorator giving a method a docstring built from shared pieces."""
-    def decorate(func):
-        func.__doc__ = text
-        return func
-    return decorate
+def _auto_margin(d):
+    """The default margin: the median of the positive squared distances ``d`` (1 if none)."""
+    d = d[d > 0]
+    return float(np.median(d)) if len(d) else 1.0
 
 
 def _flat(value_grad):
@@ -409,128 +466,110 @@ def _unpack(x, shape, threshold, learn_threshold):
     return x.reshape(shape), threshold
 
 
-def _check_weights(sample_weight, n, what):
-    if sample_weight is None:
-        return None
-    w = np.asarray(sample_weight, dtype=np.float64)
-    if w.shape != (n,):
-        raise ValueError(f"sample_weight must have shape ({n},), one weight per {what}; "
-                         f"got {w.shape}")
-    if not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise ValueError("sample_weight must be finite and non-negative")
-    return w
-
-
-_SHARED_PARAMS_DOC = """\
-    regularizer : {{'fro', 'trace', 'logdet', 'l1'}} or None, default='fro'
-        ``Reg(M)``: 'fro' is ``||M - M0||²_F``, 'trace' is ``tr(M)`` (low
-        rank), 'logdet' the LogDet divergence to ``M0`` (needs a full-rank
-        metric), 'l1' the off-diagonal ℓ1 norm (sparse M). ``M0`` is the
-        metric of ``init``.
-    alpha : float, default={alpha}
-        Weight of the regulariser.
-    init : {{'auto', 'identity', 'covariance', 'random', 'pca', 'lda'}} or \
+_SHARED_PARAMS_TEMPLATE = """\
+regularizer : {'fro', 'trace', 'logdet', 'l1'} or None, default='fro'
+    ``Reg(M)``: 'fro' is ``||M - M0||²_F``, 'trace' is ``tr(M)`` (low
+    rank), 'logdet' the LogDet divergence to ``M0`` (needs a full-rank
+    metric), 'l1' the off-diagonal ℓ1 norm (sparse M). ``M0`` is the
+    metric of ``init``.
+alpha : float, default=0.01
+    Weight of the regulariser.
+init : {'auto', 'identity', 'covariance', 'random', 'pca', 'lda'} or \
 array-like of shape (n_components, n_features), default='auto'
-        Starting linear map ``L`` (and ``M0 = L.T @ L``), see
-        :func:`mlearn.linalg.initialize_components`. 'auto' is 'identity'
-        for a full-rank metric and 'pca' for a smaller n_components.
-    n_components : int, default=None
-        Rows of ``components_``; None keeps n_features. With 'pgd' the
-        full matrix is learned and its best rank-n_components approximation
-        kept; 'lbfgs' and 'sgd' learn the low-rank map directly.
-    solver : {{'pgd', 'lbfgs', 'sgd'}}, default='{solver}'
-        'pgd': projected gradient on ``M`` with backtracking
-        (:func:`mlearn.solvers.projected_gradient`); 'lbfgs': L-BFGS on
-        ``L`` (:func:`mlearn.solvers.lbfgs_on_components`); 'sgd': minibatch
-        Adam on ``L`` (:func:`mlearn.solvers.sgd`), which also streams dask
-        input block by block (:func:`mlearn.solvers.sgd_blocks`).
-    max_iter : int, default={max_iter}
-        Maximum iterations ('pgd', 'lbfgs') or epochs ('sgd'; of each call
-        of ``partial_fit``).
-    tol : float, default={tol}
-        Relative decrease of the objective under which the solver stops.
-    learning_rate : float, default=0.01
-        Step of 'sgd', relative to the largest entry of the starting map.
-    batch_size : int, default=256
-        Constraints per minibatch of 'sgd'.
-    random_state : int, RandomState instance or None, default=None
-        Seeds 'random' init, constraint sampling and 'sgd' shuffling.
-    verbose : bool or int, default=False
-        Print the objective at each iteration.
-    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
+    Starting linear map ``L`` (and ``M0 = L.T @ L``), see
+    :func:`mlearn.linalg.initialize_components`. 'auto' is 'identity'
+    for a full-rank metric and 'pca' for a smaller n_components.
+n_components : int, default=None
+    Rows of ``components_``; None keeps n_features. With 'pgd' the
+    full matrix is learned and its best rank-n_components approximation
+    kept; 'lbfgs' and 'sgd' learn the low-rank map directly.
+solver : {'pgd', 'lbfgs', 'sgd'}, default='pgd'
+    'pgd': projected gradient on ``M`` with backtracking
+    (:func:`mlearn.solvers.projected_gradient`); 'lbfgs': L-BFGS on
+    ``L`` (:func:`mlearn.solvers.lbfgs_on_components`); 'sgd': minibatch
+    Adam on ``L`` (:func:`mlearn.solvers.sgd`), which also streams dask
+    input block by block (:func:`mlearn.solvers.sgd_blocks`).
+max_iter : int, default={max_iter}
+    Maximum iterations ('pgd', 'lbfgs') or epochs ('sgd'; of each call
+    of ``partial_fit``).
+tol : float, default={tol}
+    Relative decrease of the objective under which the solver stops.
+learning_rate : float, default=0.01
+    Step of 'sgd', relative to the largest entry of the starting map.
+batch_size : int, default=256
+    Constraints per minibatch of 'sgd'.
+random_state : int, RandomState instance or None, default=None
+    Seeds 'random' init, constraint sampling and 'sgd' shuffling.
+verbose : bool or int, default=False
+    Print the objective at each iteration.
+preprocessor : array-like of shape (n_samples, n_features), callable or None, \
 default=None
-        Lets tuples (or points) be given as indices."""
+    Lets tuples (or points) be given as indices."""
+
+#: The parameters every general learner has, with the tuple learners' defaults.
+_SHARED_PARAMS_DOC = format_doc(_SHARED_PARAMS_TEMPLATE, max_iter="1000", tol="1e-6")
 
 _ATTRIBUTES_DOC = """\
-    components_ : ndarray of shape (n_components, n_features)
-        The learned linear map L; ``M = L.T @ L``.
-    n_iter_ : int
-        Iterations (epochs for 'sgd', summed over the calls of
-        ``partial_fit``) of the solver.
-    objective_history_ : list of float
-        The objective at the start and after each iteration (of the
-        rescaled data when they were rescaled, see Notes).
-    n_features_in_ : int
-        Number of features seen in ``fit``."""
+components_ : ndarray of shape (n_components, n_features)
+    The learned linear map L; ``M = L.T @ L``.
+n_iter_ : int
+    Iterations (epochs for 'sgd', summed over the calls of
+    ``partial_fit``) of the solver.
+objective_history_ : list of float
+    The objective at the start and after each iteration (of the
+    rescaled data when they were rescaled, see Notes).
+n_features_in_ : int
+    Number of features seen in ``fit``."""
 
-_SCALE_NOTES_DOC = """
-    Notes
-    -----
-    The margin and the identity prior fix a scale, so the learned metric
-    depends on the scale of the data. Data whose largest magnitude lies
-    outside ``[2**-100, 2**100]`` are fitted divided by a power of two ``s``
-    that brings it into ``[0.5, 1)`` (exactly; an ``init`` array is
-    multiplied by ``s``), and ``components_`` is divided by ``s``: squared
-    distances under the learned metric, and so ``margin_`` and the
-    thresholds, are the same for the data as given and as fitted. A learned
-    metric that is zero carries no information and is warned about.
-"""
+_SCALE_NOTES_DOC = """\
+Notes
+-----
+The margin and the identity prior fix a scale, so the learned metric
+depends on the scale of the data. Data whose largest magnitude lies
+outside ``[2**-100, 2**100]`` are fitted divided by a power of two ``s``
+that brings it into ``[0.5, 1)`` (exactly; an ``init`` array is
+multiplied by ``s``), and ``components_`` is divided by ``s``: squared
+distances under the learned metric, and so ``margin_`` and the
+thresholds, are the same for the data as given and as fitted. A learned
+metric that is zero carries no information and is warned about."""
 
-_STREAM_DOC = """
-        With ``solver='sgd'``, a dask array is streamed rather than loaded:
-        two reductions on the workers compute what the fit needs from all
-        of it (size, scale and the moments behind init='pca' or
-        'covariance', then the margin and thresholds from a sample of at
-        most about 100,000 squared distances under ``init``; init='lda' is
-        refused), then each epoch computes its row blocks one at a time, in
-        a shuffled order, and takes minibatch steps on each block's
-        constraints, so that at most one block is in memory (see the user
-        guide, "Learning from a stream"). Labels and weights may be dask arrays (rechunked
-        to the rows' blocks) or in memory. With a preprocessor the tuples
-        may be a dask array of identifiers, mapped to points block by
-        block; the preprocessor itself must be in memory (or a callable
-        that loads points). Other solvers load a dask array into memory,
-        within ``mlearn.get_config()["materialise_budget"]``."""
+_STREAM_DOC = """\
+With ``solver='sgd'``, a dask array is streamed rather than loaded:
+two reductions on the workers compute what the fit needs from all
+of it (size, scale and the moments behind init='pca' or
+'covariance', then the margin and thresholds from a sample of at
+most about 100,000 squared distances under ``init``; init='lda' is
+refused), then each epoch computes its row blocks one at a time, in
+a shuffled order, and takes minibatch steps on each block's
+constraints, so that at most one block is in memory (see the user
+guide, "Learning from a stream"). Labels and weights may be dask arrays (rechunked
+to the rows' blocks) or in memory. With a preprocessor the tuples
+may be a dask array of identifiers, mapped to points block by
+block; the preprocessor itself must be in memory (or a callable
+that loads points). Other solvers load a dask array into memory,
+within ``mlearn.get_config()["materialise_budget"]``."""
 
-_PARTIAL_FIT_DOC = """
-        The first call initialises the learner as :meth:`fit` does (one
-        call on all the data is :meth:`fit` with ``solver='sgd'``). Each
-        call runs minibatch epochs over its own {kind} until their
-        objective stops improving, as :meth:`fit` does (at most
-        ``max_iter``), continuing the optimizer's state; the map kept is
-        the mean of the calls' maps weighted by their numbers of {kind},
-        and the next call starts from it. A stream of calls thus
-        approaches :meth:`fit` on everything seen: on digits, 8 calls of
-        500 pairs gain 0.0046 of 3-NN accuracy over the Euclidean metric
-        (:meth:`fit` on the 4,000 pairs: 0.0049), where one epoch a call
-        gained 0.0008 (``benchmarks/bench_general_stream.py``). A dask
-        array is streamed: each of its row blocks is one call.{extra}
+_PARTIAL_FIT_TEMPLATE = """\
+The first call initialises the learner as :meth:`fit` does (one
+call on all the data is :meth:`fit` with ``solver='sgd'``). Each
+call runs minibatch epochs over its own {kind} until their
+objective stops improving, as :meth:`fit` does (at most
+``max_iter``), continuing the optimizer's state; the map kept is
+the mean of the calls' maps weighted by their numbers of {kind},
+and the next call starts from it. A stream of calls thus
+approaches :meth:`fit` on everything seen (see the user guide,
+"Learning from a stream", for how close on digits). A dask
+array is streamed: each of its row blocks is one call."""
 
-        Parameters
-        ----------
-        {params}
+_RELATIVE_NOTES_DOC = (
+    _SCALE_NOTES_DOC
+    + """
 
-        Returns
-        -------
-        self : {name}
-"""
-
-_RELATIVE_NOTES_DOC = _SCALE_NOTES_DOC + """
-    A constraint whose far pair is one point twice (a triplet's negative at
-    its anchor, a quadruplet's last two points equal) has ``d_far = 0`` under
-    every metric and can never be satisfied: such constraints are left out
-    with a warning, and none left is an error.
-"""
+A constraint whose far pair is one point twice (a triplet's negative at
+its anchor, a quadruplet's last two points equal) has ``d_far = 0`` under
+every metric and can never be satisfied: such constraints are left out
+with a warning, and none left is an error."""
+)
 
 
 class _TupleMetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
@@ -549,9 +588,7 @@ class _TupleMetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
         them in a streamed fit); the margin is the median of the positive
         ones.
         """
-        d = d[d > 0]
-        auto = float(np.median(d)) if len(d) else 1.0
-        self.margin_ = self.margin if self.margin is not None else auto
+        self.margin_ = self.margin if self.margin is not None else _auto_margin(d)
 
     def _learns_threshold(self):
         return False
@@ -565,12 +602,11 @@ class _TupleMetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
         tuples = self._prepare_tuples(tuples, reset=reset)
         if y is not None or self._input_kind == "pairs":
             y = check_pair_labels(y, len(tuples))
-        sample_weight = _check_weights(sample_weight, len(tuples), self._input_kind[:-1])
+        sample_weight = check_weights(
+            sample_weight, len(tuples), "sample_weight", what=self._input_kind[:-1]
+        )
         if self._input_kind != "pairs":
-            # the warning points at the caller of fit (through _fit_context)
-            # or of partial_fit
-            tuples, sample_weight = _satisfiable(tuples, sample_weight, type(self).__name__,
-                                                 stacklevel=4 if partial else 5)
+            tuples, sample_weight = _satisfiable(tuples, sample_weight, type(self).__name__)
         n_features = tuples.shape[2]
         self._check_solver_options(n_features)
         if partial and self.solver != "sgd":
@@ -592,17 +628,20 @@ class _TupleMetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
             L0 = self.components_ * scale
         objective, learn_threshold = self._build_objective(fitted, y, sample_weight, L0, reset)
         if partial:
-            L, threshold, n_iter, history = self._partial_step(
-                objective, L0, random_state=random_state, learn_threshold=learn_threshold,
+            L, threshold, result = self._partial_step(
+                objective,
+                L0,
+                random_state=random_state,
+                learn_threshold=learn_threshold,
                 reset=reset,
             )
         else:
-            L, threshold, n_iter, history = self._solve(
+            L, threshold, result = self._solve(
                 objective, L0, random_state=random_state, learn_threshold=learn_threshold
             )
             # later partial fits average with this fit, weighted by its constraints
             self._n_constraints_seen = _n_constraints(objective)
-        self._set_fitted(L / scale, n_iter, history)
+        self._set_fitted(L / scale, result)
         self._after_fit(objective, threshold, tuples, y)
         return self
 
@@ -617,9 +656,13 @@ class _TupleMetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
         ``fit`` on all the constraints seen rather than the last call's.
         """
         optimizer = None if reset else getattr(self, "_optimizer", None)
-        L, threshold, n_iter, history = self._run_sgd(
-            objective, L0, objective.threshold, random_state=random_state,
-            max_iter=self.max_iter, learn_threshold=learn_threshold, optimizer=optimizer,
+        L, threshold, result = self._solve_sgd(
+            objective,
+            L0,
+            random_state=random_state,
+            max_iter=self.max_iter,
+            learn_threshold=learn_threshold,
+            optimizer=optimizer,
         )
         n_new = _n_constraints(objective)
         n_seen = 0 if reset else getattr(self, "_n_constraints_seen", 0)
@@ -628,9 +671,11 @@ class _TupleMetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
         threshold = objective.threshold + weight * (threshold - objective.threshold)
         self._n_constraints_seen = n_seen + n_new
         if not reset:
-            history = self.objective_history_ + history[1:]
-            n_iter += self.n_iter_
-        return L, threshold, n_iter, history
+            result = result._replace(
+                n_iter=self.n_iter_ + result.n_iter,
+                history=self.objective_history_ + result.history[1:],
+            )
+        return L, threshold, result
 
     def _prior(self, L0, reset):
         """The prior ``M0`` of the objective, for the data as fitted.
@@ -644,20 +689,6 @@ class _TupleMetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
             self.prior_metric_ = self._fitted_prior / scale / scale
         return self._fitted_prior
 
-    def _relative_objective(self, tuples, sample_weight, L0, reset):
-        M0 = self._prior(L0, reset)
-        objective = MetricObjective.from_tuples(
-            relative=tuples, relative_loss=self.loss, margin=1.0,
-            relative_weights=sample_weight, regularizer=self.regularizer, alpha=self.alpha,
-            M0=M0,
-        )
-        if reset:
-            # squared distances under the learned metric are the same for the
-            # data as given and as fitted: the margin needs no rescaling
-            self._set_distance_scales(objective.squared_distances(L=L0))
-        objective.margin = self.margin_
-        return objective, False
-
     def _after_fit(self, objective, threshold, tuples, y):
         pass
 
@@ -668,8 +699,10 @@ class _TupleMetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
         kind = self._input_kind
         size = self._tuple_size
         with_points = tuples.ndim == 3
-        if not (with_points or (tuples.ndim == 2 and self.preprocessor_ is not None)) \
-                or tuples.shape[1] != size:
+        if (
+            not (with_points or (tuples.ndim == 2 and self.preprocessor_ is not None))
+            or tuples.shape[1] != size
+        ):
             raise ValueError(
                 f"{kind} must be a dask array of shape (n_{kind}, {size}, n_features) or, "
                 f"with a preprocessor, (n_{kind}, {size}) identifiers; got shape "
@@ -677,12 +710,15 @@ class _TupleMetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
             )
         if kind == "pairs" and y is None:
             check_pair_labels(None, 0)
-        return _streaming.RowBlocks(tuples, [y, sample_weight],
-                                    names=[kind, "y", "sample_weight"])
+        return _streaming.RowBlocks(tuples, [y, sample_weight], names=[kind, "y", "sample_weight"])
 
     def _block_arguments(self, n_features):
-        return {"tuple_size": self._tuple_size, "preprocessor": self.preprocessor_,
-                "n_features": n_features, "with_labels": self._input_kind == "pairs"}
+        return {
+            "tuple_size": self._tuple_size,
+            "preprocessor": self.preprocessor_,
+            "n_features": n_features,
+            "with_labels": self._input_kind == "pairs",
+        }
 
     def _partial_fit_blocks(self, tuples, y, sample_weight):
         """``partial_fit`` on each row block of a dask array in turn, one block in memory."""
@@ -703,8 +739,9 @@ class _TupleMetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
         blocks = self._blocks(tuples, y, sample_weight)
         n_features = int(tuples.shape[2]) if tuples.ndim == 3 else None
         moments = n_features is None or self._init_needs_moments(n_features)
-        summaries = blocks.reduce(_streaming.tuples_summary, moments=moments,
-                                  **self._block_arguments(n_features))
+        summaries = blocks.reduce(
+            _streaming.tuples_summary, moments=moments, **self._block_arguments(n_features)
+        )
         n, n_features = _check_summaries(summaries, kind, n_features, minimum=1)
         self.n_features_in_ = n_features
         if hasattr(self, "feature_names_in_"):
@@ -712,19 +749,26 @@ class _TupleMetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
         self._check_solver_options(n_features)
         n_unsatisfiable = sum(part["n_unsatisfiable"] for part in summaries)
         if n_unsatisfiable:
-            _warn_unsatisfiable(name, kind, n_unsatisfiable, n, stacklevel=6)
+            _warn_unsatisfiable(name, kind, n_unsatisfiable, n)
         scale = power_of_two_scale(np.array([max(part["max_abs"] for part in summaries)]))
         self._fit_scale = scale
         random_state = check_random_state(self.random_state)
-        moments = _streaming.merge_moments([p["moments"] for p in summaries]) \
-            if self._init_needs_moments(n_features) else None
+        moments = (
+            _streaming.merge_moments([p["moments"] for p in summaries])
+            if self._init_needs_moments(n_features)
+            else None
+        )
         L0 = self._streamed_components(moments, n_features, random_state, scale)
         self.random_state_ = random_state
         self._prior(L0, reset=True)
         seeds = random_state.randint(np.iinfo(np.int32).max, size=len(blocks))
         samples = blocks.reduce(
-            _tuple_distances, per_block={"seed": seeds}, components=L0, scale=scale,
-            rate=_streaming.sample_rate(2 * n), **self._block_arguments(n_features),
+            _tuple_distances,
+            per_block={"seed": seeds},
+            components=L0,
+            scale=scale,
+            rate=_streaming.sample_rate(2 * n),
+            **self._block_arguments(n_features),
         )
         self._set_distance_scales(np.concatenate(samples))
         learn_threshold = self._learns_threshold()
@@ -732,8 +776,7 @@ class _TupleMetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
 
         def block_objective(i, L):
             block, y_block, w_block = blocks.compute(i)
-            block, y_block, w_block = _streaming.tuples_block(block, y_block, w_block,
-                                                              **arguments)
+            block, y_block, w_block = _streaming.tuples_block(block, y_block, w_block, **arguments)
             keep = ~_streaming.unsatisfiable(block)
             if not keep.any():
                 return None
@@ -744,11 +787,15 @@ class _TupleMetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
             return objective
 
         threshold = getattr(self, "loss_threshold_", 1.0)
-        L, threshold, n_iter, history = self._stream_sgd(
-            block_objective, len(blocks), L0, threshold, random_state=random_state,
+        L, threshold, result = self._stream_sgd(
+            block_objective,
+            len(blocks),
+            L0,
+            threshold,
+            random_state=random_state,
             learn_threshold=learn_threshold,
         )
-        self._set_fitted(L / scale, n_iter, history)
+        self._set_fitted(L / scale, result)
         self._after_stream(blocks, threshold)
         self._n_constraints_seen = n - n_unsatisfiable
         return self
@@ -762,9 +809,9 @@ class _TupleMetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
         return tags
 
 
+@fill_doc(shared_params=_SHARED_PARAMS_DOC, attributes=_ATTRIBUTES_DOC, notes=_SCALE_NOTES_DOC)
 class PairsMetricLearner(PairsClassifierMixin, _TupleMetricLearner):
-    __doc__ = (
-        """Metric learning from must-link (+1) and cannot-link (-1) pairs.
+    """Metric learning from must-link (+1) and cannot-link (-1) pairs.
 
     Minimises ``mean_i w_i ℓ(d_i, y_i) + alpha · Reg(M)`` over PSD ``M``,
     where ``d_i`` is the squared learned distance of pair ``i``; then
@@ -791,24 +838,20 @@ default='logistic'
     threshold : float, default=None
         ``b`` of 'logistic'; None learns it with the metric, starting from
         the median squared distance of the training pairs.
-"""
-        + _SHARED_PARAMS_DOC.format(alpha="0.01", solver="pgd", max_iter="1000", tol="1e-6")
-        + """
+    {shared_params}
 
     Attributes
     ----------
-"""
-        + _ATTRIBUTES_DOC
-        + """
+    {attributes}
     threshold_ : float
         Distance under which (inclusive) a pair is predicted similar.
     loss_threshold_ : float
         The loss's threshold ``b`` ('logistic'), learned or given.
     classes_ : ndarray of shape (2,)
         ``[-1, 1]``.
-"""
-        + _SCALE_NOTES_DOC
-        + """
+
+    {notes}
+
     Examples
     --------
     >>> import numpy as np
@@ -822,7 +865,6 @@ default='logistic'
     >>> bool(M[0, 0] > 10 * M[1, 1])
     True
     """
-    )
 
     _parameter_constraints = {
         **_COMMON_CONSTRAINTS,
@@ -832,10 +874,26 @@ default='logistic'
         "threshold": [Interval(Real, None, None, closed="neither"), None],
     }
 
-    def __init__(self, loss="logistic", margin=None, lower=None, upper=None, threshold=None,
-                 regularizer="fro", alpha=0.01, init="auto", n_components=None, solver="pgd",
-                 max_iter=1000, tol=1e-6, learning_rate=0.01, batch_size=256,
-                 random_state=None, verbose=False, preprocessor=None):
+    def __init__(
+        self,
+        loss="logistic",
+        margin=None,
+        lower=None,
+        upper=None,
+        threshold=None,
+        regularizer="fro",
+        alpha=0.01,
+        init="auto",
+        n_components=None,
+        solver="pgd",
+        max_iter=1000,
+        tol=1e-6,
+        learning_rate=0.01,
+        batch_size=256,
+        random_state=None,
+        verbose=False,
+        preprocessor=None,
+    ):
         self.loss = loss
         self.margin = margin
         self.lower = lower
@@ -857,8 +915,13 @@ default='logistic'
     def _build_objective(self, pairs, y, sample_weight, L0, reset):
         M0 = self._prior(L0, reset)
         objective = MetricObjective.from_tuples(
-            pairs=pairs, y=y, pair_loss="contrastive", pair_weights=sample_weight,
-            regularizer=self.regularizer, alpha=self.alpha, M0=M0,
+            pairs=pairs,
+            y=y,
+            pair_loss="contrastive",
+            pair_weights=sample_weight,
+            regularizer=self.regularizer,
+            alpha=self.alpha,
+            M0=M0,
         )
         if reset:
             # squared distances under the learned metric are the same for the
@@ -875,7 +938,7 @@ default='logistic'
 
     def _set_distance_scales(self, d):
         """Margin, hinge thresholds and logistic threshold from the pairs' squared distances."""
-        median = float(np.median(d[d > 0])) if np.any(d > 0) else 1.0
+        median = _auto_margin(d)
         self.margin_ = median if self.margin is None else float(self.margin)
         self.lower_ = float(np.percentile(d, 95)) if self.lower is None else float(self.lower)
         self.upper_ = float(np.percentile(d, 5)) if self.upper is None else float(self.upper)
@@ -895,20 +958,24 @@ default='logistic'
         the pairs.
         """
         self.loss_threshold_ = float(threshold)
-        parts = blocks.reduce(_pair_distances, learner=self,
-                              **self._block_arguments(self.n_features_in_))
+        parts = blocks.reduce(
+            _pair_distances, learner=self, **self._block_arguments(self.n_features_in_)
+        )
         distances = np.concatenate([d for d, _ in parts])
         y = np.concatenate([labels for _, labels in parts])
+        # calibration_params were checked by fit
         params = {"strategy": "accuracy", **self._calibration_params}
-        check_calibration_args(params["strategy"], params.get("min_rate"),
-                               params.get("beta", 1.0))
-        self.threshold_ = _best_threshold(distances, y, params["strategy"],
-                                          params.get("min_rate"), params.get("beta", 1.0))
+        self.threshold_ = _best_threshold(
+            distances, y, params["strategy"], params.get("min_rate"), params.get("beta", 1.0)
+        )
         self.classes_ = np.array([-1, 1])
 
     @_fit_context(prefer_skip_nested_validation=True)
-    @_doc("""Learn the metric from labelled pairs.
-""" + _STREAM_DOC + """ ``threshold_`` is calibrated on every training pair, from one
+    @fill_doc(stream=_STREAM_DOC)
+    def fit(self, pairs, y, sample_weight=None, calibration_params=None):
+        """Learn the metric from labelled pairs.
+
+        {stream} ``threshold_`` is calibrated on every training pair, from one
         distance and one label a pair sent back by the workers.
 
         Parameters
@@ -944,17 +1011,25 @@ default='logistic'
         >>> M = learner.get_mahalanobis_matrix()
         >>> bool(M[0, 0] > 10 * M[1, 1])
         True
-        """)
-    def fit(self, pairs, y, sample_weight=None, calibration_params=None):
-        self._calibration_params = _calibration(calibration_params)
+        """
+        self._calibration_params = check_calibration_params(calibration_params)
         return self._fit_tuples(pairs, y, sample_weight, partial=False)
 
-    @_doc("""Continue learning on new pairs (``solver='sgd'``).
-""" + _PARTIAL_FIT_DOC.format(
-            kind="pairs", name="PairsMetricLearner",
-            extra=" ``threshold_`` is recalibrated on each call's pairs.",
-            params="""pairs, y, sample_weight, calibration_params
-            As for :meth:`fit`.""") + """
+    @fill_doc(partial_fit=format_doc(_PARTIAL_FIT_TEMPLATE, kind="pairs"))
+    def partial_fit(self, pairs, y, sample_weight=None, calibration_params=None):
+        """Continue learning on new pairs (``solver='sgd'``).
+
+        {partial_fit} ``threshold_`` is recalibrated on each call's pairs.
+
+        Parameters
+        ----------
+        pairs, y, sample_weight, calibration_params
+            As for :meth:`fit`.
+
+        Returns
+        -------
+        self : PairsMetricLearner
+
         Examples
         --------
         >>> import numpy as np
@@ -969,63 +1044,118 @@ default='logistic'
         >>> M = learner.get_mahalanobis_matrix()
         >>> bool(M[0, 0] > 10 * M[1, 1])
         True
-        """)
-    def partial_fit(self, pairs, y, sample_weight=None, calibration_params=None):
+        """
         self._validate_params()
-        self._calibration_params = _calibration(calibration_params)
+        self._calibration_params = check_calibration_params(calibration_params)
         return self._fit_tuples(pairs, y, sample_weight, partial=True)
 
 
-def _calibration(params):
-    if params is None:
-        return {}
-    if not isinstance(params, dict):
-        raise TypeError(
-            f"calibration_params must be a dict or None, got {type(params).__name__}"
-        )
-    unknown = set(params) - {"strategy", "min_rate", "beta"}
-    if unknown:
-        raise ValueError(
-            f"calibration_params has unknown keys {sorted(unknown)}; expected strategy, "
-            "min_rate, beta"
-        )
-    return dict(params)
-
-
 _RELATIVE_PARAMS_DOC = """\
-    loss : {'hinge', 'squared_hinge', 'softplus'}, default='squared_hinge'
-        A function of ``z = margin + d_near - d_far``: ``max(0, z)``,
-        ``max(0, z)² / (2 margin)`` or ``log(1 + exp(z))``.
-    margin : float, default=None
-        In squared-distance units; None uses the median squared distance of
-        the constrained pairs under ``init``.
-"""
+loss : {'hinge', 'squared_hinge', 'softplus'}, default='squared_hinge'
+    A function of ``z = margin + d_near - d_far``: ``max(0, z)``,
+    ``max(0, z)² / (2 margin)`` or ``log(1 + exp(z))``.
+margin : float, default=None
+    In squared-distance units; None uses the median squared distance of
+    the constrained pairs under ``init``."""
+
+#: What the class docstrings of the relative-constraint learners share.
+_RELATIVE_DOCS = {
+    "relative_params": _RELATIVE_PARAMS_DOC,
+    "shared_params": _SHARED_PARAMS_DOC,
+    "attributes": _ATTRIBUTES_DOC,
+    "notes": _RELATIVE_NOTES_DOC,
+}
 
 
-class TripletsMetricLearner(TripletsClassifierMixin, _TupleMetricLearner):
-    __doc__ = (
-        """Metric learning from triplets ``(a, p, n)``: ``a`` is closer to ``p`` than to ``n``.
+class _RelativeMetricLearner(_TupleMetricLearner):
+    """Parameters, objective and fits of the triplet and quadruplet learners.
+
+    A subclass names its tuples (``_input_kind``, ``_tuple_size``, set by its
+    classifier mixin) and gives ``fit`` and ``partial_fit`` their argument
+    name; the constraint ``(near pair, far pair)`` is the same for both.
+    """
+
+    _parameter_constraints = {
+        **_COMMON_CONSTRAINTS,
+        "loss": [StrOptions(set(RELATIVE_LOSSES))],
+    }
+
+    def __init__(
+        self,
+        loss="squared_hinge",
+        margin=None,
+        regularizer="fro",
+        alpha=0.01,
+        init="auto",
+        n_components=None,
+        solver="pgd",
+        max_iter=1000,
+        tol=1e-6,
+        learning_rate=0.01,
+        batch_size=256,
+        random_state=None,
+        verbose=False,
+        preprocessor=None,
+    ):
+        self.loss = loss
+        self.margin = margin
+        self.regularizer = regularizer
+        self.alpha = alpha
+        self.init = init
+        self.n_components = n_components
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.verbose = verbose
+        super().__init__(preprocessor=preprocessor)
+
+    def _build_objective(self, tuples, y, sample_weight, L0, reset):
+        M0 = self._prior(L0, reset)
+        objective = MetricObjective.from_tuples(
+            relative=tuples,
+            relative_loss=self.loss,
+            margin=1.0,
+            relative_weights=sample_weight,
+            regularizer=self.regularizer,
+            alpha=self.alpha,
+            M0=M0,
+        )
+        if reset:
+            # squared distances under the learned metric are the same for the
+            # data as given and as fitted: the margin needs no rescaling
+            self._set_distance_scales(objective.squared_distances(L=L0))
+        objective.margin = self.margin_
+        return objective, False
+
+    def _fit_relative(self, tuples, sample_weight, *, partial):
+        if partial:
+            self._validate_params()
+        return self._fit_tuples(tuples, None, sample_weight, partial=partial)
+
+
+@fill_doc(**_RELATIVE_DOCS)
+class TripletsMetricLearner(TripletsClassifierMixin, _RelativeMetricLearner):
+    """Metric learning from triplets ``(a, p, n)``: ``a`` is closer to ``p`` than to ``n``.
 
     Minimises ``mean_i w_i ℓ(margin + d(a_i, p_i) - d(a_i, n_i)) + alpha ·
     Reg(M)`` over PSD ``M`` (``d`` squared learned distances).
 
     Parameters
     ----------
-"""
-        + _RELATIVE_PARAMS_DOC
-        + _SHARED_PARAMS_DOC.format(alpha="0.01", solver="pgd", max_iter="1000", tol="1e-6")
-        + """
+    {relative_params}
+    {shared_params}
 
     Attributes
     ----------
-"""
-        + _ATTRIBUTES_DOC
-        + """
+    {attributes}
     margin_ : float
         The margin used.
-"""
-        + _RELATIVE_NOTES_DOC
-        + """
+
+    {notes}
+
     Examples
     --------
     >>> import numpy as np
@@ -1040,38 +1170,13 @@ class TripletsMetricLearner(TripletsClassifierMixin, _TupleMetricLearner):
     >>> learner.score(X[t]) > 0.9
     True
     """
-    )
-
-    _parameter_constraints = {
-        **_COMMON_CONSTRAINTS,
-        "loss": [StrOptions(set(RELATIVE_LOSSES))],
-    }
-
-    def __init__(self, loss="squared_hinge", margin=None, regularizer="fro", alpha=0.01, init="auto",
-                 n_components=None, solver="pgd", max_iter=1000, tol=1e-6,
-                 learning_rate=0.01, batch_size=256, random_state=None, verbose=False,
-                 preprocessor=None):
-        self.loss = loss
-        self.margin = margin
-        self.regularizer = regularizer
-        self.alpha = alpha
-        self.init = init
-        self.n_components = n_components
-        self.solver = solver
-        self.max_iter = max_iter
-        self.tol = tol
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.random_state = random_state
-        self.verbose = verbose
-        super().__init__(preprocessor=preprocessor)
-
-    def _build_objective(self, triplets, y, sample_weight, L0, reset):
-        return self._relative_objective(triplets, sample_weight, L0, reset)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    @_doc("""Learn the metric from triplets.
-""" + _STREAM_DOC + """
+    @fill_doc(stream=_STREAM_DOC)
+    def fit(self, triplets, y=None, sample_weight=None):
+        """Learn the metric from triplets.
+
+        {stream}
 
         Parameters
         ----------
@@ -1085,45 +1190,47 @@ or (n_triplets, 3)
         Returns
         -------
         self : TripletsMetricLearner
-        """)
-    def fit(self, triplets, y=None, sample_weight=None):
-        return self._fit_tuples(triplets, None, sample_weight, partial=False)
+        """
+        return self._fit_relative(triplets, sample_weight, partial=False)
 
-    @_doc("""Continue learning on new triplets (``solver='sgd'``).
-""" + _PARTIAL_FIT_DOC.format(
-            kind="triplets", name="TripletsMetricLearner", extra="",
-            params="""triplets, y, sample_weight
-            As for :meth:`fit`.""") + """
-        """)
+    @fill_doc(partial_fit=format_doc(_PARTIAL_FIT_TEMPLATE, kind="triplets"))
     def partial_fit(self, triplets, y=None, sample_weight=None):
-        self._validate_params()
-        return self._fit_tuples(triplets, None, sample_weight, partial=True)
+        """Continue learning on new triplets (``solver='sgd'``).
+
+        {partial_fit}
+
+        Parameters
+        ----------
+        triplets, y, sample_weight
+            As for :meth:`fit`.
+
+        Returns
+        -------
+        self : TripletsMetricLearner
+        """
+        return self._fit_relative(triplets, sample_weight, partial=True)
 
 
-class QuadrupletsMetricLearner(QuadrupletsClassifierMixin, _TupleMetricLearner):
-    __doc__ = (
-        """Metric learning from quadruplets ``(a, b, c, e)``: ``d(a, b) < d(c, e)``.
+@fill_doc(**_RELATIVE_DOCS)
+class QuadrupletsMetricLearner(QuadrupletsClassifierMixin, _RelativeMetricLearner):
+    """Metric learning from quadruplets ``(a, b, c, e)``: ``d(a, b) < d(c, e)``.
 
     Minimises ``mean_i w_i ℓ(margin + d(a_i, b_i) - d(c_i, e_i)) + alpha ·
     Reg(M)`` over PSD ``M``; with 'hinge' this is the margin-ranking loss.
 
     Parameters
     ----------
-"""
-        + _RELATIVE_PARAMS_DOC
-        + _SHARED_PARAMS_DOC.format(alpha="0.01", solver="pgd", max_iter="1000", tol="1e-6")
-        + """
+    {relative_params}
+    {shared_params}
 
     Attributes
     ----------
-"""
-        + _ATTRIBUTES_DOC
-        + """
+    {attributes}
     margin_ : float
         The margin used.
-"""
-        + _RELATIVE_NOTES_DOC
-        + """
+
+    {notes}
+
     Examples
     --------
     >>> import numpy as np
@@ -1137,35 +1244,13 @@ class QuadrupletsMetricLearner(QuadrupletsClassifierMixin, _TupleMetricLearner):
     >>> QuadrupletsMetricLearner().fit(X[q]).score(X[q]) > 0.9
     True
     """
-    )
-
-    _parameter_constraints = dict(TripletsMetricLearner._parameter_constraints)
-
-    def __init__(self, loss="squared_hinge", margin=None, regularizer="fro", alpha=0.01, init="auto",
-                 n_components=None, solver="pgd", max_iter=1000, tol=1e-6,
-                 learning_rate=0.01, batch_size=256, random_state=None, verbose=False,
-                 preprocessor=None):
-        self.loss = loss
-        self.margin = margin
-        self.regularizer = regularizer
-        self.alpha = alpha
-        self.init = init
-        self.n_components = n_components
-        self.solver = solver
-        self.max_iter = max_iter
-        self.tol = tol
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.random_state = random_state
-        self.verbose = verbose
-        super().__init__(preprocessor=preprocessor)
-
-    def _build_objective(self, quadruplets, y, sample_weight, L0, reset):
-        return self._relative_objective(quadruplets, sample_weight, L0, reset)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    @_doc("""Learn the metric from quadruplets.
-""" + _STREAM_DOC + """
+    @fill_doc(stream=_STREAM_DOC)
+    def fit(self, quadruplets, y=None, sample_weight=None):
+        """Learn the metric from quadruplets.
+
+        {stream}
 
         Parameters
         ----------
@@ -1178,24 +1263,35 @@ class QuadrupletsMetricLearner(QuadrupletsClassifierMixin, _TupleMetricLearner):
         Returns
         -------
         self : QuadrupletsMetricLearner
-        """)
-    def fit(self, quadruplets, y=None, sample_weight=None):
-        return self._fit_tuples(quadruplets, None, sample_weight, partial=False)
+        """
+        return self._fit_relative(quadruplets, sample_weight, partial=False)
 
-    @_doc("""Continue learning on new quadruplets (``solver='sgd'``).
-""" + _PARTIAL_FIT_DOC.format(
-            kind="quadruplets", name="QuadrupletsMetricLearner", extra="",
-            params="""quadruplets, y, sample_weight
-            As for :meth:`fit`.""") + """
-        """)
+    @fill_doc(partial_fit=format_doc(_PARTIAL_FIT_TEMPLATE, kind="quadruplets"))
     def partial_fit(self, quadruplets, y=None, sample_weight=None):
-        self._validate_params()
-        return self._fit_tuples(quadruplets, None, sample_weight, partial=True)
+        """Continue learning on new quadruplets (``solver='sgd'``).
+
+        {partial_fit}
+
+        Parameters
+        ----------
+        quadruplets, y, sample_weight
+            As for :meth:`fit`.
+
+        Returns
+        -------
+        self : QuadrupletsMetricLearner
+        """
+        return self._fit_relative(quadruplets, sample_weight, partial=True)
 
 
 # -- the supervised learner ------------------------------------------------------------
 
 
+@fill_doc(
+    shared_params=format_doc(_SHARED_PARAMS_TEMPLATE, max_iter="300", tol="1e-5"),
+    attributes=_ATTRIBUTES_DOC,
+    notes=_SCALE_NOTES_DOC,
+)
 class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetricLearner):
     """Metric learning from labels (or a continuous target), with generated constraints.
 
@@ -1243,16 +1339,9 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetri
         ``impostors='per_class'``, in all with 'nearest' and for a
         continuous target (taken there among the ``4 k_impostor`` nearest
         points). None uses 2 (per other class) for class labels and 10 for
-        continuous targets. Among 3-15 targets and 1-20 impostors in all or
-        1-4 per other class, the class-label defaults (5 targets, 2
-        impostors per other class) reduce the 3-NN error of the Euclidean
-        metric most on the data set where it is reduced least, over iris,
-        wine, breast cancer and digits and five shuffled cross-validation
-        splits (``benchmarks/bench_general_defaults.py``). With 5 targets,
-        10 is the fewest impostors within one standard error of the best by
-        the same rule on 10-NN regression over four data sets
-        (``benchmarks/bench_general_regression.py``); fewer let the pull on
-        the targets shrink the metric.
+        continuous targets; the user guide ("How the defaults were chosen")
+        tells how they were chosen. Fewer impostors for a continuous
+        target let the pull on the targets shrink the metric.
     impostors : {'per_class', 'nearest'}, default='per_class'
         Which other-class points are impostors ('knn', class labels):
         'per_class' takes the ``k_impostor`` nearest points of every other
@@ -1279,16 +1368,11 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetri
         Margin of the losses (squared-distance units); None uses the median
         squared distance of the target-neighbour (or similar) pairs under
         ``init``.
-"""
-    __doc__ += (
-        _SHARED_PARAMS_DOC.format(alpha="0.01", solver="pgd", max_iter="300", tol="1e-5")
-        + """
+    {shared_params}
 
     Attributes
     ----------
-"""
-        + _ATTRIBUTES_DOC
-        + """
+    {attributes}
     margin_ : float
         The margin used.
     n_constraints_ : dict
@@ -1298,9 +1382,9 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetri
         'multiclass'.
     classes_ : ndarray
         The class labels (not set for a continuous target).
-"""
-        + _SCALE_NOTES_DOC
-        + """
+
+    {notes}
+
     Examples
     --------
     >>> from sklearn.datasets import load_iris
@@ -1331,7 +1415,6 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetri
     >>> MetricLearner(target_type="continuous", random_state=0).fit(Z, counts).target_type_
     'continuous'
     """
-    )
 
     _parameter_constraints = {
         **_COMMON_CONSTRAINTS,
@@ -1348,12 +1431,33 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetri
         "relative_weight": [Interval(Real, 0, None, closed="left")],
     }
 
-    def __init__(self, constraints="knn", target_type="auto", n_constraints=None, k_genuine=5,
-                 k_impostor=None, impostors="per_class", n_rounds=1,
-                 pair_loss="smooth_contrastive", relative_loss="squared_hinge",
-                 pairs_weight=0.5, relative_weight=1.0, margin=None, regularizer="fro", alpha=0.01, init="auto",
-                 n_components=None, solver="pgd", max_iter=300, tol=1e-5, learning_rate=0.01,
-                 batch_size=256, random_state=None, verbose=False, preprocessor=None):
+    def __init__(
+        self,
+        constraints="knn",
+        target_type="auto",
+        n_constraints=None,
+        k_genuine=5,
+        k_impostor=None,
+        impostors="per_class",
+        n_rounds=1,
+        pair_loss="smooth_contrastive",
+        relative_loss="squared_hinge",
+        pairs_weight=0.5,
+        relative_weight=1.0,
+        margin=None,
+        regularizer="fro",
+        alpha=0.01,
+        init="auto",
+        n_components=None,
+        solver="pgd",
+        max_iter=300,
+        tol=1e-5,
+        learning_rate=0.01,
+        batch_size=256,
+        random_state=None,
+        verbose=False,
+        preprocessor=None,
+    ):
         self.constraints = constraints
         self.target_type = target_type
         self.n_constraints = n_constraints
@@ -1437,104 +1541,170 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetri
             return self._fit_stream(X, y)
         X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2)
         X = X.astype(np.float64, copy=False)
-        if self.target_type == "auto":
-            regression = type_of_target(y) == "continuous"
-        else:
-            regression = self.target_type == "continuous"
-        if regression and not np.issubdtype(y.dtype, np.number):
-            raise ValueError(
-                f"target_type='continuous' needs a numeric y, got dtype {y.dtype}"
-            )
-        if not regression:
-            self.classes_, codes = np.unique(y, return_inverse=True)
-            if len(self.classes_) < 2:
-                raise ValueError(
-                    f"{type(self).__name__} needs at least 2 classes in y to build "
-                    f"dissimilar constraints; got 1 class"
-                )
-            self.target_type_ = "binary" if len(self.classes_) == 2 else "multiclass"
-        else:
-            self.target_type_ = "continuous"
-            codes = None
-            y = y.astype(np.float64)
-        n_features = X.shape[1]
-        self._check_solver_options(n_features)
+        y, codes = self._read_target(y)
+        self._check_solver_options(X.shape[1])
         # points beyond 2**±100 are fitted at a power-of-two scale (exact), so
         # that no squared distance overflows or underflows
         scale = power_of_two_scale(X)
         if scale != 1.0:
             X = X / scale
         random_state = check_random_state(self.random_state)
-        L = self._initial_components(X, None if regression else y, random_state, scale)
-        M0 = metric_from_components(L)
-        # squared distances under the learned metric are the same for the data
-        # as given and as fitted: the margin needs no rescaling
-        self.margin_ = None
-        history, n_iter = [], 0
-        n_rounds = self.n_rounds if self.constraints == "knn" else 1
-        k_genuine, k_impostor = self.k_genuine, self.k_impostor
-        if k_impostor is None:
-            k_impostor = 10 if regression else 2
-        if not regression and self.target_type == "auto" and 4 * len(self.classes_) > len(y):
+        L = self._initial_components(X, None if codes is None else y, random_state, scale)
+        L, result = self._solve_rounds(X, y, codes, L, random_state)
+        self._set_fitted(L / scale, result)
+        return self
+
+    def _read_target(self, y):
+        """``y`` as the fit reads it, and its class codes (None for a continuous target).
+
+        Sets ``target_type_`` (and ``classes_``); a continuous target is
+        returned as float64.
+        """
+        if self.target_type == "auto":
+            regression = type_of_target(y) == "continuous"
+        else:
+            regression = self.target_type == "continuous"
+        if regression and not np.issubdtype(y.dtype, np.number):
+            raise ValueError(f"target_type='continuous' needs a numeric y, got dtype {y.dtype}")
+        if regression:
+            self.target_type_ = "continuous"
+            return y.astype(np.float64), None
+        classes, codes = np.unique(y, return_inverse=True)
+        self._set_classes(classes, len(y))
+        return y, codes
+
+    def _set_classes(self, classes, n_samples):
+        """Set ``classes_`` and ``target_type_``; at least two classes are needed.
+
+        With ``target_type='auto'``, more classes than a quarter of the
+        points are warned about: ``y`` may be a regression target with
+        integer values.
+        """
+        self.classes_ = classes
+        if len(classes) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 classes in y to build "
+                f"dissimilar constraints; got 1 class"
+            )
+        self.target_type_ = "binary" if len(classes) == 2 else "multiclass"
+        if self.target_type == "auto" and 4 * len(classes) > n_samples:
             warnings.warn(
-                f"y is read as {len(self.classes_)} classes for {len(y)} points; if y is "
+                f"y is read as {len(classes)} classes for {n_samples} points; if y is "
                 f"a regression target with integer values, pass "
                 f"target_type='continuous' (target_type='classes' keeps the classes "
                 f"without this warning)",
-                UserWarning, stacklevel=3,  # the caller of fit, through _fit_context
+                UserWarning,
+                stacklevel=user_stacklevel(),
             )
-        targets, found = None, None
+
+    def _k_impostor(self, regression):
+        """``k_impostor``, or its default: 10 for a continuous target, 2 for classes."""
+        if self.k_impostor is not None:
+            return self.k_impostor
+        return 10 if regression else 2
+
+    def _solve_rounds(self, X, y, codes, L, random_state):
+        """Build each round's constraints under ``L`` and solve from it; returns ``(L, result)``.
+
+        ``result`` sums the rounds: their iterations, their objective
+        histories end to end, converged when every round did. The margin is
+        set in the first round, under ``init``, and kept.
+        """
+        M0 = metric_from_components(L)
+        n_rounds = self.n_rounds if self.constraints == "knn" else 1
+        k_impostor = self._k_impostor(codes is None)
+        history, n_iter, converged = [], 0, True
+        neighbours = None
         for round_ in range(n_rounds):
-            if self.constraints == "knn":
-                if targets is None:
-                    targets = _target_neighbors(X @ L.T, y, codes, k_genuine)
-                pairs, pair_y, triplets, found = _knn_constraints(
-                    X @ L.T, y, codes, targets, k_impostor, found,
-                    per_class=self.impostors == "per_class",
-                )
-            else:
-                pairs, pair_y, triplets = _random_constraints(
-                    y, codes, self._n_random(len(X)), random_state
-                )
-            use_pairs = self.pairs_weight > 0 and len(pairs) > 0
-            use_triplets = self.relative_weight > 0 and len(triplets) > 0
-            if not (use_pairs or use_triplets):
+            pairs, pair_y, triplets, neighbours = self._round_constraints(
+                X, y, codes, L, k_impostor, neighbours, random_state
+            )
+            objective = self._constraints_objective(X, pairs, pair_y, triplets, M0)
+            if objective is None:
                 raise ValueError(
                     "no constraints could be generated from y: every class needs at least "
                     "2 points (or y needs distinct target values)"
                 )
-            objective = MetricObjective.from_indices(
-                X, pairs=pairs if use_pairs else None, y=pair_y if use_pairs else None,
-                relative=triplets if use_triplets else None, pair_loss=self.pair_loss,
-                relative_loss=self.relative_loss, pairs_weight=self.pairs_weight,
-                relative_weight=self.relative_weight, regularizer=self.regularizer,
-                alpha=self.alpha, M0=M0,
-            )
-            if self.margin_ is None:
-                if self.margin is not None:
-                    self.margin_ = float(self.margin)
-                else:
-                    near = objective.pair_index[objective.pair_labels == 1] if use_pairs \
-                        else objective.near_index
-                    d = objective.squared_distances(L=L)[near]
-                    d = d[d > 0]
-                    self.margin_ = float(np.median(d)) if len(d) else 1.0
+            if round_ == 0:
+                # squared distances under the learned metric are the same for
+                # the data as given and as fitted: the margin needs no rescaling
+                self.margin_ = self._first_margin(objective, L)
             objective.margin = self.margin_
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", ConvergenceWarning)
-                L, _, k, h = self._solve(objective, L, random_state=random_state)
-            not_converged = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
-            for w in caught:
-                if w not in not_converged:
-                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-            history += h if not history else h[1:]
-            n_iter += k
-        if not_converged:
-            warnings.warn(not_converged[-1].message, ConvergenceWarning, stacklevel=3)
-        self.n_constraints_ = {"pairs": int(len(objective.pair_index)),
-                               "triplets": int(len(objective.near_index))}
-        self._set_fitted(L / scale, n_iter, history)
-        return self
+            L, _, result = self._solve(objective, L, random_state=random_state)
+            history += result.history if not history else result.history[1:]
+            n_iter += result.n_iter
+            converged = converged and result.converged
+        self.n_constraints_ = {
+            "pairs": int(len(objective.pair_index)),
+            "triplets": int(len(objective.near_index)),
+        }
+        return L, SolverResult(L, n_iter, history, converged)
+
+    def _round_constraints(self, X, y, codes, L, k_impostor, neighbours, random_state):
+        """Pairs, their labels and triplets of one round, under the map ``L``.
+
+        ``neighbours`` carries 'knn' from round to round: the target
+        neighbours, found in the first round, and every point's impostors
+        found so far (None in the first round). Returns the constraints and
+        the updated ``neighbours``.
+        """
+        if self.constraints == "random":
+            pairs, pair_y, triplets = _random_constraints(
+                y, codes, self._n_random(len(X)), random_state
+            )
+            return pairs, pair_y, triplets, None
+        Xt = X @ L.T
+        if neighbours is None:
+            targets, found = _target_neighbors(Xt, y, codes, self.k_genuine), None
+        else:
+            targets, found = neighbours
+        pairs, pair_y, triplets, found = _knn_constraints(
+            Xt,
+            y,
+            codes,
+            targets,
+            k_impostor,
+            found,
+            per_class=self.impostors == "per_class",
+        )
+        return pairs, pair_y, triplets, (targets, found)
+
+    def _constraints_objective(self, X, pairs, pair_y, triplets, M0):
+        """The objective of constraints on the points ``X``; None when there are none.
+
+        A term whose weight is zero, or that has no constraints, is left out.
+        """
+        use_pairs = self.pairs_weight > 0 and len(pairs) > 0
+        use_triplets = self.relative_weight > 0 and len(triplets) > 0
+        if not (use_pairs or use_triplets):
+            return None
+        return MetricObjective.from_indices(
+            X,
+            pairs=pairs if use_pairs else None,
+            y=pair_y if use_pairs else None,
+            relative=triplets if use_triplets else None,
+            pair_loss=self.pair_loss,
+            relative_loss=self.relative_loss,
+            pairs_weight=self.pairs_weight,
+            relative_weight=self.relative_weight,
+            regularizer=self.regularizer,
+            alpha=self.alpha,
+            M0=M0,
+        )
+
+    def _first_margin(self, objective, L):
+        """``margin``, or the median squared distance of the similar pairs under ``L``.
+
+        The similar pairs are the must-link ones, or the triplets' near pairs
+        when the objective has no pairs.
+        """
+        if self.margin is not None:
+            return float(self.margin)
+        if len(objective.pair_index):
+            near = objective.pair_index[objective.pair_labels == 1]
+        else:
+            near = objective.near_index
+        return _auto_margin(objective.squared_distances(L=L)[near])
 
     # -- dask input, streamed -------------------------------------------------------------
 
@@ -1563,28 +1733,36 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetri
         self._check_solver_options(n_features)
         scale = power_of_two_scale(np.array([max(part["max_abs"] for part in summaries)]))
         random_state = check_random_state(self.random_state)
-        moments = _streaming.merge_moments([p["moments"] for p in summaries]) \
-            if self._init_needs_moments(n_features) else None
+        moments = (
+            _streaming.merge_moments([p["moments"] for p in summaries])
+            if self._init_needs_moments(n_features)
+            else None
+        )
         L0 = self._streamed_components(moments, n_features, random_state, scale)
-        k_impostor = self.k_impostor
-        if k_impostor is None:
-            k_impostor = 10 if classes is None else 2
+        k_impostor = self._k_impostor(classes is None)
         seeds = random_state.randint(np.iinfo(np.int32).max, size=len(blocks))
         # random constraints: each block draws its share of n_constraints
-        n_random = [None] * len(blocks) if self.constraints == "knn" else \
-            [max(1, round(self._n_random(n) * size / n)) for size in blocks.chunks]
+        n_random = (
+            [None] * len(blocks)
+            if self.constraints == "knn"
+            else [max(1, round(self._n_random(n) * size / n)) for size in blocks.chunks]
+        )
         if self.margin is not None:
             self.margin_ = float(self.margin)
         else:
             samples = blocks.reduce(
-                _near_distances, per_block={"seed": seeds, "n_random": n_random},
-                components=L0, scale=scale, classes=classes, k_genuine=self.k_genuine,
-                use_pairs=self.pairs_weight > 0, n_total=n,
-                rate=_streaming.sample_rate(n * self.k_genuine), **block_arguments,
+                _near_distances,
+                per_block={"seed": seeds, "n_random": n_random},
+                components=L0,
+                scale=scale,
+                classes=classes,
+                k_genuine=self.k_genuine,
+                use_pairs=self.pairs_weight > 0,
+                n_total=n,
+                rate=_streaming.sample_rate(n * self.k_genuine),
+                **block_arguments,
             )
-            d = np.concatenate(samples)
-            d = d[d > 0]
-            self.margin_ = float(np.median(d)) if len(d) else 1.0
+            self.margin_ = _auto_margin(np.concatenate(samples))
         M0 = metric_from_components(L0)
         previous, counts = {}, {}
 
@@ -1606,30 +1784,35 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetri
             # its nearest rivals within reach
             share = len(union) / n
             pairs, pair_y, triplets = self._block_constraints(
-                union, union_labels, classes, len(points), L0, random_state,
+                union,
+                union_labels,
+                classes,
+                len(points),
+                L0,
+                random_state,
                 k_genuine=_neighbours_in_share(self.k_genuine, share),
-                k_impostor=k_impostor, n_random=n_random[i],
+                k_impostor=k_impostor,
+                n_random=n_random[i],
             )
             counts[i] = (len(pairs), len(triplets))
-            use_pairs = self.pairs_weight > 0 and len(pairs) > 0
-            use_triplets = self.relative_weight > 0 and len(triplets) > 0
-            if not (use_pairs or use_triplets):
-                return None
-            return MetricObjective.from_indices(
-                union, pairs=pairs if use_pairs else None, y=pair_y if use_pairs else None,
-                relative=triplets if use_triplets else None, pair_loss=self.pair_loss,
-                relative_loss=self.relative_loss, pairs_weight=self.pairs_weight,
-                relative_weight=self.relative_weight, regularizer=self.regularizer,
-                alpha=self.alpha, M0=M0, margin=self.margin_,
-            )
+            objective = self._constraints_objective(union, pairs, pair_y, triplets, M0)
+            if objective is not None:
+                objective.margin = self.margin_
+            return objective
 
-        L, _, n_iter, history = self._stream_sgd(
-            block_objective, len(blocks), L0, 1.0, random_state=random_state,
+        L, _, result = self._stream_sgd(
+            block_objective,
+            len(blocks),
+            L0,
+            1.0,
+            random_state=random_state,
             learn_threshold=False,
         )
-        self.n_constraints_ = {"pairs": int(sum(c[0] for c in counts.values())),
-                               "triplets": int(sum(c[1] for c in counts.values()))}
-        self._set_fitted(L / scale, n_iter, history)
+        self.n_constraints_ = {
+            "pairs": int(sum(c[0] for c in counts.values())),
+            "triplets": int(sum(c[1] for c in counts.values())),
+        }
+        self._set_fitted(L / scale, result)
         return self
 
     def _streamed_target(self, summaries, n):
@@ -1647,25 +1830,12 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetri
         if regression:
             self.target_type_ = "continuous"
             return None
-        self.classes_ = labels
-        if len(labels) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs at least 2 classes in y to build "
-                f"dissimilar constraints; got 1 class"
-            )
-        self.target_type_ = "binary" if len(labels) == 2 else "multiclass"
-        if self.target_type == "auto" and 4 * len(labels) > n:
-            warnings.warn(
-                f"y is read as {len(labels)} classes for {n} points; if y is "
-                f"a regression target with integer values, pass "
-                f"target_type='continuous' (target_type='classes' keeps the classes "
-                f"without this warning)",
-                UserWarning, stacklevel=5,  # the caller of fit, through _fit_context
-            )
+        self._set_classes(labels, n)
         return labels
 
-    def _block_constraints(self, X, y, classes, n_anchors, L0, random_state, *, k_genuine,
-                           k_impostor, n_random):
+    def _block_constraints(
+        self, X, y, classes, n_anchors, L0, random_state, *, k_genuine, k_impostor, n_random
+    ):
         """Constraints of a block: pairs, their labels and triplets, anchored at its first rows.
 
         ``X`` holds the block's ``n_anchors`` points followed by those of the
@@ -1688,7 +1858,12 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetri
             # no other class within reach: the targets alone
             return targets, np.ones(len(targets)), np.zeros((0, 3), dtype=np.intp)
         pairs, pair_y, triplets, _ = _knn_constraints(
-            Xt, y, codes, targets, k_impostor, per_class=self.impostors == "per_class",
+            Xt,
+            y,
+            codes,
+            targets,
+            k_impostor,
+            per_class=self.impostors == "per_class",
             backend=backend,
         )
         keep = pairs[:, 0] < n_anchors
@@ -1732,8 +1907,22 @@ def _neighbours_in_share(k, share):
     return max(1, round(k * share))
 
 
-def _near_distances(X, y, *, seed, components, scale, classes, k_genuine, n_random, use_pairs,
-                    rate, preprocessor, n_features, n_total):
+def _near_distances(
+    X,
+    y,
+    *,
+    seed,
+    components,
+    scale,
+    classes,
+    k_genuine,
+    n_random,
+    use_pairs,
+    rate,
+    preprocessor,
+    n_features,
+    n_total,
+):
     """A sample of one block's similar pairs' squared distances under ``components``.
 
     Run on the workers by a streamed ``MetricLearner.fit``, for the margin:
@@ -1751,8 +1940,9 @@ def _near_distances(X, y, *, seed, components, scale, classes, k_genuine, n_rand
         k_genuine = _neighbours_in_share(k_genuine, len(X) / n_total)
         near = _target_neighbors(X @ components.T, y, codes, k_genuine, _block_backend(len(X)))
     else:
-        pairs, pair_y, triplets = _random_constraints(y, codes, n_random,
-                                                      np.random.RandomState(seed))
+        pairs, pair_y, triplets = _random_constraints(
+            y, codes, n_random, np.random.RandomState(seed)
+        )
         near = pairs[pair_y == 1] if use_pairs and len(pairs) else triplets[:, :2]
     Z = (X[near[:, 0]] - X[near[:, 1]]) @ components.T
     return _streaming.sample(np.einsum("ij,ij->i", Z, Z), rate, seed)
@@ -1763,8 +1953,6 @@ def _target_neighbors(Xt, y, codes, k, backend="auto"):
 
     ``backend`` is that of :func:`mlearn.pairwise.kneighbors`.
     """
-    from ..pairwise import kneighbors
-
     n = len(Xt)
     if codes is None:
         # regression: among a point's nearest neighbours in X, those of
@@ -1772,7 +1960,7 @@ def _target_neighbors(Xt, y, codes, k, backend="auto"):
         kk = min(n - 1, 3 * k)
         _, idx = kneighbors(Xt, n_neighbors=kk, backend=backend)
         gaps = np.abs(y[idx] - y[:, None])
-        order = np.argsort(gaps, axis=1, kind="stable")[:, :min(k, kk)]
+        order = np.argsort(gaps, axis=1, kind="stable")[:, : min(k, kk)]
         chosen = np.take_along_axis(idx, order, axis=1)
         return np.column_stack([np.repeat(np.arange(n), chosen.shape[1]), chosen.ravel()])
     blocks = []
@@ -1788,8 +1976,9 @@ def _target_neighbors(Xt, y, codes, k, backend="auto"):
     return np.vstack(blocks)
 
 
-def _knn_constraints(Xt, y, codes, targets, k_impostor, previous=None, per_class=False,
-                     backend="auto"):
+def _knn_constraints(
+    Xt, y, codes, targets, k_impostor, previous=None, per_class=False, backend="auto"
+):
     """Target pairs (+1), impostor pairs (-1), triplets (i, target, impostor) and impostors.
 
     A point's impostors are its ``k_impostor`` nearest other-class points
@@ -1798,21 +1987,26 @@ def _knn_constraints(Xt, y, codes, targets, k_impostor, previous=None, per_class
     rounds; they are kept, and the new ones are added to them. ``backend``
     is that of :func:`mlearn.pairwise.kneighbors`.
     """
-    from ..pairwise import kneighbors
-
     n = len(Xt)
     impostors = [None] * n
     if codes is not None:
         classes = np.unique(codes)
         for code in classes:
             members = np.flatnonzero(codes == code)
-            rivals = [codes != code] if not per_class else \
-                [codes == other for other in classes if other != code]
+            rivals = (
+                [codes != code]
+                if not per_class
+                else [codes == other for other in classes if other != code]
+            )
             found = []
             for mask in rivals:
                 others = np.flatnonzero(mask)
-                _, idx = kneighbors(Xt[members], Xt[others],
-                                    n_neighbors=min(k_impostor, len(others)), backend=backend)
+                _, idx = kneighbors(
+                    Xt[members],
+                    Xt[others],
+                    n_neighbors=min(k_impostor, len(others)),
+                    backend=backend,
+                )
                 found.append(others[idx])
             found = np.hstack(found)
             for row, i in enumerate(members):
@@ -1830,18 +2024,23 @@ def _knn_constraints(Xt, y, codes, targets, k_impostor, previous=None, per_class
     if previous is not None:
         impostors = [_union(old, new) for old, new in zip(previous, impostors)]
     imp_counts = np.array([len(v) for v in impostors])
-    imp_pairs = np.column_stack([
-        np.repeat(np.arange(n), imp_counts),
-        np.concatenate([v for v in impostors]) if n else np.zeros(0, dtype=np.intp),
-    ]).astype(np.intp)
+    imp_pairs = np.column_stack(
+        [
+            np.repeat(np.arange(n), imp_counts),
+            np.concatenate([v for v in impostors]) if n else np.zeros(0, dtype=np.intp),
+        ]
+    ).astype(np.intp)
     anchors = targets[:, 0]
     reps = imp_counts[anchors]
-    triplets = np.column_stack([
-        np.repeat(anchors, reps),
-        np.repeat(targets[:, 1], reps),
-        np.concatenate([impostors[i] for i in anchors]) if len(anchors) else
-        np.zeros(0, dtype=np.intp),
-    ]).astype(np.intp)
+    triplets = np.column_stack(
+        [
+            np.repeat(anchors, reps),
+            np.repeat(targets[:, 1], reps),
+            np.concatenate([impostors[i] for i in anchors])
+            if len(anchors)
+            else np.zeros(0, dtype=np.intp),
+        ]
+    ).astype(np.intp)
     pairs = np.vstack([targets, imp_pairs]).astype(np.intp)
     pair_y = np.concatenate([np.ones(len(targets)), -np.ones(len(imp_pairs))])
     return pairs, pair_y, triplets, impostors

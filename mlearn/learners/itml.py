@@ -1,33 +1,41 @@
 """Information Theoretic Metric Learning (ITML), on pairs and from labels."""
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
+from .._lazy import lazy_callable
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from ..base import BaseMetricLearner, MahalanobisMixin, PairsClassifierMixin
 from ..exceptions import NonPSDError
-from ..linalg import components_from_metric, initialize_metric, power_of_two_scale
-from ._itml_kernels import (
-    BLOCKED_MIN_FEATURES,
-    SWEEP_BLOCK,
-    itml_sweep,
-    itml_sweep_blocked,
-)
+from ..linalg import components_from_metric, initialize_metric
+
+# the unvalidated entry: the learner has checked its arguments
+from ..pairwise._api import _pairwise_distances as pairwise_distances
 from ._supervised import (
     SUPERVISED_PARAMETER_CONSTRAINTS,
+    PairsFitMixin,
     SupervisedMixin,
-    check_calibration_params,
-    split_pairs,
+    scaled_pairs,
 )
 
 __all__ = ["ITML", "ITML_Supervised"]
 
+itml_sweep = lazy_callable("mlearn.learners._itml_kernels", "itml_sweep")
+itml_sweep_blocked = lazy_callable("mlearn.learners._itml_kernels", "itml_sweep_blocked")
+
+#: From this many features on, the fit uses ``itml_sweep_blocked``, which is
+#: faster there (benchmarks/results/weakly_itml_kernels.md).
+BLOCKED_MIN_FEATURES = 32
+
+#: Constraints per block of ``itml_sweep_blocked``.
+SWEEP_BLOCK = 16
+
 # Above this many distinct points the default bounds are estimated on a sample.
 _MAX_BOUND_POINTS = 4000
+
+
 def check_prior_pd(M, name, learner):
     """A prior or starting matrix that must be strictly positive definite.
 
@@ -66,7 +74,30 @@ def rescale_given_metric(M, given, scale, name, learner):
     return scaled
 
 
-class _BaseITML(BaseMetricLearner):
+class _Objective:
+    """ITML's objective ``D_ld(M, M0) + gamma D_ld(slack, slack0)``, from ``M0`` and ``slack0``.
+
+    ``D_ld`` is the LogDet divergence, ``tr(M M0^-1) - log det(M M0^-1) - n``
+    (for vectors, of their diagonal matrices). It costs one ``O(n_features^3)``
+    product and determinant a sweep, which is small next to the sweep's
+    ``O(n_pairs n_features^2)``.
+    """
+
+    def __init__(self, M0, slack0, gamma):
+        self.M0_inv = np.linalg.inv(M0)
+        self.slack0 = slack0.copy()
+        self.gamma = gamma
+
+    def __call__(self, M, slack):
+        P = M @ self.M0_inv
+        value = np.trace(P) - np.linalg.slogdet(P)[1] - len(M)
+        if np.isfinite(self.gamma):  # an infinite gamma leaves the slack at slack0
+            ratio = slack / self.slack0
+            value += self.gamma * float(np.sum(ratio - np.log(ratio) - 1.0))
+        return float(value)
+
+
+class _BaseITML(PairsFitMixin, BaseMetricLearner):
     """Parameters and solver shared by :class:`ITML` and :class:`ITML_Supervised`."""
 
     _deprecated_aliases = {"convergence_threshold": "tol"}
@@ -82,17 +113,15 @@ class _BaseITML(BaseMetricLearner):
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
     }
 
-    def _fit_pairs(self, pairs, y, bounds, random_state):
-        """Run ITML on validated pairs (n_pairs, 2, n_features) with labels +1/-1."""
+    def _fit_pairs(self, pairs, y, random_state, labelled=None, bounds=None):
+        """Run ITML on validated pairs (n_pairs, 2, n_features) with labels +1/-1.
+
+        The bounds are on learned distances, which the pairs' rescaling (see
+        :func:`~mlearn.learners._supervised.scaled_pairs`) leaves unchanged.
+        ``labelled`` is not used.
+        """
         name = type(self).__name__
-        # squared distances of data beyond 2**+-100 under- or overflow: fit on
-        # pairs / s (exact) and scale the map back. The bounds are on learned
-        # distances, which that leaves unchanged.
-        scale = power_of_two_scale(pairs)
-        if scale != 1.0:
-            pairs = pairs / scale
-        diffs, y = split_pairs(pairs, y)
-        points = np.unique(pairs.reshape(-1, pairs.shape[2]), axis=0).astype(np.float64)
+        diffs, y, points, scale = scaled_pairs(pairs, y)
         self.bounds_ = self._resolve_bounds(bounds, points, random_state)
         A = initialize_metric(self.prior, points, random_state=random_state, name="prior")
         A = rescale_given_metric(A, self.prior, scale, "prior", name)
@@ -105,15 +134,16 @@ class _BaseITML(BaseMetricLearner):
         if self.verbose and n_duplicates:
             print(f"[{name}] skipping {n_duplicates} pair(s) of identical points")
         # similar pairs first, then dissimilar ones, each in the given order
-        order = np.concatenate([np.flatnonzero(nonzero & (y == 1)),
-                                np.flatnonzero(nonzero & (y == -1))])
-        self.n_iter_ = 0
+        order = np.concatenate(
+            [np.flatnonzero(nonzero & (y == 1)), np.flatnonzero(nonzero & (y == -1))]
+        )
         if len(order) > 0:
             A = self._solve(A, diffs[order], y[order].astype(np.float64), name)
-        elif self.verbose:
-            print(f"[{name}] no pair of distinct points: the metric is the prior")
-        self.components_ = components_from_metric(
-            A, self.n_components, check_psd=False) / scale
+        else:
+            self._record_solve(0, [0.0], True)
+            if self.verbose:
+                print(f"[{name}] no pair of distinct points: the metric is the prior")
+        self.components_ = components_from_metric(A, self.n_components, check_psd=False) / scale
         return self
 
     def _resolve_bounds(self, bounds, points, random_state):
@@ -127,8 +157,6 @@ class _BaseITML(BaseMetricLearner):
                 )
             bounds = bounds.copy()
         else:
-            from ..pairwise import pairwise_distances
-
             if points.shape[0] > _MAX_BOUND_POINTS:
                 rng = check_random_state(random_state)
                 points = points[rng.choice(points.shape[0], _MAX_BOUND_POINTS, replace=False)]
@@ -148,14 +176,18 @@ class _BaseITML(BaseMetricLearner):
         lambdas_old = np.zeros(n)
         diffs = np.ascontiguousarray(diffs)
         blocked = diffs.shape[1] >= BLOCKED_MIN_FEATURES
+        objective = _Objective(A, targets, gamma)
+        history = [0.0]
         conv = np.inf
         converged = False
         for it in range(1, self.max_iter + 1):
             if blocked:
-                n_skipped = itml_sweep_blocked(A, diffs, signs, targets, lambdas, gamma,
-                                               gamma_proj, SWEEP_BLOCK)
+                n_skipped = itml_sweep_blocked(
+                    A, diffs, signs, targets, lambdas, gamma, gamma_proj, SWEEP_BLOCK
+                )
             else:
                 n_skipped = itml_sweep(A, diffs, signs, targets, lambdas, gamma, gamma_proj)
+            history.append(objective(A, targets))
             norm_sum = np.linalg.norm(lambdas) + np.linalg.norm(lambdas_old)
             if norm_sum == 0:
                 # every constraint already holds under the prior
@@ -169,18 +201,13 @@ class _BaseITML(BaseMetricLearner):
                 converged = True
                 break
             lambdas_old[:] = lambdas
-        self.n_iter_ = it
         if not np.all(np.isfinite(A)):
             raise ValueError(
                 f"{name} diverged (non-finite metric); lower gamma or check the pairs"
             )
-        if not converged:
-            warnings.warn(
-                f"{name} did not converge within max_iter={self.max_iter} sweeps "
-                f"(conv={conv:.3g} > tol={self.tol}); increase max_iter or tol",
-                ConvergenceWarning,
-                stacklevel=5,
-            )
+        self._record_solve(
+            it, history, converged, what="sweeps", detail=f"conv={conv:.3g} > tol={self.tol}"
+        )
         if self.verbose:
             state = "converged" if converged else "stopped"
             print(f"[{name}] {state} after {it} sweep(s), conv {conv:.6g}")
@@ -241,6 +268,10 @@ class ITML(MahalanobisMixin, PairsClassifierMixin, _BaseITML):
         (divided by ``s``, see Notes).
     n_iter_ : int
         Number of sweeps run.
+    objective_history_ : list of float
+        ITML's objective, the LogDet divergence of ``M`` to the prior plus
+        ``gamma`` times that of the slack to the bounds, at the start (0)
+        and after each sweep.
     components_ : ndarray of shape (n_components, n_features)
         ``L`` with ``M = L.T @ L``.
     threshold_ : float
@@ -288,8 +319,17 @@ class ITML(MahalanobisMixin, PairsClassifierMixin, _BaseITML):
     array([ 1,  1, -1, -1])
     """
 
-    def __init__(self, gamma=1.0, max_iter=1000, tol=1e-3, prior="identity", verbose=False,
-                 preprocessor=None, random_state=None, n_components=None):
+    def __init__(
+        self,
+        gamma=1.0,
+        max_iter=1000,
+        tol=1e-3,
+        prior="identity",
+        verbose=False,
+        preprocessor=None,
+        random_state=None,
+        n_components=None,
+    ):
         self.gamma = gamma
         self.max_iter = max_iter
         self.tol = tol
@@ -320,10 +360,7 @@ class ITML(MahalanobisMixin, PairsClassifierMixin, _BaseITML):
         -------
         self : ITML
         """
-        calibration_params = check_calibration_params(calibration_params)
-        pairs = self._prepare_tuples(pairs, reset=True, name="pairs")
-        self._fit_pairs(pairs, y, bounds, check_random_state(self.random_state))
-        return self.calibrate_threshold(pairs, y, **calibration_params)
+        return self._fit_labelled_pairs(pairs, y, calibration_params, bounds=bounds)
 
 
 class ITML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseITML):
@@ -369,6 +406,10 @@ class ITML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseITML):
         ``(u, l)`` used for the similar and dissimilar pairs.
     n_iter_ : int
         Number of sweeps run.
+    objective_history_ : list of float
+        ITML's objective, the LogDet divergence of ``M`` to the prior plus
+        ``gamma`` times that of the slack to the bounds, at the start (0)
+        and after each sweep.
     components_ : ndarray of shape (n_components, n_features)
         ``L`` with ``M = L.T @ L``.
     n_features_in_ : int
@@ -397,9 +438,18 @@ class ITML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseITML):
         **SUPERVISED_PARAMETER_CONSTRAINTS,
     }
 
-    def __init__(self, gamma=1.0, max_iter=1000, tol=1e-3, n_constraints=None,
-                 prior="identity", verbose=False, preprocessor=None, random_state=None,
-                 n_components=None):
+    def __init__(
+        self,
+        gamma=1.0,
+        max_iter=1000,
+        tol=1e-3,
+        n_constraints=None,
+        prior="identity",
+        verbose=False,
+        preprocessor=None,
+        random_state=None,
+        n_components=None,
+    ):
         self.gamma = gamma
         self.max_iter = max_iter
         self.tol = tol
@@ -428,7 +478,4 @@ class ITML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseITML):
         -------
         self : ITML_Supervised
         """
-        X, y = self._validate_supervised(X, y)
-        rng = check_random_state(self.random_state)
-        pairs, pair_labels = self._label_pairs(X, y, rng)
-        return self._fit_pairs(pairs, pair_labels, bounds, rng)
+        return self._fit_drawn_pairs(X, y, bounds=bounds)

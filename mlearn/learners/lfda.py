@@ -8,9 +8,12 @@ from scipy.linalg import eigh
 from sklearn.base import TransformerMixin
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
-from .._validation import check_class_labels
+from .._validation import check_class_labels, check_n_components
 from ..base import BaseMetricLearner, MahalanobisMixin
 from ..linalg import power_of_two_scale
+
+# the unvalidated entry: the learner has checked its arguments
+from ..pairwise._api import _pairwise_distances as pairwise_distances
 
 __all__ = ["LFDA"]
 
@@ -173,8 +176,7 @@ class LFDA(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
         "embedding_type": [StrOptions({"weighted", "orthonormalized", "plain"})],
     }
 
-    def __init__(self, n_components=None, k=None, embedding_type="weighted",
-                 preprocessor=None):
+    def __init__(self, n_components=None, k=None, embedding_type="weighted", preprocessor=None):
         self.n_components = n_components
         self.k = k
         self.embedding_type = embedding_type
@@ -206,11 +208,7 @@ class LFDA(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
         if scale != 1.0:
             X = X / scale
         n_features = X.shape[1]
-        n_components = n_features if self.n_components is None else self.n_components
-        if n_components > n_features:
-            raise ValueError(
-                f"n_components={n_components} must be at most n_features={n_features}"
-            )
+        n_components = check_n_components(self.n_components, n_features)
         k = max(1, min(7, n_features - 1)) if self.k is None else self.k
         S_between, S_within = local_scatters(X, y, k)
         w = np.linalg.eigvalsh(S_within)
@@ -258,8 +256,6 @@ def local_scatters(X, y, k):
 
     Returns ``(S_between, S_within)``, both of shape (n_features, n_features).
     """
-    from ..pairwise import pairwise_distances
-
     n_samples = X.shape[0]
     Xc = X - X.mean(axis=0)
     # 1/2 sum_ij (1/n) x_ij x_ij^T over all pairs is the total scatter
@@ -270,7 +266,7 @@ def local_scatters(X, y, k):
     order, bounds = group_blocks(codes.ravel(), len(labels))
     sorted_points = Xc[order]
     for c in range(len(labels)):
-        members = sorted_points[bounds[c]:bounds[c + 1]]
+        members = sorted_points[bounds[c] : bounds[c + 1]]
         n_c = members.shape[0]
         if n_c < 2:
             continue

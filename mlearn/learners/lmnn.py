@@ -6,13 +6,18 @@ from collections import deque
 
 import numpy as np
 from sklearn.base import TransformerMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
+from .._lazy import lazy_module
 from .._sklearn_compat import Interval, StrOptions, _fit_context
+from .._validation import check_n_components
 from ..base import BaseMetricLearner, MahalanobisMixin
 from ..linalg import initialize_components, power_of_two_scale
-from . import _lmnn_kernels as kernels
+
+# the unvalidated entry: the learner has checked its arguments
+from ..pairwise._api import _kneighbors as kneighbors
+
+kernels = lazy_module("mlearn.learners._lmnn_kernels")
 
 __all__ = ["LMNN"]
 
@@ -120,6 +125,8 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
         Number of iterations run.
     objective_ : float
         Final value of the objective.
+    objective_history_ : list of float
+        The objective at the start and after each iteration.
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features,)
@@ -248,10 +255,7 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
                 f"LMNN needs labels of at least two classes in y, got {len(classes)} class"
             )
         n_features = X.shape[1]
-        if self.n_components is not None and self.n_components > n_features:
-            raise ValueError(
-                f"n_components={self.n_components} must be at most n_features={n_features}"
-            )
+        check_n_components(self.n_components, n_features)
         random_state = check_random_state(self.random_state)
         init = self.init
         if not isinstance(init, str):
@@ -262,8 +266,13 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
             init, X, y_codes, n_components=self.n_components, random_state=random_state
         )
         problem = _LMNNProblem(
-            X, y_codes, classes, self.n_neighbors, self.regularization,
-            self.max_impostors, random_state,
+            X,
+            y_codes,
+            classes,
+            self.n_neighbors,
+            self.regularization,
+            self.max_impostors,
+            random_state,
         )
         if problem.n_targets == 0:
             warnings.warn(
@@ -272,16 +281,22 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
                 UserWarning,
             )
             self.components_ = L0 / scale
-            self.n_iter_ = 0
             self.objective_ = 0.0
+            self._record_solve(0, [0.0], True)
             return self
 
         log = self._log if self.verbose else None
         problem.start_spread = problem.spread(L0)
-        solve = _lbfgs if self.solver == "lbfgs" else _gradient_descent
-        L, f, n_iter, converged = solve(
-            problem, L0, max_iter=self.max_iter, min_iter=self.min_iter,
-            tol=self.convergence_tol, learn_rate=self.learn_rate, log=log,
+        history = []
+        L, f, n_iter, converged = _SOLVERS[self.solver](
+            problem,
+            L0,
+            max_iter=self.max_iter,
+            min_iter=self.min_iter,
+            tol=self.convergence_tol,
+            learn_rate=self.learn_rate,
+            log=log,
+            history=history,
         )
         if problem.collapsed(L):
             warnings.warn(
@@ -292,20 +307,19 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
                 UserWarning,
             )
             L = np.zeros_like(L)
-        elif not converged:
-            warnings.warn(
-                f"LMNN did not converge in max_iter={self.max_iter} iterations "
-                f"(objective {f:.6g}); increase max_iter or convergence_tol",
-                ConvergenceWarning,
-            )
+            converged = True
         if self.verbose:
-            self._log(f"{'converged' if converged else 'stopped'} after {n_iter} "
-                      f"iterations, objective {f:.6e}")
+            self._log(
+                f"{'converged' if converged else 'stopped'} after {n_iter} "
+                f"iterations, objective {f:.6e}"
+            )
         # the objective depends on L only through L X, which the scaling
         # leaves unchanged
         self.components_ = L / scale
-        self.n_iter_ = n_iter
         self.objective_ = float(f)
+        self._record_solve(
+            n_iter, history, converged, detail=f"objective {f:.6g}", tol_name="convergence_tol"
+        )
         return self
 
     def _log(self, message):
@@ -327,8 +341,9 @@ class _LMNNProblem:
     blocks, which the impostor search exploits); ``L`` is unaffected.
     """
 
-    def __init__(self, X, y_codes, classes, n_neighbors, regularization,
-                 max_impostors, random_state):
+    def __init__(
+        self, X, y_codes, classes, n_neighbors, regularization, max_impostors, random_state
+    ):
         order = np.argsort(y_codes, kind="stable")
         self.X = np.ascontiguousarray(X[order])
         self.y = y_codes[order]
@@ -348,13 +363,9 @@ class _LMNNProblem:
     # -- target neighbours -------------------------------------------------------
 
     def _select_targets(self, classes, counts, n_neighbors):
-        from ..pairwise import kneighbors
-
         small = [(c, m) for c, m in zip(classes, counts) if m <= n_neighbors]
         if small:
-            listed = ", ".join(
-                f"{c} ({m} sample{'s' if m > 1 else ''})" for c, m in small[:5]
-            )
+            listed = ", ".join(f"{c} ({m} sample{'s' if m > 1 else ''})" for c, m in small[:5])
             warnings.warn(
                 f"n_neighbors={n_neighbors} needs at least {n_neighbors + 1} samples "
                 f"per class; the points of a class with m samples get m - 1 target "
@@ -417,8 +428,15 @@ class _LMNNProblem:
             for start in range(lo, hi, rows_per_block):
                 stop = min(start + rows_per_block, hi)
                 G = Z_products[start:stop] @ Z_rest.T
-                args = (G, norms[start:stop], norms_rest, threshold[start:stop],
-                        thr_rest, start, hi)
+                args = (
+                    G,
+                    norms[start:stop],
+                    norms_rest,
+                    threshold[start:stop],
+                    thr_rest,
+                    start,
+                    hi,
+                )
                 count = kernels.threshold_pairs(*args, empty, empty)
                 a = np.empty(count, dtype=np.int64)
                 b = np.empty(count, dtype=np.int64)
@@ -491,8 +509,9 @@ class _LMNNProblem:
         np.maximum.at(u_targets, self.anchor, u[self.target])
         u_anchor = u[self.ref_has_targets]
         low = np.maximum(alpha * self.ref_sqrt_threshold - u_anchor - u.max(), 0.0) ** 2
-        high = 1.0 + (alpha * self.ref_sqrt_radius + u_anchor
-                      + u_targets[self.ref_has_targets]) ** 2
+        high = (
+            1.0 + (alpha * self.ref_sqrt_radius + u_anchor + u_targets[self.ref_has_targets]) ** 2
+        )
         return bool(np.all(low >= high))
 
     def spread(self, L):
@@ -542,10 +561,8 @@ class _LMNNProblem:
         f = reg * d_target.sum() + (1.0 - reg) * push
         # gradient: 2 L Xᵀ C X = 2 (C Z)ᵀ X with C the Laplacian of the weighted pairs
         CZ.fill(0.0)
-        kernels.laplacian_apply(Z, self.anchor, self.target,
-                                reg + (1.0 - reg) * w_target, CZ)
-        kernels.laplacian_apply(Z, self.cand_anchor, self.cand_other,
-                                -(1.0 - reg) * w_cand, CZ)
+        kernels.laplacian_apply(Z, self.anchor, self.target, reg + (1.0 - reg) * w_target, CZ)
+        kernels.laplacian_apply(Z, self.cand_anchor, self.cand_other, -(1.0 - reg) * w_cand, CZ)
         G = 2.0 * (CZ.T @ self.X)
         return float(f), G, int(n_active)
 
@@ -553,10 +570,14 @@ class _LMNNProblem:
 # -- solvers -----------------------------------------------------------------------
 
 
-def _report(log, problem, it, f, n_active):
+def _report(log, problem, it, f, n_active, history):
+    """Record the objective ``f`` after iteration ``it`` (0: the start) and print it."""
+    history.append(float(f))
     if log is not None:
-        log(f"iter {it:5d}  objective {f:.6e}  active triplets {n_active:8d}  "
-            f"impostor candidates {problem.n_candidates:8d}")
+        log(
+            f"iter {it:5d}  objective {f:.6e}  active triplets {n_active:8d}  "
+            f"impostor candidates {problem.n_candidates:8d}"
+        )
 
 
 def _try_step(problem, L_new, f, decrease):
@@ -577,17 +598,18 @@ def _try_step(problem, L_new, f, decrease):
     return result if result[0] <= f - decrease else None
 
 
-def _lbfgs(problem, L0, *, max_iter, min_iter, tol, log, **_):
+def _lbfgs(problem, L0, *, max_iter, min_iter, tol, log, history, **_):
     """Limited-memory BFGS on L with an Armijo backtracking line search.
 
-    Returns ``(L, objective, n_iter, converged)``.
+    Returns ``(L, objective, n_iter, converged)``; ``history`` receives the
+    objective at the start and after each iteration.
     """
     shape = L0.shape
     x = L0.ravel().copy()
     problem.search(L0)
     f, G, n_active = problem(L0)
     g = G.ravel()
-    _report(log, problem, 0, f, n_active)
+    _report(log, problem, 0, f, n_active, history)
     S, Y = deque(maxlen=LBFGS_MEMORY), deque(maxlen=LBFGS_MEMORY)
     if not np.any(g):
         return L0, f, 0, True
@@ -632,7 +654,7 @@ def _lbfgs(problem, L0, *, max_iter, min_iter, tol, log, **_):
             Y.append(yv)
         decrease = f - f_new
         x, f, g = x_new, f_new, g_new
-        _report(log, problem, it, f, n_active)
+        _report(log, problem, it, f, n_active, history)
         if not np.any(g) or problem.collapsed(x.reshape(shape)):
             return x.reshape(shape), f, it, True
         if it >= min_iter and decrease <= tol * abs(f):
@@ -672,12 +694,12 @@ def _two_loop(g, S, Y):
     return -q
 
 
-def _gradient_descent(problem, L0, *, max_iter, min_iter, tol, learn_rate, log, **_):
-    """metric-learn's adaptive-step gradient descent on the same objective."""
+def _gradient_descent(problem, L0, *, max_iter, min_iter, tol, learn_rate, log, history, **_):
+    """metric-learn's adaptive-step gradient descent on the same objective (as :func:`_lbfgs`)."""
     L = L0.copy()
     problem.search(L)
     f, G, n_active = problem(L)
-    _report(log, problem, 0, f, n_active)
+    _report(log, problem, 0, f, n_active, history)
     it = 0
     while it < max_iter:
         it += 1
@@ -695,7 +717,11 @@ def _gradient_descent(problem, L0, *, max_iter, min_iter, tol, learn_rate, log, 
         decrease = f - f_new
         L, f, G = L_new, f_new, G_new
         learn_rate *= 1.01
-        _report(log, problem, it, f, n_active)
+        _report(log, problem, it, f, n_active, history)
         if problem.collapsed(L) or (it >= min_iter and decrease <= tol * abs(f)):
             return L, f, it, True
     return L, f, it, False
+
+
+#: Each ``solver`` and the function that runs it.
+_SOLVERS = {"lbfgs": _lbfgs, "gd": _gradient_descent}

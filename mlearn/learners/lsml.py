@@ -1,18 +1,18 @@
 """Least Squared-residual Metric Learning (LSML), on quadruplets and from labels."""
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
+from .._validation import check_weights
 from ..base import BaseMetricLearner, MahalanobisMixin, QuadrupletsClassifierMixin
 from ..exceptions import NonPSDError
 from ..linalg import components_from_metric, initialize_metric, power_of_two_scale
+from ..solvers import SolverResult
 from ._supervised import SUPERVISED_PARAMETER_CONSTRAINTS, SupervisedMixin
 from .itml import rescale_given_metric
 
@@ -56,8 +56,7 @@ def _residual_gradient(diff_ab, diff_cd, d_ab, d_cd, weights):
         return None
     wr = weights[violated] * residual[violated]
     coef_ab = wr / root_ab[violated]
-    coef_cd = np.divide(wr, root_cd[violated], out=np.zeros_like(wr),
-                        where=root_cd[violated] > 0)
+    coef_cd = np.divide(wr, root_cd[violated], out=np.zeros_like(wr), where=root_cd[violated] > 0)
     V_ab = diff_ab[violated]
     V_cd = diff_cd[violated]
     return (V_ab.T * coef_ab) @ V_ab - (V_cd.T * coef_cd) @ V_cd
@@ -68,8 +67,9 @@ def _quadratic_forms(V, D):
     return np.einsum("ij,ij->i", V @ D, V)
 
 
-def lsml_solve(M0, prior_inv, diff_ab, diff_cd, weights, *, tol, max_iter, verbose=False,
-               name="LSML"):
+def lsml_solve(
+    M0, prior_inv, diff_ab, diff_cd, weights, *, tol, max_iter, verbose=False, name="LSML"
+):
     """Minimise the LSML objective from the positive definite ``M0``.
 
     Natural-gradient descent: the direction is ``-M G M`` (``G`` the Euclidean
@@ -86,10 +86,11 @@ def lsml_solve(M0, prior_inv, diff_ab, diff_cd, weights, *, tol, max_iter, verbo
 
     Returns
     -------
-    M : ndarray of shape (n_features, n_features)
-    n_iter : int
-    losses : list of float
-        The objective before the first iteration and after each one.
+    result : SolverResult
+        ``x`` is ``M``, of shape (n_features, n_features); ``history`` the
+        objective before the first iteration and after each one;
+        ``converged`` is False when ``max_iter`` iterations ran with the
+        gradient's norm still above ``tol``.
     """
     M = np.array(M0, dtype=np.float64)
     d_ab = _quadratic_forms(diff_ab, M)
@@ -126,14 +127,26 @@ def lsml_solve(M0, prior_inv, diff_ab, diff_cd, weights, *, tol, max_iter, verbo
         nu = np.linalg.eigvalsh((W + W.T) / 2)
         trace_slope = float(np.sum(D * prior_inv))
 
-        def along(t, nu=nu, d_ab=d_ab, d_cd=d_cd, slope_ab=slope_ab, slope_cd=slope_cd,
-                  trace_term=trace_term, trace_slope=trace_slope, logdet=logdet):
+        def along(
+            t,
+            nu=nu,
+            d_ab=d_ab,
+            d_cd=d_cd,
+            slope_ab=slope_ab,
+            slope_cd=slope_cd,
+            trace_term=trace_term,
+            trace_slope=trace_slope,
+            logdet=logdet,
+        ):
             arg = 1.0 + t * nu
             if arg.min() <= 0:
                 return np.inf
             return (
                 _residual_loss(d_ab + t * slope_ab, d_cd + t * slope_cd, weights)
-                + trace_term + t * trace_slope - logdet - np.sum(np.log(arg))
+                + trace_term
+                + t * trace_slope
+                - logdet
+                - np.sum(np.log(arg))
             )
 
         t_step = _line_search(along, nu, loss)
@@ -153,18 +166,18 @@ def lsml_solve(M0, prior_inv, diff_ab, diff_cd, weights, *, tol, max_iter, verbo
         loss = new_loss
         losses.append(loss)
         if verbose:
-            print(f"[{name}] iter {n_iter} loss {loss:.6g} gradient norm {grad_norm:.3g} "
-                  f"step {t_step:.3g}")
+            print(
+                f"[{name}] iter {n_iter} loss {loss:.6g} gradient norm {grad_norm:.3g} "
+                f"step {t_step:.3g}"
+            )
         if decrease <= 1e-12 * max(1.0, abs(loss)):
             converged = True
             break
-    if not converged:
-        warnings.warn(
-            f"{name} did not converge in max_iter={max_iter} iterations (gradient norm "
-            f"{grad_norm:.3g} > tol={tol}); increase max_iter or tol.",
-            ConvergenceWarning,
-        )
-    return M, n_iter, losses
+    if len(losses) == n_iter:
+        # the last iteration found the gradient below tol, or no decrease,
+        # and kept M: its objective is the one before
+        losses.append(loss)
+    return SolverResult(M, n_iter, losses, converged)
 
 
 def _line_search(along, nu, loss):
@@ -175,8 +188,9 @@ def _line_search(along, nu, loss):
     # grow the bracket while the objective still decreases at its upper end
     while t_hi < t_cap and t_hi < 1e8 and along(t_hi) < along(t_hi / 2):
         t_hi = min(4.0 * t_hi, t_cap)
-    result = minimize_scalar(along, bounds=(0.0, t_hi), method="bounded",
-                             options={"xatol": 1e-6 * t_hi, "maxiter": 60})
+    result = minimize_scalar(
+        along, bounds=(0.0, t_hi), method="bounded", options={"xatol": 1e-6 * t_hi, "maxiter": 60}
+    )
     t = float(result.x)
     if along(t) < loss:
         return t
@@ -212,7 +226,7 @@ class _BaseLSML(BaseMetricLearner):
             quadruplets = quadruplets / scale
         diff_ab = np.asarray(quadruplets[:, 0] - quadruplets[:, 1], dtype=np.float64)
         diff_cd = np.asarray(quadruplets[:, 2] - quadruplets[:, 3], dtype=np.float64)
-        weights = _check_weights(weights, n_quadruplets)
+        weights = _normalised_weights(weights, n_quadruplets)
         if isinstance(self.prior, str) and self.prior == "covariance":
             points = np.unique(quadruplets.reshape(-1, n_features), axis=0)
             prior = initialize_metric("covariance", points, name="prior")
@@ -225,30 +239,31 @@ class _BaseLSML(BaseMetricLearner):
         # a loop of (n_features, n_features) products: extra BLAS threads only add
         # contention
         with threadpool_limits(limits=1, user_api="blas"):
-            M, self.n_iter_, losses = lsml_solve(
-                prior, prior_inv, diff_ab, diff_cd, weights, tol=self.tol,
-                max_iter=self.max_iter, verbose=self.verbose, name=name,
+            result = lsml_solve(
+                prior,
+                prior_inv,
+                diff_ab,
+                diff_cd,
+                weights,
+                tol=self.tol,
+                max_iter=self.max_iter,
+                verbose=self.verbose,
+                name=name,
             )
         # in the units of the data, log det M is lower by 2 n_features log(scale)
-        self.loss_ = losses[-1] + 2 * n_features * np.log(scale)
-        self.components_ = components_from_metric(
-            M, self.n_components, check_psd=False) / scale
+        self.loss_ = result.history[-1] + 2 * n_features * np.log(scale)
+        self.components_ = (
+            components_from_metric(result.x, self.n_components, check_psd=False) / scale
+        )
+        self._record_solve(result.n_iter, result.history, result.converged)
         return self
 
 
-def _check_weights(weights, n_quadruplets):
-    if weights is None:
+def _normalised_weights(weights, n_quadruplets):
+    """The quadruplets' weights, checked, summing to one (uniform when None)."""
+    w = check_weights(weights, n_quadruplets, "weights", what="quadruplet")
+    if w is None:
         return np.full(n_quadruplets, 1.0 / n_quadruplets)
-    w = np.asarray(weights)
-    if w.dtype.kind not in "biuf":
-        raise TypeError(f"weights must be numeric, got dtype {w.dtype}")
-    w = w.astype(np.float64)  # a copy: the user's array is never normalised in place
-    if w.shape != (n_quadruplets,):
-        raise ValueError(
-            f"weights must have shape (n_quadruplets,) = ({n_quadruplets},), got {w.shape}"
-        )
-    if not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise ValueError("weights must be finite and non-negative")
     total = w.sum()
     if not total > 0:
         raise ValueError("weights must not all be zero")
@@ -297,7 +312,8 @@ class LSML(MahalanobisMixin, QuadrupletsClassifierMixin, _BaseLSML):
         stopping point does not depend on the scale of the data.
     max_iter : int, default=1000
         Maximum number of descent iterations.
-    prior : {'identity', 'covariance', 'random'} or array-like of shape (n_features, n_features), default='identity'
+    prior : {'identity', 'covariance', 'random'} or array-like of shape \
+            (n_features, n_features), default='identity'
         The matrix ``M0`` of the regulariser, also the starting point. Must be
         strictly positive definite.
 
@@ -323,6 +339,9 @@ class LSML(MahalanobisMixin, QuadrupletsClassifierMixin, _BaseLSML):
     n_iter_ : int
         Number of iterations run, counting the last one, which may only find
         the gradient below ``tol``.
+    objective_history_ : list of float
+        The objective (of the data as fitted, when they were rescaled)
+        at the start and after each iteration.
     loss_ : float
         The objective at the returned M (before any ``n_components`` truncation).
     n_features_in_ : int
@@ -363,8 +382,16 @@ class LSML(MahalanobisMixin, QuadrupletsClassifierMixin, _BaseLSML):
     0.93
     """
 
-    def __init__(self, tol=1e-3, max_iter=1000, prior="identity", verbose=False,
-                 preprocessor=None, random_state=None, n_components=None):
+    def __init__(
+        self,
+        tol=1e-3,
+        max_iter=1000,
+        prior="identity",
+        verbose=False,
+        preprocessor=None,
+        random_state=None,
+        n_components=None,
+    ):
         super().__init__(preprocessor=preprocessor)
         self.tol = tol
         self.max_iter = max_iter
@@ -391,8 +418,7 @@ class LSML(MahalanobisMixin, QuadrupletsClassifierMixin, _BaseLSML):
         self : LSML
         """
         quadruplets = self._prepare_tuples(quadruplets, reset=True)
-        return self._fit_quadruplets(quadruplets, weights,
-                                     check_random_state(self.random_state))
+        return self._fit_quadruplets(quadruplets, weights, check_random_state(self.random_state))
 
 
 class LSML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseLSML):
@@ -410,7 +436,8 @@ class LSML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseLSML):
         Gradient-norm tolerance of the solver (see :class:`LSML`).
     max_iter : int, default=1000
         Maximum number of descent iterations.
-    prior : {'identity', 'covariance', 'random'} or array-like of shape (n_features, n_features), default='identity'
+    prior : {'identity', 'covariance', 'random'} or array-like of shape \
+            (n_features, n_features), default='identity'
         Regularisation target and starting point (see :class:`LSML`).
     n_constraints : int, default=None
         Number of quadruplets to draw; None means ``20 * n_classes ** 2``.
@@ -433,6 +460,9 @@ class LSML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseLSML):
     n_iter_ : int
         Number of iterations run, counting the last one, which may only find
         the gradient below ``tol``.
+    objective_history_ : list of float
+        The objective (of the data as fitted, when they were rescaled)
+        at the start and after each iteration.
     loss_ : float
         The objective at the returned M.
     n_features_in_ : int
@@ -460,9 +490,18 @@ class LSML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseLSML):
         "weights": ["array-like", None],
     }
 
-    def __init__(self, tol=1e-3, max_iter=1000, prior="identity", n_constraints=None,
-                 weights=None, verbose=False, preprocessor=None, random_state=None,
-                 n_components=None):
+    def __init__(
+        self,
+        tol=1e-3,
+        max_iter=1000,
+        prior="identity",
+        n_constraints=None,
+        weights=None,
+        verbose=False,
+        preprocessor=None,
+        random_state=None,
+        n_components=None,
+    ):
         super().__init__(preprocessor=preprocessor)
         self.tol = tol
         self.max_iter = max_iter

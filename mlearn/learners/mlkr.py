@@ -2,10 +2,12 @@
 
 import numpy as np
 
+from .._lazy import lazy_callable
 from .._sklearn_compat import StrOptions, _fit_context
 from ..linalg import power_of_two_scale
-from ._nca_kernels import SoftmaxObjective
 from .nca import _SoftmaxNeighbourLearner
+
+SoftmaxObjective = lazy_callable("mlearn.learners._nca_kernels", "SoftmaxObjective")
 
 __all__ = ["MLKR"]
 
@@ -73,6 +75,9 @@ class MLKR(_SoftmaxNeighbourLearner):
         The learned linear map ``L``; ``M = L.T @ L``.
     n_iter_ : int
         Number of L-BFGS iterations run.
+    objective_history_ : list of float
+        The objective L-BFGS minimises (the leave-one-out squared error of
+        kernel regression) at the start and after each iteration.
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features,)

@@ -4,23 +4,16 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from ..base import BaseMetricLearner, MahalanobisMixin, PairsClassifierMixin
-from ..linalg import (
-    components_from_metric,
-    initialize_metric,
-    power_of_two_scale,
-    project_psd,
-)
+from ..linalg import components_from_metric, initialize_metric, project_psd
 from ._supervised import (
     SUPERVISED_PARAMETER_CONSTRAINTS,
+    PairsFitMixin,
     SupervisedMixin,
-    check_calibration_params,
-    split_pairs,
+    scaled_pairs,
 )
 from .itml import rescale_given_metric
 from .lfda import RANK_TOL
@@ -78,6 +71,7 @@ def _project_c1_c2(A, W, t, eps, max_proj):
     satisfied : bool
         Whether ``<W, X> <= (1 + eps) t`` was reached.
     """
+
     def excess(mu):
         X = project_psd(A - mu * W)
         return X, (np.vdot(W, X) - t) / t
@@ -126,8 +120,8 @@ def _diagonal_objective(w, s, Q, c, value_only=False):
     if not total > 0:
         return value, None, None
     safe = np.maximum(dist, 1e-12 * max(dist.max(), 1e-300))
-    first = Q.T @ (0.5 / safe)                      # d total / dw
-    second = -(Q.T * (0.25 / safe**3)) @ Q          # d² total / dw²
+    first = Q.T @ (0.5 / safe)  # d total / dw
+    second = -(Q.T * (0.25 / safe**3)) @ Q  # d² total / dw²
     grad = s - c * first / total
     hess = -c * (second / total - np.outer(first, first) / total**2)
     return value, grad, hess
@@ -145,7 +139,7 @@ def _best_multiple(w, s, c):
     return w * (c / (2 * sw)) if sw > 0 else w
 
 
-class _BaseMMC(BaseMetricLearner):
+class _BaseMMC(PairsFitMixin, BaseMetricLearner):
     """Parameters and solvers shared by :class:`MMC` and :class:`MMC_Supervised`."""
 
     _parameter_constraints = {
@@ -166,15 +160,17 @@ class _BaseMMC(BaseMetricLearner):
 
     _deprecated_aliases = {"convergence_threshold": "tol"}
 
-    def _fit_pairs(self, pairs, y, random_state, X=None, classes=None):
+    def _fit_pairs(self, pairs, y, random_state, labelled=None):
+        """Run MMC on validated pairs (n_pairs, 2, n_features) with labels +1/-1.
+
+        ``labelled``, the points and classes a ``_Supervised`` form drew the
+        pairs from, serves init 'pca', 'lda' and 'auto'.
+        """
         name = type(self).__name__
-        # squared distances of data beyond 2**+-100 under- or overflow: fit on
-        # pairs / s (exact) and scale the map back
-        scale = power_of_two_scale(pairs)
-        if scale != 1.0:
-            pairs = pairs / scale
-            X = None if X is None else X / scale
-        diffs, y = split_pairs(pairs, y)
+        diffs, y, points, scale = scaled_pairs(pairs, y)
+        X, classes = (None, None) if labelled is None else labelled
+        if X is not None and scale != 1.0:
+            X = X / scale
         if not np.any(y == 1) or not np.any(y == -1):
             raise ValueError(
                 f"{name} needs both similar (+1) and dissimilar (-1) pairs: it shrinks "
@@ -188,23 +184,25 @@ class _BaseMMC(BaseMetricLearner):
                 "dissimilar pair joins a point to itself"
             )
         S = diffs[y == 1]
-        points = np.unique(pairs.reshape(-1, pairs.shape[2]), axis=0).astype(np.float64)
         pair_points = points
         labels = None
         if X is not None and isinstance(self.init, str) and self.init in ("pca", "lda", "auto"):
             # the _Supervised form computes these from its labelled points
             points, labels = X, classes
         M0 = initialize_metric(
-            self.init, points, labels, n_components=self.n_components,
-            random_state=random_state, name="init",
+            self.init,
+            points,
+            labels,
+            n_components=self.n_components,
+            random_state=random_state,
+            name="init",
         )
         M0 = rescale_given_metric(M0, self.init, scale, "init", name)
         if self.diagonal:
             M = self._fit_diagonal(np.diag(M0).copy(), S, D, name)
         else:
             M = self._fit_full(M0, S, D, pair_points, name)
-        self.components_ = components_from_metric(
-            M, self.n_components, check_psd=False) / scale
+        self.components_ = components_from_metric(M, self.n_components, check_psd=False) / scale
         return self
 
     def _fit_full(self, M0, S, D, points, name):
@@ -232,9 +230,11 @@ class _BaseMMC(BaseMetricLearner):
         unbounded = np.linalg.norm(D @ V[:, ~spanned]) > 1e-8 * np.linalg.norm(D)
         if unbounded:
             self._check_enough_similar_pairs(S, points, rank, name)
-        reason = ("and dissimilar pairs extend beyond them, where MMC's objective is "
-                  "unbounded" if unbounded else "as no pair differs in the others "
-                  "(constant or collinear features)")
+        reason = (
+            "and dissimilar pairs extend beyond them, where MMC's objective is unbounded"
+            if unbounded
+            else "as no pair differs in the others (constant or collinear features)"
+        )
         warnings.warn(
             f"{name}: the similar pairs' differences span only {rank} of the "
             f"{n_features} feature dimensions, {reason}; {name} is solved in that "
@@ -295,33 +295,34 @@ class _BaseMMC(BaseMetricLearner):
         alpha = 0.1 * (np.linalg.norm(A) / np.sqrt(A.shape[0]))
         direction = _orthogonal_direction(scatter, _log_sum_distances_grad(A, D))
         A_old = A.copy()
+        value_old = _log_sum_distances(A_old, D)
+        history = [value_old]
         delta = np.inf
         cycle = 0
         n_proj = 0
         for cycle in range(self.max_iter):
             A, n_proj, satisfied = _project_c1_c2(A, scatter, t, eps, self.max_proj)
-            improved = _log_sum_distances(A, D) > _log_sum_distances(A_old, D)
-            if satisfied and (improved or cycle == 0):
+            value = _log_sum_distances(A, D)
+            if satisfied and (value > value_old or cycle == 0):
                 alpha *= 1.05
-                A_old = A.copy()
+                A_old, value_old = A.copy(), value
                 direction = _orthogonal_direction(_log_sum_distances_grad(A, D), scatter)
                 A = A + alpha * direction
             else:
                 alpha /= 2
                 A = A_old + alpha * direction
             delta = np.linalg.norm(alpha * direction) / max(np.linalg.norm(A_old), 1e-300)
+            history.append(value_old)
             if self.verbose:
                 print(f"[{name}] iter {cycle + 1:4d}  conv {delta:.6g}  projections {n_proj}")
             if delta < self.tol:
                 break
-        self.n_iter_ = cycle + 1
-        if not delta < self.tol:
-            warnings.warn(
-                f"{name} did not converge within max_iter={self.max_iter} iterations "
-                f"(relative step {delta:.3g} > tol={self.tol}); increase max_iter or tol",
-                ConvergenceWarning,
-                stacklevel=7,
-            )
+        self._record_solve(
+            cycle + 1,
+            history,
+            delta < self.tol,
+            detail=f"relative step {delta:.3g} > tol={self.tol}",
+        )
         return A_old
 
     def _fit_diagonal(self, w, S, D, name):
@@ -343,6 +344,7 @@ class _BaseMMC(BaseMetricLearner):
                 f"{name}: the dissimilar pairs all have zero distance under the diagonal "
                 "of init; use init='identity'"
             )
+        history = [value]
         converged = False
         it = 0
         for it in range(1, self.max_iter + 1):
@@ -376,24 +378,19 @@ class _BaseMMC(BaseMetricLearner):
                     break
             if not found:
                 converged = True  # no decrease left at machine precision
+                history.append(value)
                 break
             w_new = _best_multiple(w_new, s, c)
             value_new, grad, hess = _diagonal_objective(w_new, s, Q, c)
             decrease = value - value_new
             w, value = w_new, value_new
+            history.append(value)
             if self.verbose:
                 print(f"[{name}] iter {it:4d}  objective {value:.8g}  step {t:.3g}")
             if decrease <= self.tol * max(abs(value), 1e-12):
                 converged = True
                 break
-        self.n_iter_ = it
-        if not converged:
-            warnings.warn(
-                f"{name} did not converge within max_iter={self.max_iter} iterations; "
-                "increase max_iter or tol",
-                ConvergenceWarning,
-                stacklevel=5,
-            )
+        self._record_solve(it, history, converged)
         return np.diag(w)
 
 
@@ -481,6 +478,12 @@ class MMC(MahalanobisMixin, PairsClassifierMixin, _BaseMMC):
     ----------
     n_iter_ : int
         Number of iterations run.
+    objective_history_ : list of float
+        With ``diagonal=False``, ``log`` of the sum of the dissimilar pairs'
+        distances (which MMC maximises) under the starting metric and under
+        the last accepted metric after each iteration; with
+        ``diagonal=True``, the diagonal objective (minimised) at the start
+        and after each iteration.
     components_ : ndarray of shape (n_components, n_features)
         ``L`` with ``M = L.T @ L``.
     threshold_ : float
@@ -515,9 +518,19 @@ class MMC(MahalanobisMixin, PairsClassifierMixin, _BaseMMC):
     array([ 1,  1, -1, -1])
     """
 
-    def __init__(self, max_iter=100, max_proj=10000, tol=1e-3, init="identity",
-                 diagonal=False, diagonal_c=1.0, verbose=False, preprocessor=None,
-                 random_state=None, n_components=None):
+    def __init__(
+        self,
+        max_iter=100,
+        max_proj=10000,
+        tol=1e-3,
+        init="identity",
+        diagonal=False,
+        diagonal_c=1.0,
+        verbose=False,
+        preprocessor=None,
+        random_state=None,
+        n_components=None,
+    ):
         self.max_iter = max_iter
         self.max_proj = max_proj
         self.tol = tol
@@ -547,10 +560,7 @@ class MMC(MahalanobisMixin, PairsClassifierMixin, _BaseMMC):
         -------
         self : MMC
         """
-        calibration_params = check_calibration_params(calibration_params)
-        pairs = self._prepare_tuples(pairs, reset=True, name="pairs")
-        self._fit_pairs(pairs, y, check_random_state(self.random_state))
-        return self.calibrate_threshold(pairs, y, **calibration_params)
+        return self._fit_labelled_pairs(pairs, y, calibration_params)
 
 
 class MMC_Supervised(SupervisedMixin, MahalanobisMixin, _BaseMMC):
@@ -604,6 +614,12 @@ class MMC_Supervised(SupervisedMixin, MahalanobisMixin, _BaseMMC):
     ----------
     n_iter_ : int
         Number of iterations run.
+    objective_history_ : list of float
+        With ``diagonal=False``, ``log`` of the sum of the dissimilar pairs'
+        distances (which MMC maximises) under the starting metric and under
+        the last accepted metric after each iteration; with
+        ``diagonal=True``, the diagonal objective (minimised) at the start
+        and after each iteration.
     components_ : ndarray of shape (n_components, n_features)
         ``L`` with ``M = L.T @ L``.
     n_features_in_ : int
@@ -643,9 +659,20 @@ class MMC_Supervised(SupervisedMixin, MahalanobisMixin, _BaseMMC):
         **SUPERVISED_PARAMETER_CONSTRAINTS,
     }
 
-    def __init__(self, max_iter=100, max_proj=10000, tol=1e-6, n_constraints=None,
-                 init="identity", diagonal=False, diagonal_c=1.0, verbose=False,
-                 preprocessor=None, random_state=None, n_components=None):
+    def __init__(
+        self,
+        max_iter=100,
+        max_proj=10000,
+        tol=1e-6,
+        n_constraints=None,
+        init="identity",
+        diagonal=False,
+        diagonal_c=1.0,
+        verbose=False,
+        preprocessor=None,
+        random_state=None,
+        n_components=None,
+    ):
         self.max_iter = max_iter
         self.max_proj = max_proj
         self.tol = tol
@@ -673,7 +700,4 @@ class MMC_Supervised(SupervisedMixin, MahalanobisMixin, _BaseMMC):
         -------
         self : MMC_Supervised
         """
-        X, y = self._validate_supervised(X, y)
-        rng = check_random_state(self.random_state)
-        pairs, pair_labels = self._label_pairs(X, y, rng)
-        return self._fit_pairs(pairs, pair_labels, rng, *self._labelled(X, y))
+        return self._fit_drawn_pairs(X, y)

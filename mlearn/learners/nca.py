@@ -4,19 +4,20 @@ import contextlib
 import numbers
 import sys
 import time
-import warnings
 
 import numpy as np
-from scipy.optimize import minimize
 from sklearn.base import TransformerMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+from threadpoolctl import threadpool_limits
 
+from .._lazy import lazy_callable
 from .._sklearn_compat import Interval, StrOptions, _fit_context
-from .._validation import check_class_labels
+from .._validation import check_class_labels, check_n_components
 from ..base import BaseMetricLearner, MahalanobisMixin
 from ..linalg import initialize_components, power_of_two_scale
-from ._nca_kernels import SoftmaxObjective
+from ..solvers import lbfgs_on_components
+
+SoftmaxObjective = lazy_callable("mlearn.learners._nca_kernels", "SoftmaxObjective")
 
 __all__ = ["NCA"]
 
@@ -26,12 +27,14 @@ __all__ = ["NCA"]
 #: costs more than the products themselves.
 THREADED_BLAS_MIN_SAMPLES = 4000
 
+#: SciPy's L-BFGS-B defaults (``ftol``, ``gtol``), used when ``tol`` is None.
+_SCIPY_FTOL = 2.2204460492503131e-09
+_SCIPY_GTOL = 1e-5
+
 
 def _blas_threads_for(n_samples):
     if n_samples >= THREADED_BLAS_MIN_SAMPLES:
         return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
-
     return threadpool_limits(limits=1, user_api="blas")
 
 
@@ -57,11 +60,7 @@ class _SoftmaxNeighbourLearner(MahalanobisMixin, TransformerMixin, BaseMetricLea
         A map given in data units (``init`` as an array, or the previous
         ``components_``) acts on ``X * scale``, so it is multiplied by ``scale``.
         """
-        if self.n_components is not None and self.n_components > n_features:
-            raise ValueError(
-                f"n_components={self.n_components} must be at most "
-                f"n_features={n_features}"
-            )
+        check_n_components(self.n_components, n_features)
         if self.warm_start and hasattr(self, "components_"):
             L0 = np.asarray(self.components_, dtype=np.float64)
             if L0.shape[1] != n_features:
@@ -84,57 +83,55 @@ class _SoftmaxNeighbourLearner(MahalanobisMixin, TransformerMixin, BaseMetricLea
         if not isinstance(init, str) and scale != 1.0:
             init = np.asarray(init, dtype=np.float64) * scale
         return initialize_components(
-            init, X, y_init, n_components=self.n_components,
+            init,
+            X,
+            y_init,
+            n_components=self.n_components,
             random_state=check_random_state(self.random_state),
         )
 
     def _minimize(self, objective, L0, scale=1.0):
-        """L-BFGS-B on the flattened ``L`` from ``L0``; sets ``n_iter_``.
+        """L-BFGS on ``L`` from ``L0`` (:func:`mlearn.solvers.lbfgs_on_components`).
 
-        ``objective`` sees the data divided by ``scale``: the callback
-        receives ``L / scale``, the map of the data as given.
+        Sets ``n_iter_`` and ``objective_history_`` (the objective L-BFGS
+        minimises). ``objective`` sees the data divided by ``scale``: the
+        callback receives ``L / scale``, the map of the data as given.
         """
         name = type(self).__name__
-        shape = L0.shape
-        last = {"loss": np.nan}
         start = time.perf_counter()
-
-        def loss_and_gradient(flat):
-            loss, gradient = objective.value_and_gradient(flat.reshape(shape))
-            last["loss"] = loss
-            return loss, gradient.ravel()
-
-        self.n_iter_ = 0
         if self.verbose:
             print(f"[{name}] {'Iteration':>10} {'Objective Value':>20} {'Time(s)':>10}")
             print(f"[{name}] {'-' * 42}")
 
-        def after_iteration(flat):
-            self.n_iter_ += 1
+        def after_iteration(n_iter, L, loss):
             if self.verbose:
-                print(f"[{name}] {self.n_iter_:>10} {self._reported(last['loss']):>20.6e} "
-                      f"{time.perf_counter() - start:>10.2f}")
+                print(
+                    f"[{name}] {n_iter:>10} {self._reported(loss):>20.6e} "
+                    f"{time.perf_counter() - start:>10.2f}"
+                )
                 sys.stdout.flush()
             if self.callback is not None:
-                self.callback(flat.reshape(shape) / scale, self.n_iter_)
+                self.callback(L / scale, n_iter)
 
+        # SciPy's own defaults when tol is None, as metric-learn leaves them
+        tol, gtol = (_SCIPY_FTOL, _SCIPY_GTOL) if self.tol is None else (self.tol, self.tol)
         with _blas_threads_for(objective.X.shape[0]):
-            result = minimize(
-                loss_and_gradient, L0.ravel(), method="L-BFGS-B", jac=True,
-                tol=self.tol, options={"maxiter": self.max_iter},
+            result = lbfgs_on_components(
+                objective.value_and_gradient,
+                L0,
+                max_iter=self.max_iter,
+                tol=tol,
+                gtol=gtol,
                 callback=after_iteration,
             )
-        self.n_iter_ = int(result.nit)
-        if result.status == 1:
-            warnings.warn(
-                f"{name} did not converge in max_iter={self.max_iter} iterations "
-                f"(objective {self._reported(result.fun):.6g}); increase max_iter or tol",
-                ConvergenceWarning,
-            )
+        final = self._reported(result.history[-1])
+        self._record_solve(
+            result.n_iter, result.history, result.converged, detail=f"objective {final:.6g}"
+        )
         if self.verbose:
-            print(f"[{name}] {result.message}; training took "
-                  f"{time.perf_counter() - start:.2f}s")
-        return result.x.reshape(shape)
+            state = "converged" if result.converged else "stopped at max_iter"
+            print(f"[{name}] {state}; training took {time.perf_counter() - start:.2f}s")
+        return result.x
 
     def _reported(self, loss):
         return loss
@@ -215,6 +212,9 @@ class NCA(_SoftmaxNeighbourLearner):
         The learned linear map ``L``; ``M = L.T @ L``.
     n_iter_ : int
         Number of L-BFGS iterations run.
+    objective_history_ : list of float
+        The objective L-BFGS minimises (minus the expected number of points
+        classified correctly) at the start and after each iteration.
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features,)

@@ -7,6 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
+from .._lazy import lazy_callable
 from .._sklearn_compat import Interval, StrOptions, _fit_context, check_array
 from .._validation import check_class_labels, check_tuples
 from ..base import (
@@ -18,7 +19,9 @@ from ..base import (
 )
 from ..constraints import Constraints
 from ..linalg import project_psd
-from ._oasis_kernels import oasis_updates, oasis_updates_dense
+
+oasis_updates = lazy_callable("mlearn.learners._oasis_kernels", "oasis_updates")
+oasis_updates_dense = lazy_callable("mlearn.learners._oasis_kernels", "oasis_updates_dense")
 
 __all__ = ["OASIS", "OASIS_Supervised", "update_order"]
 
@@ -49,8 +52,11 @@ def as_csr_rows(X):
         # sum_duplicates sorts in place: work on a copy of the user's matrix
         X = X.copy()
         X.sum_duplicates()
-    return (X.indptr.astype(np.int64), X.indices.astype(np.int64),
-            X.data.astype(np.float64, copy=False))
+    return (
+        X.indptr.astype(np.int64),
+        X.indices.astype(np.int64),
+        X.data.astype(np.float64, copy=False),
+    )
 
 
 def _update_kernel(X, n_features):
@@ -59,12 +65,14 @@ def _update_kernel(X, n_features):
     anchor_w = np.empty(n_features, dtype=np.float64)
     if not sp.issparse(X):
         X = np.ascontiguousarray(X, dtype=np.float64)
-        return lambda triplets, order, W, c: oasis_updates_dense(X, triplets, order, W, c,
-                                                                 diff_value, anchor_w)
+        return lambda triplets, order, W, c: oasis_updates_dense(
+            X, triplets, order, W, c, diff_value, anchor_w
+        )
     indptr, indices, data = as_csr_rows(X)
     diff_index = np.empty(n_features, dtype=np.int64)
-    return lambda triplets, order, W, c: oasis_updates(indptr, indices, data, triplets, order,
-                                                       W, c, diff_index, diff_value, anchor_w)
+    return lambda triplets, order, W, c: oasis_updates(
+        indptr, indices, data, triplets, order, W, c, diff_index, diff_value, anchor_w
+    )
 
 
 def _squared_row_norms(X):
@@ -90,8 +98,7 @@ class _BaseOASIS(BaseMetricLearner):
     def _initial_matrix(self, n_features):
         if isinstance(self.init, str):
             return np.eye(n_features)
-        W = check_array(self.init, dtype=np.float64, ensure_all_finite=True,
-                        input_name="init")
+        W = check_array(self.init, dtype=np.float64, ensure_all_finite=True, input_name="init")
         if W.shape != (n_features, n_features):
             raise ValueError(
                 f"init must be 'identity' or a matrix of shape ({n_features}, {n_features}) "
@@ -134,7 +141,7 @@ class _BaseOASIS(BaseMetricLearner):
         every = self.projection_every if self.projection is not None else None
         every = every or len(order)
         for start in range(0, len(order), every):
-            update(triplets, order[start:start + every], W, float(self.c))
+            update(triplets, order[start : start + every], W, float(self.c))
             self._project(W)
         if not np.all(np.isfinite(W)):
             raise ValueError(
@@ -263,8 +270,16 @@ class OASIS(BilinearMixin, TripletsClassifierMixin, _BaseOASIS):
     (2, 2)
     """
 
-    def __init__(self, c=1e-3, n_iter=100000, init="identity", projection=None,
-                 projection_every=None, preprocessor=None, random_state=None):
+    def __init__(
+        self,
+        c=1e-3,
+        n_iter=100000,
+        init="identity",
+        projection=None,
+        projection_every=None,
+        preprocessor=None,
+        random_state=None,
+    ):
         super().__init__(preprocessor=preprocessor)
         self.c = c
         self.n_iter = n_iter
@@ -282,8 +297,9 @@ class OASIS(BilinearMixin, TripletsClassifierMixin, _BaseOASIS):
             index = preprocessor.check_index_tuples(triplets, 3, "triplets")
             X = preprocessor.X
         else:
-            t = check_tuples(triplets, tuple_size=3, preprocessor=preprocessor,
-                             caller=type(self).__name__)
+            t = check_tuples(
+                triplets, tuple_size=3, preprocessor=preprocessor, caller=type(self).__name__
+            )
             X = t.reshape(-1, t.shape[2])
             index = np.arange(X.shape[0], dtype=np.int64).reshape(-1, 3)
         if reset:
@@ -429,9 +445,17 @@ class OASIS_Supervised(BilinearMixin, _BaseOASIS):
         "n_constraints": [Interval(Integral, 1, None, closed="left"), None],
     }
 
-    def __init__(self, c=1e-3, n_iter=100000, n_constraints=None, init="identity",
-                 projection=None, projection_every=None, preprocessor=None,
-                 random_state=None):
+    def __init__(
+        self,
+        c=1e-3,
+        n_iter=100000,
+        n_constraints=None,
+        init="identity",
+        projection=None,
+        projection_every=None,
+        preprocessor=None,
+        random_state=None,
+    ):
         super().__init__(preprocessor=preprocessor)
         self.c = c
         self.n_iter = n_iter
@@ -461,23 +485,21 @@ class OASIS_Supervised(BilinearMixin, _BaseOASIS):
                 f"{type(self).__name__} requires y to be passed, but the target y is None: "
                 "its triplets are drawn from class labels"
             )
-        X, y = self._prepare_points(X, y, reset=True, accept_sparse="csr",
-                                    ensure_min_samples=2)
+        X, y = self._prepare_points(X, y, reset=True, accept_sparse="csr", ensure_min_samples=2)
         check_class_labels(y)
         rng = check_random_state(self.random_state)
         n_constraints = self._n_constraints(y)
         with warnings.catch_warnings():
             if self.n_constraints is None:
                 # the default asks for as many triplets as updates, whatever the data size
-                warnings.filterwarnings("ignore", message="only .* distinct",
-                                        category=UserWarning)
+                warnings.filterwarnings("ignore", message="only .* distinct", category=UserWarning)
             triplets = Constraints(y).triplets(n_constraints, random_state=rng)
         if sp.issparse(X):
             X = sp.csr_matrix(X)
         return self._fit_rows(X, triplets, self._initial_matrix(X.shape[1]), rng)
 
     def _n_constraints(self, y):
-        """``n_constraints``, or by default ``n_iter`` up to half the similar pairs the labels give.
+        """``n_constraints``, or by default ``n_iter`` up to half the labels' similar pairs.
 
         Drawing distinct pairs gets slow as they run out: the default stops
         at half of them (the updates then take them in several passes).

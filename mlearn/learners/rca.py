@@ -10,7 +10,7 @@ from sklearn.covariance import ledoit_wolf_shrinkage
 from sklearn.utils import check_random_state
 
 from .._sklearn_compat import Interval, _fit_context
-from .._validation import check_class_labels
+from .._validation import check_class_labels, check_n_components
 from ..base import BaseMetricLearner, MahalanobisMixin
 from ..constraints import Constraints
 from ..linalg import power_of_two_scale
@@ -152,11 +152,7 @@ class RCA(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
 
     def _fit_chunks(self, X, chunks):
         n_features = X.shape[1]
-        n_components = n_features if self.n_components is None else self.n_components
-        if n_components > n_features:
-            raise ValueError(
-                f"n_components={n_components} must be at most n_features={n_features}"
-            )
+        n_components = check_n_components(self.n_components, n_features)
         # covariances of data beyond 2**+-100 under- or overflow: fit on X / s
         # (exact) and scale the map back
         scale = power_of_two_scale(X)
@@ -264,8 +260,9 @@ class RCA_Supervised(RCA):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, n_components=None, n_chunks=100, chunk_size=2,
-                 preprocessor=None, random_state=None):
+    def __init__(
+        self, n_components=None, n_chunks=100, chunk_size=2, preprocessor=None, random_state=None
+    ):
         super().__init__(n_components=n_components, preprocessor=preprocessor)
         self.n_chunks = n_chunks
         self.chunk_size = chunk_size
@@ -310,7 +307,8 @@ class RCA_Supervised(RCA):
             )
             n_chunks = capacity
         chunks = Constraints(codes).chunks(
-            n_chunks=n_chunks, chunk_size=self.chunk_size,
+            n_chunks=n_chunks,
+            chunk_size=self.chunk_size,
             random_state=check_random_state(self.random_state),
         )
         self.chunks_ = chunks

@@ -7,29 +7,51 @@ import numpy as np
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
+from .._lazy import lazy_callable
 from .._sklearn_compat import Interval, StrOptions, _fit_context, check_array
 from ..base import BaseMetricLearner, MahalanobisMixin, TripletsClassifierMixin
 from ..constraints import Constraints
 from ..linalg import components_from_metric, power_of_two_scale
-from ._scml_kernels import scml_dual_averaging, triplet_hinge_mean
+
+# the unvalidated entry: the learner has checked its arguments
+from ..pairwise._api import _kneighbors as kneighbors
 from ._supervised import SupervisedMixin
 
 __all__ = ["SCML", "SCML_Supervised"]
+
+scml_dual_averaging = lazy_callable("mlearn.learners._scml_kernels", "scml_dual_averaging")
+triplet_hinge_mean = lazy_callable("mlearn.learners._scml_kernels", "triplet_hinge_mean")
+# scikit-learn's clustering adds about 0.1 s to importing mlearn; only fit needs it
+KMeans = lazy_callable("sklearn.cluster", "KMeans")
 
 # AdaGrad's floor in the step size (avoids dividing by a zero gradient history).
 _DELTA = 1e-3
 
 
-def _stage_random_state(random_state):
-    """Random state for one stage of the fit (bases, k-means, mini-batches).
+def _stage_random_states(random_state):
+    """A function giving each stage of a fit (bases, k-means, mini-batches) its random state.
 
-    An integer seeds every stage afresh, as metric-learn does, so that a seed
-    gives the same bases and batches there and here; a RandomState instance
-    is shared by the stages.
+    Every stage starts from the same state: that of ``RandomState(seed)`` for
+    an integer seed, a fresh generator per stage as metric-learn seeds them,
+    so that a seed gives the same bases and batches there and here; for a
+    RandomState instance (NumPy's global one for None), a copy of its
+    current state, after which the instance is advanced by one draw. So
+    ``RandomState(0)`` fits as ``0`` does, and a second fit with the same
+    instance draws afresh, as scikit-learn's convention has it.
     """
     if isinstance(random_state, Integral) and not isinstance(random_state, bool):
-        return np.random.RandomState(random_state)
-    return check_random_state(random_state)
+        state = np.random.RandomState(random_state).get_state()
+    else:
+        rng = check_random_state(random_state)
+        state = rng.get_state()
+        rng.random_sample()
+
+    def stage():
+        rng = np.random.RandomState()
+        rng.set_state(state)
+        return rng
+
+    return stage
 
 
 def scml_objective(Z, triplets, weights, beta):
@@ -89,7 +111,6 @@ def metric_from_basis(basis, weights):
 class _BaseSCML(BaseMetricLearner):
     """Parameters and solver shared by :class:`SCML` and :class:`SCML_Supervised`."""
 
-
     _parameter_constraints = {
         **BaseMetricLearner._parameter_constraints,
         "beta": [Interval(Real, 0, None, closed="left")],
@@ -104,15 +125,10 @@ class _BaseSCML(BaseMetricLearner):
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
     }
 
-    def _check_iterations(self):
-        if self.output_iter > self.max_iter:
-            raise ValueError(
-                f"output_iter={self.output_iter} must be at most max_iter={self.max_iter}"
-            )
-
     def _basis_from_array(self, n_features):
-        basis = check_array(self.basis, dtype=np.float64, ensure_all_finite=True,
-                            input_name="basis")
+        basis = check_array(
+            self.basis, dtype=np.float64, ensure_all_finite=True, input_name="basis"
+        )
         if basis.shape[1] != n_features:
             raise ValueError(
                 f"basis must have shape (n_basis, {n_features}) to match the data's "
@@ -125,42 +141,59 @@ class _BaseSCML(BaseMetricLearner):
             )
         return basis.copy()
 
-    def _fit_triplets(self, X, triplets, basis, scale=1.0):
+    def _fit_triplets(self, X, triplets, basis, stage_rng, scale=1.0):
         """Learn the basis weights on index triplets into ``X`` and set ``components_``.
 
         ``X`` is the data divided by ``scale``, so ``components_`` is the
-        learned map divided by ``scale``.
+        learned map divided by ``scale``; ``stage_rng()`` gives the random
+        state of the mini-batches (see ``_stage_random_states``).
         """
         name = type(self).__name__
         n_triplets = triplets.shape[0]
         n_basis = basis.shape[0]
         XB = np.ascontiguousarray(X @ basis.T)
         triplets = np.ascontiguousarray(triplets, dtype=np.int64)
-        rng = _stage_random_state(self.random_state)
-        batches = rng.randint(0, n_triplets, size=(self.max_iter, self.batch_size)).astype(
-            np.int64
+        batches = (
+            stage_rng()
+            .randint(0, n_triplets, size=(self.max_iter, self.batch_size))
+            .astype(np.int64)
         )
         w = np.zeros(n_basis)
         avg_grad = np.zeros(n_basis)
         ada_grad = np.zeros(n_basis)
         rows = np.empty((self.batch_size, n_basis))
         grad = np.empty(n_basis)
-        checkpoints = list(range(self.output_iter, self.max_iter + 1, self.output_iter))
+        # an interval longer than the run means one evaluation, at the end
+        every = min(self.output_iter, self.max_iter)
+        checkpoints = list(range(every, self.max_iter + 1, every))
         if checkpoints[-1] != self.max_iter:
             checkpoints.append(self.max_iter)
         best_obj, best_w, done = np.inf, None, 0
         # small products in a long loop: extra BLAS threads only add contention
         with threadpool_limits(limits=1, user_api="blas"):
             for stop in checkpoints:
-                scml_dual_averaging(XB, triplets, batches[done:stop], done, w, avg_grad,
-                                    ada_grad, float(self.beta), float(self.gamma), _DELTA,
-                                    rows, grad)
+                scml_dual_averaging(
+                    XB,
+                    triplets,
+                    batches[done:stop],
+                    done,
+                    w,
+                    avg_grad,
+                    ada_grad,
+                    float(self.beta),
+                    float(self.gamma),
+                    _DELTA,
+                    rows,
+                    grad,
+                )
                 done = stop
                 L = components_from_metric(metric_from_basis(basis, w), check_psd=False)
                 obj = scml_objective(X @ L.T, triplets, w, self.beta)
                 if self.verbose:
-                    print(f"[{name}] iter {done} obj {obj:.6f} active bases "
-                          f"{int(np.count_nonzero(w))}")
+                    print(
+                        f"[{name}] iter {done} obj {obj:.6f} active bases "
+                        f"{int(np.count_nonzero(w))}"
+                    )
                 if obj < best_obj:
                     best_obj, best_w = obj, w.copy()
         self.n_iter_ = done
@@ -273,8 +306,9 @@ def pair_diffs_basis(X, triplets, n_basis, rng):
     -------
     basis : ndarray of shape (n_found, n_features)
     """
-    diffs = np.vstack([X[triplets[:, 0]] - X[triplets[:, 1]],
-                       X[triplets[:, 0]] - X[triplets[:, 2]]])
+    diffs = np.vstack(
+        [X[triplets[:, 0]] - X[triplets[:, 1]], X[triplets[:, 0]] - X[triplets[:, 2]]]
+    )
     norms = np.linalg.norm(diffs, axis=1)
     if not np.any(norms > 0):
         raise ValueError(
@@ -342,18 +376,17 @@ def lda_basis(X, y, n_basis, random_state):
     -------
     basis : ndarray of shape (n_found, n_features)
     """
-    from sklearn.cluster import KMeans
-
-    from ..pairwise import kneighbors
-
     classes, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
     n_classes = len(classes)
     n_features = X.shape[1]
     num_eig = min(n_classes - 1, n_features)
     n_clusters = int(np.ceil(n_basis / (2 * num_eig)))
     algorithm = "elkan" if n_clusters > 1 else "lloyd"  # elkan needs two clusters
-    centres = KMeans(n_clusters=n_clusters, n_init=10, random_state=random_state,
-                     algorithm=algorithm).fit(X).cluster_centers_
+    centres = (
+        KMeans(n_clusters=n_clusters, n_init=10, random_state=random_state, algorithm=algorithm)
+        .fit(X)
+        .cluster_centers_
+    )
     scales = (20, 50) if n_features > 50 else (10, 20)
     k_class = np.minimum(counts[None, :], np.array(scales)[:, None])  # (2, n_classes)
     neighbours = []  # per class: (n_clusters, k_class[1, c]) global indices
@@ -397,7 +430,8 @@ class SCML(MahalanobisMixin, TripletsClassifierMixin, _BaseSCML):
     ----------
     beta : float, default=1e-5
         Weight of the L1 penalty on the basis weights (sparsity).
-    basis : {'triplet_diffs', 'pair_diffs'} or array-like of shape (n_basis, n_features), default='triplet_diffs'
+    basis : {'triplet_diffs', 'pair_diffs'} or array-like of shape \
+            (n_basis, n_features), default='triplet_diffs'
         - 'triplet_diffs': orthonormal frames from the eigen-decomposition of
           sums of outer products of the triplets' positive minus negative
           differences, ``n_features`` triplets at a time (half of the
@@ -415,9 +449,10 @@ class SCML(MahalanobisMixin, TripletsClassifierMixin, _BaseSCML):
     max_iter : int, default=10000
         Number of mini-batch iterations.
     output_iter : int, default=500
-        Every ``output_iter`` iterations the full objective is evaluated (and
-        printed when ``verbose``); the weights with the best objective are
-        kept.
+        Every ``output_iter`` iterations, and after the last, the full
+        objective is evaluated (and printed when ``verbose``); the weights
+        with the best objective are kept. A value above ``max_iter`` means
+        one evaluation, at the end.
     batch_size : int, default=10
         Triplets per iteration.
     verbose : bool, default=False
@@ -425,7 +460,10 @@ class SCML(MahalanobisMixin, TripletsClassifierMixin, _BaseSCML):
     preprocessor : array-like of shape (n_samples, n_features), callable or None, default=None
         Lets triplets be given as ``(n_triplets, 3)`` indices.
     random_state : int, RandomState instance or None, default=None
-        Seeds the bases and the mini-batches.
+        Seeds the bases and the mini-batches. Each stage starts from the
+        seed's state, so ``np.random.RandomState(0)`` gives the result of
+        ``0``; a RandomState instance is then advanced, so that the next fit
+        with it differs.
     n_components : int, default=None
         Number of rows of ``components_``: the leading eigen-directions of
         M. None keeps n_features.
@@ -473,9 +511,20 @@ class SCML(MahalanobisMixin, TripletsClassifierMixin, _BaseSCML):
     array([1, 1, 1, 1])
     """
 
-    def __init__(self, beta=1e-5, basis="triplet_diffs", n_basis=None, gamma=5e-3,
-                 max_iter=10000, output_iter=500, batch_size=10, verbose=False,
-                 preprocessor=None, random_state=None, n_components=None):
+    def __init__(
+        self,
+        beta=1e-5,
+        basis="triplet_diffs",
+        n_basis=None,
+        gamma=5e-3,
+        max_iter=10000,
+        output_iter=500,
+        batch_size=10,
+        verbose=False,
+        preprocessor=None,
+        random_state=None,
+        n_components=None,
+    ):
         super().__init__(preprocessor=preprocessor)
         self.beta = beta
         self.basis = basis
@@ -504,7 +553,6 @@ class SCML(MahalanobisMixin, TripletsClassifierMixin, _BaseSCML):
         -------
         self : SCML
         """
-        self._check_iterations()
         triplets = self._prepare_tuples(triplets, reset=True)
         n_features = triplets.shape[2]
         X, index = np.unique(triplets.reshape(-1, n_features), axis=0, return_inverse=True)
@@ -515,13 +563,13 @@ class SCML(MahalanobisMixin, TripletsClassifierMixin, _BaseSCML):
         if scale != 1.0:
             X = X / scale
         index = satisfiable_triplets(X, index.reshape(-1, 3), type(self).__name__)
+        stage_rng = _stage_random_states(self.random_state)
         if isinstance(self.basis, str):
             n_basis = 80 * n_features if self.n_basis is None else self.n_basis
-            basis = _BASIS_BUILDERS[self.basis](X, index, n_basis,
-                                                _stage_random_state(self.random_state))
+            basis = _BASIS_BUILDERS[self.basis](X, index, n_basis, stage_rng())
         else:
             basis = self._basis_from_array(n_features)
-        return self._fit_triplets(X, index, basis, scale)
+        return self._fit_triplets(X, index, basis, stage_rng, scale)
 
 
 class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
@@ -545,7 +593,8 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
         largest class leaves fewer points outside it.
     beta : float, default=1e-5
         Weight of the L1 penalty on the basis weights.
-    basis : {'lda', 'triplet_diffs', 'pair_diffs'} or array-like of shape (n_basis, n_features), default='lda'
+    basis : {'lda', 'triplet_diffs', 'pair_diffs'} or array-like of shape \
+            (n_basis, n_features), default='lda'
         - 'lda': LDA directions of the ``k`` nearest points of each class
           around ``ceil(n_basis / (2 * (n_classes - 1)))`` k-means centres, at
           two scales (``k`` = 10 and 20, or 20 and 50 above 50 features).
@@ -561,7 +610,8 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
     max_iter : int, default=10000
         Number of mini-batch iterations.
     output_iter : int, default=500
-        Iterations between evaluations of the full objective.
+        Iterations between evaluations of the full objective (also evaluated
+        after the last); above ``max_iter``, one evaluation at the end.
     batch_size : int, default=10
         Triplets per iteration.
     verbose : bool, default=False
@@ -569,7 +619,8 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
     preprocessor : array-like of shape (n_samples, n_features), callable or None, default=None
         Lets ``X`` be given as a 1-D array of indices.
     random_state : int, RandomState instance or None, default=None
-        Seeds k-means, the bases and the mini-batches.
+        Seeds k-means, the bases and the mini-batches, as in :class:`SCML`
+        (``np.random.RandomState(0)`` gives the result of ``0``).
     n_components : int, default=None
         Number of rows of ``components_`` (leading eigen-directions of M).
 
@@ -607,7 +658,6 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
     (150, 4)
     """
 
-
     _parameter_constraints = {
         **_BaseSCML._parameter_constraints,
         "basis": [StrOptions({"lda", "triplet_diffs", "pair_diffs"}), "array-like"],
@@ -615,9 +665,22 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
         "k_impostor": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, k_genuine=3, k_impostor=10, beta=1e-5, basis="lda", n_basis=None,
-                 gamma=5e-3, max_iter=10000, output_iter=500, batch_size=10, verbose=False,
-                 preprocessor=None, random_state=None, n_components=None):
+    def __init__(
+        self,
+        k_genuine=3,
+        k_impostor=10,
+        beta=1e-5,
+        basis="lda",
+        n_basis=None,
+        gamma=5e-3,
+        max_iter=10000,
+        output_iter=500,
+        batch_size=10,
+        verbose=False,
+        preprocessor=None,
+        random_state=None,
+        n_components=None,
+    ):
         super().__init__(preprocessor=preprocessor)
         self.k_genuine = k_genuine
         self.k_impostor = k_impostor
@@ -665,7 +728,6 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
         -------
         self : SCML_Supervised
         """
-        self._check_iterations()
         X, y = self._validate_supervised(X, y)
         X = np.asarray(X, dtype=np.float64)
         # points beyond 2**±100 are fitted at a power-of-two scale (exact),
@@ -676,6 +738,7 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
         k_genuine, k_impostor = self._neighbour_counts(y)
         triplets = Constraints(y).generate_knntriplets(X, k_genuine, k_impostor)
         triplets = satisfiable_triplets(X, triplets, type(self).__name__)
+        stage_rng = _stage_random_states(self.random_state)
         n_samples, n_features = X.shape
         if isinstance(self.basis, str) and self.basis == "lda":
             n_classes = len(np.unique(y))
@@ -696,11 +759,10 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
                     f"({n_classes}); the metric may discriminate poorly",
                     UserWarning,
                 )
-            basis = lda_basis(X, y, n_basis, _stage_random_state(self.random_state))
+            basis = lda_basis(X, y, n_basis, stage_rng())
         elif isinstance(self.basis, str):
             n_basis = 80 * n_features if self.n_basis is None else self.n_basis
-            basis = _BASIS_BUILDERS[self.basis](X, triplets, n_basis,
-                                                _stage_random_state(self.random_state))
+            basis = _BASIS_BUILDERS[self.basis](X, triplets, n_basis, stage_rng())
         else:
             basis = self._basis_from_array(n_features)
-        return self._fit_triplets(X, triplets, basis, scale)
+        return self._fit_triplets(X, triplets, basis, stage_rng, scale)

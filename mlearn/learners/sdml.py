@@ -6,16 +6,16 @@ from numbers import Integral, Real
 import numpy as np
 from scipy.linalg import eigh
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
+from .._validation import user_stacklevel
 from ..base import BaseMetricLearner, MahalanobisMixin, PairsClassifierMixin
-from ..linalg import components_from_metric, initialize_metric, power_of_two_scale
+from ..linalg import components_from_metric, initialize_metric
 from ._supervised import (
     SUPERVISED_PARAMETER_CONSTRAINTS,
+    PairsFitMixin,
     SupervisedMixin,
-    check_calibration_params,
-    split_pairs,
+    scaled_pairs,
 )
 from .itml import check_prior_pd, rescale_given_metric
 
@@ -187,7 +187,7 @@ def _relative_error_bound(P, w, V, S, penalty):
     return decrement / (1.0 - decrement) if decrement < 1 else np.inf
 
 
-class _BaseSDML(BaseMetricLearner):
+class _BaseSDML(PairsFitMixin, BaseMetricLearner):
     """Parameters and solver shared by :class:`SDML` and :class:`SDML_Supervised`."""
 
     _parameter_constraints = {
@@ -200,15 +200,13 @@ class _BaseSDML(BaseMetricLearner):
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
     }
 
-    def _fit_pairs(self, pairs, y, random_state):
+    def _fit_pairs(self, pairs, y, random_state, labelled=None):
+        """Run SDML on validated pairs (n_pairs, 2, n_features) with labels +1/-1.
+
+        ``labelled`` is not used.
+        """
         name = type(self).__name__
-        # squared distances of data beyond 2**+-100 under- or overflow: fit on
-        # pairs / s (exact) and scale the map back
-        scale = power_of_two_scale(pairs)
-        if scale != 1.0:
-            pairs = pairs / scale
-        diffs, y = split_pairs(pairs, y)
-        points = np.unique(pairs.reshape(-1, pairs.shape[2]), axis=0).astype(np.float64)
+        diffs, y, points, scale = scaled_pairs(pairs, y)
         M0 = initialize_metric(self.prior, points, random_state=random_state, name="prior")
         M0 = rescale_given_metric(M0, self.prior, scale, "prior", name)
         M0 = check_prior_pd(M0, "prior", name)
@@ -225,14 +223,15 @@ class _BaseSDML(BaseMetricLearner):
                 f"{name}: the graphical lasso did not converge in {self.n_iter_} "
                 "iterations; the metric is the last iterate",
                 ConvergenceWarning,
-                stacklevel=5,
+                stacklevel=user_stacklevel(),
             )
         if self.verbose:
-            print(f"[{name}] graphical lasso: {self.n_iter_} ADMM iterations, "
-                  f"{int(np.sum(M[np.triu_indices_from(M, 1)] != 0))} non-zero "
-                  "off-diagonal entries")
-        self.components_ = components_from_metric(
-            M, self.n_components, check_psd=False) / scale
+            print(
+                f"[{name}] graphical lasso: {self.n_iter_} ADMM iterations, "
+                f"{int(np.sum(M[np.triu_indices_from(M, 1)] != 0))} non-zero "
+                "off-diagonal entries"
+            )
+        self.components_ = components_from_metric(M, self.n_components, check_psd=False) / scale
         return self
 
     def _make_positive_definite(self, S, prior_inv, loss, name):
@@ -250,7 +249,7 @@ class _BaseSDML(BaseMetricLearner):
             f"solution; its spectrum was shifted by {shift:.3g}. To avoid the shift, use "
             f"balance_param < {limit:.3g} (balance_param={self.balance_param}).",
             UserWarning,
-            stacklevel=5,
+            stacklevel=user_stacklevel(),
         )
         if self.verbose:
             print(f"[{name}] spectrum shifted by {shift:.6g}")
@@ -349,8 +348,16 @@ class SDML(MahalanobisMixin, PairsClassifierMixin, _BaseSDML):
     array([ 1,  1, -1, -1])
     """
 
-    def __init__(self, balance_param=0.5, sparsity_param=0.01, prior="identity",
-                 verbose=False, preprocessor=None, random_state=None, n_components=None):
+    def __init__(
+        self,
+        balance_param=0.5,
+        sparsity_param=0.01,
+        prior="identity",
+        verbose=False,
+        preprocessor=None,
+        random_state=None,
+        n_components=None,
+    ):
         self.balance_param = balance_param
         self.sparsity_param = sparsity_param
         self.prior = prior
@@ -377,10 +384,7 @@ class SDML(MahalanobisMixin, PairsClassifierMixin, _BaseSDML):
         -------
         self : SDML
         """
-        calibration_params = check_calibration_params(calibration_params)
-        pairs = self._prepare_tuples(pairs, reset=True, name="pairs")
-        self._fit_pairs(pairs, y, check_random_state(self.random_state))
-        return self.calibrate_threshold(pairs, y, **calibration_params)
+        return self._fit_labelled_pairs(pairs, y, calibration_params)
 
 
 class SDML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSDML):
@@ -452,9 +456,17 @@ class SDML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSDML):
         **SUPERVISED_PARAMETER_CONSTRAINTS,
     }
 
-    def __init__(self, balance_param=0.5, sparsity_param=0.01, prior="identity",
-                 n_constraints=None, verbose=False, preprocessor=None, random_state=None,
-                 n_components=None):
+    def __init__(
+        self,
+        balance_param=0.5,
+        sparsity_param=0.01,
+        prior="identity",
+        n_constraints=None,
+        verbose=False,
+        preprocessor=None,
+        random_state=None,
+        n_components=None,
+    ):
         self.balance_param = balance_param
         self.sparsity_param = sparsity_param
         self.prior = prior
@@ -479,7 +491,4 @@ class SDML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSDML):
         -------
         self : SDML_Supervised
         """
-        X, y = self._validate_supervised(X, y)
-        rng = check_random_state(self.random_state)
-        pairs, pair_labels = self._label_pairs(X, y, rng)
-        return self._fit_pairs(pairs, pair_labels, rng)
+        return self._fit_drawn_pairs(X, y)

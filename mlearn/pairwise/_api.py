@@ -1,69 +1,36 @@
-"""Public entry points: validate, pick a backend, dispatch."""
+"""Public entry points: validate, pick a backend, dispatch.
 
-import numbers
+The public functions check their parameters (``validate_params``) and call
+private twins of the same signature, ``_pairwise_distances``,
+``_paired_distances`` and ``_kneighbors``, which check the arrays but trust
+the other arguments: mlearn's own code calls those in its loops.
+"""
+
+from numbers import Integral
 
 import numpy as np
 
-from .._blas import blas_threads_for
-from .._sklearn_compat import check_array
-from . import _cupy, _dask, _numba, _numpy
-from ._chunking import resolve_working_memory
-from ._metrics import check_backend, check_params, get_metric
+from .._sklearn_compat import Interval, Options, StrOptions, validate_params
+from . import _dask
+from ._backends import (
+    BACKEND_OPTIONS,
+    get_backend,
+    import_cupy,
+    is_cupy_array,
+    resolve_backend,
+)
+from ._chunking import POSITIVE_MIB, resolve_working_memory
+from ._inputs import check_candidates, check_one, refuse_sparse
+from ._metrics import METRIC_OPTIONS, get_metric
 from ._scaling import rescale, scale_back, sum_of_squares
 
-
-def _refuse_sparse(array, name):
-    if hasattr(array, "toarray") or hasattr(array, "tocsr"):
-        raise TypeError(f"{name} must be a dense array; sparse input is not supported "
-                        f"(convert it with {name}.toarray())")
-
-
-def _check_device_array(xp, array, name):
-    """Validation of CuPy inputs, mirroring ``check_array`` without a host copy."""
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array, got {array.ndim} dimension(s)")
-    if array.shape[0] < 1 or array.shape[1] < 1:
-        raise ValueError(f"{name} must have at least one row and one column, "
-                         f"got shape {array.shape}")
-    if array.dtype not in (np.float32, np.float64):
-        array = array.astype(np.float64)
-    if not bool(xp.all(xp.isfinite(array))):
-        raise ValueError(f"Input {name} contains NaN or infinity.")
-    return array
-
-
-def _check_one(xp, array, name):
-    """``(validated array, its sum of squares or None when not yet known)``."""
-    if xp is np:
-        squares = _plain_finite_squares(array)
-        if squares is not None:
-            return array, squares
-        shape = getattr(array, "shape", ())
-        if len(shape) == 2 and 0 in shape:
-            raise ValueError(f"{name} must have at least one row and one column, "
-                             f"got shape {shape}")
-        return check_array(array, dtype=(np.float64, np.float32),
-                           ensure_all_finite=True, input_name=name), None
-    return _check_device_array(xp, array, name), None
-
-
-def _plain_finite_squares(array):
-    """The sum of squares of a non-empty 2-D float32/float64 ndarray of
-    finite values; None for anything else.
-
-    Such an array needs nothing from ``check_array``, whose bookkeeping costs
-    more than the distances of a few dozen points. The sum of squares (one
-    pass, as cheap as a plain sum) also tells ``_scaling`` whether the data
-    are of ordinary magnitude. A non-finite sum sends the array through
-    ``check_array``, which names the offending values (or accepts it, when
-    only the sum overflowed).
-    """
-    if not (type(array) is np.ndarray and array.ndim == 2
-            and array.dtype in (np.float64, np.float32)
-            and array.shape[0] > 0 and array.shape[1] > 0):
-        return None
-    squares = sum_of_squares(np, array)
-    return squares if np.isfinite(squares) else None
+# the arrays are checked by ``_inputs`` (sparse matrices named as such, NaN...)
+_CONSTRAINTS = {
+    "metric": [StrOptions(set(METRIC_OPTIONS))],
+    "backend": [StrOptions(set(BACKEND_OPTIONS))],
+    "working_memory": [POSITIVE_MIB, None],
+    "n_jobs": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1}), None],
+}
 
 
 def _prepare(X, Y, metric, metric_params, xp=np, names=("X", "Y"), paired=False):
@@ -76,30 +43,27 @@ def _prepare(X, Y, metric, metric_params, xp=np, names=("X", "Y"), paired=False)
     """
     entry = get_metric(metric)
     same = Y is None or Y is X
-    X, sq_x = _check_one(xp, X, names[0])
-    Y, sq_y = (X, sq_x) if same else _check_one(xp, Y, names[1])
+    X, sq_x = check_one(xp, X, names[0])
+    Y, sq_y = (X, sq_x) if same else check_one(xp, Y, names[1])
     if paired:
         if X.shape != Y.shape:
-            raise ValueError(f"{names[0]} and {names[1]} must have the same shape, "
-                             f"got {X.shape} and {Y.shape}")
+            raise ValueError(
+                f"{names[0]} and {names[1]} must have the same shape, got {X.shape} and {Y.shape}"
+            )
     elif X.shape[1] != Y.shape[1]:
-        raise ValueError(f"{names[0]} has {X.shape[1]} features but {names[1]} has "
-                         f"{Y.shape[1]}; they must match")
+        raise ValueError(
+            f"{names[0]} has {X.shape[1]} features but {names[1]} has "
+            f"{Y.shape[1]}; they must match"
+        )
     dtype = np.float32 if (X.dtype == np.float32 and Y.dtype == np.float32) else np.float64
     X = X.astype(dtype, copy=False)
     Y = X if same else Y.astype(dtype, copy=False)
-    if entry.histogram:
-        for array, name in ((X, names[0]), (Y, names[1])):
-            if bool(xp.any(array < 0)):
-                raise ValueError(f"metric {entry.name!r} compares histograms: "
-                                 f"{name} must be non-negative")
-            if entry.name == "jensen_shannon" and not _positive_row_sums(xp, array):
-                raise ValueError(f"metric 'jensen_shannon' needs every row of {name} "
-                                 "to have a positive sum")
-    params = check_params(entry, metric_params, X.shape[1])
-    for key in ("L", "M"):
-        if key in params:
-            params[key] = xp.asarray(params[key], dtype=dtype)
+    entry.validate_rows(xp, X, names[0])
+    if not same:
+        entry.validate_rows(xp, Y, names[1])
+    params = entry.check_params(metric_params, X.shape[1])
+    if entry.matrix:
+        params[entry.matrix] = xp.asarray(params[entry.matrix], dtype=dtype)
     exponent = 0
     if entry.degree:
         if sq_x is None:
@@ -112,56 +76,86 @@ def _prepare(X, Y, metric, metric_params, xp=np, names=("X", "Y"), paired=False)
     return entry, X, Y, same, params, exponent
 
 
-def _positive_row_sums(xp, array):
-    with np.errstate(over="ignore"):  # a sum that overflows is positive
-        return bool(xp.all(xp.sum(array, axis=1) > 0))
-
-
-def _resolve(backend, on_gpu):
-    check_backend(backend)
-    if backend == "auto":
-        return "cupy" if on_gpu else "numba"
-    return backend
-
-
-def _placement(X, Y, backend):
-    """(namespace to validate in, whether inputs live on a GPU, backend to run)."""
-    on_gpu = _cupy.is_cupy_array(X) or (Y is not None and _cupy.is_cupy_array(Y))
-    backend = _resolve(backend, on_gpu)
-    if backend == "cupy" or on_gpu:
-        cupy = _cupy.import_cupy()
-        return cupy, on_gpu, backend
-    return np, on_gpu, backend
-
-
 def _to(xp, array):
     """Move ``array`` into namespace ``xp`` (host <-> device)."""
     if array is None:
         return None
     if xp is np:
-        return array.get() if _cupy.is_cupy_array(array) else np.asarray(array)
+        return array.get() if is_cupy_array(array) else np.asarray(array)
     return xp.asarray(array)
 
 
-def _run(X, Y, backend, compute, names=("X", "Y")):
-    """Run ``compute(xp, backend, X, Y)`` where the backend lives; return where
-    X lives. Sparse input is refused before anything is converted."""
-    _refuse_sparse(X, names[0])
-    _refuse_sparse(Y, names[1])
-    xp, on_gpu, backend = _placement(X, Y, backend)
-    work_xp = xp if backend == "cupy" else np
+def _run(on, X, Y, backend, names, *args):
+    """``on(xp, backend, X, Y, *args)`` where the backend lives, returned where
+    X lives (``on``: one of the ``_..._on`` functions below). Sparse input is
+    refused before anything is converted."""
+    refuse_sparse(X, names[0])
+    refuse_sparse(Y, names[1])
+    on_gpu = is_cupy_array(X) or (Y is not None and is_cupy_array(Y))
+    backend = resolve_backend(backend, on_gpu)
+    work_xp = import_cupy() if backend == "cupy" else np
     same = Y is None or Y is X
     Xw = _to(work_xp, X)
     Yw = Xw if same else _to(work_xp, Y)
-    result = compute(work_xp, backend, Xw, None if same else Yw)
-    home = xp if on_gpu else np
+    result = on(work_xp, backend, Xw, None if same else Yw, *args)
+    home = import_cupy() if on_gpu else np
     if isinstance(result, tuple):
         return tuple(_to(home, r) for r in result)
     return _to(home, result)
 
 
-def pairwise_distances(X, Y=None, metric="euclidean", *, backend="auto",
-                       working_memory=None, n_jobs=None, **metric_params):
+def _pairwise_on(xp, backend, X, Y, metric, metric_params, working_memory, n_jobs=None):
+    """``pairwise_distances`` once the namespace ``xp`` and backend are settled."""
+    entry, X, Y, same, params, exponent = _prepare(X, Y, metric, metric_params, xp)
+    out = get_backend(backend).pairwise(xp, entry, X, Y, params, same, working_memory, n_jobs)
+    return scale_back(xp, out, exponent)
+
+
+def _paired_on(xp, backend, A, B, metric, metric_params, working_memory, n_jobs=None):
+    """``paired_distances`` once the namespace ``xp`` and backend are settled."""
+    entry, A, B, _, params, exponent = _prepare(
+        A, B, metric, metric_params, xp, names=("A", "B"), paired=True
+    )
+    out = get_backend(backend).paired(xp, entry, A, B, params, working_memory, n_jobs)
+    return scale_back(xp, out, exponent)
+
+
+def _kneighbors_on(
+    xp,
+    backend,
+    X,
+    Y,
+    metric,
+    metric_params,
+    n_neighbors,
+    exclude_self,
+    working_memory,
+    n_jobs=None,
+):
+    """``kneighbors`` once the namespace ``xp`` and backend are settled."""
+    entry, X, Y, same, params, exponent = _prepare(X, Y, metric, metric_params, xp)
+    check_candidates(X.shape[0], Y.shape[0], n_neighbors, exclude_self)
+    dist, ind = get_backend(backend).kneighbors(
+        xp, entry, X, Y, params, same, n_neighbors, exclude_self, working_memory, n_jobs
+    )
+    # ranked on the rescaled data, where no distance overflows
+    return scale_back(xp, dist, exponent), ind
+
+
+# -- the public functions and their unvalidated twins -------------------------------------
+
+
+@validate_params(_CONSTRAINTS, prefer_skip_nested_validation=True)
+def pairwise_distances(
+    X,
+    Y=None,
+    metric="euclidean",
+    *,
+    backend="auto",
+    working_memory=None,
+    n_jobs=None,
+    **metric_params,
+):
     """Distances (or similarities) between every row of X and every row of Y.
 
     Parameters
@@ -260,42 +254,39 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, backend="auto",
     array([[1.        ],
            [4.47213595]])
     """
-    get_metric(metric)
+    return _pairwise_distances(
+        X,
+        Y,
+        metric,
+        backend=backend,
+        working_memory=working_memory,
+        n_jobs=n_jobs,
+        **metric_params,
+    )
+
+
+def _pairwise_distances(
+    X,
+    Y=None,
+    metric="euclidean",
+    *,
+    backend="auto",
+    working_memory=None,
+    n_jobs=None,
+    **metric_params,
+):
+    """:func:`pairwise_distances` without the check of its parameters."""
     working_memory = resolve_working_memory(working_memory)
-    _check_n_jobs(n_jobs)
     if _dask.involves_dask(X, Y):
-        return _dask.pairwise_distances(X, Y, metric, backend, working_memory, n_jobs,
-                                        metric_params)
-
-    def compute(xp, backend, X, Y):
-        return _pairwise(xp, backend, X, Y, metric, metric_params, working_memory,
-                         n_jobs)
-
-    return _run(X, Y, backend, compute)
+        return _dask.pairwise_distances(
+            X, Y, metric, backend, working_memory, n_jobs, metric_params
+        )
+    return _run(
+        _pairwise_on, X, Y, backend, ("X", "Y"), metric, metric_params, working_memory, n_jobs
+    )
 
 
-def _pairwise(xp, backend, X, Y, metric, metric_params, working_memory, n_jobs=None):
-    """``pairwise_distances`` once the namespace ``xp`` and backend are settled."""
-    entry, X, Y, same, params, exponent = _prepare(X, Y, metric, metric_params, xp)
-    return _pairwise_prepared(xp, backend, entry, X, Y, same, params, exponent,
-                              working_memory, n_jobs)
-
-
-def _pairwise_prepared(xp, backend, entry, X, Y, same, params, exponent, working_memory,
-                       n_jobs=None, centre=None):
-    """``pairwise_distances`` of inputs ``_prepare`` returned (or blocks of
-    them, with the whole inputs' ``centre``: see ``_operands.gemm_operands``)."""
-    if backend == "cupy":
-        out = _cupy.pairwise(xp, entry, X, Y, params, same, working_memory, centre)
-    elif backend == "numpy":
-        out = np.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)
-        _numpy.pairwise(entry.reference, X, Y, params, working_memory, out)
-    else:
-        with _numba.threads(n_jobs):
-            out = _numba.pairwise(entry, X, Y, params, same, working_memory, centre)
-    return scale_back(xp, out, exponent)
-
-
+@validate_params(_CONSTRAINTS, prefer_skip_nested_validation=True)
 def paired_distances(A, B, metric="euclidean", *, backend="auto", **metric_params):
     """Distance (or similarity) between row i of A and row i of B, for every i.
 
@@ -341,43 +332,37 @@ def paired_distances(A, B, metric="euclidean", *, backend="auto", **metric_param
     ...     paired_distances(da.from_array(A, chunks=1), B).compute()
     array([5., 1.])
     """
-    get_metric(metric)
+    return _paired_distances(A, B, metric, backend=backend, **metric_params)
+
+
+def _paired_distances(A, B, metric="euclidean", *, backend="auto", **metric_params):
+    """:func:`paired_distances` without the check of its parameters."""
     working_memory = resolve_working_memory(None)
     if _dask.involves_dask(A, B):
         return _dask.paired_distances(A, B, metric, backend, working_memory, metric_params)
-
-    def compute(xp, backend, A_, B_):
-        return _paired(xp, backend, A_, B_, metric, metric_params, working_memory)
-
-    return _run(A, B, backend, compute, names=("A", "B"))
+    return _run(_paired_on, A, B, backend, ("A", "B"), metric, metric_params, working_memory)
 
 
-def _paired(xp, backend, A, B, metric, metric_params, working_memory):
-    """``paired_distances`` once the namespace ``xp`` and backend are settled."""
-    entry, A, B, _, params, exponent = _prepare(A, B, metric, metric_params, xp,
-                                                names=("A", "B"), paired=True)
-    return _paired_prepared(xp, backend, entry, A, B, params, exponent, working_memory)
-
-
-def _paired_prepared(xp, backend, entry, A, B, params, exponent, working_memory):
-    """``paired_distances`` of inputs ``_prepare`` returned (or blocks of them)."""
-    if backend == "cupy":
-        out = _cupy.paired(xp, entry, A, B, params, working_memory)
-    elif entry.gemm and backend == "numba":
-        # products bring nothing to row-by-row work: difference form
-        with blas_threads_for(A.size * A.shape[1]):
-            out = _cupy.paired(xp, entry, A, B, params, working_memory)
-    else:
-        out = np.empty(A.shape[0], dtype=A.dtype)
-        if backend == "numpy":
-            _numpy.paired(entry.reference, A, B, params, working_memory, out)
-        else:
-            _numba.paired(entry, A, B, params, out)
-    return scale_back(xp, out, exponent)
-
-
-def kneighbors(X, Y=None, n_neighbors=5, metric="euclidean", *, exclude_self=None,
-               backend="auto", working_memory=None, n_jobs=None, **metric_params):
+@validate_params(
+    {
+        **_CONSTRAINTS,
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "exclude_self": ["boolean", None],
+    },
+    prefer_skip_nested_validation=True,
+)
+def kneighbors(
+    X,
+    Y=None,
+    n_neighbors=5,
+    metric="euclidean",
+    *,
+    exclude_self=None,
+    backend="auto",
+    working_memory=None,
+    n_jobs=None,
+    **metric_params,
+):
     """The ``n_neighbors`` nearest rows of Y for every row of X, by brute force.
 
     The distance matrix is streamed in tiles and only the best
@@ -496,87 +481,50 @@ def kneighbors(X, Y=None, n_neighbors=5, metric="euclidean", *, exclude_self=Non
            [1, 0],
            [2, 1]])
     """
-    get_metric(metric)
+    return _kneighbors(
+        X,
+        Y,
+        n_neighbors,
+        metric,
+        exclude_self=exclude_self,
+        backend=backend,
+        working_memory=working_memory,
+        n_jobs=n_jobs,
+        **metric_params,
+    )
+
+
+def _kneighbors(
+    X,
+    Y=None,
+    n_neighbors=5,
+    metric="euclidean",
+    *,
+    exclude_self=None,
+    backend="auto",
+    working_memory=None,
+    n_jobs=None,
+    **metric_params,
+):
+    """:func:`kneighbors` without the check of its parameters."""
     working_memory = resolve_working_memory(working_memory)
-    _check_n_jobs(n_jobs)
     if exclude_self is None:
         exclude_self = Y is None
-    if not isinstance(exclude_self, (bool, np.bool_)):
-        raise ValueError(f"exclude_self must be True, False or None, got {exclude_self!r}")
-    if (
-        isinstance(n_neighbors, (bool, np.bool_))
-        or not isinstance(n_neighbors, numbers.Integral)
-        or n_neighbors < 1
-    ):
-        raise ValueError(f"n_neighbors must be a positive integer, got {n_neighbors!r}")
     n_neighbors = int(n_neighbors)
     if _dask.involves_dask(X, Y):
-        return _dask.kneighbors(X, Y, n_neighbors, metric, exclude_self, backend,
-                                working_memory, n_jobs, metric_params)
-
-    def compute(xp, backend, X, Y):
-        return _kneighbors(xp, backend, X, Y, metric, metric_params, n_neighbors,
-                           exclude_self, working_memory, n_jobs)
-
-    return _run(X, Y, backend, compute)
-
-
-def _kneighbors(xp, backend, X, Y, metric, metric_params, n_neighbors, exclude_self,
-                working_memory, n_jobs=None):
-    """``kneighbors`` once the namespace ``xp`` and backend are settled."""
-    entry, X, Y, same, params, exponent = _prepare(X, Y, metric, metric_params, xp)
-    if exclude_self and X.shape[0] != Y.shape[0]:
-        raise ValueError(
-            "exclude_self=True leaves out index i for query i, so X and Y must "
-            f"have as many rows; got {X.shape[0]} and {Y.shape[0]}"
+        return _dask.kneighbors(
+            X, Y, n_neighbors, metric, exclude_self, backend, working_memory, n_jobs, metric_params
         )
-    available = Y.shape[0] - int(bool(exclude_self))
-    if n_neighbors > available:
-        raise ValueError(
-            f"n_neighbors={n_neighbors} is larger than the {available} candidate "
-            "neighbours" + (" (self excluded)" if exclude_self else "")
-        )
-    if backend == "cupy":
-        dist, ind = _cupy.kneighbors(xp, entry, X, Y, params, same, n_neighbors,
-                                     exclude_self, working_memory)
-    elif backend == "numpy":
-        dist, ind = _numpy_kneighbors(entry, X, Y, params, n_neighbors, exclude_self,
-                                      working_memory)
-    else:
-        with _numba.threads(n_jobs):
-            dist, ind = _numba.kneighbors(entry, X, Y, params, same, n_neighbors,
-                                          exclude_self, working_memory)
-    # ranked on the rescaled data, where no distance overflows
-    return scale_back(xp, dist, exponent), ind
-
-
-def _numpy_kneighbors(entry, X, Y, params, n_neighbors, exclude_self, working_memory):
-    """Reference: full rows of distances from the reference backend, then sort."""
-    from ._chunking import chunk_rows, slices
-
-    n, m = X.shape[0], Y.shape[0]
-    sign = -1 if entry.similarity else 1
-    dist = np.empty((n, n_neighbors), dtype=X.dtype)
-    ind = np.empty((n, n_neighbors), dtype=np.int64)
-    columns = np.arange(m)
-    for rows in slices(n, chunk_rows(n, 2 * m * X.itemsize, working_memory)):
-        block = np.empty((rows.stop - rows.start, m), dtype=X.dtype)
-        _numpy.pairwise(entry.reference, X[rows], Y, params, working_memory, block)
-        block *= sign
-        for r, i in enumerate(range(rows.start, rows.stop)):
-            keep = columns != i if exclude_self else slice(None)
-            values, cand = block[r][keep], columns[keep]
-            order = np.lexsort((cand, values))[:n_neighbors]
-            dist[i], ind[i] = sign * values[order], cand[order]
-    return dist, ind
-
-
-def _check_n_jobs(n_jobs):
-    if n_jobs is None:
-        return
-    if (
-        isinstance(n_jobs, (bool, np.bool_))
-        or not isinstance(n_jobs, numbers.Integral)
-        or (n_jobs < 1 and n_jobs != -1)
-    ):
-        raise ValueError(f"n_jobs must be None, -1 or a positive integer, got {n_jobs!r}")
+    return _run(
+        _kneighbors_on,
+        X,
+        Y,
+        backend,
+        ("X", "Y"),
+        metric,
+        metric_params,
+        n_neighbors,
+        exclude_self,
+        working_memory,
+        n_jobs,
+    )

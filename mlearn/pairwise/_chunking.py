@@ -1,8 +1,10 @@
 """Splitting pairwise work into pieces that fit a memory budget."""
 
-import numbers
+from numbers import Real
 
-import numpy as np
+import sklearn
+
+from .._sklearn_compat import Interval
 
 #: ``kneighbors`` keeps whole rows of the distance matrix in a tile unless
 #: fewer than this many rows would fit the budget; then it splits columns too.
@@ -36,24 +38,22 @@ GEMM_MIN_ROWS = 64
 GEMM_MIN_COLS = 256
 GEMM_TILES_PER_THREAD = 4
 
+#: A memory budget: positive and finite (MiB).
+POSITIVE_MIB = Interval(Real, 0, None, closed="neither")
+
 
 def resolve_working_memory(working_memory):
-    """The budget in MiB: the argument, or scikit-learn's global setting."""
-    if working_memory is None:
-        import sklearn
-
-        working_memory = sklearn.get_config()["working_memory"]
-    if (
-        isinstance(working_memory, bool)
-        or not isinstance(working_memory, numbers.Real)
-        or not np.isfinite(working_memory)
-        or working_memory <= 0
-    ):
+    """The budget in MiB: the argument (checked by the public functions), or
+    scikit-learn's global setting, checked here."""
+    if working_memory is not None:
+        return float(working_memory)
+    configured = sklearn.get_config()["working_memory"]
+    if not POSITIVE_MIB.is_satisfied_by(configured):
         raise ValueError(
-            f"working_memory must be a positive number of MiB or None, "
-            f"got {working_memory!r}"
+            "working_memory is None, and scikit-learn's working_memory setting must "
+            f"then be a positive number of MiB, got {configured!r}"
         )
-    return float(working_memory)
+    return float(configured)
 
 
 def chunk_rows(n_rows, bytes_per_row, working_memory):
@@ -90,8 +90,7 @@ def knn_product_tiles(n_cols, itemsize, working_memory):
     tiles of a block of rows or columns starting at a multiple of
     ``KNN_TILE_COLS`` line up with those of the whole.
     """
-    rows, cols = knn_tiles(KNN_TILE_ROWS, min(n_cols, KNN_TILE_COLS), itemsize,
-                           working_memory)
+    rows, cols = knn_tiles(KNN_TILE_ROWS, min(n_cols, KNN_TILE_COLS), itemsize, working_memory)
     if cols < n_cols:
         cols = _power_of_two_floor(cols)
         rows = chunk_rows(KNN_TILE_ROWS, cols * itemsize, working_memory)
@@ -105,6 +104,7 @@ def gemm_tiles(n_rows, n_cols, itemsize, n_threads, working_memory):
     ``GEMM_TILES_PER_THREAD`` tiles per thread or the smallest tile is
     reached; then shrink to the per-thread share of ``working_memory``.
     """
+
     def count(r, c):
         return -(-n_rows // r) * -(-n_cols // c)
 

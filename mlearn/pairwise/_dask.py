@@ -44,11 +44,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _cupy, _numba, _numpy
+from .._lazy import lazy_module
+from . import _numpy, _xp
+from ._backends import get_backend, import_cupy, is_cupy_array, resolve_backend
 from ._chunking import knn_tiles
-from ._metrics import check_backend, check_params, get_metric
+from ._inputs import check_candidates, check_one, refuse_sparse
+from ._metrics import get_metric
 from ._operands import Centre, centre_from
-from ._scaling import apply_scales, largest_magnitude, scale_back, scale_exponents
+from ._scaling import (
+    SAFE_SQUARES,
+    apply_scales,
+    largest_magnitude,
+    scale_back,
+    scale_exponents,
+    sum_of_squares,
+)
+
+# imported on first use, so that importing mlearn does not import Numba
+_host_kernels = lazy_module("mlearn.pairwise._host_kernels")
+_numba = lazy_module("mlearn.pairwise._numba")
 
 #: Partial neighbour lists merged by one task of the tree reduction.
 SPLIT_EVERY = 8
@@ -82,7 +96,7 @@ def _dask_modules():
         import dask.array as da
     except ImportError as exc:  # pragma: no cover - a dask array implies dask
         raise ImportError(
-            'dask arrays need dask; install it with pip install "mlearn[dask]"'
+            'dask arrays need dask; install it with pip install "mlearn-metric[dask]"'
         ) from exc
     return dask, da
 
@@ -96,24 +110,26 @@ def _as_dask(array, name):
     argument) are checked now and become one-block dask arrays."""
     _, da = _dask_modules()
     if not is_dask_array(array):
-        from ._api import _check_one, _refuse_sparse
-
-        _refuse_sparse(array, name)
-        xp = _cupy.import_cupy() if _cupy.is_cupy_array(array) else np
-        array, _ = _check_one(xp, array, name)
+        refuse_sparse(array, name)
+        xp = import_cupy() if is_cupy_array(array) else np
+        array, _ = check_one(xp, array, name)
         return da.from_array(array, chunks=array.shape, asarray=False)
     meta = getattr(array, "_meta", None)
     if hasattr(meta, "toarray") or hasattr(meta, "tocsr"):
-        raise TypeError(f"{name} must be a dask array of dense blocks; sparse blocks "
-                        "are not supported")
+        raise TypeError(
+            f"{name} must be a dask array of dense blocks; sparse blocks are not supported"
+        )
     if array.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array, got {array.ndim} dimension(s)")
     if any(math.isnan(size) for size in array.shape):
-        raise ValueError(f"{name} has blocks of unknown size (shape {array.shape}); "
-                         f"call {name}.compute_chunk_sizes() first")
+        raise ValueError(
+            f"{name} has blocks of unknown size (shape {array.shape}); "
+            f"call {name}.compute_chunk_sizes() first"
+        )
     if array.shape[0] < 1 or array.shape[1] < 1:
-        raise ValueError(f"{name} must have at least one row and one column, "
-                         f"got shape {array.shape}")
+        raise ValueError(
+            f"{name} must have at least one row and one column, got shape {array.shape}"
+        )
     if array.dtype.kind not in "fiub":
         raise ValueError(f"{name} must hold real numbers, got dtype {array.dtype}")
     if array.dtype not in (np.float32, np.float64):
@@ -124,19 +140,17 @@ def _as_dask(array, name):
 
 
 def _on_gpu(array):
-    return _cupy.is_cupy_array(getattr(array, "_meta", None))
+    return is_cupy_array(getattr(array, "_meta", None))
 
 
 def _settle(X, Y, backend, names):
     """``(X, Y, same, working dtype, backend, on_gpu)`` of two inputs as dask
     arrays; ``Y`` is ``X`` when ``same`` (``Y`` None or ``X`` itself)."""
-    check_backend(backend)
     same = Y is None or Y is X
     X = _as_dask(X, names[0])
     Y = X if same else _as_dask(Y, names[1])
     on_gpu = _on_gpu(X) or _on_gpu(Y)
-    if backend == "auto":
-        backend = "cupy" if on_gpu else "numba"
+    backend = resolve_backend(backend, on_gpu)
     both32 = X.dtype == np.float32 and Y.dtype == np.float32
     dtype = np.dtype(np.float32 if both32 else np.float64)
     return X, Y, same, dtype, backend, on_gpu
@@ -231,7 +245,7 @@ class _Summary:
     """What the pass gathers from one block of rows ``row0...``.
 
     The in-memory kernels sum the rows of a whole array by groups of
-    ``SUM_ROWS`` (``_numba.column_sums``, ``sum_of_squares``): the block
+    ``SUM_ROWS`` (``_host_kernels.column_sums``, ``sum_of_squares``): the block
     sums its whole groups (column sums, and sums of squares as the in-memory
     validation takes them) and keeps the rows of a group it holds only part
     of (``head``, ``tail``: fewer than ``SUM_ROWS`` rows each), which
@@ -261,7 +275,7 @@ class _Checks:
 
 
 def _namespace(block):
-    return _cupy.import_cupy() if _cupy.is_cupy_array(block) else np
+    return import_cupy() if is_cupy_array(block) else np
 
 
 def _summarise(block, checks, row0):
@@ -271,14 +285,14 @@ def _summarise(block, checks, row0):
     block = xp.ascontiguousarray(xp.asarray(block, dtype=checks.dtype))
     n = block.shape[0]
     if xp is np:
-        group = _numba.SUM_ROWS
+        group = _host_kernels.SUM_ROWS
         first = min(n, -row0 % group)  # rows before the block's first whole group
         last = first + (n - first) // group * group
         if first == n:  # within one group
             last = n
         head, body, tail = block[:first], block[first:last], block[last:]
         columns, squares, n_small = _group_sums(body, checks.dtype)
-        total = float(_numba.sum_of_squares(block))
+        total = float(_host_kernels.sum_of_squares(block))
     else:
         # on the GPU the block is summed at once (no bitwise promise there)
         total = float(xp.vdot(block, block))
@@ -288,22 +302,30 @@ def _summarise(block, checks, row0):
         n_small = 0
     if not np.isfinite(total) and not bool(xp.all(xp.isfinite(block))):
         raise ValueError(f"Input {checks.name} contains NaN or infinity.")
-    _check_histograms(xp, get_metric(checks.metric), block, checks.name)
+    get_metric(checks.metric).validate_rows(xp, block, checks.name)
     largest = largest_magnitude(xp, block)
-    return _Summary(n, np.array(head), columns, squares, np.array(tail), n_small, largest,
-                    _scaled_squares(xp, block, total, largest))
+    return _Summary(
+        n,
+        np.array(head),
+        columns,
+        squares,
+        np.array(tail),
+        n_small,
+        largest,
+        _scaled_squares(xp, block, total, largest),
+    )
 
 
 def _group_sums(rows, dtype):
     """Column sums and sums of squares of ``rows`` by groups of ``SUM_ROWS``
     (rows a multiple of it, or a group's rows), as the in-memory kernels
     take them; and how many subnormal values the column sums met."""
-    n_groups = -(-rows.shape[0] // _numba.SUM_ROWS)
+    n_groups = -(-rows.shape[0] // _host_kernels.SUM_ROWS)
     squares = np.empty(n_groups)
     columns = np.empty((n_groups, rows.shape[1]), dtype=dtype)
     if n_groups:
-        _numba.square_parts(rows, squares)
-        n_small = int(_numba.column_parts(rows, columns, np.finfo(dtype).tiny))
+        _host_kernels.square_parts(rows, squares)
+        n_small = int(_host_kernels.column_parts(rows, columns, np.finfo(dtype).tiny))
     else:
         n_small = 0
     return columns, squares, n_small
@@ -313,8 +335,6 @@ def _scaled_squares(xp, block, total, largest):
     """The block's sum of squares ``total`` as ``(value, e)``, ``value * 4**e``,
     taken again from the block divided by a power of two where ``total``
     overflowed or lost its digits."""
-    from ._scaling import SAFE_SQUARES, sum_of_squares
-
     if total == 0 or SAFE_SQUARES[8][0] <= total <= SAFE_SQUARES[8][1]:
         return total, 0
     exponent = int(np.frexp(largest)[1])
@@ -323,21 +343,10 @@ def _scaled_squares(xp, block, total, largest):
 
 def _add_scaled(a, b):
     exponent = max(a[1], b[1])
-    return (math.ldexp(a[0], 2 * (a[1] - exponent))
-            + math.ldexp(b[0], 2 * (b[1] - exponent)), exponent)
-
-
-def _check_histograms(xp, entry, block, name):
-    from ._api import _positive_row_sums
-
-    if not entry.histogram:
-        return
-    if bool(xp.any(block < 0)):
-        raise ValueError(f"metric {entry.name!r} compares histograms: {name} must be "
-                         "non-negative")
-    if entry.name == "jensen_shannon" and not _positive_row_sums(xp, block):
-        raise ValueError(f"metric 'jensen_shannon' needs every row of {name} to have a "
-                         "positive sum")
+    return (
+        math.ldexp(a[0], 2 * (a[1] - exponent)) + math.ldexp(b[0], 2 * (b[1] - exponent)),
+        exponent,
+    )
 
 
 @dataclass(frozen=True)
@@ -381,13 +390,18 @@ def _whole(summaries, dtype):
     columns = np.concatenate(columns)
     tiny = np.finfo(dtype).tiny
     sums = np.zeros(columns.shape[1], dtype=dtype)
-    n_small += int(_numba.add_rows_in_order(columns, sums, tiny))
+    n_small += int(_host_kernels.add_rows_in_order(columns, sums, tiny))
     scaled = (0.0, 0)
     for s in summaries:
         scaled = _add_scaled(scaled, s.scaled_squares)
-    return _Whole(sum(s.rows for s in summaries), sums, n_small,
-                  float(_numba.add_in_order(np.concatenate(squares), 0.0)),
-                  max(s.largest for s in summaries), scaled)
+    return _Whole(
+        sum(s.rows for s in summaries),
+        sums,
+        n_small,
+        float(_host_kernels.add_in_order(np.concatenate(squares), 0.0)),
+        max(s.largest for s in summaries),
+        scaled,
+    )
 
 
 @dataclass(frozen=True)
@@ -419,10 +433,6 @@ class _Stats:
     centre: object
 
 
-def _centres(metric):
-    return metric in ("euclidean", "sqeuclidean", "mahalanobis")
-
-
 def _finish_stats(summaries_x, summaries_y, spec):
     """The ``_Stats`` of the whole inputs from the summaries of their blocks,
     computed as ``_api._prepare`` and ``_operands.centre_of`` compute them in
@@ -430,12 +440,21 @@ def _finish_stats(summaries_x, summaries_y, spec):
     entry = get_metric(spec.metric)
     sx = _whole(summaries_x, spec.dtype)
     sy = sx if spec.same else _whole(summaries_y, spec.dtype)
-    params = {key: (np.asarray(value, dtype=spec.dtype) if key in ("L", "M") else value)
-              for key, value in spec.params.items()}
-    scales = scale_exponents(np, entry, spec.same, params, (sx.squares, sy.squares),
-                             spec.dtype, lambda: (sx.largest, sy.largest))
+    params = {
+        key: (np.asarray(value, dtype=spec.dtype) if key in ("L", "M") else value)
+        for key, value in spec.params.items()
+    }
+    scales = scale_exponents(
+        np,
+        entry,
+        spec.same,
+        params,
+        (sx.squares, sy.squares),
+        spec.dtype,
+        lambda: (sx.largest, sy.largest),
+    )
     centre = None
-    if _centres(spec.metric) and spec.backend != "numpy":
+    if entry.centred and spec.backend != "numpy":
         centre = _whole_centre(sx, sy, spec.same, scales[0])
     return _Stats(scales, centre)
 
@@ -453,8 +472,9 @@ def _whole_centre(sx, sy, same, exponent):
         if not exact:
             return Centre(None)  # uncentred products stay exact to TAU
         sums = [np.ldexp(p.sums, -exponent) for p in parts]
-        squares = [math.ldexp(p.scaled_squares[0], 2 * (p.scaled_squares[1] - exponent))
-                   for p in parts]
+        squares = [
+            math.ldexp(p.scaled_squares[0], 2 * (p.scaled_squares[1] - exponent)) for p in parts
+        ]
     total_sums, total_squares = sums[0], squares[0]
     for more_sums, more_squares in zip(sums[1:], squares[1:]):
         total_sums = total_sums + more_sums
@@ -475,8 +495,12 @@ def _stats_layer(name, arrays, names, spec):
         tasks.update(copies)
         checks = _Checks(label, spec.dtype, spec.metric)
         keys = [(f"{name}-pass{index}", i) for i in range(len(blocks))]
-        tasks.update({key: (_summarise, block, checks, row0)
-                      for key, block, row0 in zip(keys, blocks, _offsets(array.chunks[0]))})
+        tasks.update(
+            {
+                key: (_summarise, block, checks, row0)
+                for key, block, row0 in zip(keys, blocks, _offsets(array.chunks[0]))
+            }
+        )
         summaries.append(keys)
     tasks[(name,)] = (_finish_stats, summaries[0], summaries[1], spec)
     return tasks
@@ -531,8 +555,11 @@ def _fresh_blocks(array, prefix, gate=None):
     for key, node in tasks.items():
         node = node.substitute(names, key=names[key])
         if gate is not None and not node.dependencies:
-            inner = (DataNode(None, node.value) if isinstance(node, DataNode)
-                     else Task(None, node.func, *node.args, **node.kwargs))
+            inner = (
+                DataNode(None, node.value)
+                if isinstance(node, DataNode)
+                else Task(None, node.func, *node.args, **node.kwargs)
+            )
             node = Task(names[key], _after, TaskRef(gate), inner)
         copies[names[key]] = node
     return copies, [names.get(key, key) for key in keys]
@@ -551,12 +578,11 @@ def _array_from(graph, parent, name, tasks, chunks, dtype, meta):
     _, da = _dask_modules()
     layers = {**graph.layers, name: tasks}
     dependencies = {**graph.dependencies, name: {parent}}
-    return da.Array(HighLevelGraph(layers, dependencies), name, chunks, dtype=dtype,
-                    meta=meta)
+    return da.Array(HighLevelGraph(layers, dependencies), name, chunks, dtype=dtype, meta=meta)
 
 
 def _meta(on_gpu, dtype, ndim):
-    xp = _cupy.import_cupy() if on_gpu else np
+    xp = import_cupy() if on_gpu else np
     return xp.empty((0,) * ndim, dtype=dtype)
 
 
@@ -564,12 +590,12 @@ def _meta(on_gpu, dtype, ndim):
 
 
 def _work_namespace(spec):
-    return _cupy.import_cupy() if spec.backend == "cupy" else np
+    return import_cupy() if spec.backend == "cupy" else np
 
 
 def _block(xp, block, spec):
     """A block in the namespace and dtype the kernels work in, C-ordered."""
-    if xp is np and _cupy.is_cupy_array(block):
+    if xp is np and is_cupy_array(block):
         block = block.get()
     return xp.ascontiguousarray(xp.asarray(block, dtype=spec.dtype))
 
@@ -579,8 +605,9 @@ def _prepared(xp, spec, stats, x, y, same_block):
     X = _block(xp, x, spec)
     Y = X if same_block else _block(xp, y, spec)
     e_x, e_y, params, exponent = stats.scales
-    params = {key: (xp.asarray(value) if key in ("L", "M") else value)
-              for key, value in params.items()}
+    params = {
+        key: (xp.asarray(value) if key in ("L", "M") else value) for key, value in params.items()
+    }
     X, Y, params, exponent = apply_scales(xp, X, Y, same_block, (e_x, e_y, params, exponent))
     return X, Y, params, exponent
 
@@ -594,31 +621,34 @@ def _centre_in(xp, centre):
 def _home(spec, array):
     """``array`` where the inputs live (the device for CuPy blocks)."""
     if spec.on_gpu:
-        return _cupy.import_cupy().asarray(array)
-    return array.get() if _cupy.is_cupy_array(array) else array
+        return import_cupy().asarray(array)
+    return array.get() if is_cupy_array(array) else array
 
 
 def _pairwise_block(x, y, stats, spec, same_block):
-    from ._api import _pairwise_prepared
-
     xp = _work_namespace(spec)
     X, Y, params, exponent = _prepared(xp, spec, stats, x, y, same_block)
-    out = _pairwise_prepared(xp, spec.backend, get_metric(spec.metric), X, Y, same_block,
-                             params, exponent, spec.working_memory, spec.n_jobs,
-                             _centre_in(xp, stats.centre))
-    return _home(spec, out)
+    out = get_backend(spec.backend).pairwise(
+        xp,
+        get_metric(spec.metric),
+        X,
+        Y,
+        params,
+        same_block,
+        spec.working_memory,
+        spec.n_jobs,
+        _centre_in(xp, stats.centre),
+    )
+    return _home(spec, scale_back(xp, out, exponent))
 
 
 def _paired_block(a, b, stats, spec):
-    from ._api import _paired_prepared
-
     xp = _work_namespace(spec)
-    same_block = spec.same
-    A, B, params, exponent = _prepared(xp, spec, stats, a, b, same_block)
-    with _numba.threads(spec.n_jobs):
-        out = _paired_prepared(xp, spec.backend, get_metric(spec.metric), A, B, params,
-                               exponent, spec.working_memory)
-    return _home(spec, out)
+    A, B, params, exponent = _prepared(xp, spec, stats, a, b, spec.same)
+    out = get_backend(spec.backend).paired(
+        xp, get_metric(spec.metric), A, B, params, spec.working_memory, spec.n_jobs
+    )
+    return _home(spec, scale_back(xp, out, exponent))
 
 
 def _knn_block(xq, xg, stats, spec, row0, col0, same_block):
@@ -629,10 +659,20 @@ def _knn_block(xq, xg, stats, spec, row0, col0, same_block):
     Xq, Xg, params, _ = _prepared(xp, spec, stats, xq, xg, same_block)
     if spec.backend == "numba":
         with _numba.threads(spec.n_jobs):
-            return _numba.knn_block(entry, Xq, Xg, params, same_block, spec.n_neighbors,
-                                    spec.exclude_self, spec.grid, stats.centre, row0, col0)
-    return _knn_block_by_values(xp, entry, Xq, Xg, params, stats, spec, row0, col0,
-                                same_block)
+            return _numba.knn_block(
+                entry,
+                Xq,
+                Xg,
+                params,
+                same_block,
+                spec.n_neighbors,
+                spec.exclude_self,
+                spec.grid,
+                stats.centre,
+                row0,
+                col0,
+            )
+    return _knn_block_by_values(xp, entry, Xq, Xg, params, stats, spec, row0, col0, same_block)
 
 
 def _knn_block_by_values(xp, entry, Xq, Xg, params, stats, spec, row0, col0, same_block):
@@ -640,12 +680,19 @@ def _knn_block_by_values(xp, entry, Xq, Xg, params, stats, spec, row0, col0, sam
     r, c = Xq.shape[0], Xg.shape[0]
     squared = _knn_squared(entry, spec)
     if spec.backend == "numpy":
-        values = np.empty((r, c), dtype=Xq.dtype)
-        _numpy.pairwise(entry.reference, Xq, Xg, params, spec.working_memory, values)
+        values = _numpy.pairwise(np, entry, Xq, Xg, params, False, spec.working_memory)
     else:
-        block = _cupy._block_function(xp, entry, Xq, Xg, params, same_block,
-                                      spec.working_memory, squared=squared,
-                                      centre=_centre_in(xp, stats.centre))
+        block = _xp._block_function(
+            xp,
+            entry,
+            Xq,
+            Xg,
+            params,
+            same_block,
+            spec.working_memory,
+            squared=squared,
+            centre=_centre_in(xp, stats.centre),
+        )
         values = block(slice(0, r))
     if entry.similarity:
         values = -values
@@ -654,7 +701,7 @@ def _knn_block_by_values(xp, entry, Xq, Xg, params, stats, spec, row0, col0, sam
         inside = (rows >= 0) & (rows < c)
         values[xp.arange(r)[inside], rows[inside]] = xp.inf
     k = min(spec.n_neighbors, c)
-    order = _cupy.smallest_k(xp, values, k)
+    order = _xp.smallest_k(xp, values, k)
     keys = xp.take_along_axis(values, order, axis=1)
     keys, order = _to_host(keys), _to_host(order)
     best_d = np.full((r, spec.n_neighbors), np.inf, dtype=spec.dtype)
@@ -665,12 +712,12 @@ def _knn_block_by_values(xp, entry, Xq, Xg, params, stats, spec, row0, col0, sam
 
 
 def _to_host(array):
-    return array.get() if _cupy.is_cupy_array(array) else np.asarray(array)
+    return array.get() if is_cupy_array(array) else np.asarray(array)
 
 
 def _knn_squared(entry, spec):
     """Whether the ranking values are squared distances (roots taken last)."""
-    return spec.backend != "numpy" and _numba.knn_squared(entry)
+    return spec.backend != "numpy" and entry.ranks_squared
 
 
 def _merge(parts, n_neighbors):
@@ -679,8 +726,7 @@ def _merge(parts, n_neighbors):
     values = np.concatenate([p[0] for p in parts], axis=1)
     indices = np.concatenate([p[1] for p in parts], axis=1)
     order = np.lexsort((indices, values), axis=-1)[:, :n_neighbors]
-    return (np.take_along_axis(values, order, axis=1),
-            np.take_along_axis(indices, order, axis=1))
+    return (np.take_along_axis(values, order, axis=1), np.take_along_axis(indices, order, axis=1))
 
 
 def _finish_knn(part, stats, spec):
@@ -688,8 +734,9 @@ def _finish_knn(part, stats, spec):
     returns them."""
     entry = get_metric(spec.metric)
     best_d, best_i = part
-    dist, ind = _numba._sorted_neighbours(best_d, best_i, _knn_squared(entry, spec),
-                                          _numba.knn_sign(entry, best_d.dtype))
+    dist, ind = _numba._sorted_neighbours(
+        best_d, best_i, _knn_squared(entry, spec), _numba.knn_sign(entry, best_d.dtype)
+    )
     dist = scale_back(np, dist, stats.scales[3])
     return _home(spec, dist), _home(spec, ind)
 
@@ -703,8 +750,17 @@ def pairwise_distances(X, Y, metric, backend, working_memory, n_jobs, metric_par
     entry = get_metric(metric)
     X, Y, same, dtype, backend, on_gpu = _settle(X, Y, backend, ("X", "Y"))
     _check_features(X, Y, ("X", "Y"))
-    spec = _Spec(entry.name, check_params(entry, metric_params, X.shape[1]), dtype, same,
-                 False, backend, on_gpu, working_memory, n_jobs or 1)
+    spec = _Spec(
+        entry.name,
+        entry.check_params(metric_params, X.shape[1]),
+        dtype,
+        same,
+        False,
+        backend,
+        on_gpu,
+        working_memory,
+        n_jobs or 1,
+    )
     name = f"pairwise-distances-{_token(X.name, Y.name, spec)}"
     stats = f"{name}-stats"
     tasks = _stats_layer(stats, [X, None if same else Y], ("X", "Y"), spec)
@@ -714,8 +770,9 @@ def pairwise_distances(X, Y, metric, backend, working_memory, n_jobs, metric_par
             tasks[(name, i, j)] = (_pairwise_block, x, y, (stats,), spec, same and i == j)
     graph = _graph(name, tasks, [X, Y])
     _, da = _dask_modules()
-    return da.Array(graph, name, (X.chunks[0], Y.chunks[0]), dtype=dtype,
-                    meta=_meta(on_gpu, dtype, 2))
+    return da.Array(
+        graph, name, (X.chunks[0], Y.chunks[0]), dtype=dtype, meta=_meta(on_gpu, dtype, 2)
+    )
 
 
 def paired_distances(A, B, metric, backend, working_memory, metric_params):
@@ -726,8 +783,16 @@ def paired_distances(A, B, metric, backend, working_memory, metric_params):
     if A.shape != B.shape:
         raise ValueError(f"A and B must have the same shape, got {A.shape} and {B.shape}")
     B = B if same else _rechunk(B, A.chunks[0])
-    spec = _Spec(entry.name, check_params(entry, metric_params, A.shape[1]), dtype, same,
-                 True, backend, on_gpu, working_memory)
+    spec = _Spec(
+        entry.name,
+        entry.check_params(metric_params, A.shape[1]),
+        dtype,
+        same,
+        True,
+        backend,
+        on_gpu,
+        working_memory,
+    )
     name = f"paired-distances-{_token(A.name, B.name, spec)}"
     stats = f"{name}-stats"
     tasks = _stats_layer(stats, [A, None if same else B], ("A", "B"), spec)
@@ -741,32 +806,35 @@ def paired_distances(A, B, metric, backend, working_memory, metric_params):
 
 def _check_features(X, Y, names):
     if X.shape[1] != Y.shape[1]:
-        raise ValueError(f"{names[0]} has {X.shape[1]} features but {names[1]} has "
-                         f"{Y.shape[1]}; they must match")
+        raise ValueError(
+            f"{names[0]} has {X.shape[1]} features but {names[1]} has "
+            f"{Y.shape[1]}; they must match"
+        )
 
 
-def kneighbors(X, Y, n_neighbors, metric, exclude_self, backend, working_memory, n_jobs,
-               metric_params):
+def kneighbors(
+    X, Y, n_neighbors, metric, exclude_self, backend, working_memory, n_jobs, metric_params
+):
     """:func:`mlearn.pairwise.kneighbors` of dask arrays: lazy ``(distances,
     indices)`` whose row blocks are the blocks of queries searched."""
     entry = get_metric(metric)
     X, Y, same, dtype, backend, on_gpu = _settle(X, Y, backend, ("X", "Y"))
     _check_features(X, Y, ("X", "Y"))
-    n, m = X.shape[0], Y.shape[0]
-    if exclude_self and n != m:
-        raise ValueError(
-            "exclude_self=True leaves out index i for query i, so X and Y must "
-            f"have as many rows; got {n} and {m}"
-        )
-    available = m - int(bool(exclude_self))
-    if n_neighbors > available:
-        raise ValueError(
-            f"n_neighbors={n_neighbors} is larger than the {available} candidate "
-            "neighbours" + (" (self excluded)" if exclude_self else "")
-        )
-    params = check_params(entry, metric_params, X.shape[1])
-    spec = _Spec(entry.name, params, dtype, same, False, backend, on_gpu, working_memory,
-                 n_jobs or 1, n_neighbors, bool(exclude_self))
+    check_candidates(X.shape[0], Y.shape[0], n_neighbors, exclude_self)
+    params = entry.check_params(metric_params, X.shape[1])
+    spec = _Spec(
+        entry.name,
+        params,
+        dtype,
+        same,
+        False,
+        backend,
+        on_gpu,
+        working_memory,
+        n_jobs or 1,
+        n_neighbors,
+        bool(exclude_self),
+    )
     given_x, given_y = X, Y
     X, Y, spec = _plan_search(X, Y, spec, n_jobs)
     name = f"kneighbors-{_token(X.name, Y.name, spec)}"
@@ -786,7 +854,7 @@ def kneighbors(X, Y, n_neighbors, metric, exclude_self, backend, working_memory,
             merged = []
             for g in range(0, len(parts), SPLIT_EVERY):
                 key = (f"{name}-merge", i, level, g // SPLIT_EVERY)
-                tasks[key] = (_merge, parts[g:g + SPLIT_EVERY], n_neighbors)
+                tasks[key] = (_merge, parts[g : g + SPLIT_EVERY], n_neighbors)
                 merged.append(key)
             parts, level = merged, level + 1
         tasks[(name, i)] = (_finish_knn, parts[0], (stats,), spec)
@@ -795,10 +863,14 @@ def kneighbors(X, Y, n_neighbors, metric, exclude_self, backend, working_memory,
     outputs = []
     for which, suffix, out_dtype in ((0, "distances", dtype), (1, "indices", np.int64)):
         out_name = f"{name}-{suffix}"
-        out_tasks = {(out_name, i, 0): (operator.getitem, (name, i), which)
-                     for i in range(X.numblocks[0])}
-        outputs.append(_array_from(graph, name, out_name, out_tasks, chunks, out_dtype,
-                                   _meta(on_gpu, out_dtype, 2)))
+        out_tasks = {
+            (out_name, i, 0): (operator.getitem, (name, i), which) for i in range(X.numblocks[0])
+        }
+        outputs.append(
+            _array_from(
+                graph, name, out_name, out_tasks, chunks, out_dtype, _meta(on_gpu, out_dtype, 2)
+            )
+        )
     return tuple(outputs)
 
 
@@ -827,13 +899,14 @@ def _plan_search(X, Y, spec, n_jobs=None):
     n, m, d = X.shape[0], Y.shape[0], X.shape[1]
     itemsize = spec.dtype.itemsize
     budget = spec.working_memory * 2**20
-    width = spec.params["L"].shape[0] if entry.name == "mahalanobis" else d
+    width = spec.params["L"].shape[0] if entry.matrix == "L" else d
     # a block, its prepared copy, its operands and row norms
     point_bytes = (2 * d + width + 2) * itemsize
     lists = spec.n_neighbors * (itemsize + 8) * (SPLIT_EVERY + 2)
     with _numba.threads(n_jobs):
-        grid = _numba.knn_grid(entry, n, m, spec.n_neighbors, itemsize, spec.same,
-                               spec.working_memory)
+        grid = _numba.knn_grid(
+            entry, n, m, spec.n_neighbors, itemsize, spec.same, spec.working_memory
+        )
     query_step, point_step = _numba.knn_alignment(entry, grid, spec.same)
     if spec.backend != "numba":
         query_step = point_step = 1
@@ -845,8 +918,9 @@ def _plan_search(X, Y, spec, n_jobs=None):
         max_points, max_queries = min(max_points, side), min(max_queries, side)
     parallel = _parallelism()
     if spec.same:
-        rows = _row_chunks(X, min(max_points, max_queries), query_step,
-                           _n_point_blocks(n, n, width, parallel))
+        rows = _row_chunks(
+            X, min(max_points, max_queries), query_step, _n_point_blocks(n, n, width, parallel)
+        )
         X = Y = _rechunk(X, rows)
     else:
         X = _rechunk(X, _row_chunks(X, max_queries, query_step))
@@ -856,9 +930,11 @@ def _plan_search(X, Y, spec, n_jobs=None):
     if not entry.gemm or spec.backend != "numba":
         # the direct kernels' values do not depend on their tiles: a share of
         # the budget for the block's
-        rows, cols = knn_tiles(max(X.chunks[0]), max(Y.chunks[0]), itemsize,
-                               QUERIES_SHARE * spec.working_memory)
-        block_grid = _numba.KnnGrid(grid.rows, grid.cols, grid.same_tiles,
-                                    grid.same_tile, rows, cols)
+        rows, cols = knn_tiles(
+            max(X.chunks[0]), max(Y.chunks[0]), itemsize, QUERIES_SHARE * spec.working_memory
+        )
+        block_grid = _numba.KnnGrid(
+            grid.rows, grid.cols, grid.same_tiles, grid.same_tile, rows, cols
+        )
     spec = _Spec(**{**spec.__dict__, "grid": block_grid})
     return X, Y, spec

@@ -1,16 +1,40 @@
 """The metric registry: one entry per metric drives dispatch, docs and tests.
 
-An entry says how the metric is computed by each backend and which
-mathematical properties it has, so that the property tests and the table in
-the user guide follow the registry rather than a hand-kept list.
+An entry says how the metric is computed (its NumPy reference, its kernel
+code or the finish of its matrix product), which parameters it takes and how
+they are checked, what its input rows must satisfy and how they are prepared
+for the kernels, and which mathematical properties it has; the backends, the
+property tests and the table in the user guide follow the registry rather
+than branching on metric names.
 """
 
-import numbers
 from dataclasses import dataclass, field
+from numbers import Real
 
 import numpy as np
 
+from .. import _validation
+from .._sklearn_compat import Interval
+from ..linalg import components_from_metric
 from . import _numpy
+from ._backends import is_cupy_array
+from ._codes import (
+    CHEBYSHEV,
+    CHI2,
+    CLIP,
+    COSINE,
+    EUCLIDEAN,
+    HAMMING,
+    JENSEN_SHANNON,
+    KL,
+    MANHATTAN,
+    MINKOWSKI,
+    RAW,
+    ROOT,
+    SQEUCLIDEAN,
+    SQUARED,
+)
+from ._operands import normalise_rows, smooth_and_normalise_rows
 
 _REQUIRED = object()
 
@@ -36,11 +60,13 @@ class Metric:
         pseudo-metric when ``M`` is singular).
     histogram : bool
         Inputs must be non-negative (histograms).
-    gemm : bool
-        The fast backends compute it through matrix products
-        (``x·y``), with the cancellation-prone pairs recomputed by difference.
+    finish : int or None
+        For the metrics the fast backends compute through matrix products
+        (``x·y``, the cancellation-prone pairs recomputed by difference), how
+        the product is finished (``_codes``: SQUARED, ROOT, COSINE, CLIP,
+        RAW); None for the direct metrics.
     code : int or None
-        Index of the metric in the Numba/CUDA direct kernels.
+        The metric's code in the Numba/CUDA direct kernels (``_codes``).
     params : dict
         Accepted keyword parameters and their defaults.
     scipy : str or None
@@ -51,6 +77,25 @@ class Metric:
         ``eps`` is not scaled with the data). Inputs of metrics of degree 1
         or more are rescaled by a power of two where their magnitude would
         overflow or underflow the kernels (see ``_scaling``).
+    matrix : str or None
+        The matrix parameter the data are projected by (``L`` of
+        mahalanobis, ``M`` of bilinear), rescaled with them.
+    check : callable or None
+        ``check(params, n_features) -> params``: the metric's own checks of
+        its parameters (defaults filled in), returning them in the form the
+        kernels take.
+    check_rows : callable or None
+        ``check_rows(xp, array, name)`` raises ValueError when the rows of an
+        input do not suit the metric, beyond the non-negativity of
+        histograms (jensen_shannon: rows of positive sum).
+    prepare_rows : callable or None
+        ``prepare_rows(xp, array, params) -> array``: the rows the direct
+        kernels compare (histograms normalised...); None when they compare
+        the inputs as they are.
+    code_for : callable or None
+        ``code_for(params) -> code``: the kernel that computes the metric with
+        these parameters, where a faster one than ``code``'s fits (minkowski
+        with p = 1, 2 or inf).
     """
 
     name: str
@@ -60,16 +105,187 @@ class Metric:
     symmetric: bool = True
     true_metric: bool = False
     histogram: bool = False
-    gemm: bool = False
+    finish: int = None
     code: int = None
     params: dict = field(default_factory=dict)
     scipy: str = None
     degree: int = None
+    matrix: str = None
+    check: object = None
+    check_rows: object = None
+    prepare_rows: object = None
+    code_for: object = None
+
+    @property
+    def gemm(self):
+        """Whether the fast backends compute the metric by matrix products."""
+        return self.finish is not None
+
+    @property
+    def centred(self):
+        """Whether its products are taken on data centred on their mean
+        (euclidean, sqeuclidean, mahalanobis: squared differences, whose
+        product form cancels least on centred data)."""
+        return self.finish in (SQUARED, ROOT)
+
+    @property
+    def ranks_squared(self):
+        """Whether ``kneighbors`` ranks by squared distances and returns
+        their roots (a root per neighbour rather than per pair)."""
+        return self.finish == ROOT
+
+    def check_params(self, params, n_features):
+        """Validate ``params`` (a dict of keyword arguments) for inputs of
+        ``n_features`` columns; returns them, defaults filled in, in the form
+        the kernels take. For mahalanobis the result always holds ``L``
+        (float64, shape (k, n_features))."""
+        unknown = set(params) - set(self.params)
+        if unknown:
+            accepted = sorted(self.params) or "none"
+            raise ValueError(
+                f"metric {self.name!r} got unexpected parameter(s) "
+                f"{sorted(unknown)}; accepted parameters: {accepted}"
+            )
+        out = {}
+        for key, default in self.params.items():
+            if key in params:
+                out[key] = params[key]
+            elif default is _REQUIRED:
+                raise ValueError(f"metric {self.name!r} requires the parameter {key!r}")
+            else:
+                out[key] = default
+        return out if self.check is None else self.check(out, n_features)
+
+    def validate_rows(self, xp, array, name):
+        """Raise ValueError when the rows of input ``name`` do not suit the
+        metric (negative histograms...)."""
+        if self.histogram and bool(xp.any(array < 0)):
+            raise ValueError(
+                f"metric {self.name!r} compares histograms: {name} must be non-negative"
+            )
+        if self.check_rows is not None:
+            self.check_rows(xp, array, name)
+
+    def direct_operands(self, xp, X, Y, params, same):
+        """``(code, X, Y)``: the direct kernel and the rows it compares
+        (``Y`` is ``X`` when ``same``)."""
+        code = self.code if self.code_for is None else self.code_for(params)
+        if self.prepare_rows is not None:
+            X = self.prepare_rows(xp, X, params)
+            Y = X if same else self.prepare_rows(xp, Y, params)
+        return code, X, (X if same else Y)
 
 
-# Codes shared by the Numba and CUDA direct kernels.
-SQEUCLIDEAN, EUCLIDEAN, MANHATTAN, CHEBYSHEV, MINKOWSKI = 0, 1, 2, 3, 4
-HAMMING, CHI2, KL, JENSEN_SHANNON = 5, 6, 7, 8
+# -- parameters -------------------------------------------------------------------------
+
+
+#: minkowski's ``p`` (infinity included) and kl's ``eps`` (finite).
+P_INTERVAL = Interval(Real, 1, None, closed="both")
+EPS_INTERVAL = Interval(Real, 0, None, closed="neither")
+
+
+def _check_minkowski(params, n_features):
+    p = params["p"]
+    if not P_INTERVAL.is_satisfied_by(p):
+        raise ValueError(f"minkowski needs p >= 1 (inf allowed), got p={p!r}")
+    return {"p": float(p)}
+
+
+def _minkowski_code(params):
+    """Manhattan, euclidean and chebyshev are minkowski's p = 1, 2 and inf,
+    with faster kernels."""
+    return {1.0: MANHATTAN, 2.0: EUCLIDEAN, np.inf: CHEBYSHEV}.get(params["p"], MINKOWSKI)
+
+
+def _check_kl(params, n_features):
+    eps = params["eps"]
+    if not EPS_INTERVAL.is_satisfied_by(eps):
+        raise ValueError(f"kl needs eps > 0, got eps={eps!r}")
+    return {"eps": float(eps)}
+
+
+def _as_matrix(value, name, metric, shape_msg):
+    if is_cupy_array(value):
+        # a matrix on the GPU is validated on the host (it is small); the
+        # backend moves it to the inputs' device
+        value = value.get()
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} for metric {metric!r} must be a numeric array") from exc
+    if array.ndim != 2:
+        raise ValueError(
+            f"{name} for metric {metric!r} must be 2-D {shape_msg}, got shape {array.shape}"
+        )
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} for metric {metric!r} contains NaN or infinity")
+    return array
+
+
+def _square_matrix(value, metric, n_features):
+    M = _as_matrix(value, "M", metric, "(n_features, n_features)")
+    if M.shape != (n_features, n_features):
+        raise ValueError(
+            f"M for metric {metric!r} must have shape ({n_features}, {n_features}), got {M.shape}"
+        )
+    return M
+
+
+def _check_bilinear(params, n_features):
+    return {"M": _square_matrix(params["M"], "bilinear", n_features)}
+
+
+def _check_mahalanobis(params, n_features):
+    M, L = params["M"], params["L"]
+    if (M is None) == (L is None):
+        raise ValueError(
+            "metric 'mahalanobis' needs exactly one of M (a PSD matrix of shape "
+            "(n_features, n_features)) or L (components of shape "
+            "(n_components, n_features), M = L.T @ L)"
+        )
+    if L is None:
+        return {"L": _components(_square_matrix(M, "mahalanobis", n_features))}
+    L = _as_matrix(L, "L", "mahalanobis", "(n_components, n_features)")
+    if L.shape[1] != n_features:
+        raise ValueError(
+            f"L for metric 'mahalanobis' must have shape (n_components, "
+            f"{n_features}), got {L.shape}"
+        )
+    return {"L": L}
+
+
+#: Largest magnitudes of ``M`` factored as given.
+SAFE_MATRIX = (2.0**-100, 2.0**100)
+
+
+def _components(M):
+    """``L`` with ``L.T @ L == M`` of a PSD matrix ``M`` of any finite magnitude.
+
+    ``M`` near the ends of the range is factored as ``M / 4**e`` (exact), so
+    that nothing overflows or underflows; then ``L = 2**e L(M / 4**e)``.
+    """
+    _validation.check_psd_matrix(M, name="M for metric 'mahalanobis'")
+    largest = float(np.max(np.abs(M)))
+    half_exponent = 0
+    if largest != 0.0 and not SAFE_MATRIX[0] <= largest <= SAFE_MATRIX[1]:
+        half_exponent = int(np.frexp(largest)[1]) // 2
+    unit = np.ldexp(M, -2 * half_exponent)
+    return np.ldexp(components_from_metric(unit, check_psd=False), half_exponent)
+
+
+# -- rows -------------------------------------------------------------------------------
+
+
+def _positive_row_sums(xp, array, name):
+    with np.errstate(over="ignore"):  # a sum that overflows is positive
+        positive = bool(xp.all(xp.sum(array, axis=1) > 0))
+    if not positive:
+        raise ValueError(
+            f"metric 'jensen_shannon' needs every row of {name} to have a positive sum"
+        )
+
+
+# -- the registry -----------------------------------------------------------------------
 
 METRICS = {
     m.name: m
@@ -79,7 +295,7 @@ METRICS = {
             r"\sqrt{\sum_k (x_k - y_k)^2}",
             _numpy.euclidean,
             true_metric=True,
-            gemm=True,
+            finish=ROOT,
             code=EUCLIDEAN,
             scipy="euclidean",
             degree=1,
@@ -88,7 +304,7 @@ METRICS = {
             "sqeuclidean",
             r"\sum_k (x_k - y_k)^2",
             _numpy.sqeuclidean,
-            gemm=True,
+            finish=SQUARED,
             code=SQEUCLIDEAN,
             scipy="sqeuclidean",
             degree=2,
@@ -120,6 +336,8 @@ METRICS = {
             params={"p": 2.0},
             scipy="minkowski",
             degree=1,
+            check=_check_minkowski,
+            code_for=_minkowski_code,
         ),
         Metric(
             "hamming",
@@ -134,7 +352,7 @@ METRICS = {
             "cosine",
             r"1 - \frac{x \cdot y}{\|x\|\,\|y\|}",
             _numpy.cosine,
-            gemm=True,
+            finish=COSINE,
             scipy="cosine",
             degree=0,
         ),
@@ -143,7 +361,7 @@ METRICS = {
             r"\frac{x \cdot y}{\|x\|\,\|y\|}",
             _numpy.cosine_similarity,
             similarity=True,
-            gemm=True,
+            finish=CLIP,
             degree=0,
         ),
         Metric(
@@ -151,10 +369,12 @@ METRICS = {
             r"\sqrt{(x - y)^\top M (x - y)} = \|L(x - y)\|,\ M = L^\top L",
             _numpy.mahalanobis,
             true_metric=True,
-            gemm=True,
+            finish=ROOT,
             params={"M": None, "L": None},
             scipy="mahalanobis",
             degree=1,
+            matrix="L",
+            check=_check_mahalanobis,
         ),
         Metric(
             "bilinear",
@@ -162,9 +382,11 @@ METRICS = {
             _numpy.bilinear,
             similarity=True,
             symmetric=False,
-            gemm=True,
+            finish=RAW,
             params={"M": _REQUIRED},
             degree=2,
+            matrix="M",
+            check=_check_bilinear,
         ),
         Metric(
             "chi2",
@@ -184,6 +406,8 @@ METRICS = {
             histogram=True,
             code=KL,
             params={"eps": 1e-10},
+            check=_check_kl,
+            prepare_rows=smooth_and_normalise_rows,
         ),
         Metric(
             "jensen_shannon",
@@ -195,6 +419,8 @@ METRICS = {
             code=JENSEN_SHANNON,
             scipy="jensenshannon",
             degree=0,
+            check_rows=_positive_row_sums,
+            prepare_rows=normalise_rows,
         ),
     ]
 }
@@ -206,157 +432,13 @@ ALIASES = {
     "jensenshannon": "jensen_shannon",
 }
 
-BACKENDS = ("auto", "numpy", "numba", "cupy")
+#: Every name ``metric=`` accepts: canonical names and aliases.
+METRIC_OPTIONS = frozenset(METRICS) | frozenset(ALIASES)
 
 
 def get_metric(metric):
     """The registry entry of ``metric`` (a name or an alias)."""
-    if not isinstance(metric, str):
-        raise ValueError(
-            f"metric must be a string naming a metric, got {type(metric).__name__}; "
-            f"valid names: {sorted(METRICS) + sorted(ALIASES)}"
-        )
-    name = ALIASES.get(metric, metric)
+    name = ALIASES.get(metric, metric) if isinstance(metric, str) else None
     if name not in METRICS:
-        raise ValueError(
-            f"Unknown metric {metric!r}; valid names are "
-            f"{sorted(METRICS) + sorted(ALIASES)}"
-        )
+        raise ValueError(f"metric must be one of {sorted(METRIC_OPTIONS)}, got {metric!r}")
     return METRICS[name]
-
-
-def check_backend(backend):
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
-    return backend
-
-
-#: Relative tolerance for the symmetry and positive semidefiniteness of ``M``.
-PSD_TOL = 1e-10
-
-
-def _as_matrix(value, name, metric, shape_msg):
-    if type(value).__module__.split(".")[0] == "cupy":
-        # a matrix on the GPU is validated on the host (it is small); the
-        # backend moves it to the inputs' device
-        value = value.get()
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} for metric {metric!r} must be a numeric array") from exc
-    if array.ndim != 2:
-        raise ValueError(
-            f"{name} for metric {metric!r} must be 2-D {shape_msg}, "
-            f"got shape {array.shape}"
-        )
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} for metric {metric!r} contains NaN or infinity")
-    return array
-
-
-def components_from_psd(M):
-    """``L`` with ``L.T @ L == M`` for a symmetric PSD ``M`` (zero rows dropped)."""
-    eigval, eigvec = np.linalg.eigh(M)
-    keep = eigval > PSD_TOL * max(np.max(np.abs(eigval)), np.finfo(float).tiny)
-    return np.sqrt(eigval[keep])[:, None] * eigvec[:, keep].T
-
-
-def check_params(metric, params, n_features):
-    """Validate ``params`` for ``metric``; returns them in computable form.
-
-    For mahalanobis the result always holds ``L`` (float64, shape (k, d)).
-    """
-    unknown = set(params) - set(metric.params)
-    if unknown:
-        accepted = sorted(metric.params) or "none"
-        raise ValueError(
-            f"metric {metric.name!r} got unexpected parameter(s) "
-            f"{sorted(unknown)}; accepted parameters: {accepted}"
-        )
-    out = {}
-    for key, default in metric.params.items():
-        if key in params:
-            out[key] = params[key]
-        elif default is _REQUIRED:
-            raise ValueError(f"metric {metric.name!r} requires the parameter {key!r}")
-        else:
-            out[key] = default
-
-    if metric.name == "minkowski":
-        p = out["p"]
-        if isinstance(p, bool) or not isinstance(p, numbers.Real) or np.isnan(p) or p < 1:
-            raise ValueError(f"minkowski needs p >= 1 (inf allowed), got p={p!r}")
-        out["p"] = float(p)
-    elif metric.name == "kl":
-        eps = out["eps"]
-        if (
-            isinstance(eps, bool)
-            or not isinstance(eps, numbers.Real)
-            or not np.isfinite(eps)
-            or eps <= 0
-        ):
-            raise ValueError(f"kl needs eps > 0, got eps={eps!r}")
-        out["eps"] = float(eps)
-    elif metric.name == "bilinear":
-        M = _as_matrix(out["M"], "M", "bilinear", "(n_features, n_features)")
-        if M.shape != (n_features, n_features):
-            raise ValueError(
-                f"M for metric 'bilinear' must have shape ({n_features}, "
-                f"{n_features}), got {M.shape}"
-            )
-        out["M"] = M
-    elif metric.name == "mahalanobis":
-        M, L = out.pop("M"), out.pop("L")
-        if (M is None) == (L is None):
-            raise ValueError(
-                "metric 'mahalanobis' needs exactly one of M (a PSD matrix of shape "
-                "(n_features, n_features)) or L (components of shape "
-                "(n_components, n_features), M = L.T @ L)"
-            )
-        if L is not None:
-            L = _as_matrix(L, "L", "mahalanobis", "(n_components, n_features)")
-            if L.shape[1] != n_features:
-                raise ValueError(
-                    f"L for metric 'mahalanobis' must have shape (n_components, "
-                    f"{n_features}), got {L.shape}"
-                )
-        else:
-            M = _as_matrix(M, "M", "mahalanobis", "(n_features, n_features)")
-            if M.shape != (n_features, n_features):
-                raise ValueError(
-                    f"M for metric 'mahalanobis' must have shape ({n_features}, "
-                    f"{n_features}), got {M.shape}"
-                )
-            # M near the ends of the range is checked and factored as
-            # M / 4**e (exact), so that nothing overflows or underflows;
-            # then L = 2**e L(M / 4**e)
-            half_exponent = _half_exponent(M)
-            M = np.ldexp(M, -2 * half_exponent)
-            scale = max(np.max(np.abs(M)), np.finfo(float).tiny)
-            if np.max(np.abs(M - M.T)) > PSD_TOL * scale * 1e2:
-                raise ValueError("M for metric 'mahalanobis' must be symmetric")
-            eigval = np.linalg.eigvalsh(M)
-            if eigval[0] < -PSD_TOL * max(np.max(np.abs(eigval)), np.finfo(float).tiny):
-                smallest = np.ldexp(eigval[0], 2 * half_exponent)
-                raise ValueError(
-                    "M for metric 'mahalanobis' must be positive semidefinite; its "
-                    f"smallest eigenvalue is {smallest:.3g}"
-                )
-            L = np.ldexp(components_from_psd(0.5 * (M + M.T)), half_exponent)
-            if L.shape[0] == 0:
-                L = np.zeros((1, n_features))
-        out["L"] = L
-    return out
-
-
-#: Largest magnitudes of ``M`` factored as given.
-SAFE_MATRIX = (2.0**-100, 2.0**100)
-
-
-def _half_exponent(M):
-    """``e`` such that ``M / 4**e`` has its largest magnitude near 1 (0 when it
-    lies in ``SAFE_MATRIX``)."""
-    largest = float(np.max(np.abs(M)))
-    if largest == 0.0 or SAFE_MATRIX[0] <= largest <= SAFE_MATRIX[1]:
-        return 0
-    return int(np.frexp(largest)[1]) // 2

@@ -1,12 +1,14 @@
-"""Numba kernels: parallel over rows, compiled once and cached on disk.
+"""Numba backend: kernels parallel over rows, compiled once and cached on disk.
 
 Kernels trust their inputs: C-contiguous arrays of one floating dtype,
-allocated by the caller (``mlearn.pairwise._dispatch``). Accumulation happens
-in the input dtype; sums use four independent partial sums, which keeps the
-result deterministic while letting the processor overlap the additions.
+allocated by the caller (the drivers at the end of this module).
+Accumulation happens in the input dtype; sums use four independent partial
+sums, which keeps the result deterministic while letting the processor
+overlap the additions.
 
 Every kernel is compared with the NumPy reference (``_numpy.py``) in
-``tests/pairwise``.
+``tests/pairwise``. ``pairwise``, ``paired`` and ``kneighbors`` are the
+backend's entry points (see ``_backends``).
 """
 
 import contextlib
@@ -15,126 +17,29 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-from numba import njit, prange, types
 
-from .._blas import blas_threads_inside
-from ._metrics import (
+from .._blas import blas_threads_for, blas_threads_inside
+from .._jit import njit, prange
+from . import _chunking, _xp
+from ._codes import (
     CHEBYSHEV,
     CHI2,
+    CLIP,
+    COSINE,
     EUCLIDEAN,
     HAMMING,
     JENSEN_SHANNON,
     KL,
     MANHATTAN,
     MINKOWSKI,
+    RAW,
+    ROOT,
     SQEUCLIDEAN,
+    SQUARED,
 )
-
-from ._operands import CLIP, COSINE, RAW, ROOT, SQUARED  # modes of the product's finish
+from ._host_kernels import product_into
 from ._limits import POWER_SUM_LOW
-
-
-#: Rows summed together before the sums of the groups are added in order
-#: (``sum_of_squares``, ``column_sums``): blocks of rows starting at multiples
-#: of it give the same group sums as the whole array, so that the sums of an
-#: array taken block by block (a dask array's) equal its sums to the bit.
-SUM_ROWS = 512
-
-
-@njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
-def square_parts(a, parts):
-    """``parts[g]``: the sum of the squared entries of rows ``g * SUM_ROWS``
-    to ``(g + 1) * SUM_ROWS`` of a 2-D array, accumulated in float64.
-
-    Each row's sum may be reassociated (``fastmath`` reassoc only, so NaN and
-    infinity keep their meaning), which lets it vectorise: one pass, faster
-    than NumPy's sum. BLAS's dot product would wake BLAS's threads, which
-    then spin beside the kernels that follow.
-    """
-    n, d = a.shape
-    for g in range(parts.shape[0]):
-        part = 0.0
-        for i in range(g * SUM_ROWS, min(n, (g + 1) * SUM_ROWS)):
-            row = 0.0
-            for k in range(d):
-                t = np.float64(a[i, k])
-                row += t * t
-            part += row
-        parts[g] = part
-
-
-@njit(cache=True, nogil=True)
-def add_in_order(parts, total):
-    """``total + parts[0] + parts[1] + ...``, added one after the other."""
-    for g in range(parts.shape[0]):
-        total += parts[g]
-    return total
-
-
-def n_groups(n_rows):
-    """How many groups of ``SUM_ROWS`` rows ``n_rows`` rows make."""
-    return max(1, -(-n_rows // SUM_ROWS))
-
-
-def sum_of_squares(a):
-    """The sum of the squared entries of a 2-D array, in float64, by groups of
-    ``SUM_ROWS`` rows (see ``square_parts``).
-
-    Tells the validation that the entries are finite (the sum is then
-    finite, unless it overflows float64) and ``_scaling`` how large they
-    are.
-    """
-    parts = np.empty(n_groups(a.shape[0]))
-    square_parts(a, parts)
-    return add_in_order(parts, 0.0)
-
-
-@njit(cache=True, nogil=True)
-def column_parts(a, parts, tiny):
-    """``parts[g] = a[g * SUM_ROWS:(g + 1) * SUM_ROWS].sum(axis=0)``, the rows
-    added one after the other in ``a``'s dtype.
-
-    Returns how many entries and partial sums were subnormal (nonzero and
-    below ``tiny``, the smallest normal number): sums free of them scale
-    exactly by powers of two.
-    """
-    n, d = a.shape
-    zero = tiny - tiny
-    n_small = 0
-    for g in range(parts.shape[0]):
-        for k in range(d):
-            parts[g, k] = zero
-        for i in range(g * SUM_ROWS, min(n, (g + 1) * SUM_ROWS)):
-            for k in range(d):
-                t = a[i, k]
-                s = parts[g, k] + t
-                parts[g, k] = s
-                n_small += (zero < abs(t) < tiny) + (zero < abs(s) < tiny)
-    return n_small
-
-
-@njit(cache=True, nogil=True)
-def add_rows_in_order(parts, sums, tiny):
-    """``sums += parts[0] + parts[1] + ...`` row after row; returns how many
-    partial sums were subnormal (see ``column_parts``)."""
-    zero = tiny - tiny
-    n_small = 0
-    for g in range(parts.shape[0]):
-        for k in range(parts.shape[1]):
-            s = sums[k] + parts[g, k]
-            sums[k] = s
-            n_small += zero < abs(s) < tiny
-    return n_small
-
-
-def column_sums(a):
-    """``(a.sum(axis=0), n_small)``: column sums in ``a``'s dtype by groups of
-    ``SUM_ROWS`` rows added in order, and how many subnormal values they met."""
-    tiny = np.finfo(a.dtype).tiny
-    parts = np.empty((n_groups(a.shape[0]), a.shape[1]), dtype=a.dtype)
-    n_small = column_parts(a, parts, tiny)
-    sums = np.zeros(a.shape[1], dtype=a.dtype)
-    return sums, n_small + add_rows_in_order(parts, sums, tiny)
+from ._operands import gemm_operands
 
 
 @njit(cache=True, nogil=True)
@@ -170,10 +75,10 @@ def _scaled_root(x, y, code, p, inv_p, p_int):
         elif p_int > 0:
             s += _ipow(t, p_int)
         else:
-            s += t ** p
+            s += t**p
     if code == EUCLIDEAN:
         return largest * np.sqrt(s)
-    return largest * s ** inv_p
+    return largest * s**inv_p
 
 
 @njit(cache=True, nogil=True)
@@ -247,7 +152,7 @@ def _pair_value(X, i, Y, j, code, p, inv_p, p_int, low):
                 a0 += abs(X[i, k] - Y[j, k]) ** p
         s = (a0 + a1) + (a2 + a3)
         if low <= s < np.inf:
-            return s ** inv_p
+            return s**inv_p
         return _scaled_root(X[i], Y[j], code, p, inv_p, p_int)
     elif code == HAMMING:
         count = 0
@@ -344,7 +249,7 @@ def pairwise_direct(X, Yt, code, p, inv_p, p_int, low, out):
             w = min(DIRECT_BLOCK, m - j0)
             block[:, :w] = zero
             for k in range(d):
-                yk = Yt[k, j0:j0 + w]
+                yk = Yt[k, j0 : j0 + w]
                 for r in range(n_rows):
                     xk = X[i0 + r, k]
                     acc = block[r]
@@ -396,12 +301,11 @@ def pairwise_direct(X, Yt, code, p, inv_p, p_int, low, out):
                     a = acc[j]
                     if code == EUCLIDEAN or code == MINKOWSKI:
                         if not low <= a < np.inf:
-                            a = _scaled_root(X[i0 + r], Yt[:, j0 + j], code, p, inv_p,
-                                             p_int)
+                            a = _scaled_root(X[i0 + r], Yt[:, j0 + j], code, p, inv_p, p_int)
                         elif code == EUCLIDEAN:
                             a = np.sqrt(a)
                         else:
-                            a = a ** inv_p
+                            a = a**inv_p
                     elif code == HAMMING:
                         a = a / d
                     elif code == KL:
@@ -567,37 +471,6 @@ def first_touch(flat, step):
         flat[t * step] = 0
 
 
-#: BLAS's matrix product as Numba exports it from SciPy's BLAS (the function
-#: behind Numba's own ``np.dot``), called directly so that a product can be
-#: written into a tile of a larger output. Declared by symbol name, which keeps
-#: the kernels that call it cacheable.
-_xxgemm = types.ExternalFunction("numba_xxgemm", types.intc(
-    types.char, types.char, types.char, types.intp, types.intp, types.intp,
-    types.voidptr, types.voidptr, types.intp, types.voidptr, types.intp,
-    types.voidptr, types.voidptr, types.intp,
-))
-
-
-@njit(cache=True, nogil=True)
-def product_into(A, B, alpha, beta, out, r0, r1, c0, c1):
-    """``out[r0:r1, c0:c1] = alpha * A[r0:r1] @ B[c0:c1].T + beta * out[r0:r1, c0:c1]``.
-
-    ``A``, ``B`` and ``out`` are C-contiguous with one floating dtype. In
-    BLAS's column-major terms the tile is ``B[c0:c1] @ A[r0:r1].T`` with
-    leading dimension ``out.shape[1]``. ``beta`` is 0 or 1: with 0 the BLAS
-    clears the tile first; with 1 it adds to the tile as it stands, which
-    saves that pass over memory when the tile is known to hold zeros.
-    """
-    scalars = np.empty(2, out.dtype)
-    scalars[0] = alpha
-    scalars[1] = beta
-    kind = np.int8(ord("d")) if out.itemsize == 8 else np.int8(ord("s"))
-    k = A.shape[1]
-    _xxgemm(kind, np.int8(ord("t")), np.int8(ord("n")), c1 - c0, r1 - r0, k,
-            scalars[0:].ctypes, B[c0:].ctypes, k, A[r0:].ctypes, k,
-            scalars[1:].ctypes, out[r0, c0:].ctypes, out.shape[1])
-
-
 @njit(cache=True, nogil=True, parallel=True)
 def pairwise_gemm_tiles(A, B, xx, yy, X, Y, L, tau, mode, out, tile_rows, tile_cols, same):
     """``out = finish(A @ B.T)`` tile by tile, each thread owning its tiles.
@@ -679,42 +552,29 @@ def topk_update(D, row0, col0, exclude_self, sign, best_d, best_i):
     the per-row max-heaps ``best_d``/``best_i`` of the k smallest values."""
     n, m = D.shape
     for i in prange(n):
-        _offer_row(best_d[i], best_i[i], D[i], m, col0,
-                   row0 + i if exclude_self else -1, sign)
+        _offer_row(best_d[i], best_i[i], D[i], m, col0, row0 + i if exclude_self else -1, sign)
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def project_rows(X, mean, B, out, chunk):
-    """``out = (X - mean) @ B.T`` (``X @ B.T`` when ``mean`` is empty).
-
-    One single-threaded BLAS product per ``chunk`` rows, the chunks shared
-    out between the threads. A BLAS product's entries depend on the shape
-    of the call that computes them, so cutting the rows at fixed multiples
-    of ``chunk`` from the first makes every row's result independent of how
-    many rows are projected at once (or by which thread): a block of rows
-    starting at a multiple of ``chunk`` projects to the same bits as the
-    same rows within the whole. Centred rows are formed one chunk at a time.
-    """
-    n, d = X.shape
-    k = B.shape[0]
-    zero = X.dtype.type(0)
-    one = X.dtype.type(1)
-    for t in prange((n + chunk - 1) // chunk):
-        r0 = t * chunk
-        r1 = min(n, r0 + chunk)
-        if mean.shape[0] == 0:
-            product_into(X, B, one, zero, out, r0, r1, 0, k)
-        else:
-            rows = np.empty((r1 - r0, d), dtype=X.dtype)
-            for i in range(r1 - r0):
-                for j in range(d):
-                    rows[i, j] = X[r0 + i, j] - mean[j]
-            product_into(rows, B, one, zero, out[r0:r1], 0, r1 - r0, 0, k)
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def knn_product_tiles(A, B, xx, yy, X, Y, L, tau, mode, sign, exclude_self, best_d,
-                      best_i, tile_rows, tile_cols, row0, col0):
+def knn_product_tiles(
+    A,
+    B,
+    xx,
+    yy,
+    X,
+    Y,
+    L,
+    tau,
+    mode,
+    sign,
+    exclude_self,
+    best_d,
+    best_i,
+    tile_rows,
+    tile_cols,
+    row0,
+    col0,
+):
     """k nearest through matrix products, each thread owning whole row tiles.
 
     Every thread multiplies its own (tile_rows, tile_cols) tile with a
@@ -739,19 +599,24 @@ def knn_product_tiles(A, B, xx, yy, X, Y, L, tau, mode, sign, exclude_self, best
         G = np.empty((h, tile_cols), dtype=A.dtype)
         for c0 in range(0, m, tile_cols):
             w = min(m, c0 + tile_cols) - c0
-            product_into(A[r0:r0 + h], B[c0:c0 + w], alpha, zero, G, 0, h, 0, w)
+            product_into(A[r0 : r0 + h], B[c0 : c0 + w], alpha, zero, G, 0, h, 0, w)
             for ii in range(h):
                 i = r0 + ii
                 if mode != RAW:
-                    _finish_row(G[ii, :w], xx[i], yy[c0:c0 + w], X, i, Y, c0, L, tau,
-                                mode, -1)
-                _offer_row(best_d[i], best_i[i], G[ii], w, col0 + c0,
-                           row0 + i if exclude_self else -1, sign)
+                    _finish_row(G[ii, :w], xx[i], yy[c0 : c0 + w], X, i, Y, c0, L, tau, mode, -1)
+                _offer_row(
+                    best_d[i],
+                    best_i[i],
+                    G[ii],
+                    w,
+                    col0 + c0,
+                    row0 + i if exclude_self else -1,
+                    sign,
+                )
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def knn_same_block(Aq, Ag, xq, xg, Xq, Xg, L, tau, exclude_self, best_d, best_i, tile,
-                   row0, col0):
+def knn_same_block(Aq, Ag, xq, xg, Xq, Xg, L, tau, exclude_self, best_d, best_i, tile, row0, col0):
     """The part of ``knn_sq_tiles_same`` that falls in one block of rows
     (``Aq``, rows ``row0...``) against one block of columns (``Ag``, rows
     ``col0...`` of the same points); both offsets are multiples of ``tile``.
@@ -778,19 +643,38 @@ def knn_same_block(Aq, Ag, xq, xg, Xq, Xg, L, tau, exclude_self, best_d, best_i,
             w = min(ng, c0 + tile) - c0
             if first_i + t <= first_j + u:
                 diagonal = first_i + t == first_j + u
-                product_into(Aq[r0:r0 + h], Ag[c0:c0 + w], minus_two, zero, G, 0, h, 0, w)
+                product_into(Aq[r0 : r0 + h], Ag[c0 : c0 + w], minus_two, zero, G, 0, h, 0, w)
                 for ii in range(h):
                     i = r0 + ii
-                    _finish_row(G[ii, :w], xq[i], xg[c0:c0 + w], Xq, i, Xg, c0, L, tau,
-                                SQUARED, ii if diagonal else -1)
-                    _offer_row(best_d[i], best_i[i], G[ii], w, col0 + c0,
-                               row0 + i if (diagonal and exclude_self) else -1, one)
+                    _finish_row(
+                        G[ii, :w],
+                        xq[i],
+                        xg[c0 : c0 + w],
+                        Xq,
+                        i,
+                        Xg,
+                        c0,
+                        L,
+                        tau,
+                        SQUARED,
+                        ii if diagonal else -1,
+                    )
+                    _offer_row(
+                        best_d[i],
+                        best_i[i],
+                        G[ii],
+                        w,
+                        col0 + c0,
+                        row0 + i if (diagonal and exclude_self) else -1,
+                        one,
+                    )
             else:
-                product_into(Ag[c0:c0 + w], Aq[r0:r0 + h], minus_two, zero, G, 0, w, 0, h)
+                product_into(Ag[c0 : c0 + w], Aq[r0 : r0 + h], minus_two, zero, G, 0, w, 0, h)
                 for jj in range(w):
                     j = c0 + jj
-                    _finish_row(G[jj, :h], xg[j], xq[r0:r0 + h], Xg, j, Xq, r0, L, tau,
-                                SQUARED, -1)
+                    _finish_row(
+                        G[jj, :h], xg[j], xq[r0 : r0 + h], Xg, j, Xq, r0, L, tau, SQUARED, -1
+                    )
                 for ii in range(h):
                     i = r0 + ii
                     for jj in range(w):
@@ -825,14 +709,32 @@ def knn_sq_tiles_same(A, xx, X, L, tau, exclude_self, heap_d, heap_i, tile, pair
             c0 = pairs[p, 1] * tile
             h = min(n, r0 + tile) - r0
             w = min(n, c0 + tile) - c0
-            product_into(A[r0:r0 + h], A[c0:c0 + w], minus_two, zero, G, 0, h, 0, w)
+            product_into(A[r0 : r0 + h], A[c0 : c0 + w], minus_two, zero, G, 0, h, 0, w)
             diagonal = r0 == c0
             for ii in range(h):
                 i = r0 + ii
-                _finish_row(G[ii, :w], xx[i], xx[c0:c0 + w], X, i, X, c0, L, tau, SQUARED,
-                            ii if diagonal else -1)
-                _offer_row(bd_all[i], bi_all[i], G[ii], w, c0,
-                           i if (diagonal and exclude_self) else -1, one)
+                _finish_row(
+                    G[ii, :w],
+                    xx[i],
+                    xx[c0 : c0 + w],
+                    X,
+                    i,
+                    X,
+                    c0,
+                    L,
+                    tau,
+                    SQUARED,
+                    ii if diagonal else -1,
+                )
+                _offer_row(
+                    bd_all[i],
+                    bi_all[i],
+                    G[ii],
+                    w,
+                    c0,
+                    i if (diagonal and exclude_self) else -1,
+                    one,
+                )
             if diagonal:
                 continue
             # the transposed tile: column jj holds row c0 + jj's distances
@@ -877,21 +779,31 @@ def direct_args(dtype, code, params):
     """Scalar arguments of the direct kernels, typed like the data."""
     p = float(params.get("p", 2.0))
     p_int = int(p) if float(p).is_integer() and p <= 16 else 0
-    return (np.int64(code), dtype.type(p), dtype.type(1.0 / p), np.int64(p_int),
-            dtype.type(POWER_SUM_LOW[dtype.itemsize]))
+    return (
+        np.int64(code),
+        dtype.type(p),
+        dtype.type(1.0 / p),
+        np.int64(p_int),
+        dtype.type(POWER_SUM_LOW[dtype.itemsize]),
+    )
 
 
 # ---------------------------------------------------------------------------
 # Drivers: allocate outputs, prepare operands, call the kernels.
 
+
 def _c(array):
     return np.ascontiguousarray(array)
 
 
-def pairwise(metric, X, Y, params, same, working_memory, centre=None):
-    """The distances (n, m) of X against Y (``centre``: see ``kneighbors``)."""
-    from ._operands import direct_operands
+def pairwise(xp, metric, X, Y, params, same, working_memory, n_jobs=None, centre=None):
+    """The distances (n, m) of X against Y on ``n_jobs`` threads (``xp`` is
+    NumPy; ``centre``: see ``_operands.gemm_operands``)."""
+    with threads(n_jobs):
+        return _pairwise(metric, X, Y, params, same, working_memory, centre)
 
+
+def _pairwise(metric, X, Y, params, same, working_memory, centre):
     # a large zeroed array costs no more than an empty one (its pages come
     # zeroed from the system), and the matrix products are added to it
     out = np.zeros((X.shape[0], Y.shape[0]), dtype=X.dtype)
@@ -900,7 +812,7 @@ def pairwise(metric, X, Y, params, same, working_memory, centre=None):
 
     if metric.gemm:
         return _pairwise_gemm(metric, X, Y, params, same, working_memory, out, centre)
-    code, Xp, Yp = direct_operands(np, metric, X, Y, params, same)
+    code, Xp, Yp = metric.direct_operands(np, X, Y, params, same)
     if code == MANHATTAN and X.shape[0] * Y.shape[0] >= MANHATTAN_TILE_COLS:
         pairwise_manhattan(_c(Xp), _c(Yp), out)
         return out
@@ -909,30 +821,45 @@ def pairwise(metric, X, Y, params, same, working_memory, centre=None):
 
 
 def _pairwise_gemm(metric, X, Y, params, same, working_memory, out, centre):
-    from ._chunking import gemm_tiles
-    from ._operands import gemm_operands
-
     n, m = X.shape[0], Y.shape[0]
-    ops = gemm_operands(np, metric.name, X, Y, params, same, centre=centre)
+    ops = gemm_operands(np, metric, X, Y, params, same, centre=centre)
     xx = np.zeros(n, X.dtype) if ops.xx is None else _c(ops.xx)
     yy = np.zeros(m, X.dtype) if ops.yy is None else _c(ops.yy)
     RX = X if ops.RX is None else _c(ops.RX)
     RY = Y if ops.RY is None else _c(ops.RY)
     L = np.zeros((0, X.shape[1]), X.dtype) if ops.L is None else _c(ops.L)
-    rows, cols = gemm_tiles(n, m, X.itemsize, numba.get_num_threads(), working_memory)
+    rows, cols = _chunking.gemm_tiles(n, m, X.itemsize, numba.get_num_threads(), working_memory)
     # each thread runs its own products, one tile at a time
     with blas_threads_inside(rows * cols * ops.A.shape[1]):
-        pairwise_gemm_tiles(_c(ops.A), _c(ops.B), xx, yy, RX, RY, L,
-                            X.dtype.type(ops.tau), np.int64(ops.mode), out,
-                            np.int64(rows), np.int64(cols), bool(same))
+        pairwise_gemm_tiles(
+            _c(ops.A),
+            _c(ops.B),
+            xx,
+            yy,
+            RX,
+            RY,
+            L,
+            X.dtype.type(ops.tau),
+            np.int64(ops.mode),
+            out,
+            np.int64(rows),
+            np.int64(cols),
+            bool(same),
+        )
     return out
 
 
-def paired(metric, A, B, params, out):
-    from ._operands import direct_operands
-
-    code, Ap, Bp = direct_operands(np, metric, A, B, params, False)
-    paired_direct(_c(Ap), _c(Bp), *direct_args(A.dtype, code, params), out)
+def paired(xp, metric, A, B, params, working_memory, n_jobs=None):
+    """``out[i] = metric(A[i], B[i])`` on ``n_jobs`` threads (``xp`` is NumPy)."""
+    if metric.gemm:
+        # products bring nothing to row-by-row work: the difference form of
+        # the array-namespace backend
+        with blas_threads_for(A.size * A.shape[1]):
+            return _xp.paired(np, metric, A, B, params, working_memory)
+    out = np.empty(A.shape[0], dtype=A.dtype)
+    code, Ap, Bp = metric.direct_operands(np, A, B, params, False)
+    with threads(n_jobs):
+        paired_direct(_c(Ap), _c(Bp), *direct_args(A.dtype, code, params), out)
     return out
 
 
@@ -963,16 +890,15 @@ def knn_grid(metric, n, m, n_neighbors, itemsize, same, working_memory, n_thread
     at a multiple of it, with the grid of the whole search, meets every
     product with the shape the whole search gives it, hence the same bits.
     """
-    from ._chunking import KNN_SAME_TILE, knn_product_tiles, knn_tiles
-
     n_threads = max(int(n_threads or numba.get_num_threads()), 1)
-    rows, cols = knn_product_tiles(m, itemsize, working_memory / n_threads)
+    rows, cols = _chunking.knn_product_tiles(m, itemsize, working_memory / n_threads)
     same_tiles = bool(
-        metric.gemm and same and metric.name in ("euclidean", "sqeuclidean", "mahalanobis")
+        metric.centred
+        and same
         and same_tiles_fit(n, n_neighbors, itemsize, n_threads, working_memory)
     )
-    direct_rows, direct_cols = knn_tiles(n, m, itemsize, working_memory)
-    return KnnGrid(rows, cols, same_tiles, KNN_SAME_TILE, direct_rows, direct_cols)
+    direct_rows, direct_cols = _chunking.knn_tiles(n, m, itemsize, working_memory)
+    return KnnGrid(rows, cols, same_tiles, _chunking.KNN_SAME_TILE, direct_rows, direct_cols)
 
 
 def knn_alignment(metric, grid, same):
@@ -982,12 +908,10 @@ def knn_alignment(metric, grid, same):
     direct metrics, whose values do not depend on the tiles). A step at
     least as large as the points means one block of points. With ``same``
     (the rows searched among themselves) both are one step."""
-    from ._chunking import PROJECT_ROWS
-
     if not metric.gemm:
         return 1, 1
-    query_step = math.lcm(grid.rows, PROJECT_ROWS)
-    point_step = math.lcm(grid.cols, PROJECT_ROWS)
+    query_step = math.lcm(grid.rows, _chunking.PROJECT_ROWS)
+    point_step = math.lcm(grid.cols, _chunking.PROJECT_ROWS)
     if same:
         query_step = point_step = math.lcm(query_step, point_step)
     if grid.same_tiles:
@@ -997,39 +921,56 @@ def knn_alignment(metric, grid, same):
 
 def _knn_operands(metric, X, Y, params, same, centre):
     """Contiguous operands of the product kernels, or of the direct ones."""
-    from ._operands import direct_operands, gemm_operands
-
     dtype = X.dtype
     if not metric.gemm:
-        code, Xp, Yp = direct_operands(np, metric, X, Y, params, same)
+        code, Xp, Yp = metric.direct_operands(np, X, Y, params, same)
         return _c(Xp), _c(Yp.T), direct_args(dtype, code, params)
-    squared = metric.name in ("euclidean", "mahalanobis")
-    ops = gemm_operands(np, metric.name, X, Y, params, same, squared=squared,
-                        centre=centre)
+    ops = gemm_operands(
+        np, metric, X, Y, params, same, squared=metric.ranks_squared, centre=centre
+    )
     n, m = X.shape[0], Y.shape[0]
     xx = np.zeros(n, dtype) if ops.xx is None else _c(ops.xx)
     yy = np.zeros(m, dtype) if ops.yy is None else _c(ops.yy)
     RX = X if ops.RX is None else _c(ops.RX)
     RY = Y if ops.RY is None else _c(ops.RY)
     L = np.zeros((0, X.shape[1]), dtype) if ops.L is None else _c(ops.L)
-    return (_c(ops.A), _c(ops.B), xx, yy, RX, RY, L, dtype.type(ops.tau),
-            np.int64(ops.mode))
+    return (_c(ops.A), _c(ops.B), xx, yy, RX, RY, L, dtype.type(ops.tau), np.int64(ops.mode))
 
 
 def _empty_heaps(n, n_neighbors, dtype):
-    return (np.full((n, n_neighbors), np.inf, dtype=dtype),
-            np.full((n, n_neighbors), np.iinfo(np.int64).max, dtype=np.int64))
+    return (
+        np.full((n, n_neighbors), np.inf, dtype=dtype),
+        np.full((n, n_neighbors), np.iinfo(np.int64).max, dtype=np.int64),
+    )
 
 
-def kneighbors(metric, X, Y, params, same, n_neighbors, exclude_self, working_memory,
-               centre=None):
-    """Top-k per query, streaming (rows, columns) tiles of the distance matrix.
+def kneighbors(
+    xp,
+    metric,
+    X,
+    Y,
+    params,
+    same,
+    n_neighbors,
+    exclude_self,
+    working_memory,
+    n_jobs=None,
+    centre=None,
+):
+    """Top-k per query, streaming (rows, columns) tiles of the distance matrix,
+    on ``n_jobs`` threads (``xp`` is NumPy).
 
     ``centre`` is the point the product metrics subtract (see
     ``_operands.gemm_operands``); None computes it from X and Y.
     """
-    grid = knn_grid(metric, X.shape[0], Y.shape[0], n_neighbors, X.itemsize, same,
-                    working_memory)
+    with threads(n_jobs):
+        return _kneighbors(
+            metric, X, Y, params, same, n_neighbors, exclude_self, working_memory, centre
+        )
+
+
+def _kneighbors(metric, X, Y, params, same, n_neighbors, exclude_self, working_memory, centre):
+    grid = knn_grid(metric, X.shape[0], Y.shape[0], n_neighbors, X.itemsize, same, working_memory)
     ops = _knn_operands(metric, X, Y, params, same, centre)
     if grid.same_tiles:
         A, _, xx, _, RX, _, L, tau, _ = ops
@@ -1037,12 +978,7 @@ def kneighbors(metric, X, Y, params, same, n_neighbors, exclude_self, working_me
         return finish_neighbours(metric, *found)
     best_d, best_i = _empty_heaps(X.shape[0], n_neighbors, X.dtype)
     _knn_into(metric, ops, exclude_self, grid, best_d, best_i, 0, 0)
-    return _sorted_neighbours(best_d, best_i, knn_squared(metric), knn_sign(metric, X.dtype))
-
-
-def knn_squared(metric):
-    """Whether ``kneighbors`` ranks squared distances (and returns their roots)."""
-    return metric.name in ("euclidean", "mahalanobis")
+    return finish_neighbours(metric, best_d, best_i)
 
 
 def knn_sign(metric, dtype):
@@ -1050,8 +986,7 @@ def knn_sign(metric, dtype):
     return dtype.type(-1.0 if metric.similarity else 1.0)
 
 
-def knn_block(metric, Xq, Xg, params, same, n_neighbors, exclude_self, grid, centre,
-              row0, col0):
+def knn_block(metric, Xq, Xg, params, same, n_neighbors, exclude_self, grid, centre, row0, col0):
     """Heaps (unsorted) of the ``n_neighbors`` nearest rows of ``Xg`` for
     every row of ``Xq``, by global index and ranking value (see
     :func:`finish_neighbours`): the part of a whole search by ``grid`` that
@@ -1066,19 +1001,31 @@ def knn_block(metric, Xq, Xg, params, same, n_neighbors, exclude_self, grid, cen
     """
     best_d, best_i = _empty_heaps(Xq.shape[0], n_neighbors, Xq.dtype)
     if grid.same_tiles:
-        from ._operands import gemm_operands
-
-        ops_q = gemm_operands(np, metric.name, Xq, Xq, params, True, squared=True,
-                              centre=centre)
-        ops_g = ops_q if same else gemm_operands(np, metric.name, Xg, Xg, params, True,
-                                                 squared=True, centre=centre)
+        ops_q = gemm_operands(np, metric, Xq, Xq, params, True, squared=True, centre=centre)
+        ops_g = (
+            ops_q
+            if same
+            else gemm_operands(np, metric, Xg, Xg, params, True, squared=True, centre=centre)
+        )
         L = np.zeros((0, Xq.shape[1]), Xq.dtype) if ops_q.L is None else _c(ops_q.L)
         tile = grid.same_tile
         with blas_threads_inside(tile * tile * ops_q.A.shape[1]):
-            knn_same_block(_c(ops_q.A), _c(ops_g.A), _c(ops_q.xx), _c(ops_g.xx),
-                           _c(ops_q.RX), _c(ops_g.RX), L, Xq.dtype.type(ops_q.tau),
-                           bool(exclude_self), best_d, best_i, np.int64(tile),
-                           np.int64(row0), np.int64(col0))
+            knn_same_block(
+                _c(ops_q.A),
+                _c(ops_g.A),
+                _c(ops_q.xx),
+                _c(ops_g.xx),
+                _c(ops_q.RX),
+                _c(ops_g.RX),
+                L,
+                Xq.dtype.type(ops_q.tau),
+                bool(exclude_self),
+                best_d,
+                best_i,
+                np.int64(tile),
+                np.int64(row0),
+                np.int64(col0),
+            )
         return best_d, best_i
     ops = _knn_operands(metric, Xq, Xg, params, same, centre)
     _knn_into(metric, ops, exclude_self, grid, best_d, best_i, row0, col0)
@@ -1087,54 +1034,72 @@ def knn_block(metric, Xq, Xg, params, same, n_neighbors, exclude_self, grid, cen
 
 def _knn_into(metric, ops, exclude_self, grid, best_d, best_i, row0, col0):
     """Offer every distance of the operands ``ops`` to the heaps."""
-    from ._chunking import slices
-
     sign = knn_sign(metric, best_d.dtype)
     if metric.gemm:
         A, B, xx, yy, RX, RY, L, tau, mode = ops
         # each thread runs its own products, one tile at a time
         with blas_threads_inside(grid.rows * grid.cols * A.shape[1]):
-            knn_product_tiles(A, B, xx, yy, RX, RY, L, tau, mode, sign,
-                              bool(exclude_self), best_d, best_i, np.int64(grid.rows),
-                              np.int64(grid.cols), np.int64(row0), np.int64(col0))
+            knn_product_tiles(
+                A,
+                B,
+                xx,
+                yy,
+                RX,
+                RY,
+                L,
+                tau,
+                mode,
+                sign,
+                bool(exclude_self),
+                best_d,
+                best_i,
+                np.int64(grid.rows),
+                np.int64(grid.cols),
+                np.int64(row0),
+                np.int64(col0),
+            )
         return
     Xp, Ypt, args = ops
     n, m = Xp.shape[0], Ypt.shape[1]
-    for rows in slices(n, grid.direct_rows):
-        for cols in slices(m, grid.direct_cols):
+    for rows in _chunking.slices(n, grid.direct_rows):
+        for cols in _chunking.slices(m, grid.direct_cols):
             tile = np.empty((rows.stop - rows.start, cols.stop - cols.start), Xp.dtype)
             pairwise_direct(Xp[rows], _c(Ypt[:, cols]), *args, tile)
-            topk_update(tile, np.int64(row0 + rows.start), np.int64(col0 + cols.start),
-                        bool(exclude_self), sign, best_d[rows], best_i[rows])
+            topk_update(
+                tile,
+                np.int64(row0 + rows.start),
+                np.int64(col0 + cols.start),
+                bool(exclude_self),
+                sign,
+                best_d[rows],
+                best_i[rows],
+            )
 
 
 def same_tiles_fit(n, n_neighbors, itemsize, n_threads, working_memory):
     """Whether every thread's own heaps for all ``n`` rows, beside one square
     tile, fit in half of ``working_memory`` (``knn_sq_tiles_same``)."""
-    from ._chunking import KNN_SAME_TILE
-
     heap_bytes = n_threads * n * n_neighbors * (itemsize + 8)
-    tile_bytes = n_threads * KNN_SAME_TILE * KNN_SAME_TILE * itemsize
+    tile_bytes = n_threads * _chunking.KNN_SAME_TILE**2 * itemsize
     return heap_bytes + tile_bytes <= working_memory * 2**20 / 2
 
 
 def _knn_same(A, xx, X, L, tau, exclude_self, n_neighbors, working_memory):
     """Heaps of the k nearest among the rows themselves (``knn_sq_tiles_same``),
     or None when every thread's own heaps would not fit in half the budget."""
-    from ._chunking import KNN_SAME_TILE
-
     n = A.shape[0]
     n_threads = max(numba.get_num_threads(), 1)
     if not same_tiles_fit(n, n_neighbors, A.itemsize, n_threads, working_memory):
         return None
-    tile = KNN_SAME_TILE
+    tile = _chunking.KNN_SAME_TILE
     n_tiles = -(-n // tile)
     pairs = np.column_stack(np.triu_indices(n_tiles)).astype(np.int64)
     heap_d = np.full((n_threads, n, n_neighbors), np.inf, dtype=A.dtype)
     heap_i = np.full((n_threads, n, n_neighbors), np.iinfo(np.int64).max, dtype=np.int64)
     with blas_threads_inside(tile * tile * A.shape[1]):
-        knn_sq_tiles_same(A, xx, X, L, tau, bool(exclude_self), heap_d, heap_i,
-                          np.int64(tile), pairs)
+        knn_sq_tiles_same(
+            A, xx, X, L, tau, bool(exclude_self), heap_d, heap_i, np.int64(tile), pairs
+        )
     merge_heaps(heap_d, heap_i)
     return heap_d[0], heap_i[0]
 
@@ -1142,8 +1107,7 @@ def _knn_same(A, xx, X, L, tau, exclude_self, n_neighbors, working_memory):
 def finish_neighbours(metric, best_d, best_i):
     """Sorted neighbours (distances or similarities, indices) from heaps of
     ranking values: by value, then by the smaller index."""
-    return _sorted_neighbours(best_d, best_i, knn_squared(metric),
-                              knn_sign(metric, best_d.dtype))
+    return _sorted_neighbours(best_d, best_i, metric.ranks_squared, knn_sign(metric, best_d.dtype))
 
 
 def _sorted_neighbours(best_d, best_i, squared, sign):

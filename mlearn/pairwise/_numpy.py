@@ -38,7 +38,7 @@ def minkowski(x, y, p):
     diff = np.abs(x - y)
     largest = np.max(diff, axis=-1, keepdims=True)
     ratio = diff / np.where(largest > 0, largest, 1)
-    return largest[..., 0] * np.sum(ratio ** p, axis=-1) ** (1.0 / p)
+    return largest[..., 0] * np.sum(ratio**p, axis=-1) ** (1.0 / p)
 
 
 def hamming(x, y):
@@ -88,9 +88,7 @@ def chi2(x, y):
     positive = total > 0
     diff = x - y
     # diff * (diff / total), as |diff| <= total: no square to overflow
-    return np.sum(
-        np.where(positive, diff * (diff / np.where(positive, total, 1)), 0), axis=-1
-    )
+    return np.sum(np.where(positive, diff * (diff / np.where(positive, total, 1)), 0), axis=-1)
 
 
 def _normalise(x, shift=0.0):
@@ -124,24 +122,59 @@ def jensen_shannon(x, y):
     return np.sqrt(np.maximum(js, 0))
 
 
-def pairwise(func, X, Y, params, working_memory, out):
-    """Fill ``out[i, j] = func(X[i], Y[j])`` one row at a time.
+# -- the backend's entry points (see ``_backends``) ---------------------------------------
+
+
+def pairwise(xp, metric, X, Y, params, same, working_memory, n_jobs=None, centre=None):
+    """``out[i, j] = metric.reference(X[i], Y[j])``, one row of X at a time.
 
     Columns are split so that the per-row temporaries (a few arrays of shape
-    (n_columns, n_features)) stay within ``working_memory`` MiB.
+    (n_columns, n_features)) stay within ``working_memory`` MiB. ``xp`` is
+    NumPy; ``same``, ``n_jobs`` and ``centre`` change nothing here.
     """
-    n_features = X.shape[1]
-    n_cols = chunk_rows(Y.shape[0], 4 * n_features * X.itemsize, working_memory)
+    out = np.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)
+    n_cols = chunk_rows(Y.shape[0], 4 * X.shape[1] * X.itemsize, working_memory)
     for cols in slices(Y.shape[0], n_cols):
         Y_part = Y[cols]
         for i in range(X.shape[0]):
-            out[i, cols] = func(X[i], Y_part, **params)
+            out[i, cols] = metric.reference(X[i], Y_part, **params)
     return out
 
 
-def paired(func, A, B, params, working_memory, out):
-    """Fill ``out[i] = func(A[i], B[i])``, in chunks of rows."""
+def paired(xp, metric, A, B, params, working_memory, n_jobs=None):
+    """``out[i] = metric.reference(A[i], B[i])``, in chunks of rows."""
+    out = np.empty(A.shape[0], dtype=A.dtype)
     n_rows = chunk_rows(A.shape[0], 4 * A.shape[1] * A.itemsize, working_memory)
     for rows in slices(A.shape[0], n_rows):
-        out[rows] = func(A[rows], B[rows], **params)
+        out[rows] = metric.reference(A[rows], B[rows], **params)
     return out
+
+
+def kneighbors(
+    xp,
+    metric,
+    X,
+    Y,
+    params,
+    same,
+    n_neighbors,
+    exclude_self,
+    working_memory,
+    n_jobs=None,
+    centre=None,
+):
+    """Full rows of reference distances, then a sort: by value, then by index."""
+    n, m = X.shape[0], Y.shape[0]
+    sign = -1 if metric.similarity else 1
+    dist = np.empty((n, n_neighbors), dtype=X.dtype)
+    ind = np.empty((n, n_neighbors), dtype=np.int64)
+    columns = np.arange(m)
+    for rows in slices(n, chunk_rows(n, 2 * m * X.itemsize, working_memory)):
+        block = pairwise(xp, metric, X[rows], Y, params, False, working_memory)
+        block *= sign
+        for r, i in enumerate(range(rows.start, rows.stop)):
+            keep = columns != i if exclude_self else slice(None)
+            values, cand = block[r][keep], columns[keep]
+            order = np.lexsort((cand, values))[:n_neighbors]
+            dist[i], ind[i] = sign * values[order], cand[order]
+    return dist, ind

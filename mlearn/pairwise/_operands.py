@@ -8,11 +8,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._metrics import CHEBYSHEV, EUCLIDEAN, MANHATTAN
+from .._blas import blas_threads_inside
+from .._lazy import lazy_module
+from ._chunking import PROJECT_ROWS
+from ._codes import CLIP, COSINE, RAW, SQUARED
 from ._limits import POWER_SUM_LOW, check_kl_floor
+from ._scaling import sum_of_squares
 
-# modes of the GEMM finish step (_numba._finish_row and _cupy._finish)
-SQUARED, ROOT, COSINE, CLIP, RAW = 0, 1, 2, 3, 4
+# imported on first use, so that importing mlearn does not import Numba
+_host_kernels = lazy_module("mlearn.pairwise._host_kernels")
 
 #: Pairs with d² <= TAU (‖x‖² + ‖y‖²) (centred norms) are recomputed by
 #: difference. The product form's relative error on d is about
@@ -22,7 +26,8 @@ TAU = {8: 1e-4, 4: 3e-2}
 
 @dataclass
 class GemmOperands:
-    """``G = A @ B.T`` then finished by ``mode``; see ``finish_gemm``."""
+    """``G = A @ B.T`` then finished by ``mode`` (``_codes``); see
+    ``_numba.finish_gemm``."""
 
     A: object
     B: object
@@ -56,13 +61,11 @@ class Centre:
 
 def column_sums(xp, X):
     """``X.sum(axis=0)`` in X's dtype; on the host by groups of rows added in
-    order (``_numba.column_sums``), so that blocks of rows give the sums of
-    the whole to the bit."""
+    order (``_host_kernels.column_sums``), so that blocks of rows give the
+    sums of the whole to the bit."""
     if xp is not np:
         return xp.sum(X, axis=0)
-    from ._numba import column_sums as host_column_sums
-
-    return host_column_sums(np.ascontiguousarray(X))[0]
+    return _host_kernels.column_sums(np.ascontiguousarray(X))[0]
 
 
 def centre_from(xp, sums, squares, count):
@@ -76,8 +79,6 @@ def centre_from(xp, sums, squares, count):
 
 def centre_of(xp, X, Y, same):
     """The :class:`Centre` of X ∪ Y (of X when ``same``)."""
-    from ._scaling import sum_of_squares
-
     sums = column_sums(xp, X)
     squares = sum_of_squares(xp, X)
     count = X.shape[0]
@@ -91,22 +92,24 @@ def centre_of(xp, X, Y, same):
 def project(xp, X, mean, B):
     """``(X - mean) @ B.T`` (``X @ B.T`` when ``mean`` is None).
 
-    On the host, in products of ``PROJECT_ROWS`` rows (``_numba.project_rows``),
+    On the host, in products of ``PROJECT_ROWS`` rows
+    (``_host_kernels.project_rows``),
     so that each row gets the same bits whichever block of rows it is
     projected in.
     """
     if xp is not np:
         return (X if mean is None else X - mean) @ B.T
-    from .._blas import blas_threads_inside
-    from ._chunking import PROJECT_ROWS
-    from ._numba import project_rows
-
     X = np.ascontiguousarray(X)
     out = np.empty((X.shape[0], B.shape[0]), dtype=X.dtype)
     no_mean = np.empty(0, dtype=X.dtype)
     with blas_threads_inside(PROJECT_ROWS * X.shape[1] * B.shape[0]):
-        project_rows(X, no_mean if mean is None else mean, np.ascontiguousarray(B), out,
-                     np.int64(PROJECT_ROWS))
+        _host_kernels.project_rows(
+            X,
+            no_mean if mean is None else mean,
+            np.ascontiguousarray(B),
+            out,
+            np.int64(PROJECT_ROWS),
+        )
     return out
 
 
@@ -126,8 +129,9 @@ def _unit_rows(xp, X):
     U = X / safe[:, None]
     # norms of rows beyond ~1e154 overflow and those below ~1e-154 underflow:
     # recomputed from the rows brought near 1 (cheap: one test per row)
-    extreme = xp.nonzero(~((sq >= POWER_SUM_LOW[X.dtype.itemsize])
-                           & (sq <= np.finfo(X.dtype).max)))[0]
+    extreme = xp.nonzero(
+        ~((sq >= POWER_SUM_LOW[X.dtype.itemsize]) & (sq <= np.finfo(X.dtype).max))
+    )[0]
     if extreme.shape[0]:
         R = _rows_to_unit_scale(xp, X[extreme])
         norm = xp.sqrt(_row_sq(xp, R))
@@ -166,74 +170,79 @@ def _normalised_rows(xp, X, shift=None):
     return P, floor
 
 
-def gemm_operands(xp, name, X, Y, params, same, squared=False, centre=None):
+def gemm_operands(xp, metric, X, Y, params, same, squared=False, centre=None):
     """Operands for the metrics computed through one matrix product.
 
-    ``same`` means ``Y is X``: the operands are then computed once.
-    ``squared=True`` asks for d² instead of d (``kneighbors`` ranks by d²).
-    ``centre`` is the :class:`Centre` subtracted for euclidean, sqeuclidean
-    and mahalanobis; None takes that of X ∪ Y. Blocks of larger inputs
-    given their inputs' centre get the operands of their rows in the whole,
-    to the bit (row by row computations, and ``project`` for products).
+    ``metric`` is the registry entry (its ``finish``, and the ``matrix`` it
+    projects by). ``same`` means ``Y is X``: the operands are then computed
+    once. ``squared=True`` asks for d² instead of d (``kneighbors`` ranks by
+    d²). ``centre`` is the :class:`Centre` subtracted for the centred metrics
+    (euclidean, sqeuclidean, mahalanobis); None takes that of X ∪ Y. Blocks
+    of larger inputs given their inputs' centre get the operands of their
+    rows in the whole, to the bit (row by row computations, and ``project``
+    for products).
     """
-    n_features = X.shape[1]
     tau = TAU[X.dtype.itemsize]
-    identity = xp.zeros((0, n_features), dtype=X.dtype)
     if xp is np:
         # row norms are computed alike for every row of C-ordered operands
         X = np.ascontiguousarray(X)
         Y = X if same else np.ascontiguousarray(Y)
-    if name in ("euclidean", "sqeuclidean", "mahalanobis"):
-        # centring X ∪ Y makes ‖x‖² + ‖y‖² - 2 x·y lose less to cancellation
-        mean = (centre_of(xp, X, Y, same) if centre is None else centre).mean
-        L = identity
-        if name == "mahalanobis":
-            L = params["L"]
-            A = project(xp, X, mean, L)
-            B = A if same else project(xp, Y, mean, L)
-        elif mean is None:
-            A, B = X, (X if same else Y)
-        else:
-            A = X - mean
-            B = A if same else Y - mean
-        xx = _row_sq(xp, A)
-        yy = xx if same else _row_sq(xp, B)
-        mode = SQUARED if (squared or name == "sqeuclidean") else ROOT
-        return GemmOperands(A, B, xx, yy, X, Y, L, mode, tau)
-    if name in ("cosine", "cosine_similarity"):
+    if metric.centred:
+        return _centred_operands(xp, metric, X, Y, params, same, squared, centre, tau)
+    if metric.finish in (COSINE, CLIP):
         A = _unit_rows(xp, X)
         B = A if same else _unit_rows(xp, Y)
         xx = _row_sq(xp, A)
         yy = xx if same else _row_sq(xp, B)
-        mode = COSINE if name == "cosine" else CLIP
-        return GemmOperands(A, B, xx, yy, A, B, identity, mode, tau)
-    if name == "bilinear":
+        identity = xp.zeros((0, X.shape[1]), dtype=X.dtype)
+        return GemmOperands(A, B, xx, yy, A, B, identity, metric.finish, tau)
+    if metric.finish == RAW:
         # X @ M, as the projection (X @ (M.T).T) for its row-by-row bits
-        return GemmOperands(project(xp, X, None, params["M"].T), Y, None, None, None,
-                            None, None, RAW, tau)
-    raise ValueError(f"{name!r} is not a matrix-product metric")
+        return GemmOperands(
+            project(xp, X, None, params[metric.matrix].T),
+            Y,
+            None,
+            None,
+            None,
+            None,
+            None,
+            RAW,
+            tau,
+        )
+    raise ValueError(f"{metric.name!r} is not a matrix-product metric")
 
 
-def direct_operands(xp, metric, X, Y, params, same):
-    """Rows and kernel code for the metrics computed element by element."""
-    code = metric.code
-    if metric.name == "minkowski":
-        p = params["p"]
-        if p == float("inf"):
-            code = CHEBYSHEV
-        elif p == 1:
-            code = MANHATTAN
-        elif p == 2:
-            code = EUCLIDEAN
-    if metric.name == "kl":
-        eps = params["eps"]
-        X, floor = _normalised_rows(xp, X, eps)
-        check_kl_floor(floor, eps)
-        if not same:
-            Y, floor = _normalised_rows(xp, Y, eps)
-            check_kl_floor(floor, eps)
-    elif metric.name == "jensen_shannon":
-        X, _ = _normalised_rows(xp, X)
-        if not same:
-            Y, _ = _normalised_rows(xp, Y)
-    return code, X, (X if same else Y)
+def _centred_operands(xp, metric, X, Y, params, same, squared, centre, tau):
+    # centring X ∪ Y makes ‖x‖² + ‖y‖² - 2 x·y lose less to cancellation
+    mean = (centre_of(xp, X, Y, same) if centre is None else centre).mean
+    L = xp.zeros((0, X.shape[1]), dtype=X.dtype)
+    if metric.matrix:
+        L = params[metric.matrix]
+        A = project(xp, X, mean, L)
+        B = A if same else project(xp, Y, mean, L)
+    elif mean is None:
+        A, B = X, (X if same else Y)
+    else:
+        A = X - mean
+        B = A if same else Y - mean
+    xx = _row_sq(xp, A)
+    yy = xx if same else _row_sq(xp, B)
+    mode = SQUARED if squared else metric.finish
+    return GemmOperands(A, B, xx, yy, X, Y, L, mode, tau)
+
+
+# -- rows of the direct metrics (``Metric.prepare_rows``) --------------------------------
+
+
+def normalise_rows(xp, X, params):
+    """Rows divided by their sums (jensen_shannon), at any scale."""
+    return _normalised_rows(xp, X)[0]
+
+
+def smooth_and_normalise_rows(xp, X, params):
+    """Rows of ``X + eps`` divided by their sums (kl); refused where ``eps``
+    vanishes beside a row's sum."""
+    eps = params["eps"]
+    P, floor = _normalised_rows(xp, X, eps)
+    check_kl_floor(floor, eps)
+    return P

@@ -20,7 +20,11 @@ import warnings
 
 import numpy as np
 
-from ._numba import sum_of_squares as host_sum_of_squares
+from .._lazy import lazy_callable
+from ._codes import RAW
+
+# imported on first use, so that importing mlearn does not import Numba
+host_sum_of_squares = lazy_callable("mlearn.pairwise._host_kernels", "sum_of_squares")
 
 #: Bounds on a sum of squares (of X and Y, times that of ``L`` or ``M``)
 #: inside which the kernels take the data as given, by itemsize. Below the
@@ -29,9 +33,6 @@ from ._numba import sum_of_squares as host_sum_of_squares
 #: lower one the squares of the data and of their differences down to
 #: their last digits are normal numbers, not underflowed.
 SAFE_SQUARES = {8: (2.0**-600, 2.0**1000), 4: (2.0**-40, 2.0**120)}
-
-#: The matrix parameter each metric scales with.
-MATRIX = {"mahalanobis": "L", "bilinear": "M"}
 
 
 def sum_of_squares(xp, array):
@@ -82,6 +83,7 @@ def rescale(xp, metric, X, Y, same, params, squares):
         results of the inputs as given (``exponent`` is 0 and the inputs are
         returned unchanged for ordinary data).
     """
+
     def largest():
         largest_x = largest_magnitude(xp, X)
         return largest_x, (largest_x if same else largest_magnitude(xp, Y))
@@ -105,9 +107,10 @@ def scale_exponents(xp, metric, same, params, squares, dtype, largest):
         return 0, 0, params, 0
     low, high = SAFE_SQUARES[np.dtype(dtype).itemsize]
     sq_x, sq_y = squares
-    key = MATRIX.get(metric.name)
+    key = metric.matrix
     sq_m = sum_of_squares(xp, params[key]) if key else 1.0
-    if metric.name == "bilinear":
+    by_products = metric.finish == RAW  # x·My, not a function of x - y
+    if by_products:
         # X @ M, then its products with the rows of Y
         sizes = (sq_x * sq_m, sq_x * sq_m * sq_y)
     else:
@@ -115,7 +118,7 @@ def scale_exponents(xp, metric, same, params, squares, dtype, largest):
     if all(low <= size <= high for size in sizes):  # false for nan too
         return 0, 0, params, 0
     largest_x, largest_y = largest()
-    if metric.name == "bilinear":
+    if by_products:
         # not compared by differences: X and Y each get their own scale
         e_x = _exponent(largest_x)
         e_y = e_x if same else _exponent(largest_y)
@@ -155,7 +158,7 @@ def scale_back(xp, values, exponent):
             f"some results exceed the largest {values.dtype} "
             f"({float(np.finfo(values.dtype).max):.4g}) in magnitude and are "
             "returned as inf",
-            RuntimeWarning, stacklevel=6,
+            RuntimeWarning,
+            stacklevel=7,
         )
     return values
-

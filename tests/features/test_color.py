@@ -43,9 +43,7 @@ def ours_convert(images, space):
 def colour_test_pixels():
     rng = np.random.default_rng(0)
     levels = np.array([0, 1, 2, 127, 128, 254, 255], dtype=np.uint8)
-    corners = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(
-        -1, 3
-    )
+    corners = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(-1, 3)
     greys = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
     random = rng.integers(0, 256, size=(4000, 3), dtype=np.uint8)
     pixels = np.concatenate([corners, greys, random])
@@ -58,9 +56,7 @@ def test_conversions_match_scikit_image(space, dtype):
     pixels = colour_test_pixels()
     if dtype == "float64":
         rng = np.random.default_rng(1)
-        pixels = np.concatenate(
-            [pixels * (1.0 / 255), rng.random((1, 3000, 1, 3))], axis=1
-        )
+        pixels = np.concatenate([pixels * (1.0 / 255), rng.random((1, 3000, 1, 3))], axis=1)
     ours = ours_convert(pixels, space)[0]
     theirs = sk_convert(pixels[0], space)
     if space == "hsv":
@@ -93,9 +89,7 @@ def _cells(image, grid):
 
 @pytest.fixture(scope="module")
 def rgb_uint8():
-    return np.random.default_rng(2).integers(
-        0, 256, size=(4, 21, 17, 3), dtype=np.uint8
-    )
+    return np.random.default_rng(2).integers(0, 256, size=(4, 21, 17, 3), dtype=np.uint8)
 
 
 @pytest.fixture(scope="module")
@@ -109,9 +103,9 @@ def rgb_float():
 def test_histograms_match_numpy(images, space, mode, request):
     images = request.getfixturevalue(images)
     grid = (2, 3)
-    hist = ColorHistogram(
-        bins=5, color_space=space, mode=mode, grid=grid, normalize=None
-    ).fit(images)
+    hist = ColorHistogram(bins=5, color_space=space, mode=mode, grid=grid, normalize=None).fit(
+        images
+    )
     features = hist.transform(images)
     per_cell = hist.n_features_out_ // 6
     for image, row in zip(images, features):
@@ -151,9 +145,9 @@ def test_uint8_rgb_bins_all_levels_like_numpy():
 def test_other_dtypes_and_grey_input(rgb_float):
     u16 = (rgb_float * 65535).astype(np.uint16)
     hist = ColorHistogram(bins=4, normalize=None).fit(u16)
-    expected = np.histogramdd(
-        u16[0].reshape(-1, 3) * (1.0 / 65535), bins=4, range=[(0, 1)] * 3
-    )[0].ravel()
+    expected = np.histogramdd(u16[0].reshape(-1, 3) * (1.0 / 65535), bins=4, range=[(0, 1)] * 3)[
+        0
+    ].ravel()
     np.testing.assert_array_equal(hist.transform(u16)[0], expected)
 
     f32 = rgb_float.astype(np.float32)
@@ -168,9 +162,7 @@ def test_other_dtypes_and_grey_input(rgb_float):
     for space in SPACES:
         for mode in ("joint", "marginal"):
             h = ColorHistogram(bins=4, color_space=space, mode=mode).fit(grey)
-            np.testing.assert_allclose(
-                h.transform(grey), h.transform(as_rgb), rtol=0, atol=1e-15
-            )
+            np.testing.assert_allclose(h.transform(grey), h.transform(as_rgb), rtol=0, atol=1e-15)
     # the alpha channel is ignored
     rgba = np.concatenate([rgb_float, rgb_float[..., :1] * 0.5], axis=-1)
     np.testing.assert_array_equal(hist.transform(rgba), hist.transform(rgb_float))
@@ -191,9 +183,7 @@ def test_lab_default_range_holds_every_srgb_colour():
     rng = np.random.default_rng(5)
     random = rng.integers(0, 256, size=(7, 7, 7, 3), dtype=np.uint8)
     image = np.concatenate([cube, random], axis=0).reshape(1, -1, 7, 3)
-    counts = (
-        ColorHistogram(color_space="lab", normalize=None).fit(image).transform(image)
-    )
+    counts = ColorHistogram(color_space="lab", normalize=None).fit(image).transform(image)
     assert counts.sum() == image.shape[1] * image.shape[2]
 
 
@@ -202,22 +192,16 @@ def test_custom_range_drops_values_outside(rgb_float):
     hist = ColorHistogram(bins=(2, 3, 4), range=ranges, normalize=None).fit(rgb_float)
     assert [len(e) - 1 for e in hist.bin_edges_] == [2, 3, 4]
     row = hist.transform(rgb_float)[0]
-    expected = np.histogramdd(
-        rgb_float[0].reshape(-1, 3), bins=(2, 3, 4), range=ranges
-    )[0].ravel()
+    expected = np.histogramdd(rgb_float[0].reshape(-1, 3), bins=(2, 3, 4), range=ranges)[0].ravel()
     np.testing.assert_array_equal(row, expected)
     assert row.sum() < rgb_float[0].shape[0] * rgb_float[0].shape[1]
 
 
 @pytest.mark.parametrize("mode", ["joint", "marginal"])
 def test_normalisation(rgb_uint8, mode):
-    raw = ColorHistogram(bins=3, mode=mode, grid=2, normalize=None).fit_transform(
-        rgb_uint8
-    )
+    raw = ColorHistogram(bins=3, mode=mode, grid=2, normalize=None).fit_transform(rgb_uint8)
     l1 = ColorHistogram(bins=3, mode=mode, grid=2).fit_transform(rgb_uint8)
-    l2 = ColorHistogram(bins=3, mode=mode, grid=2, normalize="l2").fit_transform(
-        rgb_uint8
-    )
+    l2 = ColorHistogram(bins=3, mode=mode, grid=2, normalize="l2").fit_transform(rgb_uint8)
     size = 27 if mode == "joint" else 3
     blocks = raw.reshape(len(raw), -1, size)
     np.testing.assert_allclose(
@@ -276,9 +260,7 @@ def test_clone_pickle_pipeline(rgb_uint8):
         hist.transform(rgb_uint8)
     fitted = clone(hist).fit(rgb_uint8)
     restored = pickle.loads(pickle.dumps(fitted))
-    np.testing.assert_array_equal(
-        restored.transform(rgb_uint8), fitted.transform(rgb_uint8)
-    )
+    np.testing.assert_array_equal(restored.transform(rgb_uint8), fitted.transform(rgb_uint8))
     assert not hasattr(clone(fitted), "bin_edges_")
     union = FeatureUnion(
         [
@@ -384,9 +366,7 @@ def test_unit_range_bounds_and_ignored_alpha_are_accepted():
     image[0, 1, 1, 2] = np.nextafter(1.0, 2.0)
     with pytest.raises(ValueError, match=r"np\.clip"):
         hist.transform(image)
-    np.testing.assert_array_equal(
-        hist.transform(np.clip(image, 0, 1))[0], expected.ravel()
-    )
+    np.testing.assert_array_equal(hist.transform(np.clip(image, 0, 1))[0], expected.ravel())
 
 
 @pytest.mark.parametrize("bad_value", [np.nan, np.inf, -np.inf])
@@ -404,3 +384,30 @@ def test_signed_integer_images_name_the_argument():
     images = np.zeros((2, 4, 4, 3), dtype=np.int64)
     with pytest.raises(TypeError, match=r"X must hold uint8, uint16 .*astype\("):
         ColorHistogram().fit(images)
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_one_colour_image_is_refused_with_how_to_pass_it(rgb_uint8, channels):
+    # an (H, W, 3) array would otherwise be read as H grey images W x 3 pixels
+    alpha = np.full(rgb_uint8.shape[1:3] + (1,), 255, np.uint8)
+    image = rgb_uint8[0] if channels == 3 else np.concatenate([rgb_uint8[0], alpha], axis=2)
+    hist = ColorHistogram()
+    with pytest.raises(ValueError, match=r"one colour image .* X\[np\.newaxis\] or \[X\]"):
+        hist.fit(image)
+    batch = hist.fit(rgb_uint8).transform(rgb_uint8)
+    with pytest.raises(ValueError, match="one colour image"):
+        hist.transform(image)
+    # passed as the message says: the features of that image alone
+    np.testing.assert_allclose(hist.transform(image[np.newaxis]), batch[:1], rtol=1e-12)
+    np.testing.assert_allclose(hist.transform([image]), batch[:1], rtol=1e-12)
+
+
+def test_one_colour_image_is_refused_by_lbp_and_as_a_dask_array(rgb_uint8):
+    da = pytest.importorskip("dask.array")
+    from mlearn.features import LocalBinaryPattern
+
+    image = rgb_uint8[0]
+    with pytest.raises(ValueError, match="one colour image"):
+        LocalBinaryPattern().fit(image)
+    with pytest.raises(ValueError, match="one colour image"):
+        ColorHistogram().fit(da.from_array(image, chunks=4))

@@ -42,9 +42,7 @@ def _toy_model(batch):
 
 def _text_model(batch):
     """Character statistics of a list of strings."""
-    return np.array(
-        [[len(s), s.count(" "), sum(c.isupper() for c in s)] for s in batch]
-    )
+    return np.array([[len(s), s.count(" "), sum(c.isupper() for c in s)] for s in batch])
 
 
 @parametrize_with_checks([DeepEmbedding(_toy_model)])
@@ -335,9 +333,7 @@ def test_mlp_shape_and_values(torch):
     assert out.shape == (30, 5) and out.dtype == np.float32
     assert emb.n_features_out_ == 5 and emb.n_features_in_ == 6
     assert_allclose(out, _reference(torch, net, X), rtol=1e-5, atol=1e-6)
-    assert_array_equal(
-        emb.get_feature_names_out(), [f"deepembedding{i}" for i in range(5)]
-    )
+    assert_array_equal(emb.get_feature_names_out(), [f"deepembedding{i}" for i in range(5)])
 
 
 def test_batch_size_invariance(torch):
@@ -415,9 +411,7 @@ def test_layer_hook(torch):
     images = np.random.default_rng(1).normal(size=(4, 3, 6, 6))
     out = DeepEmbedding(cnn, layer="1", pooling="avg").fit_transform(images)
     with torch.no_grad():
-        maps = copy.deepcopy(cnn)[:2].eval()(
-            torch.as_tensor(images, dtype=torch.float32)
-        )
+        maps = copy.deepcopy(cnn)[:2].eval()(torch.as_tensor(images, dtype=torch.float32))
     assert_allclose(out, maps.mean(dim=(2, 3)).numpy(), rtol=1e-5, atol=1e-6)
 
 
@@ -484,9 +478,7 @@ def test_dtype_float64_and_half(torch):
 
 def test_integer_inputs_stay_integer(torch):
     torch.manual_seed(RNG_SEED)
-    emb_layer = torch.nn.Sequential(
-        torch.nn.Embedding(10, 4), torch.nn.Flatten()
-    ).eval()
+    emb_layer = torch.nn.Sequential(torch.nn.Embedding(10, 4), torch.nn.Flatten()).eval()
     ids = np.array([[1, 2], [3, 9], [0, 0]])
     out = DeepEmbedding(emb_layer, dtype="float64").fit_transform(ids)
     weight = emb_layer[0].weight.detach().numpy()
@@ -573,9 +565,7 @@ def test_cuda_matches_cpu(torch):
 def _labelled_blobs(n_per_class=20, n_features=6):
     rng = np.random.default_rng(RNG_SEED)
     centres = rng.normal(scale=2.0, size=(3, n_features))
-    X = np.concatenate(
-        [c + rng.normal(size=(n_per_class, n_features)) for c in centres]
-    )
+    X = np.concatenate([c + rng.normal(size=(n_per_class, n_features)) for c in centres])
     y = np.repeat(np.arange(3), n_per_class)
     return X, y
 
@@ -594,9 +584,7 @@ def test_pipeline_with_metric_learner(torch):
     knn = KNeighborsClassifier(3).fit(learner.transform(emb), y)
     assert_array_equal(pipe.predict(X), knn.predict(learner.transform(emb)))
 
-    scores = cross_val_score(
-        pipe, X, y, cv=KFold(3, shuffle=True, random_state=RNG_SEED)
-    )
+    scores = cross_val_score(pipe, X, y, cv=KFold(3, shuffle=True, random_state=RNG_SEED))
     assert scores.shape == (3,) and np.all(scores > 1 / 3)
 
     search = GridSearchCV(
@@ -630,3 +618,30 @@ def test_pipeline_with_supervised_itml(torch):
         cv=cv,
     )
     assert_allclose(scores, manual)
+
+
+def test_wrong_output_shape_names_the_input_the_model_was_given():
+    # a model that pools over the batch instead of over the features
+    def batch_mean(batch):
+        return batch.mean(axis=0, keepdims=True)
+
+    X = np.arange(24.0).reshape(4, 2, 3)
+    with pytest.raises(
+        ValueError,
+        match=r"given input of shape \(4, 6\) \(a batch of 4 "
+        r"samples\), it returned shape \(1, 6\)",
+    ):
+        DeepEmbedding(batch_mean, batch_size=4).fit(X[:1].reshape(1, 6)).transform(X.reshape(4, 6))
+    # the shape is the one after preprocess, what the model saw
+    flat = DeepEmbedding(
+        lambda b: b[:1], batch_size=4, preprocess=lambda b: np.asarray(b).reshape(len(b), -1)
+    )
+    with pytest.raises(ValueError, match=r"given input of shape \(4, 6\)"):
+        flat.fit(X[:1]).transform(X)
+    tokens = DeepEmbedding(
+        lambda d: np.ones((1, 2)),
+        batch_size=4,
+        preprocess=lambda b: {"ids": np.zeros((len(b), 5), int)},
+    )
+    with pytest.raises(ValueError, match=r"given input \{'ids': of shape \(4, 5\)\}"):
+        tokens.fit(X[:1]).transform(X)

@@ -39,10 +39,10 @@ def test_lists_are_grouped_by_shape_and_dtype_in_order():
         (np.zeros((5, 5)), ValueError, r"X\[np.newaxis\]"),
         (np.zeros((2, 3, 3, 3, 3)), ValueError, "5-D"),
         (np.zeros((0, 3, 3)), ValueError, "no images"),
-        (np.zeros((2, 0, 3)), ValueError, "empty spatial size"),
+        (np.zeros((2, 0, 5)), ValueError, "empty spatial size"),
         (np.zeros((2, 3, 3, 2)), ValueError, "1, 3 \\(RGB\\) or 4"),
-        (np.zeros((2, 3, 3), dtype=bool), TypeError, "dtype bool"),
-        (np.zeros((2, 3, 3), dtype=complex), TypeError, "dtype complex"),
+        (np.zeros((2, 3, 5), dtype=bool), TypeError, "dtype bool"),
+        (np.zeros((2, 3, 5), dtype=complex), TypeError, "dtype complex"),
         (np.array([[[1.0, np.inf]]]), ValueError, "NaN or infinity"),
         ([], ValueError, "empty list"),
         ([np.zeros((3, 3)), np.zeros(3)], ValueError, r"X\[1\] must be an image"),
@@ -84,9 +84,7 @@ def image_files(tmp_path):
 def test_reading_files(image_files):
     paths, arrays = image_files
     names = ["grey", "rgb", "rgba", "deep"]
-    n, groups = check_images(
-        [str(paths[k]) for k in names[:2]] + [paths[k] for k in names[2:]]
-    )
+    n, groups = check_images([str(paths[k]) for k in names[:2]] + [paths[k] for k in names[2:]])
     assert n == 4
     for group in groups:
         (i,) = group.indices
@@ -122,7 +120,7 @@ def test_unreadable_and_missing_files_are_named(tmp_path):
 
 def test_missing_pillow_names_the_extra(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "PIL", None)
-    with pytest.raises(ImportError, match=r"mlearn\[images\]"):
+    with pytest.raises(ImportError, match=r"mlearn-metric\[images\]"):
         check_images([tmp_path / "x.png"])
 
 
@@ -156,8 +154,11 @@ def test_check_unit_range():
     check_unit_range(ImageGroup(np.array([4, 5, 6]), inside))
     # integer images are always in range
     check_unit_range(ImageGroup(np.arange(2), np.full((2, 3, 3), 65535, np.uint16)))
-    with pytest.raises(ValueError, match=r"images\[4\] is a floating-point image "
-                       r"with values in \[0, 7\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"images\[4\] is a floating-point image "
+        r"with values in \[0, 7\]",
+    ):
         check_unit_range(ImageGroup(np.array([4, 5, 6]), inside), "images", channels=4)
     grey = rng.random((3, 4, 5))
     grey[2, 1, 1] = -0.25

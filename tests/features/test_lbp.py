@@ -43,8 +43,7 @@ def _test_images():
     # Crops of the textures away from the top-left corner keep the default run
     # fast; the full 512 x 512 images are checked under the slow marker.
     images = {
-        name: getattr(skdata, name)()[200:296, 150:250]
-        for name in ("brick", "grass", "gravel")
+        name: getattr(skdata, name)()[200:296, 150:250] for name in ("brick", "grass", "gravel")
     }
     images["random_uint8"] = rng.integers(0, 256, size=(37, 53), dtype=np.uint8)
     images["random_few_levels"] = rng.integers(0, 4, size=(29, 31)).astype(np.uint8)
@@ -127,9 +126,7 @@ def test_var_is_nan_on_flat_neighbourhoods():
 def test_code_ranges():
     image = TEST_IMAGES["random_uint8"]
     P = 8
-    assert set(np.unique(local_binary_pattern(image, P, 1, "uniform"))) <= set(
-        range(P + 2)
-    )
+    assert set(np.unique(local_binary_pattern(image, P, 1, "uniform"))) <= set(range(P + 2))
     nri = local_binary_pattern(image, P, 1, "nri_uniform")
     assert nri.min() >= 0 and nri.max() <= P * (P - 1) + 2
     default = local_binary_pattern(image, P, 1, "default")
@@ -251,9 +248,9 @@ def texture_batch():
 )
 @pytest.mark.parametrize("grid", [(1, 1), (2, 3)])
 def test_histograms_match_scikit_image_codes(texture_batch, method, P, n_bins, grid):
-    lbp = LocalBinaryPattern(
-        P=P, R=1.5, method=method, grid=grid, normalize=None, var_bins=6
-    ).fit(texture_batch)
+    lbp = LocalBinaryPattern(P=P, R=1.5, method=method, grid=grid, normalize=None, var_bins=6).fit(
+        texture_batch
+    )
     assert lbp.n_bins_ == [n_bins]
     features = lbp.transform(texture_batch)
     assert features.shape == (len(texture_batch), grid[0] * grid[1] * n_bins)
@@ -273,9 +270,7 @@ def test_ror_bin_count_matches_brute_force():
 
 def test_var_edges_are_quantiles_of_training_variances(texture_batch):
     lbp = LocalBinaryPattern(P=8, R=1, method="var", var_bins=5).fit(texture_batch)
-    values = np.concatenate(
-        [reference(im, 8, 1, "var").ravel() for im in texture_batch]
-    )
+    values = np.concatenate([reference(im, 8, 1, "var").ravel() for im in texture_batch])
     values = values[np.isfinite(values)]
     np.testing.assert_allclose(
         lbp.var_bin_edges_[0], np.quantile(values, [0.2, 0.4, 0.6, 0.8]), rtol=1e-12
@@ -320,9 +315,7 @@ def test_colour_images_use_luminance(texture_batch):
     lbp = LocalBinaryPattern(P=8, R=1, normalize=None).fit(rgb)
     for image, row in zip(rgb, lbp.transform(rgb)):
         codes = reference(rgb2gray(image), 8, 1, "uniform")
-        np.testing.assert_array_equal(
-            row, np.bincount(codes.astype(int).ravel(), minlength=10)
-        )
+        np.testing.assert_array_equal(row, np.bincount(codes.astype(int).ravel(), minlength=10))
 
 
 def test_list_of_sizes_and_row_blocks():
@@ -340,7 +333,8 @@ def test_list_of_sizes_and_row_blocks():
 
 
 def test_grid_larger_than_image_gives_zero_cells():
-    image = np.arange(12, dtype=np.uint8).reshape(1, 3, 4)
+    # one grey image 4 pixels wide, its channel axis spelled out
+    image = np.arange(12, dtype=np.uint8).reshape(1, 3, 4, 1)
     features = LocalBinaryPattern(P=4, R=1, grid=(4, 1)).fit(image).transform(image)
     cells = features.reshape(4, 6)
     np.testing.assert_allclose(cells[:3].sum(axis=1), 1.0)
@@ -394,9 +388,7 @@ def test_pipeline_and_feature_union(texture_batch):
 
 def test_set_output_pandas(texture_batch):
     pd = pytest.importorskip("pandas")
-    frame = (
-        LocalBinaryPattern().set_output(transform="pandas").fit_transform(texture_batch)
-    )
+    frame = LocalBinaryPattern().set_output(transform="pandas").fit_transform(texture_batch)
     assert isinstance(frame, pd.DataFrame)
     assert frame.columns[0] == "lbp_p8_r1_uniform_cell0_0_code0"
 
@@ -438,9 +430,7 @@ def test_input_kind_attribute():
 # -- pixel value ranges ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "scale, offset", [(300.0, 0.0), (-1.0, 0.0), (1.0, -0.5), (1e120, 0.0)]
-)
+@pytest.mark.parametrize("scale, offset", [(300.0, 0.0), (-1.0, 0.0), (1.0, -0.5), (1e120, 0.0)])
 @pytest.mark.parametrize("method", ["uniform", "var"])
 def test_float_images_of_any_range_match_scikit_image(scale, offset, method):
     # unlike colour histograms, LBP codes take grey levels of any range

@@ -1,4 +1,4 @@
-"""AngularMarginLearner: the four losses, their gradients, the solvers and the estimator surface."""
+"""AngularMarginLearner: the four losses, their gradients, the solvers and the estimator."""
 
 import math
 import pickle
@@ -27,8 +27,13 @@ LOSSES = ["softmax", "normface", "cosface", "arcface"]
 
 def _problem(seed=0, n=40, d=5, k=4, c=3):
     rng = np.random.RandomState(seed)
-    return (rng.randn(n, d), rng.randint(0, c, n), rng.randn(k, d), rng.randn(c, k),
-            rng.rand(n) + 0.1)
+    return (
+        rng.randn(n, d),
+        rng.randint(0, c, n),
+        rng.randn(k, d),
+        rng.randn(c, k),
+        rng.rand(n) + 0.1,
+    )
 
 
 def _brute_force_loss(L, W, X, codes, loss, scale, margin, weights):
@@ -46,8 +51,11 @@ def _brute_force_loss(L, W, X, codes, loss, scale, margin, weights):
                 cos -= margin
             elif j == y and loss == "arcface":
                 theta = math.acos(max(-1.0, min(1.0, cos)))
-                cos = (math.cos(theta + margin) if theta + margin <= math.pi
-                       else cos - (1 - math.cos(margin)))
+                cos = (
+                    math.cos(theta + margin)
+                    if theta + margin <= math.pi
+                    else cos - (1 - math.cos(margin))
+                )
             logits.append(scale * cos)
         top = max(logits)
         log_norm = top + math.log(sum(math.exp(v - top) for v in logits))
@@ -62,8 +70,9 @@ def _brute_force_loss(L, W, X, codes, loss, scale, margin, weights):
 @pytest.mark.parametrize("margin", [0.3, 2.5])
 def test_loss_value_matches_brute_force(loss, margin):
     X, codes, L, W, weights = _problem()
-    value, _, _ = margin_objective(L, W, X, codes, loss=loss, scale=3.0, margin=margin,
-                                   sample_weight=weights)
+    value, _, _ = margin_objective(
+        L, W, X, codes, loss=loss, scale=3.0, margin=margin, sample_weight=weights
+    )
     expected = _brute_force_loss(L, W, X, codes, loss, 3.0, margin, weights)
     assert value == pytest.approx(expected, rel=1e-12)
 
@@ -75,15 +84,17 @@ def test_gradient_matches_finite_differences(loss, margin):
     shape_l = L.shape
 
     def split(p):
-        return p[:L.size].reshape(shape_l), p[L.size:].reshape(W.shape)
+        return p[: L.size].reshape(shape_l), p[L.size :].reshape(W.shape)
 
     def value(p):
-        return margin_objective(*split(p), X, codes, loss=loss, scale=3.0, margin=margin,
-                                sample_weight=weights)[0]
+        return margin_objective(
+            *split(p), X, codes, loss=loss, scale=3.0, margin=margin, sample_weight=weights
+        )[0]
 
     def gradient(p):
-        _, g_l, g_w = margin_objective(*split(p), X, codes, loss=loss, scale=3.0,
-                                       margin=margin, sample_weight=weights)
+        _, g_l, g_w = margin_objective(
+            *split(p), X, codes, loss=loss, scale=3.0, margin=margin, sample_weight=weights
+        )
         return np.concatenate([g_l.ravel(), g_w.ravel()])
 
     p0 = np.concatenate([L.ravel(), W.ravel()])
@@ -98,12 +109,17 @@ def test_penalised_objective_gradient(loss):
     X = StandardScaler().fit_transform(X)
     learner = AngularMarginLearner(loss=loss, alpha=0.7, n_components=3, random_state=0)
     learner.fit(X, y)
-    objective = learner._objective(learner._lifted(X, reset=False),
-                                   np.searchsorted(learner.classes_, y))
+    objective = learner._objective(
+        learner._lifted(X, reset=False), np.searchsorted(learner.classes_, y)
+    )
     rng = np.random.RandomState(0)
     L = learner._lifted_components()
-    p = learner._pack((L + 0.1 * rng.randn(*L.shape),
-                       learner.prototypes_ + 0.1 * rng.randn(*learner.prototypes_.shape)))
+    p = learner._pack(
+        (
+            L + 0.1 * rng.randn(*L.shape),
+            learner.prototypes_ + 0.1 * rng.randn(*learner.prototypes_.shape),
+        )
+    )
     error = check_grad(lambda q: objective(q)[0], lambda q: objective(q)[1], p, epsilon=1e-7)
     assert error <= 1e-6 * max(1.0, np.linalg.norm(objective(p)[1]))
 
@@ -115,8 +131,9 @@ def test_zero_rows_give_finite_loss_and_no_gradient():
     assert np.isfinite(value) and np.all(np.isfinite(g_l)) and np.all(np.isfinite(g_w))
     # the zero point contributes the same to the loss whatever L is, and nothing to the gradient
     without = np.delete(np.arange(len(X)), 3)
-    _, g_l_rest, _ = margin_objective(L, W, X[without], codes[without], loss="arcface",
-                                      scale=16.0, margin=0.5)
+    _, g_l_rest, _ = margin_objective(
+        L, W, X[without], codes[without], loss="arcface", scale=16.0, margin=0.5
+    )
     np.testing.assert_allclose(g_l * len(X), g_l_rest * (len(X) - 1), rtol=1e-10, atol=1e-12)
 
 
@@ -126,11 +143,13 @@ def test_arcface_target_on_the_arc_and_beyond():
     target, slope = arcface_target(np.cos(theta), margin)
     on_arc = theta <= np.pi - margin
     np.testing.assert_allclose(target[on_arc], np.cos(theta[on_arc] + margin), atol=1e-12)
-    np.testing.assert_allclose(target[~on_arc], np.cos(theta[~on_arc]) - (1 - np.cos(margin)),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        target[~on_arc], np.cos(theta[~on_arc]) - (1 - np.cos(margin)), atol=1e-12
+    )
     # continuous where the two pieces meet: both give -1 at theta = pi - m
-    at_join, _ = arcface_target(np.array([-np.cos(margin) + 1e-12, -np.cos(margin) - 1e-12]),
-                                margin)
+    at_join, _ = arcface_target(
+        np.array([-np.cos(margin) + 1e-12, -np.cos(margin) - 1e-12]), margin
+    )
     np.testing.assert_allclose(at_join, -1.0, atol=1e-9)
     # the derivative in cos, against a central difference away from the join and theta = 0
     cos = np.array([0.9, 0.3, -0.5, -0.95])
@@ -165,8 +184,9 @@ def test_fit_lowers_the_objective_and_predicts(loss):
     X_lifted = learner._lifted(X, reset=False)
     objective = learner._objective(X_lifted, codes)
     L0 = learner._anchor
-    start = learner._pack((L0, learner._class_directions(X_lifted @ L0.T, codes,
-                                                          np.random.RandomState(0))))
+    start = learner._pack(
+        (L0, learner._class_directions(X_lifted @ L0.T, codes, np.random.RandomState(0)))
+    )
     end = learner._pack((learner._lifted_components(), learner.prototypes_))
     assert objective(end)[0] < objective(start)[0]
     assert learner.score(X, y) > 0.95
@@ -200,15 +220,17 @@ def test_cosine_knn_on_transform_equals_get_metric():
     on_transform = KNeighborsClassifier(3).fit(learner.transform(X[::2]), y[::2])
     with_metric = KNeighborsClassifier(3, metric=learner.get_metric(), algorithm="brute")
     with_metric.fit(X[::2], y[::2])
-    np.testing.assert_array_equal(on_transform.predict(learner.transform(X[1::2])),
-                                  with_metric.predict(X[1::2]))
+    np.testing.assert_array_equal(
+        on_transform.predict(learner.transform(X[1::2])), with_metric.predict(X[1::2])
+    )
 
 
 def test_sgd_solver_and_lbfgs_agree_on_quality():
     X, y = _wine()
     lbfgs = AngularMarginLearner(alpha=1.0, random_state=0).fit(X, y)
-    sgd = AngularMarginLearner(alpha=1.0, solver="sgd", max_iter=200, batch_size=64,
-                               learning_rate=0.01, random_state=0).fit(X, y)
+    sgd = AngularMarginLearner(
+        alpha=1.0, solver="sgd", max_iter=200, batch_size=64, learning_rate=0.01, random_state=0
+    ).fit(X, y)
     codes = np.searchsorted(lbfgs.classes_, y)
     objective = lbfgs._objective(lbfgs._lifted(X, reset=False), codes)
     best = objective(lbfgs._pack((lbfgs._lifted_components(), lbfgs.prototypes_)))[0]
@@ -264,10 +286,11 @@ def test_partial_fit_errors():
         ({"loss": "softmax", "margin": 0.2}, "margin=0.2 is not used by loss='softmax'"),
         ({"loss": "arcface", "margin": 3.2}, "angle below pi"),
         ({"n_components": 20}, r"n_components=20 must be at most n_features \+ 1"),
-        ({"n_components": 14, "fit_intercept": False},
-         "n_components=14 must be at most n_features=13"),
-        ({"init": np.eye(3)},
-         r"init given as an array must have shape \(n_components - 1, 13\)"),
+        (
+            {"n_components": 14, "fit_intercept": False},
+            "n_components=14 must be at most n_features=13",
+        ),
+        ({"init": np.eye(3)}, r"init given as an array must have shape \(n_components - 1, 13\)"),
         ({"intercept_scaling": 0.0}, "'intercept_scaling' parameter"),
         ({"init": np.zeros((2, 13))}, "zero map"),
         ({"loss": "hinge"}, "'loss' parameter"),
@@ -317,7 +340,8 @@ def test_pipeline_and_grid_search_with_a_retrieval_scorer():
     X, y = load_wine(return_X_y=True)
     pipe = make_pipeline(StandardScaler(), AngularMarginLearner(max_iter=30, random_state=0))
     search = GridSearchCV(
-        pipe, {"angularmarginlearner__loss": ["normface", "arcface"]},
+        pipe,
+        {"angularmarginlearner__loss": ["normface", "arcface"]},
         scoring=make_retrieval_scorer("map_at_r", metric="cosine"),
         cv=StratifiedKFold(2, shuffle=True, random_state=0),
     )
@@ -367,10 +391,12 @@ def test_intercept_at_extreme_magnitudes():
     for points in (huge, tiny):
         assert np.all(np.isfinite(learner.transform(points)))
         assert np.all(np.isfinite(learner.predict_proba(points)))
-    np.testing.assert_array_equal(learner.predict(huge),
-                                  learner.classes_[np.argmax(X[:20] @ L.T @ P.T, axis=1)])
-    np.testing.assert_array_equal(learner.predict(tiny),
-                                  np.repeat(learner.classes_[np.argmax(P @ b)], 20))
+    np.testing.assert_array_equal(
+        learner.predict(huge), learner.classes_[np.argmax(X[:20] @ L.T @ P.T, axis=1)]
+    )
+    np.testing.assert_array_equal(
+        learner.predict(tiny), np.repeat(learner.classes_[np.argmax(P @ b)], 20)
+    )
 
 
 # -- the intercept ---------------------------------------------------------------
@@ -391,8 +417,7 @@ def test_affine_map_everywhere_it_is_used():
     expected = 1.0 - np.sum(U[:10] * U[10:20], axis=1)
     np.testing.assert_allclose(learner.pair_distance(pairs), expected, rtol=1e-10, atol=1e-14)
     metric = learner.get_metric()
-    np.testing.assert_allclose([metric(a, b) for a, b in pairs], expected, rtol=1e-10,
-                               atol=1e-14)
+    np.testing.assert_allclose([metric(a, b) for a, b in pairs], expected, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(pickle.loads(pickle.dumps(metric))(X[0], X[1]), metric(X[0], X[1]))
 
 
@@ -402,8 +427,9 @@ def test_without_intercept_the_map_is_linear():
     assert learner.components_.shape == (13, 13)
     np.testing.assert_array_equal(learner.intercept_, np.zeros(13))
     Z = X @ learner.components_.T
-    np.testing.assert_allclose(learner.transform(X), Z / np.linalg.norm(Z, axis=1, keepdims=True),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        learner.transform(X), Z / np.linalg.norm(Z, axis=1, keepdims=True), rtol=1e-12
+    )
 
 
 def test_intercept_fit_does_not_depend_on_where_the_data_sit():
@@ -436,8 +462,9 @@ def test_high_lift_held_at_the_start_gives_euclidean_neighbours():
     # without the lift, the cosine of the centred points ranks otherwise
     flat = AngularMarginLearner(fit_intercept=False, alpha=1e12, random_state=0).fit(X, y)
     V = flat.transform(X)
-    assert not np.array_equal(NearestNeighbors(n_neighbors=5).fit(V).kneighbors(V[:40])[1],
-                              expected)
+    assert not np.array_equal(
+        NearestNeighbors(n_neighbors=5).fit(V).kneighbors(V[:40])[1], expected
+    )
 
 
 def test_partial_fit_keeps_the_first_lift():

@@ -165,8 +165,9 @@ def test_get_metric_in_knn_matches_search_on_the_transform(fixed):
     est, X, _ = fixed
     y = np.arange(len(X)) % 3
     train, test = X[:45], X[45:]
-    knn_metric = KNeighborsClassifier(n_neighbors=3, algorithm="brute",
-                                      metric=est.get_metric()).fit(train, y[:45])
+    knn_metric = KNeighborsClassifier(
+        n_neighbors=3, algorithm="brute", metric=est.get_metric()
+    ).fit(train, y[:45])
     knn_metric = pickle.loads(pickle.dumps(knn_metric))
     knn_unit = KNeighborsClassifier(n_neighbors=3).fit(est.transform(train), y[:45])
     dist_m, ind_m = knn_metric.kneighbors(test)
@@ -174,8 +175,7 @@ def test_get_metric_in_knn_matches_search_on_the_transform(fixed):
     np.testing.assert_array_equal(ind_m, ind_u)
     # Euclidean distance of unit vectors: sqrt(2 (1 - cos))
     np.testing.assert_allclose(dist_m, dist_u**2 / 2, rtol=1e-10, atol=1e-14)
-    np.testing.assert_array_equal(knn_metric.predict(test),
-                                  knn_unit.predict(est.transform(test)))
+    np.testing.assert_array_equal(knn_metric.predict(test), knn_unit.predict(est.transform(test)))
 
 
 def test_cosine_distance_rejects_bad_points():
@@ -276,8 +276,9 @@ def pair_data():
 def test_objective_value_matches_brute_force(pair_data, loss):
     L, A, B, y = pair_data
     value, _, _ = cosine_pair_objective(L, A, B, y, loss=loss, **LOSS_PARAMS[loss])
-    np.testing.assert_allclose(value, brute_loss(L, A, B, y, loss, **LOSS_PARAMS[loss]),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        value, brute_loss(L, A, B, y, loss, **LOSS_PARAMS[loss]), rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("loss", sorted(LOSS_PARAMS))
@@ -304,8 +305,7 @@ def test_logistic_threshold_gradient_matches_finite_differences(pair_data):
         return cosine_pair_objective(L, A, B, y, loss="logistic", threshold=t[0], scale=4.0)[0]
 
     _, _, grad_t = cosine_pair_objective(L, A, B, y, loss="logistic", threshold=0.7, scale=4.0)
-    np.testing.assert_allclose(grad_t, approx_fprime(np.array([0.7]), value, 1e-7)[0],
-                               rtol=1e-5)
+    np.testing.assert_allclose(grad_t, approx_fprime(np.array([0.7]), value, 1e-7)[0], rtol=1e-5)
 
 
 def test_gradient_is_invariant_to_the_scale_of_points(pair_data):
@@ -349,8 +349,10 @@ def test_learner_ignores_the_noise_axis_and_separates_pairs(loss):
     assert learner.score(pairs, y) > unlearned + 0.05
     # held-out pairs of the same process
     _, pairs_new, y_new = angle_pairs(seed=1)
-    assert learner.score(pairs_new, y_new) > roc_auc_score(
-        y_new, brute_cosine(pairs_new[:, 0], pairs_new[:, 1])) + 0.05
+    assert (
+        learner.score(pairs_new, y_new)
+        > roc_auc_score(y_new, brute_cosine(pairs_new[:, 0], pairs_new[:, 1])) + 0.05
+    )
 
 
 def test_predict_thresholds_one_minus_cosine():
@@ -372,7 +374,8 @@ def test_predict_thresholds_one_minus_cosine():
 def test_calibration_params_are_used():
     _, pairs, y = angle_pairs()
     learner = CosineMetricLearner(random_state=0).fit(
-        pairs, y, calibration_params={"strategy": "max_tpr", "min_rate": 0.9})
+        pairs, y, calibration_params={"strategy": "max_tpr", "min_rate": 0.9}
+    )
     d = learner.pair_distance(pairs)
     predicted = learner.predict(pairs)
     assert np.mean(predicted[y == -1] == -1) >= 0.9
@@ -424,8 +427,7 @@ def test_preprocessor_indices_give_the_same_learner():
     y = np.where(np.cos(angle[idx[:, 0]] - angle[idx[:, 1]]) > 0.5, 1, -1)
     by_points = CosineMetricLearner(init="identity").fit(X[idx], y)
     by_index = CosineMetricLearner(init="identity", preprocessor=X).fit(idx, y)
-    np.testing.assert_allclose(by_index.components_, by_points.components_, rtol=1e-10,
-                               atol=1e-12)
+    np.testing.assert_allclose(by_index.components_, by_points.components_, rtol=1e-10, atol=1e-12)
     np.testing.assert_array_equal(by_index.predict(idx), by_points.predict(X[idx]))
 
 
@@ -439,7 +441,7 @@ def test_inputs_are_not_modified():
 
 def test_bad_inputs():
     _, pairs, y = angle_pairs()
-    with pytest.raises(ValueError, match="n_components=4 is larger than n_features=3"):
+    with pytest.raises(ValueError, match="n_components=4 must be at most n_features=3"):
         CosineMetricLearner(n_components=4).fit(pairs, y)
     with pytest.raises(ValueError, match="init must not be all zeros"):
         CosineMetricLearner(init=np.zeros((3, 3))).fit(pairs, y)
@@ -515,8 +517,7 @@ def test_supervised_draws_the_pairs_from_labels():
     idx, pair_y = Constraints(y).pairs(50, random_state=np.random.RandomState(1))
     init = sup._initial_components(X, y, np.random.RandomState(1))
     pairs_learner = CosineMetricLearner(init=init).fit(X[idx], pair_y)
-    np.testing.assert_allclose(sup.components_, pairs_learner.components_, rtol=1e-8,
-                               atol=1e-10)
+    np.testing.assert_allclose(sup.components_, pairs_learner.components_, rtol=1e-8, atol=1e-10)
 
 
 def test_supervised_needs_two_classes():
@@ -527,12 +528,14 @@ def test_supervised_needs_two_classes():
 
 def test_supervised_in_a_pipeline_pickles():
     X, y = load_iris(return_X_y=True)
-    pipe = make_pipeline(StandardScaler(), CosineMetricLearner_Supervised(random_state=0),
-                         KNeighborsClassifier(3)).fit(X, y)
+    pipe = make_pipeline(
+        StandardScaler(), CosineMetricLearner_Supervised(random_state=0), KNeighborsClassifier(3)
+    ).fit(X, y)
     restored = pickle.loads(pickle.dumps(pipe))
     np.testing.assert_array_equal(restored.predict(X), pipe.predict(X))
-    search = GridSearchCV(pipe, {"cosinemetriclearner_supervised__alpha": [1.0, 3.0]},
-                          cv=3).fit(X, y)
+    search = GridSearchCV(pipe, {"cosinemetriclearner_supervised__alpha": [1.0, 3.0]}, cv=3).fit(
+        X, y
+    )
     assert search.best_score_ > 0.85
 
 
@@ -540,8 +543,9 @@ def test_gridsearch_with_a_retrieval_scorer():
     X, y = load_iris(return_X_y=True)
     X = StandardScaler().fit_transform(X)
     scorer = make_retrieval_scorer("map_at_r")
-    search = GridSearchCV(CosineMetricLearner_Supervised(random_state=0),
-                          {"alpha": [1.0, 3.0]}, scoring=scorer, cv=3).fit(X, y)
+    search = GridSearchCV(
+        CosineMetricLearner_Supervised(random_state=0), {"alpha": [1.0, 3.0]}, scoring=scorer, cv=3
+    ).fit(X, y)
     # the scorer ranks the fold by the Euclidean distance of the unit-norm
     # outputs, i.e. by the learned cosine: MAP@R computed directly agrees
     best = search.best_estimator_
@@ -566,8 +570,9 @@ def test_digits_cosine_knn_and_pair_auc_beat_the_unlearned_cosine():
         sup = CosineMetricLearner_Supervised(random_state=0).fit(X_train, y[train])
         knn = KNeighborsClassifier(3).fit(sup.transform(X_train), y[train])
         learned.append(knn.score(sup.transform(X_test), y[test]))
-        plain.append(KNeighborsClassifier(3, metric="cosine")
-                     .fit(X_train, y[train]).score(X_test, y[test]))
+        plain.append(
+            KNeighborsClassifier(3, metric="cosine").fit(X_train, y[train]).score(X_test, y[test])
+        )
         idx, pair_y = Constraints(y[test]).pairs(500, random_state=np.random.RandomState(0))
         pairs = X_test[idx]
         auc_learned.append(roc_auc_score(pair_y, sup.pair_score(pairs)))
@@ -589,8 +594,10 @@ _finite = st.floats(-1e6, 1e6, allow_nan=False, width=64)
 
 
 @settings(max_examples=30, deadline=None, derandomize=True)
-@given(X=arrays(np.float64, (6, 3), elements=_finite),
-       L=arrays(np.float64, (2, 3), elements=st.floats(-10, 10, allow_nan=False)))
+@given(
+    X=arrays(np.float64, (6, 3), elements=_finite),
+    L=arrays(np.float64, (2, 3), elements=st.floats(-10, 10, allow_nan=False)),
+)
 def test_properties_of_the_cosine_surface(X, L):
     est = FixedCosine(L).fit(X)
     out = est.transform(X)
@@ -609,8 +616,12 @@ def test_properties_of_the_cosine_surface(X, L):
 
 
 @settings(max_examples=8, deadline=None, derandomize=True)
-@given(exponent=st.integers(-150, 150), seed=st.integers(0, 100), copies=st.integers(1, 2),
-       supervised=st.booleans())
+@given(
+    exponent=st.integers(-150, 150),
+    seed=st.integers(0, 100),
+    copies=st.integers(1, 2),
+    supervised=st.booleans(),
+)
 @example(exponent=150, seed=0, copies=2, supervised=True)
 @example(exponent=-150, seed=1, copies=1, supervised=False)
 @example(exponent=-150, seed=2, copies=2, supervised=True)
@@ -627,7 +638,8 @@ def test_scale_sweep_is_finite_and_invariant(exponent, seed, copies, supervised)
     if supervised:
         est = CosineMetricLearner_Supervised(n_constraints=30, random_state=0).fit(data, y)
         reference = CosineMetricLearner_Supervised(n_constraints=30, random_state=0).fit(
-            data / s, y)
+            data / s, y
+        )
     else:
         idx, pair_y = Constraints(y).pairs(30, random_state=np.random.RandomState(0))
         est = CosineMetricLearner().fit(data[idx], pair_y)

@@ -82,20 +82,21 @@ def _regression(X, y, rng):
 LEARNERS = {
     "NCA": (lambda: NCA(max_iter=15), lambda X, y, rng: (X, y)),
     "MLKR": (lambda: MLKR(max_iter=15), _regression),
-    "LMNN": (lambda: LMNN(n_neighbors=2, max_iter=30, min_iter=5),
-             lambda X, y, rng: (X, y)),
+    "LMNN": (lambda: LMNN(n_neighbors=2, max_iter=30, min_iter=5), lambda X, y, rng: (X, y)),
     "SCML": (lambda: SCML(max_iter=200, output_iter=100, random_state=0), _triplets),
     "SCML_Supervised": (
-        lambda: SCML_Supervised(k_genuine=2, k_impostor=3, n_basis=8, max_iter=200,
-                                output_iter=100, random_state=0),
+        lambda: SCML_Supervised(
+            k_genuine=2, k_impostor=3, n_basis=8, max_iter=200, output_iter=100, random_state=0
+        ),
         lambda X, y, rng: (X, y),
     ),
-    "MetricLearner": (lambda: MetricLearner(k_genuine=2, max_iter=20, random_state=0),
-                      lambda X, y, rng: (X, y)),
+    "MetricLearner": (
+        lambda: MetricLearner(k_genuine=2, max_iter=20, random_state=0),
+        lambda X, y, rng: (X, y),
+    ),
     "PairsMetricLearner": (lambda: PairsMetricLearner(max_iter=30, random_state=0), _pairs),
     "TripletsMetricLearner": (lambda: TripletsMetricLearner(max_iter=30), _triplets),
-    "QuadrupletsMetricLearner": (lambda: QuadrupletsMetricLearner(max_iter=30),
-                                 _quadruplets),
+    "QuadrupletsMetricLearner": (lambda: QuadrupletsMetricLearner(max_iter=30), _quadruplets),
 }
 
 
@@ -138,8 +139,9 @@ def test_scale_sweep_is_finite_and_exact_outside_the_band(name, exponent, seed):
     if s != 1.0:
         # fitted on data / s exactly: the same computation, so the same result
         reference, _ = fit(name, data / s, target)
-        np.testing.assert_allclose(learner.components_ * s, reference.components_,
-                                   rtol=1e-9, atol=0)
+        np.testing.assert_allclose(
+            learner.components_ * s, reference.components_, rtol=1e-9, atol=0
+        )
 
 
 # -- duplicated points, a constant feature, a single feature ---------------------------
@@ -147,8 +149,11 @@ def test_scale_sweep_is_finite_and_exact_outside_the_band(name, exponent, seed):
 
 @pytest.mark.parametrize("name", list(LEARNERS))
 @settings(max_examples=4, deadline=None, derandomize=True)
-@given(seed=st.integers(0, 100), copies=st.integers(2, 3),
-       shape=st.sampled_from(["plain", "constant_feature", "one_feature"]))
+@given(
+    seed=st.integers(0, 100),
+    copies=st.integers(2, 3),
+    shape=st.sampled_from(["plain", "constant_feature", "one_feature"]),
+)
 def test_duplicated_points_give_a_finite_metric(name, seed, copies, shape):
     X, y = labelled_points(seed, n_per_class=4)
     if shape == "constant_feature":

@@ -88,14 +88,21 @@ EQUIVARIANT = {
     "Covariance": (lambda: Covariance(), lambda X, y: {}, 1e-9),
     "LFDA": (lambda: LFDA(), lambda X, y: {"y": y}, 1e-9),
     "RCA": (lambda: RCA(), lambda X, y: {"y": y}, 1e-9),
-    "RCA_Supervised": (lambda: RCA_Supervised(n_chunks=6, random_state=0),
-                       lambda X, y: {"y": y}, 1e-9),
+    "RCA_Supervised": (
+        lambda: RCA_Supervised(n_chunks=6, random_state=0),
+        lambda X, y: {"y": y},
+        1e-9,
+    ),
     "ITML_Supervised covariance prior": (
         lambda: ITML_Supervised(prior="covariance", n_constraints=30, random_state=0),
-        lambda X, y: {"y": y, "bounds": (1.0, 4.0)}, 1e-7),
+        lambda X, y: {"y": y, "bounds": (1.0, 4.0)},
+        1e-7,
+    ),
     "LSML_Supervised covariance prior": (
         lambda: LSML_Supervised(prior="covariance", n_constraints=60, random_state=0),
-        lambda X, y: {"y": y}, 1e-5),
+        lambda X, y: {"y": y},
+        1e-5,
+    ),
 }
 
 
@@ -114,8 +121,9 @@ def test_scale_invariant_learners_are_equivariant(name, seed, exponent):
     scaled = fit_quiet(make, X * c, **fit_args(X * c, y))
     assert_finite(scaled)
     expected = metric_at_scale(reference, 1.0)
-    np.testing.assert_allclose(metric_at_scale(scaled, c), expected,
-                               rtol=rtol, atol=rtol * np.abs(expected).max())
+    np.testing.assert_allclose(
+        metric_at_scale(scaled, c), expected, rtol=rtol, atol=rtol * np.abs(expected).max()
+    )
 
 
 @pytest.mark.parametrize("init", ["identity", "covariance"])
@@ -129,14 +137,16 @@ def test_mmc_learns_the_same_metric_at_every_scale(init, seed, exponent):
     # from the inverse covariance it scales as 1 / c**2; either way its shape
     # (the neighbourhoods) is the same
     X, y = blobs(seed)
+
     def make():
         return MMC_Supervised(init=init, n_constraints=30, random_state=0)
 
     reference = fit_quiet(make, X, y)
     scaled = fit_quiet(make, X * 10.0**exponent, y)
     assert_finite(scaled)
-    np.testing.assert_allclose(normalised_metric(scaled), normalised_metric(reference),
-                               rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(
+        normalised_metric(scaled), normalised_metric(reference), rtol=1e-6, atol=1e-8
+    )
 
 
 # -- learners tied to the data's units -------------------------------------------------
@@ -145,8 +155,9 @@ UNIT_BOUND = {
     "ITML_Supervised": lambda: ITML_Supervised(n_constraints=30, random_state=0),
     "LSML_Supervised": lambda: LSML_Supervised(n_constraints=60, random_state=0),
     "SDML_Supervised": lambda: SDML_Supervised(n_constraints=30, random_state=0),
-    "MMC_Supervised diagonal": lambda: MMC_Supervised(diagonal=True, n_constraints=30,
-                                                      random_state=0),
+    "MMC_Supervised diagonal": lambda: MMC_Supervised(
+        diagonal=True, n_constraints=30, random_state=0
+    ),
 }
 
 
@@ -164,8 +175,7 @@ def test_unit_bound_learners_stay_finite_across_scales(name, seed, exponent):
 
 @pytest.mark.parametrize("name", sorted(UNIT_BOUND) + ["LFDA", "RCA_Supervised"])
 @PROPERTY
-@given(seed=st.integers(0, 2**16),
-       power=st.sampled_from([-900, -500, -110, 110, 500, 900]))
+@given(seed=st.integers(0, 2**16), power=st.sampled_from([-900, -500, -110, 110, 500, 900]))
 def test_data_out_of_range_are_fitted_divided_by_a_power_of_two(name, seed, power):
     X, y = blobs(seed)
     make = UNIT_BOUND.get(name) or EQUIVARIANT[name][0]
@@ -176,8 +186,7 @@ def test_data_out_of_range_are_fitted_divided_by_a_power_of_two(name, seed, powe
     in_range = fit_quiet(make, big / s, y)
     assert_finite(scaled)
     # the same arithmetic on the same numbers; the products with s are exact
-    np.testing.assert_allclose(scaled.components_ * s, in_range.components_,
-                               rtol=1e-12, atol=0)
+    np.testing.assert_allclose(scaled.components_ * s, in_range.components_, rtol=1e-12, atol=0)
 
 
 # -- duplicated rows and tiny classes, for every learner ------------------------------
@@ -197,13 +206,13 @@ SUPERVISED = {
 
 @pytest.mark.parametrize("name", sorted(SUPERVISED))
 @PROPERTY
-@given(seed=st.integers(0, 2**16), copies=st.integers(2, 4),
-       exponent=st.sampled_from([0, -120, 120]))
+@given(
+    seed=st.integers(0, 2**16), copies=st.integers(2, 4), exponent=st.sampled_from([0, -120, 120])
+)
 def test_duplicated_rows_give_a_finite_metric(name, seed, copies, exponent):
     X, y = blobs(seed)
     X = X * 10.0**exponent
-    est = fit_quiet(SUPERVISED[name], np.repeat(X, copies, axis=0),
-                    np.repeat(y, copies))
+    est = fit_quiet(SUPERVISED[name], np.repeat(X, copies, axis=0), np.repeat(y, copies))
     assert_finite(est)
     # no weight blown up by inverting round-off: within a few orders of the
     # metric of the data without duplicates
@@ -241,8 +250,7 @@ def test_singleton_classes_give_a_finite_metric_or_a_clear_error(name, seed, n_c
 
 @pytest.mark.parametrize("name", sorted(SUPERVISED))
 @PROPERTY
-@given(seed=st.integers(0, 2**16), n_classes=st.integers(2, 4),
-       n_features=st.integers(1, 6))
+@given(seed=st.integers(0, 2**16), n_classes=st.integers(2, 4), n_features=st.integers(1, 6))
 def test_classes_of_two_points_give_a_finite_metric(name, seed, n_classes, n_features):
     X, y = blobs(seed, n_per_class=2, n_classes=n_classes, n_features=n_features)
     try:
@@ -264,8 +272,7 @@ def test_constant_and_collinear_features_get_zero_or_finite_weight(name):
     X5 = np.column_stack([X, np.full(len(X), 7.0), X[:, 0] - 2.0 * X[:, 1]])
     est = fit_quiet(SUPERVISED[name], X5, y)
     assert_finite(est)
-    if name in ("Covariance", "LFDA", "LFDA k=1", "RCA", "RCA_Supervised",
-                "MMC_Supervised"):
+    if name in ("Covariance", "LFDA", "LFDA k=1", "RCA", "RCA_Supervised", "MMC_Supervised"):
         # learned in the span of the data: no weight on the constant feature,
         # nor on the difference that the collinear feature repeats
         M = est.get_mahalanobis_matrix()
@@ -319,8 +326,9 @@ def test_lfda_duplicated_rows_learn_the_metric_of_the_distinct_rows(copies):
     X, y = blobs(5, n_per_class=12, n_features=4)
     ref = LFDA(k=1).fit(X, y)
     dup = LFDA(k=1).fit(np.repeat(X, copies, axis=0), np.repeat(y, copies))  # was: inf
-    np.testing.assert_allclose(dup.get_mahalanobis_matrix() * copies,
-                               ref.get_mahalanobis_matrix(), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(
+        dup.get_mahalanobis_matrix() * copies, ref.get_mahalanobis_matrix(), rtol=1e-8, atol=1e-10
+    )
     np.testing.assert_allclose(dup.eigenvalues_, ref.eigenvalues_, rtol=1e-8)
 
 
@@ -332,8 +340,11 @@ def test_rca_chunklets_of_copies_are_a_clear_error():
     with pytest.raises(ValueError, match="every chunklet holds copies of one point"):
         RCA().fit(np.repeat(pts, 3, axis=0), np.repeat([0, 1, 2], 3))
     with pytest.raises(ValueError, match="copies of one point"):
-        fit_quiet(lambda: RCA_Supervised(random_state=0),
-                  np.repeat(X[[0, 60, 120]], 4, axis=0), np.repeat([0, 1, 2], 4))
+        fit_quiet(
+            lambda: RCA_Supervised(random_state=0),
+            np.repeat(X[[0, 60, 120]], 4, axis=0),
+            np.repeat([0, 1, 2], 4),
+        )
 
 
 @pytest.mark.parametrize("copies", [2, 3])
@@ -358,7 +369,9 @@ def test_rca_copies_inside_chunklets_add_exactly_nothing():
     n = len(chunks)
     np.testing.assert_allclose(
         with_copies.get_mahalanobis_matrix() * (n - 3) / n,
-        without.get_mahalanobis_matrix(), rtol=1e-10)
+        without.get_mahalanobis_matrix(),
+        rtol=1e-10,
+    )
 
 
 def _covariance_in_span(X, rcond=1e-10):
@@ -378,8 +391,7 @@ def test_covariance_of_duplicated_rows_inverts_only_the_span(copies):
         cov = Covariance().fit(Z)
     M = cov.get_mahalanobis_matrix()
     # was: weights of ~1e15 on round-off eigenvalues, on some machines
-    np.testing.assert_allclose(M, _covariance_in_span(Z), rtol=1e-8,
-                               atol=1e-8 * np.abs(M).max())
+    np.testing.assert_allclose(M, _covariance_in_span(Z), rtol=1e-8, atol=1e-8 * np.abs(M).max())
     np.testing.assert_array_equal(cov.components_[2:], 0.0)
 
 
@@ -390,8 +402,9 @@ def test_covariance_of_two_points_is_the_inverse_along_their_difference():
         M = Covariance().fit(np.vstack([a, b])).get_mahalanobis_matrix()
     # np.cov of two points is (b - a)(b - a)' / 2, rank one
     diff = b - a
-    np.testing.assert_allclose(M, 2 * np.outer(diff, diff) / (diff @ diff) ** 2,
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        M, 2 * np.outer(diff, diff) / (diff @ diff) ** 2, rtol=1e-10, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("c", [1e-160, 1e-200, 1e200, 2.0**-1000])
@@ -403,8 +416,7 @@ def test_covariance_at_extreme_scales(c):
         warnings.simplefilter("error")
         cov = Covariance().fit(X * c)
     ref = Covariance().fit(X)
-    np.testing.assert_allclose(metric_at_scale(cov, c), ref.get_mahalanobis_matrix(),
-                               rtol=1e-9)
+    np.testing.assert_allclose(metric_at_scale(cov, c), ref.get_mahalanobis_matrix(), rtol=1e-9)
 
 
 def test_covariance_of_constant_data_is_a_clear_error():
@@ -412,9 +424,14 @@ def test_covariance_of_constant_data_is_a_clear_error():
         Covariance().fit(np.full((5, 3), 2.5))
 
 
-@pytest.mark.parametrize("make", [
-    lambda: LFDA(), lambda: RCA_Supervised(random_state=0),
-    lambda: MMC_Supervised(random_state=0)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: LFDA(),
+        lambda: RCA_Supervised(random_state=0),
+        lambda: MMC_Supervised(random_state=0),
+    ],
+)
 @pytest.mark.parametrize("c", [1e150, 1e200, 1e-200])
 def test_eigensolvers_at_extreme_scales(make, c):
     # was: LinAlgError "Eigenvalues did not converge" at 1e200 (and for MMC a
@@ -423,18 +440,22 @@ def test_eigensolvers_at_extreme_scales(make, c):
     ref = fit_quiet(make, X, y)
     est = fit_quiet(make, X * c, y)
     assert_finite(est)
-    np.testing.assert_allclose(normalised_metric(est), normalised_metric(ref),
-                               rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        normalised_metric(est), normalised_metric(ref), rtol=1e-6, atol=1e-9
+    )
 
 
-@pytest.mark.parametrize("make, moves_from_prior", [
-    (lambda: ITML_Supervised(random_state=0), True),
-    # at the scale it is fitted at (|x| < 1), LSML's optimum is close to its
-    # identity prior
-    (lambda: LSML_Supervised(random_state=0), False),
-    (lambda: SDML_Supervised(random_state=0), True)])
-def test_unit_bound_learners_fit_data_beyond_float_range_of_their_squares(
-        make, moves_from_prior):
+@pytest.mark.parametrize(
+    "make, moves_from_prior",
+    [
+        (lambda: ITML_Supervised(random_state=0), True),
+        # at the scale it is fitted at (|x| < 1), LSML's optimum is close to its
+        # identity prior
+        (lambda: LSML_Supervised(random_state=0), False),
+        (lambda: SDML_Supervised(random_state=0), True),
+    ],
+)
+def test_unit_bound_learners_fit_data_beyond_float_range_of_their_squares(make, moves_from_prior):
     # was: the prior returned as if fitted, after overflow warnings (ITML, LSML),
     # or a LinAlgError (SDML)
     X, y = iris()
@@ -465,8 +486,9 @@ def test_given_prior_is_taken_in_the_units_of_the_data():
 
 def _similar_span_null(est, X, y):
     """Directions no similar pair of the fit differs in (from the pairs it drew)."""
-    pairs, labels = est._label_pairs(*est._validate_supervised(X, y),
-                                     np.random.RandomState(est.random_state))
+    pairs, labels = est._label_pairs(
+        *est._validate_supervised(X, y), np.random.RandomState(est.random_state)
+    )
     S = (pairs[:, 0] - pairs[:, 1])[labels == 1]
     w, V = np.linalg.eigh(S.T @ S)
     return V[:, w <= 1e-10 * w[-1]], pairs, labels
@@ -508,15 +530,17 @@ def test_mmc_gives_constant_features_zero_weight_and_keeps_the_rest():
     M = mmc.get_mahalanobis_matrix()
     np.testing.assert_array_equal(M[4], 0.0)
     # the solver is rotation invariant: the same metric on the other features
-    np.testing.assert_allclose(M[:4, :4], ref.get_mahalanobis_matrix(), rtol=1e-7,
-                               atol=1e-9 * np.abs(M).max())
+    np.testing.assert_allclose(
+        M[:4, :4], ref.get_mahalanobis_matrix(), rtol=1e-7, atol=1e-9 * np.abs(M).max()
+    )
 
 
 def test_mmc_refuses_similar_pairs_too_few_to_span_the_data():
     rng = np.random.RandomState(0)
     pairs = rng.randn(6, 2, 5)
-    with pytest.raises(ValueError, match="2 similar pairs of distinct points cannot "
-                                         "span the 5 dimensions"):
+    with pytest.raises(
+        ValueError, match="2 similar pairs of distinct points cannot span the 5 dimensions"
+    ):
         MMC().fit(pairs, [1, -1, 1, -1, -1, -1])
 
 
@@ -554,8 +578,12 @@ def test_lsml_quadruplets_at_extreme_scales():
 def test_every_metric_learner_is_swept_across_scales():
     # the sweeps of this file and of test_extreme_gradient_learners.py together
     # cover every learner the package exports; a new learner must join one
-    factories = [*(make for make, _, _ in EQUIVARIANT.values()), *UNIT_BOUND.values(),
-                 *SUPERVISED.values(), *(make for make, _ in LEARNERS.values())]
+    factories = [
+        *(make for make, _, _ in EQUIVARIANT.values()),
+        *UNIT_BOUND.values(),
+        *SUPERVISED.values(),
+        *(make for make, _ in LEARNERS.values()),
+    ]
     swept = {type(make()).__name__ for make in factories}
     # the tuple forms of the pair and quadruplet learners, swept above
     swept |= {"ITML", "SDML", "MMC", "LSML"}
@@ -563,6 +591,5 @@ def test_every_metric_learner_is_swept_across_scales():
     swept |= {"CosineMetricLearner", "CosineMetricLearner_Supervised"}
     # and the angular-margin learner in test_angular.py
     swept |= {"AngularMarginLearner"}
-    learners = {cls.__name__ for cls in discover_estimators()
-                if issubclass(cls, MahalanobisMixin)}
+    learners = {cls.__name__ for cls in discover_estimators() if issubclass(cls, MahalanobisMixin)}
     assert learners <= swept, sorted(learners - swept)

@@ -2,7 +2,7 @@ import warnings
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from scipy.spatial.distance import pdist
 from scipy.stats import spearmanr
 from sklearn.datasets import load_iris, load_wine
@@ -100,8 +100,9 @@ def test_every_pair_loss_and_solver_learns_a_psd_metric(loss, solver):
     X, pairs, y = _iris_pairs()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        learner = PairsMetricLearner(loss=loss, solver=solver, max_iter=200,
-                                     random_state=0).fit(pairs, y)
+        learner = PairsMetricLearner(loss=loss, solver=solver, max_iter=200, random_state=0).fit(
+            pairs, y
+        )
     assert _is_psd(learner.get_mahalanobis_matrix())
     # better than the Euclidean metric calibrated the same way
     from mlearn.base import _best_threshold
@@ -170,8 +171,9 @@ def test_low_rank_components(solver):
     X, pairs, y = _iris_pairs()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        learner = PairsMetricLearner(n_components=2, solver=solver, random_state=0,
-                                     max_iter=200).fit(pairs, y)
+        learner = PairsMetricLearner(
+            n_components=2, solver=solver, random_state=0, max_iter=200
+        ).fit(pairs, y)
     assert learner.components_.shape == (2, 4)
     assert learner.transform(X).shape == (len(X), 2)
     assert np.linalg.matrix_rank(learner.get_mahalanobis_matrix()) <= 2
@@ -195,15 +197,18 @@ def test_zero_weights_equal_leaving_the_pairs_out():
         pairs[w > 0], y[w > 0]
     )
     np.testing.assert_allclose(
-        weighted.get_mahalanobis_matrix(), dropped.get_mahalanobis_matrix(), rtol=1e-6,
+        weighted.get_mahalanobis_matrix(),
+        dropped.get_mahalanobis_matrix(),
+        rtol=1e-6,
         atol=1e-8,
     )
 
 
 def test_calibration_params_are_used():
     X, pairs, y = _iris_pairs()
-    learner = PairsMetricLearner().fit(pairs, y, calibration_params={"strategy": "max_tpr",
-                                                                     "min_rate": 0.5})
+    learner = PairsMetricLearner().fit(
+        pairs, y, calibration_params={"strategy": "max_tpr", "min_rate": 0.5}
+    )
     pred = learner.predict(pairs)
     tnr = np.mean(pred[y == -1] == -1)
     assert tnr >= 0.5
@@ -239,7 +244,9 @@ def test_metric_learner_beats_euclidean_on_wine():
     euclid = cross_val_score(make_pipeline(StandardScaler(), KNeighborsClassifier(3)), X, y, cv=3)
     learned = cross_val_score(
         make_pipeline(StandardScaler(), MetricLearner(random_state=0), KNeighborsClassifier(3)),
-        X, y, cv=3,
+        X,
+        y,
+        cv=3,
     )
     assert learned.mean() > euclid.mean()
 
@@ -251,8 +258,9 @@ def test_metric_learner_constraints_and_solvers(constraints, solver):
     X = StandardScaler().fit_transform(X)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        learner = MetricLearner(constraints=constraints, solver=solver, n_constraints=300,
-                                max_iter=100, random_state=0).fit(X, y)
+        learner = MetricLearner(
+            constraints=constraints, solver=solver, n_constraints=300, max_iter=100, random_state=0
+        ).fit(X, y)
     assert _is_psd(learner.get_mahalanobis_matrix())
     assert learner.n_constraints_["pairs"] > 0 and learner.n_constraints_["triplets"] > 0
     knn = KNeighborsClassifier(3).fit(learner.transform(X), y)
@@ -268,8 +276,10 @@ def test_metric_learner_regression_finds_the_relevant_features():
     M = learner.get_mahalanobis_matrix()
     assert np.diag(M)[:2].min() > 3 * np.diag(M)[2:].max()
     euclid = KNeighborsRegressor(5).fit(X[:200], y[:200]).score(X[200:], y[200:])
-    learned = KNeighborsRegressor(5).fit(learner.transform(X[:200]), y[:200]).score(
-        learner.transform(X[200:]), y[200:]
+    learned = (
+        KNeighborsRegressor(5)
+        .fit(learner.transform(X[:200]), y[:200])
+        .score(learner.transform(X[200:]), y[200:])
     )
     assert learned > euclid + 0.05
     random = MetricLearner(constraints="random", random_state=0).fit(X[:200], y[:200])
@@ -301,8 +311,7 @@ def test_metric_learner_target_type_classes_and_errors():
     forced = MetricLearner(target_type="classes", random_state=0).fit(X, labels)
     assert forced.target_type_ == "multiclass"
     assert_allclose(forced.classes_, [0.25, 0.75, 1.25])
-    assert_allclose(forced.components_,
-                    MetricLearner(random_state=0).fit(X, y).components_)
+    assert_allclose(forced.components_, MetricLearner(random_state=0).fit(X, y).components_)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         MetricLearner(random_state=0).fit(X, y)  # large classes: no warning
@@ -318,15 +327,21 @@ def test_metric_learner_default_neighbour_counts_follow_the_target_type():
     # continuous targets
     X, y = load_iris(return_X_y=True)
     default = MetricLearner(random_state=0).fit(X, y)
-    assert_allclose(default.components_,
-                    MetricLearner(k_genuine=5, k_impostor=2, impostors="per_class",
-                                  random_state=0).fit(X, y).components_)
+    assert_allclose(
+        default.components_,
+        MetricLearner(k_genuine=5, k_impostor=2, impostors="per_class", random_state=0)
+        .fit(X, y)
+        .components_,
+    )
     assert default.n_constraints_["triplets"] == len(X) * 5 * 2 * 2
     target = X[:, 0] + 0.1 * X[:, 1]
     default = MetricLearner(random_state=0).fit(X[:, 1:], target)
-    assert_allclose(default.components_,
-                    MetricLearner(k_genuine=5, k_impostor=10, random_state=0)
-                    .fit(X[:, 1:], target).components_)
+    assert_allclose(
+        default.components_,
+        MetricLearner(k_genuine=5, k_impostor=10, random_state=0)
+        .fit(X[:, 1:], target)
+        .components_,
+    )
 
 
 def test_metric_learner_rounds_refresh_impostors():
@@ -362,8 +377,9 @@ def test_metric_learner_impostors_match_brute_force(scheme):
     X = rng.randn(45, 3) + np.repeat(np.eye(3) * 1.5, 15, axis=0)
     y = np.repeat([0, 1, 2], 15)
     targets = _target_neighbors(X, y, y, 3)
-    pairs, pair_y, triplets, found = _knn_constraints(X, y, y, targets, 2,
-                                                      per_class=scheme == "per_class")
+    pairs, pair_y, triplets, found = _knn_constraints(
+        X, y, y, targets, 2, per_class=scheme == "per_class"
+    )
     expected = _brute_force_impostors(X, y, 2, scheme)
     assert [set(f) for f in found] == expected
     n_imp = 2 if scheme == "nearest" else 4
@@ -392,22 +408,25 @@ def test_metric_learner_rounds_keep_earlier_impostors(scheme):
     params = dict(k_genuine=4, k_impostor=k, impostors=scheme, random_state=0)
     first = MetricLearner(**params).fit(X, y)
     second = MetricLearner(n_rounds=2, **params).fit(X, y)
-    union = [a | b for a, b in zip(_brute_force_impostors(X, y, k, scheme),
-                                   _brute_force_impostors(first.transform(X), y, k, scheme))]
+    union = [
+        a | b
+        for a, b in zip(
+            _brute_force_impostors(X, y, k, scheme),
+            _brute_force_impostors(first.transform(X), y, k, scheme),
+        )
+    ]
     sizes = np.array([len(u) for u in union])
     assert sizes.max() > n_imp  # the learned metric found new impostors
     assert first.n_constraints_ == {"pairs": 60 * 4 + 60 * n_imp, "triplets": 60 * 4 * n_imp}
-    assert second.n_constraints_ == {"pairs": 60 * 4 + sizes.sum(),
-                                     "triplets": 4 * sizes.sum()}
+    assert second.n_constraints_ == {"pairs": 60 * 4 + sizes.sum(), "triplets": 4 * sizes.sum()}
 
 
 def test_logdet_warm_start_from_a_nearly_singular_metric():
     # a second round starts from the first round's metric, whose smallest
     # eigenvalues may round to zero; LogDet must still be finite there
     from sklearn.datasets import load_breast_cancer
-    from sklearn.preprocessing import StandardScaler
-
     from sklearn.model_selection import StratifiedKFold
+    from sklearn.preprocessing import StandardScaler
 
     X, y = load_breast_cancer(return_X_y=True)
     train, _ = next(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
@@ -514,8 +533,7 @@ def test_pairs_far_out_are_fitted_at_a_power_of_two_scale(factor, solver):
     learner = PairsMetricLearner(solver=solver, max_iter=100).fit(far, y)
     reference = PairsMetricLearner(solver=solver, max_iter=100).fit(far / s, y)
     assert np.all(np.isfinite(learner.components_))
-    np.testing.assert_allclose(learner.components_ * s, reference.components_, rtol=1e-9,
-                               atol=0)
+    np.testing.assert_allclose(learner.components_ * s, reference.components_, rtol=1e-9, atol=0)
     # distances under the learned metric do not depend on the data's units
     assert learner.margin_ == reference.margin_
     assert learner.threshold_ == pytest.approx(reference.threshold_, rel=1e-9)
@@ -548,7 +566,7 @@ def test_constraints_with_an_empty_far_pair_are_left_out(kind):
     weights = np.random.RandomState(1).rand(len(t) + len(bad))
     with pytest.warns(UserWarning, match=f"in 10 of 210 {kind}"):
         mixed = learner_class(max_iter=100).fit(X[np.vstack([t, bad])], sample_weight=weights)
-    clean = learner_class(max_iter=100).fit(X[t], sample_weight=weights[:len(t)])
+    clean = learner_class(max_iter=100).fit(X[t], sample_weight=weights[: len(t)])
     np.testing.assert_allclose(mixed.components_, clean.components_, rtol=1e-12, atol=1e-14)
     assert np.any(mixed.components_)
 
@@ -580,8 +598,7 @@ def test_metric_learner_far_out_is_fitted_at_a_power_of_two_scale():
     s = power_of_two_scale(far)
     learner = MetricLearner(max_iter=50, random_state=0).fit(far, y)
     reference = MetricLearner(max_iter=50, random_state=0).fit(far / s, y)
-    np.testing.assert_allclose(learner.components_ * s, reference.components_, rtol=1e-9,
-                               atol=0)
+    np.testing.assert_allclose(learner.components_ * s, reference.components_, rtol=1e-9, atol=0)
     knn = KNeighborsClassifier(3).fit(learner.transform(far), y)
     assert knn.score(learner.transform(far), y) > 0.9
 
@@ -597,9 +614,63 @@ def test_partial_fit_far_out_keeps_the_first_calls_scale():
     for batch in (far[:100], far[100:]):
         learner.partial_fit(batch)
         reference.partial_fit(batch / s)
-    np.testing.assert_allclose(learner.components_ * s, reference.components_, rtol=1e-9,
-                               atol=0)
+    np.testing.assert_allclose(learner.components_ * s, reference.components_, rtol=1e-9, atol=0)
     # two calls already satisfy more triplets than the Euclidean metric
     a, p, n = far[:, 0] / s, far[:, 1] / s, far[:, 2] / s
     euclidean = np.mean(np.sum((a - p) ** 2, axis=1) < np.sum((a - n) ** 2, axis=1))
     assert learner.score(far) > euclidean
+
+
+# -- one relative-constraint learner ------------------------------------------------------
+
+
+@pytest.mark.parametrize("solver", ["pgd", "lbfgs"])
+def test_a_quadruplet_through_an_anchor_is_a_triplet(solver):
+    # (a, p, a, n) asks d(a, p) < d(a, n), as the triplet (a, p, n) does: both
+    # learners minimise the same objective
+    rng, X, L_true = _known_metric(n=60, d=5)
+    t = rng.randint(60, size=(300, 3))
+    t = t[(t[:, 0] != t[:, 1]) & (t[:, 0] != t[:, 2])]
+    Z = X @ L_true.T
+    far = np.sum((Z[t[:, 0]] - Z[t[:, 1]]) ** 2, 1) > np.sum((Z[t[:, 0]] - Z[t[:, 2]]) ** 2, 1)
+    t[far] = t[far][:, [0, 2, 1]]
+    params = {"solver": solver, "random_state": 0, "tol": 1e-10}
+    triplets = TripletsMetricLearner(**params).fit(X[t])
+    quadruplets = QuadrupletsMetricLearner(**params).fit(X[t[:, [0, 1, 0, 2]]])
+    assert quadruplets.margin_ == pytest.approx(triplets.margin_, rel=1e-12)
+    M = triplets.get_mahalanobis_matrix()
+    assert_allclose(
+        quadruplets.get_mahalanobis_matrix(), M, rtol=1e-5, atol=1e-5 * np.abs(M).max()
+    )
+    assert triplets.get_params() == quadruplets.get_params()
+
+
+def test_metric_learner_reads_classes_alike_in_memory_and_streamed():
+    da = pytest.importorskip("dask.array")
+    X, y = load_iris(return_X_y=True)
+    one_class = np.zeros(len(X))
+    many = np.arange(len(X)) % 50  # 50 classes of 3 points
+    for fit in (
+        lambda learner, y: learner.fit(X, y),
+        lambda learner, y: learner.fit(da.from_array(X, chunks=50), da.from_array(y, chunks=50)),
+    ):
+        with pytest.raises(ValueError, match="^MetricLearner needs at least 2 classes in y"):
+            fit(MetricLearner(solver="sgd"), one_class)
+        with pytest.warns(UserWarning, match="y is read as 50 classes for 150 points") as rec:
+            learner = fit(MetricLearner(solver="sgd", max_iter=2, random_state=0), many)
+        assert rec[0].filename == __file__
+        assert learner.target_type_ == "multiclass"
+        assert_array_equal(learner.classes_, np.arange(50))
+
+
+@pytest.mark.parametrize("constraints", ["knn", "random"])
+def test_metric_learner_rounds_add_up_in_the_fitted_state(constraints):
+    # a fit of n rounds records each round's solve: its iterations and its
+    # history after the start, end to end
+    X, y = load_iris(return_X_y=True)
+    learner = MetricLearner(constraints=constraints, n_rounds=3, max_iter=5, tol=0, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        learner.fit(X, y)
+    rounds = 3 if constraints == "knn" else 1
+    assert learner.n_iter_ == 5 * rounds
+    assert len(learner.objective_history_) == learner.n_iter_ + 1

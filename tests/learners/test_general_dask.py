@@ -87,17 +87,21 @@ class RecordingBlocks:
         self.X = X
         self.loads, self.alive_at_load, self._made = [], [], []
         starts = range(0, len(X), rows)
-        parts = [da.from_delayed(dask.delayed(self._load, pure=False)(start, rows),
-                                 shape=(min(rows, len(X) - start),) + X.shape[1:],
-                                 dtype=X.dtype)
-                 for start in starts]
+        parts = [
+            da.from_delayed(
+                dask.delayed(self._load, pure=False)(start, rows),
+                shape=(min(rows, len(X) - start),) + X.shape[1:],
+                dtype=X.dtype,
+            )
+            for start in starts
+        ]
         self.array = da.concatenate(parts)
 
     def _load(self, start, rows):
         # no gc.collect(): a block must be freed as soon as it is let go of,
         # not only once a reference cycle is collected
         self.alive_at_load.append(sum(ref() is not None for ref in self._made))
-        block = self.X[start:start + rows].copy()
+        block = self.X[start : start + rows].copy()
         self._made.append(weakref.ref(block))
         self.loads.append(start // rows)
         return block
@@ -144,12 +148,15 @@ def test_streamed_relative_fit_matches_in_memory(kind):
 def test_streamed_fit_with_a_preprocessor_streams_the_identifiers():
     pairs, y = Constraints(Y_IRIS).pairs(150, random_state=0)
     with_points = PairsMetricLearner(solver="sgd", random_state=0).fit(
-        _chunked(X_IRIS[pairs], 60), _chunked(y, 60))
+        _chunked(X_IRIS[pairs], 60), _chunked(y, 60)
+    )
     with_indices = PairsMetricLearner(solver="sgd", random_state=0, preprocessor=X_IRIS).fit(
-        _chunked(pairs, 60), y)  # labels may stay in memory
+        _chunked(pairs, 60), y
+    )  # labels may stay in memory
     assert_allclose(with_indices.components_, with_points.components_, rtol=1e-10)
     labels = MetricLearner(solver="sgd", random_state=0, preprocessor=X_IRIS).fit(
-        _chunked(np.arange(150), 50), Y_IRIS)
+        _chunked(np.arange(150), 50), Y_IRIS
+    )
     assert labels.components_.shape == (4, 4)
 
 
@@ -170,10 +177,16 @@ def test_streamed_metric_learner_reaches_the_in_memory_accuracy():
         X_train, y_train, X_test, y_test = X[:600], y[:600], X[600:], y[600:]
         memory = MetricLearner(solver="sgd", random_state=0).fit(X_train, y_train)
         streamed = MetricLearner(solver="sgd", random_state=0).fit(
-            _chunked(X_train, 100), _chunked(y_train, 100))
+            _chunked(X_train, 100), _chunked(y_train, 100)
+        )
         euclidean = KNeighborsClassifier(3).fit(X_train, y_train).score(X_test, y_test)
-        scores.append([euclidean] + [_knn_accuracy(learner, X_train, y_train, X_test, y_test)
-                                     for learner in (memory, streamed)])
+        scores.append(
+            [euclidean]
+            + [
+                _knn_accuracy(learner, X_train, y_train, X_test, y_test)
+                for learner in (memory, streamed)
+            ]
+        )
         assert streamed.classes_.tolist() == [0, 1, 2, 3]
         assert streamed.n_constraints_["triplets"] > 0
     euclidean, memory, streamed = np.mean(scores, axis=0)
@@ -189,9 +202,14 @@ def test_streamed_pairs_reach_the_in_memory_accuracy():
         tuples, y = X_train[pairs[order]], y[order]
         memory = PairsMetricLearner(solver="sgd", random_state=0).fit(tuples, y)
         streamed = PairsMetricLearner(solver="sgd", random_state=0).fit(
-            _chunked(tuples, 100), _chunked(y, 100))
-        scores.append([_knn_accuracy(learner, X_train, y_train, X_test, y_test)
-                       for learner in (memory, streamed)])
+            _chunked(tuples, 100), _chunked(y, 100)
+        )
+        scores.append(
+            [
+                _knn_accuracy(learner, X_train, y_train, X_test, y_test)
+                for learner in (memory, streamed)
+            ]
+        )
     memory, streamed = np.mean(scores, axis=0)
     assert streamed >= memory - 0.01
 
@@ -200,8 +218,9 @@ def test_streamed_regression_target_learns_the_informative_feature():
     rng = np.random.RandomState(0)
     X = rng.randn(400, 3) * [1.0, 5.0, 5.0]
     target = X[:, 0] + 0.01 * rng.randn(400)
-    learner = MetricLearner(solver="sgd", random_state=0).fit(_chunked(X, 80),
-                                                              _chunked(target, 80))
+    learner = MetricLearner(solver="sgd", random_state=0).fit(
+        _chunked(X, 80), _chunked(target, 80)
+    )
     assert learner.target_type_ == "continuous"
     M = learner.get_mahalanobis_matrix()
     assert M[0, 0] > 5 * max(M[1, 1], M[2, 2])
@@ -215,7 +234,7 @@ def test_streamed_starts_come_from_the_moments_of_all_blocks():
 
     rng = np.random.RandomState(0)
     X = rng.randn(300, 4) @ rng.randn(4, 4) + 1e3  # a large mean: no cancellation
-    parts = [_streaming._moments(X[start:start + 70]) for start in range(0, 300, 70)]
+    parts = [_streaming._moments(X[start : start + 70]) for start in range(0, 300, 70)]
     n, mean, scatter = _streaming.merge_moments(parts)
     assert n == 300
     assert_allclose(mean, X.mean(axis=0), rtol=1e-12)
@@ -234,7 +253,8 @@ def test_streamed_starts_come_from_the_moments_of_all_blocks():
 
 def test_streamed_random_constraints_learn():
     learner = MetricLearner(solver="sgd", constraints="random", random_state=0).fit(
-        _chunked(X_IRIS, 30), Y_IRIS)
+        _chunked(X_IRIS, 30), Y_IRIS
+    )
     knn = KNeighborsClassifier(3).fit(learner.transform(X_IRIS), Y_IRIS)
     assert knn.score(learner.transform(X_IRIS), Y_IRIS) > 0.9
     assert learner.n_constraints_["pairs"] > 0
@@ -259,7 +279,7 @@ def test_a_streamed_fit_holds_at_most_two_blocks_and_computes_one_block_a_graph(
     # the current block and the one visited before, never more
     assert max(source.alive_at_load) <= 1
     # each epoch visits every block once, in a shuffled order
-    epochs = np.array(source.loads[2 * n_blocks:]).reshape(learner.n_iter_, n_blocks)
+    epochs = np.array(source.loads[2 * n_blocks :]).reshape(learner.n_iter_, n_blocks)
     assert all(sorted(epoch) == list(range(n_blocks)) for epoch in epochs)
     assert len({tuple(epoch) for epoch in epochs}) > 1
 
@@ -282,10 +302,11 @@ def test_partial_fit_with_a_dask_array_streams_its_blocks():
     pairs, y = _iris_pairs()
     by_hand = PairsMetricLearner(solver="sgd", random_state=0)
     for start in range(0, 300, 100):
-        by_hand.partial_fit(pairs[start:start + 100], y[start:start + 100])
+        by_hand.partial_fit(pairs[start : start + 100], y[start : start + 100])
     source = RecordingBlocks(pairs, 100)
     streamed = PairsMetricLearner(solver="sgd", random_state=0).partial_fit(
-        source.array, _chunked(y, 100))
+        source.array, _chunked(y, 100)
+    )
     assert source.loads == [0, 1, 2]
     assert max(source.alive_at_load) <= 1
     assert_allclose(streamed.components_, by_hand.components_, rtol=1e-10)
@@ -342,7 +363,7 @@ def test_partial_fit_over_8_calls_of_500_pairs_learns_on_digits():
         tuples, y = X_train[pairs[order]], y[order]
         learner = PairsMetricLearner(solver="sgd", random_state=0)
         for start in range(0, 4000, 500):
-            learner.partial_fit(tuples[start:start + 500], y[start:start + 500])
+            learner.partial_fit(tuples[start : start + 500], y[start : start + 500])
         euclidean = KNeighborsClassifier(3).fit(X_train, y_train).score(X_test, y_test)
         scores.append([euclidean, _knn_accuracy(learner, X_train, y_train, X_test, y_test)])
     euclidean, learned = np.mean(scores, axis=0)
@@ -368,10 +389,12 @@ def test_partial_fit_keeps_the_mean_of_the_calls_maps():
     alone.partial_fit(pairs[200:], y[200:])
     # kept: the mean of the two calls' maps, weighted 200 : 100
     learner.partial_fit(pairs[200:], y[200:])
-    assert_allclose(learner.components_, first + (alone.components_ - first) / 3,
-                    rtol=1e-12, atol=1e-14)
+    assert_allclose(
+        learner.components_, first + (alone.components_ - first) / 3, rtol=1e-12, atol=1e-14
+    )
     assert learner.loss_threshold_ == pytest.approx(
-        first_threshold + (alone.loss_threshold_ - first_threshold) / 3)
+        first_threshold + (alone.loss_threshold_ - first_threshold) / 3
+    )
     assert learner.n_iter_ == len(learner.objective_history_) - 1
 
 

@@ -22,13 +22,13 @@ def _iris_pairs(n=40, random_state=0):
     return X[idx], labels
 
 
-def _textbook_itml(pairs, y, u, l, gamma, n_sweeps):
+def _textbook_itml(pairs, y, u, lower, gamma, n_sweeps):
     """Davis et al.'s algorithm 1 written out, one constraint at a time."""
     d = pairs.shape[2]
     A = np.eye(d)
     order = np.concatenate([np.flatnonzero(y == 1), np.flatnonzero(y == -1)])
     lam = np.zeros(len(y))
-    xi = np.where(y == 1, u, l).astype(float)
+    xi = np.where(y == 1, u, lower).astype(float)
     gp = gamma / (gamma + 1)
     for _ in range(n_sweeps):
         for i in order:
@@ -98,7 +98,7 @@ def test_blocked_kernel_matches_numpy_reference(d, n, block, gamma):
 def test_estimator_uses_the_blocked_sweep_with_many_features(monkeypatch):
     # the same fit with the update-by-update sweep forced: same metric
     from mlearn.learners import itml as itml_module
-    from mlearn.learners._itml_kernels import BLOCKED_MIN_FEATURES
+    from mlearn.learners.itml import BLOCKED_MIN_FEATURES
 
     rng = np.random.RandomState(0)
     X = rng.randn(120, BLOCKED_MIN_FEATURES + 3)
@@ -106,26 +106,28 @@ def test_estimator_uses_the_blocked_sweep_with_many_features(monkeypatch):
     X[:, 0] += 2.0 * y
     calls = []
     blocked = itml_module.itml_sweep_blocked
-    monkeypatch.setattr(itml_module, "itml_sweep_blocked",
-                        lambda *args: calls.append(1) or blocked(*args))
+    monkeypatch.setattr(
+        itml_module, "itml_sweep_blocked", lambda *args: calls.append(1) or blocked(*args)
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         fast = ITML_Supervised(max_iter=20, random_state=0).fit(X, y)
         assert calls  # the blocked sweep ran
         monkeypatch.setattr(itml_module, "BLOCKED_MIN_FEATURES", X.shape[1] + 1)
         plain = ITML_Supervised(max_iter=20, random_state=0).fit(X, y)
-    np.testing.assert_allclose(fast.get_mahalanobis_matrix(), plain.get_mahalanobis_matrix(),
-                               rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(
+        fast.get_mahalanobis_matrix(), plain.get_mahalanobis_matrix(), rtol=1e-8, atol=1e-10
+    )
 
 
 def test_matches_textbook_algorithm():
     pairs, y = _iris_pairs(15)
-    u, l = 0.5, 6.0
+    u, lower = 0.5, 6.0
     itml = ITML(gamma=2.0, max_iter=7, tol=0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        itml.fit(pairs, y, bounds=(u, l))
-    expected = _textbook_itml(pairs, y, u, l, 2.0, 7)
+        itml.fit(pairs, y, bounds=(u, lower))
+    expected = _textbook_itml(pairs, y, u, lower, 2.0, 7)
     np.testing.assert_allclose(itml.get_mahalanobis_matrix(), expected, rtol=1e-8, atol=1e-10)
     assert itml.n_iter_ == 7
 
@@ -147,15 +149,14 @@ def test_hard_constraints_hold_after_convergence():
     rng = np.random.RandomState(0)
     hidden = np.diag([1.0, 0.05, 0.05])
     points = rng.randn(200, 2, 3) * 2
-    d2 = np.einsum("ij,jk,ik->i", points[:, 0] - points[:, 1], hidden,
-                   points[:, 0] - points[:, 1])
+    d2 = np.einsum("ij,jk,ik->i", points[:, 0] - points[:, 1], hidden, points[:, 0] - points[:, 1])
     keep = (d2 < 0.5) | (d2 > 4.0)
     pairs, y = points[keep], np.where(d2[keep] < 0.5, 1, -1)
-    u, l = 1.0, 2.0
-    itml = ITML(gamma=np.inf, max_iter=5000, tol=1e-9).fit(pairs, y, bounds=(u, l))
+    u, lower = 1.0, 2.0
+    itml = ITML(gamma=np.inf, max_iter=5000, tol=1e-9).fit(pairs, y, bounds=(u, lower))
     learned = itml.pair_distance(pairs) ** 2
     assert np.all(learned[y == 1] <= u * (1 + 1e-4))
-    assert np.all(learned[y == -1] >= l * (1 - 1e-4))
+    assert np.all(learned[y == -1] >= lower * (1 - 1e-4))
 
 
 def test_slack_relaxes_constraints():
@@ -264,8 +265,7 @@ def test_supervised_draws_pairs_and_is_reproducible():
     # same model as ITML on the pairs the labels give
     idx, labels = Constraints(y).pairs(30, random_state=np.random.RandomState(0))
     c = ITML().fit(X[idx], labels)
-    np.testing.assert_allclose(a.get_mahalanobis_matrix(), c.get_mahalanobis_matrix(),
-                               rtol=1e-10)
+    np.testing.assert_allclose(a.get_mahalanobis_matrix(), c.get_mahalanobis_matrix(), rtol=1e-10)
 
 
 def test_supervised_improves_knn_on_iris():

@@ -67,8 +67,7 @@ def test_matches_textbook(multimodal, embedding_type):
 def test_default_k_and_metric_learn_default(multimodal):
     X, y = multimodal
     # k=None means min(7, n_features - 1) = 2 here
-    np.testing.assert_allclose(LFDA().fit(X, y).components_,
-                               LFDA(k=2).fit(X, y).components_)
+    np.testing.assert_allclose(LFDA().fit(X, y).components_, LFDA(k=2).fit(X, y).components_)
 
 
 def test_constant_feature_reduces_dimension_without_nan():
@@ -81,8 +80,9 @@ def test_constant_feature_reduces_dimension_without_nan():
     np.testing.assert_allclose(lfda.components_[4], 0)  # padded row
     # on the varying features, the same metric as without the constant one
     ref = LFDA(k=5).fit(X, y)
-    np.testing.assert_allclose(lfda.get_mahalanobis_matrix()[:4, :4],
-                               ref.get_mahalanobis_matrix(), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(
+        lfda.get_mahalanobis_matrix()[:4, :4], ref.get_mahalanobis_matrix(), rtol=1e-6, atol=1e-8
+    )
     # a collinear feature too
     X6 = np.hstack([X5, X[:, :1] * 2 - X[:, 1:2]])
     with pytest.warns(UserWarning, match="spans only 4 of its 6"):

@@ -40,15 +40,16 @@ def brute_force_objective(L, X, y, n_neighbors, regularization):
         others = np.flatnonzero(y != y[i])
         for j in targets:
             pull += D[i, j]
-            for l in others:
-                push += max(0.0, 1.0 + D[i, j] - D[i, l])
+            for k in others:
+                push += max(0.0, 1.0 + D[i, j] - D[i, k])
     return regularization * pull + (1 - regularization) * push
 
 
 def problem_for(X, y, n_neighbors=3, regularization=0.5, max_impostors=10**6):
     classes, codes = np.unique(y, return_inverse=True)
-    return _LMNNProblem(X, codes, classes, n_neighbors, regularization,
-                        max_impostors, np.random.RandomState(0))
+    return _LMNNProblem(
+        X, codes, classes, n_neighbors, regularization, max_impostors, np.random.RandomState(0)
+    )
 
 
 def small_data(n=45, n_features=4, n_classes=3, seed=0):
@@ -70,10 +71,14 @@ def test_kernels_match_numpy_references():
     w = rng.randn(50)
     np.testing.assert_allclose(
         kernels.paired_sqdist(Z, a, b, np.empty(50)),
-        kernels.paired_sqdist_reference(Z, a, b, np.empty(50)), rtol=1e-13)
+        kernels.paired_sqdist_reference(Z, a, b, np.empty(50)),
+        rtol=1e-13,
+    )
     np.testing.assert_allclose(
         kernels.laplacian_apply(Z, a, b, w, np.zeros((n, p))),
-        kernels.laplacian_apply_reference(Z, a, b, w, np.zeros((n, p))), atol=1e-12)
+        kernels.laplacian_apply_reference(Z, a, b, w, np.zeros((n, p))),
+        atol=1e-12,
+    )
 
     # CSR targets (two per anchor) and candidates (a variable number per anchor)
     tptr = np.arange(0, 2 * n + 1, 2, dtype=np.int64)
@@ -93,7 +98,7 @@ def test_kernels_match_numpy_references():
     np.testing.assert_array_equal(out[0][3], out[1][3])
 
     G = Z[:12] @ Z[12:].T
-    norms = (Z ** 2).sum(1)
+    norms = (Z**2).sum(1)
     thr = rng.uniform(2, 12, n)
     empty = np.empty(0, dtype=np.int64)
     args = (G, norms[:12], norms[12:], thr[:12], thr[12:], 0, 12)
@@ -117,8 +122,7 @@ def test_objective_matches_brute_force(n_components, regularization):
     problem.search(L)
     f, _, n_active = problem(L)
     assert n_active > 0
-    np.testing.assert_allclose(f, brute_force_objective(L, X, y, 3, regularization),
-                               rtol=1e-10)
+    np.testing.assert_allclose(f, brute_force_objective(L, X, y, 3, regularization), rtol=1e-10)
 
 
 def test_gradient_matches_finite_differences():
@@ -134,8 +138,9 @@ def test_gradient_matches_finite_differences():
     for idx in np.ndindex(L.shape):
         E = np.zeros_like(L)
         E[idx] = eps
-        numeric[idx] = (brute_force_objective(L + E, X, y, 3, 0.5)
-                        - brute_force_objective(L - E, X, y, 3, 0.5)) / (2 * eps)
+        numeric[idx] = (
+            brute_force_objective(L + E, X, y, 3, 0.5) - brute_force_objective(L - E, X, y, 3, 0.5)
+        ) / (2 * eps)
     np.testing.assert_allclose(G, numeric, rtol=1e-5, atol=1e-6)
 
 
@@ -146,8 +151,9 @@ def test_objective_decreases_along_the_fit():
     for max_iter in (1, 3, 10, 30):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            est = LMNN(init="identity", min_iter=0, max_iter=max_iter,
-                       convergence_tol=0.0).fit(X, y)
+            est = LMNN(init="identity", min_iter=0, max_iter=max_iter, convergence_tol=0.0).fit(
+                X, y
+            )
         values.append(brute_force_objective(est.components_, X, y, 3, 0.5))
     assert all(b <= a * (1 + 1e-9) for a, b in itertools.pairwise(values)), values
     assert values[-1] < 0.8 * values[0]
@@ -160,7 +166,8 @@ def test_reported_objective_is_exact_after_convergence():
     est = LMNN(convergence_tol=1e-6, max_iter=300).fit(X, y)
     assert est.n_iter_ < 300
     np.testing.assert_allclose(
-        est.objective_, brute_force_objective(est.components_, X, y, 3, 0.5), rtol=1e-9)
+        est.objective_, brute_force_objective(est.components_, X, y, 3, 0.5), rtol=1e-9
+    )
 
 
 # -- behaviour ---------------------------------------------------------------------
@@ -198,7 +205,8 @@ def test_no_impostors_does_not_crash():
     assert np.isfinite(lmnn.components_).all()
     assert KNeighborsClassifier(3).fit(lmnn.transform(X), y).score(lmnn.transform(X), y) == 1.0
     np.testing.assert_allclose(
-        lmnn.objective_, brute_force_objective(lmnn.components_, X, y, 3, 0.5), rtol=1e-9)
+        lmnn.objective_, brute_force_objective(lmnn.components_, X, y, 3, 0.5), rtol=1e-9
+    )
 
 
 def test_small_classes_reduce_the_number_of_target_neighbours():
@@ -209,7 +217,8 @@ def test_small_classes_reduce_the_number_of_target_neighbours():
         lmnn = LMNN(n_neighbors=3).fit(X, y)
     assert np.isfinite(lmnn.components_).all()
     np.testing.assert_allclose(
-        lmnn.objective_, brute_force_objective(lmnn.components_, X, y, 3, 0.5), rtol=1e-9)
+        lmnn.objective_, brute_force_objective(lmnn.components_, X, y, 3, 0.5), rtol=1e-9
+    )
 
 
 @pytest.mark.filterwarnings("ignore:n_neighbors=3 needs")
@@ -339,10 +348,19 @@ def test_set_output_pandas():
 
 def test_metric_learn_parameters_and_model_selection():
     params = LMNN().get_params()
-    expected = {"init": "auto", "n_neighbors": 3, "min_iter": 50, "max_iter": 1000,
-                "learn_rate": 1e-7, "regularization": 0.5, "convergence_tol": 0.001,
-                "verbose": False, "preprocessor": None, "n_components": None,
-                "random_state": None}
+    expected = {
+        "init": "auto",
+        "n_neighbors": 3,
+        "min_iter": 50,
+        "max_iter": 1000,
+        "learn_rate": 1e-7,
+        "regularization": 0.5,
+        "convergence_tol": 0.001,
+        "verbose": False,
+        "preprocessor": None,
+        "n_components": None,
+        "random_state": None,
+    }
     for name, default in expected.items():
         assert params[name] == default, name
     X, y = load_iris(return_X_y=True)

@@ -34,8 +34,7 @@ def textbook_loss(M, quadruplets, weights=None, prior=None):
 def iris_quadruplets(n=60, seed=0):
     X, y = load_iris(return_X_y=True)
     X = StandardScaler().fit_transform(X)
-    a, b, c, d = Constraints(y).positive_negative_pairs(n, same_length=True,
-                                                        random_state=seed)
+    a, b, c, d = Constraints(y).positive_negative_pairs(n, same_length=True, random_state=seed)
     return X[np.column_stack([a, b, c, d])]
 
 
@@ -102,8 +101,12 @@ def test_reaches_the_minimum_found_by_scipy():
         L[np.tril_indices(3)] = theta
         return textbook_loss(L @ L.T + 1e-12 * np.eye(3), q)
 
-    best = minimize(objective, np.eye(3)[np.tril_indices(3)], method="Nelder-Mead",
-                    options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000})
+    best = minimize(
+        objective,
+        np.eye(3)[np.tril_indices(3)],
+        method="Nelder-Mead",
+        options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000},
+    )
     lsml = LSML(tol=1e-8, max_iter=5000).fit(q)
     ours = textbook_loss(lsml.get_mahalanobis_matrix(), q)
     assert ours <= best.fun + 1e-6
@@ -129,14 +132,16 @@ def test_zero_weight_drops_a_quadruplet_and_duplicates_count_twice():
     w[5] = 0.0
     a = LSML(tol=1e-9).fit(q, weights=w)
     b = LSML(tol=1e-9).fit(np.delete(q, 5, axis=0))
-    np.testing.assert_allclose(a.get_mahalanobis_matrix(), b.get_mahalanobis_matrix(),
-                               rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(
+        a.get_mahalanobis_matrix(), b.get_mahalanobis_matrix(), rtol=1e-6, atol=1e-8
+    )
     w = np.ones(20)
     w[3] = 2.0
     c = LSML(tol=1e-9).fit(q, weights=w)
     d = LSML(tol=1e-9).fit(np.concatenate([q, q[3:4]]))
-    np.testing.assert_allclose(c.get_mahalanobis_matrix(), d.get_mahalanobis_matrix(),
-                               rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(
+        c.get_mahalanobis_matrix(), d.get_mahalanobis_matrix(), rtol=1e-6, atol=1e-8
+    )
 
 
 def test_inputs_not_modified():

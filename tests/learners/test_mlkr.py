@@ -44,7 +44,8 @@ def small():
 @pytest.mark.parametrize("n_components", [4, 2])
 @pytest.mark.parametrize("gather", [False, True])
 def test_objective_and_gradient_match_brute_force_and_finite_differences(
-        small, block_bytes, n_components, gather):
+    small, block_bytes, n_components, gather
+):
     X, y = small
     L = np.random.RandomState(1).randn(n_components, 4) * 0.7
     objective = K.SoftmaxObjective(X, y, "mlkr", n_components, block_bytes, gather=gather)
@@ -84,8 +85,7 @@ def test_parameters_and_errors(capsys):
     y = X[:, 0].copy()
     before = X.copy()
     seen = []
-    mlkr = MLKR(n_components=2, max_iter=3, verbose=True,
-                callback=lambda L, it: seen.append(it))
+    mlkr = MLKR(n_components=2, max_iter=3, verbose=True, callback=lambda L, it: seen.append(it))
     with pytest.warns(ConvergenceWarning):
         mlkr.fit(X, y)
     np.testing.assert_array_equal(X, before)

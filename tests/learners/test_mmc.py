@@ -119,8 +119,14 @@ def test_diagonal_version_against_bounded_solver():
         return s @ w - c * np.log(dist.sum()), s - c * Q.T @ (0.5 / dist) / dist.sum()
 
     w0 = np.ones(4) / (2 * s.sum())
-    res = minimize(f, w0, jac=True, method="L-BFGS-B", bounds=[(0, None)] * 4,
-                   options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 5000})
+    res = minimize(
+        f,
+        w0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(0, None)] * 4,
+        options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 5000},
+    )
     assert res.fun < f(w0)[0] - 1.0
     assert _objective(M, pairs, y, c) <= res.fun + 1e-7 * abs(res.fun)
 
@@ -145,8 +151,14 @@ def test_diagonal_version_reaches_the_optimum_from_a_bad_scale():
         return s @ w - np.log(dist.sum()), s - Q.T @ (0.5 / dist) / dist.sum()
 
     w0 = np.ones(64) / (2 * s.sum())
-    res = minimize(f, w0, jac=True, method="L-BFGS-B", bounds=[(0, None)] * 64,
-                   options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 5000})
+    res = minimize(
+        f,
+        w0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(0, None)] * 64,
+        options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 5000},
+    )
     assert res.fun < f(w0)[0] - 0.1
     value = _objective(M, pairs, labels)
     assert value <= res.fun + 1e-5 * abs(res.fun)
@@ -176,8 +188,9 @@ def test_duplicate_pairs():
     with np.errstate(all="raise"):
         a = MMC(tol=1e-9).fit(np.concatenate([pairs, same]), np.concatenate([y, [1, -1]]))
     b = MMC(tol=1e-9).fit(pairs, y)
-    np.testing.assert_allclose(a.get_mahalanobis_matrix(), b.get_mahalanobis_matrix(),
-                               rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(
+        a.get_mahalanobis_matrix(), b.get_mahalanobis_matrix(), rtol=1e-6, atol=1e-8
+    )
     with pytest.raises(ValueError, match="distinct points"):
         MMC().fit(np.concatenate([pairs[y == 1], same]), np.r_[y[y == 1], -1, -1])
 
@@ -209,7 +222,8 @@ def test_supervised_matches_pairs_form():
     np.testing.assert_array_equal(X, X_before)
     idx, labels = Constraints(y).pairs(40, random_state=np.random.RandomState(0))
     b = MMC(tol=1e-6).fit(X[idx], labels)
-    np.testing.assert_allclose(a.get_mahalanobis_matrix(), b.get_mahalanobis_matrix(),
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        a.get_mahalanobis_matrix(), b.get_mahalanobis_matrix(), rtol=1e-10, atol=1e-12
+    )
     Xt = a.transform(X)
     assert Xt.shape == (150, 4)

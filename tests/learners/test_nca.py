@@ -46,7 +46,8 @@ def small():
 @pytest.mark.parametrize("n_components", [5, 2])
 @pytest.mark.parametrize("gather", [False, True])
 def test_objective_and_gradient_match_brute_force_and_finite_differences(
-        small, block_bytes, n_components, gather):
+    small, block_bytes, n_components, gather
+):
     X, y = small
     L = np.random.RandomState(1).randn(n_components, 5) * 0.6
     objective = K.SoftmaxObjective(X, y, "nca", n_components, block_bytes, gather=gather)
@@ -80,7 +81,7 @@ def test_noise_features_are_down_weighted():
     nca = NCA(n_components=2, init="pca", random_state=0).fit(X, y)
     # share of the learned map on the two informative features (1/3 for a
     # map that ignores the labels)
-    weights = (nca.components_ ** 2).sum(axis=0)
+    weights = (nca.components_**2).sum(axis=0)
     assert weights[:2].sum() / weights.sum() > 0.8
 
 
@@ -100,8 +101,9 @@ def test_row_blocks_give_the_same_fit():
 def test_parameters_callback_verbose_and_attributes(capsys):
     X, y = load_iris(return_X_y=True)
     seen = []
-    nca = NCA(n_components=2, max_iter=5, verbose=1,
-              callback=lambda L, it: seen.append((L.shape, it)))
+    nca = NCA(
+        n_components=2, max_iter=5, verbose=1, callback=lambda L, it: seen.append((L.shape, it))
+    )
     with pytest.warns(ConvergenceWarning, match="max_iter=5"):
         nca.fit(X, y)
     assert nca.components_.shape == (2, 4)
@@ -176,8 +178,7 @@ def test_far_out_data_fit_without_a_kernel_error():
     from sklearn.model_selection import cross_val_score
     from sklearn.neighbors import KNeighborsClassifier
 
-    accuracy = cross_val_score(KNeighborsClassifier(1), nca.transform(X * 1e12), y,
-                               cv=5).mean()
+    accuracy = cross_val_score(KNeighborsClassifier(1), nca.transform(X * 1e12), y, cv=5).mean()
     assert accuracy > 0.9
 
 

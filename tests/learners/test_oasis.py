@@ -72,16 +72,28 @@ def test_dense_and_sparse_kernels_match_the_numpy_loop(c):
     W_dense = W0.copy()
     oasis_updates_dense(dense, triplets, order, W_dense, c, np.empty(12), np.empty(12))
     W_sparse = W0.copy()
-    oasis_updates(*as_csr_rows(X), triplets, order, W_sparse, c, np.empty(12, dtype=np.int64),
-                  np.empty(12), np.empty(12))
+    oasis_updates(
+        *as_csr_rows(X),
+        triplets,
+        order,
+        W_sparse,
+        c,
+        np.empty(12, dtype=np.int64),
+        np.empty(12),
+        np.empty(12),
+    )
     np.testing.assert_allclose(W_dense, expected, rtol=0, atol=1e-12 * scale)
     np.testing.assert_allclose(W_sparse, expected, rtol=0, atol=1e-12 * scale)
     assert not np.allclose(expected, W0)  # the updates did something
 
 
 @settings(max_examples=15, deadline=None, derandomize=True)
-@given(n_features=st.integers(1, 9), n_triplets=st.integers(1, 40),
-       c=st.sampled_from([1e-4, 0.01, 1.0]), seed=st.integers(0, 2**16))
+@given(
+    n_features=st.integers(1, 9),
+    n_triplets=st.integers(1, 40),
+    c=st.sampled_from([1e-4, 0.01, 1.0]),
+    seed=st.integers(0, 2**16),
+)
 def test_fit_matches_the_numpy_loop(n_features, n_triplets, c, seed):
     rng = np.random.RandomState(seed)
     tuples = rng.randn(n_triplets, 3, n_features)
@@ -91,8 +103,9 @@ def test_fit_matches_the_numpy_loop(n_features, n_triplets, c, seed):
     index = np.arange(len(X)).reshape(-1, 3)
     order = update_order(n_triplets, 3 * n_triplets + 1, seed)
     expected = oasis_updates_reference(X, index, order, np.eye(n_features), c)
-    np.testing.assert_allclose(oasis.components_, expected, rtol=0,
-                               atol=1e-12 * np.abs(expected).max())
+    np.testing.assert_allclose(
+        oasis.components_, expected, rtol=0, atol=1e-12 * np.abs(expected).max()
+    )
     assert oasis.n_iter_ == 3 * n_triplets + 1
 
 
@@ -107,13 +120,16 @@ def test_loss_and_step_of_one_update_by_hand():
     # a = (1, 0), p = (0, 1), n = (0, 0): s(a, p) - s(a, n) = W[0, 1] = 0 under W = I,
     # loss 1, ||V||^2 = 1, so tau = min(c, 1) and W[0, 1] becomes tau
     tuples = np.array([[[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]])
-    np.testing.assert_array_equal(OASIS(c=0.25, n_iter=1).fit(tuples).components_,
-                                  [[1.0, 0.25], [0.0, 1.0]])
-    np.testing.assert_array_equal(OASIS(c=5.0, n_iter=1).fit(tuples).components_,
-                                  [[1.0, 1.0], [0.0, 1.0]])
+    np.testing.assert_array_equal(
+        OASIS(c=0.25, n_iter=1).fit(tuples).components_, [[1.0, 0.25], [0.0, 1.0]]
+    )
+    np.testing.assert_array_equal(
+        OASIS(c=5.0, n_iter=1).fit(tuples).components_, [[1.0, 1.0], [0.0, 1.0]]
+    )
     # then the margin is met: more updates change nothing
-    np.testing.assert_array_equal(OASIS(c=5.0, n_iter=10).fit(tuples).components_,
-                                  [[1.0, 1.0], [0.0, 1.0]])
+    np.testing.assert_array_equal(
+        OASIS(c=5.0, n_iter=10).fit(tuples).components_, [[1.0, 1.0], [0.0, 1.0]]
+    )
 
 
 # -- streams -----------------------------------------------------------------------
@@ -131,13 +147,18 @@ def test_partial_fit_batches_equal_one_pass_and_fit():
     # fit with n_iter = one pass is partial_fit on the triplets in fit's order
     order = update_order(50, 50, 3)
     fitted = OASIS(c=0.05, n_iter=50, random_state=3).fit(tuples)
-    np.testing.assert_allclose(fitted.components_, OASIS(c=0.05).partial_fit(
-        tuples[order]).components_, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        fitted.components_,
+        OASIS(c=0.05).partial_fit(tuples[order]).components_,
+        rtol=1e-12,
+        atol=1e-14,
+    )
     # partial_fit after fit continues from the fitted W
     W_before = fitted.components_.copy()
     fitted.partial_fit(tuples[:5])
-    expected = oasis_updates_reference(tuples[:5].reshape(-1, 5), np.arange(15).reshape(5, 3),
-                                       np.arange(5), W_before, 0.05)
+    expected = oasis_updates_reference(
+        tuples[:5].reshape(-1, 5), np.arange(15).reshape(5, 3), np.arange(5), W_before, 0.05
+    )
     np.testing.assert_allclose(fitted.components_, expected, rtol=0, atol=1e-12)
 
 
@@ -155,8 +176,9 @@ def test_partial_fit_checks_the_number_of_features():
 def test_projection_matches_the_loop_with_projections(projection, every):
     rng = np.random.RandomState(2)
     tuples = rng.randn(40, 3, 4)
-    oasis = OASIS(c=0.1, n_iter=30, projection=projection, projection_every=every,
-                  random_state=0).fit(tuples)
+    oasis = OASIS(
+        c=0.1, n_iter=30, projection=projection, projection_every=every, random_state=0
+    ).fit(tuples)
     W = oasis.components_
     np.testing.assert_allclose(W, W.T, rtol=0, atol=1e-14)
     if projection == "psd":
@@ -167,7 +189,7 @@ def test_projection_matches_the_loop_with_projections(projection, every):
     expected = np.eye(4)
     step = every or 30
     for start in range(0, 30, step):
-        expected = oasis_updates_reference(X, index, order[start:start + step], expected, 0.1)
+        expected = oasis_updates_reference(X, index, order[start : start + step], expected, 0.1)
         expected = (expected + expected.T) / 2
         if projection == "psd":
             w, V = np.linalg.eigh(expected)
@@ -188,8 +210,9 @@ def test_init_array_is_the_starting_point_and_is_not_modified():
     before = init.copy()
     oasis = OASIS(init=init, n_iter=10, random_state=0).fit(tuples)
     np.testing.assert_array_equal(init, before)
-    expected = oasis_updates_reference(tuples.reshape(-1, 3), np.arange(30).reshape(-1, 3),
-                                       update_order(10, 10, 0), init, 1e-3)
+    expected = oasis_updates_reference(
+        tuples.reshape(-1, 3), np.arange(30).reshape(-1, 3), update_order(10, 10, 0), init, 1e-3
+    )
     np.testing.assert_allclose(oasis.components_, expected, rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match=r"init must be 'identity' or a matrix of shape \(3, 3\)"):
         OASIS(init=np.eye(2)).fit(tuples)
@@ -199,9 +222,13 @@ def test_init_array_is_the_starting_point_and_is_not_modified():
 
 
 def test_degenerate_triplets_are_left_out_or_refused():
-    tuples = np.array([[[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]],  # positive == negative
-                       [[0.0, 0.0], [0.0, 1.0], [1.0, 1.0]],  # zero anchor
-                       [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])
+    tuples = np.array(
+        [
+            [[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]],  # positive == negative
+            [[0.0, 0.0], [0.0, 1.0], [1.0, 1.0]],  # zero anchor
+            [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]],
+        ]
+    )
     with pytest.warns(UserWarning, match="in 2 of 3 triplets"):
         oasis = OASIS(n_iter=5, random_state=0).fit(tuples)
     expected = OASIS(n_iter=5, random_state=0).fit(tuples[2:]).components_
@@ -233,18 +260,30 @@ def test_float32_triplets_give_the_float64_fit():
     assert a.decision_function(tuples).dtype == np.float32
 
 
-@pytest.mark.parametrize("tuples, error, match", [
-    (np.ones((4, 2, 3)), ValueError, "triplets"),
-    (np.full((2, 3, 2), np.nan), ValueError, "NaN or infinity"),
-    (np.ones((2, 3)), ValueError, "no preprocessor"),
-])
+@pytest.mark.parametrize(
+    "tuples, error, match",
+    [
+        (np.ones((4, 2, 3)), ValueError, "triplets"),
+        (np.full((2, 3, 2), np.nan), ValueError, "NaN or infinity"),
+        (np.ones((2, 3)), ValueError, "no preprocessor"),
+    ],
+)
 def test_bad_triplets(tuples, error, match):
     with pytest.raises(error, match=match):
         OASIS().fit(tuples)
 
 
-@pytest.mark.parametrize("params", [{"c": 0}, {"c": -1.0}, {"n_iter": 0}, {"init": "pca"},
-                                    {"projection": "diagonal"}, {"projection_every": 0}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"c": 0},
+        {"c": -1.0},
+        {"n_iter": 0},
+        {"init": "pca"},
+        {"projection": "diagonal"},
+        {"projection_every": 0},
+    ],
+)
 def test_parameters_are_validated(params):
     with pytest.raises(ValueError, match=next(iter(params))):
         OASIS(**params).fit(np.random.RandomState(0).randn(5, 3, 2))
@@ -265,8 +304,9 @@ def test_sparse_preprocessor_gives_the_dense_result_and_is_not_modified():
     rng = np.random.RandomState(5)
     X = _sparse_rows(40, 30, 0.1, rng)
     # an unsorted, non-canonical copy: the learner must not sort it in place
-    X_user = sp.csr_matrix((X.data[::-1].copy(), X.indices[::-1].copy(), X.indptr.copy()),
-                           shape=X.shape)
+    X_user = sp.csr_matrix(
+        (X.data[::-1].copy(), X.indices[::-1].copy(), X.indptr.copy()), shape=X.shape
+    )
     X_user.has_sorted_indices = False
     before = (X_user.data.copy(), X_user.indices.copy())
     triplets = _random_triplets(40, 100, rng)
@@ -276,12 +316,19 @@ def test_sparse_preprocessor_gives_the_dense_result_and_is_not_modified():
     dense_X = X_user.toarray()
     dense = OASIS(preprocessor=dense_X, c=0.1, n_iter=250, random_state=0).fit(triplets)
     np.testing.assert_allclose(sparse.components_, dense.components_, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(sparse.decision_function(triplets),
-                               dense.decision_function(triplets), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        sparse.decision_function(triplets),
+        dense.decision_function(triplets),
+        rtol=1e-10,
+        atol=1e-12,
+    )
     pairs = triplets[:, :2]
-    np.testing.assert_allclose(sparse.pair_score(pairs),
-                               _bilinear(dense_X[pairs[:, 0]], dense.components_,
-                                         dense_X[pairs[:, 1]]), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        sparse.pair_score(pairs),
+        _bilinear(dense_X[pairs[:, 0]], dense.components_, dense_X[pairs[:, 1]]),
+        rtol=1e-10,
+        atol=1e-12,
+    )
     with pytest.raises(ValueError, match="must lie in"):
         sparse.pair_score(np.array([[0, 40]]))
     with pytest.raises(TypeError, match="integer indices"):
@@ -312,12 +359,12 @@ def test_sparse_fit_never_densifies(monkeypatch):
 
 def test_sparse_classes_beat_the_dot_product():
     X, y, W_true = make_sparse_bilinear_classes(n_samples=2000, random_state=2)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, stratify=y,
-                                                        random_state=0)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.25, stratify=y, random_state=0
+    )
     oasis = OASIS_Supervised(n_iter=20000, random_state=0).fit(X_train, y_train)
     X_test = X_test.toarray()  # the search is dense; the fit above was not
-    learned = mean_average_precision_at_r(X_test, y_test, metric="bilinear",
-                                          M=oasis.components_)
+    learned = mean_average_precision_at_r(X_test, y_test, metric="bilinear", M=oasis.components_)
     dot = mean_average_precision_at_r(X_test, y_test, metric="bilinear", M=np.eye(4096))
     hidden = mean_average_precision_at_r(X_test, y_test, metric="bilinear", M=W_true.toarray())
     assert hidden > 0.99  # the generator's classes are those of its hidden W
@@ -334,19 +381,22 @@ def test_recovers_a_known_bilinear_similarity():
     train, test = X[:300], X[300:]
     t = _random_triplets(300, 4000, rng)
     swap = _bilinear(train[t[:, 0]], W_true, train[t[:, 1]]) < _bilinear(
-        train[t[:, 0]], W_true, train[t[:, 2]])
+        train[t[:, 0]], W_true, train[t[:, 2]]
+    )
     t[swap, 1], t[swap, 2] = t[swap, 2], t[swap, 1].copy()
     oasis = OASIS(preprocessor=train, random_state=0).fit(t)
     i, j = rng.randint(100, size=(2, 2000))
-    rho = spearmanr(_bilinear(test[i], oasis.components_, test[j]),
-                    _bilinear(test[i], W_true, test[j])).statistic
+    rho = spearmanr(
+        _bilinear(test[i], oasis.components_, test[j]), _bilinear(test[i], W_true, test[j])
+    ).statistic
     assert rho >= 0.95
 
 
 def test_digits_map_at_r_above_the_dot_product():
     X, y = load_digits(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.5, stratify=y,
-                                                        random_state=7)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.5, stratify=y, random_state=7
+    )
     scaler = StandardScaler().fit(X_train)
     X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
     W = OASIS_Supervised(random_state=0).fit(X_train, y_train).get_bilinear_matrix()
@@ -371,15 +421,18 @@ def test_scores_are_bilinear_and_triplets_predicted_by_them(fitted):
     W = oasis.get_bilinear_matrix()
     assert W is not oasis.components_ and W.shape == (4, 4)
     pairs = triplets[:, :2]
-    np.testing.assert_allclose(oasis.pair_score(pairs), _bilinear(pairs[:, 0], W, pairs[:, 1]),
-                               rtol=1e-12, atol=1e-12)
-    margins = (_bilinear(triplets[:, 0], W, triplets[:, 1])
-               - _bilinear(triplets[:, 0], W, triplets[:, 2]))
+    np.testing.assert_allclose(
+        oasis.pair_score(pairs), _bilinear(pairs[:, 0], W, pairs[:, 1]), rtol=1e-12, atol=1e-12
+    )
+    margins = _bilinear(triplets[:, 0], W, triplets[:, 1]) - _bilinear(
+        triplets[:, 0], W, triplets[:, 2]
+    )
     np.testing.assert_allclose(oasis.decision_function(triplets), margins, rtol=1e-10, atol=1e-12)
     np.testing.assert_array_equal(oasis.predict(triplets), np.where(margins > 0, 1, -1))
     assert oasis.score(triplets) == np.mean(margins > 0)
-    dot_margins = (np.einsum("ij,ij->i", triplets[:, 0], triplets[:, 1])
-                   - np.einsum("ij,ij->i", triplets[:, 0], triplets[:, 2]))
+    dot_margins = np.einsum("ij,ij->i", triplets[:, 0], triplets[:, 1]) - np.einsum(
+        "ij,ij->i", triplets[:, 0], triplets[:, 2]
+    )
     assert oasis.score(triplets) >= np.mean(dot_margins > 0)  # no worse than W = I, its start
 
 
@@ -409,16 +462,18 @@ def test_kneighbors_bilinear_returns_the_largest_learned_similarities(fitted):
     brute = X[:20] @ W @ X.T
     expected = np.argsort(-brute, axis=1, kind="stable")[:, :5]
     np.testing.assert_array_equal(indices, expected)
-    np.testing.assert_allclose(similarities, np.take_along_axis(brute, expected, axis=1),
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        similarities, np.take_along_axis(brute, expected, axis=1), rtol=1e-10
+    )
     assert np.all(np.diff(similarities, axis=1) <= 0)
 
 
 def test_pickle_and_clone(fitted):
     oasis, _, _, triplets = fitted
     restored = pickle.loads(pickle.dumps(oasis))
-    np.testing.assert_array_equal(restored.decision_function(triplets),
-                                  oasis.decision_function(triplets))
+    np.testing.assert_array_equal(
+        restored.decision_function(triplets), oasis.decision_function(triplets)
+    )
     fresh = clone(oasis)
     assert not hasattr(fresh, "components_") and fresh.get_params() == oasis.get_params()
 
@@ -427,12 +482,17 @@ def test_supervised_in_pipeline_and_grid_search_with_a_retrieval_scorer():
     X, y = load_iris(return_X_y=True)
     pipe = make_pipeline(StandardScaler(), OASIS_Supervised(n_iter=2000, random_state=0))
     scorer = make_retrieval_scorer("map_at_r")
-    search = GridSearchCV(pipe, {"oasis_supervised__c": [1e-4, 1e-2]}, scoring=scorer,
-                          cv=KFold(3, shuffle=True, random_state=0)).fit(X, y)
+    search = GridSearchCV(
+        pipe,
+        {"oasis_supervised__c": [1e-4, 1e-2]},
+        scoring=scorer,
+        cv=KFold(3, shuffle=True, random_state=0),
+    ).fit(X, y)
     best = search.best_estimator_
     Z = best[:-1].transform(X)
-    expected = mean_average_precision_at_r(Z, y, metric="bilinear",
-                                           M=best[-1].get_bilinear_matrix())
+    expected = mean_average_precision_at_r(
+        Z, y, metric="bilinear", M=best[-1].get_bilinear_matrix()
+    )
     assert scorer(best, X, y) == pytest.approx(expected, rel=1e-12)
     assert 0 < search.best_score_ <= 1
 

@@ -33,13 +33,14 @@ def test_matches_textbook_whitening(chunked):
     X, chunks = chunked
     C = textbook_inner_covariance(X, chunks)
     w, V = np.linalg.eigh(C)
-    expected = V @ np.diag(w ** -0.5) @ V.T
+    expected = V @ np.diag(w**-0.5) @ V.T
     rca = RCA().fit(X, chunks)
     np.testing.assert_allclose(rca.components_, expected, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(rca.get_mahalanobis_matrix(), np.linalg.inv(C), rtol=1e-7)
     # keyword form of metric-learn
-    np.testing.assert_allclose(RCA().fit(X, chunks=chunks).components_, expected,
-                               rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(
+        RCA().fit(X, chunks=chunks).components_, expected, rtol=1e-8, atol=1e-10
+    )
 
 
 def test_reduced_dimension_whitens_the_kept_directions(chunked):
@@ -52,8 +53,7 @@ def test_reduced_dimension_whitens_the_kept_directions(chunked):
     # the kept directions have the smallest within-chunklet / total variance ratio
     total = np.cov(X[chunks >= 0], rowvar=False)
     ratios = np.sort(np.linalg.eigvals(np.linalg.solve(total, C)).real)
-    kept = np.sort(np.linalg.eigvals(
-        np.linalg.solve(L @ total @ L.T, L @ C @ L.T)).real)
+    kept = np.sort(np.linalg.eigvals(np.linalg.solve(L @ total @ L.T, L @ C @ L.T)).real)
     np.testing.assert_allclose(kept, ratios[:2], rtol=1e-6)
 
 
@@ -65,8 +65,9 @@ def test_constant_feature_reduces_dimension(chunked):
     assert np.isfinite(rca.components_).all()
     np.testing.assert_allclose(rca.components_[:, 4], 0, atol=1e-10)
     ref = RCA().fit(X[:, :4], chunks)
-    np.testing.assert_allclose(rca.get_mahalanobis_matrix()[:4, :4],
-                               ref.get_mahalanobis_matrix(), rtol=1e-6)
+    np.testing.assert_allclose(
+        rca.get_mahalanobis_matrix()[:4, :4], ref.get_mahalanobis_matrix(), rtol=1e-6
+    )
 
 
 def test_too_few_chunklets_are_regularised():

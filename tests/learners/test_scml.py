@@ -3,6 +3,7 @@ import warnings
 import numpy as np
 import pytest
 from scipy.optimize import linprog
+from sklearn.base import clone
 from sklearn.datasets import load_iris, load_wine
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.model_selection import cross_val_score
@@ -43,13 +44,24 @@ def test_dual_averaging_kernel_matches_numpy_reference():
     for kernel in ("numba", "numpy"):
         w, avg, ada = np.zeros(12), np.zeros(12), np.zeros(12)
         for start in (0, 20):  # two blocks, as the estimator runs them
-            block = batches[start:start + 20]
+            block = batches[start : start + 20]
             if kernel == "numba":
-                scml_dual_averaging(XB, triplets, block, start, w, avg, ada, 1e-3, 0.5, 1e-3,
-                                    np.empty((5, 12)), np.empty(12))
+                scml_dual_averaging(
+                    XB,
+                    triplets,
+                    block,
+                    start,
+                    w,
+                    avg,
+                    ada,
+                    1e-3,
+                    0.5,
+                    1e-3,
+                    np.empty((5, 12)),
+                    np.empty(12),
+                )
             else:
-                scml_dual_averaging_numpy(XB, triplets, block, start, w, avg, ada, 1e-3, 0.5,
-                                          1e-3)
+                scml_dual_averaging_numpy(XB, triplets, block, start, w, avg, ada, 1e-3, 0.5, 1e-3)
         states.append((w, avg, ada))
     for a, b in zip(*states):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
@@ -75,8 +87,7 @@ def test_objective_reaches_the_linear_programming_optimum():
     c = np.concatenate([beta * np.ones(d), np.ones(n) / n])
     lp = linprog(c, A_ub=np.hstack([dd, -np.eye(n)]), b_ub=-np.ones(n), bounds=(0, None))
     assert lp.status == 0
-    scml = SCML(basis=np.eye(d), beta=beta, gamma=1.0, output_iter=100,
-                random_state=0).fit(t)
+    scml = SCML(basis=np.eye(d), beta=beta, gamma=1.0, output_iter=100, random_state=0).fit(t)
     w = np.diag(scml.get_mahalanobis_matrix())  # M = diag(w) for axis bases
     objective = beta * w.sum() + np.mean(np.maximum(0.0, 1.0 + dd @ w))
     assert lp.fun - 1e-9 <= objective <= 1.02 * lp.fun
@@ -116,8 +127,9 @@ def test_triplet_diffs_bases_follow_the_construction():
     draw = np.random.RandomState(0)
     first = np.sort(draw.choice(25, size=6, replace=False))
     second = np.sort(draw.choice(25, size=6, replace=False))
-    expected = np.vstack([triplet_diffs_oracle(X, triplets, first),
-                          triplet_diffs_oracle(X, triplets, second)])[:10]
+    expected = np.vstack(
+        [triplet_diffs_oracle(X, triplets, first), triplet_diffs_oracle(X, triplets, second)]
+    )[:10]
     # eigenvectors are defined up to sign
     np.testing.assert_allclose(np.abs(np.sum(basis * expected, axis=1)), 1.0, atol=1e-8)
 
@@ -195,7 +207,6 @@ def test_edge_cases_give_a_psd_metric(triplets):
 @pytest.mark.parametrize(
     "params, triplets, match",
     [
-        ({"max_iter": 100, "output_iter": 200}, toy_triplets(), "output_iter=200"),
         ({"basis": np.eye(2)}, toy_triplets(), r"basis must have shape \(n_basis, 3\)"),
         ({"basis": np.eye(3), "n_basis": 5}, toy_triplets(), "n_basis=5 contradicts"),
         ({}, np.ones((5, 3, 2)), "identical points"),
@@ -229,8 +240,9 @@ def test_n_components_keeps_the_leading_directions():
     low = SCML(max_iter=2000, random_state=0, n_components=1).fit(t)
     assert low.components_.shape == (1, 3)
     w, V = np.linalg.eigh(full.get_mahalanobis_matrix())
-    np.testing.assert_allclose(low.get_mahalanobis_matrix(), w[-1] * np.outer(V[:, -1], V[:, -1]),
-                               atol=1e-8)
+    np.testing.assert_allclose(
+        low.get_mahalanobis_matrix(), w[-1] * np.outer(V[:, -1], V[:, -1]), atol=1e-8
+    )
 
 
 def test_supervised_equals_scml_on_the_same_triplets():
@@ -239,8 +251,9 @@ def test_supervised_equals_scml_on_the_same_triplets():
     sup = SCML_Supervised(basis=basis, max_iter=1000, random_state=0).fit(X, y)
     triplets = Constraints(y).generate_knntriplets(X, 3, 10)
     weak = SCML(basis=basis, max_iter=1000, random_state=0).fit(X[triplets])
-    np.testing.assert_allclose(sup.get_mahalanobis_matrix(), weak.get_mahalanobis_matrix(),
-                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        sup.get_mahalanobis_matrix(), weak.get_mahalanobis_matrix(), rtol=1e-9, atol=1e-12
+    )
 
 
 def test_supervised_lda_bases_and_errors():
@@ -250,8 +263,9 @@ def test_supervised_lda_bases_and_errors():
     with pytest.raises(ValueError, match="at most 599 bases"):
         SCML_Supervised(n_basis=600).fit(X, y)
     with pytest.warns(UserWarning, match="using k_genuine=49 and k_impostor=100"):
-        SCML_Supervised(k_genuine=60, k_impostor=120, max_iter=500, n_basis=12,
-                        random_state=0).fit(X, y)
+        SCML_Supervised(
+            k_genuine=60, k_impostor=120, max_iter=500, n_basis=12, random_state=0
+        ).fit(X, y)
     with pytest.raises(ValueError, match="at least 2 points in every class"):
         SCML_Supervised().fit(X[:101], y[:101])
     with pytest.warns(UserWarning, match="smaller than the number of classes"):
@@ -266,7 +280,9 @@ def test_supervised_in_a_pipeline_improves_on_euclidean():
     base = cross_val_score(make_pipeline(StandardScaler(), knn), X, y, cv=3).mean()
     learned = cross_val_score(
         make_pipeline(StandardScaler(), SCML_Supervised(max_iter=2000, random_state=0), knn),
-        X, y, cv=3,
+        X,
+        y,
+        cv=3,
     ).mean()
     assert learned > base + 0.03
 
@@ -295,8 +311,7 @@ def test_far_out_data_is_fitted_at_a_power_of_two_scale(factor):
     triplets = far[Constraints(y).generate_knntriplets(X, 3, 10)]
     weak = SCML(max_iter=500, output_iter=250, random_state=0).fit(triplets)
     weak_reference = SCML(max_iter=500, output_iter=250, random_state=0).fit(triplets / s)
-    np.testing.assert_allclose(weak.components_ * s, weak_reference.components_, rtol=1e-9,
-                               atol=0)
+    np.testing.assert_allclose(weak.components_ * s, weak_reference.components_, rtol=1e-9, atol=0)
     assert weak.score(triplets) > 0.9
 
 
@@ -308,8 +323,9 @@ def test_triplets_with_the_negative_at_the_anchor_are_left_out():
     with pytest.warns(UserWarning, match="in 5 of 25 triplets the anchor and the negative"):
         mixed = SCML(max_iter=500, random_state=0).fit(np.vstack([t, bad]))
     clean = SCML(max_iter=500, random_state=0).fit(t)
-    np.testing.assert_allclose(mixed.get_mahalanobis_matrix(), clean.get_mahalanobis_matrix(),
-                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        mixed.get_mahalanobis_matrix(), clean.get_mahalanobis_matrix(), rtol=1e-12, atol=1e-15
+    )
     with pytest.raises(ValueError, match="in all 5 triplets the anchor and the negative"):
         SCML(random_state=0).fit(bad)
 
@@ -329,3 +345,36 @@ def test_a_failed_eigen_decomposition_is_named():
 
     with pytest.raises(ValueError, match="eigen-decomposition of the scatter failed"):
         _eigh(np.array([[np.inf, 0.0], [0.0, 1.0]]), "the scatter")
+
+
+def test_output_iter_beyond_max_iter_evaluates_once_at_the_end(capsys):
+    # the default output_iter=500 with a shorter run (a ValueError before)
+    X, y = load_iris(return_X_y=True)
+    short = SCML_Supervised(max_iter=200, random_state=0, verbose=True).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert short.n_iter_ == 200
+    assert len(lines) == 1 and lines[0].startswith("[SCML_Supervised] iter 200 ")
+    # the same run with the interval spelled out
+    same = SCML_Supervised(max_iter=200, output_iter=200, random_state=0).fit(X, y)
+    np.testing.assert_allclose(short.components_, same.components_, rtol=1e-12, atol=1e-15)
+    weak = SCML(basis=np.eye(3), max_iter=50, random_state=0).fit(toy_triplets())
+    assert weak.n_iter_ == 50
+
+
+@pytest.mark.parametrize(
+    "learner, data",
+    [
+        (SCML_Supervised(max_iter=500), load_iris(return_X_y=True)),
+        (SCML(basis="pair_diffs", max_iter=500), (toy_triplets(n=60),)),
+    ],
+)
+def test_seed_and_random_state_instance_fit_alike(learner, data):
+    seeded = clone(learner).set_params(random_state=0).fit(*data)
+    rng = np.random.RandomState(0)
+    from_instance = clone(learner).set_params(random_state=rng).fit(*data)
+    np.testing.assert_allclose(
+        from_instance.components_, seeded.components_, rtol=1e-12, atol=1e-15
+    )
+    # the instance was advanced: fitting with it again draws other batches
+    again = clone(learner).set_params(random_state=rng).fit(*data)
+    assert not np.allclose(again.components_, seeded.components_)

@@ -63,7 +63,8 @@ def test_admm_matches_scikit_learn_graphical_lasso():
     assert converged
     # both answers are within their certified errors of the minimiser
     bound = tol * np.linalg.norm(P) + _certified_error(expected, S, alpha) * np.linalg.norm(
-        expected)
+        expected
+    )
     assert np.linalg.norm(P - expected) <= bound
     # and the zeros are the same (here the zero entries' subgradients lie well
     # inside (-alpha, alpha), so round-off cannot move an entry off zero)
@@ -121,7 +122,10 @@ def test_sparsity_zeroes_off_diagonal_entries():
     dense = SDML(balance_param=1e-3, sparsity_param=0.0).fit(pairs, y)
     sparse = SDML(balance_param=1e-3, sparsity_param=0.5).fit(pairs, y)
     off = ~np.eye(4, dtype=bool)
-    n_zero = lambda M: int(np.sum(np.abs(M[off]) < 1e-12))
+
+    def n_zero(M):
+        return int(np.sum(np.abs(M[off]) < 1e-12))
+
     assert n_zero(sparse.get_mahalanobis_matrix()) > n_zero(dense.get_mahalanobis_matrix())
 
 
@@ -155,8 +159,12 @@ def test_supervised_works_on_the_classic_data_sets(load):
 def test_edge_cases():
     pairs, y = _iris_pairs()
     # all pairs of one sign, a single pair, duplicated pairs
-    for p, labels in [(pairs[y == 1], y[y == 1]), (pairs[y == -1], y[y == -1]),
-                      (pairs[:1], y[:1]), (np.concatenate([pairs, pairs]), np.r_[y, y])]:
+    for p, labels in [
+        (pairs[y == 1], y[y == 1]),
+        (pairs[y == -1], y[y == -1]),
+        (pairs[:1], y[:1]),
+        (np.concatenate([pairs, pairs]), np.r_[y, y]),
+    ]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             sdml = SDML().fit(p, labels)
@@ -181,8 +189,9 @@ def test_prior_must_be_positive_definite():
 
 def test_supervised_matches_pairs_form_and_n_components():
     X, y = load_iris(return_X_y=True)
-    a = SDML_Supervised(n_constraints=20, balance_param=1e-3, random_state=0,
-                        n_components=2).fit(X, y)
+    a = SDML_Supervised(n_constraints=20, balance_param=1e-3, random_state=0, n_components=2).fit(
+        X, y
+    )
     idx, labels = Constraints(y).pairs(20, random_state=np.random.RandomState(0))
     b = SDML(balance_param=1e-3).fit(X[idx], labels)
     w, V = np.linalg.eigh(b.get_mahalanobis_matrix())

@@ -40,8 +40,20 @@ def test_kernel_matches_numpy_reference(kind, serial, n_parts, chunk_rows, gathe
     col = np.zeros((n_parts, n))
     kernel = K._softmax_weights_serial if serial else K.softmax_weights
     E32 = E.astype(np.float32)
-    kernel(kind == "nca", E, E32, np.ascontiguousarray(E32.T), sq, y, stat, F, WF, WtE, col,
-           chunk_rows)
+    kernel(
+        kind == "nca",
+        E,
+        E32,
+        np.ascontiguousarray(E32.T),
+        sq,
+        y,
+        stat,
+        F,
+        WF,
+        WtE,
+        col,
+        chunk_rows,
+    )
     # terms below e^-36 of a row's largest are dropped: absolute error ~1e-15
     np.testing.assert_allclose(stat, stat_ref, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(WF, W_ref @ F, rtol=1e-10, atol=1e-12)
@@ -86,8 +98,9 @@ def test_screen_keeps_the_terms_of_a_far_offset_embedding():
     stat, WE = np.empty(n), np.zeros_like(E)
     WtE, col = np.zeros((1,) + E.shape), np.zeros((1, n))
     E32 = E.astype(np.float32)
-    K._softmax_weights_serial(True, E, E32, np.ascontiguousarray(E32.T), sq, y, stat, E, WE,
-                              WtE, col, 16)
+    K._softmax_weights_serial(
+        True, E, E32, np.ascontiguousarray(E32.T), sq, y, stat, E, WE, WtE, col, 16
+    )
     np.testing.assert_allclose(stat, p_ref, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(WE, W_ref @ E, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(WtE[0], W_ref.T @ E, rtol=1e-9, atol=1e-9)

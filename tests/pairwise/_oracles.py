@@ -74,12 +74,11 @@ def make_data(metric, n, m, d, rng, dtype=np.float64):
 # float converts to a Decimal exactly), rounded to float64 at the end: no
 # overflow, underflow or cancellation at any scale of the inputs.
 
-_CONTEXT = decimal.Context(prec=60, Emax=10**6, Emin=-10**6)
+_CONTEXT = decimal.Context(prec=60, Emax=10**6, Emin=-(10**6))
 
 
 def _dec(array):
-    return [[_CONTEXT.create_decimal(float(v)) for v in row]
-            for row in np.atleast_2d(array)]
+    return [[_CONTEXT.create_decimal(float(v)) for v in row] for row in np.atleast_2d(array)]
 
 
 def _exact_pair(name, x, y, params):
@@ -122,15 +121,17 @@ def _exact_pair(name, x, y, params):
         M = _dec(params["M"])
         return sum(x[i] * M[i][j] * y[j] for i in range(d) for j in range(d))
     if name == "chi2":
-        return sum(((a - b) ** 2 / (a + b) for a, b in zip(x, y) if a + b > 0),
-                   c.create_decimal(0))
+        return sum(
+            ((a - b) ** 2 / (a + b) for a, b in zip(x, y) if a + b > 0), c.create_decimal(0)
+        )
     if name == "kl":
         eps = c.create_decimal(float(params.get("eps", 1e-10)))
         p = [a + eps for a in x]
         q = [b + eps for b in y]
         sp, sq = sum(p), sum(q)
-        return sum(((a / sp) * ((a / sp) / (b / sq)).ln(c) for a, b in zip(p, q)),
-                   c.create_decimal(0))
+        return sum(
+            ((a / sp) * ((a / sp) / (b / sq)).ln(c) for a, b in zip(p, q)), c.create_decimal(0)
+        )
     if name == "jensen_shannon":
         sp, sq = sum(x), sum(y)
         p = [a / sp for a in x]
@@ -152,7 +153,5 @@ def exact(name, X, Y, params, paired=False):
     with decimal.localcontext(_CONTEXT):
         Xd, Yd = _dec(X), _dec(Y)
         if paired:
-            return np.array([float(_exact_pair(name, x, y, params))
-                             for x, y in zip(Xd, Yd)])
-        return np.array([[float(_exact_pair(name, x, y, params)) for y in Yd]
-                         for x in Xd])
+            return np.array([float(_exact_pair(name, x, y, params)) for x, y in zip(Xd, Yd)])
+        return np.array([[float(_exact_pair(name, x, y, params)) for y in Yd] for x in Xd])

@@ -34,19 +34,19 @@ RTOL = {np.float64: 1e-10, np.float32: 2e-4}
 def _pairwise(X, Y, name, backend, **params):
     """The public function; 'xp' runs the CuPy backend's code with NumPy."""
     if backend == "xp":
-        return _api._pairwise(np, "cupy", X, Y, name, params, 64)
+        return _api._pairwise_on(np, "cupy", X, Y, name, params, 64)
     return pairwise_distances(X, Y, name, backend=backend, **params)
 
 
 def _paired(A, B, name, backend, **params):
     if backend == "xp":
-        return _api._paired(np, "cupy", A, B, name, params, 64)
+        return _api._paired_on(np, "cupy", A, B, name, params, 64)
     return paired_distances(A, B, name, backend=backend, **params)
 
 
 def _knn(X, Y, k, name, backend, **params):
     if backend == "xp":
-        return _api._kneighbors(np, "cupy", X, Y, name, params, k, Y is None, 64)
+        return _api._kneighbors_on(np, "cupy", X, Y, name, params, k, Y is None, 64)
     return kneighbors(X, Y, k, name, backend=backend, **params)
 
 
@@ -66,6 +66,7 @@ def _agree(actual, expected, dtype=np.float64, rtol=None, atol=None):
 
 
 # --- squares, powers and norms beyond the range ----------------------------------
+
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("scale", [1e160, 1e200, 1e300, 1e-170, 1e-300])
@@ -107,8 +108,11 @@ def test_float32_where_squares_overflow_or_underflow(backend, scale):
     rng = np.random.default_rng(2)
     X = (rng.standard_normal((9, 4)) * scale).astype(np.float32)
     for name in ["euclidean", "sqeuclidean", "mahalanobis", "manhattan", "minkowski"]:
-        params = {"L": np.eye(4, dtype=np.float32)[:3]} if name == "mahalanobis" else (
-            {"p": 3} if name == "minkowski" else {})
+        params = (
+            {"L": np.eye(4, dtype=np.float32)[:3]}
+            if name == "mahalanobis"
+            else ({"p": 3} if name == "minkowski" else {})
+        )
         with warnings.catch_warnings():
             # sqeuclidean of 1e20 values is beyond float32's range: inf
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -122,29 +126,43 @@ def test_float32_where_squares_overflow_or_underflow(backend, scale):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("dtype, scale, p", [
-    (np.float64, 10.0, 400), (np.float64, 0.01, 400), (np.float64, 1.0, 1e6),
-    (np.float64, 1e-200, 2), (np.float64, 1e-120, 3), (np.float64, 1e300, 2.5),
-    (np.float32, 1e6, 7), (np.float32, 1e-6, 7), (np.float32, 1.0, 200),
-])
+@pytest.mark.parametrize(
+    "dtype, scale, p",
+    [
+        (np.float64, 10.0, 400),
+        (np.float64, 0.01, 400),
+        (np.float64, 1.0, 1e6),
+        (np.float64, 1e-200, 2),
+        (np.float64, 1e-120, 3),
+        (np.float64, 1e300, 2.5),
+        (np.float32, 1e6, 7),
+        (np.float32, 1e-6, 7),
+        (np.float32, 1.0, 200),
+    ],
+)
 def test_minkowski_powers_neither_overflow_nor_underflow(backend, dtype, scale, p):
     # 10**400 overflows float64 and 0.01**400 underflows; float32 overflows at
     # (1e6)**7: such pairs are recomputed from differences divided by the largest
     rng = np.random.default_rng(3)
     X = (rng.standard_normal((6, 5)) * scale).astype(dtype)
     Y = (rng.standard_normal((4, 5)) * scale).astype(dtype)
-    _agree(_pairwise(X, Y, "minkowski", backend, p=p),
-           exact("minkowski", X, Y, {"p": p}), dtype)
-    _agree(_paired(X[:4], Y, "minkowski", backend, p=p),
-           exact("minkowski", X[:4], Y, {"p": p}, paired=True), dtype)
+    _agree(_pairwise(X, Y, "minkowski", backend, p=p), exact("minkowski", X, Y, {"p": p}), dtype)
+    _agree(
+        _paired(X[:4], Y, "minkowski", backend, p=p),
+        exact("minkowski", X[:4], Y, {"p": p}, paired=True),
+        dtype,
+    )
     assert_array_equal(np.diag(_pairwise(X, None, "minkowski", backend, p=p)), 0)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("dtype, norms", [
-    (np.float64, [1e200, 1e-170, 1e-320, 1.0, 1e300, 1e-300]),
-    (np.float32, [1e30, 1e-30, 1e-40, 1.0, 1e38, 1e-38]),
-])
+@pytest.mark.parametrize(
+    "dtype, norms",
+    [
+        (np.float64, [1e200, 1e-170, 1e-320, 1.0, 1e300, 1e-300]),
+        (np.float32, [1e30, 1e-30, 1e-40, 1.0, 1e38, 1e-38]),
+    ],
+)
 def test_cosine_of_rows_of_any_norm(backend, dtype, norms):
     # squared norms overflow or underflow here (computed plainly, every
     # distance would be 1, d(x, x) included); rows of all these norms together
@@ -158,10 +176,15 @@ def test_cosine_of_rows_of_any_norm(backend, dtype, norms):
     for name in ["cosine", "cosine_similarity"]:
         D = _pairwise(X, None, name, backend)
         _agree(D, exact(name, X, X, {}), dtype, atol=atol)
-        _agree(D[np.ix_(normal, normal)], exact(name, X0[normal], X0[normal], {}),
-               dtype, atol=atol)
-        _agree(_paired(X, X[::-1].copy(), name, backend),
-               exact(name, X, X[::-1], {}, paired=True), dtype, atol=atol)
+        _agree(
+            D[np.ix_(normal, normal)], exact(name, X0[normal], X0[normal], {}), dtype, atol=atol
+        )
+        _agree(
+            _paired(X, X[::-1].copy(), name, backend),
+            exact(name, X, X[::-1], {}, paired=True),
+            dtype,
+            atol=atol,
+        )
     assert_array_equal(np.diag(_pairwise(X, None, "cosine", backend)), 0)
     _, ind = _knn(X[normal], None, 2, "cosine", backend)
     _, ind0 = _knn(X0[normal], None, 2, "cosine", backend)
@@ -181,8 +204,10 @@ def test_sparse_input_is_refused_with_a_clear_message(function, fmt):
         "kneighbors": lambda a, b: kneighbors(a, b, 2),
     }[function]
     first, second = ("A", "B") if function == "paired" else ("X", "Y")
-    message = (f"{first} must be a dense array; sparse input is not supported "
-               rf"\(convert it with {first}.toarray")
+    message = (
+        f"{first} must be a dense array; sparse input is not supported "
+        rf"\(convert it with {first}.toarray"
+    )
     with pytest.raises(TypeError, match=message):
         call(sparse, dense)
     with pytest.raises(TypeError, match=f"{second} must be a dense array"):
@@ -190,6 +215,7 @@ def test_sparse_input_is_refused_with_a_clear_message(function, fmt):
 
 
 # --- results beyond the range --------------------------------------------------
+
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_results_beyond_the_range_are_inf_with_a_warning(backend):
@@ -229,11 +255,20 @@ def test_values_reaching_the_top_of_the_range(backend):
 
 # --- parameters and the histogram metrics ---------------------------------------
 
+
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("x_scale, key, m_scale", [
-    (1.0, "M", 1e300), (1.0, "M", 1e-300), (1.0, "L", 1e200), (1e-200, "L", 1e-200),
-    (1e-200, "L", 1e200), (1e200, "L", 1.0), (1e200, "M", 1e-250),
-])
+@pytest.mark.parametrize(
+    "x_scale, key, m_scale",
+    [
+        (1.0, "M", 1e300),
+        (1.0, "M", 1e-300),
+        (1.0, "L", 1e200),
+        (1e-200, "L", 1e-200),
+        (1e-200, "L", 1e200),
+        (1e200, "L", 1.0),
+        (1e200, "M", 1e-250),
+    ],
+)
 def test_mahalanobis_with_extreme_data_or_matrix(backend, x_scale, key, m_scale):
     rng = np.random.default_rng(6)
     X = rng.standard_normal((7, 4)) * x_scale
@@ -243,8 +278,10 @@ def test_mahalanobis_with_extreme_data_or_matrix(backend, x_scale, key, m_scale)
     params = {key: matrix}
     ref = exact("mahalanobis", X, Y, params)
     _agree(_pairwise(X, Y, "mahalanobis", backend, **params), ref)
-    _agree(_paired(X[:5], Y, "mahalanobis", backend, **params),
-           exact("mahalanobis", X[:5], Y, params, paired=True))
+    _agree(
+        _paired(X[:5], Y, "mahalanobis", backend, **params),
+        exact("mahalanobis", X[:5], Y, params, paired=True),
+    )
     dist, ind = _knn(X, Y, 3, "mahalanobis", backend, **params)
     _agree(dist, np.sort(ref, axis=1)[:, :3])
     # ranked by the true distances, also where they underflow float64 (1e-400
@@ -258,8 +295,7 @@ def test_mahalanobis_M_checks_still_apply_at_extreme_scale():
     with pytest.raises(ValueError, match=r"smallest eigenvalue is -1e\+300"):
         pairwise_distances(X, metric="mahalanobis", M=np.diag([1e300, -1e300]))
     with pytest.raises(ValueError, match="M .*symmetric"):
-        pairwise_distances(X, metric="mahalanobis",
-                           M=np.array([[1e-300, 1e-300], [0, 1e-300]]))
+        pairwise_distances(X, metric="mahalanobis", M=np.array([[1e-300, 1e-300], [0, 1e-300]]))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -270,17 +306,27 @@ def test_bilinear_scales_data_and_matrix_each_on_its_own(backend):
     X = rng.standard_normal((5, 3)) * 1e200
     Y = rng.standard_normal((4, 3)) * 1e-200
     M = rng.standard_normal((3, 3)) * 1e100
-    _agree(_pairwise(X, Y, "bilinear", backend, M=M), exact("bilinear", X, Y, {"M": M}),
-           rtol=1e-9)
-    _agree(_paired(X[:4], Y, "bilinear", backend, M=M),
-           exact("bilinear", X[:4], Y, {"M": M}, paired=True), rtol=1e-9)
+    _agree(_pairwise(X, Y, "bilinear", backend, M=M), exact("bilinear", X, Y, {"M": M}), rtol=1e-9)
+    _agree(
+        _paired(X[:4], Y, "bilinear", backend, M=M),
+        exact("bilinear", X[:4], Y, {"M": M}, paired=True),
+        rtol=1e-9,
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("name, scale", [
-    ("chi2", 1e308 / 4), ("chi2", 1e-310), ("jensen_shannon", 1e308 / 4),
-    ("jensen_shannon", 1e-320), ("kl", 1e300), ("kl", 1e305), ("kl", 1e-300),
-])
+@pytest.mark.parametrize(
+    "name, scale",
+    [
+        ("chi2", 1e308 / 4),
+        ("chi2", 1e-310),
+        ("jensen_shannon", 1e308 / 4),
+        ("jensen_shannon", 1e-320),
+        ("kl", 1e300),
+        ("kl", 1e305),
+        ("kl", 1e-300),
+    ],
+)
 def test_histogram_metrics_at_extreme_scale(backend, name, scale):
     # chi2: (x - y)**2 and x + y overflow; jensen_shannon: row sums overflow;
     # kl at 1e300: p / q overflows where the smoothed q = eps / sum is subnormal
@@ -291,8 +337,9 @@ def test_histogram_metrics_at_extreme_scale(backend, name, scale):
     X = H * scale
     rtol = 1e-4 if scale < 1e-305 else 1e-9  # subnormal inputs carry few digits
     _agree(_pairwise(X, X[:4], name, backend), exact(name, X, X[:4], {}), rtol=rtol)
-    _agree(_paired(X[:4], X[2:], name, backend),
-           exact(name, X[:4], X[2:], {}, paired=True), rtol=rtol)
+    _agree(
+        _paired(X[:4], X[2:], name, backend), exact(name, X[:4], X[2:], {}, paired=True), rtol=rtol
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -301,8 +348,9 @@ def test_kl_refuses_an_eps_that_underflows_beside_the_sums(backend):
     with pytest.raises(ValueError, match="kl.*eps=1e-30.*underflows to zero"):
         _pairwise(H, None, "kl", backend, eps=1e-30)
     # the same histograms with a larger eps are fine
-    _agree(_pairwise(H, None, "kl", backend, eps=1e-10),
-           exact("kl", H, H, {"eps": 1e-10}), rtol=1e-9)
+    _agree(
+        _pairwise(H, None, "kl", backend, eps=1e-10), exact("kl", H, H, {"eps": 1e-10}), rtol=1e-9
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -312,6 +360,7 @@ def test_hamming_at_extreme_values(backend):
 
 
 # --- every metric over the whole range --------------------------------------------
+
 
 def _scaled_data(name, dtype, scale, rng):
     metric = METRICS[name]
@@ -360,8 +409,14 @@ def test_duplicates_and_near_duplicates_at_extreme_scale(backend, scale):
     base = rng.standard_normal((5, 4)) + 2.0
     X = np.vstack([base, base[:3], base + 1e-9 * rng.standard_normal((5, 4))]) * scale
     L = rng.standard_normal((3, 4))
-    cases = [("euclidean", {}), ("sqeuclidean", {}), ("mahalanobis", {"L": L}),
-             ("manhattan", {}), ("minkowski", {"p": 3}), ("chebyshev", {})]
+    cases = [
+        ("euclidean", {}),
+        ("sqeuclidean", {}),
+        ("mahalanobis", {"L": L}),
+        ("manhattan", {}),
+        ("minkowski", {"p": 3}),
+        ("chebyshev", {}),
+    ]
     for name, params in cases:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -375,17 +430,33 @@ def test_duplicates_and_near_duplicates_at_extreme_scale(backend, scale):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("dtype, largest, relative", [
-    (np.float64, 1e-90, 1e-45), (np.float64, 1e200, 1e-45), (np.float64, 1.0, 1e-45),
-    (np.float32, 1e-6, 1e-7), (np.float32, 1e25, 1e-7),
-])
+@pytest.mark.parametrize(
+    "dtype, largest, relative",
+    [
+        (np.float64, 1e-90, 1e-45),
+        (np.float64, 1e200, 1e-45),
+        (np.float64, 1.0, 1e-45),
+        (np.float32, 1e-6, 1e-7),
+        (np.float32, 1e25, 1e-7),
+    ],
+)
 def test_small_distances_beside_a_large_entry(backend, dtype, largest, relative):
     # one scale for all points: distances down to the documented fraction of
     # the largest entry keep their digits, whether or not the data are rescaled
-    X = np.array([[largest, 0.0], [0.0, 0.0], [0.0, largest * relative],
-                  [largest * relative, largest * relative]], dtype=dtype)
-    for name, params in [("euclidean", {}), ("sqeuclidean", {}),
-                         ("mahalanobis", {"L": np.array([[1.0, 2.0], [0.0, 3.0]])})]:
+    X = np.array(
+        [
+            [largest, 0.0],
+            [0.0, 0.0],
+            [0.0, largest * relative],
+            [largest * relative, largest * relative],
+        ],
+        dtype=dtype,
+    )
+    for name, params in [
+        ("euclidean", {}),
+        ("sqeuclidean", {}),
+        ("mahalanobis", {"L": np.array([[1.0, 2.0], [0.0, 3.0]])}),
+    ]:
         with warnings.catch_warnings():
             # float32 sqeuclidean of 1e25 is beyond the range: inf
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -394,6 +465,7 @@ def test_small_distances_beside_a_large_entry(backend, dtype, largest, relative)
 
 
 # --- what stays as it was --------------------------------------------------------
+
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
 def test_rescaled_inputs_are_not_modified(backend):
@@ -405,8 +477,11 @@ def test_rescaled_inputs_are_not_modified(backend):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for name in METRIC_NAMES:
-            params = {"L": L} if name == "mahalanobis" else (
-                {"M": np.eye(3)} if name == "bilinear" else {})
+            params = (
+                {"L": L}
+                if name == "mahalanobis"
+                else ({"M": np.eye(3)} if name == "bilinear" else {})
+            )
             A, B = (np.abs(X), np.abs(Y)) if METRICS[name].histogram else (X, Y)
             pairwise_distances(A, B, name, backend=backend, **params)
             paired_distances(A[:4], B, name, backend=backend, **params)
@@ -462,12 +537,10 @@ def _property_params(name, d, c=1.0):
 
 def _points(metric, n):
     elements = _POSITIVE if metric.histogram else _SIGNED
-    points = st.integers(1, 4).flatmap(
-        lambda d: arrays(np.float64, (n, d), elements=elements))
+    points = st.integers(1, 4).flatmap(lambda d: arrays(np.float64, (n, d), elements=elements))
     if metric.histogram:
         # positive row sums, as jensen_shannon needs
-        points = points.map(
-            lambda a: a + np.eye(a.shape[0], a.shape[1]) + (a.shape[1] < n))
+        points = points.map(lambda a: a + np.eye(a.shape[0], a.shape[1]) + (a.shape[1] < n))
     return points
 
 
@@ -489,16 +562,17 @@ def test_scale_sweep_property(name, backend):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             D = pairwise_distances(X, metric=name, backend=backend, **params)
-            pd = paired_distances(X, X[::-1].copy(), metric=name, backend=backend,
-                                  **params)
+            pd = paired_distances(X, X[::-1].copy(), metric=name, backend=backend, **params)
         ref = exact(name, X, X, params)
         # finite where the oracle is, and close to it
         assert_array_equal(np.isfinite(D), np.isfinite(ref))
         assert_allclose(D, ref, rtol=1e-9, atol=_sweep_tolerance(ref))
-        assert_allclose(pd, exact(name, X, X[::-1], params, paired=True), rtol=1e-9,
-                        atol=_sweep_tolerance(ref))
-        D1 = pairwise_distances(P, metric=name, backend=backend,
-                                **_property_params(name, P.shape[1]))
+        assert_allclose(
+            pd, exact(name, X, X[::-1], params, paired=True), rtol=1e-9, atol=_sweep_tolerance(ref)
+        )
+        D1 = pairwise_distances(
+            P, metric=name, backend=backend, **_property_params(name, P.shape[1])
+        )
         if metric.degree:
             # homogeneous: c**k times the distances of the unscaled points
             factor = c**metric.degree
@@ -527,11 +601,13 @@ def test_kneighbors_scale_sweep_property(name, backend):
         c = 10.0**exponent
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            dist, ind = kneighbors(P * c, n_neighbors=4, metric=name, backend=backend,
-                                   **_property_params(name, 3, c))
+            dist, ind = kneighbors(
+                P * c, n_neighbors=4, metric=name, backend=backend, **_property_params(name, 3, c)
+            )
         assert ind.min() >= 0 and ind.max() < 12
-        dist1, ind1 = kneighbors(P, n_neighbors=4, metric=name, backend=backend,
-                                 **_property_params(name, 3))
+        dist1, ind1 = kneighbors(
+            P, n_neighbors=4, metric=name, backend=backend, **_property_params(name, 3)
+        )
         assert_array_equal(ind, ind1)
         factor = c ** (metric.degree or 0)
         assert_allclose(dist / factor, dist1, rtol=1e-9, atol=_sweep_tolerance(dist1))
@@ -540,13 +616,15 @@ def test_kneighbors_scale_sweep_property(name, backend):
 
 
 @pytest.mark.parametrize("backend", PROPERTY_BACKENDS)
-@pytest.mark.parametrize("name", ["euclidean", "sqeuclidean", "mahalanobis", "cosine",
-                                  "minkowski", "manhattan"])
+@pytest.mark.parametrize(
+    "name", ["euclidean", "sqeuclidean", "mahalanobis", "cosine", "minkowski", "manhattan"]
+)
 def test_duplicates_scale_sweep_property(name, backend):
     # rows 0..2 and their exact copies, and copies moved by a relative 10**-r
     @SWEEP
-    @given(arrays(np.float64, (3, 3), elements=_SIGNED), st.integers(-150, 150),
-           st.integers(3, 12))
+    @given(
+        arrays(np.float64, (3, 3), elements=_SIGNED), st.integers(-150, 150), st.integers(3, 12)
+    )
     def check(P, exponent, r):
         rng = np.random.default_rng(r)
         base = P + 1.0  # away from the origin, where the product form cancels

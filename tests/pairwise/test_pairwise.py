@@ -10,13 +10,18 @@ from sklearn.neighbors import NearestNeighbors
 
 from mlearn.pairwise import (
     METRIC_NAMES,
+    _api,
+    _host_kernels,
+    _numba,
+    _numpy,
+    _xp,
     kneighbors,
     paired_distances,
     pairwise_distances,
 )
-from mlearn.pairwise import _cupy, _numba
-from mlearn.pairwise import _api
+from mlearn.pairwise._codes import ROOT
 from mlearn.pairwise._metrics import METRICS
+from mlearn.pairwise._operands import gemm_operands
 
 from ._oracles import make_data, make_params, oracle
 
@@ -27,9 +32,10 @@ RTOL = {np.float64: 1e-10, np.float32: 2e-4}
 def _compute(X, Y, name, backend, working_memory=None, **params):
     """Public API for the CPU backends; 'xp' runs the CuPy code with NumPy."""
     if backend != "xp":
-        return pairwise_distances(X, Y, name, backend=backend,
-                                  working_memory=working_memory, **params)
-    return _api._pairwise(np, "cupy", X, Y, name, params, working_memory or 64)
+        return pairwise_distances(
+            X, Y, name, backend=backend, working_memory=working_memory, **params
+        )
+    return _api._pairwise_on(np, "cupy", X, Y, name, params, working_memory or 64)
 
 
 def _close(actual, expected, dtype=np.float64, rtol=None):
@@ -127,20 +133,18 @@ def test_near_duplicates_far_from_origin(name, backend, spread):
 def test_centring_only_when_the_offset_matters(same):
     # nearly centred data is used as given (no copy); an offset one is centred,
     # near-duplicate pairs included, and both stay exact
-    from mlearn.pairwise._operands import gemm_operands
-
     rng = np.random.default_rng(6)
     X = rng.standard_normal((300, 8))
     Y = X if same else rng.standard_normal((200, 8))
-    ops = gemm_operands(np, "euclidean", X, Y, {}, same)
+    ops = gemm_operands(np, METRICS["euclidean"], X, Y, {}, same)
     assert ops.A is X and ops.B is Y
     for offset in (0.5, 100.0):
         Xo, Yo = X + offset, (X + offset if same else Y + offset)
         Yo[:5] = Xo[:5] + 1e-9  # near duplicates, far from the origin for 100
-        ops = gemm_operands(np, "euclidean", Xo, Yo, {}, same and offset == 0)
+        ops = gemm_operands(np, METRICS["euclidean"], Xo, Yo, {}, same and offset == 0)
         assert ops.A is not Xo
-        assert_allclose(_compute(Xo, Yo, "euclidean", "numba"), cdist(Xo, Yo),
-                        rtol=1e-10, atol=0)
+        assert_allclose(_compute(Xo, Yo, "euclidean", "numba"), cdist(Xo, Yo), rtol=1e-10, atol=0)
+
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_mahalanobis_L_far_from_origin(backend):
@@ -150,8 +154,12 @@ def test_mahalanobis_L_far_from_origin(backend):
     D = _compute(X, Y, "mahalanobis", backend, L=L)
     assert_allclose(D, oracle("mahalanobis", X, Y, {"L": L}), rtol=1e-10, atol=1e-12)
     # the learners' form: project then compare
-    assert_allclose(_compute(X @ L.T, Y @ L.T, "euclidean", backend),
-                    cdist(X @ L.T, Y @ L.T), rtol=1e-10, atol=0)
+    assert_allclose(
+        _compute(X @ L.T, Y @ L.T, "euclidean", backend),
+        cdist(X @ L.T, Y @ L.T),
+        rtol=1e-10,
+        atol=0,
+    )
 
 
 def test_cosine_near_parallel_vectors():
@@ -171,8 +179,7 @@ def test_zero_rows_cosine():
     X = np.array([[0.0, 0.0], [1.0, 0.0]])
     for backend in CPU_BACKENDS:
         assert_allclose(_compute(X, X, "cosine", backend), [[1, 1], [1, 0]], atol=1e-15)
-        assert_allclose(_compute(X, X, "cosine_similarity", backend),
-                        [[0, 0], [0, 1]], atol=1e-15)
+        assert_allclose(_compute(X, X, "cosine_similarity", backend), [[0, 0], [0, 1]], atol=1e-15)
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
@@ -193,10 +200,11 @@ def test_paired_matches_oracle(name, backend):
     metric = METRICS[name]
     A, B = make_data(metric, 15, 15, 6, rng)
     params = make_params(name, 6, rng)
-    expected = np.array([oracle(name, A[i:i + 1], B[i:i + 1], params)[0, 0]
-                         for i in range(15)])
+    expected = np.array(
+        [oracle(name, A[i : i + 1], B[i : i + 1], params)[0, 0] for i in range(15)]
+    )
     _close(paired_distances(A, B, name, backend=backend, **params), expected)
-    _close(_api._paired(np, "cupy", A, B, name, params, 1.0), expected)
+    _close(_api._paired_on(np, "cupy", A, B, name, params, 1.0), expected)
 
 
 def test_paired_near_duplicates_and_float32():
@@ -233,6 +241,7 @@ def test_inputs_not_modified(backend):
 
 
 # --- validation -----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("bad, name", [(np.nan, "X"), (np.inf, "Y")])
 def test_non_finite_input_names_argument(bad, name):
@@ -272,8 +281,9 @@ def test_self_distances_of_near_duplicates_beside_the_diagonal(name, working_mem
     X = np.repeat(base, 2, axis=0)
     X[1::2] += 1e-6 * rng.standard_normal((30, 6))
     params = {"L": rng.standard_normal((6, 6))} if name == "mahalanobis" else {}
-    D = pairwise_distances(X, metric=name, backend="numba",
-                           working_memory=working_memory, **params)
+    D = pairwise_distances(
+        X, metric=name, backend="numba", working_memory=working_memory, **params
+    )
     assert_allclose(D, oracle(name, X, X, params), rtol=1e-10, atol=0)
     assert_array_equal(np.diag(D), np.zeros(60))
 
@@ -313,13 +323,14 @@ def test_product_into_clears_or_adds_to_the_tile():
     A, B = rng.standard_normal((7, 3)), rng.standard_normal((9, 3))
     base = rng.standard_normal((7, 9))
     cleared = np.full((7, 9), np.nan)
-    _numba.product_into(A, B, -2.0, 0.0, cleared, 2, 6, 3, 8)
+    _host_kernels.product_into(A, B, -2.0, 0.0, cleared, 2, 6, 3, 8)
     added = base.copy()
-    _numba.product_into(A, B, -2.0, 1.0, added, 2, 6, 3, 8)
+    _host_kernels.product_into(A, B, -2.0, 1.0, added, 2, 6, 3, 8)
     expected_tile = -2.0 * A[2:6] @ B[3:8].T
     assert_allclose(cleared[2:6, 3:8], expected_tile, rtol=1e-14)
-    assert np.isnan(np.delete(cleared.ravel(), (np.arange(2, 6)[:, None] * 9
-                                                + np.arange(3, 8)).ravel())).all()
+    assert np.isnan(
+        np.delete(cleared.ravel(), (np.arange(2, 6)[:, None] * 9 + np.arange(3, 8)).ravel())
+    ).all()
     expected = base.copy()
     expected[2:6, 3:8] += expected_tile
     assert_allclose(added, expected, rtol=1e-14)
@@ -396,10 +407,12 @@ def test_mahalanobis_parameter_checks():
     L = rng.standard_normal((2, 3))
     M = L.T @ L
     Z = rng.standard_normal((6, 3))
-    assert_allclose(pairwise_distances(Z, metric="mahalanobis", M=M),
-                    pairwise_distances(Z, metric="mahalanobis", L=L),
-                    rtol=1e-10, atol=1e-12)
-
+    assert_allclose(
+        pairwise_distances(Z, metric="mahalanobis", M=M),
+        pairwise_distances(Z, metric="mahalanobis", L=L),
+        rtol=1e-10,
+        atol=1e-12,
+    )
 
 
 class _DeviceMatrix:
@@ -417,8 +430,9 @@ class _DeviceMatrix:
         return self._array.copy()
 
 
-@pytest.mark.parametrize("name, key", [("mahalanobis", "L"), ("mahalanobis", "M"),
-                                       ("bilinear", "M")])
+@pytest.mark.parametrize(
+    "name, key", [("mahalanobis", "L"), ("mahalanobis", "M"), ("bilinear", "M")]
+)
 def test_metric_matrices_from_the_gpu_are_validated_on_the_host(name, key):
     # a user whose data live on the GPU passes L or M from there too
     rng = np.random.default_rng(13)
@@ -433,6 +447,7 @@ def test_metric_matrices_from_the_gpu_are_validated_on_the_host(name, key):
 
 
 # --- kneighbors -----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("name", ["euclidean", "manhattan", "cosine", "mahalanobis"])
@@ -457,10 +472,8 @@ def test_kneighbors_matches_scikit_learn_brute(name, backend):
 
 def _knn(X, Y, k, name, backend, working_memory=None, **params):
     if backend != "xp":
-        return kneighbors(X, Y, k, name, backend=backend,
-                          working_memory=working_memory, **params)
-    return _api._kneighbors(np, "cupy", X, Y, name, params, k, Y is None,
-                            working_memory or 64)
+        return kneighbors(X, Y, k, name, backend=backend, working_memory=working_memory, **params)
+    return _api._kneighbors_on(np, "cupy", X, Y, name, params, k, Y is None, working_memory or 64)
 
 
 def _brute_knn(D, k, exclude_self, largest=False):
@@ -502,8 +515,9 @@ def test_kneighbors_ties_broken_by_index_and_tiles(backend):
     working_memory = 11 * 8 * 16 / 2**20  # tiles of 16 rows x 11 columns
     assert knn_tiles(150, 150, 8, working_memory) == (16, 11)
     for name in ["euclidean", "manhattan", "chebyshev"]:
-        ref_d, ref_i = _brute_knn(cdist(X, X, {"manhattan": "cityblock"}.get(name, name)),
-                                  9, exclude_self=True)
+        ref_d, ref_i = _brute_knn(
+            cdist(X, X, {"manhattan": "cityblock"}.get(name, name)), 9, exclude_self=True
+        )
         dist, ind = _knn(X, None, 9, name, backend, working_memory=working_memory)
         assert_array_equal(ind, ref_i)
         assert_allclose(dist, ref_d, rtol=1e-12)
@@ -522,27 +536,26 @@ def test_smallest_k_of_the_gpu_backend_against_a_full_sort(group):
     values[0, :] = 3.0  # a row of one value throughout
     for k in (1, 4, 9):
         expected = np.array([np.lexsort((np.arange(47), row))[:k] for row in values])
-        assert_array_equal(_cupy.smallest_k(np, values, k, group=group), expected)
+        assert_array_equal(_xp.smallest_k(np, values, k, group=group), expected)
 
 
 def test_kneighbors_gpu_backend_picks_from_groups(monkeypatch):
     # the CuPy code with NumPy, with groups small enough that the candidate
     # path (not the whole-row sort) chooses the neighbours, ties included
-    monkeypatch.setattr(_cupy, "TOPK_GROUP", 4)
+    monkeypatch.setattr(_xp, "TOPK_GROUP", 4)
     calls = []
-    original = _cupy.smallest_k
+    original = _xp.smallest_k
 
     def spy(xp, values, k, group=None):
-        calls.append(values.shape[1] // _cupy.TOPK_GROUP > k)
+        calls.append(values.shape[1] // _xp.TOPK_GROUP > k)
         return original(xp, values, k, group)
 
-    monkeypatch.setattr(_cupy, "smallest_k", spy)
+    monkeypatch.setattr(_xp, "smallest_k", spy)
     rng = np.random.default_rng(22)
     X = rng.integers(0, 3, (120, 2)).astype(float)
     for name in ["euclidean", "manhattan", "cosine_similarity"]:
         D = oracle(name, X, X, {})
-        ref_d, ref_i = _brute_knn(D, 7, exclude_self=True,
-                                  largest=METRICS[name].similarity)
+        ref_d, ref_i = _brute_knn(D, 7, exclude_self=True, largest=METRICS[name].similarity)
         dist, ind = _knn(X, None, 7, name, "xp")
         assert_array_equal(ind, ref_i)
         _close(dist, ref_d)
@@ -597,9 +610,16 @@ def test_kneighbors_of_the_rows_themselves_falls_back_when_heaps_do_not_fit():
     assert_allclose(np.take_along_axis(found[0], order, axis=1), ref_d, rtol=1e-10)
 
 
-@pytest.mark.parametrize("n, m, n_threads", [
-    (20000, 20000, 2), (20000, 20000, 16), (3000, 3000, 16), (700, 50, 4), (5, 3, 8),
-])
+@pytest.mark.parametrize(
+    "n, m, n_threads",
+    [
+        (20000, 20000, 2),
+        (20000, 20000, 16),
+        (3000, 3000, 16),
+        (700, 50, 4),
+        (5, 3, 8),
+    ],
+)
 def test_gemm_tiles_cover_the_output_and_use_every_thread(n, m, n_threads):
     from mlearn.pairwise import _chunking as ch
 
@@ -608,9 +628,11 @@ def test_gemm_tiles_cover_the_output_and_use_every_thread(n, m, n_threads):
     n_tiles = -(-n // rows) * -(-m // cols)
     # as many tiles as wanted, unless the tiles are already the smallest
     # allowed (or the whole output)
-    assert (n_tiles >= ch.GEMM_TILES_PER_THREAD * n_threads
-            or (rows <= max(ch.GEMM_MIN_ROWS, 1) or rows == n)
-            and (cols <= ch.GEMM_MIN_COLS or cols == m))
+    assert (
+        n_tiles >= ch.GEMM_TILES_PER_THREAD * n_threads
+        or (rows <= max(ch.GEMM_MIN_ROWS, 1) or rows == n)
+        and (cols <= ch.GEMM_MIN_COLS or cols == m)
+    )
     if n >= ch.GEMM_TILE_ROWS and m >= ch.GEMM_TILE_COLS and n_threads == 2:
         assert (rows, cols) == (ch.GEMM_TILE_ROWS, ch.GEMM_TILE_COLS)
     # a small budget shrinks the tile to the per-thread share
@@ -653,26 +675,31 @@ def test_kneighbors_float32():
 def test_n_jobs_gives_same_result():
     rng = np.random.default_rng(17)
     X = rng.standard_normal((40, 6))
-    assert_array_equal(pairwise_distances(X, metric="manhattan", n_jobs=1),
-                       pairwise_distances(X, metric="manhattan"))
+    assert_array_equal(
+        pairwise_distances(X, metric="manhattan", n_jobs=1),
+        pairwise_distances(X, metric="manhattan"),
+    )
 
 
 def test_numba_kernels_against_reference_directly():
     """Each Numba kernel against the NumPy reference, without the dispatcher."""
     rng = np.random.default_rng(18)
     X, Y = rng.standard_normal((9, 5)), rng.standard_normal((7, 5))
-    from mlearn.pairwise import _numpy
-
     for name in ["sqeuclidean", "euclidean", "manhattan", "chebyshev", "minkowski"]:
         code = METRICS[name].code
         out = np.empty((9, 7))
-        _numba.pairwise_direct(X, np.ascontiguousarray(Y.T), *_numba.direct_args(X.dtype, code, {"p": 3.0}), out)
-        ref = _numpy.minkowski(X[:, None], Y[None], 3.0) if name == "minkowski" else \
-            METRICS[name].reference(X[:, None], Y[None])
+        _numba.pairwise_direct(
+            X, np.ascontiguousarray(Y.T), *_numba.direct_args(X.dtype, code, {"p": 3.0}), out
+        )
+        ref = (
+            _numpy.minkowski(X[:, None], Y[None], 3.0)
+            if name == "minkowski"
+            else METRICS[name].reference(X[:, None], Y[None])
+        )
         assert_allclose(out, ref, rtol=1e-13)
     G = -2 * X @ Y.T
     xx, yy = np.sum(X * X, 1), np.sum(Y * Y, 1)
-    _numba.finish_gemm(G, xx, yy, X, Y, np.zeros((0, 5)), 1e-4, 1)
+    _numba.finish_gemm(G, xx, yy, X, Y, np.zeros((0, 5)), 1e-4, ROOT)
     assert_allclose(G, _numpy.euclidean(X[:, None], Y[None]), rtol=1e-12)
     D = cdist(X, Y)
     best_d = np.full((9, 3), np.inf)
@@ -689,11 +716,17 @@ def test_registry_drives_docs():
         assert f"``{name}``" in text, name
 
 
-@pytest.mark.parametrize("helper, multiply_adds, limited", [
-    ("blas_threads_for", 10, False), ("blas_threads_for", 2**20, True),
-    ("blas_threads_for", 10**9, False), ("blas_threads_inside", 10, False),
-    ("blas_threads_inside", 2**20, True), ("blas_threads_inside", 10**9, True),
-])
+@pytest.mark.parametrize(
+    "helper, multiply_adds, limited",
+    [
+        ("blas_threads_for", 10, False),
+        ("blas_threads_for", 2**20, True),
+        ("blas_threads_for", 10**9, False),
+        ("blas_threads_inside", 10, False),
+        ("blas_threads_inside", 2**20, True),
+        ("blas_threads_inside", 10**9, True),
+    ],
+)
 def test_blas_threads_limited_only_where_it_pays(helper, multiply_adds, limited):
     # a product of its own: limited when mid-sized; products inside mlearn's
     # threads: limited unless BLAS would run them on one thread anyway

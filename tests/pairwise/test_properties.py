@@ -31,12 +31,11 @@ def _points(metric, n=3):
         if metric.histogram
         else st.floats(-100, 100, allow_nan=False, allow_subnormal=False)
     )
-    points = st.integers(1, 6).flatmap(
-        lambda d: arrays(np.float64, (n, d), elements=elements)
-    )
+    points = st.integers(1, 6).flatmap(lambda d: arrays(np.float64, (n, d), elements=elements))
     if metric.name == "jensen_shannon":
-        points = points.map(lambda a: a + np.eye(a.shape[0], a.shape[1], dtype=float)
-                            + (a.shape[1] < a.shape[0]))
+        points = points.map(
+            lambda a: a + np.eye(a.shape[0], a.shape[1], dtype=float) + (a.shape[1] < a.shape[0])
+        )
     return points
 
 
@@ -74,7 +73,8 @@ def test_distances_non_negative_and_zero_on_identity(metric):
         tol = 1e-9 * _scale(P, metric)
         assert np.all(D >= -tol)
         np.testing.assert_allclose(
-            paired_distances(P, P.copy(), metric=metric.name, **params), 0, atol=tol)
+            paired_distances(P, P.copy(), metric=metric.name, **params), 0, atol=tol
+        )
         if metric.symmetric:
             np.testing.assert_allclose(D, D.T, rtol=1e-10, atol=tol)
 
@@ -82,8 +82,10 @@ def test_distances_non_negative_and_zero_on_identity(metric):
 
 
 @SETTINGS
-@given(arrays(np.float64, (12, 3), elements=st.floats(-10, 10, allow_subnormal=False)),
-       st.integers(1, 11))
+@given(
+    arrays(np.float64, (12, 3), elements=st.floats(-10, 10, allow_subnormal=False)),
+    st.integers(1, 11),
+)
 def test_kneighbors_consistent_with_pairwise(P, k):
     D = pairwise_distances(P, metric="manhattan")
     np.fill_diagonal(D, np.inf)
@@ -94,8 +96,14 @@ def test_kneighbors_consistent_with_pairwise(P, k):
 
 
 @SETTINGS
-@given(arrays(np.float64, (6, 4), elements=st.floats(-1e3, 1e3, allow_subnormal=False)),
-       arrays(np.float64, 4, elements=st.floats(-1e4, 1e4, allow_subnormal=False)))
+@given(
+    arrays(np.float64, (6, 4), elements=st.floats(-1e3, 1e3, allow_subnormal=False)),
+    arrays(np.float64, 4, elements=st.floats(-1e4, 1e4, allow_subnormal=False)),
+)
 def test_euclidean_translation_invariant(P, shift):
-    np.testing.assert_allclose(pairwise_distances(P + shift), pairwise_distances(P),
-                               rtol=1e-9, atol=1e-9 * (1 + np.max(np.abs(shift))))
+    np.testing.assert_allclose(
+        pairwise_distances(P + shift),
+        pairwise_distances(P),
+        rtol=1e-9,
+        atol=1e-9 * (1 + np.max(np.abs(shift))),
+    )

@@ -1,43 +1,37 @@
-"""GPU backend, written against an array namespace ``xp``.
+"""Array-namespace backend (``backend="cupy"``), written against a module ``xp``.
 
 With ``xp = cupy`` the matrix-product metrics (euclidean, sqeuclidean,
 mahalanobis, cosine, bilinear) run as cuBLAS products followed by elementwise
 finishing, and the other metrics run in one CUDA kernel (``_DIRECT_SOURCE``).
 With ``xp = numpy`` the same code runs on the CPU, which is how the test-suite
 checks its logic on machines without a GPU; the direct metrics then use
-broadcasting over tiles bounded by ``working_memory``.
+broadcasting over tiles bounded by ``working_memory``. ``pairwise``,
+``paired`` and ``kneighbors`` are the backend's entry points (see
+``_backends``).
 """
 
 import numpy as np
 
 from ._chunking import chunk_rows, slices
-from ._metrics import (
+from ._codes import (
     CHEBYSHEV,
     CHI2,
+    CLIP,
+    COSINE,
+    DIRECT_CODES,
     EUCLIDEAN,
     HAMMING,
     JENSEN_SHANNON,
     KL,
     MANHATTAN,
     MINKOWSKI,
+    RAW,
+    ROOT,
     SQEUCLIDEAN,
+    SQUARED,
 )
-from ._operands import CLIP, COSINE, RAW, ROOT, SQUARED, direct_operands, gemm_operands
 from ._limits import POWER_SUM_LOW
-
-
-def import_cupy():
-    try:
-        import cupy
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "backend='cupy' needs CuPy; install it with pip install \"mlearn[gpu]\""
-        ) from exc
-    return cupy
-
-
-def is_cupy_array(array):
-    return type(array).__module__.split(".")[0] == "cupy"
+from ._operands import gemm_operands
 
 
 def _exact_sq(xp, RX, RY, L):
@@ -67,14 +61,26 @@ def _fused_finish(cupy, G, ops, rows, cols, working_memory, out):
     difference; the generic path below makes five passes over the block.
     """
     if not _finish_kernel:
-        _finish_kernel.append(cupy.ElementwiseKernel(
-            "T g, T x, T y, T tau, bool root", "T d, bool flag", _FINISH_SOURCE,
-            "mlearn_finish_sq"))
+        _finish_kernel.append(
+            cupy.ElementwiseKernel(
+                "T g, T x, T y, T tau, bool root",
+                "T d, bool flag",
+                _FINISH_SOURCE,
+                "mlearn_finish_sq",
+            )
+        )
     root = ops.mode == ROOT
     d = cupy.empty_like(G) if out is None else out
     flagged = cupy.empty(G.shape, dtype=bool)
-    _finish_kernel[0](G, ops.xx[rows][:, None], ops.yy[cols][None, :],
-                      G.dtype.type(ops.tau), bool(root), d, flagged)
+    _finish_kernel[0](
+        G,
+        ops.xx[rows][:, None],
+        ops.yy[cols][None, :],
+        G.dtype.type(ops.tau),
+        bool(root),
+        d,
+        flagged,
+    )
     ii, jj = cupy.nonzero(flagged)
     if ii.shape[0]:
         RX, RY = ops.RX[rows], ops.RY[cols]
@@ -128,14 +134,14 @@ def _power_root(xp, code, x, y, p):
     """
     diff = xp.abs(x - y)
     with np.errstate(over="ignore"):
-        sums = xp.sum(diff * diff if code == EUCLIDEAN else diff ** p, axis=-1)
+        sums = xp.sum(diff * diff if code == EUCLIDEAN else diff**p, axis=-1)
     out = xp.sqrt(sums) if code == EUCLIDEAN else sums ** (1 / p)
     extreme = ~((sums >= POWER_SUM_LOW[sums.dtype.itemsize]) & (sums < np.inf))
     if bool(xp.any(extreme)):
         flagged = xp.broadcast_to(diff, extreme.shape + diff.shape[-1:])[extreme]
         largest = xp.max(flagged, axis=-1)
         ratio = flagged / xp.where(largest > 0, largest, xp.ones_like(largest))[:, None]
-        sums = xp.sum(ratio * ratio if code == EUCLIDEAN else ratio ** p, axis=-1)
+        sums = xp.sum(ratio * ratio if code == EUCLIDEAN else ratio**p, axis=-1)
         root = xp.sqrt(sums) if code == EUCLIDEAN else sums ** (1 / p)
         out[extreme] = largest * root
     return out
@@ -183,9 +189,10 @@ def _direct_values(xp, code, x, y, p):
     raise ValueError(f"unknown direct metric code {code}")
 
 
-# One thread per output entry; T is defined as float or double before compiling.
-# Euclidean (1) and minkowski (4) sums that overflowed or fell below ``low``
-# are recomputed with each difference divided by the pair's largest, as in
+# One thread per output entry; T is defined as float or double, and the codes
+# of the direct metrics (``_codes``), before compiling. Euclidean and minkowski
+# sums that overflowed or fell below ``low`` are recomputed with each
+# difference divided by the pair's largest, as in
 # ``_numba._scaled_root``; an infinite kl (a ratio p / q that overflowed, for a
 # subnormal q) is recomputed as in ``_numba._kl_guarded``.
 _DIRECT_SOURCE = r"""
@@ -203,43 +210,43 @@ extern "C" __global__ void direct_pairwise(
     for (long k = 0; k < d; ++k) {
         T a = x[k], b = y[k], t = a - b;
         switch (code) {
-        case 0: case 1: acc += t * t; break;
-        case 2: acc += fabs(t); break;
-        case 3: acc = fmax(acc, fabs(t)); break;
-        case 4: acc += pow(fabs(t), p); break;
-        case 5: acc += (a != b); break;
-        case 6: if (a + b > 0) acc += t * (t / (a + b)); break;
-        case 7: if (a > 0) acc += a * log(a / b); break;
-        default: {
+        case SQEUCLIDEAN: case EUCLIDEAN: acc += t * t; break;
+        case MANHATTAN: acc += fabs(t); break;
+        case CHEBYSHEV: acc = fmax(acc, fabs(t)); break;
+        case MINKOWSKI: acc += pow(fabs(t), p); break;
+        case HAMMING: acc += (a != b); break;
+        case CHI2: if (a + b > 0) acc += t * (t / (a + b)); break;
+        case KL: if (a > 0) acc += a * log(a / b); break;
+        default: {  /* JENSEN_SHANNON */
             T mid = (a + b) / 2;
             if (a > 0) acc += a * log(a / mid);
             if (b > 0) acc += b * log(b / mid);
         }
         }
     }
-    if ((code == 1 || code == 4) && !(acc >= low && isfinite(acc))) {
+    if ((code == EUCLIDEAN || code == MINKOWSKI) && !(acc >= low && isfinite(acc))) {
         T big = 0;
         for (long k = 0; k < d; ++k) big = fmax(big, fabs(x[k] - y[k]));
         if (big > 0 && isfinite(big)) {
             T s = 0;
             for (long k = 0; k < d; ++k) {
                 T r = fabs(x[k] - y[k]) / big;
-                s += code == 1 ? r * r : pow(r, p);
+                s += code == EUCLIDEAN ? r * r : pow(r, p);
             }
-            acc = big * (code == 1 ? sqrt(s) : pow(s, inv_p));
+            acc = big * (code == EUCLIDEAN ? sqrt(s) : pow(s, inv_p));
         } else acc = big;
     }
-    else if (code == 7 && isinf(acc)) {
+    else if (code == KL && isinf(acc)) {
         acc = 0;
         for (long k = 0; k < d; ++k) {
             T a = x[k], b = y[k], r = a / b;
             if (a > 0) acc += a * (isinf(r) ? log(a) - log(b) : log(r));
         }
     }
-    else if (code == 1) acc = sqrt(acc);
-    else if (code == 4) acc = pow(acc, inv_p);
-    else if (code == 5) acc = acc / d;
-    else if (code == 8) acc = sqrt(fmax(acc / 2, (T)0));
+    else if (code == EUCLIDEAN) acc = sqrt(acc);
+    else if (code == MINKOWSKI) acc = pow(acc, inv_p);
+    else if (code == HAMMING) acc = acc / d;
+    else if (code == JENSEN_SHANNON) acc = sqrt(fmax(acc / 2, (T)0));
     out[paired ? i : i * m + j] = acc;
 }
 """
@@ -247,11 +254,16 @@ extern "C" __global__ void direct_pairwise(
 _kernels = {}
 
 
+def direct_source(ctype):
+    """The CUDA source of the direct kernel for C type ``ctype``."""
+    defines = "".join(f"#define {name} {code}\n" for name, code in DIRECT_CODES.items())
+    return f"typedef {ctype} T;\n" + defines + _DIRECT_SOURCE
+
+
 def _cuda_direct(cupy, code, X, Y, p, paired):
     ctype = "double" if X.dtype == np.float64 else "float"
     if ctype not in _kernels:
-        source = f"typedef {ctype} T;\n" + _DIRECT_SOURCE
-        _kernels[ctype] = cupy.RawKernel(source, "direct_pairwise")
+        _kernels[ctype] = cupy.RawKernel(direct_source(ctype), "direct_pairwise")
     kernel = _kernels[ctype]
     X = cupy.ascontiguousarray(X)
     Y = cupy.ascontiguousarray(Y)
@@ -264,9 +276,19 @@ def _cuda_direct(cupy, code, X, Y, p, paired):
     else:
         out = cupy.empty((n, m), dtype=X.dtype)
         grid, block = ((m + 31) // 32, (n + 7) // 8), (32, 8)
-    args = (X, Y, out, np.int64(n), np.int64(m), np.int64(d), np.int32(code),
-            scalar(p), scalar(1.0 / p), scalar(POWER_SUM_LOW[X.dtype.itemsize]),
-            np.int32(paired))
+    args = (
+        X,
+        Y,
+        out,
+        np.int64(n),
+        np.int64(m),
+        np.int64(d),
+        np.int32(code),
+        scalar(p),
+        scalar(1.0 / p),
+        scalar(POWER_SUM_LOW[X.dtype.itemsize]),
+        np.int32(paired),
+    )
     kernel(grid, block, args)
     return out
 
@@ -281,21 +303,18 @@ def _direct_block(xp, code, X, Y, p, working_memory):
     return out
 
 
-def _block_function(xp, metric, X, Y, params, same, working_memory, squared=False,
-                    centre=None):
+def _block_function(xp, metric, X, Y, params, same, working_memory, squared=False, centre=None):
     """A function ``rows -> distances of X[rows] against every row of Y``
     (``centre``: see ``_operands.gemm_operands``)."""
     if metric.gemm:
-        ops = gemm_operands(xp, metric.name, X, Y, params, same, squared=squared,
-                            centre=centre)
+        ops = gemm_operands(xp, metric, X, Y, params, same, squared=squared, centre=centre)
         cols = slice(0, Y.shape[0])
 
         def block(rows, out=None):
-            return _finish(xp, ops.A[rows] @ ops.B.T, ops, rows, cols, working_memory,
-                           out)
+            return _finish(xp, ops.A[rows] @ ops.B.T, ops, rows, cols, working_memory, out)
 
         return block
-    code, Xp, Yp = direct_operands(xp, metric, X, Y, params, same)
+    code, Xp, Yp = metric.direct_operands(xp, X, Y, params, same)
     p = params.get("p", 2.0)
     if squared and code == EUCLIDEAN:
         code = SQEUCLIDEAN
@@ -310,7 +329,9 @@ def _rows_per_block(X, Y, working_memory):
     return chunk_rows(X.shape[0], 6 * Y.shape[0] * X.dtype.itemsize, working_memory)
 
 
-def pairwise(xp, metric, X, Y, params, same, working_memory, centre=None):
+def pairwise(xp, metric, X, Y, params, same, working_memory, n_jobs=None, centre=None):
+    """The distances (n, m) of X against Y, by blocks of rows (``centre``: see
+    ``_operands.gemm_operands``; ``n_jobs`` changes nothing here)."""
     block = _block_function(xp, metric, X, Y, params, same, working_memory, centre=centre)
     out = xp.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)
     for rows in slices(X.shape[0], _rows_per_block(X, Y, working_memory)):
@@ -321,37 +342,38 @@ def pairwise(xp, metric, X, Y, params, same, working_memory, centre=None):
     return out
 
 
-def paired(xp, metric, A, B, params, working_memory):
+def paired(xp, metric, A, B, params, working_memory, n_jobs=None):
+    """``out[i] = metric(A[i], B[i])`` from explicit differences, in chunks of rows."""
     n_rows = chunk_rows(A.shape[0], 4 * A.shape[1] * A.dtype.itemsize, working_memory)
     out = xp.empty(A.shape[0], dtype=A.dtype)
     for rows in slices(A.shape[0], n_rows):
-        a, b = A[rows], B[rows]
-        if metric.name in ("euclidean", "sqeuclidean", "mahalanobis"):
-            diff = a - b
-            if metric.name == "mahalanobis":
-                diff = diff @ params["L"].T
-            value = xp.sum(diff * diff, axis=1)
-            out[rows] = value if metric.name == "sqeuclidean" else xp.sqrt(value)
-        elif metric.name in ("cosine", "cosine_similarity"):
-            ops_a = gemm_operands(xp, "cosine", a, a, params, True)
-            ops_b = gemm_operands(xp, "cosine", b, b, params, True)
-            ua, ub = ops_a.A, ops_b.A
-            if metric.name == "cosine_similarity":
-                out[rows] = xp.clip(xp.sum(ua * ub, axis=1), -1, 1)
-            else:
-                diff = ua - ub
-                zero = (ops_a.xx == 0) | (ops_b.xx == 0)
-                half = xp.sum(diff * diff, axis=1) / 2
-                out[rows] = xp.where(zero, xp.ones_like(half), half)
-        elif metric.name == "bilinear":
-            out[rows] = xp.sum((a @ params["M"]) * b, axis=1)
-        else:
-            code, ap, bp = direct_operands(xp, metric, a, b, params, False)
-            if xp.__name__ == "cupy":
-                out[rows] = _cuda_direct(xp, code, ap, bp, params.get("p", 2.0), True)
-            else:
-                out[rows] = _direct_values(xp, code, ap, bp, params.get("p", 2.0))
+        out[rows] = _paired_rows(xp, metric, A[rows], B[rows], params)
     return out
+
+
+def _paired_rows(xp, metric, a, b, params):
+    if metric.centred:
+        diff = a - b
+        if metric.matrix:
+            diff = diff @ params[metric.matrix].T
+        value = xp.sum(diff * diff, axis=1)
+        return value if metric.finish == SQUARED else xp.sqrt(value)
+    if metric.finish in (COSINE, CLIP):
+        ops_a = gemm_operands(xp, metric, a, a, params, True)
+        ops_b = gemm_operands(xp, metric, b, b, params, True)
+        ua, ub = ops_a.A, ops_b.A
+        if metric.finish == CLIP:
+            return xp.clip(xp.sum(ua * ub, axis=1), -1, 1)
+        diff = ua - ub
+        zero = (ops_a.xx == 0) | (ops_b.xx == 0)
+        half = xp.sum(diff * diff, axis=1) / 2
+        return xp.where(zero, xp.ones_like(half), half)
+    if metric.finish == RAW:
+        return xp.sum((a @ params[metric.matrix]) * b, axis=1)
+    code, ap, bp = metric.direct_operands(xp, a, b, params, False)
+    if xp.__name__ == "cupy":
+        return _cuda_direct(xp, code, ap, bp, params.get("p", 2.0), True)
+    return _direct_values(xp, code, ap, bp, params.get("p", 2.0))
 
 
 #: Columns per group in ``smallest_k``: each group gives its row one minimum.
@@ -374,9 +396,9 @@ def smallest_k(xp, values, k, group=None):
     full = n_cols // group
     if -(-n_cols // group) <= k:
         return xp.argsort(values, axis=1, kind="stable")[:, :k]
-    minima = values[:, :full * group].reshape(n_rows, full, group).min(axis=2)
+    minima = values[:, : full * group].reshape(n_rows, full, group).min(axis=2)
     if full * group < n_cols:
-        rest = values[:, full * group:].min(axis=1)
+        rest = values[:, full * group :].min(axis=1)
         minima = xp.concatenate([minima, rest[:, None]], axis=1)
     bound = xp.sort(minima, axis=1)[:, k - 1]
     # candidates come out row by row, columns ascending within a row
@@ -389,11 +411,23 @@ def smallest_k(xp, values, k, group=None):
     return cols[picked]
 
 
-def kneighbors(xp, metric, X, Y, params, same, n_neighbors, exclude_self,
-               working_memory):
+def kneighbors(
+    xp,
+    metric,
+    X,
+    Y,
+    params,
+    same,
+    n_neighbors,
+    exclude_self,
+    working_memory,
+    n_jobs=None,
+    centre=None,
+):
     """Row blocks of distances, each reduced to its k smallest (stable by index)."""
-    block = _block_function(xp, metric, X, Y, params, same, working_memory,
-                            squared=metric.name in ("euclidean", "mahalanobis"))
+    block = _block_function(
+        xp, metric, X, Y, params, same, working_memory, squared=metric.ranks_squared, centre=centre
+    )
     n = X.shape[0]
     dist = xp.empty((n, n_neighbors), dtype=X.dtype)
     ind = xp.empty((n, n_neighbors), dtype=xp.int64)
@@ -408,6 +442,6 @@ def kneighbors(xp, metric, X, Y, params, same, n_neighbors, exclude_self,
         order = smallest_k(xp, values, n_neighbors)
         dist[rows] = xp.take_along_axis(values, order, axis=1)
         ind[rows] = order
-    if metric.name in ("euclidean", "mahalanobis"):
+    if metric.ranks_squared:
         dist = xp.sqrt(dist)
     return sign * dist, ind
