@@ -9,16 +9,17 @@ matter only in the process that calls ``fit``, where the loading happens.
 import contextlib
 import math
 import numbers
+from collections.abc import Iterator
 
 __all__ = ["config_context", "get_config", "set_config"]
 
 #: 1 GiB: what a laptop holds beside the learner's own working arrays.
 DEFAULT_MATERIALISE_BUDGET = 1024.0
 
-_config = {"materialise_budget": DEFAULT_MATERIALISE_BUDGET}
+_config: dict[str, float] = {"materialise_budget": DEFAULT_MATERIALISE_BUDGET}
 
 
-def get_config():
+def get_config() -> dict[str, float]:
     """The current values of mlearn's settings.
 
     Returns
@@ -47,7 +48,7 @@ def get_config():
     return dict(_config)
 
 
-def set_config(materialise_budget=None):
+def set_config(materialise_budget: float | None = None) -> None:
     """Change mlearn's settings for the whole process.
 
     Parameters
@@ -78,7 +79,7 @@ def set_config(materialise_budget=None):
 
 
 @contextlib.contextmanager
-def config_context(*, materialise_budget=None):
+def config_context(*, materialise_budget: float | None = None) -> Iterator[None]:
     """Change mlearn's settings inside a ``with`` block; the old values come back after.
 
     Parameters

@@ -32,9 +32,12 @@ import functools
 import inspect
 import numbers
 import warnings
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import ArrayLike, NDArray
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -78,6 +81,12 @@ __all__ = [
 
 _PREPROCESSOR_CONSTRAINT = [None, "array-like", callable]
 
+#: A learned distance, score or margin per tuple (float32 for float32 input).
+_Scores = NDArray[np.floating]
+#: +1 / -1 per tuple.
+_Labels = NDArray[np.int_]
+_PairsClassifier = TypeVar("_PairsClassifier", bound="PairsClassifierMixin")
+
 
 def warn_not_converged(name, max_iter, *, what="iterations", detail="", tol_name="tol"):
     """Warn that estimator ``name`` stopped at ``max_iter`` without converging.
@@ -118,14 +127,14 @@ class BaseMetricLearner(BaseEstimator):
 
     #: What ``fit`` takes: "points" (X, y), "pairs", "triplets" or "quadruplets".
     _input_kind = "points"
-    _tuple_size = None
+    _tuple_size: int | None = None
 
     _parameter_constraints: dict = {"preprocessor": _PREPROCESSOR_CONSTRAINT}
 
     #: Deprecated constructor arguments still accepted: {old name: new name}.
     _deprecated_aliases: dict = {}
 
-    def __init__(self, preprocessor=None):
+    def __init__(self, preprocessor: ArrayLike | Callable[..., Any] | None = None) -> None:
         self.preprocessor = preprocessor
 
     def __init_subclass__(cls, **kwargs):
@@ -311,7 +320,8 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, BaseMetricLearner):
             cls.transform = MahalanobisMixin.transform
         super().__init_subclass__(**kwargs)
 
-    def transform(self, X):
+    # Any: an ndarray, a dask array for dask input, or set_output's DataFrame
+    def transform(self, X: ArrayLike) -> Any:
         """Map points into the learned space: ``X @ components_.T``.
 
         A dask array gives a lazy dask array: nothing is computed or loaded
@@ -364,8 +374,8 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, BaseMetricLearner):
         check_is_fitted(self, "components_")
         if is_dask_array(X):
             return self._transform_dask(X)
-        X = self._prepare_points(X, reset=False)
-        return self._map_block(X, *self._map_arguments(X.dtype))
+        points = self._prepare_points(X, reset=False)
+        return self._map_block(points, *self._map_arguments(points.dtype))
 
     def _transform_dask(self, X):
         import dask
@@ -387,7 +397,7 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, BaseMetricLearner):
             meta=np.empty((0, 0), dtype=X.dtype),
         )
 
-    def get_mahalanobis_matrix(self):
+    def get_mahalanobis_matrix(self) -> NDArray[np.float64]:
         """The learned Mahalanobis matrix ``M = components_.T @ components_``.
 
         Returns
@@ -397,7 +407,7 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, BaseMetricLearner):
         check_is_fitted(self, "components_")
         return metric_from_components(self.components_)
 
-    def get_metric(self):
+    def get_metric(self) -> "MahalanobisDistance":
         """The learned distance as a function ``metric(u, v, squared=False)``.
 
         It works on two 1-D points and can be given to scikit-learn as
@@ -424,7 +434,7 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, BaseMetricLearner):
         check_is_fitted(self, "components_")
         return MahalanobisDistance(self.components_)
 
-    def score_pairs(self, pairs):
+    def score_pairs(self, pairs: ArrayLike) -> _Scores:
         """Deprecated: the learned distance of each pair, as :meth:`pair_distance`.
 
         Kept for code written for metric-learn 0.7, where it is deprecated
@@ -447,7 +457,7 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, BaseMetricLearner):
         )
         return self.pair_distance(pairs)
 
-    def pair_distance(self, pairs):
+    def pair_distance(self, pairs: ArrayLike) -> _Scores:
         """Learned distance between the two points of each pair.
 
         Parameters
@@ -460,10 +470,10 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, BaseMetricLearner):
         distances : ndarray of shape (n_pairs,)
         """
         check_is_fitted(self, "components_")
-        pairs = self._prepare_tuples(pairs, reset=False, name="pairs", tuple_size=2)
-        return self._paired_distance(pairs[:, 0], pairs[:, 1])
+        checked = self._prepare_tuples(pairs, reset=False, name="pairs", tuple_size=2)
+        return self._paired_distance(checked[:, 0], checked[:, 1])
 
-    def pair_score(self, pairs):
+    def pair_score(self, pairs: ArrayLike) -> _Scores:
         """Similarity of each pair: the negated learned distance (higher is more similar).
 
         Parameters
@@ -497,7 +507,7 @@ class _MapFunction:
     """A function of two points through a linear map ``L`` (a copy of
     ``components``; a 1-D array is a single row), which pickles."""
 
-    def __init__(self, components):
+    def __init__(self, components: ArrayLike) -> None:
         self.components = np.atleast_2d(np.array(components, dtype=np.float64))
         if self.components.ndim != 2:
             raise ValueError(
@@ -539,7 +549,7 @@ class MahalanobisDistance(_MapFunction):
     4.5
     """
 
-    def __call__(self, u, v, squared=False):
+    def __call__(self, u: ArrayLike, v: ArrayLike, squared: bool = False) -> float:
         """The learned distance between the points ``u`` and ``v``.
 
         Parameters
@@ -595,7 +605,7 @@ class BilinearMixin(BaseMetricLearner):
 
     _threshold_on = "similarity"
 
-    def get_bilinear_matrix(self):
+    def get_bilinear_matrix(self) -> NDArray[np.float64]:
         """The learned bilinear matrix ``W`` (a copy of ``components_``).
 
         Returns
@@ -605,7 +615,7 @@ class BilinearMixin(BaseMetricLearner):
         check_is_fitted(self, "components_")
         return self.components_.copy()
 
-    def get_metric(self):
+    def get_metric(self) -> "BilinearSimilarity":
         """The learned similarity as a function ``similarity(u, v) = uᵀ W v``.
 
         It is a :class:`BilinearSimilarity` holding a copy of ``W``, which
@@ -621,7 +631,7 @@ class BilinearMixin(BaseMetricLearner):
         check_is_fitted(self, "components_")
         return BilinearSimilarity(self.components_)
 
-    def pair_score(self, pairs):
+    def pair_score(self, pairs: ArrayLike) -> _Scores:
         """Learned similarity ``xᵀ W y`` of each pair ``(x, y)`` (higher is more similar).
 
         Parameters
@@ -637,7 +647,7 @@ class BilinearMixin(BaseMetricLearner):
         x, y = self._tuple_rows(pairs, "pairs", 2)
         return bilinear_scores(x, y, self.components_)
 
-    def pair_distance(self, pairs):
+    def pair_distance(self, pairs: ArrayLike) -> _Scores:
         """Not available: a bilinear similarity defines no distance.
 
         Raises
@@ -760,14 +770,14 @@ class BilinearSimilarity:
     0.0
     """
 
-    def __init__(self, W):
+    def __init__(self, W: ArrayLike) -> None:
         self.W = np.array(W, dtype=np.float64)
         if self.W.ndim != 2 or self.W.shape[0] != self.W.shape[1]:
             raise ValueError(
                 f"W must be a square matrix of shape (n_features, n_features), got {np.shape(W)}"
             )
 
-    def __call__(self, u, v):
+    def __call__(self, u: ArrayLike, v: ArrayLike) -> float:
         """The similarity ``uᵀ W v`` of the points ``u`` and ``v``.
 
         Parameters
@@ -795,15 +805,15 @@ class _TupleClassifierMixin(BaseMetricLearner):
     """
 
     @property
-    def classes_(self):
+    def classes_(self) -> _Labels:
         check_is_fitted(self, "components_")
         return np.array([-1, 1])
 
-    def predict(self, tuples):
+    def predict(self, tuples: ArrayLike) -> _Labels:
         """+1 where the tuple's constraint holds under the learned metric, -1 elsewhere."""
         return np.where(self.decision_function(tuples) > 0, 1, -1)
 
-    def score(self, tuples, y=None):
+    def score(self, tuples: ArrayLike, y: ArrayLike | None = None) -> float:
         """Accuracy: the fraction of tuples whose prediction matches ``y`` (all +1 by default)."""
         predicted = self.predict(tuples)
         if y is None:
@@ -818,7 +828,7 @@ class TripletsClassifierMixin(_TupleClassifierMixin):
     _input_kind = "triplets"
     _tuple_size = 3
 
-    def decision_function(self, triplets):
+    def decision_function(self, triplets: ArrayLike) -> _Scores:
         """``d(a, n) - d(a, p)``: positive when the triplet is satisfied.
 
         For a learned similarity (:class:`BilinearMixin`) it is
@@ -846,7 +856,7 @@ class QuadrupletsClassifierMixin(_TupleClassifierMixin):
     _input_kind = "quadruplets"
     _tuple_size = 4
 
-    def decision_function(self, quadruplets):
+    def decision_function(self, quadruplets: ArrayLike) -> _Scores:
         """``d(c, d) - d(a, b)``: positive when the quadruplet is satisfied.
 
         Parameters
@@ -891,7 +901,11 @@ class PairsClassifierMixin(BaseMetricLearner):
     #: What ``threshold_`` bounds: "distance" (at most) or "similarity" (at least).
     _threshold_on = "distance"
 
-    def decision_function(self, pairs):
+    # fitted state, set by ``fit``, ``set_threshold`` or ``calibrate_threshold``
+    threshold_: float
+    classes_: _Labels
+
+    def decision_function(self, pairs: ArrayLike) -> _Scores:
         """Similarity score of each pair: the negated learned distance.
 
         Parameters
@@ -904,7 +918,7 @@ class PairsClassifierMixin(BaseMetricLearner):
         """
         return self.pair_score(pairs)
 
-    def predict(self, pairs):
+    def predict(self, pairs: ArrayLike) -> _Labels:
         """+1 (similar) for pairs whose distance is at most ``threshold_``, else -1.
 
         For a similarity learner: +1 for pairs whose similarity is at least
@@ -923,7 +937,7 @@ class PairsClassifierMixin(BaseMetricLearner):
             return np.where(self.decision_function(pairs) >= self.threshold_, 1, -1)
         return np.where(-self.decision_function(pairs) <= self.threshold_, 1, -1)
 
-    def score(self, pairs, y):
+    def score(self, pairs: ArrayLike, y: ArrayLike) -> float:
         """ROC AUC of :meth:`decision_function` on labelled pairs.
 
         The probability that a similar pair scores higher (is closer) than a
@@ -940,15 +954,15 @@ class PairsClassifierMixin(BaseMetricLearner):
         roc_auc : float
         """
         scores = self.decision_function(pairs)
-        y = check_pair_labels(y, len(scores))
-        if len(np.unique(y)) < 2:
+        labels = check_pair_labels(y, len(scores))
+        if len(np.unique(labels)) < 2:
             raise ValueError(
                 "score is the ROC AUC, which needs both similar (+1) and dissimilar "
-                f"(-1) pairs; y holds only {int(y[0]):+d}"
+                f"(-1) pairs; y holds only {int(labels[0]):+d}"
             )
-        return float(roc_auc_score(y, scores))
+        return float(roc_auc_score(labels, scores))
 
-    def set_threshold(self, threshold):
+    def set_threshold(self: _PairsClassifier, threshold: float) -> _PairsClassifier:
         """Set the distance threshold used by :meth:`predict`.
 
         Parameters
@@ -981,8 +995,13 @@ class PairsClassifierMixin(BaseMetricLearner):
         return self
 
     def calibrate_threshold(
-        self, pairs_valid, y_valid, strategy="accuracy", min_rate=None, beta=1.0
-    ):
+        self: _PairsClassifier,
+        pairs_valid: ArrayLike,
+        y_valid: ArrayLike,
+        strategy: str = "accuracy",
+        min_rate: float | None = None,
+        beta: float = 1.0,
+    ) -> _PairsClassifier:
         """Choose ``threshold_`` on validation pairs.
 
         Parameters

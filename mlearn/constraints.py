@@ -6,14 +6,20 @@ users with labels, build those tuples here. Every sampler takes a
 """
 
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from sklearn.utils import check_random_state
 
 # the unvalidated entry: the learner has checked its arguments
 from .pairwise._api import _kneighbors as kneighbors
 
 __all__ = ["Constraints", "wrap_pairs"]
+
+#: What ``random_state`` takes, as in scikit-learn.
+_RandomState = int | np.random.RandomState | None
+_Indices = NDArray[np.int64]
 
 
 class Constraints:
@@ -43,7 +49,7 @@ class Constraints:
     (True, True)
     """
 
-    def __init__(self, partial_labels):
+    def __init__(self, partial_labels: ArrayLike) -> None:
         labels = np.asarray(partial_labels)
         if labels.ndim != 1:
             raise ValueError(
@@ -63,7 +69,9 @@ class Constraints:
 
     # -- pairs -----------------------------------------------------------------
 
-    def positive_negative_pairs(self, n_constraints, same_length=False, random_state=None):
+    def positive_negative_pairs(
+        self, n_constraints: int, same_length: bool = False, random_state: _RandomState = None
+    ) -> tuple[_Indices, _Indices, _Indices, _Indices]:
         """Random similar and dissimilar pairs of distinct points.
 
         Parameters
@@ -90,7 +98,9 @@ class Constraints:
             a, b, c, d = a[:n], b[:n], c[:n], d[:n]
         return a, b, c, d
 
-    def pairs(self, n_constraints, random_state=None):
+    def pairs(
+        self, n_constraints: int, random_state: _RandomState = None
+    ) -> tuple[_Indices, _Indices]:
         """Labelled index pairs: up to ``n_constraints`` similar (+1) and as many dissimilar (-1).
 
         Returns
@@ -204,7 +214,7 @@ class Constraints:
 
     # -- triplets ---------------------------------------------------------------
 
-    def triplets(self, n_constraints, random_state=None):
+    def triplets(self, n_constraints: int, random_state: _RandomState = None) -> _Indices:
         """Random triplets ``(anchor, positive, negative)`` of indices.
 
         ``anchor`` and ``positive`` share a label, ``negative`` has another one.
@@ -230,7 +240,7 @@ class Constraints:
             negatives[rows] = others[rng.randint(len(others), size=len(rows))]
         return np.column_stack([a, p, negatives])
 
-    def generate_knntriplets(self, X, k_genuine, k_impostor):
+    def generate_knntriplets(self, X: ArrayLike, k_genuine: int, k_impostor: int) -> _Indices:
         """Triplets from nearest neighbours (Euclidean), over the labelled points.
 
         For every labelled point ``i``, each of its ``k_genuine`` nearest
@@ -331,7 +341,9 @@ class Constraints:
 
     # -- chunklets --------------------------------------------------------------
 
-    def chunks(self, n_chunks=100, chunk_size=2, random_state=None):
+    def chunks(
+        self, n_chunks: int = 100, chunk_size: int = 2, random_state: _RandomState = None
+    ) -> _Indices:
         """Chunklets: disjoint groups of ``chunk_size`` points sharing a label.
 
         Returns
@@ -365,7 +377,9 @@ class Constraints:
         return chunks
 
 
-def wrap_pairs(X, constraints):
+def wrap_pairs(
+    X: ArrayLike, constraints: Sequence[ArrayLike]
+) -> tuple[NDArray[np.generic], _Indices]:
     """Turn ``(a, b, c, d)`` index arrays into a pairs array and labels.
 
     Parameters

@@ -6,7 +6,10 @@ n_features) with ``M = L.T @ L`` gives the same distances, and ``L`` is the
 linear map that :meth:`transform` applies.
 """
 
+from typing import Literal, overload
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from scipy.linalg import pinvh
 from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
@@ -27,8 +30,28 @@ __all__ = [
 COMPONENT_INITS = ("auto", "identity", "pca", "lda", "random", "covariance")
 METRIC_INITS = ("identity", "covariance", "random", "pca", "lda", "auto")
 
+_Matrix = NDArray[np.float64]
+#: What ``random_state`` takes, as in scikit-learn.
+_RandomState = int | np.random.RandomState | None
 
-def project_psd(M, *, return_eigen=False, floor=0.0):
+
+@overload
+def project_psd(
+    M: ArrayLike, *, return_eigen: Literal[False] = ..., floor: float = ...
+) -> _Matrix: ...
+@overload
+def project_psd(
+    M: ArrayLike, *, return_eigen: Literal[True], floor: float = ...
+) -> tuple[_Matrix, _Matrix, _Matrix]: ...
+@overload
+def project_psd(
+    M: ArrayLike, *, return_eigen: bool, floor: float = ...
+) -> _Matrix | tuple[_Matrix, _Matrix, _Matrix]: ...
+
+
+def project_psd(
+    M: ArrayLike, *, return_eigen: bool = False, floor: float = 0.0
+) -> _Matrix | tuple[_Matrix, _Matrix, _Matrix]:
     """Nearest symmetric PSD matrix to ``M`` in Frobenius norm.
 
     The symmetric part of ``M`` is eigen-decomposed and its negative
@@ -74,7 +97,13 @@ def project_psd(M, *, return_eigen=False, floor=0.0):
     return out
 
 
-def components_from_metric(M, n_components=None, *, tol=None, check_psd=True):
+def components_from_metric(
+    M: ArrayLike,
+    n_components: int | None = None,
+    *,
+    tol: float | None = None,
+    check_psd: bool = True,
+) -> _Matrix:
     """A factor ``L`` with ``L.T @ L == M`` (up to round-off), rows by decreasing weight.
 
     Parameters
@@ -109,18 +138,18 @@ def components_from_metric(M, n_components=None, *, tol=None, check_psd=True):
     """
     tol = 1e-8 if tol is None else tol
     if check_psd:
-        M = check_psd_matrix(M, tol=tol)
+        matrix = check_psd_matrix(M, tol=tol)
     else:
-        M = np.asarray(M, dtype=np.float64)
-    n_features = M.shape[0]
+        matrix = np.asarray(M, dtype=np.float64)
+    n_features = matrix.shape[0]
     n_components = check_n_components(n_components, n_features)
-    w, V = np.linalg.eigh((M + M.T) / 2)
+    w, V = np.linalg.eigh((matrix + matrix.T) / 2)
     order = np.argsort(w)[::-1][:n_components]
     w = np.clip(w[order], 0.0, None)
     return np.sqrt(w)[:, None] * V[:, order].T
 
 
-def metric_from_components(L):
+def metric_from_components(L: ArrayLike) -> _Matrix:
     """The Mahalanobis matrix ``M = L.T @ L`` of a linear map ``L``."""
     L = np.asarray(L, dtype=np.float64)
     M = L.T @ L
@@ -134,7 +163,7 @@ def metric_from_components(L):
 SAFE_MAGNITUDE = (2.0**-100, 2.0**100)
 
 
-def power_of_two_scale(*arrays, band=SAFE_MAGNITUDE):
+def power_of_two_scale(*arrays: ArrayLike, band: tuple[float, float] = SAFE_MAGNITUDE) -> float:
     """A power of two ``s`` that brings the arrays' largest magnitude into ``band``.
 
     Returns 1.0 when the largest absolute entry over all ``arrays`` already
@@ -174,7 +203,9 @@ def power_of_two_scale(*arrays, band=SAFE_MAGNITUDE):
     return float(np.ldexp(1.0, int(exponent)))
 
 
-def auto_init(n_samples, n_features, n_components, n_classes=None):
+def auto_init(
+    n_samples: int, n_features: int, n_components: int, n_classes: int | None = None
+) -> str:
     """The initialisation ``init='auto'`` stands for, as metric-learn chooses it.
 
     - 'lda' when there are class labels and
@@ -210,7 +241,14 @@ def auto_init(n_samples, n_features, n_components, n_classes=None):
     return "identity"
 
 
-def initialize_components(init, X, y=None, *, n_components=None, random_state=None):
+def initialize_components(
+    init: str | ArrayLike,
+    X: ArrayLike,
+    y: ArrayLike | None = None,
+    *,
+    n_components: int | None = None,
+    random_state: _RandomState = None,
+) -> _Matrix:
     """Initial linear map ``L`` of shape (n_components, n_features).
 
     Parameters
@@ -293,7 +331,15 @@ def initialize_components(init, X, y=None, *, n_components=None, random_state=No
     raise ValueError(f"init must be one of {COMPONENT_INITS} or an array, got {init!r}")
 
 
-def initialize_metric(init, X, y=None, *, n_components=None, random_state=None, name="init"):
+def initialize_metric(
+    init: str | ArrayLike,
+    X: ArrayLike,
+    y: ArrayLike | None = None,
+    *,
+    n_components: int | None = None,
+    random_state: _RandomState = None,
+    name: str = "init",
+) -> _Matrix:
     """Initial (or prior) Mahalanobis matrix ``M`` of shape (n_features, n_features).
 
     Parameters

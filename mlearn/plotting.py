@@ -5,11 +5,18 @@ so plots compose with the rest of a figure. matplotlib is imported only when a
 function is called.
 """
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from sklearn.decomposition import PCA
 from sklearn.metrics import roc_curve
 
 from .metrics import pair_roc_auc
+
+if TYPE_CHECKING:  # matplotlib is optional: imported when a plot is drawn
+    from matplotlib.axes import Axes
 
 __all__ = [
     "plot_bilinear_matrix",
@@ -51,7 +58,13 @@ def _matrix_of(learner_or_M):
     return M
 
 
-def plot_mahalanobis_matrix(learner_or_M, *, ax=None, feature_names=None, cmap="RdBu_r"):
+def plot_mahalanobis_matrix(
+    learner_or_M: Any,
+    *,
+    ax: "Axes | None" = None,
+    feature_names: Sequence[str] | None = None,
+    cmap: str = "RdBu_r",
+) -> "Axes":
     """Heatmap of the Mahalanobis matrix M, on a colour scale symmetric about zero.
 
     Parameters
@@ -78,7 +91,13 @@ def plot_mahalanobis_matrix(learner_or_M, *, ax=None, feature_names=None, cmap="
     return _heatmap(_matrix_of(learner_or_M), ax, feature_names, cmap, "Mahalanobis matrix M")
 
 
-def plot_bilinear_matrix(learner_or_W, *, ax=None, feature_names=None, cmap="RdBu_r"):
+def plot_bilinear_matrix(
+    learner_or_W: Any,
+    *,
+    ax: "Axes | None" = None,
+    feature_names: Sequence[str] | None = None,
+    cmap: str = "RdBu_r",
+) -> "Axes":
     """Heatmap of a bilinear similarity's matrix W, on a colour scale symmetric about zero.
 
     ``W`` need not be symmetric: row ``i`` holds the weights of the first
@@ -138,7 +157,14 @@ def _project_2d(Z):
     return PCA(n_components=2).fit_transform(Z)
 
 
-def plot_embedding(X, y, learner, *, axes=None, s=12):
+def plot_embedding(
+    X: ArrayLike,
+    y: ArrayLike,
+    learner: Any,
+    *,
+    axes: "Sequence[Axes] | NDArray[np.object_] | None" = None,
+    s: float = 12,
+) -> NDArray[np.object_]:
     """The data in 2-D before and after the learned metric, coloured by class.
 
     Both panels show the first two principal components: of ``X`` on the
@@ -169,10 +195,10 @@ def plot_embedding(X, y, learner, *, axes=None, s=12):
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
-    axes = _axes(axes, 2)
+    panels = _axes(axes, 2)
     for ax, Z, title in (
-        (axes[0], X, "before (Euclidean)"),
-        (axes[1], learner.transform(X), "after (learned metric)"),
+        (panels[0], X, "before (Euclidean)"),
+        (panels[1], learner.transform(X), "after (learned metric)"),
     ):
         P = _project_2d(np.asarray(Z))
         for label in np.unique(y):
@@ -181,11 +207,18 @@ def plot_embedding(X, y, learner, *, axes=None, s=12):
         ax.set_title(title)
         ax.set_xticks([])
         ax.set_yticks([])
-    axes[1].legend(loc="best", fontsize="small", title="class")
-    return axes
+    panels[1].legend(loc="best", fontsize="small", title="class")
+    return panels
 
 
-def plot_pair_distances(pairs, y, learner, *, axes=None, bins=30):
+def plot_pair_distances(
+    pairs: ArrayLike,
+    y: ArrayLike,
+    learner: Any,
+    *,
+    axes: "Sequence[Axes] | NDArray[np.object_] | None" = None,
+    bins: int = 30,
+) -> NDArray[np.object_]:
     """Histograms of similar and dissimilar pair distances, Euclidean then learned.
 
     Parameters
@@ -214,21 +247,28 @@ def plot_pair_distances(pairs, y, learner, *, axes=None, bins=30):
     """
     pairs = np.asarray(pairs, dtype=np.float64)
     y = np.asarray(y)
-    axes = _axes(axes, 2)
+    panels = _axes(axes, 2)
     euclidean = np.linalg.norm(pairs[:, 0] - pairs[:, 1], axis=1)
     learned = learner.pair_distance(pairs)
-    for ax, d, title in ((axes[0], euclidean, "Euclidean"), (axes[1], learned, "learned")):
+    for ax, d, title in ((panels[0], euclidean, "Euclidean"), (panels[1], learned, "learned")):
         edges = np.histogram_bin_edges(d, bins=bins)
         ax.hist(d[y == 1], bins=edges, alpha=0.6, label="similar (+1)")
         ax.hist(d[y == -1], bins=edges, alpha=0.6, label="dissimilar (-1)")
         ax.set_title(f"pair distances, {title}")
         ax.set_xlabel("distance")
-    axes[0].set_ylabel("pairs")
-    axes[1].legend(loc="best", fontsize="small")
-    return axes
+    panels[0].set_ylabel("pairs")
+    panels[1].legend(loc="best", fontsize="small")
+    return panels
 
 
-def plot_roc(learner, pairs, y, *, ax=None, label=None):
+def plot_roc(
+    learner: Any,
+    pairs: ArrayLike,
+    y: ArrayLike,
+    *,
+    ax: "Axes | None" = None,
+    label: str | None = None,
+) -> "Axes":
     """ROC curve of a pairs learner (or any learner with ``pair_score``) on labelled pairs.
 
     Parameters
@@ -280,7 +320,12 @@ _HISTORY_ATTRIBUTES = {
 }
 
 
-def plot_objective(history, *, ax=None, logy=False):
+def plot_objective(
+    history: Any,
+    *,
+    ax: "Axes | None" = None,
+    logy: bool = False,
+) -> "Axes":
     """Objective value per iteration, iteration 0 being the start.
 
     Parameters

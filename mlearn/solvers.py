@@ -23,6 +23,13 @@ iterations (epochs for :func:`sgd`), the objective after each of them,
 stopping rule was met before ``max_iter``. The solvers do not warn: the
 estimator that calls one decides whether not converging deserves a
 ``ConvergenceWarning`` (see :func:`mlearn.base.warn_not_converged`).
+
+With ``verbose`` true (any value >= 1) a solver prints one line per
+iteration (epoch) on stdout, ``[name] iter    3  objective ...``, and reports
+its progress on stderr through :func:`mlearn._progress.progress`: a tqdm bar
+on a terminal when tqdm is installed, otherwise a line ``name: 3/100 (0.4 s)
+objective=...`` at most once a second, the first and the last always. With
+``verbose=0`` nothing is written.
 """
 
 import numbers
@@ -32,6 +39,7 @@ import numpy as np
 from scipy.optimize import minimize
 from sklearn.utils import check_random_state
 
+from ._progress import progress
 from .linalg import project_psd
 
 __all__ = [
@@ -60,6 +68,11 @@ def _check_nonnegative_float(value, name):
 def _report(name, verbose, line):
     if verbose:
         print(f"[{name}] {line}")
+
+
+def _progress(max_iter, name, verbose):
+    """The progress report of a solver's iterations (epochs), on stderr when ``verbose``."""
+    return progress(max_iter, name, enabled=bool(verbose))
 
 
 class SolverResult(NamedTuple):
@@ -162,9 +175,12 @@ def projected_gradient(
         ``callback(n_iter, x, value)`` after each accepted step; return
         True to stop.
     verbose : int, default=0
-        Print the objective after each accepted step, prefixed with ``name``.
+        Print the objective after each accepted step, prefixed with
+        ``name``, and report the progress of the steps (out of ``max_iter``)
+        on stderr (see the module's description). 0 writes nothing.
     name : str, default="projected_gradient"
-        Prefix of printed lines (e.g. the learner's name).
+        Prefix of printed lines and of the progress report (e.g. the
+        learner's name).
 
     Returns
     -------
@@ -220,42 +236,44 @@ def projected_gradient(
 
     n_iter = 0
     converged = grad_norm == 0.0
-    while not converged and n_iter < max_iter:
-        accepted = False
-        for _ in range(max_backtracks):
-            x_new = np.asarray(project(x - t * grad), dtype=np.float64)
-            delta = x_new - x
-            delta_sq = float(np.vdot(delta, delta))
-            if delta_sq == 0.0:
-                break  # x is a fixed point of the projected step: stationary
-            value_new, grad_new = _call(func, x_new)
-            bound = value + float(np.vdot(grad, delta)) + delta_sq / (2 * t)
-            if np.isfinite(value_new) and value_new <= bound and value_new <= value:
-                accepted = True
+    with _progress(max_iter, name, verbose) as bar:
+        while not converged and n_iter < max_iter:
+            accepted = False
+            for _ in range(max_backtracks):
+                x_new = np.asarray(project(x - t * grad), dtype=np.float64)
+                delta = x_new - x
+                delta_sq = float(np.vdot(delta, delta))
+                if delta_sq == 0.0:
+                    break  # x is a fixed point of the projected step: stationary
+                value_new, grad_new = _call(func, x_new)
+                bound = value + float(np.vdot(grad, delta)) + delta_sq / (2 * t)
+                if np.isfinite(value_new) and value_new <= bound and value_new <= value:
+                    accepted = True
+                    break
+                t *= shrink
+                if t < t_min:
+                    break
+            if not accepted:
+                converged = True
                 break
-            t *= shrink
-            if t < t_min:
+            n_iter += 1
+            gradient_mapping = np.sqrt(delta_sq) / t
+            decrease = value - value_new
+            # Barzilai-Borwein trial step for the next iteration
+            change = grad_new - grad
+            curvature = float(np.vdot(delta, change))
+            t_next = delta_sq / curvature if curvature > 0 else 2.0 * t
+            x, value, grad = x_new, value_new, grad_new
+            history.append(value)
+            _report(name, verbose, f"iter {n_iter:4d}  objective {value:.8g}  step {t:.3g}")
+            bar.update(1, objective=value)
+            if callback is not None and callback(n_iter, x, value):
+                converged = True
                 break
-        if not accepted:
-            converged = True
-            break
-        n_iter += 1
-        gradient_mapping = np.sqrt(delta_sq) / t
-        decrease = value - value_new
-        # Barzilai-Borwein trial step for the next iteration
-        change = grad_new - grad
-        curvature = float(np.vdot(delta, change))
-        t_next = delta_sq / curvature if curvature > 0 else 2.0 * t
-        x, value, grad = x_new, value_new, grad_new
-        history.append(value)
-        _report(name, verbose, f"iter {n_iter:4d}  objective {value:.8g}  step {t:.3g}")
-        if callback is not None and callback(n_iter, x, value):
-            converged = True
-            break
-        if decrease <= tol * max(abs(history[-2]), 1e-12) or gradient_mapping <= gtol:
-            converged = True
-            break
-        t = min(max(t_next, t * 1e-3), t * 1e6)
+            if decrease <= tol * max(abs(history[-2]), 1e-12) or gradient_mapping <= gtol:
+                converged = True
+                break
+            t = min(max(t_next, t * 1e-3), t * 1e6)
     return SolverResult(x, n_iter, history, converged)
 
 
@@ -298,9 +316,11 @@ def lbfgs_on_components(
     callback : callable, default=None
         ``callback(n_iter, L, value)`` after each iteration.
     verbose : int, default=0
-        Print the objective after each iteration, prefixed with ``name``.
+        Print the objective after each iteration, prefixed with ``name``,
+        and report the progress of the iterations (out of ``max_iter``) on
+        stderr (see the module's description). 0 writes nothing.
     name : str, default="lbfgs"
-        Prefix of printed lines.
+        Prefix of printed lines and of the progress report.
 
     Returns
     -------
@@ -333,7 +353,7 @@ def lbfgs_on_components(
     shape = L0.shape
 
     history = []
-    state = {"n_iter": 0}
+    state = {"n_iter": 0, "bar": None}
 
     def fun(flat):
         value, grad = _call(func_L, flat.reshape(shape))
@@ -349,19 +369,21 @@ def lbfgs_on_components(
         value = float(intermediate_result.fun)
         history.append(value)
         _report(name, verbose, f"iter {state['n_iter']:4d}  objective {value:.8g}")
+        state["bar"].update(1, objective=value)
         if callback is not None and callback(
             state["n_iter"], intermediate_result.x.reshape(shape), value
         ):
             raise StopIteration
 
-    result = minimize(
-        fun,
-        L0.ravel(),
-        jac=True,
-        method="L-BFGS-B",
-        callback=on_iteration,
-        options={"maxiter": max_iter, "ftol": tol, "gtol": gtol, "maxcor": max_corrections},
-    )
+    with _progress(max_iter, name, verbose) as state["bar"]:
+        result = minimize(
+            fun,
+            L0.ravel(),
+            jac=True,
+            method="L-BFGS-B",
+            callback=on_iteration,
+            options={"maxiter": max_iter, "ftol": tol, "gtol": gtol, "maxcor": max_corrections},
+        )
     converged = not (result.status == 1 and state["n_iter"] >= max_iter)
     return SolverResult(result.x.reshape(shape), state["n_iter"], history, converged)
 
@@ -501,7 +523,11 @@ def sgd(
     callback : callable, default=None
         ``callback(epoch, x, value)`` after each epoch; return True to stop.
     verbose : int, default=0
+        Print the objective after each epoch, prefixed with ``name``, and
+        report the progress of the epochs (out of ``max_iter``) on stderr
+        (see the module's description). 0 writes nothing.
     name : str, default="sgd"
+        Prefix of printed lines and of the progress report.
 
     Returns
     -------
@@ -545,13 +571,16 @@ def sgd(
     _report(name, verbose, f"epoch    0  objective {history[0]:.8g}")
     converged = False
     epoch = 0
-    for epoch in range(1, max_iter + 1):
-        x, total, _ = _minibatch_pass(
-            func_batch, x, rng.permutation(n_samples), batch_size, optimizer, project
-        )
-        if _epoch_done(total / n_samples, epoch, x, history, stop, callback, name, verbose):
-            converged = True
-            break
+    with _progress(max_iter, name, verbose) as bar:
+        for epoch in range(1, max_iter + 1):
+            x, total, _ = _minibatch_pass(
+                func_batch, x, rng.permutation(n_samples), batch_size, optimizer, project
+            )
+            if _epoch_done(
+                total / n_samples, epoch, x, history, stop, callback, name, verbose, bar
+            ):
+                converged = True
+                break
     return SolverResult(x, epoch, history, converged)
 
 
@@ -645,25 +674,26 @@ random_state, callback, verbose, name
     history = []
     converged = False
     epoch = 0
-    for epoch in range(1, max_iter + 1):
-        total, count = 0.0, 0
-        for i in rng.permutation(n_blocks):
-            func_batch, n_samples = block_batches(int(i), x)
-            if n_samples == 0:
-                continue
-            x, block_total, first = _minibatch_pass(
-                func_batch, x, rng.permutation(n_samples), batch_size, optimizer, project
-            )
-            if not history:
-                history.append(first)
-                _report(name, verbose, f"epoch    0  objective {first:.8g}")
-            total += block_total
-            count += n_samples
-        if count == 0:
-            raise ValueError(f"none of the {n_blocks} blocks holds a constraint")
-        if _epoch_done(total / count, epoch, x, history, stop, callback, name, verbose):
-            converged = True
-            break
+    with _progress(max_iter, name, verbose) as bar:
+        for epoch in range(1, max_iter + 1):
+            total, count = 0.0, 0
+            for i in rng.permutation(n_blocks):
+                func_batch, n_samples = block_batches(int(i), x)
+                if n_samples == 0:
+                    continue
+                x, block_total, first = _minibatch_pass(
+                    func_batch, x, rng.permutation(n_samples), batch_size, optimizer, project
+                )
+                if not history:
+                    history.append(first)
+                    _report(name, verbose, f"epoch    0  objective {first:.8g}")
+                total += block_total
+                count += n_samples
+            if count == 0:
+                raise ValueError(f"none of the {n_blocks} blocks holds a constraint")
+            if _epoch_done(total / count, epoch, x, history, stop, callback, name, verbose, bar):
+                converged = True
+                break
     return SolverResult(x, epoch, history, converged)
 
 
@@ -694,11 +724,13 @@ def _sgd_start(
     return x, batch_size, max_iter, optimizer, rng, stop
 
 
-def _epoch_done(value, epoch, x, history, stop, callback, name, verbose):
-    """Record an epoch's objective ``value``; whether to stop there (the
-    callback says so, or the objective no longer improves)."""
+def _epoch_done(value, epoch, x, history, stop, callback, name, verbose, bar):
+    """Record an epoch's objective ``value`` (printed when ``verbose``,
+    reported to the progress ``bar``); whether to stop there (the callback
+    says so, or the objective no longer improves)."""
     history.append(value)
     _report(name, verbose, f"epoch {epoch:4d}  objective {value:.8g}")
+    bar.update(1, objective=value)
     if callback is not None and callback(epoch, x, value):
         return True
     return stop.update(value)

@@ -9,6 +9,7 @@ do not depend on the input format.
 """
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -177,3 +178,45 @@ def test_other_input_estimators_clone_and_params(estimator):
     fresh = clone(estimator)
     assert fresh.get_params(deep=False).keys() == estimator.get_params(deep=False).keys()
     fresh.set_params(**estimator.get_params(deep=False))
+
+
+# -- dtype of the fitted map ------------------------------------------------------
+
+# Every learner that stores ``components_`` (a DeepEmbedding keeps a model).
+MAP_LEARNERS = [e for e in POINT_ESTIMATORS + TUPLE_ESTIMATORS if _kind(type(e)) != "deep"]
+
+
+def _fit_in(estimator, dtype):
+    """``estimator`` fitted on iris (points) or tuples drawn from it, cast to ``dtype``.
+
+    The data are rounded to float32 first, so that a float32 and a float64 fit
+    see the same values. Returns the learner and points to transform.
+    """
+    kind = _kind(type(estimator))
+    if kind == "points":
+        data, y = load_iris(return_X_y=True)
+    else:
+        data, y = tuple_dataset(kind)
+    data = data.astype(np.float32).astype(dtype)
+    est = clone(estimator)
+    if "random_state" in est.get_params():
+        est.set_params(random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(data, y) if y is not None else est.fit(data)
+    return est, data.reshape(-1, data.shape[-1])
+
+
+@pytest.mark.parametrize("estimator", MAP_LEARNERS, ids=lambda e: type(e).__name__)
+def test_components_keep_the_input_dtype(estimator):
+    """float32 in, float32 ``components_`` (as scikit-learn's PCA); computed in float64."""
+    est32, X32 = _fit_in(estimator, np.float32)
+    est64, X64 = _fit_in(estimator, np.float64)
+    assert est32.components_.dtype == np.float32
+    assert est64.components_.dtype == np.float64
+    if hasattr(est32, "transform"):
+        assert est32.transform(X32).dtype == np.float32
+        assert est64.transform(X64).dtype == np.float64
+    # the float64 map rounded: nothing was computed in float32
+    C64 = est64.components_
+    np.testing.assert_allclose(est32.components_, C64, rtol=1e-5, atol=1e-5 * np.abs(C64).max())

@@ -451,3 +451,56 @@ def test_sgd_blocks_validates():
         n_iter_no_change=10,
     )
     assert result.n_iter == 2 and not result.converged
+
+
+def _iris_fit(solver, verbose, streamed=False):
+    from sklearn.datasets import load_iris
+
+    from mlearn import MetricLearner
+
+    X, y = load_iris(return_X_y=True)
+    if streamed:
+        da = pytest.importorskip("dask.array")
+        X, y = da.from_array(X, chunks=50), da.from_array(y, chunks=50)
+    learner = MetricLearner(solver=solver, max_iter=3, tol=0, random_state=0, verbose=verbose)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return learner.fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "solver, streamed",
+    [("pgd", False), ("lbfgs", False), ("sgd", False), ("sgd", True)],
+    ids=["projected_gradient", "lbfgs_on_components", "sgd", "sgd_blocks"],
+)
+def test_verbose_fit_reports_progress_on_stderr(capsys, solver, streamed):
+    fitted = _iris_fit(solver, 1, streamed)
+    out, err = capsys.readouterr()
+    # the per-iteration lines stay on stdout; the progress goes to stderr,
+    # named after the learner, counting iterations out of max_iter and
+    # ending on the number run
+    assert out.strip() and all(line.startswith("[MetricLearner]") for line in out.splitlines())
+    lines = err.strip().splitlines()
+    assert lines and all(line.startswith("MetricLearner: ") for line in lines)
+    assert "\r" not in err
+    assert lines[0].startswith("MetricLearner: 1/3 (") and "objective=" in lines[0]
+    assert lines[-1].startswith(f"MetricLearner: {fitted.n_iter_}/3 (")
+    last = float(lines[-1].rsplit("objective=", 1)[1])
+    assert last == pytest.approx(float(out.splitlines()[-1].split()[4]), rel=1e-3)
+
+    _iris_fit(solver, 0, streamed)
+    assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize("verbose", [0, 1])
+def test_solvers_progress_does_not_change_results(verbose, capsys):
+    rng = np.random.RandomState(5)
+    func = _trace_regression(rng)
+    quiet = projected_gradient(func, np.eye(5), max_iter=5, tol=0, gtol=0)
+    loud = projected_gradient(func, np.eye(5), max_iter=5, tol=0, gtol=0, verbose=verbose)
+    assert np.array_equal(quiet.x, loud.x) and quiet.history == loud.history
+    err = capsys.readouterr().err
+    assert (err != "") == bool(verbose)
+    if verbose:
+        assert err.startswith("projected_gradient: 1/5 (")
+        assert err.strip().splitlines()[-1].startswith("projected_gradient: 5/5 (")

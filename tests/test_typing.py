@@ -8,11 +8,58 @@ from pathlib import Path
 import pytest
 
 import mlearn
-from mlearn import datasets, metrics
+from mlearn import _config, base, constraints, datasets, linalg, metrics, plotting
+from mlearn.features import ColorHistogram, DeepEmbedding, LocalBinaryPattern, lbp
 
 PUBLIC = [getattr(metrics, name) for name in metrics.__all__] + [
     getattr(datasets, name) for name in datasets.__all__
 ]
+
+#: Functions annotated without a validating wrapper.
+ANNOTATED_FUNCTIONS = [
+    getattr(module, name)
+    for module in (plotting, constraints, linalg, _config)
+    for name in module.__all__
+    if not inspect.isclass(getattr(module, name))
+] + [lbp.local_binary_pattern]
+
+ANNOTATED_CLASSES = [getattr(base, name) for name in base.__all__] + [
+    # private bases whose public methods the public classes inherit
+    base._MapFunction,
+    base._TupleClassifierMixin,
+    constraints.Constraints,
+    ColorHistogram,
+    LocalBinaryPattern,
+    DeepEmbedding,
+]
+
+
+def _public_methods(cls):
+    """The methods (and properties) a class defines itself that users call."""
+    for name, member in vars(cls).items():
+        if name.startswith("_") and name not in ("__init__", "__call__"):
+            continue
+        if isinstance(member, property):
+            yield f"{cls.__name__}.{name}", member.fget
+        elif inspect.isfunction(member):
+            yield f"{cls.__name__}.{name}", member
+
+
+ANNOTATED_METHODS = [pair for cls in ANNOTATED_CLASSES for pair in _public_methods(cls)]
+
+
+def _names_behind_type_checking():
+    """What the modules import for type checkers only (matplotlib is optional)."""
+    axes = pytest.importorskip("matplotlib.axes")
+    return {"Axes": axes.Axes}
+
+
+def _assert_fully_annotated(func, name, skip_first=False):
+    hints = typing.get_type_hints(func, localns=_names_behind_type_checking())
+    assert "return" in hints, f"{name} has no return annotation"
+    parameters = list(inspect.signature(func).parameters)
+    for parameter in parameters[1:] if skip_first else parameters:
+        assert parameter in hints, f"{name}: {parameter} has no annotation"
 
 
 def test_package_is_marked_typed():
@@ -28,6 +75,57 @@ def test_public_functions_are_fully_annotated(func):
     assert "return" in hints
     for name in signature.parameters:
         assert name in hints, f"{func.__name__}: {name} has no annotation"
+
+
+@pytest.mark.parametrize("func", ANNOTATED_FUNCTIONS, ids=lambda f: f.__name__)
+def test_annotated_functions_are_fully_annotated(func):
+    _assert_fully_annotated(func, func.__name__)
+
+
+@pytest.mark.parametrize(
+    ("name", "method"), ANNOTATED_METHODS, ids=[n for n, _ in ANNOTATED_METHODS]
+)
+def test_public_methods_are_fully_annotated(name, method):
+    # a method wrapped by scikit-learn's _fit_context shows its own signature
+    assert inspect.signature(method) == inspect.signature(inspect.unwrap(method))
+    _assert_fully_annotated(method, name, skip_first=True)
+
+
+def test_the_annotation_checks_catch_a_missing_hint():
+    def partly(a: int, b) -> int:
+        return a
+
+    def no_return(a: int):
+        return a
+
+    for func in (partly, no_return):
+        with pytest.raises(AssertionError):
+            _assert_fully_annotated(func, func.__name__)
+
+
+def test_every_public_mixin_method_is_checked():
+    names = {name for name, _ in ANNOTATED_METHODS}
+    # the methods users call on a fitted learner, by their documented names
+    for expected in (
+        "MahalanobisMixin.transform",
+        "MahalanobisMixin.pair_distance",
+        "MahalanobisMixin.pair_score",
+        "MahalanobisMixin.get_mahalanobis_matrix",
+        "MahalanobisMixin.get_metric",
+        "BilinearMixin.get_bilinear_matrix",
+        "PairsClassifierMixin.predict",
+        "PairsClassifierMixin.decision_function",
+        "PairsClassifierMixin.score",
+        "PairsClassifierMixin.calibrate_threshold",
+        "PairsClassifierMixin.set_threshold",
+        "TripletsClassifierMixin.decision_function",
+        "_TupleClassifierMixin.classes_",
+        "ColorHistogram.fit",
+        "LocalBinaryPattern.transform",
+        "DeepEmbedding.fit",
+        "Constraints.generate_knntriplets",
+    ):
+        assert expected in names, expected
 
 
 USER_CODE = """
@@ -46,11 +144,11 @@ load_textures(return_x_y=True)  # line 13
 """
 
 
-@pytest.mark.slow
-def test_type_checkers_see_the_hints_through_the_validation(tmp_path, monkeypatch):
+def _mypy_error_lines(code, tmp_path, monkeypatch):
+    """The line numbers mypy reports errors on in ``code``, a user's module."""
     mypy_api = pytest.importorskip("mypy.api")
     source = tmp_path / "user_code.py"
-    source.write_text(USER_CODE)
+    source.write_text(code)
     monkeypatch.setenv("MYPYPATH", str(Path(mlearn.__file__).parents[1]))
     out, err, status = mypy_api.run(
         [
@@ -63,8 +161,43 @@ def test_type_checkers_see_the_hints_through_the_validation(tmp_path, monkeypatc
         ]
     )
     assert status == 1, out + err
-    error_lines = sorted(
-        int(line.split(":")[1]) for line in out.splitlines() if ": error:" in line
-    )
+    lines = sorted(int(line.split(":")[1]) for line in out.splitlines() if ": error:" in line)
+    return lines, out
+
+
+@pytest.mark.slow
+def test_type_checkers_see_the_hints_through_the_validation(tmp_path, monkeypatch):
+    error_lines, out = _mypy_error_lines(USER_CODE, tmp_path, monkeypatch)
     # the bad calls only: behind an untyped decorator all three would pass
     assert error_lines == [11, 12, 13], out
+
+
+NEW_USER_CODE = """
+import numpy as np
+import mlearn
+from mlearn.base import MahalanobisMixin, PairsClassifierMixin
+from mlearn.linalg import project_psd
+
+M: np.ndarray = project_psd(np.eye(2))
+M_psd, eigenvalues, eigenvectors = project_psd(np.eye(2), return_eigen=True)
+index, y = mlearn.Constraints([0, 0, 1, 1]).pairs(4, random_state=0)
+with mlearn.config_context(materialise_budget=10.0):
+    budget: float = mlearn.get_config()["materialise_budget"]
+
+def use(learner: MahalanobisMixin, classifier: PairsClassifierMixin) -> None:
+    distances: np.ndarray = learner.pair_distance(np.zeros((3, 2, 2)))
+    metric = learner.get_metric()
+    metric([0.0, 1.0], [1.0, 0.0], squared="yes")  # line 16
+    classifier.set_threshold(0.5).calibrate_threshold(index, y, beta="2")  # line 17
+
+mlearn.set_config(materialise_budget="1 GiB")  # line 19
+mlearn.Constraints([0, 1]).pairs("4")  # line 20
+project_psd(np.eye(2)).compute()  # line 21
+"""
+
+
+@pytest.mark.slow
+def test_type_checkers_see_the_new_hints(tmp_path, monkeypatch):
+    error_lines, out = _mypy_error_lines(NEW_USER_CODE, tmp_path, monkeypatch)
+    # the bad calls only; the correct uses above them type-check
+    assert error_lines == [16, 17, 19, 20, 21], out

@@ -20,9 +20,12 @@ A dask array of images is checked without reading its pixels by
 import copy
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._lazy import lazy_module
 
@@ -37,6 +40,10 @@ __all__ = [
 ]
 
 _CHANNELS = (1, 3, 4)
+
+#: What the image transformers take (see the module's docstring); a dask
+#: array of images is typed ``Any``, dask having no type hints.
+Images = ArrayLike | Sequence[ArrayLike | str | os.PathLike[Any]]
 
 # the parallel kernels' thread count and schedule; imported on first use
 numba = lazy_module("numba")

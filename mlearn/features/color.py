@@ -1,8 +1,11 @@
 """Colour histograms of images as a scikit-learn transformer."""
 
+from collections.abc import Sequence
 from numbers import Integral
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -11,6 +14,7 @@ from .._validation import check_lazy_output, is_dask_array
 from . import _color_kernels as K
 from ._image_input import (
     ImageGroup,
+    Images,
     cell_index,
     check_dask_images,
     check_grid,
@@ -157,13 +161,13 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        bins=8,
-        color_space="rgb",
-        mode="joint",
-        grid=(1, 1),
-        normalize="l1",
-        range=None,
-    ):
+        bins: int | Sequence[int] = 8,
+        color_space: str = "rgb",
+        mode: str = "joint",
+        grid: int | tuple[int, int] = (1, 1),
+        normalize: str | None = "l1",
+        range: Sequence[tuple[float, float]] | None = None,
+    ) -> None:
         self.bins = bins
         self.color_space = color_space
         self.mode = mode
@@ -204,7 +208,7 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
         return bins, [(float(lo), float(hi)) for lo, hi in ranges]
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X: Images, y: ArrayLike | None = None) -> "ColorHistogram":
         """Check the parameters and the images; compute the bin edges.
 
         Parameters
@@ -237,7 +241,8 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
         self.n_features_out_ = grid[0] * grid[1] * per_cell
         return self
 
-    def transform(self, X):
+    # Any: an ndarray, a dask array for dask input, or set_output's DataFrame
+    def transform(self, X: Images) -> Any:
         """Colour histograms of every image.
 
         A dask array of images, chunked along its first axis, gives a lazy
@@ -286,9 +291,9 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         if is_dask_array(X):
             check_lazy_output(self)
-            X = check_dask_images(X)
-            _scale_of(X.dtype)
-            return lazy_image_features(self, X)
+            images = check_dask_images(X)
+            _scale_of(images.dtype)
+            return lazy_image_features(self, images)
         n_images, groups = check_images(X)
         features = np.empty((n_images, self.n_features_out_))
         for group in groups:
@@ -393,7 +398,9 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
             )
         return hist.reshape(n, -1)
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(
+        self, input_features: ArrayLike | None = None
+    ) -> NDArray[np.object_]:
         """Names of the output features: colour space, cell and bin.
 
         Parameters

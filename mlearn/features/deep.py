@@ -14,10 +14,12 @@ import functools
 import inspect
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from numbers import Integral
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -347,17 +349,17 @@ class DeepEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
     def __init__(
         self,
-        model,
+        model: Callable[..., Any] | str,
         *,
-        batch_size=64,
-        device="auto",
-        preprocess=None,
-        layer=None,
-        pooling=None,
-        normalize=False,
-        dtype="float32",
-        progress=False,
-    ):
+        batch_size: int = 64,
+        device: str = "auto",
+        preprocess: Callable[..., Any] | None = None,
+        layer: str | None = None,
+        pooling: str | Callable[..., Any] | None = None,
+        normalize: bool = False,
+        dtype: str = "float32",
+        progress: bool = False,
+    ) -> None:
         self.model = model
         self.batch_size = batch_size
         self.device = device
@@ -391,7 +393,7 @@ class DeepEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         return self.n_features_out_
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike | Sequence[Any], y: ArrayLike | None = None) -> "DeepEmbedding":
         """Validate ``X``, build the model and record the embedding dimension.
 
         The model is not trained: one sample is embedded to find
@@ -414,7 +416,7 @@ class DeepEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 "device must be 'auto', 'cpu', 'cuda', 'cuda:<index>' or 'mps'; "
                 f"got {self.device!r}"
             )
-        X = self._validate_input(X, reset=True)
+        samples = self._validate_input(X, reset=True)
         self.model_, self.device_ = self._build_model()
         if self.layer is not None and not _is_torch_module(self.model_):
             raise ValueError(
@@ -423,11 +425,11 @@ class DeepEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             )
         if self.layer is not None:
             self._find_layer(self.model_)
-        first = self._embed(X[:1], progress=False)
+        first = self._embed(samples[:1], progress=False)
         self.n_features_out_ = first.shape[1]
         return self
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike | Sequence[Any]) -> NDArray[np.floating]:
         """Embed ``X`` batch by batch.
 
         Parameters

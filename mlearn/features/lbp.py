@@ -1,8 +1,10 @@
 """Local binary patterns: the code image and a histogram transformer."""
 
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -11,6 +13,7 @@ from .._validation import check_lazy_output, is_dask_array, materialise_dask
 from . import _lbp_kernels as K
 from ._image_input import (
     ImageGroup,
+    Images,
     cell_index,
     check_dask_images,
     check_grid,
@@ -81,7 +84,9 @@ def _codes_batch(batch, P, R, method):
     return out
 
 
-def local_binary_pattern(image, P, R, method="default"):
+def local_binary_pattern(
+    image: ArrayLike, P: int, R: float, method: str = "default"
+) -> NDArray[np.float64]:
     """Local binary pattern codes of a grey-level image.
 
     Each pixel is compared with ``P`` neighbours spaced evenly on a circle of
@@ -298,14 +303,14 @@ class LocalBinaryPattern(TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        P=8,
-        R=1.0,
-        method="uniform",
-        grid=(1, 1),
-        scales=None,
-        normalize="l1",
-        var_bins=16,
-    ):
+        P: int = 8,
+        R: float = 1.0,
+        method: str = "uniform",
+        grid: int | tuple[int, int] = (1, 1),
+        scales: list[tuple[int, float]] | None = None,
+        normalize: str | None = "l1",
+        var_bins: int = 16,
+    ) -> None:
         self.P = P
         self.R = R
         self.method = method
@@ -339,7 +344,7 @@ class LocalBinaryPattern(TransformerMixin, BaseEstimator):
         return checked
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X: Images, y: ArrayLike | None = None) -> "LocalBinaryPattern":
         """Check the parameters and images; for 'var', learn the bin edges.
 
         Parameters
@@ -398,7 +403,8 @@ class LocalBinaryPattern(TransformerMixin, BaseEstimator):
             return len(K.ror_table(P)[1])
         return K.n_codes(P, self.method)
 
-    def transform(self, X):
+    # Any: an ndarray, a dask array for dask input, or set_output's DataFrame
+    def transform(self, X: Images) -> Any:
         """Histograms of LBP codes of every image.
 
         A dask array of images, chunked along its first axis, gives a lazy
@@ -492,7 +498,9 @@ class LocalBinaryPattern(TransformerMixin, BaseEstimator):
             parts.append(_normalize(hist, self.normalize).reshape(n, -1))
         return np.concatenate(parts, axis=1)
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(
+        self, input_features: ArrayLike | None = None
+    ) -> NDArray[np.object_]:
         """Names of the output features: scale, cell and code of every bin.
 
         Parameters
@@ -509,7 +517,7 @@ class LocalBinaryPattern(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         gy, gx = self.grid_
         kind = "bin" if self.method == "var" else "code"
-        names = []
+        names: list[str] = []
         for (P, R), n_bins in zip(self.scales_, self.n_bins_):
             stem = f"lbp_p{P}_r{R:g}_{self.method}"
             for i in range(gy):

@@ -18,6 +18,7 @@ from ..solvers import Adam, sgd
 # the module, not the class: a class in this namespace counts as one of its estimators
 from . import _cosine_base
 from ._angular_losses import LOSSES, affine_in_range, margin_objective, rows_in_range, unit_rows
+from ._dtypes import fitted_components
 
 __all__ = ["AngularMarginLearner"]
 
@@ -282,7 +283,7 @@ class AngularMarginLearner(
         -------
         self : AngularMarginLearner
         """
-        X, codes = self._start(X, y, classes=None)
+        X, codes, dtype = self._start(X, y, classes=None)
         X = self._lifted(X, reset=True)
         params = self._pack(self._initial_state(X, codes))
         if self.solver == "lbfgs":
@@ -290,7 +291,7 @@ class AngularMarginLearner(
         else:
             self._optimizer_ = Adam(self.learning_rate)
             params = self._run_sgd(X, codes, params, self.max_iter, warn=True)
-        self._set_fitted(params)
+        self._set_fitted(params, dtype)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -339,7 +340,7 @@ class AngularMarginLearner(
                 "classes must be given on the first call to partial_fit: every label "
                 "of the stream, e.g. classes=np.unique(y_all)"
             )
-        X, codes = self._start(X, y, classes=classes, first=first)
+        X, codes, dtype = self._start(X, y, classes=classes, first=first)
         X = self._lifted(X, reset=first)
         if first:
             params = self._pack(self._initial_state(X, codes))
@@ -349,14 +350,16 @@ class AngularMarginLearner(
             if not hasattr(self, "_optimizer_"):
                 self._optimizer_ = Adam(self.learning_rate)
         params = self._run_sgd(X, codes, params, 1, warn=False)
-        self._set_fitted(params)
+        self._set_fitted(params, dtype)
         return self
 
     def _start(self, X, y, *, classes, first=True):
-        """Validated points, class codes, and the loss settings; sets ``classes_``."""
+        """Validated points (float64), class codes and the points' dtype; sets
+        ``classes_`` and the loss settings."""
         self._scale, self._margin = self._loss_settings()
         X, y = self._prepare_points(X, y, reset=first, ensure_min_samples=2 if first else 1)
         check_class_labels(y)
+        dtype = X.dtype
         X = np.asarray(X, dtype=np.float64)
         if classes is None and first:
             self.classes_, codes = np.unique(y, return_inverse=True)
@@ -365,7 +368,7 @@ class AngularMarginLearner(
                     f"{type(self).__name__} needs at least two classes in y, got one "
                     f"class: {self.classes_[0]!r}"
                 )
-            return X, codes.ravel()
+            return X, codes.ravel(), dtype
         if classes is not None:
             classes = np.unique(np.asarray(classes))
             if first:
@@ -385,7 +388,7 @@ class AngularMarginLearner(
                 f"y holds labels not in classes: {np.unique(np.asarray(y)[unknown])!r}; "
                 f"expected labels among {self.classes_!r}"
             )
-        return X, codes
+        return X, codes, dtype
 
     def _loss_settings(self):
         """The effective ``(scale, margin)``; a setting the loss does not use must be None."""
@@ -561,7 +564,7 @@ class AngularMarginLearner(
         )
         return result.x
 
-    def _set_fitted(self, params):
+    def _set_fitted(self, params, dtype=np.float64):
         L, W = self._unpack(params)
         if not (np.all(np.isfinite(L)) and np.all(np.isfinite(W))):
             raise ValueError(
@@ -569,14 +572,14 @@ class AngularMarginLearner(
                 "learning_rate or scale, or increase alpha"
             )
         if self._lift is None:
-            self.components_ = L.copy()
-            self.intercept_ = np.zeros(len(L))
+            self.components_ = fitted_components(L, dtype)
+            self.intercept_ = fitted_components(np.zeros(len(L)), dtype)
         else:
             # L acts on [x / p - mean, lift]; p (L[:, :-1] x + b) maps x in the
             # same direction, with b = lift L[:, -1] - L[:, :-1] mean
             p, mean, lift = self._lift
-            self.components_ = L[:, :-1].copy()
-            self.intercept_ = p * (lift * L[:, -1] - self.components_ @ mean)
+            self.components_ = fitted_components(L[:, :-1], dtype)
+            self.intercept_ = fitted_components(p * (lift * L[:, -1] - L[:, :-1] @ mean), dtype)
         self.prototypes_ = W.copy() if self.loss == "softmax" else unit_rows(W)
 
     # -- prediction -------------------------------------------------------------

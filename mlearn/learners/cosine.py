@@ -29,6 +29,7 @@ from ..solvers import lbfgs_on_components
 # the module, not the mixin: a public class name here would be taken for an estimator
 from . import _cosine_base
 from ._cosine_base import _power_of_two_rows, cosine_map, unit_distance
+from ._dtypes import fitted_components
 from ._supervised import (
     SUPERVISED_PARAMETER_CONSTRAINTS,
     PairsFitMixin,
@@ -173,7 +174,7 @@ class _BaseCosine(PairsFitMixin, BaseMetricLearner):
             L = self._minimise(objective, L0, learn_threshold)
         if not np.all(np.isfinite(L)):
             raise ValueError(f"{name} diverged (non-finite map); increase alpha")
-        self.components_ = L
+        self.components_ = fitted_components(L, pairs.dtype)
         return self
 
     def _minimise(self, objective, L0, learn_threshold):

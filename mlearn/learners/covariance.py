@@ -8,6 +8,7 @@ from sklearn.base import TransformerMixin
 from .._sklearn_compat import _fit_context
 from ..base import BaseMetricLearner, MahalanobisMixin
 from ..linalg import components_from_metric, initialize_metric, power_of_two_scale
+from ._dtypes import fitted_components
 from .lfda import pad_rows
 
 __all__ = ["Covariance"]
@@ -101,13 +102,14 @@ class Covariance(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
         self : Covariance
         """
         X = self._prepare_points(X, reset=True, ensure_min_samples=2)
+        dtype = X.dtype
         X = np.asarray(X, dtype=np.float64)
         # squares of data beyond 2**+-100 under- or overflow: fit on X / s
         # (exact) and scale the map back
         scale = power_of_two_scale(X)
         if scale != 1.0:
             X = X / scale
-        self.components_ = _whitening_components(X) / scale
+        self.components_ = fitted_components(_whitening_components(X) / scale, dtype)
         return self
 
 

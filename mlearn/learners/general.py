@@ -61,6 +61,7 @@ from ..solvers import (
     sgd_blocks,
 )
 from . import _streaming
+from ._dtypes import fitted_components
 
 __all__ = [
     "MetricLearner",
@@ -302,8 +303,11 @@ class _GeneralMixin:
             raise ValueError(f"init has {L.shape[0]} rows but n_components={self.n_components}")
         return L
 
-    def _set_fitted(self, L, result):
-        """Keep ``L`` and the solver's iterations; warn about a zero metric or no convergence."""
+    def _set_fitted(self, L, result, dtype):
+        """Keep ``L`` in the data's ``dtype``, and the solver's iterations.
+
+        Warns about a zero metric or no convergence.
+        """
         if not np.any(L):
             warnings.warn(
                 f"{type(self).__name__} learned the zero metric: every point is at "
@@ -313,7 +317,7 @@ class _GeneralMixin:
                 UserWarning,
                 stacklevel=user_stacklevel(),
             )
-        self.components_ = np.ascontiguousarray(L)
+        self.components_ = fitted_components(L, dtype)
         what = "epochs" if self.solver == "sgd" else "iterations"
         self._record_solve(result.n_iter, result.history, result.converged, what=what)
 
@@ -625,7 +629,8 @@ class _TupleMetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
             self.random_state_ = random_state
         else:
             random_state = self.random_state_
-            L0 = self.components_ * scale
+            # a float32 model resumes in float64, as every fit computes
+            L0 = self.components_.astype(np.float64) * scale
         objective, learn_threshold = self._build_objective(fitted, y, sample_weight, L0, reset)
         if partial:
             L, threshold, result = self._partial_step(
@@ -641,7 +646,7 @@ class _TupleMetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
             )
             # later partial fits average with this fit, weighted by its constraints
             self._n_constraints_seen = _n_constraints(objective)
-        self._set_fitted(L / scale, result)
+        self._set_fitted(L / scale, result, tuples.dtype)
         self._after_fit(objective, threshold, tuples, y)
         return self
 
@@ -795,7 +800,7 @@ class _TupleMetricLearner(_GeneralMixin, MahalanobisMixin, BaseMetricLearner):
             random_state=random_state,
             learn_threshold=learn_threshold,
         )
-        self._set_fitted(L / scale, result)
+        self._set_fitted(L / scale, result, tuples.dtype)
         self._after_stream(blocks, threshold)
         self._n_constraints_seen = n - n_unsatisfiable
         return self
@@ -1540,6 +1545,7 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetri
         if self.solver == "sgd" and is_dask_array(X):
             return self._fit_stream(X, y)
         X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2)
+        dtype = X.dtype
         X = X.astype(np.float64, copy=False)
         y, codes = self._read_target(y)
         self._check_solver_options(X.shape[1])
@@ -1551,7 +1557,7 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetri
         random_state = check_random_state(self.random_state)
         L = self._initial_components(X, None if codes is None else y, random_state, scale)
         L, result = self._solve_rounds(X, y, codes, L, random_state)
-        self._set_fitted(L / scale, result)
+        self._set_fitted(L / scale, result, dtype)
         return self
 
     def _read_target(self, y):
@@ -1812,7 +1818,7 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetri
             "pairs": int(sum(c[0] for c in counts.values())),
             "triplets": int(sum(c[1] for c in counts.values())),
         }
-        self._set_fitted(L / scale, result)
+        self._set_fitted(L / scale, result, X.dtype)
         return self
 
     def _streamed_target(self, summaries, n):

@@ -13,6 +13,7 @@ from ..linalg import components_from_metric, initialize_metric
 
 # the unvalidated entry: the learner has checked its arguments
 from ..pairwise._api import _pairwise_distances as pairwise_distances
+from ._dtypes import fitted_components
 from ._supervised import (
     SUPERVISED_PARAMETER_CONSTRAINTS,
     PairsFitMixin,
@@ -143,7 +144,8 @@ class _BaseITML(PairsFitMixin, BaseMetricLearner):
             self._record_solve(0, [0.0], True)
             if self.verbose:
                 print(f"[{name}] no pair of distinct points: the metric is the prior")
-        self.components_ = components_from_metric(A, self.n_components, check_psd=False) / scale
+        L = components_from_metric(A, self.n_components, check_psd=False) / scale
+        self.components_ = fitted_components(L, pairs.dtype)
         return self
 
     def _resolve_bounds(self, bounds, points, random_state):

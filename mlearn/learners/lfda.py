@@ -14,6 +14,7 @@ from ..linalg import power_of_two_scale
 
 # the unvalidated entry: the learner has checked its arguments
 from ..pairwise._api import _pairwise_distances as pairwise_distances
+from ._dtypes import fitted_components
 
 __all__ = ["LFDA"]
 
@@ -201,6 +202,7 @@ class LFDA(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
         X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2)
         check_class_labels(y)
         _check_within_class_pairs(y)
+        dtype = X.dtype
         X = np.asarray(X, dtype=np.float64)
         # squared distances of data beyond 2**+-100 under- or overflow: fit on
         # X / s (exact) and scale the map back
@@ -238,7 +240,7 @@ class LFDA(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
             vecs = vecs * np.sqrt(vals)
         elif self.embedding_type == "orthonormalized":
             vecs = flip_signs(np.linalg.qr(vecs)[0])
-        self.components_ = pad_rows((U @ vecs).T, n_components) / scale
+        self.components_ = fitted_components(pad_rows((U @ vecs).T, n_components) / scale, dtype)
         self.eigenvalues_ = np.concatenate([vals, np.zeros(n_components - m)])
         return self
 

@@ -16,6 +16,7 @@ from ..linalg import initialize_components, power_of_two_scale
 
 # the unvalidated entry: the learner has checked its arguments
 from ..pairwise._api import _kneighbors as kneighbors
+from ._dtypes import fitted_components
 
 kernels = lazy_module("mlearn.learners._lmnn_kernels")
 
@@ -243,6 +244,7 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
         self : LMNN
         """
         X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2)
+        dtype = X.dtype
         X = np.asarray(X, dtype=np.float64)
         # data beyond 2**±100 are fitted at a power-of-two scale (exact), so
         # that no squared distance overflows or underflows
@@ -280,7 +282,7 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
                 "LMNN has nothing to learn and components_ is the initialisation",
                 UserWarning,
             )
-            self.components_ = L0 / scale
+            self.components_ = fitted_components(L0 / scale, dtype)
             self.objective_ = 0.0
             self._record_solve(0, [0.0], True)
             return self
@@ -315,7 +317,7 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
             )
         # the objective depends on L only through L X, which the scaling
         # leaves unchanged
-        self.components_ = L / scale
+        self.components_ = fitted_components(L / scale, dtype)
         self.objective_ = float(f)
         self._record_solve(
             n_iter, history, converged, detail=f"objective {f:.6g}", tol_name="convergence_tol"

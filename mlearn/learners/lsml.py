@@ -13,6 +13,7 @@ from ..base import BaseMetricLearner, MahalanobisMixin, QuadrupletsClassifierMix
 from ..exceptions import NonPSDError
 from ..linalg import components_from_metric, initialize_metric, power_of_two_scale
 from ..solvers import SolverResult
+from ._dtypes import fitted_components
 from ._supervised import SUPERVISED_PARAMETER_CONSTRAINTS, SupervisedMixin
 from .itml import rescale_given_metric
 
@@ -252,9 +253,8 @@ class _BaseLSML(BaseMetricLearner):
             )
         # in the units of the data, log det M is lower by 2 n_features log(scale)
         self.loss_ = result.history[-1] + 2 * n_features * np.log(scale)
-        self.components_ = (
-            components_from_metric(result.x, self.n_components, check_psd=False) / scale
-        )
+        L = components_from_metric(result.x, self.n_components, check_psd=False) / scale
+        self.components_ = fitted_components(L, quadruplets.dtype)
         self._record_solve(result.n_iter, result.history, result.converged)
         return self
 
@@ -312,9 +312,9 @@ class LSML(MahalanobisMixin, QuadrupletsClassifierMixin, _BaseLSML):
         stopping point does not depend on the scale of the data.
     max_iter : int, default=1000
         Maximum number of descent iterations.
-    prior : {'identity', 'covariance', 'random'} or array-like of shape \
-            (n_features, n_features), default='identity'
-        The matrix ``M0`` of the regulariser, also the starting point. Must be
+    prior : {'identity', 'covariance', 'random'} or array-like, default='identity'
+        The matrix ``M0`` of the regulariser, also the starting point, of
+        shape (n_features, n_features) when given as an array. Must be
         strictly positive definite.
 
         - 'identity': the Euclidean metric.

@@ -5,6 +5,7 @@ import numpy as np
 from .._lazy import lazy_callable
 from .._sklearn_compat import StrOptions, _fit_context
 from ..linalg import power_of_two_scale
+from ._dtypes import fitted_components
 from .nca import _SoftmaxNeighbourLearner
 
 SoftmaxObjective = lazy_callable("mlearn.learners._nca_kernels", "SoftmaxObjective")
@@ -165,6 +166,7 @@ class MLKR(_SoftmaxNeighbourLearner):
         self : MLKR
         """
         X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2, y_numeric=True)
+        dtype = X.dtype
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64).ravel()
         # points and targets beyond 2**±100 are fitted at power-of-two scales
@@ -177,7 +179,7 @@ class MLKR(_SoftmaxNeighbourLearner):
             y = y / y_scale
         L0 = self._initial_components(X, None, X.shape[1], scale)
         objective = SoftmaxObjective(X, y, "mlkr", L0.shape[0])
-        self.components_ = self._minimize(objective, L0, scale) / scale
+        self.components_ = fitted_components(self._minimize(objective, L0, scale) / scale, dtype)
         return self
 
     def __sklearn_tags__(self):

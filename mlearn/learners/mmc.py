@@ -9,6 +9,7 @@ from threadpoolctl import threadpool_limits
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from ..base import BaseMetricLearner, MahalanobisMixin, PairsClassifierMixin
 from ..linalg import components_from_metric, initialize_metric, project_psd
+from ._dtypes import fitted_components
 from ._supervised import (
     SUPERVISED_PARAMETER_CONSTRAINTS,
     PairsFitMixin,
@@ -202,7 +203,8 @@ class _BaseMMC(PairsFitMixin, BaseMetricLearner):
             M = self._fit_diagonal(np.diag(M0).copy(), S, D, name)
         else:
             M = self._fit_full(M0, S, D, pair_points, name)
-        self.components_ = components_from_metric(M, self.n_components, check_psd=False) / scale
+        L = components_from_metric(M, self.n_components, check_psd=False) / scale
+        self.components_ = fitted_components(L, pairs.dtype)
         return self
 
     def _fit_full(self, M0, S, D, points, name):

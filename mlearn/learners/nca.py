@@ -16,6 +16,7 @@ from .._validation import check_class_labels, check_n_components
 from ..base import BaseMetricLearner, MahalanobisMixin
 from ..linalg import initialize_components, power_of_two_scale
 from ..solvers import lbfgs_on_components
+from ._dtypes import fitted_components
 
 SoftmaxObjective = lazy_callable("mlearn.learners._nca_kernels", "SoftmaxObjective")
 
@@ -309,6 +310,7 @@ class NCA(_SoftmaxNeighbourLearner):
         """
         X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2)
         check_class_labels(y)
+        dtype = X.dtype
         X = np.asarray(X, dtype=np.float64)
         # data beyond 2**±100 are fitted at a power-of-two scale (exact), so
         # that no squared distance overflows or underflows
@@ -318,7 +320,7 @@ class NCA(_SoftmaxNeighbourLearner):
         codes = np.unique(y, return_inverse=True)[1].astype(np.int64).ravel()
         L0 = self._initial_components(X, codes, X.shape[1], scale)
         objective = SoftmaxObjective(X, codes, "nca", L0.shape[0])
-        self.components_ = self._minimize(objective, L0, scale) / scale
+        self.components_ = fitted_components(self._minimize(objective, L0, scale) / scale, dtype)
         return self
 
     def _reported(self, loss):

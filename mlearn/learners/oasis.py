@@ -19,6 +19,7 @@ from ..base import (
 )
 from ..constraints import Constraints
 from ..linalg import project_psd
+from ._dtypes import fitted_components
 
 oasis_updates = lazy_callable("mlearn.learners._oasis_kernels", "oasis_updates")
 oasis_updates_dense = lazy_callable("mlearn.learners._oasis_kernels", "oasis_updates_dense")
@@ -161,7 +162,7 @@ class _BaseOASIS(BaseMetricLearner):
         triplets = self._usable_triplets(X, triplets)
         n_iter = self.n_iter
         order = update_order(len(triplets), n_iter, random_state)
-        self.components_ = self._run_updates(X, triplets, order, W)
+        self.components_ = fitted_components(self._run_updates(X, triplets, order, W), X.dtype)
         self.n_iter_ = n_iter
         return self
 
@@ -360,10 +361,11 @@ class OASIS(BilinearMixin, TripletsClassifierMixin, _BaseOASIS):
         """
         first = not hasattr(self, "components_")
         X, index = self._triplet_rows(triplets, reset=first)
-        W = self._initial_matrix(X.shape[1]) if first else self.components_.copy()
+        # a float32 W continues in float64, as every fit computes
+        W = self._initial_matrix(X.shape[1]) if first else self.components_.astype(np.float64)
         index = self._usable_triplets(X, index)
         order = np.arange(len(index), dtype=np.int64)
-        self.components_ = self._run_updates(X, index, order, W)
+        self.components_ = fitted_components(self._run_updates(X, index, order, W), X.dtype)
         self.n_iter_ = (0 if first else self.n_iter_) + len(order)
         return self
 

@@ -14,6 +14,7 @@ from .._validation import check_class_labels, check_n_components
 from ..base import BaseMetricLearner, MahalanobisMixin
 from ..constraints import Constraints
 from ..linalg import power_of_two_scale
+from ._dtypes import fitted_components
 from .lfda import RANK_TOL, data_subspace, flip_signs, group_blocks, pad_rows
 
 __all__ = ["RCA", "RCA_Supervised"]
@@ -148,9 +149,11 @@ class RCA(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
             )
         X, chunks = self._prepare_points(X, y, reset=True, ensure_min_samples=2)
         chunks = _check_chunks(chunks)
-        return self._fit_chunks(np.asarray(X, dtype=np.float64), chunks)
+        return self._fit_chunks(X, chunks)
 
     def _fit_chunks(self, X, chunks):
+        dtype = X.dtype
+        X = np.asarray(X, dtype=np.float64)
         n_features = X.shape[1]
         n_components = check_n_components(self.n_components, n_features)
         # covariances of data beyond 2**+-100 under- or overflow: fit on X / s
@@ -158,7 +161,9 @@ class RCA(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
         scale = power_of_two_scale(X)
         if scale != 1.0:
             X = X / scale
-        self.components_ = _rca_components(X, chunks, n_components) / scale
+        self.components_ = fitted_components(
+            _rca_components(X, chunks, n_components) / scale, dtype
+        )
         return self
 
     def __sklearn_tags__(self):
@@ -312,7 +317,7 @@ class RCA_Supervised(RCA):
             random_state=check_random_state(self.random_state),
         )
         self.chunks_ = chunks
-        return self._fit_chunks(np.asarray(X, dtype=np.float64), chunks)
+        return self._fit_chunks(X, chunks)
 
 
 def _check_chunks(chunks):

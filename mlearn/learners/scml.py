@@ -9,12 +9,14 @@ from threadpoolctl import threadpool_limits
 
 from .._lazy import lazy_callable
 from .._sklearn_compat import Interval, StrOptions, _fit_context, check_array
+from .._validation import user_stacklevel
 from ..base import BaseMetricLearner, MahalanobisMixin, TripletsClassifierMixin
 from ..constraints import Constraints
 from ..linalg import components_from_metric, power_of_two_scale
 
 # the unvalidated entry: the learner has checked its arguments
 from ..pairwise._api import _kneighbors as kneighbors
+from ._dtypes import fitted_components
 from ._supervised import SupervisedMixin
 
 __all__ = ["SCML", "SCML_Supervised"]
@@ -96,6 +98,7 @@ def satisfiable_triplets(X, triplets, name):
         "negative are identical points (distance 0 under every metric), so no metric "
         "satisfies them; they are left out",
         UserWarning,
+        stacklevel=user_stacklevel(),
     )
     return triplets[~same]
 
@@ -141,12 +144,13 @@ class _BaseSCML(BaseMetricLearner):
             )
         return basis.copy()
 
-    def _fit_triplets(self, X, triplets, basis, stage_rng, scale=1.0):
+    def _fit_triplets(self, X, triplets, basis, stage_rng, scale, dtype):
         """Learn the basis weights on index triplets into ``X`` and set ``components_``.
 
         ``X`` is the data divided by ``scale``, so ``components_`` is the
-        learned map divided by ``scale``; ``stage_rng()`` gives the random
-        state of the mini-batches (see ``_stage_random_states``).
+        learned map divided by ``scale``, kept in ``dtype`` (the data's);
+        ``stage_rng()`` gives the random state of the mini-batches (see
+        ``_stage_random_states``).
         """
         name = type(self).__name__
         n_triplets = triplets.shape[0]
@@ -169,6 +173,9 @@ class _BaseSCML(BaseMetricLearner):
         if checkpoints[-1] != self.max_iter:
             checkpoints.append(self.max_iter)
         best_obj, best_w, done = np.inf, None, 0
+        # the objective at the start (all weights zero), then at each checkpoint:
+        # evaluating it after every mini-batch would cost a pass over all triplets
+        history = [scml_objective(np.zeros_like(X), triplets, w, self.beta)]
         # small products in a long loop: extra BLAS threads only add contention
         with threadpool_limits(limits=1, user_api="blas"):
             for stop in checkpoints:
@@ -189,6 +196,7 @@ class _BaseSCML(BaseMetricLearner):
                 done = stop
                 L = components_from_metric(metric_from_basis(basis, w), check_psd=False)
                 obj = scml_objective(X @ L.T, triplets, w, self.beta)
+                history.append(obj)
                 if self.verbose:
                     print(
                         f"[{name}] iter {done} obj {obj:.6f} active bases "
@@ -196,7 +204,8 @@ class _BaseSCML(BaseMetricLearner):
                     )
                 if obj < best_obj:
                     best_obj, best_w = obj, w.copy()
-        self.n_iter_ = done
+        # a fixed number of stochastic iterations: there is no convergence to test
+        self._record_solve(done, history, converged=True)
         self.n_basis_ = n_basis
         if not np.any(best_w > 0):
             warnings.warn(
@@ -205,10 +214,11 @@ class _BaseSCML(BaseMetricLearner):
                 f"(with beta={self.beta}). Lower beta, choose another basis, or check "
                 "that the triplets are consistent.",
                 UserWarning,
+                stacklevel=user_stacklevel(),
             )
         M = metric_from_basis(basis, best_w)
         L = components_from_metric(M, self.n_components, check_psd=False)
-        self.components_ = L / scale if scale != 1.0 else L
+        self.components_ = fitted_components(L / scale if scale != 1.0 else L, dtype)
         return self
 
 
@@ -430,8 +440,9 @@ class SCML(MahalanobisMixin, TripletsClassifierMixin, _BaseSCML):
     ----------
     beta : float, default=1e-5
         Weight of the L1 penalty on the basis weights (sparsity).
-    basis : {'triplet_diffs', 'pair_diffs'} or array-like of shape \
-            (n_basis, n_features), default='triplet_diffs'
+    basis : {'triplet_diffs', 'pair_diffs'} or array-like, default='triplet_diffs'
+        An array holds one basis element per row, of shape (n_basis, n_features).
+
         - 'triplet_diffs': orthonormal frames from the eigen-decomposition of
           sums of outer products of the triplets' positive minus negative
           differences, ``n_features`` triplets at a time (half of the
@@ -474,6 +485,12 @@ class SCML(MahalanobisMixin, TripletsClassifierMixin, _BaseSCML):
         The linear map L with ``M ≈ L.T @ L``.
     n_iter_ : int
         Number of iterations run.
+    objective_history_ : list of float
+        The objective ``beta * sum(w) + mean hinge`` at the start (all
+        weights zero, so 1.0) and at each evaluation: every ``output_iter``
+        iterations and after the last, so ``ceil(n_iter_ / output_iter) + 1``
+        values. ``components_`` come from the evaluation with the lowest
+        value.
     n_basis_ : int
         Number of bases used.
     n_features_in_ : int
@@ -556,6 +573,7 @@ class SCML(MahalanobisMixin, TripletsClassifierMixin, _BaseSCML):
         triplets = self._prepare_tuples(triplets, reset=True)
         n_features = triplets.shape[2]
         X, index = np.unique(triplets.reshape(-1, n_features), axis=0, return_inverse=True)
+        dtype = X.dtype
         X = X.astype(np.float64, copy=False)
         # points beyond 2**±100 are fitted at a power-of-two scale (exact),
         # so that no squared distance overflows or underflows
@@ -569,7 +587,7 @@ class SCML(MahalanobisMixin, TripletsClassifierMixin, _BaseSCML):
             basis = _BASIS_BUILDERS[self.basis](X, index, n_basis, stage_rng())
         else:
             basis = self._basis_from_array(n_features)
-        return self._fit_triplets(X, index, basis, stage_rng, scale)
+        return self._fit_triplets(X, index, basis, stage_rng, scale, dtype)
 
 
 class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
@@ -630,6 +648,12 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
         The linear map L with ``M ≈ L.T @ L``.
     n_iter_ : int
         Number of iterations run.
+    objective_history_ : list of float
+        The objective ``beta * sum(w) + mean hinge`` at the start (all
+        weights zero, so 1.0) and at each evaluation: every ``output_iter``
+        iterations and after the last, so ``ceil(n_iter_ / output_iter) + 1``
+        values. ``components_`` come from the evaluation with the lowest
+        value.
     n_basis_ : int
         Number of bases used.
     n_features_in_ : int
@@ -711,6 +735,7 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
                 f"k_impostor={self.k_impostor}; using k_genuine={k_genuine} and "
                 f"k_impostor={k_impostor}",
                 UserWarning,
+                stacklevel=user_stacklevel(),
             )
         return k_genuine, k_impostor
 
@@ -729,6 +754,7 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
         self : SCML_Supervised
         """
         X, y = self._validate_supervised(X, y)
+        dtype = X.dtype
         X = np.asarray(X, dtype=np.float64)
         # points beyond 2**±100 are fitted at a power-of-two scale (exact),
         # so that no squared distance overflows or underflows
@@ -758,6 +784,7 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
                     f"n_basis={n_basis} is smaller than the number of classes "
                     f"({n_classes}); the metric may discriminate poorly",
                     UserWarning,
+                    stacklevel=user_stacklevel(),
                 )
             basis = lda_basis(X, y, n_basis, stage_rng())
         elif isinstance(self.basis, str):
@@ -765,4 +792,4 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
             basis = _BASIS_BUILDERS[self.basis](X, triplets, n_basis, stage_rng())
         else:
             basis = self._basis_from_array(n_features)
-        return self._fit_triplets(X, triplets, basis, stage_rng, scale)
+        return self._fit_triplets(X, triplets, basis, stage_rng, scale, dtype)

@@ -11,6 +11,7 @@ from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._validation import user_stacklevel
 from ..base import BaseMetricLearner, MahalanobisMixin, PairsClassifierMixin
 from ..linalg import components_from_metric, initialize_metric
+from ._dtypes import fitted_components
 from ._supervised import (
     SUPERVISED_PARAMETER_CONSTRAINTS,
     PairsFitMixin,
@@ -231,7 +232,8 @@ class _BaseSDML(PairsFitMixin, BaseMetricLearner):
                 f"{int(np.sum(M[np.triu_indices_from(M, 1)] != 0))} non-zero "
                 "off-diagonal entries"
             )
-        self.components_ = components_from_metric(M, self.n_components, check_psd=False) / scale
+        L = components_from_metric(M, self.n_components, check_psd=False) / scale
+        self.components_ = fitted_components(L, pairs.dtype)
         return self
 
     def _make_positive_definite(self, S, prior_inv, loss, name):

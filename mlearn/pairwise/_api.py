@@ -19,7 +19,7 @@ from ._backends import (
     is_cupy_array,
     resolve_backend,
 )
-from ._chunking import POSITIVE_MIB, resolve_working_memory
+from ._chunking import POSITIVE_MIB, reporting, resolve_working_memory
 from ._inputs import check_candidates, check_one, refuse_sparse
 from ._metrics import METRIC_OPTIONS, get_metric
 from ._scaling import rescale, scale_back, sum_of_squares
@@ -145,7 +145,7 @@ def _kneighbors_on(
 # -- the public functions and their unvalidated twins -------------------------------------
 
 
-@validate_params(_CONSTRAINTS, prefer_skip_nested_validation=True)
+@validate_params({**_CONSTRAINTS, "verbose": ["boolean"]}, prefer_skip_nested_validation=True)
 def pairwise_distances(
     X,
     Y=None,
@@ -154,6 +154,7 @@ def pairwise_distances(
     backend="auto",
     working_memory=None,
     n_jobs=None,
+    verbose=False,
     **metric_params,
 ):
     """Distances (or similarities) between every row of X and every row of Y.
@@ -180,6 +181,16 @@ def pairwise_distances(
         scikit-learn's ``working_memory`` setting.
     n_jobs : int, default=None
         Threads of the Numba kernels; None or -1 uses all.
+    verbose : bool, default=False
+        Report on stderr the pieces of the work done out of their number
+        (a tqdm bar on a terminal when tqdm is installed, otherwise a line
+        ``pairwise_distances: 3/17 (2.1 s)`` at most once a second). The
+        pieces are those the backend's loop runs: blocks of columns
+        (``"numpy"``), of rows (``"cupy"``); the ``"numba"`` kernels run all
+        their tiles in one parallel call, reported as one piece. The result
+        is the same, to the bit, with or without it. Dask arrays ignore it
+        (their scheduler shows their progress, e.g. dask's
+        ``ProgressBar``).
     **metric_params
         ``p`` (minkowski, >= 1, may be ``inf``), ``M`` or ``L``
         (mahalanobis: a PSD matrix, or components with ``M = L.T @ L``),
@@ -261,6 +272,7 @@ def pairwise_distances(
         backend=backend,
         working_memory=working_memory,
         n_jobs=n_jobs,
+        verbose=verbose,
         **metric_params,
     )
 
@@ -273,6 +285,7 @@ def _pairwise_distances(
     backend="auto",
     working_memory=None,
     n_jobs=None,
+    verbose=False,
     **metric_params,
 ):
     """:func:`pairwise_distances` without the check of its parameters."""
@@ -281,9 +294,10 @@ def _pairwise_distances(
         return _dask.pairwise_distances(
             X, Y, metric, backend, working_memory, n_jobs, metric_params
         )
-    return _run(
-        _pairwise_on, X, Y, backend, ("X", "Y"), metric, metric_params, working_memory, n_jobs
-    )
+    with reporting("pairwise_distances", verbose):
+        return _run(
+            _pairwise_on, X, Y, backend, ("X", "Y"), metric, metric_params, working_memory, n_jobs
+        )
 
 
 @validate_params(_CONSTRAINTS, prefer_skip_nested_validation=True)
@@ -348,6 +362,7 @@ def _paired_distances(A, B, metric="euclidean", *, backend="auto", **metric_para
         **_CONSTRAINTS,
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "exclude_self": ["boolean", None],
+        "verbose": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )
@@ -361,6 +376,7 @@ def kneighbors(
     backend="auto",
     working_memory=None,
     n_jobs=None,
+    verbose=False,
     **metric_params,
 ):
     """The ``n_neighbors`` nearest rows of Y for every row of X, by brute force.
@@ -401,6 +417,12 @@ def kneighbors(
     n_jobs : int, default=None
         Threads of the Numba kernels; None or -1 uses all (with dask arrays,
         None is one per task: the scheduler runs tasks side by side).
+    verbose : bool, default=False
+        Report on stderr the blocks of queries searched out of their number,
+        as for :func:`pairwise_distances` (``"numba"``: blocks of the
+        direct metrics; the product metrics search all their tiles in one
+        parallel call, reported as one block). The neighbours and distances
+        are the same, to the bit, with or without it. Dask arrays ignore it.
     **metric_params
         As for :func:`pairwise_distances`.
 
@@ -490,6 +512,7 @@ def kneighbors(
         backend=backend,
         working_memory=working_memory,
         n_jobs=n_jobs,
+        verbose=verbose,
         **metric_params,
     )
 
@@ -504,6 +527,7 @@ def _kneighbors(
     backend="auto",
     working_memory=None,
     n_jobs=None,
+    verbose=False,
     **metric_params,
 ):
     """:func:`kneighbors` without the check of its parameters."""
@@ -515,16 +539,17 @@ def _kneighbors(
         return _dask.kneighbors(
             X, Y, n_neighbors, metric, exclude_self, backend, working_memory, n_jobs, metric_params
         )
-    return _run(
-        _kneighbors_on,
-        X,
-        Y,
-        backend,
-        ("X", "Y"),
-        metric,
-        metric_params,
-        n_neighbors,
-        exclude_self,
-        working_memory,
-        n_jobs,
-    )
+    with reporting("kneighbors", verbose):
+        return _run(
+            _kneighbors_on,
+            X,
+            Y,
+            backend,
+            ("X", "Y"),
+            metric,
+            metric_params,
+            n_neighbors,
+            exclude_self,
+            working_memory,
+            n_jobs,
+        )

@@ -1,9 +1,18 @@
-"""Splitting pairwise work into pieces that fit a memory budget."""
+"""Splitting pairwise work into pieces that fit a memory budget.
 
+The backends cut their work with :func:`slices`; inside :func:`reporting`
+(``verbose=True`` of the public functions) the outermost cut made reports
+each of its pieces once done, so the progress shown is that of the loop that
+really runs and the computation is the same with or without it.
+"""
+
+import contextlib
+import contextvars
 from numbers import Real
 
 import sklearn
 
+from .._progress import progress
 from .._sklearn_compat import Interval
 
 #: ``kneighbors`` keeps whole rows of the distance matrix in a tile unless
@@ -63,9 +72,67 @@ def chunk_rows(n_rows, bytes_per_row, working_memory):
 
 
 def slices(n, size):
-    """Consecutive ``slice`` objects of at most ``size`` covering ``range(n)``."""
+    """Consecutive ``slice`` objects of at most ``size`` covering ``range(n)``.
+
+    Within :func:`reporting`, the first call's pieces are reported as they
+    are done (the list iterates as a plain list otherwise).
+    """
     size = max(int(size), 1)
-    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+    parts = [slice(start, min(start + size, n)) for start in range(0, n, size)]
+    report = _REPORT.get()
+    return parts if report is None else report.pieces(parts)
+
+
+#: The report of the computation running in this context, or None.
+_REPORT = contextvars.ContextVar("mlearn_pairwise_report", default=None)
+
+
+@contextlib.contextmanager
+def reporting(desc, enabled):
+    """Report, on stderr through :func:`mlearn._progress.progress`, the
+    pieces of the first :func:`slices` called inside (the backend's outer
+    loop; the cuts nested in it are parts of its pieces). Work that runs in
+    one piece (one parallel Numba call over all its tiles) is reported as
+    ``1/1`` when done. ``enabled=False`` changes nothing."""
+    if not enabled:
+        yield
+        return
+    with contextlib.ExitStack() as stack:
+        report = _Report(desc, stack)
+        token = _REPORT.set(report)
+        try:
+            yield
+        finally:
+            _REPORT.reset(token)
+        if report.bar is None:
+            with progress(1, desc) as bar:
+                bar.update(1)
+
+
+class _Report:
+    def __init__(self, desc, stack):
+        self.desc = desc
+        self.stack = stack
+        self.bar = None
+
+    def pieces(self, parts):
+        if self.bar is not None:  # a cut within a piece already counted
+            return parts
+        self.bar = self.stack.enter_context(progress(len(parts), self.desc))
+        return _ReportedPieces(parts, self.bar)
+
+
+class _ReportedPieces(list):
+    """A list of slices whose iteration reports each piece once its work is done."""
+
+    def __init__(self, parts, bar):
+        super().__init__(parts)
+        self._bar = bar
+
+    def __iter__(self):
+        for part in super().__iter__():
+            yield part  # the caller works on ``part`` until it asks for the next
+            self._bar.update(1)
 
 
 def knn_tiles(n_rows, n_cols, itemsize, working_memory):

@@ -94,6 +94,33 @@ def test_objective_reaches_the_linear_programming_optimum():
     assert objective < 1.0  # the objective at w = 0
 
 
+@pytest.mark.parametrize("basis", ["pair_diffs", "axes"])
+def test_objective_history_is_the_objective_of_the_checkpoints(basis):
+    """The history holds ``beta * sum(w) + mean hinge``, recomputed here from ``components_``.
+
+    The bases are unit vectors, so ``sum(w) = trace(M)``; ``components_`` come
+    from the checkpoint with the lowest objective.
+    """
+    t = toy_triplets(n=60)
+    beta = 1e-2
+    scml = SCML(
+        basis=np.eye(3) if basis == "axes" else basis,
+        beta=beta,
+        max_iter=700,
+        output_iter=200,
+        random_state=0,
+    ).fit(t)
+    history = scml.objective_history_
+    # at the start (every weight zero, every hinge 1) and at iterations 200, 400, 600, 700
+    assert scml.n_iter_ == 700 and len(history) == 5
+    assert history[0] == 1.0
+    M = scml.get_mahalanobis_matrix()
+    d_pos = np.einsum("ti,ij,tj->t", t[:, 0] - t[:, 1], M, t[:, 0] - t[:, 1])
+    d_neg = np.einsum("ti,ij,tj->t", t[:, 0] - t[:, 2], M, t[:, 0] - t[:, 2])
+    objective = beta * np.trace(M) + np.mean(np.maximum(0.0, 1.0 + d_pos - d_neg))
+    assert min(history[1:]) == pytest.approx(objective, rel=1e-9)
+
+
 def test_learns_the_informative_feature_and_generalises():
     t = toy_triplets(n=100)
     scml = SCML(random_state=0).fit(t)

@@ -745,3 +745,68 @@ def test_blas_threads_limited_only_where_it_pays(helper, multiply_adds, limited)
             inside = blas_threads()
         assert inside == ([1] * len(before) if limited else before)
         assert blas_threads() == before
+
+
+def _progress_lines(err, desc):
+    # the one-time notice of Numba's compilation may come first
+    lines = [line for line in err.strip().splitlines() if not line.startswith("mlearn: ")]
+    assert lines and all(line.startswith(f"{desc}: ") for line in lines), err
+    counts = [line.split()[1].split("/") for line in lines]
+    return [(int(done), int(total)) for done, total in counts]
+
+
+@pytest.mark.parametrize(
+    "backend, metric, Y_given",
+    [
+        ("numpy", "euclidean", False),
+        ("numpy", "cosine", True),
+        ("numba", "manhattan", False),
+        ("numba", "chebyshev", True),
+        ("numba", "euclidean", False),
+        ("numba", "mahalanobis", True),
+    ],
+)
+def test_verbose_reports_chunks_and_changes_no_bit(capsys, backend, metric, Y_given):
+    from mlearn.pairwise import kneighbors, pairwise_distances
+
+    rng = np.random.RandomState(0)
+    X, Y = rng.rand(300, 4), rng.rand(200, 4)
+    X[1] = X[0] + 1e-9  # a near-duplicate
+    Y = Y if Y_given else None
+    params = {"L": rng.rand(3, 4)} if metric == "mahalanobis" else {}
+    m = 200 if Y_given else 300
+    budget = 0.05  # MiB: several blocks of queries
+    common = dict(backend=backend, working_memory=budget, **params)
+
+    d_quiet, i_quiet = kneighbors(X, Y, 4, metric, **common)
+    assert "kneighbors" not in capsys.readouterr().err
+    d_loud, i_loud = kneighbors(X, Y, 4, metric, verbose=True, **common)
+    assert np.array_equal(d_quiet, d_loud) and np.array_equal(i_quiet, i_loud)
+    counts = _progress_lines(capsys.readouterr().err, "kneighbors")
+    total = counts[0][1]
+    assert counts[0][0] == 1 and counts[-1] == (total, total)
+    # the blocks the backend searches: rows of the distance matrix within the
+    # budget (two rows per query for "numpy"); one parallel call for the
+    # product kernels of "numba"
+    if backend == "numpy":
+        rows = int(budget * 2**20 // (2 * m * 8))
+        assert total == -(-300 // rows) > 1
+    elif metric in ("manhattan", "chebyshev"):
+        assert total > 1
+    else:
+        assert total == 1
+
+    D_quiet = pairwise_distances(X, Y, metric, **common)
+    assert "pairwise_distances" not in capsys.readouterr().err
+    D_loud = pairwise_distances(X, Y, metric, verbose=True, **common)
+    assert np.array_equal(D_quiet, D_loud)
+    counts = _progress_lines(capsys.readouterr().err, "pairwise_distances")
+    assert counts[-1][0] == counts[-1][1] >= 1
+
+
+@pytest.mark.parametrize("name", ["kneighbors", "pairwise_distances"])
+def test_verbose_is_validated(name):
+    import mlearn.pairwise
+
+    with pytest.raises(ValueError, match="'verbose' parameter"):
+        getattr(mlearn.pairwise, name)(np.eye(3), verbose="yes")
