@@ -403,8 +403,7 @@ def test_intercept_at_extreme_magnitudes():
 
 
 def test_affine_map_everywhere_it_is_used():
-    import dask.array as da
-
+    da = pytest.importorskip("dask.array")
     X, y = _wine()
     learner = AngularMarginLearner(random_state=0).fit(X[::2], y[::2])
     assert learner.components_.shape == (14, 13) and learner.intercept_.shape == (14,)
