@@ -13,11 +13,11 @@ keeps its signature for type checkers.
 """
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import sklearn
-from sklearn.base import _fit_context
+from sklearn.base import _fit_context as _sklearn_fit_context
 from sklearn.utils import check_array as _check_array
 from sklearn.utils._param_validation import HasMethods, InvalidParameterError, Options, StrOptions
 from sklearn.utils._param_validation import Interval as _SklearnInterval
@@ -82,6 +82,19 @@ class Interval(_SklearnInterval):
 
 
 _Function = TypeVar("_Function", bound=Callable[..., Any])
+
+
+def _fit_context(*, prefer_skip_nested_validation: bool) -> Callable[[_Function], _Function]:
+    """scikit-learn's ``_fit_context`` decorator for ``fit`` methods, keeping their type.
+
+    It validates the estimator's parameters (``_parameter_constraints``)
+    before the method runs, and sets whether the scikit-learn calls inside
+    validate theirs. scikit-learn's own decorator carries no type hints, so
+    a type checker would see every decorated ``fit`` as untyped; through
+    this one it sees the method's signature.
+    """
+    decorator = _sklearn_fit_context(prefer_skip_nested_validation=prefer_skip_nested_validation)
+    return cast(Callable[[_Function], _Function], decorator)
 
 
 def validate_params(

@@ -158,7 +158,7 @@ def _texture_demo(out):
     try:
         import skimage  # noqa: F401
 
-        from .features._example import texture_benchmark
+        from ._demo_textures import texture_benchmark
     except ImportError:
         print("\n(texture example skipped: pip install 'mlearn-metric[images]')", file=out)
         return

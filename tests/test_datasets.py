@@ -102,7 +102,7 @@ def test_missing_scikit_image_names_the_extra(monkeypatch):
 
 
 def test_texture_example_end_to_end():
-    from mlearn.features._example import format_rows, texture_benchmark
+    from mlearn._demo_textures import format_rows, texture_benchmark
 
     rows = texture_benchmark(n_splits=2, random_state=0, patch_size=32, n_patches_per_image=15)
     assert [row["name"].split(" + ")[1] for row in rows][:2] == [
@@ -118,7 +118,7 @@ def test_texture_example_end_to_end():
 
 
 def test_chi2_baseline_matches_a_brute_force_neighbour_vote():
-    from mlearn.features._example import _Chi2KNN, texture_features
+    from mlearn._demo_textures import _Chi2KNN, texture_features
 
     X, y = load_textures(patch_size=16, n_patches_per_image=12, random_state=1, return_X_y=True)
     train, test = np.arange(0, 36, 2), np.arange(1, 36, 2)

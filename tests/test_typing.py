@@ -193,6 +193,7 @@ def use(learner: MahalanobisMixin, classifier: PairsClassifierMixin) -> None:
 mlearn.set_config(materialise_budget="1 GiB")  # line 19
 mlearn.Constraints([0, 1]).pairs("4")  # line 20
 project_psd(np.eye(2)).compute()  # line 21
+mlearn.features.ColorHistogram().fit([np.zeros((4, 4, 3))], n_bins=8)  # line 22
 """
 
 
@@ -200,4 +201,5 @@ project_psd(np.eye(2)).compute()  # line 21
 def test_type_checkers_see_the_new_hints(tmp_path, monkeypatch):
     error_lines, out = _mypy_error_lines(NEW_USER_CODE, tmp_path, monkeypatch)
     # the bad calls only; the correct uses above them type-check
-    assert error_lines == [16, 17, 19, 20, 21], out
+    # (line 22: a keyword fit does not take, seen through the typed _fit_context)
+    assert error_lines == [16, 17, 19, 20, 21, 22], out

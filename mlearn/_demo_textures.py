@@ -9,7 +9,7 @@
 * the same features, standardised -> a learned Mahalanobis metric (LMNN,
   rank 16 by default) -> 3-NN,
 
-and returns one row per method. ``python -m mlearn demo`` prints it when
+and returns one row per method: the texture table of ``python -m mlearn demo``, printed when
 scikit-image is installed.
 """
 
@@ -22,8 +22,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .color import ColorHistogram
-from .lbp import LocalBinaryPattern
+from .features.color import ColorHistogram
+from .features.lbp import LocalBinaryPattern
 
 __all__ = ["texture_benchmark", "texture_features"]
 
@@ -111,7 +111,7 @@ def texture_benchmark(
 
     Examples
     --------
-    >>> from mlearn.features._example import texture_benchmark
+    >>> from mlearn._demo_textures import texture_benchmark
     >>> rows = texture_benchmark(n_splits=3, n_patches_per_image=20)  # doctest: +SKIP
     >>> [row["name"] for row in rows]  # doctest: +SKIP
     ['features + Euclidean 3-NN', 'features + chi2 3-NN', 'features + LMNN + 3-NN']
