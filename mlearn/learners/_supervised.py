@@ -50,7 +50,7 @@ import numpy as np
 from sklearn.base import TransformerMixin
 from sklearn.utils import check_random_state
 
-from .._sklearn_compat import Interval
+from .._sklearn_compat import Interval, _fit_context
 from .._validation import (
     check_calibration_params,
     check_class_labels,
@@ -129,6 +129,27 @@ class PairsFitMixin:
     points.
     """
 
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, pairs, y, calibration_params=None):
+        """Learn the metric from labelled pairs, then calibrate ``threshold_`` on them.
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, n_features) or (n_pairs, 2)
+            Pairs of points, or of indices into the preprocessor's points.
+        y : array-like of shape (n_pairs,)
+            +1 for a similar pair, -1 for a dissimilar one.
+        calibration_params : dict, default=None
+            Arguments of :meth:`calibrate_threshold` (``strategy``,
+            ``min_rate``, ``beta``) for the calibration that ends ``fit``.
+
+        Returns
+        -------
+        self : object
+            The fitted learner.
+        """
+        return self._fit_labelled_pairs(pairs, y, calibration_params)
+
     def _fit_labelled_pairs(self, pairs, y, calibration_params=None, **options):
         """Learn from labelled pairs, then calibrate ``threshold_`` on them.
 
@@ -150,6 +171,27 @@ class SupervisedMixin(TransformerMixin):
     """
 
     _deprecated_aliases = {"num_constraints": "n_constraints"}
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Draw pairs from the labels and learn the metric.
+
+        The forms that learn from other tuples (triplets, quadruplets,
+        chunklets) define their own ``fit``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Points (or indices into the preprocessor's points).
+        y : array-like of shape (n_samples,)
+            Class labels; negative integers mark unlabelled points.
+
+        Returns
+        -------
+        self : object
+            The fitted learner.
+        """
+        return self._fit_drawn_pairs(X, y)
 
     def _validate_supervised(self, X, y):
         """Validate ``(X, y)``: floats, >= 2 samples, labels of >= 2 classes.

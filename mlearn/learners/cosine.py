@@ -19,7 +19,7 @@ from numbers import Integral, Real
 import numpy as np
 
 from .._blas import blas_threads_for
-from .._sklearn_compat import Interval, StrOptions, _fit_context
+from .._sklearn_compat import Interval, StrOptions
 from .._validation import check_n_components, check_pair_labels
 from ..base import BaseMetricLearner, PairsClassifierMixin
 from ..linalg import initialize_components, power_of_two_scale
@@ -368,26 +368,6 @@ default=None
         self.verbose = verbose
         super().__init__(preprocessor=preprocessor)
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, pairs, y, calibration_params=None):
-        """Learn the map from labelled pairs, then calibrate ``threshold_`` on them.
-
-        Parameters
-        ----------
-        pairs : array-like of shape (n_pairs, 2, n_features) or (n_pairs, 2)
-            Pairs of points, or of indices into the preprocessor's points.
-        y : array-like of shape (n_pairs,)
-            +1 for a similar pair, -1 for a dissimilar one.
-        calibration_params : dict, default=None
-            Arguments of :meth:`calibrate_threshold` (``strategy``,
-            ``min_rate``, ``beta``) for the calibration that ends ``fit``.
-
-        Returns
-        -------
-        self : CosineMetricLearner
-        """
-        return self._fit_labelled_pairs(pairs, y, calibration_params)
-
     def decision_function(self, pairs):
         """The negated learned distance ``cos - 1`` of each pair (higher is more similar).
 
@@ -504,20 +484,3 @@ default=None
         self.random_state = random_state
         self.verbose = verbose
         super().__init__(preprocessor=preprocessor)
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
-        """Draw pairs from the labels and learn the map.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Points (or indices into the preprocessor's points).
-        y : array-like of shape (n_samples,)
-            Class labels; negative integers mark unlabelled points.
-
-        Returns
-        -------
-        self : CosineMetricLearner_Supervised
-        """
-        return self._fit_drawn_pairs(X, y)

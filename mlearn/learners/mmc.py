@@ -6,7 +6,7 @@ from numbers import Integral, Real
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .._sklearn_compat import Interval, StrOptions, _fit_context
+from .._sklearn_compat import Interval, StrOptions
 from ..base import BaseMetricLearner, MahalanobisMixin, PairsClassifierMixin
 from ..linalg import components_from_metric, initialize_metric, project_psd
 from ._dtypes import fitted_components
@@ -544,26 +544,6 @@ class MMC(MahalanobisMixin, PairsClassifierMixin, _BaseMMC):
         self.n_components = n_components
         super().__init__(preprocessor=preprocessor)
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, pairs, y, calibration_params=None):
-        """Learn the metric from labelled pairs, then calibrate ``threshold_`` on them.
-
-        Parameters
-        ----------
-        pairs : array-like of shape (n_pairs, 2, n_features) or (n_pairs, 2)
-            Pairs of points, or of indices into the preprocessor's points.
-        y : array-like of shape (n_pairs,)
-            +1 for a similar pair, -1 for a dissimilar one; both must occur.
-        calibration_params : dict, default=None
-            Arguments of :meth:`calibrate_threshold` (``strategy``,
-            ``min_rate``, ``beta``) for the calibration that ends ``fit``.
-
-        Returns
-        -------
-        self : MMC
-        """
-        return self._fit_labelled_pairs(pairs, y, calibration_params)
-
 
 class MMC_Supervised(SupervisedMixin, MahalanobisMixin, _BaseMMC):
     """MMC on similar and dissimilar pairs drawn from class labels.
@@ -686,20 +666,3 @@ class MMC_Supervised(SupervisedMixin, MahalanobisMixin, _BaseMMC):
         self.random_state = random_state
         self.n_components = n_components
         super().__init__(preprocessor=preprocessor)
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
-        """Draw pairs from the labels and learn the metric.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Points (or indices into the preprocessor's points).
-        y : array-like of shape (n_samples,)
-            Class labels; negative integers mark unlabelled points.
-
-        Returns
-        -------
-        self : MMC_Supervised
-        """
-        return self._fit_drawn_pairs(X, y)
