@@ -15,11 +15,16 @@ dict in an example's output) are text and need no escaping.
 
 import re
 import textwrap
+from collections.abc import Callable
+from typing import TypeVar
 
 __all__ = ["fill_doc", "format_doc"]
 
+#: A documented function or class, kept with its type by :func:`fill_doc`.
+_Documented = TypeVar("_Documented")
 
-def format_doc(template, /, **pieces):
+
+def format_doc(template: str, /, **pieces: str) -> str:
     """``template`` with its ``{field}`` placeholders filled from ``pieces``.
 
     Parameters
@@ -75,7 +80,7 @@ def _fill_line(line, field, pieces):
     return field.sub(piece, line)
 
 
-def fill_doc(**pieces):
+def fill_doc(**pieces: str) -> Callable[[_Documented], _Documented]:
     """Decorator filling the placeholders of a function's or class's docstring.
 
     The docstring is a template for :func:`format_doc`; without one (Python
@@ -101,7 +106,7 @@ def fill_doc(**pieces):
     'Add two numbers: The sum.'
     """
 
-    def decorate(obj):
+    def decorate(obj: _Documented) -> _Documented:
         if obj.__doc__ is not None:
             obj.__doc__ = format_doc(obj.__doc__, **pieces)
         return obj

@@ -22,10 +22,14 @@ import numbers
 import os
 import sys
 import warnings
+from collections.abc import Callable
+from types import FrameType
+from typing import Any, cast
 
 import joblib
 import numpy as np
 import sklearn
+from numpy.typing import ArrayLike, NDArray
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import check_classification_targets
 
@@ -76,20 +80,22 @@ class ArrayIndexer:
            [2., 3.]])
     """
 
-    def __init__(self, X):
+    def __init__(self, X: ArrayLike) -> None:
         self.X = check_array(
             X, dtype=FLOAT_DTYPES, ensure_all_finite=True, input_name="preprocessor"
         )
 
-    def __call__(self, indices):
+    def __call__(self, indices: ArrayLike) -> NDArray[np.floating]:
         return self.take(indices, "indices")
 
-    def take(self, indices, name):
+    def take(self, indices: ArrayLike, name: str) -> NDArray[np.floating]:
         """The points at ``indices``, after checking them; ``name`` is used in messages."""
         return self.X[check_point_indices(indices, self.X.shape[0], name)]
 
 
-def check_preprocessor(preprocessor):
+def check_preprocessor(
+    preprocessor: ArrayLike | Callable[..., Any] | None,
+) -> Callable[..., Any] | None:
     """Return a callable mapping identifiers to points, or None.
 
     ``preprocessor`` may be None, an array-like of points (indexed by the
@@ -105,7 +111,7 @@ def check_preprocessor(preprocessor):
     )
 
 
-def check_point_indices(indices, n_points, name):
+def check_point_indices(indices: ArrayLike, n_points: int, name: str) -> NDArray[np.integer]:
     """``indices`` as an integer array of rows of an array preprocessor of
     ``n_points`` points: a TypeError for other dtypes, a PreprocessorError
     for an index outside ``[0, n_points)`` (negative ones included)."""
@@ -158,7 +164,9 @@ def _check_preprocessed(points, n_identifiers, name):
     return points
 
 
-def preprocess_points(X, preprocessor, name="X"):
+def preprocess_points(
+    X: ArrayLike, preprocessor: Callable[..., Any], name: str = "X"
+) -> NDArray[np.floating]:
     """Points for a 1-D array of identifiers ``X``, through ``preprocessor``.
 
     Returns
@@ -168,7 +176,14 @@ def preprocess_points(X, preprocessor, name="X"):
     return _apply_preprocessor(preprocessor, np.asarray(X), name)
 
 
-def check_points(X, *, preprocessor=None, name="X", dtype=FLOAT_DTYPES, ensure_min_samples=1):
+def check_points(
+    X: ArrayLike,
+    *,
+    preprocessor: Callable[..., Any] | None = None,
+    name: str = "X",
+    dtype: Any = FLOAT_DTYPES,
+    ensure_min_samples: int = 1,
+) -> NDArray[np.floating]:
     """Validate a 2-D array of points (n_samples, n_features).
 
     With a preprocessor, ``X`` may instead be a 1-D array of identifiers,
@@ -188,15 +203,15 @@ def check_points(X, *, preprocessor=None, name="X", dtype=FLOAT_DTYPES, ensure_m
 
 
 def check_tuples(
-    tuples,
+    tuples: ArrayLike,
     *,
-    tuple_size,
-    preprocessor=None,
-    name=None,
-    dtype=FLOAT_DTYPES,
-    ensure_min_tuples=1,
-    caller=None,
-):
+    tuple_size: int,
+    preprocessor: Callable[..., Any] | None = None,
+    name: str | None = None,
+    dtype: Any = FLOAT_DTYPES,
+    ensure_min_tuples: int = 1,
+    caller: str | None = None,
+) -> NDArray[np.floating]:
     """Validate tuples of points and return them as a float array.
 
     Parameters
@@ -284,7 +299,7 @@ def _check_tuple_size(array, tuple_size, name):
         )
 
 
-def check_class_labels(y):
+def check_class_labels(y: ArrayLike) -> None:
     """Refuse targets that are not class labels (continuous or multi-output).
 
     One-dimensional integer or boolean labels are class labels by their type;
@@ -296,7 +311,7 @@ def check_class_labels(y):
     check_classification_targets(y)
 
 
-def check_pair_labels(y, n_pairs, name="y"):
+def check_pair_labels(y: ArrayLike, n_pairs: int, name: str = "y") -> NDArray[np.int64]:
     """Validate pair labels: a 1-D array of +1 (similar) and -1 (dissimilar).
 
     A dask array is loaded into memory by :func:`materialise_dask`.
@@ -319,7 +334,9 @@ def check_pair_labels(y, n_pairs, name="y"):
     return y.astype(np.int64)
 
 
-def check_psd_matrix(M, n_features=None, name="M", tol=1e-8):
+def check_psd_matrix(
+    M: ArrayLike, n_features: int | None = None, name: str = "M", tol: float = 1e-8
+) -> NDArray[np.float64]:
     """Validate a symmetric positive semidefinite matrix and return it as float64.
 
     A matrix is accepted when it is square, finite, symmetric to
@@ -328,7 +345,10 @@ def check_psd_matrix(M, n_features=None, name="M", tol=1e-8):
     :class:`~mlearn.exceptions.NonPSDError` (a ``ValueError``); the other
     failures raise ``ValueError``.
     """
-    M = check_array(M, dtype=np.float64, ensure_all_finite=True, input_name=name)
+    M = cast(
+        NDArray[np.float64],
+        check_array(M, dtype=np.float64, ensure_all_finite=True, input_name=name),
+    )
     if M.shape[0] != M.shape[1]:
         raise ValueError(f"{name} must be a square matrix, got shape {M.shape}")
     if n_features is not None and M.shape[0] != n_features:
@@ -360,7 +380,7 @@ def _is_real(value):
     )
 
 
-def check_calibration_args(strategy, min_rate, beta):
+def check_calibration_args(strategy: Any, min_rate: Any, beta: Any) -> None:
     """Validate the arguments of ``calibrate_threshold`` before any work is done.
 
     ``strategy`` must be one of :data:`CALIBRATION_STRATEGIES`; 'max_tpr' and
@@ -381,7 +401,7 @@ def check_calibration_args(strategy, min_rate, beta):
 CALIBRATION_KEYS = ("strategy", "min_rate", "beta")
 
 
-def check_calibration_params(calibration_params):
+def check_calibration_params(calibration_params: dict[str, Any] | None) -> dict[str, Any]:
     """Validate the ``calibration_params`` dict handed to a pairs learner's ``fit``.
 
     Its keys and values are checked here, before the learner's solver runs.
@@ -407,7 +427,7 @@ def check_calibration_params(calibration_params):
     return dict(calibration_params)
 
 
-def check_n_components(n_components, n_features):
+def check_n_components(n_components: int | None, n_features: int) -> int:
     """``n_components`` resolved against ``n_features``: None keeps them all.
 
     More components than features is an error, with one message for every
@@ -422,7 +442,9 @@ def check_n_components(n_components, n_features):
     return int(n_components)
 
 
-def check_weights(weights, n, name, *, what="constraint"):
+def check_weights(
+    weights: ArrayLike | None, n: int, name: str, *, what: str = "constraint"
+) -> NDArray[np.float64] | None:
     """Weights of ``n`` constraints (or samples), one per ``what``: a new float64 array.
 
     They must be numeric, finite and non-negative; None stays None. The
@@ -441,7 +463,7 @@ def check_weights(weights, n, name, *, what="constraint"):
     return w
 
 
-def check_scalar_int(value, name, *, min_val=None):
+def check_scalar_int(value: Any, name: str, *, min_val: int | None = None) -> int:
     """An integer parameter that is not an estimator's constructor argument."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
@@ -462,7 +484,7 @@ STREAMING_LEARNERS = (
 )
 
 
-def is_dask_array(x):
+def is_dask_array(x: object) -> bool:
     """Whether ``x`` is a dask array, found out without importing dask.
 
     Dask is consulted only when ``x``'s type comes from it (so dask is
@@ -520,7 +542,7 @@ _LIBRARY_DIRS = tuple(
 )
 
 
-def user_stacklevel():
+def user_stacklevel() -> int:
     """``stacklevel`` that makes the caller's warning point at the user's code.
 
     Counted from the function that calls this one (and then
@@ -529,13 +551,14 @@ def user_stacklevel():
     scikit-learn's ``_fit_context`` wrapper. A fixed ``stacklevel`` would
     break whenever the call chain inside the package changes.
     """
-    frame, level = sys._getframe(1), 1
+    frame: FrameType | None = sys._getframe(1)
+    level = 1
     while frame is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
         frame, level = frame.f_back, level + 1
     return level
 
 
-def materialise_dask(x, name, *, caller=None):
+def materialise_dask(x: Any, name: str, *, caller: str | None = None) -> Any:
     """``x`` loaded into memory if it is a dask array within the budget; anything else as it is.
 
     For code that needs all its data at once (LMNN, NCA, ITML, ...). A dask
@@ -607,7 +630,7 @@ def materialise_dask(x, name, *, caller=None):
     return x.compute()
 
 
-def dask_stand_in(X, name="X", min_rows=1):
+def dask_stand_in(X: Any, name: str = "X", min_rows: int = 1) -> NDArray[Any]:
     """A small NumPy array standing in for a dask array of points, for eager checks.
 
     It has ``X``'s dtype and number of columns and ``min(n_samples,
@@ -642,7 +665,14 @@ def dask_stand_in(X, name="X", min_rows=1):
     return np.zeros((rows, n_features), dtype=X.dtype)
 
 
-def check_dask_points(X, *, dtype, name="X", estimator_name=None, ensure_all_finite=True):
+def check_dask_points(
+    X: Any,
+    *,
+    dtype: Any,
+    name: str = "X",
+    estimator_name: str | None = None,
+    ensure_all_finite: bool | str = True,
+) -> Any:
     """A dask array of points validated block by block when computed.
 
     Nothing is computed here. Each block is converted to ``dtype`` and
@@ -692,7 +722,7 @@ def _check_block(block, *, name_, estimator_name, ensure_all_finite, target):
     return block
 
 
-def check_lazy_output(estimator, name="X"):
+def check_lazy_output(estimator: Any, name: str = "X") -> None:
     """Refuse to wrap a lazy result in a DataFrame: ``set_output`` would compute it whole.
 
     scikit-learn's ``set_output(transform="pandas")`` (or "polars", or the

@@ -427,10 +427,7 @@ def precision_at_k(
 
     Parameters
     ----------
-    k : int, default=1
-        Neighbours looked at per query; at most the number of reference
-        points (``n_queries - 1`` when ``reference`` is None), or a
-        ValueError is raised.
+    {k}
     {params}
 
     Returns
@@ -489,10 +486,7 @@ def recall_at_k(
 
     Parameters
     ----------
-    k : int, default=1
-        Neighbours looked at per query; at most the number of reference
-        points (``n_queries - 1`` when ``reference`` is None), or a
-        ValueError is raised.
+    {k}
     {params}
 
     Returns
@@ -788,13 +782,15 @@ def _majority(codes):
     return best
 
 
-for _f in (
-    precision_at_k,
-    recall_at_k,
-    r_precision,
-    mean_average_precision_at_r,
-    mean_average_precision,
-):
+_K_DOC = """
+    k : int, default=1
+        Neighbours looked at per query; at most the number of reference
+        points (``n_queries - 1`` when ``reference`` is None), or a
+        ValueError is raised."""
+
+for _f in (precision_at_k, recall_at_k):
+    fill_doc(k=_K_DOC, params=_RETRIEVAL_PARAMS_DOC)(_f)
+for _f in (r_precision, mean_average_precision_at_r, mean_average_precision):
     fill_doc(params=_RETRIEVAL_PARAMS_DOC)(_f)
 del _f
 fill_doc(params=_POINTS_PARAMS_DOC)(knn_accuracy)  # every query votes: none left out

@@ -36,8 +36,10 @@ Regularisers (:func:`regularization`): 'fro' ``||M - M0||²_F``, 'trace'
 """
 
 import numbers
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit
 
 from ._validation import check_weights
@@ -57,11 +59,24 @@ RELATIVE_LOSSES = ("hinge", "squared_hinge", "softplus")
 REGULARIZERS = ("fro", "trace", "logdet", "l1")
 
 
+#: Float64 values, derivatives or gradients.
+_Floats = NDArray[np.float64]
+
+
 def _softplus(z):
     return np.logaddexp(0.0, z)
 
 
-def pair_loss(d, y, loss="contrastive", *, margin=1.0, lower=None, upper=None, threshold=1.0):
+def pair_loss(
+    d: ArrayLike,
+    y: ArrayLike,
+    loss: str = "contrastive",
+    *,
+    margin: float = 1.0,
+    lower: float | None = None,
+    upper: float | None = None,
+    threshold: float = 1.0,
+) -> tuple[_Floats, _Floats]:
     """Loss of each labelled pair and its derivative with respect to ``d``.
 
     Parameters
@@ -121,7 +136,9 @@ def pair_loss(d, y, loss="contrastive", *, margin=1.0, lower=None, upper=None, t
     return values, derivatives
 
 
-def relative_loss(d_near, d_far, loss="hinge", *, margin=1.0):
+def relative_loss(
+    d_near: ArrayLike, d_far: ArrayLike, loss: str = "hinge", *, margin: float = 1.0
+) -> tuple[_Floats, _Floats]:
     """Loss of each relative constraint ``d_near < d_far`` and its derivative.
 
     Parameters
@@ -158,7 +175,13 @@ def relative_loss(d_near, d_far, loss="hinge", *, margin=1.0):
     raise ValueError(f"relative loss must be one of {RELATIVE_LOSSES}, got {loss!r}")
 
 
-def regularization(M, regularizer="fro", M0=None, *, M0_inverse=None):
+def regularization(
+    M: ArrayLike,
+    regularizer: str | None = "fro",
+    M0: ArrayLike | None = None,
+    *,
+    M0_inverse: ArrayLike | None = None,
+) -> tuple[float, _Floats]:
     """Value and gradient of a regulariser of ``M``.
 
     Parameters
@@ -196,7 +219,7 @@ def regularization(M, regularizer="fro", M0=None, *, M0_inverse=None):
     if regularizer is None:
         return 0.0, np.zeros_like(M)
     if regularizer == "fro":
-        diff = M - (np.eye(n) if M0 is None else M0)
+        diff = M - (np.eye(n) if M0 is None else np.asarray(M0, dtype=np.float64))
         return float(np.sum(diff * diff)), 2.0 * diff
     if regularizer == "trace":
         return float(np.trace(M)), np.eye(n)
@@ -205,18 +228,20 @@ def regularization(M, regularizer="fro", M0=None, *, M0_inverse=None):
         return float(np.sum(np.abs(off))), np.sign(off)
     if regularizer == "logdet":
         if M0_inverse is None:
-            M0_inverse = np.eye(n) if M0 is None else _inverse_pd(M0, "M0")
+            prior_inverse = np.eye(n) if M0 is None else _inverse_pd(M0, "M0")
+        else:
+            prior_inverse = np.asarray(M0_inverse)
         sym = (M + M.T) / 2
         try:
             chol = np.linalg.cholesky(sym)
         except np.linalg.LinAlgError:
             return np.inf, np.zeros_like(M)
         logdet_M = 2.0 * np.sum(np.log(np.diag(chol)))
-        logdet_M0 = 0.0 if M0 is None else np.linalg.slogdet(M0)[1]
-        value = float(np.sum(M * M0_inverse) - logdet_M + logdet_M0 - n)
+        logdet_M0 = 0.0 if M0 is None else np.linalg.slogdet(np.asarray(M0))[1]
+        value = float(np.sum(M * prior_inverse) - logdet_M + logdet_M0 - n)
         inv_chol = np.linalg.inv(chol)
         M_inverse = inv_chol.T @ inv_chol
-        grad = M0_inverse - M_inverse
+        grad = prior_inverse - M_inverse
         return value, (grad + grad.T) / 2
     raise ValueError(f"regularizer must be one of {REGULARIZERS} or None, got {regularizer!r}")
 
@@ -391,7 +416,13 @@ class MetricObjective:
     # -- construction ---------------------------------------------------------------
 
     @classmethod
-    def from_tuples(cls, pairs=None, y=None, relative=None, **params):
+    def from_tuples(
+        cls,
+        pairs: ArrayLike | None = None,
+        y: ArrayLike | None = None,
+        relative: ArrayLike | None = None,
+        **params: Any,
+    ) -> "MetricObjective":
         """Objective over point tuples.
 
         Parameters
@@ -406,7 +437,7 @@ class MetricObjective:
             The other parameters of :class:`MetricObjective`.
         """
         blocks, n_features = [], None
-        kw = {}
+        kw: dict[str, Any] = {}
         offset = 0
         if pairs is not None:
             pairs = np.asarray(pairs, dtype=np.float64)
@@ -438,7 +469,14 @@ class MetricObjective:
         return cls(np.vstack(blocks), **kw, **params)
 
     @classmethod
-    def from_indices(cls, X, pairs=None, y=None, relative=None, **params):
+    def from_indices(
+        cls,
+        X: ArrayLike,
+        pairs: ArrayLike | None = None,
+        y: ArrayLike | None = None,
+        relative: ArrayLike | None = None,
+        **params: Any,
+    ) -> "MetricObjective":
         """Objective over index tuples into the points ``X``; each distinct pair is stored once.
 
         Parameters
@@ -474,7 +512,7 @@ class MetricObjective:
         unique, inverse = np.unique(allpairs, axis=0, return_inverse=True)
         inverse = inverse.ravel()
         diffs = X[unique[:, 0]] - X[unique[:, 1]]
-        kw = {}
+        kw: dict[str, Any] = {}
         if pairs is not None:
             kw["pair_index"] = inverse[:n_pairs]
             kw["pair_labels"] = y
@@ -486,7 +524,7 @@ class MetricObjective:
     # -- evaluation -----------------------------------------------------------------
 
     @property
-    def n_features(self):
+    def n_features(self) -> int:
         return self.diffs.shape[1]
 
     def _loss(self, d, threshold):
@@ -526,7 +564,7 @@ class MetricObjective:
         value, grad = regularization(M, self.regularizer, self.M0, M0_inverse=self._M0_inverse)
         return self.alpha * value, self.alpha * grad
 
-    def squared_distances(self, M=None, L=None):
+    def squared_distances(self, M: ArrayLike | None = None, L: ArrayLike | None = None) -> _Floats:
         """Squared distances of the rows of ``diffs`` under ``M`` or ``L``."""
         if L is not None:
             Z = self.diffs @ np.asarray(L).T
@@ -574,7 +612,7 @@ class MetricObjective:
             grad += 2.0 * L @ reg_grad
         return value, grad, d_threshold
 
-    def value_and_grad_M(self, M):
+    def value_and_grad_M(self, M: ArrayLike) -> tuple[float, _Floats]:
         """Objective and its gradient (symmetric) at the Mahalanobis matrix ``M``.
 
         With ``regularizer='l1'``, at the off-diagonal entries where ``M`` is
@@ -588,7 +626,7 @@ class MetricObjective:
         value, grad, _ = self._value_and_grads_M(M, self.threshold)
         return value, grad
 
-    def value_and_grad_L(self, L):
+    def value_and_grad_L(self, L: ArrayLike) -> tuple[float, _Floats]:
         """Objective and its gradient at the linear map ``L`` (``M = L.T @ L``).
 
         Returns
@@ -599,19 +637,21 @@ class MetricObjective:
         value, grad, _ = self._value_and_grads_L(L, self.threshold)
         return value, grad
 
-    def packed_M(self, x):
+    def packed_M(self, x: _Floats) -> tuple[float, _Floats]:
         """Objective over ``x = [M.ravel(), threshold]`` (for a learned threshold)."""
         n = self.n_features
         value, grad, d_threshold = self._value_and_grads_M(x[:-1].reshape(n, n), x[-1])
         return value, np.append(grad.ravel(), d_threshold)
 
-    def packed_L(self, x, n_components):
+    def packed_L(self, x: _Floats, n_components: int) -> tuple[float, _Floats]:
         """Objective over ``x = [L.ravel(), threshold]`` (for a learned threshold)."""
         L = x[:-1].reshape(n_components, self.n_features)
         value, grad, d_threshold = self._value_and_grads_L(L, x[-1])
         return value, np.append(grad.ravel(), d_threshold)
 
-    def subset(self, pair_rows=None, relative_rows=None):
+    def subset(
+        self, pair_rows: ArrayLike | None = None, relative_rows: ArrayLike | None = None
+    ) -> "MetricObjective":
         """The same objective on some of its constraints (a minibatch).
 
         Only the rows of ``diffs`` those constraints use are kept, so that

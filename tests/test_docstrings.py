@@ -1,15 +1,20 @@
+import importlib
 import inspect
+import pkgutil
 import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 import mlearn
+import mlearn.learners as learners_package
 from mlearn import metrics
 from mlearn._docstrings import fill_doc, format_doc
-from mlearn.learners import general
+from mlearn.learners import _doc_pieces, general
+from mlearn.learners._doc_pieces import PIECES, fill_pieces
 
 
 def test_format_doc_indents_a_piece_like_its_placeholder():
@@ -134,3 +139,69 @@ def test_each_module_imports_first_without_a_cycle():
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def _public_docstrings():
+    """(name, docstring) of every public module, class, function and method of mlearn."""
+    for info in pkgutil.walk_packages(mlearn.__path__, "mlearn."):
+        # the pieces' own module names them on purpose, to explain them
+        if info.name.rsplit(".", 1)[-1].startswith("__") or info.name == _doc_pieces.__name__:
+            continue
+        module = importlib.import_module(info.name)
+        yield info.name, module.__doc__
+        for name, obj in vars(module).items():
+            if name.startswith("_") or not (inspect.isclass(obj) or inspect.isfunction(obj)):
+                continue
+            if obj.__module__ != info.name:  # imported: checked where it is defined
+                continue
+            yield f"{info.name}.{name}", obj.__doc__
+            if inspect.isclass(obj):
+                for attr, member in vars(obj).items():
+                    if not attr.startswith("_") and (
+                        inspect.isfunction(member) or isinstance(member, property)
+                    ):
+                        yield f"{info.name}.{name}.{attr}", member.__doc__
+
+
+def test_no_docstring_keeps_a_piece_placeholder():
+    placeholders = {"{" + name + "}" for name in PIECES}
+    checked = 0
+    for name, doc in _public_docstrings():
+        checked += 1
+        left = [p for p in placeholders if p in (doc or "")]
+        assert not left, f"{name} keeps {left}"
+    assert checked > 200  # the walk reached the learners, not only the package
+
+
+def test_learner_docstrings_carry_the_filled_pieces():
+    assert "Lets ``X`` be given as a 1-D array of indices into the preprocessor's" in (
+        mlearn.LMNN.__doc__
+    )
+    assert "\n        Number of features seen in ``fit``.\n" in mlearn.NCA.__doc__
+    assert "\n            +1 for a similar pair, -1 for a dissimilar one.\n" in (
+        mlearn.ITML.fit.__doc__
+    )
+    # the piece is indented like the placeholder it replaces, at both depths
+    for doc in (mlearn.MMC.__doc__, mlearn.ITML.fit.__doc__):
+        assert not re.search(r"\n\S", doc.strip()), "a piece line lost its indentation"
+
+
+def test_each_piece_is_shared():
+    # a piece is the text of several learners; one used once belongs in its docstring
+    sources = [
+        path.read_text()
+        for path in Path(learners_package.__file__).parent.glob("*.py")
+        if path.name != "_doc_pieces.py"
+    ]
+    for name in PIECES:
+        uses = sum(source.count("{" + name + "}") for source in sources)
+        assert uses >= 2, f"piece {name} is used {uses} time(s)"
+
+
+def test_fill_pieces_fills_only_known_pieces():
+    @fill_pieces
+    def documented():
+        """{fitted_features} and {'a', 'b'} and {unknown}"""
+
+    assert documented.__doc__.startswith("n_features_in_ : int\n")
+    assert documented.__doc__.endswith("and {'a', 'b'} and {unknown}")

@@ -58,6 +58,46 @@ def test_import_leaves_numba_and_the_kernels_out():
     assert after == "True True"  # the kernels were imported when first used
 
 
+def public_modules():
+    """``mlearn`` and every module below it whose dotted name has no private part."""
+    import pkgutil
+
+    import mlearn
+
+    names = ["mlearn"]
+    for info in pkgutil.walk_packages(mlearn.__path__, "mlearn."):
+        if not any(part.startswith("_") for part in info.name.split(".")):
+            names.append(info.name)
+    return names
+
+
+def test_importing_any_public_module_leaves_numba_out():
+    modules = public_modules()
+    assert {
+        "mlearn.features",
+        "mlearn.features.lbp",
+        "mlearn.features.color",
+        "mlearn.learners",
+        "mlearn.learners.nca",
+        "mlearn.metrics",
+        "mlearn.pairwise",
+        "mlearn.plotting",
+    } <= set(modules)
+    proc = run_python(f"""
+        import importlib
+        import sys
+        for name in {modules!r}:
+            try:
+                importlib.import_module(name)
+            except ImportError:  # an optional dependency (torch for mlearn.deep)
+                continue
+            if "numba" in sys.modules:
+                print(name)
+                break
+    """)
+    assert proc.stdout == "", f"importing {proc.stdout.strip()} imported numba"
+
+
 def test_no_two_kernels_share_a_cache_entry():
     # Numba's cache keys a compiled function by module, qualified name and first
     # line, not by its options: two dispatchers with one key load each other's code

@@ -8,8 +8,20 @@ from pathlib import Path
 import pytest
 
 import mlearn
-from mlearn import _config, base, constraints, datasets, linalg, metrics, plotting
+import mlearn.learners
+from mlearn import (
+    _config,
+    _validation,
+    base,
+    constraints,
+    datasets,
+    linalg,
+    metrics,
+    objectives,
+    plotting,
+)
 from mlearn.features import ColorHistogram, DeepEmbedding, LocalBinaryPattern, lbp
+from mlearn.learners._cosine_base import CosineDistance
 
 PUBLIC = [getattr(metrics, name) for name in metrics.__all__] + [
     getattr(datasets, name) for name in datasets.__all__
@@ -46,6 +58,37 @@ def _public_methods(cls):
 
 
 ANNOTATED_METHODS = [pair for cls in ANNOTATED_CLASSES for pair in _public_methods(cls)]
+
+#: The classes whose methods users call on a learner: each public learner's
+#: bases defined in mlearn.learners (the mixins included), the metric
+#: function the cosine learners return, and the objective and indexer that
+#: learners build.
+LEARNER_CLASSES = {
+    cls
+    for name in mlearn.learners.__all__
+    for cls in getattr(mlearn.learners, name).__mro__
+    if cls.__module__.startswith("mlearn.learners.")
+} | {CosineDistance, objectives.MetricObjective, _validation.ArrayIndexer}
+
+#: What the learners define for their users (fit, transform, predict, ...);
+#: scikit-learn-style constructors only store their arguments.
+LEARNER_METHODS = sorted(
+    (
+        (f"{cls.__module__}.{name}", method)
+        for cls in LEARNER_CLASSES
+        for name, method in _public_methods(cls)
+        if not name.endswith(".__init__")
+    ),
+    key=lambda pair: pair[0],
+)
+
+#: The public functions of the objectives and of the input checks.
+LEARNER_FUNCTIONS = [
+    func
+    for module in (objectives, _validation)
+    for name, func in vars(module).items()
+    if inspect.isfunction(func) and func.__module__ == module.__name__ and not name.startswith("_")
+]
 
 
 def _names_behind_type_checking():
@@ -89,6 +132,34 @@ def test_public_methods_are_fully_annotated(name, method):
     # a method wrapped by scikit-learn's _fit_context shows its own signature
     assert inspect.signature(method) == inspect.signature(inspect.unwrap(method))
     _assert_fully_annotated(method, name, skip_first=True)
+
+
+@pytest.mark.parametrize(("name", "method"), LEARNER_METHODS, ids=[n for n, _ in LEARNER_METHODS])
+def test_learner_methods_are_fully_annotated(name, method):
+    assert inspect.signature(method) == inspect.signature(inspect.unwrap(method))
+    _assert_fully_annotated(method, name, skip_first=True)
+
+
+@pytest.mark.parametrize("func", LEARNER_FUNCTIONS, ids=lambda f: f.__name__)
+def test_objective_and_check_functions_are_fully_annotated(func):
+    _assert_fully_annotated(func, func.__name__)
+
+
+def test_every_learner_method_is_checked():
+    names = {name.removeprefix("mlearn.") for name, _ in LEARNER_METHODS}
+    for expected in (
+        "learners.itml.ITML.fit",
+        "learners.itml.ITML_Supervised.fit",
+        "learners.general.PairsMetricLearner.partial_fit",
+        "learners.angular.AngularMarginLearner.predict_proba",
+        "learners._cosine_base.CosineMixin.get_metric",
+        "learners._supervised.SupervisedMixin.fit",
+        "learners.oasis.OASIS.partial_fit",
+        "learners.rca.RCA.fit",
+        "objectives.MetricObjective.value_and_grad_L",
+        "_validation.ArrayIndexer.take",
+    ):
+        assert expected in names, expected
 
 
 def test_the_annotation_checks_catch_a_missing_hint():
@@ -203,3 +274,28 @@ def test_type_checkers_see_the_new_hints(tmp_path, monkeypatch):
     # the bad calls only; the correct uses above them type-check
     # (line 22: a keyword fit does not take, seen through the typed _fit_context)
     assert error_lines == [16, 17, 19, 20, 21, 22], out
+
+
+LEARNER_USER_CODE = """
+import numpy as np
+import mlearn
+
+X, y = np.zeros((4, 2)), np.array([0, 0, 1, 1])
+pairs, labels = np.zeros((4, 2, 2)), np.array([1, 1, -1, -1])
+lmnn: mlearn.LMNN = mlearn.LMNN().fit(X, y)
+itml: mlearn.ITML = mlearn.ITML().fit(pairs, labels, calibration_params={"beta": 2.0})
+scores: np.ndarray = itml.decision_function(pairs)
+learner = mlearn.PairsMetricLearner().partial_fit(pairs, labels, sample_weight=[1, 1, 1, 1])
+mlearn.ITML().fit(pairs, labels, prior="identity")  # line 11
+mlearn.LMNN().fit(X, y).transform(X, copy=True)  # line 12
+learner.partial_fit(pairs, labels, calibration_params="f_beta")  # line 13
+"""
+
+
+@pytest.mark.slow
+def test_type_checkers_see_the_learner_hints(tmp_path, monkeypatch):
+    error_lines, out = _mypy_error_lines(LEARNER_USER_CODE, tmp_path, monkeypatch)
+    # the bad calls only: a keyword fit does not take (seen through the typed
+    # _fit_context), a keyword transform does not take on what fit returned
+    # (the learner), a str for a dict (seen through the typed fill_doc)
+    assert error_lines == [11, 12, 13], out

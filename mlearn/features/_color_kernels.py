@@ -22,6 +22,7 @@ white point and 2 degree observer for Lab; BT.709 luminance for grey).
 import numpy as np
 
 from .._jit import njit, prange
+from ._codes import SPACE_CODES
 
 __all__ = [
     "SPACE_CODES",
@@ -30,9 +31,6 @@ __all__ = [
     "histogram_float",
     "histogram_lut",
 ]
-
-# How the (scaled) input channels become the histogram's channels.
-SPACE_CODES = {"identity": 0, "hsv": 1, "lab": 2, "gray": 3}
 
 # sRGB (linear) -> CIE XYZ, and the D65 / 2 degree reference white.
 _XYZ_FROM_RGB = np.array(

@@ -48,6 +48,27 @@ Images = ArrayLike | Sequence[ArrayLike | str | os.PathLike[Any]]
 # the parallel kernels' thread count and schedule; imported on first use
 numba = lazy_module("numba")
 
+#: Docstring pieces of the image transformers' ``transform`` (for ``fill_doc``).
+TRANSFORM_DOC = {
+    "dask_input": """
+        A dask array of images, chunked along its first axis, gives a lazy
+        dask array of features with the same row chunks: nothing is read
+        until the result is computed, and each block of images is
+        transformed as an array in memory would be (the same values). Its
+        shape and dtype are checked at once, its pixel values block by
+        block when computed, with the in-memory messages (naming images by
+        their index in the whole array).""",
+    "X": """
+        X : ndarray of shape (n_images, height, width[, channels]) or list
+            Images, or a list of images of any sizes or of file paths, or a
+            dask array of images.""",
+    "raises": """
+        ValueError
+            For dask input, when the output is set to a DataFrame
+            (``set_output(transform="pandas")`` or ``"polars"``), which
+            would compute it whole: use ``set_output(transform="default")``.""",
+}
+
 
 @dataclass
 class ImageGroup:

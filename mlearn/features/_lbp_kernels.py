@@ -17,6 +17,7 @@ same floating-point operations in the same order as the reference.
 import numpy as np
 
 from .._jit import njit, prange
+from ._codes import METHOD_CODES
 
 __all__ = [
     "METHOD_CODES",
@@ -26,8 +27,6 @@ __all__ = [
     "ror_table",
     "sampling_tables",
 ]
-
-METHOD_CODES = {"default": 0, "ror": 1, "uniform": 2, "nri_uniform": 3, "var": 4}
 
 
 def sampling_tables(P, R, height, width):
@@ -217,9 +216,41 @@ def _lbp_row(
             out_row[c] = _finish_code(bits[c], P, method)
 
 
+@njit(cache=True, nogil=True)
+def _block_codes(image, r0, r1, tables, method, out):
+    """Codes of rows ``r0`` to ``r1`` of one image into ``out`` (r1 - r0, w).
+
+    ``tables`` is what :func:`sampling_tables` returns for the image's size.
+    """
+    lo_r, hi_r, lo_c, hi_c, frac_r, frac_c, margin = tables
+    w = image.shape[1]
+    pad = _pad_rows(image, r0, r1, margin)
+    bits = np.empty(w, dtype=np.int64)
+    s1 = np.empty(w)
+    s2 = np.empty(w)
+    for r in range(r0, r1):
+        _lbp_row(
+            pad,
+            r - r0 + margin,
+            margin,
+            lo_r,
+            hi_r,
+            lo_c,
+            hi_c,
+            frac_r[r],
+            frac_c,
+            method,
+            bits,
+            s1,
+            s2,
+            out[r - r0],
+        )
+
+
 @njit(cache=True, nogil=True, parallel=True)
-def lbp_codes(images, lo_r, hi_r, lo_c, hi_c, frac_r, frac_c, margin, method, n_blocks, out):
-    """Code images ``out`` (n, h, w) of float64 images (n, h, w)."""
+def lbp_codes(images, tables, method, n_blocks, out):
+    """Code images ``out`` (n, h, w) of float64 images (n, h, w), with the
+    ``tables`` of :func:`sampling_tables` for their size."""
     n, h, w = images.shape
     rows_per_block = -(-h // n_blocks)
     for task in prange(n * n_blocks):
@@ -228,39 +259,13 @@ def lbp_codes(images, lo_r, hi_r, lo_c, hi_c, frac_r, frac_c, margin, method, n_
         r1 = min(r0 + rows_per_block, h)
         if r0 >= r1:
             continue
-        pad = _pad_rows(images[k], r0, r1, margin)
-        bits = np.empty(w, dtype=np.int64)
-        s1 = np.empty(w)
-        s2 = np.empty(w)
-        for r in range(r0, r1):
-            _lbp_row(
-                pad,
-                r - r0 + margin,
-                margin,
-                lo_r,
-                hi_r,
-                lo_c,
-                hi_c,
-                frac_r[r],
-                frac_c,
-                method,
-                bits,
-                s1,
-                s2,
-                out[k, r],
-            )
+        _block_codes(images[k], r0, r1, tables, method, out[k, r0:r1])
 
 
 @njit(cache=True, nogil=True, parallel=True)
 def lbp_histograms(
     images,
-    lo_r,
-    hi_r,
-    lo_c,
-    hi_c,
-    frac_r,
-    frac_c,
-    margin,
+    tables,
     method,
     lookup,
     var_edges,
@@ -272,6 +277,7 @@ def lbp_histograms(
 ):
     """Histograms of codes per grid cell, without storing the code images.
 
+    ``tables`` are those of :func:`sampling_tables` for the images' size.
     ``out`` has shape (n * n_blocks, n_cells, n_bins) and must hold zeros;
     block ``b`` of image ``k`` adds its counts to ``out[k * n_blocks + b]``.
     Integer codes go to bin ``lookup[code]`` (or the code itself when
@@ -289,28 +295,10 @@ def lbp_histograms(
         if r0 >= r1:
             continue
         hist = out[task]
-        pad = _pad_rows(images[k], r0, r1, margin)
-        bits = np.empty(w, dtype=np.int64)
-        s1 = np.empty(w)
-        s2 = np.empty(w)
-        codes = np.empty(w)
+        block = np.empty((r1 - r0, w))
+        _block_codes(images[k], r0, r1, tables, method, block)
         for r in range(r0, r1):
-            _lbp_row(
-                pad,
-                r - r0 + margin,
-                margin,
-                lo_r,
-                hi_r,
-                lo_c,
-                hi_c,
-                frac_r[r],
-                frac_c,
-                method,
-                bits,
-                s1,
-                s2,
-                codes,
-            )
+            codes = block[r - r0]
             cell_base = row_cell[r] * n_cells_across
             for c in range(w):
                 if method == 4:

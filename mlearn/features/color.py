@@ -9,10 +9,13 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .._docstrings import fill_doc
+from .._lazy import lazy_module
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._validation import check_lazy_output, is_dask_array
-from . import _color_kernels as K
+from ._codes import SPACE_CODES
 from ._image_input import (
+    TRANSFORM_DOC,
     ImageGroup,
     Images,
     cell_index,
@@ -27,6 +30,9 @@ from ._image_input import (
 from .lbp import _normalize
 
 __all__ = ["ColorHistogram"]
+
+# the kernels import Numba: imported on first use
+K = lazy_module("mlearn.features._color_kernels")
 
 _CHANNEL_NAMES = {
     "rgb": ("r", "g", "b"),
@@ -242,23 +248,16 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
         return self
 
     # Any: an ndarray, a dask array for dask input, or set_output's DataFrame
+    @fill_doc(**TRANSFORM_DOC)
     def transform(self, X: Images) -> Any:
         """Colour histograms of every image.
 
-        A dask array of images, chunked along its first axis, gives a lazy
-        dask array of features with the same row chunks: nothing is read
-        until the result is computed, and each block of images is
-        transformed as an array in memory would be (the same values). Its
-        shape and dtype are checked at once, its pixel values block by
-        block when computed, with the in-memory messages (naming images by
-        their index in the whole array). The fitted state is one key of
+        {dask_input} The fitted state is one key of
         the graph, sent to each worker of a cluster once.
 
         Parameters
         ----------
-        X : ndarray of shape (n_images, height, width[, channels]) or list
-            Images, or a list of images of any sizes or of file paths, or a
-            dask array of images.
+        {X}
 
         Returns
         -------
@@ -270,10 +269,7 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
 
         Raises
         ------
-        ValueError
-            For dask input, when the output is set to a DataFrame
-            (``set_output(transform="pandas")`` or ``"polars"``), which
-            would compute it whole: use ``set_output(transform="default")``.
+        {raises}
 
         Examples
         --------
@@ -371,7 +367,7 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
             with dynamic_schedule():
                 K.histogram_float(
                     batch,
-                    K.SPACE_CODES[space],
+                    SPACE_CODES[space],
                     source,
                     scale,
                     edge_table,

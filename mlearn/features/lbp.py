@@ -8,10 +8,13 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .._docstrings import fill_doc
+from .._lazy import lazy_module
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._validation import check_lazy_output, is_dask_array, materialise_dask
-from . import _lbp_kernels as K
+from ._codes import METHOD_CODES
 from ._image_input import (
+    TRANSFORM_DOC,
     ImageGroup,
     Images,
     cell_index,
@@ -26,7 +29,10 @@ from ._image_input import (
 
 __all__ = ["LocalBinaryPattern", "local_binary_pattern"]
 
-_METHODS = tuple(K.METHOD_CODES)
+# the kernels import Numba: imported on first use
+K = lazy_module("mlearn.features._lbp_kernels")
+
+_METHODS = tuple(METHOD_CODES)
 _MAX_P = 62
 # 'default' and 'ror' histograms have up to 2**P bins.
 _MAX_P_FULL_HISTOGRAM = 16
@@ -43,8 +49,8 @@ def _check_P_R_method(P, R, method, name_P="P", name_R="R"):
         raise TypeError(f"{name_R} must be a real number, got {type(R).__name__}")
     if not (np.isfinite(R) and R > 0):
         raise ValueError(f"{name_R} must be a positive finite number, got {R}")
-    if method not in K.METHOD_CODES:
-        raise ValueError(f"method must be one of {sorted(K.METHOD_CODES)}, got {method!r}")
+    if method not in METHOD_CODES:
+        raise ValueError(f"method must be one of {sorted(METHOD_CODES)}, got {method!r}")
     return int(P), float(R)
 
 
@@ -65,22 +71,10 @@ def _check_var_magnitude(batch, name, indices=None):
 def _codes_batch(batch, P, R, method):
     """Code images (n, h, w) float64 of a float64 batch (n, h, w)."""
     n, h, w = batch.shape
-    lo_r, hi_r, lo_c, hi_c, frac_r, frac_c, margin = K.sampling_tables(P, R, h, w)
+    tables = K.sampling_tables(P, R, h, w)
     out = np.empty((n, h, w))
     with dynamic_schedule():
-        K.lbp_codes(
-            batch,
-            lo_r,
-            hi_r,
-            lo_c,
-            hi_c,
-            frac_r,
-            frac_c,
-            margin,
-            K.METHOD_CODES[method],
-            n_row_blocks(n, h),
-            out,
-        )
+        K.lbp_codes(batch, tables, METHOD_CODES[method], n_row_blocks(n, h), out)
     return out
 
 
@@ -404,24 +398,17 @@ class LocalBinaryPattern(TransformerMixin, BaseEstimator):
         return K.n_codes(P, self.method)
 
     # Any: an ndarray, a dask array for dask input, or set_output's DataFrame
+    @fill_doc(**TRANSFORM_DOC)
     def transform(self, X: Images) -> Any:
         """Histograms of LBP codes of every image.
 
-        A dask array of images, chunked along its first axis, gives a lazy
-        dask array of features with the same row chunks: nothing is read
-        until the result is computed, and each block of images is
-        transformed as an array in memory would be (the same values). Its
-        shape and dtype are checked at once, its pixel values block by
-        block when computed, with the in-memory messages (naming images by
-        their index in the whole array). The fitted state (``'var'`` bin
+        {dask_input} The fitted state (``'var'`` bin
         edges included) is one key of the graph, sent to each worker of a
         cluster once.
 
         Parameters
         ----------
-        X : ndarray of shape (n_images, height, width[, channels]) or list
-            Images, or a list of images of any sizes or of file paths, or a
-            dask array of images.
+        {X}
 
         Returns
         -------
@@ -432,10 +419,7 @@ class LocalBinaryPattern(TransformerMixin, BaseEstimator):
 
         Raises
         ------
-        ValueError
-            For dask input, when the output is set to a DataFrame
-            (``set_output(transform="pandas")`` or ``"polars"``), which
-            would compute it whole: use ``set_output(transform="default")``.
+        {raises}
 
         Examples
         --------
@@ -474,7 +458,7 @@ class LocalBinaryPattern(TransformerMixin, BaseEstimator):
         gy, gx = self.grid_
         row_cell, col_cell = cell_index(h, gy), cell_index(w, gx)
         n_blocks = n_row_blocks(n, h)
-        method_code = K.METHOD_CODES[self.method]
+        method_code = METHOD_CODES[self.method]
         parts = []
         for s, ((P, R), n_bins) in enumerate(zip(self.scales_, self.n_bins_)):
             tables = K.sampling_tables(P, R, h, w)
@@ -484,7 +468,7 @@ class LocalBinaryPattern(TransformerMixin, BaseEstimator):
             with dynamic_schedule():
                 K.lbp_histograms(
                     batch,
-                    *tables,
+                    tables,
                     method_code,
                     lookup,
                     edges,

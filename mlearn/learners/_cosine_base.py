@@ -7,7 +7,10 @@ surface: ``transform`` (unit-norm rows of ``X @ L.T``), ``pair_score`` (the
 cosine), ``pair_distance`` (one minus the cosine) and ``get_metric``.
 """
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -107,7 +110,8 @@ class CosineMixin(MahalanobisMixin):
     True
     """
 
-    _map_block = staticmethod(cosine_map)
+    # the map takes an intercept, which MahalanobisMixin's does not
+    _map_block = staticmethod(cosine_map)  # type: ignore[assignment]
 
     def _map_arguments(self, dtype):
         intercept = getattr(self, "intercept_", None)
@@ -123,7 +127,7 @@ class CosineMixin(MahalanobisMixin):
             cls.transform = CosineMixin.transform
         super().__init_subclass__(**kwargs)
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike) -> Any:
         """Map points onto the unit sphere: the rows of ``X @ components_.T``, normalised.
 
         A row that the map sends to zero stays zero. Each row of ``X`` is
@@ -154,7 +158,7 @@ class CosineMixin(MahalanobisMixin):
         """
         return super().transform(X)
 
-    def pair_score(self, pairs):
+    def pair_score(self, pairs: ArrayLike) -> NDArray[np.floating]:
         """Cosine similarity of the mapped points of each pair (higher is more similar).
 
         Parameters
@@ -169,7 +173,7 @@ class CosineMixin(MahalanobisMixin):
         """
         return 1.0 - self.pair_distance(pairs)
 
-    def pair_distance(self, pairs):
+    def pair_distance(self, pairs: ArrayLike) -> NDArray[np.floating]:
         """One minus the cosine similarity of the mapped points of each pair.
 
         It is computed as ``||u - v||**2 / 2`` of the unit vectors ``u`` and
@@ -192,7 +196,7 @@ class CosineMixin(MahalanobisMixin):
         arguments = self._map_arguments(A.dtype)
         return unit_distance(cosine_map(A, *arguments), cosine_map(B, *arguments))
 
-    def get_metric(self):
+    def get_metric(self) -> "CosineDistance":  # type: ignore[override]
         """The learned distance ``1 - cos(Lu, Lv)`` as a function ``metric(u, v)``.
 
         It works on two 1-D points and can be given to scikit-learn as
@@ -256,7 +260,7 @@ class CosineDistance(_MapFunction):
                     f"per row of components, got shape {np.shape(intercept)}"
                 )
 
-    def __call__(self, u, v):
+    def __call__(self, u: ArrayLike, v: ArrayLike) -> float:
         """``1 - cos(Lu, Lv)`` for the points ``u`` and ``v``.
 
         Parameters

@@ -120,7 +120,7 @@ def itml_sweep(A, diffs, signs, targets, lambdas, gamma, gamma_proj):
     return n_skipped
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
+@njit(cache=True, nogil=True)
 def itml_sweep_blocked(A, diffs, signs, targets, lambdas, gamma, gamma_proj, block):
     """:func:`itml_sweep` (same arguments, same projections in the same order)
     with the rank-one updates applied a block of ``block`` constraints at a time.
@@ -128,8 +128,8 @@ def itml_sweep_blocked(A, diffs, signs, targets, lambdas, gamma, gamma_proj, blo
     Inside a block ``A = A0 + sum_t beta_t u_t u_t'`` over the block's updates
     so far, so ``A v_c`` is ``A0 v_c`` (one product ``V_block A0`` per block)
     plus ``O(n_features)`` per earlier update; at the end of the block the
-    updates are added to ``A`` in one product. The dot products may be
-    reassociated (``fastmath``), which changes the result only by round-off.
+    updates are added to ``A`` in one product, so the result differs from
+    :func:`itml_sweep`'s only by round-off.
     """
     n, d = diffs.shape
     n_skipped = 0

@@ -67,9 +67,9 @@ _LANES = 8
 _SCREEN_MAX_SQ = 2.0**100
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc", "nsz", "contract"})
+@njit(cache=True, nogil=True)
 def _sq_distance(E, i, j):
-    """``||E[i] - E[j]||^2`` by explicit difference (vectorised sum)."""
+    """``||E[i] - E[j]||^2`` by explicit difference, summed left to right."""
     acc = 0.0
     for a in range(E.shape[1]):
         t = E[i, a] - E[j, a]

@@ -45,8 +45,10 @@ A ``_Supervised`` class lists the mixin (a ``TransformerMixin``) first::
 import contextlib
 import warnings
 from numbers import Integral
+from typing import Any, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import TransformerMixin
 from sklearn.utils import check_random_state
 
@@ -58,6 +60,7 @@ from .._validation import (
 )
 from ..constraints import Constraints
 from ..linalg import power_of_two_scale
+from ._doc_pieces import fill_pieces
 
 __all__ = [
     "SUPERVISED_PARAMETER_CONSTRAINTS",
@@ -67,6 +70,9 @@ __all__ = [
     "scaled_pairs",
     "split_pairs",
 ]
+
+_PairsLearner = TypeVar("_PairsLearner", bound="PairsFitMixin")
+_SupervisedLearner = TypeVar("_SupervisedLearner", bound="SupervisedMixin")
 
 SUPERVISED_PARAMETER_CONSTRAINTS = {
     "n_constraints": [Interval(Integral, 1, None, closed="left"), None],
@@ -129,19 +135,20 @@ class PairsFitMixin:
     points.
     """
 
+    @fill_pieces
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, pairs, y, calibration_params=None):
+    def fit(
+        self: _PairsLearner,
+        pairs: ArrayLike,
+        y: ArrayLike,
+        calibration_params: dict[str, Any] | None = None,
+    ) -> _PairsLearner:
         """Learn the metric from labelled pairs, then calibrate ``threshold_`` on them.
 
         Parameters
         ----------
-        pairs : array-like of shape (n_pairs, 2, n_features) or (n_pairs, 2)
-            Pairs of points, or of indices into the preprocessor's points.
-        y : array-like of shape (n_pairs,)
-            +1 for a similar pair, -1 for a dissimilar one.
-        calibration_params : dict, default=None
-            Arguments of :meth:`calibrate_threshold` (``strategy``,
-            ``min_rate``, ``beta``) for the calibration that ends ``fit``.
+        {fit_labelled_pairs}
+        {fit_calibration_params}
 
         Returns
         -------
@@ -172,8 +179,9 @@ class SupervisedMixin(TransformerMixin):
 
     _deprecated_aliases = {"num_constraints": "n_constraints"}
 
+    @fill_pieces
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self: _SupervisedLearner, X: ArrayLike, y: ArrayLike) -> _SupervisedLearner:
         """Draw pairs from the labels and learn the metric.
 
         The forms that learn from other tuples (triplets, quadruplets,
@@ -181,10 +189,7 @@ class SupervisedMixin(TransformerMixin):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Points (or indices into the preprocessor's points).
-        y : array-like of shape (n_samples,)
-            Class labels; negative integers mark unlabelled points.
+        {fit_labelled_points}
 
         Returns
         -------

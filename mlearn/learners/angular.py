@@ -1,8 +1,10 @@
 """Angular-margin softmax learners: NormFace, CosFace and ArcFace on a linear map."""
 
 import numbers
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 from scipy.special import softmax
 from sklearn.base import ClassifierMixin, TransformerMixin
@@ -18,7 +20,9 @@ from ..solvers import Adam, sgd
 # the module, not the class: a class in this namespace counts as one of its estimators
 from . import _cosine_base
 from ._angular_losses import LOSSES, affine_in_range, margin_objective, rows_in_range, unit_rows
+from ._doc_pieces import fill_pieces
 from ._dtypes import fitted_components
+from ._tags import TargetRequiredMixin
 
 __all__ = ["AngularMarginLearner"]
 
@@ -28,8 +32,13 @@ DEFAULT_SCALE = {"normface": 16.0, "cosface": 16.0, "arcface": 16.0}
 DEFAULT_MARGIN = {"cosface": 0.35, "arcface": 0.5}
 
 
+@fill_pieces
 class AngularMarginLearner(
-    _cosine_base.CosineMixin, ClassifierMixin, TransformerMixin, BaseMetricLearner
+    TargetRequiredMixin,
+    _cosine_base.CosineMixin,
+    ClassifierMixin,
+    TransformerMixin,
+    BaseMetricLearner,
 ):
     """A linear map and class prototypes on the unit sphere, learned with an angular margin.
 
@@ -129,10 +138,7 @@ class AngularMarginLearner(
         prototype of a class first seen after the first :meth:`partial_fit`.
     verbose : bool or int, default=False
         Print the objective at every iteration.
-    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
-            default=None
-        Lets ``X`` be given as a 1-D array of indices into the preprocessor's
-        points (or fed to a callable that returns them).
+    {preprocessor_points}
 
     Attributes
     ----------
@@ -150,10 +156,7 @@ class AngularMarginLearner(
         The objective (penalised loss) at the start and after each of the
         ``n_iter_`` iterations or epochs of the last call; see
         :func:`mlearn.plotting.plot_objective`.
-    n_features_in_ : int
-        Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features,)
-        Names of the features, when ``X`` has string column names.
+    {fitted_features}
 
     See Also
     --------
@@ -268,7 +271,7 @@ class AngularMarginLearner(
     # -- fitting ----------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> "AngularMarginLearner":
         """Learn the map and the prototypes from labelled points.
 
         Parameters
@@ -295,7 +298,9 @@ class AngularMarginLearner(
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(
+        self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None
+    ) -> "AngularMarginLearner":
         """One epoch of minibatch Adam steps on ``(X, y)``, continuing from the last call.
 
         On an unfitted learner the first call initialises the map and the
@@ -595,7 +600,7 @@ class AngularMarginLearner(
         U = _cosine_base.cosine_map(X, *self._map_arguments(X.dtype))
         return self._loss_settings()[0] * (U @ self.prototypes_.T)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> NDArray[np.floating]:
         """The model's class probabilities: the softmax of the logits without margin.
 
         The logits are ``scale * cos(theta_j)`` for the cosine losses and
@@ -611,7 +616,7 @@ class AngularMarginLearner(
         """
         return softmax(self._class_logits(X), axis=1)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> NDArray[Any]:
         """Class of the most similar prototype (cosine; largest logit for 'softmax').
 
         Parameters
@@ -625,7 +630,7 @@ class AngularMarginLearner(
         logits = self._class_logits(X)
         return self.classes_[np.argmax(logits, axis=1)]
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """Accuracy of :meth:`predict` (the nearest prototype) on ``X`` against ``y``.
 
         Parameters
@@ -640,11 +645,3 @@ class AngularMarginLearner(
             The (weighted) fraction of correctly predicted samples.
         """
         return ClassifierMixin.score(self, X, y, sample_weight=sample_weight)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        return tags
-
-    def _more_tags(self):  # scikit-learn < 1.6
-        return {**super()._more_tags(), "requires_y": True}

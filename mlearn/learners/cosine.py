@@ -17,6 +17,7 @@ regulariser is what fixes the scale of ``L`` (and keeps it near ``L0``).
 from numbers import Integral, Real
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .._blas import blas_threads_for
 from .._sklearn_compat import Interval, StrOptions
@@ -29,6 +30,7 @@ from ..solvers import lbfgs_on_components
 # the module, not the mixin: a public class name here would be taken for an estimator
 from . import _cosine_base
 from ._cosine_base import _power_of_two_rows, cosine_map, unit_distance
+from ._doc_pieces import fill_pieces
 from ._dtypes import fitted_components
 from ._supervised import (
     SUPERVISED_PARAMETER_CONSTRAINTS,
@@ -231,6 +233,7 @@ class _BaseCosine(PairsFitMixin, BaseMetricLearner):
         self.loss_threshold_ = median if self.threshold is None else float(self.threshold)
 
 
+@fill_pieces
 class CosineMetricLearner(_cosine_base.CosineMixin, PairsClassifierMixin, _BaseCosine):
     """Cosine metric learning from must-link (+1) and cannot-link (-1) pairs.
 
@@ -282,9 +285,7 @@ shape (n_components, n_features), default='auto'
         Seeds ``init='random'``.
     verbose : bool, default=False
         Print the objective after each iteration.
-    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
-default=None
-        Lets pairs be given as indices, ``(n_pairs, 2)``, into these points.
+    {preprocessor_pairs}
 
     Attributes
     ----------
@@ -368,7 +369,7 @@ default=None
         self.verbose = verbose
         super().__init__(preprocessor=preprocessor)
 
-    def decision_function(self, pairs):
+    def decision_function(self, pairs: ArrayLike) -> NDArray[np.floating]:
         """The negated learned distance ``cos - 1`` of each pair (higher is more similar).
 
         Parameters
@@ -383,7 +384,8 @@ default=None
         return -self.pair_distance(pairs)
 
 
-class CosineMetricLearner_Supervised(SupervisedMixin, _cosine_base.CosineMixin, _BaseCosine):
+@fill_pieces
+class CosineMetricLearner_Supervised(SupervisedMixin, _cosine_base.CosineMixin, _BaseCosine):  # type: ignore[misc]  # fit(X, y), not the pairs' fit
     """Cosine metric learning on similar and dissimilar pairs drawn from class labels.
 
     Pairs of points of the same class are similar, pairs of points of two
@@ -408,9 +410,7 @@ shape (n_components, n_features), default='auto'
         ``20 * n_classes ** 2``.
     random_state : int, RandomState instance or None, default=None
         Seeds the drawing of pairs and ``init='random'``.
-    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
-default=None
-        Lets ``X`` be given as a 1-D array of indices into these points.
+    {preprocessor_drawn_pairs}
 
     Attributes
     ----------
@@ -422,10 +422,7 @@ default=None
         The objective at the start and after each iteration.
     loss_threshold_, margin_, lower_, upper_ : float
         As for :class:`CosineMetricLearner`.
-    n_features_in_ : int
-        Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features,)
-        Names of the features, when ``X`` has string column names.
+    {fitted_features}
 
     See Also
     --------

@@ -1,19 +1,23 @@
 """Covariance: the inverse covariance of the data as a Mahalanobis metric."""
 
 import warnings
+from typing import cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import TransformerMixin
 
 from .._sklearn_compat import _fit_context
 from ..base import BaseMetricLearner, MahalanobisMixin
 from ..linalg import components_from_metric, initialize_metric, power_of_two_scale
+from ._doc_pieces import fill_pieces
 from ._dtypes import fitted_components
 from .lfda import pad_rows
 
 __all__ = ["Covariance"]
 
 
+@fill_pieces
 class Covariance(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
     """The classical Mahalanobis distance: M is the inverse covariance of X.
 
@@ -34,20 +38,14 @@ class Covariance(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
 
     Parameters
     ----------
-    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
-            default=None
-        Lets ``X`` be given as a 1-D array of indices into the preprocessor's
-        points (or fed to a callable that returns them).
+    {preprocessor_points}
 
     Attributes
     ----------
     components_ : ndarray of shape (n_features, n_features)
         L with ``L.T @ L`` the (pseudo-)inverse covariance; ``transform``
         whitens the data.
-    n_features_in_ : int
-        Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features,)
-        Names of the features, when ``X`` has string column names.
+    {fitted_features}
 
     See Also
     --------
@@ -87,7 +85,7 @@ class Covariance(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
         super().__init__(preprocessor=preprocessor)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> "Covariance":
         """Fit the inverse covariance of ``X``.
 
         Parameters
@@ -101,7 +99,7 @@ class Covariance(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
         -------
         self : Covariance
         """
-        X = self._prepare_points(X, reset=True, ensure_min_samples=2)
+        X = cast(np.ndarray, self._prepare_points(X, reset=True, ensure_min_samples=2))
         dtype = X.dtype
         X = np.asarray(X, dtype=np.float64)
         # squares of data beyond 2**+-100 under- or overflow: fit on X / s

@@ -15,8 +15,10 @@ solvers in :mod:`mlearn.solvers`. Four estimators share the machinery:
 
 import warnings
 from numbers import Integral, Real
+from typing import Any, cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import type_of_target
@@ -977,7 +979,13 @@ default='logistic'
 
     @_fit_context(prefer_skip_nested_validation=True)
     @fill_doc(stream=_STREAM_DOC)
-    def fit(self, pairs, y, sample_weight=None, calibration_params=None):
+    def fit(
+        self,
+        pairs: ArrayLike,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        calibration_params: dict[str, Any] | None = None,
+    ) -> "PairsMetricLearner":
         """Learn the metric from labelled pairs.
 
         {stream} ``threshold_`` is calibrated on every training pair, from one
@@ -1021,7 +1029,13 @@ default='logistic'
         return self._fit_tuples(pairs, y, sample_weight, partial=False)
 
     @fill_doc(partial_fit=format_doc(_PARTIAL_FIT_TEMPLATE, kind="pairs"))
-    def partial_fit(self, pairs, y, sample_weight=None, calibration_params=None):
+    def partial_fit(
+        self,
+        pairs: ArrayLike,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        calibration_params: dict[str, Any] | None = None,
+    ) -> "PairsMetricLearner":
         """Continue learning on new pairs (``solver='sgd'``).
 
         {partial_fit} ``threshold_`` is recalibrated on each call's pairs.
@@ -1178,7 +1192,9 @@ class TripletsMetricLearner(TripletsClassifierMixin, _RelativeMetricLearner):
 
     @_fit_context(prefer_skip_nested_validation=True)
     @fill_doc(stream=_STREAM_DOC)
-    def fit(self, triplets, y=None, sample_weight=None):
+    def fit(
+        self, triplets: ArrayLike, y: None = None, sample_weight: ArrayLike | None = None
+    ) -> "TripletsMetricLearner":
         """Learn the metric from triplets.
 
         {stream}
@@ -1199,7 +1215,9 @@ or (n_triplets, 3)
         return self._fit_relative(triplets, sample_weight, partial=False)
 
     @fill_doc(partial_fit=format_doc(_PARTIAL_FIT_TEMPLATE, kind="triplets"))
-    def partial_fit(self, triplets, y=None, sample_weight=None):
+    def partial_fit(
+        self, triplets: ArrayLike, y: None = None, sample_weight: ArrayLike | None = None
+    ) -> "TripletsMetricLearner":
         """Continue learning on new triplets (``solver='sgd'``).
 
         {partial_fit}
@@ -1252,7 +1270,9 @@ class QuadrupletsMetricLearner(QuadrupletsClassifierMixin, _RelativeMetricLearne
 
     @_fit_context(prefer_skip_nested_validation=True)
     @fill_doc(stream=_STREAM_DOC)
-    def fit(self, quadruplets, y=None, sample_weight=None):
+    def fit(
+        self, quadruplets: ArrayLike, y: None = None, sample_weight: ArrayLike | None = None
+    ) -> "QuadrupletsMetricLearner":
         """Learn the metric from quadruplets.
 
         {stream}
@@ -1272,7 +1292,9 @@ class QuadrupletsMetricLearner(QuadrupletsClassifierMixin, _RelativeMetricLearne
         return self._fit_relative(quadruplets, sample_weight, partial=False)
 
     @fill_doc(partial_fit=format_doc(_PARTIAL_FIT_TEMPLATE, kind="quadruplets"))
-    def partial_fit(self, quadruplets, y=None, sample_weight=None):
+    def partial_fit(
+        self, quadruplets: ArrayLike, y: None = None, sample_weight: ArrayLike | None = None
+    ) -> "QuadrupletsMetricLearner":
         """Continue learning on new quadruplets (``solver='sgd'``).
 
         {partial_fit}
@@ -1489,7 +1511,7 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetri
         super().__init__(preprocessor=preprocessor)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> "MetricLearner":
         """Generate constraints from ``y`` and learn the metric.
 
         With ``solver='sgd'``, a dask array ``X`` is streamed rather than
@@ -1544,7 +1566,10 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetri
             )
         if self.solver == "sgd" and is_dask_array(X):
             return self._fit_stream(X, y)
-        X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2)
+        X, y = cast(
+            "tuple[np.ndarray, np.ndarray]",
+            self._prepare_points(X, y, reset=True, ensure_min_samples=2),
+        )
         dtype = X.dtype
         X = X.astype(np.float64, copy=False)
         y, codes = self._read_target(y)

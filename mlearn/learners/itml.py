@@ -1,10 +1,13 @@
 """Information Theoretic Metric Learning (ITML), on pairs and from labels."""
 
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.utils import check_random_state
 
+from .._docstrings import fill_doc
 from .._lazy import lazy_callable
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from ..base import BaseMetricLearner, MahalanobisMixin, PairsClassifierMixin
@@ -13,6 +16,7 @@ from ..linalg import components_from_metric, initialize_metric
 
 # the unvalidated entry: the learner has checked its arguments
 from ..pairwise._api import _pairwise_distances as pairwise_distances
+from ._doc_pieces import fill_pieces
 from ._dtypes import fitted_components
 from ._supervised import (
     SUPERVISED_PARAMETER_CONSTRAINTS,
@@ -73,6 +77,14 @@ def rescale_given_metric(M, given, scale, name, learner):
             f"and {name} together."
         )
     return scaled
+
+
+#: The fitted attribute both forms of ITML record.
+_OBJECTIVE_HISTORY_DOC = """
+objective_history_ : list of float
+    ITML's objective, the LogDet divergence of ``M`` to the prior plus
+    ``gamma`` times that of the slack to the bounds, at the start (0)
+    and after each sweep."""
 
 
 class _Objective:
@@ -216,6 +228,8 @@ class _BaseITML(PairsFitMixin, BaseMetricLearner):
         return (A + A.T) / 2
 
 
+@fill_doc(objective_history=_OBJECTIVE_HISTORY_DOC)
+@fill_pieces
 class ITML(MahalanobisMixin, PairsClassifierMixin, _BaseITML):
     """Information Theoretic Metric Learning (ITML) on labelled pairs.
 
@@ -250,15 +264,11 @@ class ITML(MahalanobisMixin, PairsClassifierMixin, _BaseITML):
     verbose : bool, default=False
         Print the convergence measure after each sweep, and how many pairs of
         identical points were left out.
-    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
-            default=None
-        Lets pairs be given as indices, ``(n_pairs, 2)``, into these points.
+    {preprocessor_pairs}
     random_state : int, RandomState instance or None, default=None
         Seeds ``prior='random'`` (and the sample the default bounds are
         estimated on when the pairs hold more than 4000 distinct points).
-    n_components : int, default=None
-        Rows of ``components_``: the leading eigen-directions of ``M`` are
-        kept. None keeps n_features.
+    {n_components_eigen}
 
     Attributes
     ----------
@@ -270,19 +280,9 @@ class ITML(MahalanobisMixin, PairsClassifierMixin, _BaseITML):
         (divided by ``s``, see Notes).
     n_iter_ : int
         Number of sweeps run.
-    objective_history_ : list of float
-        ITML's objective, the LogDet divergence of ``M`` to the prior plus
-        ``gamma`` times that of the slack to the bounds, at the start (0)
-        and after each sweep.
-    components_ : ndarray of shape (n_components, n_features)
-        ``L`` with ``M = L.T @ L``.
-    threshold_ : float
-        Distance under which a pair is predicted similar, calibrated on the
-        training pairs at the end of ``fit``.
-    classes_ : ndarray of shape (2,)
-        ``[-1, 1]``.
-    n_features_in_ : int
-        Number of features of the points.
+    {objective_history}
+    {fitted_eigen_map}
+    {fitted_pairs_classifier}
 
     See Also
     --------
@@ -341,22 +341,24 @@ class ITML(MahalanobisMixin, PairsClassifierMixin, _BaseITML):
         self.n_components = n_components
         super().__init__(preprocessor=preprocessor)
 
+    @fill_pieces
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, pairs, y, bounds=None, calibration_params=None):
+    def fit(  # type: ignore[override]  # bounds before calibration_params
+        self,
+        pairs: ArrayLike,
+        y: ArrayLike,
+        bounds: ArrayLike | None = None,
+        calibration_params: dict[str, Any] | None = None,
+    ) -> "ITML":
         """Learn the metric from labelled pairs, then calibrate ``threshold_`` on them.
 
         Parameters
         ----------
-        pairs : array-like of shape (n_pairs, 2, n_features) or (n_pairs, 2)
-            Pairs of points, or of indices into the preprocessor's points.
-        y : array-like of shape (n_pairs,)
-            +1 for a similar pair, -1 for a dissimilar one.
+        {fit_labelled_pairs}
         bounds : array-like of 2 floats, default=None
             ``(u, l)``; None takes the 5th and 95th percentiles of the
             distances between the points of the pairs.
-        calibration_params : dict, default=None
-            Arguments of :meth:`calibrate_threshold` (``strategy``,
-            ``min_rate``, ``beta``) for the calibration that ends ``fit``.
+        {fit_calibration_params}
 
         Returns
         -------
@@ -365,6 +367,8 @@ class ITML(MahalanobisMixin, PairsClassifierMixin, _BaseITML):
         return self._fit_labelled_pairs(pairs, y, calibration_params, bounds=bounds)
 
 
+@fill_doc(objective_history=_OBJECTIVE_HISTORY_DOC)
+@fill_pieces
 class ITML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseITML):
     """ITML on similar and dissimilar pairs drawn from class labels.
 
@@ -384,23 +388,16 @@ class ITML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseITML):
         Convergence tolerance on the change of the dual variables
         (``convergence_threshold``, its old name, is accepted with a
         ``FutureWarning``).
-    n_constraints : int, default=None
-        Number of similar pairs, and of dissimilar pairs, to draw; None means
-        ``20 * n_classes ** 2``. ``num_constraints``, its old name, is
-        accepted with a ``FutureWarning``.
+    {n_constraints_pairs}
     prior : {'identity', 'covariance', 'random'} or array-like of shape \
             (n_features, n_features), default='identity'
         Strictly positive definite matrix the metric stays close to.
     verbose : bool, default=False
         Print progress.
-    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
-            default=None
-        Lets ``X`` be given as a 1-D array of indices into these points.
+    {preprocessor_drawn_pairs}
     random_state : int, RandomState instance or None, default=None
         Seeds the drawing of pairs and ``prior='random'``.
-    n_components : int, default=None
-        Rows of ``components_`` (leading eigen-directions of ``M``); None keeps
-        n_features.
+    {n_components_eigen}
 
     Attributes
     ----------
@@ -408,16 +405,9 @@ class ITML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseITML):
         ``(u, l)`` used for the similar and dissimilar pairs.
     n_iter_ : int
         Number of sweeps run.
-    objective_history_ : list of float
-        ITML's objective, the LogDet divergence of ``M`` to the prior plus
-        ``gamma`` times that of the slack to the bounds, at the start (0)
-        and after each sweep.
-    components_ : ndarray of shape (n_components, n_features)
-        ``L`` with ``M = L.T @ L``.
-    n_features_in_ : int
-        Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features,)
-        Names of the features, when ``X`` has string column names.
+    {objective_history}
+    {fitted_eigen_map}
+    {fitted_features}
 
     See Also
     --------
@@ -462,16 +452,16 @@ class ITML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseITML):
         self.n_components = n_components
         super().__init__(preprocessor=preprocessor)
 
+    @fill_pieces
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, bounds=None):
+    def fit(  # type: ignore[override]  # fit(X, y), not the pairs' fit
+        self, X: ArrayLike, y: ArrayLike, bounds: ArrayLike | None = None
+    ) -> "ITML_Supervised":
         """Draw pairs from the labels and learn the metric.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Points (or indices into the preprocessor's points).
-        y : array-like of shape (n_samples,)
-            Class labels; negative integers mark unlabelled points.
+        {fit_labelled_points}
         bounds : array-like of 2 floats, default=None
             ``(u, l)``; None takes the 5th and 95th percentiles of the
             distances between the points of the drawn pairs.

@@ -2,8 +2,10 @@
 
 import numbers
 import warnings
+from typing import cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.linalg import eigh
 from sklearn.base import TransformerMixin
 
@@ -14,7 +16,9 @@ from ..linalg import power_of_two_scale
 
 # the unvalidated entry: the learner has checked its arguments
 from ..pairwise._api import _pairwise_distances as pairwise_distances
+from ._doc_pieces import fill_pieces
 from ._dtypes import fitted_components
+from ._tags import TargetRequiredMixin
 
 __all__ = ["LFDA"]
 
@@ -72,7 +76,8 @@ def flip_signs(V):
     return V * signs
 
 
-class LFDA(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
+@fill_pieces
+class LFDA(TargetRequiredMixin, MahalanobisMixin, TransformerMixin, BaseMetricLearner):
     """Local Fisher Discriminant Analysis (Sugiyama).
 
     LFDA is Fisher discriminant analysis made local: pairs of points of the
@@ -115,9 +120,7 @@ class LFDA(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
 
     Parameters
     ----------
-    n_components : int, default=None
-        Dimension of the learned space (rows of ``components_``); None keeps
-        n_features.
+    {n_components_space}
     k : int, default=None
         Neighbour used for the local scale ``σ_i`` (the k-th nearest point of
         the same class; fewer in classes with at most ``k`` points). None
@@ -128,21 +131,14 @@ class LFDA(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
         - 'orthonormalized': an orthonormal basis of the same subspace.
         - 'plain': the eigenvectors, normalised so that
           :math:`\\varphi^\\top S^{(w)} \\varphi = 1`.
-    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
-            default=None
-        Lets ``X`` be given as a 1-D array of indices into the preprocessor's
-        points (or fed to a callable that returns them).
+    {preprocessor_points}
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components, n_features)
-        The learned linear map ``L``; ``M = L.T @ L``.
+    {fitted_linear_map}
     eigenvalues_ : ndarray of shape (n_components,)
         The generalized eigenvalues of the components (0 for padded rows).
-    n_features_in_ : int
-        Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features,)
-        Names of the features, when ``X`` has string column names.
+    {fitted_features}
 
     References
     ----------
@@ -183,15 +179,14 @@ class LFDA(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
         self.embedding_type = embedding_type
         super().__init__(preprocessor=preprocessor)
 
+    @fill_pieces
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> "LFDA":
         """Learn the linear map from labelled points.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training points (at least two), or a 1-D array of indices when a
-            preprocessor is set.
+        {fit_training_points}
         y : array-like of shape (n_samples,)
             Class labels.
 
@@ -199,7 +194,10 @@ class LFDA(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
         -------
         self : LFDA
         """
-        X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2)
+        X, y = cast(
+            "tuple[np.ndarray, np.ndarray]",
+            self._prepare_points(X, y, reset=True, ensure_min_samples=2),
+        )
         check_class_labels(y)
         _check_within_class_pairs(y)
         dtype = X.dtype
@@ -243,14 +241,6 @@ class LFDA(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
         self.components_ = fitted_components(pad_rows((U @ vecs).T, n_components) / scale, dtype)
         self.eigenvalues_ = np.concatenate([vals, np.zeros(n_components - m)])
         return self
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        return tags
-
-    def _more_tags(self):  # scikit-learn < 1.6
-        return {**super()._more_tags(), "requires_y": True}
 
 
 def local_scatters(X, y, k):

@@ -3,8 +3,10 @@
 import numbers
 import warnings
 from collections import deque
+from typing import cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import TransformerMixin
 from sklearn.utils import check_random_state
 
@@ -16,7 +18,9 @@ from ..linalg import initialize_components, power_of_two_scale
 
 # the unvalidated entry: the learner has checked its arguments
 from ..pairwise._api import _kneighbors as kneighbors
+from ._doc_pieces import fill_pieces
 from ._dtypes import fitted_components
+from ._tags import TargetRequiredMixin
 
 kernels = lazy_module("mlearn.learners._lmnn_kernels")
 
@@ -38,7 +42,8 @@ LBFGS_MEMORY = 10
 COLLAPSE_SQDIST = float(np.finfo(np.float64).eps)
 
 
-class LMNN(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
+@fill_pieces
+class LMNN(TargetRequiredMixin, MahalanobisMixin, TransformerMixin, BaseMetricLearner):
     """Large Margin Nearest Neighbor (Weinberger & Saul).
 
     LMNN learns a linear map ``L`` under which every point's ``n_neighbors``
@@ -66,12 +71,7 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
 
     Parameters
     ----------
-    init : {'auto', 'pca', 'lda', 'identity', 'random'} or array-like of shape \
-            (n_components, n_features), default='auto'
-        Initial linear map. 'auto' uses 'lda' when ``n_components`` is at
-        most ``min(n_features, n_classes - 1)``, 'pca' when
-        ``n_components < min(n_features, n_samples)``, and 'identity'
-        otherwise (metric-learn's rule, :func:`mlearn.linalg.auto_init`).
+    {init_class_labels}
     n_neighbors : int, default=3
         Number of target neighbours of each point (itself excluded). A class
         with ``m <= n_neighbors`` points gives its points ``m - 1`` target
@@ -98,13 +98,8 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
     verbose : bool or int, default=False
         Print the objective, the number of active triplets and the number of
         impostor candidates at every iteration.
-    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
-            default=None
-        Lets ``X`` be given as a 1-D array of indices into the preprocessor's
-        points (or fed to a callable that returns them).
-    n_components : int, default=None
-        Dimension of the learned space (rows of ``components_``); None keeps
-        n_features.
+    {preprocessor_points}
+    {n_components_space}
     random_state : int, RandomState instance or None, default=None
         Seeds ``init='random'``, the PCA of ``init='pca'`` and the subsampling
         of impostors beyond ``max_impostors``.
@@ -120,18 +115,14 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components, n_features)
-        The learned linear map ``L``; ``M = L.T @ L``.
+    {fitted_linear_map}
     n_iter_ : int
         Number of iterations run.
     objective_ : float
         Final value of the objective.
     objective_history_ : list of float
         The objective at the start and after each iteration.
-    n_features_in_ : int
-        Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features,)
-        Names of the features, when ``X`` has string column names.
+    {fitted_features}
 
     See Also
     --------
@@ -228,7 +219,7 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
         super().__init__(preprocessor=preprocessor)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> "LMNN":
         """Learn the linear map from labelled points.
 
         Parameters
@@ -243,7 +234,10 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
         -------
         self : LMNN
         """
-        X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2)
+        X, y = cast(
+            "tuple[np.ndarray, np.ndarray]",
+            self._prepare_points(X, y, reset=True, ensure_min_samples=2),
+        )
         dtype = X.dtype
         X = np.asarray(X, dtype=np.float64)
         # data beyond 2**±100 are fitted at a power-of-two scale (exact), so
@@ -289,7 +283,7 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
 
         log = self._log if self.verbose else None
         problem.start_spread = problem.spread(L0)
-        history = []
+        history: list[float] = []
         L, f, n_iter, converged = _SOLVERS[self.solver](
             problem,
             L0,
@@ -326,14 +320,6 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
 
     def _log(self, message):
         print(f"[{type(self).__name__}] {message}")
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        return tags
-
-    def _more_tags(self):  # scikit-learn < 1.6
-        return {**super()._more_tags(), "requires_y": True}
 
 
 class _LMNNProblem:

@@ -3,6 +3,7 @@
 from numbers import Integral, Real
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.optimize import minimize_scalar
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
@@ -13,6 +14,7 @@ from ..base import BaseMetricLearner, MahalanobisMixin, QuadrupletsClassifierMix
 from ..exceptions import NonPSDError
 from ..linalg import components_from_metric, initialize_metric, power_of_two_scale
 from ..solvers import SolverResult
+from ._doc_pieces import fill_pieces
 from ._dtypes import fitted_components
 from ._supervised import SUPERVISED_PARAMETER_CONSTRAINTS, SupervisedMixin
 from .itml import rescale_given_metric
@@ -401,7 +403,7 @@ class LSML(MahalanobisMixin, QuadrupletsClassifierMixin, _BaseLSML):
         self.n_components = n_components
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, quadruplets, weights=None):
+    def fit(self, quadruplets: ArrayLike, weights: ArrayLike | None = None) -> "LSML":
         """Learn the metric from quadruplets.
 
         Parameters
@@ -421,6 +423,7 @@ class LSML(MahalanobisMixin, QuadrupletsClassifierMixin, _BaseLSML):
         return self._fit_quadruplets(quadruplets, weights, check_random_state(self.random_state))
 
 
+@fill_pieces
 class LSML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseLSML):
     """LSML on quadruplets drawn from class labels.
 
@@ -465,10 +468,7 @@ class LSML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseLSML):
         at the start and after each iteration.
     loss_ : float
         The objective at the returned M.
-    n_features_in_ : int
-        Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features,)
-        Names of the features, when ``X`` has string column names.
+    {fitted_features}
 
     See Also
     --------
@@ -513,7 +513,7 @@ class LSML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseLSML):
         self.n_components = n_components
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> "LSML_Supervised":
         """Draw quadruplets from the labels and learn the metric.
 
         Parameters

@@ -1,10 +1,14 @@
 """Metric Learning for Kernel Regression (MLKR)."""
 
+from typing import cast
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._lazy import lazy_callable
 from .._sklearn_compat import StrOptions, _fit_context
 from ..linalg import power_of_two_scale
+from ._doc_pieces import fill_pieces
 from ._dtypes import fitted_components
 from .nca import _SoftmaxNeighbourLearner
 
@@ -13,6 +17,7 @@ SoftmaxObjective = lazy_callable("mlearn.learners._nca_kernels", "SoftmaxObjecti
 __all__ = ["MLKR"]
 
 
+@fill_pieces
 class MLKR(_SoftmaxNeighbourLearner):
     """Metric Learning for Kernel Regression (Weinberger & Tesauro).
 
@@ -41,9 +46,7 @@ class MLKR(_SoftmaxNeighbourLearner):
 
     Parameters
     ----------
-    n_components : int, default=None
-        Dimension of the learned space (rows of ``components_``); None keeps
-        n_features.
+    {n_components_space}
     init : {'auto', 'pca', 'identity', 'random'} or array-like of shape \
             (n_components, n_features), default='auto'
         Initial linear map. 'auto' uses 'pca' when ``n_components <
@@ -57,32 +60,20 @@ class MLKR(_SoftmaxNeighbourLearner):
         Maximum number of L-BFGS iterations.
     verbose : bool or int, default=False
         Print the objective after every iteration.
-    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
-            default=None
-        Lets ``X`` be given as a 1-D array of indices into the preprocessor's
-        points (or fed to a callable that returns them).
+    {preprocessor_points}
     random_state : int, RandomState instance or None, default=None
         Seeds ``init='random'`` and the PCA of ``init='pca'``.
-    warm_start : bool, default=False
-        Start from the ``components_`` of the previous ``fit`` (their shape
-        must match) instead of ``init``.
-    callback : callable, default=None
-        ``callback(components, n_iter)`` after every iteration, with the
-        current ``L`` of shape (n_components, n_features).
+    {warm_start_callback}
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components, n_features)
-        The learned linear map ``L``; ``M = L.T @ L``.
+    {fitted_linear_map}
     n_iter_ : int
         Number of L-BFGS iterations run.
     objective_history_ : list of float
         The objective L-BFGS minimises (the leave-one-out squared error of
         kernel regression) at the start and after each iteration.
-    n_features_in_ : int
-        Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features,)
-        Names of the features, when ``X`` has string column names.
+    {fitted_features}
 
     See Also
     --------
@@ -149,15 +140,14 @@ class MLKR(_SoftmaxNeighbourLearner):
         self.callback = callback
         super().__init__(preprocessor=preprocessor)
 
+    @fill_pieces
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> "MLKR":
         """Learn the linear map from points and real-valued targets.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training points (at least two), or a 1-D array of indices when a
-            preprocessor is set.
+        {fit_training_points}
         y : array-like of shape (n_samples,)
             Real-valued targets.
 
@@ -165,7 +155,10 @@ class MLKR(_SoftmaxNeighbourLearner):
         -------
         self : MLKR
         """
-        X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2, y_numeric=True)
+        X, y = cast(
+            "tuple[np.ndarray, np.ndarray]",
+            self._prepare_points(X, y, reset=True, ensure_min_samples=2, y_numeric=True),
+        )
         dtype = X.dtype
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64).ravel()

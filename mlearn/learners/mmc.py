@@ -6,9 +6,11 @@ from numbers import Integral, Real
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from .._docstrings import fill_doc
 from .._sklearn_compat import Interval, StrOptions
 from ..base import BaseMetricLearner, MahalanobisMixin, PairsClassifierMixin
 from ..linalg import components_from_metric, initialize_metric, project_psd
+from ._doc_pieces import fill_pieces
 from ._dtypes import fitted_components
 from ._supervised import (
     SUPERVISED_PARAMETER_CONSTRAINTS,
@@ -138,6 +140,16 @@ def _best_multiple(w, s, c):
     """
     sw = float(s @ w)
     return w * (c / (2 * sw)) if sw > 0 else w
+
+
+#: The fitted attribute both forms of MMC record.
+_OBJECTIVE_HISTORY_DOC = """
+objective_history_ : list of float
+    With ``diagonal=False``, ``log`` of the sum of the dissimilar pairs'
+    distances (which MMC maximises) under the starting metric and under
+    the last accepted metric after each iteration; with
+    ``diagonal=True``, the diagonal objective (minimised) at the start
+    and after each iteration."""
 
 
 class _BaseMMC(PairsFitMixin, BaseMetricLearner):
@@ -396,6 +408,8 @@ class _BaseMMC(PairsFitMixin, BaseMetricLearner):
         return np.diag(w)
 
 
+@fill_doc(objective_history=_OBJECTIVE_HISTORY_DOC)
+@fill_pieces
 class MMC(MahalanobisMixin, PairsClassifierMixin, _BaseMMC):
     """Mahalanobis Metric for Clustering (MMC) on labelled pairs.
 
@@ -467,34 +481,18 @@ class MMC(MahalanobisMixin, PairsClassifierMixin, _BaseMMC):
         ``diagonal=False``.
     verbose : bool, default=False
         Print the objective after each iteration.
-    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
-            default=None
-        Lets pairs be given as indices, ``(n_pairs, 2)``, into these points.
+    {preprocessor_pairs}
     random_state : int, RandomState instance or None, default=None
         Seeds ``init='random'``.
-    n_components : int, default=None
-        Rows of ``components_``: the leading eigen-directions of ``M`` are
-        kept. None keeps n_features.
+    {n_components_eigen}
 
     Attributes
     ----------
     n_iter_ : int
         Number of iterations run.
-    objective_history_ : list of float
-        With ``diagonal=False``, ``log`` of the sum of the dissimilar pairs'
-        distances (which MMC maximises) under the starting metric and under
-        the last accepted metric after each iteration; with
-        ``diagonal=True``, the diagonal objective (minimised) at the start
-        and after each iteration.
-    components_ : ndarray of shape (n_components, n_features)
-        ``L`` with ``M = L.T @ L``.
-    threshold_ : float
-        Distance under which a pair is predicted similar, calibrated on the
-        training pairs at the end of ``fit``.
-    classes_ : ndarray of shape (2,)
-        ``[-1, 1]``.
-    n_features_in_ : int
-        Number of features of the points.
+    {objective_history}
+    {fitted_eigen_map}
+    {fitted_pairs_classifier}
 
     See Also
     --------
@@ -545,7 +543,9 @@ class MMC(MahalanobisMixin, PairsClassifierMixin, _BaseMMC):
         super().__init__(preprocessor=preprocessor)
 
 
-class MMC_Supervised(SupervisedMixin, MahalanobisMixin, _BaseMMC):
+@fill_doc(objective_history=_OBJECTIVE_HISTORY_DOC)
+@fill_pieces
+class MMC_Supervised(SupervisedMixin, MahalanobisMixin, _BaseMMC):  # type: ignore[misc]  # fit(X, y), not the pairs' fit
     """MMC on similar and dissimilar pairs drawn from class labels.
 
     Pairs of points of the same class are similar, pairs of points of two
@@ -568,10 +568,7 @@ class MMC_Supervised(SupervisedMixin, MahalanobisMixin, _BaseMMC):
         objective (diagonal version) under which the solver stops.
         ``convergence_threshold``, its old name, is accepted with a
         ``FutureWarning``.
-    n_constraints : int, default=None
-        Number of similar pairs, and of dissimilar pairs, to draw; None means
-        ``20 * n_classes ** 2``. ``num_constraints``, its old name, is
-        accepted with a ``FutureWarning``.
+    {n_constraints_pairs}
     init : {'identity', 'covariance', 'random', 'pca', 'lda', 'auto'} or \
             array-like of shape (n_features, n_features), default='identity'
         Starting metric, as for :class:`MMC`; 'pca', 'lda' and 'auto' are
@@ -583,31 +580,18 @@ class MMC_Supervised(SupervisedMixin, MahalanobisMixin, _BaseMMC):
         Weight of the dissimilarity term in the diagonal version.
     verbose : bool, default=False
         Print the objective after each iteration.
-    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
-            default=None
-        Lets ``X`` be given as a 1-D array of indices into these points.
+    {preprocessor_drawn_pairs}
     random_state : int, RandomState instance or None, default=None
         Seeds the drawing of pairs and ``init='random'``.
-    n_components : int, default=None
-        Rows of ``components_`` (leading eigen-directions of ``M``); None keeps
-        n_features.
+    {n_components_eigen}
 
     Attributes
     ----------
     n_iter_ : int
         Number of iterations run.
-    objective_history_ : list of float
-        With ``diagonal=False``, ``log`` of the sum of the dissimilar pairs'
-        distances (which MMC maximises) under the starting metric and under
-        the last accepted metric after each iteration; with
-        ``diagonal=True``, the diagonal objective (minimised) at the start
-        and after each iteration.
-    components_ : ndarray of shape (n_components, n_features)
-        ``L`` with ``M = L.T @ L``.
-    n_features_in_ : int
-        Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features,)
-        Names of the features, when ``X`` has string column names.
+    {objective_history}
+    {fitted_eigen_map}
+    {fitted_features}
 
     See Also
     --------

@@ -4,8 +4,10 @@ import contextlib
 import numbers
 import sys
 import time
+from typing import cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import TransformerMixin
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
@@ -16,7 +18,9 @@ from .._validation import check_class_labels, check_n_components
 from ..base import BaseMetricLearner, MahalanobisMixin
 from ..linalg import initialize_components, power_of_two_scale
 from ..solvers import lbfgs_on_components
+from ._doc_pieces import fill_pieces
 from ._dtypes import fitted_components
+from ._tags import TargetRequiredMixin
 
 SoftmaxObjective = lazy_callable("mlearn.learners._nca_kernels", "SoftmaxObjective")
 
@@ -39,10 +43,12 @@ def _blas_threads_for(n_samples):
     return threadpool_limits(limits=1, user_api="blas")
 
 
-class _SoftmaxNeighbourLearner(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
+class _SoftmaxNeighbourLearner(
+    TargetRequiredMixin, MahalanobisMixin, TransformerMixin, BaseMetricLearner
+):
     """What NCA and MLKR share: a softmax over neighbours, L-BFGS on ``L``."""
 
-    _kind = None  # "nca" or "mlkr"
+    _kind: str | None = None  # "nca" or "mlkr"
 
     _parameter_constraints: dict = {
         **BaseMetricLearner._parameter_constraints,
@@ -137,15 +143,8 @@ class _SoftmaxNeighbourLearner(MahalanobisMixin, TransformerMixin, BaseMetricLea
     def _reported(self, loss):
         return loss
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        return tags
 
-    def _more_tags(self):  # scikit-learn < 1.6
-        return {**super()._more_tags(), "requires_y": True}
-
-
+@fill_pieces
 class NCA(_SoftmaxNeighbourLearner):
     """Neighbourhood Components Analysis (Goldberger et al.).
 
@@ -176,15 +175,8 @@ class NCA(_SoftmaxNeighbourLearner):
 
     Parameters
     ----------
-    init : {'auto', 'pca', 'lda', 'identity', 'random'} or array-like of shape \
-            (n_components, n_features), default='auto'
-        Initial linear map. 'auto' uses 'lda' when ``n_components`` is at
-        most ``min(n_features, n_classes - 1)``, 'pca' when
-        ``n_components < min(n_features, n_samples)``, and 'identity'
-        otherwise (metric-learn's rule, :func:`mlearn.linalg.auto_init`).
-    n_components : int, default=None
-        Dimension of the learned space (rows of ``components_``); None keeps
-        n_features.
+    {init_class_labels}
+    {n_components_space}
     max_iter : int, default=100
         Maximum number of L-BFGS iterations.
     tol : float, default=None
@@ -194,32 +186,20 @@ class NCA(_SoftmaxNeighbourLearner):
         NeighborhoodComponentsAnalysis uses 1e-5.
     verbose : bool or int, default=False
         Print the objective after every iteration.
-    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
-            default=None
-        Lets ``X`` be given as a 1-D array of indices into the preprocessor's
-        points (or fed to a callable that returns them).
+    {preprocessor_points}
     random_state : int, RandomState instance or None, default=None
         Seeds ``init='random'`` and the PCA of ``init='pca'``.
-    warm_start : bool, default=False
-        Start from the ``components_`` of the previous ``fit`` (their shape
-        must match) instead of ``init``.
-    callback : callable, default=None
-        ``callback(components, n_iter)`` after every iteration, with the
-        current ``L`` of shape (n_components, n_features).
+    {warm_start_callback}
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components, n_features)
-        The learned linear map ``L``; ``M = L.T @ L``.
+    {fitted_linear_map}
     n_iter_ : int
         Number of L-BFGS iterations run.
     objective_history_ : list of float
         The objective L-BFGS minimises (minus the expected number of points
         classified correctly) at the start and after each iteration.
-    n_features_in_ : int
-        Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features,)
-        Names of the features, when ``X`` has string column names.
+    {fitted_features}
 
     See Also
     --------
@@ -292,15 +272,14 @@ class NCA(_SoftmaxNeighbourLearner):
         self.callback = callback
         super().__init__(preprocessor=preprocessor)
 
+    @fill_pieces
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> "NCA":
         """Learn the linear map from labelled points.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training points (at least two), or a 1-D array of indices when a
-            preprocessor is set.
+        {fit_training_points}
         y : array-like of shape (n_samples,)
             Class labels.
 
@@ -308,7 +287,10 @@ class NCA(_SoftmaxNeighbourLearner):
         -------
         self : NCA
         """
-        X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2)
+        X, y = cast(
+            "tuple[np.ndarray, np.ndarray]",
+            self._prepare_points(X, y, reset=True, ensure_min_samples=2),
+        )
         check_class_labels(y)
         dtype = X.dtype
         X = np.asarray(X, dtype=np.float64)

@@ -5,6 +5,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import ArrayLike
 from sklearn.utils import check_random_state
 
 from .._lazy import lazy_callable
@@ -310,7 +311,7 @@ class OASIS(BilinearMixin, TripletsClassifierMixin, _BaseOASIS):
         return X, index
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, triplets, y=None):
+    def fit(self, triplets: ArrayLike, y: None = None) -> "OASIS":
         """Learn ``W`` from triplets, starting from ``init``.
 
         Parameters
@@ -329,7 +330,7 @@ class OASIS(BilinearMixin, TripletsClassifierMixin, _BaseOASIS):
         return self._fit_rows(X, index, self._initial_matrix(X.shape[1]), self.random_state)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, triplets, y=None):
+    def partial_fit(self, triplets: ArrayLike, y: None = None) -> "OASIS":
         """Update ``W`` with one pass over ``triplets``, in the order given.
 
         The first call starts from ``init``; later calls continue from the
@@ -468,7 +469,7 @@ class OASIS_Supervised(BilinearMixin, _BaseOASIS):
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> "OASIS_Supervised":
         """Draw triplets from the labels and learn ``W``.
 
         Parameters
@@ -498,7 +499,8 @@ class OASIS_Supervised(BilinearMixin, _BaseOASIS):
             triplets = Constraints(y).triplets(n_constraints, random_state=rng)
         if sp.issparse(X):
             X = sp.csr_matrix(X)
-        return self._fit_rows(X, triplets, self._initial_matrix(X.shape[1]), rng)
+        n_features = X.shape[1]  # type: ignore[union-attr]  # checked: an array or CSR matrix
+        return self._fit_rows(X, triplets, self._initial_matrix(n_features), rng)
 
     def _n_constraints(self, y):
         """``n_constraints``, or by default ``n_iter`` up to half the labels' similar pairs.

@@ -2,8 +2,10 @@
 
 import numbers
 import warnings
+from typing import cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.linalg import eigh
 from sklearn.base import TransformerMixin
 from sklearn.covariance import ledoit_wolf_shrinkage
@@ -14,13 +16,16 @@ from .._validation import check_class_labels, check_n_components
 from ..base import BaseMetricLearner, MahalanobisMixin
 from ..constraints import Constraints
 from ..linalg import power_of_two_scale
+from ._doc_pieces import fill_pieces
 from ._dtypes import fitted_components
+from ._tags import TargetRequiredMixin
 from .lfda import RANK_TOL, data_subspace, flip_signs, group_blocks, pad_rows
 
 __all__ = ["RCA", "RCA_Supervised"]
 
 
-class RCA(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
+@fill_pieces
+class RCA(TargetRequiredMixin, MahalanobisMixin, TransformerMixin, BaseMetricLearner):
     """Relevant Components Analysis (Shental et al., Bar-Hillel et al.).
 
     RCA learns from *chunklets*: small groups of points known to belong to
@@ -64,19 +69,12 @@ class RCA(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
         Dimension of the learned space (rows of ``components_``); None keeps
         n_features. Rows beyond the number of directions in which ``X``
         varies are zero.
-    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
-            default=None
-        Lets ``X`` be given as a 1-D array of indices into the preprocessor's
-        points (or fed to a callable that returns them).
+    {preprocessor_points}
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components, n_features)
-        The learned linear map ``L``; ``M = L.T @ L``.
-    n_features_in_ : int
-        Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features,)
-        Names of the features, when ``X`` has string column names.
+    {fitted_linear_map}
+    {fitted_features}
 
     See Also
     --------
@@ -117,15 +115,16 @@ class RCA(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
         self.n_components = n_components
         super().__init__(preprocessor=preprocessor)
 
+    @fill_pieces
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, *, chunks=None):
+    def fit(
+        self, X: ArrayLike, y: ArrayLike | None = None, *, chunks: ArrayLike | None = None
+    ) -> "RCA":
         """Learn the linear map from chunklets.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training points (at least two), or a 1-D array of indices when a
-            preprocessor is set.
+        {fit_training_points}
         y : array-like of int, shape (n_samples,)
             The chunklet of each point: ``y[i] = j >= 0`` puts point ``i`` in
             chunklet ``j``; ``y[i] = -1`` leaves it out of every chunklet.
@@ -166,14 +165,6 @@ class RCA(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
         )
         return self
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        return tags
-
-    def _more_tags(self):  # scikit-learn < 1.6
-        return {**super()._more_tags(), "requires_y": True}
-
 
 def _rca_components(X, chunks, n_components):
     """RCA's linear map, of shape (n_components, n_features)."""
@@ -210,6 +201,7 @@ def _rca_components(X, chunks, n_components):
     return pad_rows(L @ U.T, n_components)
 
 
+@fill_pieces
 class RCA_Supervised(RCA):
     """RCA on chunklets drawn from class labels.
 
@@ -228,23 +220,16 @@ class RCA_Supervised(RCA):
         accepted with a ``FutureWarning``.
     chunk_size : int, default=2
         Number of points in each chunklet.
-    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
-            default=None
-        Lets ``X`` be given as a 1-D array of indices into the preprocessor's
-        points (or fed to a callable that returns them).
+    {preprocessor_points}
     random_state : int, RandomState instance or None, default=None
         Seeds the drawing of the chunklets.
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components, n_features)
-        The learned linear map ``L``; ``M = L.T @ L``.
+    {fitted_linear_map}
     chunks_ : ndarray of shape (n_samples,)
         The chunklet of each training point (-1 for points in none).
-    n_features_in_ : int
-        Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features,)
-        Names of the features, when ``X`` has string column names.
+    {fitted_features}
 
     Examples
     --------
@@ -273,15 +258,14 @@ class RCA_Supervised(RCA):
         self.chunk_size = chunk_size
         self.random_state = random_state
 
+    @fill_pieces
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> "RCA_Supervised":  # type: ignore[override]
         """Draw chunklets from the labels and learn the linear map.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training points (at least two), or a 1-D array of indices when a
-            preprocessor is set.
+        {fit_training_points}
         y : array-like of shape (n_samples,)
             Class labels; negative numbers (e.g. -1) mark unlabelled points,
             which join no chunklet.
@@ -290,7 +274,10 @@ class RCA_Supervised(RCA):
         -------
         self : RCA_Supervised
         """
-        X, y = self._prepare_points(X, y, reset=True, ensure_min_samples=2)
+        X, y = cast(
+            "tuple[np.ndarray, np.ndarray]",
+            self._prepare_points(X, y, reset=True, ensure_min_samples=2),
+        )
         check_class_labels(y)
         # negative labels mark unlabelled points, which join no chunklet
         labelled = y >= 0 if y.dtype.kind in "iuf" else np.ones(len(y), dtype=bool)

@@ -2,8 +2,10 @@
 
 import warnings
 from numbers import Integral, Real
+from typing import cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
@@ -16,6 +18,7 @@ from ..linalg import components_from_metric, power_of_two_scale
 
 # the unvalidated entry: the learner has checked its arguments
 from ..pairwise._api import _kneighbors as kneighbors
+from ._doc_pieces import fill_pieces
 from ._dtypes import fitted_components
 from ._supervised import SupervisedMixin
 
@@ -555,7 +558,7 @@ class SCML(MahalanobisMixin, TripletsClassifierMixin, _BaseSCML):
         self.n_components = n_components
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, triplets, y=None):
+    def fit(self, triplets: ArrayLike, y: None = None) -> "SCML":
         """Learn the metric from triplets.
 
         Parameters
@@ -570,7 +573,7 @@ class SCML(MahalanobisMixin, TripletsClassifierMixin, _BaseSCML):
         -------
         self : SCML
         """
-        triplets = self._prepare_tuples(triplets, reset=True)
+        triplets = cast(np.ndarray, self._prepare_tuples(triplets, reset=True))
         n_features = triplets.shape[2]
         X, index = np.unique(triplets.reshape(-1, n_features), axis=0, return_inverse=True)
         dtype = X.dtype
@@ -590,6 +593,7 @@ class SCML(MahalanobisMixin, TripletsClassifierMixin, _BaseSCML):
         return self._fit_triplets(X, index, basis, stage_rng, scale, dtype)
 
 
+@fill_pieces
 class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
     """SCML on triplets built from class labels by nearest neighbours.
 
@@ -656,10 +660,7 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
         value.
     n_basis_ : int
         Number of bases used.
-    n_features_in_ : int
-        Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features,)
-        Names of the features, when ``X`` has string column names.
+    {fitted_features}
 
     See Also
     --------
@@ -740,7 +741,7 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
         return k_genuine, k_impostor
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> "SCML_Supervised":
         """Build triplets from the labels and learn the metric.
 
         Parameters
@@ -753,7 +754,7 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
         -------
         self : SCML_Supervised
         """
-        X, y = self._validate_supervised(X, y)
+        X, y = cast("tuple[np.ndarray, np.ndarray]", self._validate_supervised(X, y))
         dtype = X.dtype
         X = np.asarray(X, dtype=np.float64)
         # points beyond 2**±100 are fitted at a power-of-two scale (exact),

@@ -11,6 +11,7 @@ from .._sklearn_compat import Interval, StrOptions
 from .._validation import user_stacklevel
 from ..base import BaseMetricLearner, MahalanobisMixin, PairsClassifierMixin
 from ..linalg import components_from_metric, initialize_metric
+from ._doc_pieces import fill_pieces
 from ._dtypes import fitted_components
 from ._supervised import (
     SUPERVISED_PARAMETER_CONSTRAINTS,
@@ -258,6 +259,7 @@ class _BaseSDML(PairsFitMixin, BaseMetricLearner):
         return S + shift * np.eye(S.shape[0])
 
 
+@fill_pieces
 class SDML(MahalanobisMixin, PairsClassifierMixin, _BaseSDML):
     """Sparse Distance Metric Learning (SDML) on labelled pairs.
 
@@ -295,28 +297,17 @@ class SDML(MahalanobisMixin, PairsClassifierMixin, _BaseSDML):
         definite matrix (seeded by ``random_state``).
     verbose : bool, default=False
         Print the solver's progress.
-    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
-            default=None
-        Lets pairs be given as indices, ``(n_pairs, 2)``, into these points.
+    {preprocessor_pairs}
     random_state : int, RandomState instance or None, default=None
         Seeds ``prior='random'``.
-    n_components : int, default=None
-        Rows of ``components_``: the leading eigen-directions of ``M`` are
-        kept. None keeps n_features.
+    {n_components_eigen}
 
     Attributes
     ----------
     n_iter_ : int
         ADMM iterations run.
-    components_ : ndarray of shape (n_components, n_features)
-        ``L`` with ``M = L.T @ L``.
-    threshold_ : float
-        Distance under which a pair is predicted similar, calibrated on the
-        training pairs at the end of ``fit``.
-    classes_ : ndarray of shape (2,)
-        ``[-1, 1]``.
-    n_features_in_ : int
-        Number of features of the points.
+    {fitted_eigen_map}
+    {fitted_pairs_classifier}
 
     See Also
     --------
@@ -369,7 +360,8 @@ class SDML(MahalanobisMixin, PairsClassifierMixin, _BaseSDML):
         super().__init__(preprocessor=preprocessor)
 
 
-class SDML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSDML):
+@fill_pieces
+class SDML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSDML):  # type: ignore[misc]  # fit(X, y), not the pairs' fit
     """SDML on similar and dissimilar pairs drawn from class labels.
 
     Pairs of points of the same class are similar, pairs of points of two
@@ -387,31 +379,20 @@ class SDML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSDML):
     prior : {'identity', 'covariance', 'random'} or array-like of shape \
             (n_features, n_features), default='identity'
         ``M0``, strictly positive definite.
-    n_constraints : int, default=None
-        Number of similar pairs, and of dissimilar pairs, to draw; None means
-        ``20 * n_classes ** 2``. ``num_constraints``, its old name, is
-        accepted with a ``FutureWarning``.
+    {n_constraints_pairs}
     verbose : bool, default=False
         Print the solver's progress.
-    preprocessor : array-like of shape (n_samples, n_features), callable or None, \
-            default=None
-        Lets ``X`` be given as a 1-D array of indices into these points.
+    {preprocessor_drawn_pairs}
     random_state : int, RandomState instance or None, default=None
         Seeds the drawing of pairs and ``prior='random'``.
-    n_components : int, default=None
-        Rows of ``components_`` (leading eigen-directions of ``M``); None keeps
-        n_features.
+    {n_components_eigen}
 
     Attributes
     ----------
     n_iter_ : int
         ADMM iterations run.
-    components_ : ndarray of shape (n_components, n_features)
-        ``L`` with ``M = L.T @ L``.
-    n_features_in_ : int
-        Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features,)
-        Names of the features, when ``X`` has string column names.
+    {fitted_eigen_map}
+    {fitted_features}
 
     See Also
     --------

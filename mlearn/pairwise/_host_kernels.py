@@ -22,15 +22,13 @@ from .._jit import njit, prange
 SUM_ROWS = 512
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
+@njit(cache=True, nogil=True)
 def square_parts(a, parts):
     """``parts[g]``: the sum of the squared entries of rows ``g * SUM_ROWS``
     to ``(g + 1) * SUM_ROWS`` of a 2-D array, accumulated in float64.
 
-    Each row's sum may be reassociated (``fastmath`` reassoc only, so NaN and
-    infinity keep their meaning), which lets it vectorise: one pass, faster
-    than NumPy's sum. BLAS's dot product would wake BLAS's threads, which
-    then spin beside the kernels that follow.
+    One pass, each row summed left to right. BLAS's dot product would wake
+    BLAS's threads, which then spin beside the kernels that follow.
     """
     n, d = a.shape
     for g in range(parts.shape[0]):

@@ -322,15 +322,12 @@ MANHATTAN_TILE_ROWS = 64
 MANHATTAN_TILE_COLS = 256
 
 
-@njit(cache=True, nogil=True, parallel=True, fastmath={"reassoc", "nsz"})
+@njit(cache=True, nogil=True, parallel=True)
 def pairwise_manhattan(X, Y, out):
     """``out[i, j] = sum_k |X[i, k] - Y[j, k]|``, over (rows, columns) tiles.
 
-    Each pair's sum runs over the contiguous features of both rows and may
-    be reassociated (``fastmath`` reassoc), which lets the compiler keep
-    several vector partial sums per pair; the result differs from a
-    left-to-right sum only by round-off. NaN and infinity keep their IEEE
-    meaning (no ``nnan``/``ninf``).
+    Each pair's sum runs left to right over the contiguous features of both
+    rows, so NaN and infinity keep their IEEE meaning.
     """
     n, d = X.shape
     m = Y.shape[0]
