@@ -69,12 +69,28 @@ _SCREEN_MAX_SQ = 2.0**100
 
 @njit(cache=True, nogil=True)
 def _sq_distance(E, i, j):
-    """``||E[i] - E[j]||^2`` by explicit difference, summed left to right."""
-    acc = 0.0
-    for a in range(E.shape[1]):
+    """``||E[i] - E[j]||^2`` by explicit difference.
+
+    Summed in four interleaved partial sums, added pairwise at the end: a
+    fixed order, so the same bits on every machine, that still keeps a vector
+    register busy (a single running sum would wait on each addition).
+    """
+    d = E.shape[1]
+    s0 = s1 = s2 = s3 = 0.0
+    stop = d - d % 4
+    for a in range(0, stop, 4):
+        t0 = E[i, a] - E[j, a]
+        t1 = E[i, a + 1] - E[j, a + 1]
+        t2 = E[i, a + 2] - E[j, a + 2]
+        t3 = E[i, a + 3] - E[j, a + 3]
+        s0 += t0 * t0
+        s1 += t1 * t1
+        s2 += t2 * t2
+        s3 += t3 * t3
+    for a in range(stop, d):
         t = E[i, a] - E[j, a]
-        acc += t * t
-    return acc
+        s0 += t * t
+    return (s0 + s1) + (s2 + s3)
 
 
 @njit(cache=True, nogil=True)

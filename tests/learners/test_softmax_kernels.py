@@ -181,3 +181,16 @@ def test_distances_beyond_float64_give_an_infinite_loss():
     loss, grad = objective.value_and_gradient(np.full((2, 5), 1e160))
     assert loss == np.inf
     np.testing.assert_array_equal(grad, 0.0)
+
+
+@pytest.mark.parametrize("n_features", [1, 3, 4, 5, 8, 13])
+def test_squared_distance_by_difference(n_features):
+    # four partial sums and a remainder loop: every width agrees with NumPy,
+    # and a near-duplicate pair keeps its tiny distance (no cancellation)
+    rng = np.random.RandomState(n_features)
+    E = rng.randn(3, n_features) * 1e3
+    E[2] = E[0] + 1e-9 * rng.randn(n_features)
+    for i, j in [(0, 1), (1, 0), (0, 2)]:
+        expected = np.sum((E[i] - E[j]) ** 2)
+        assert K._sq_distance(E, i, j) == pytest.approx(expected, rel=1e-14)
+    assert K._sq_distance(E, 1, 1) == 0.0
