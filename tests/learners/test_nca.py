@@ -5,13 +5,14 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_iris
+from sklearn.datasets import load_iris, load_wine
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import NeighborhoodComponentsAnalysis
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from mlearn import NCA
 from mlearn.learners import _nca_kernels as K
+from mlearn.linalg import auto_init
 
 
 def nca_loss_brute(L, X, y):
@@ -69,6 +70,41 @@ def test_matches_scikit_learn_nca():
     assert f_ours < nca_loss_brute(L0, X, y)
     assert f_ours == pytest.approx(f_theirs, rel=1e-3)
     np.testing.assert_allclose(ours.components_, theirs.components_, atol=5e-3)
+
+
+def test_default_stop_is_at_the_gradient_tolerance_past_scikit_learns_stop():
+    # From the same start (init='auto' is the identity here on both sides),
+    # the default stopping rule (SciPy's ftol, gtol=1e-5, as metric-learn)
+    # runs past scikit-learn's (ftol=gtol=1e-5): it stops where the gradient
+    # is below 1e-5 and reaches at least scikit-learn's objective. On these
+    # separable classes the objective is flat near its supremum n, so the
+    # extra iterations mostly grow the scale of the map.
+    X, y = load_wine(return_X_y=True)
+    X = MinMaxScaler().fit_transform(X)
+    ours = NCA().fit(X, y)
+    theirs = NeighborhoodComponentsAnalysis().fit(X, y)
+    assert auto_init(*X.shape, 13, n_classes=3) == "identity"
+
+    def loss(L):
+        return nca_loss_brute(L, X, y)
+
+    f_ours, f_theirs = loss(ours.components_), loss(theirs.components_)
+    assert f_ours <= f_theirs + 1e-9 * abs(f_theirs)
+    assert ours.n_iter_ < ours.max_iter
+    assert ours.objective_history_[-1] == pytest.approx(f_ours, rel=1e-10)
+    grad_ours = finite_difference(loss, ours.components_)
+    last_decrease = (ours.objective_history_[-2] - f_ours) / abs(f_ours)
+    # SciPy's stop: largest gradient entry <= gtol, or relative decrease <= ftol
+    assert np.abs(grad_ours).max() <= 1.01e-5 or last_decrease <= 2.3e-9
+    # scikit-learn stopped on its relative decrease while the gradient was
+    # still above 1e-5, before the objective was as close to n
+    assert np.abs(finite_difference(loss, theirs.components_)).max() > 1e-5
+    assert -f_theirs / len(y) < -f_ours / len(y) < 1
+    assert np.linalg.norm(ours.components_) > np.linalg.norm(theirs.components_)
+    # with scikit-learn's stopping rule the two fits are the same
+    same = NCA(max_iter=50, tol=1e-5).fit(X, y)
+    assert loss(same.components_) == pytest.approx(f_theirs, rel=1e-6)
+    np.testing.assert_allclose(same.components_, theirs.components_, atol=5e-3)
 
 
 def test_noise_features_are_down_weighted():
