@@ -109,6 +109,8 @@ def _defined_by_sklearn(obj):
 
 def _skip_member(app, what, name, obj, skip, options):
     # None leaves the decision to autodoc; False puts a member in
+    if (getattr(getattr(obj, "fget", obj), "__module__", None) or "").startswith("torch."):
+        return True  # torch.nn.Module's own methods, on mlearn's networks
     if name == "__call__":
         return False
     if name.startswith("_"):

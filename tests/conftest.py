@@ -5,6 +5,7 @@ import os
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 import importlib
+import importlib.util
 import inspect
 import pkgutil
 
@@ -42,8 +43,12 @@ def discover_estimators():
     scikit-learn's BaseEstimator, and it is not one of the base classes.
     """
     found = {}
+    has_torch = importlib.util.find_spec("torch") is not None
     for info in pkgutil.walk_packages(mlearn.__path__, prefix="mlearn."):
         if any(part.startswith("_") for part in info.name.split(".")[1:]):
+            continue
+        # mlearn.deep needs torch, an optional extra
+        if not has_torch and (info.name == "mlearn.deep" or info.name.startswith("mlearn.deep.")):
             continue
         module = importlib.import_module(info.name)
         for name, obj in list(vars(module).items()):

@@ -22,7 +22,15 @@ from .conftest import discover_estimators, tuple_dataset
 ESTIMATORS = discover_estimators()
 
 # Constructor arguments without a default.
-REQUIRED_PARAMS = {"DeepEmbedding": {"model": np.tanh}}
+# (parameters are validated before a training estimator builds its model)
+REQUIRED_PARAMS = {
+    "DeepEmbedding": {"model": np.tanh},
+    "DeepMetricLearner": {"model": np.tanh},
+    "SimCLR": {"model": np.tanh},
+    "MoCo": {"model": np.tanh},
+    "BYOL": {"model": np.tanh},
+    "RotationPrediction": {"model": np.tanh},
+}
 
 
 def _build(cls):

@@ -27,6 +27,13 @@ ESTIMATORS = discover_estimators()
 # and has no entry here makes test_every_estimator_is_constructible fail.
 CHECK_PARAMS = {
     "DeepEmbedding": {"model": np.tanh},
+    # a tiny torch module factory; LazyLinear adapts to any number of features
+    "DeepMetricLearner": lambda: {"model": _tiny_torch_module, "max_iter": 1},
+    # tabular rows take a noise augmentation instead of the image crops
+    "SimCLR": lambda: _self_supervised_params(),
+    "MoCo": lambda: _self_supervised_params(),
+    "BYOL": lambda: _self_supervised_params(),
+    "RotationPrediction": lambda: {"model": _tiny_torch_module, "max_iter": 1},
     # fewer iterations keep the checks quick; defaults are tested in its own module
     "SCML_Supervised": {"max_iter": 1000, "output_iter": 100},
 }
@@ -40,6 +47,28 @@ TUPLE_GRIDS = {
     "TripletsMetricLearner": {"alpha": [0.01, 0.1]},
     "QuadrupletsMetricLearner": {"alpha": [0.01, 0.1]},
 }
+
+
+def _tiny_torch_module():
+    """A trainable torch module for any number of numeric features (the checks
+    also feed integer arrays, which a network computing in float32 casts)."""
+    import torch
+
+    class _Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.LazyLinear(3)
+
+        def forward(self, x):
+            return self.linear(x.float())
+
+    return _Net()
+
+
+def _self_supervised_params():
+    from mlearn.deep.augment import GaussianNoise
+
+    return {"model": _tiny_torch_module, "max_iter": 1, "augmentation": GaussianNoise(0.1)}
 
 
 def _build(cls):

@@ -23,7 +23,7 @@ from sklearn.exceptions import DataConversionWarning
 import mlearn
 from mlearn._validation import STREAMING_LEARNERS, is_dask_array, materialise_dask
 from mlearn.base import MahalanobisMixin
-from mlearn.features import ColorHistogram, LocalBinaryPattern
+from mlearn.features import ColorHistogram, DeepEmbedding, LocalBinaryPattern
 
 from .conftest import ComputeCounter, discover_estimators, tuple_dataset
 
@@ -33,8 +33,9 @@ da = pytest.importorskip("dask.array")
 ESTIMATORS = discover_estimators()
 LEARNERS = [cls for cls in ESTIMATORS if issubclass(cls, MahalanobisMixin)]
 IMAGE_TRANSFORMERS = [ColorHistogram, LocalBinaryPattern]
-# DeepEmbedding runs a user's model (often on a GPU) and embeds in memory
-NOT_LAZY = {"DeepEmbedding"}
+# DeepEmbedding and the estimators that train its network (mlearn.deep) run a
+# user's model (often on a GPU) and embed in memory
+NOT_LAZY = {cls.__name__ for cls in ESTIMATORS if issubclass(cls, DeepEmbedding)}
 
 X_IRIS, Y_IRIS = load_iris(return_X_y=True)
 CHUNKS = 40  # iris in blocks of 40, 40, 40 and 30 rows
@@ -100,6 +101,7 @@ def test_every_transformer_is_covered():
     with_transform = {cls.__name__ for cls in ESTIMATORS if hasattr(cls, "transform")}
     covered = {cls.__name__ for cls in LEARNERS + IMAGE_TRANSFORMERS}
     assert with_transform - covered == NOT_LAZY
+    assert "DeepEmbedding" in NOT_LAZY
     assert len(LEARNERS) >= 20
 
 

@@ -1,11 +1,12 @@
 import sys
+from collections import Counter
 
 import numpy as np
 import pytest
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.utils._param_validation import InvalidParameterError
 
-from mlearn.datasets import load_textures
+from mlearn.datasets import load_image_patches, load_textures
 
 skdata = pytest.importorskip("skimage.data")
 
@@ -135,3 +136,40 @@ def test_chi2_baseline_matches_a_brute_force_neighbour_vote():
     )
     expected = np.mean(brute.predict(features.transform(X[test])) == y[test])
     assert model.score(X[test], y[test]) == expected
+
+
+def test_image_patches_are_non_overlapping_tiles_of_their_grey_image():
+    from skimage import color, util
+
+    size = 32
+    bunch = load_image_patches(patch_size=size, n_patches_per_image=12, random_state=0)
+    n_images = len(bunch.target_names)
+    assert n_images == 18
+    assert bunch.images.shape == (12 * n_images, size, size)
+    assert bunch.images.dtype == np.uint8
+    np.testing.assert_array_equal(np.bincount(bunch.target), np.full(n_images, 12))
+    for label, name in enumerate(bunch.target_names):
+        image = getattr(skdata, name)()
+        if image.ndim == 3:
+            image = color.rgb2gray(image[..., :3])
+        image = util.img_as_ubyte(image)
+        # how many grid tiles hold each content (a retina's black corners repeat)
+        tiles = Counter(
+            image[r : r + size, c : c + size].tobytes()
+            for r in range(0, image.shape[0] - size + 1, size)
+            for c in range(0, image.shape[1] - size + 1, size)
+        )
+        drawn = Counter(patch.tobytes() for patch in bunch.images[bunch.target == label])
+        # every patch is a grid tile of its own image, no tile drawn twice
+        assert all(n <= tiles[content] for content, n in drawn.items())
+
+
+def test_image_patches_are_seeded_and_bounded():
+    a = load_image_patches(patch_size=16, n_patches_per_image=4, random_state=1, return_X_y=True)
+    b = load_image_patches(patch_size=16, n_patches_per_image=4, random_state=1, return_X_y=True)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    # page (191 x 384) holds 5 x 12 patches of 32 pixels
+    assert len(load_image_patches(n_patches_per_image=60, return_X_y=True)[1]) == 60 * 18
+    with pytest.raises(ValueError, match=r"n_patches_per_image must be in \[1, 60\]"):
+        load_image_patches(n_patches_per_image=61)

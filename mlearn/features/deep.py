@@ -614,57 +614,61 @@ class DeepEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             out = out.numpy()
         return _pool(np.asarray(out), self.pooling)
 
+    # Integer inputs go to the model as they are (token ids); estimators whose
+    # inputs are always signals (images) set this to cast them to ``dtype``.
+    _cast_integer_inputs = False
+
+    def _to_device(self, value, torch):
+        """``value`` (array, tensor, mapping or sequence of them) on ``device_``;
+        floating tensors cast to ``dtype``."""
+        if isinstance(value, np.ndarray):
+            value = torch.from_numpy(np.ascontiguousarray(value))
+        if isinstance(value, torch.Tensor):
+            if value.is_floating_point() or self._cast_integer_inputs:
+                return value.to(device=self.device_, dtype=getattr(torch, self.dtype))
+            return value.to(device=self.device_)
+        if isinstance(value, Mapping):
+            return {k: self._to_device(v, torch) for k, v in value.items()}
+        if isinstance(value, (list, tuple)) and value and not isinstance(value[0], str):
+            return type(value)(self._to_device(v, torch) for v in value)
+        return value
+
+    def _module_output(self, module, inputs, torch):
+        """What ``module`` (or its ``layer``, captured by a hook) returns for
+        ``inputs``, pooled to one row per sample."""
+        target = self._find_layer(module) if self.layer is not None else None
+        captured = []
+        handle = None
+        if target is not None:
+
+            def hook(_module, _args, output):
+                captured.append(output)
+                raise _StopForward
+
+            handle = target.register_forward_hook(hook)
+        try:
+            try:
+                out = module(inputs)
+            except _StopForward:
+                out = None
+        finally:
+            if handle is not None:
+                handle.remove()
+        if target is not None:
+            if not captured:
+                raise ValueError(f"layer={self.layer!r} was not called during the forward pass")
+            out = captured[0]
+        return _pool(_first_tensor(out, torch), self.pooling)
+
     def _torch_runner(self):
         torch = _import_torch()
         module = self.model_
-        device = torch.device(self.device_)
-        dtype = getattr(torch, self.dtype)
-        target = self._find_layer(module) if self.layer is not None else None
-
-        def to_device(value):
-            if isinstance(value, np.ndarray):
-                value = torch.from_numpy(np.ascontiguousarray(value))
-            if isinstance(value, torch.Tensor):
-                if value.is_floating_point():
-                    return value.to(device=device, dtype=dtype)
-                return value.to(device=device)
-            if isinstance(value, Mapping):
-                return {k: to_device(v) for k, v in value.items()}
-            if isinstance(value, (list, tuple)) and value and not isinstance(value[0], str):
-                return type(value)(to_device(v) for v in value)
-            return value
+        out_dtype = torch.float64 if self.dtype == "float64" else torch.float32
 
         def run(batch_inputs):
-            inputs = to_device(batch_inputs)
-            captured = []
-            handle = None
-            if target is not None:
-
-                def hook(_module, _args, output):
-                    captured.append(output)
-                    raise _StopForward
-
-                handle = target.register_forward_hook(hook)
-            try:
-                with torch.inference_mode():
-                    try:
-                        out = module(inputs)
-                    except _StopForward:
-                        out = None
-                    if target is not None:
-                        if not captured:
-                            raise ValueError(
-                                f"layer={self.layer!r} was not called during the forward pass"
-                            )
-                        out = captured[0]
-                    out = _pool(_first_tensor(out, torch), self.pooling)
-                    return (
-                        out.to(dtype=torch.float32 if dtype != torch.float64 else dtype)
-                        .cpu()
-                        .numpy()
-                    )
-            finally:
-                if handle is not None:
-                    handle.remove()
+            inputs = self._to_device(batch_inputs, torch)
+            with torch.inference_mode():
+                out = self._module_output(module, inputs, torch)
+                return out.to(dtype=out_dtype).cpu().numpy()
 
         return run
