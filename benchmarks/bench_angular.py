@@ -26,22 +26,17 @@ Usage::
 """
 
 import argparse
-import os
 import sys
 import time
 import warnings
 from pathlib import Path
 
-# one thread when run as a script; a test that imports a helper from here
-# must not change its own process's thread settings
+# one thread when run as a script (a test importing a helper from here keeps
+# its own settings); set before NumPy loads
+import harness
+
 if __name__ == "__main__":
-    for _var in (
-        "OMP_NUM_THREADS",
-        "OPENBLAS_NUM_THREADS",
-        "MKL_NUM_THREADS",
-        "NUMBA_NUM_THREADS",
-    ):
-        os.environ.setdefault(_var, "1")
+    harness.one_thread_for_this_script()
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning

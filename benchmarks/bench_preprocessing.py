@@ -30,22 +30,17 @@ only prints its rows; the full run writes ``results/preprocessing.{json,md}``.
 
 import argparse
 import inspect
-import os
 import sys
 import time
 import warnings
 from pathlib import Path
 
-# one thread when run as a script; a test that imports a helper from here
-# must not change its own process's thread settings
+# one thread when run as a script (a test importing a helper from here keeps
+# its own settings); set before NumPy loads
+import harness
+
 if __name__ == "__main__":
-    for _var in (
-        "OMP_NUM_THREADS",
-        "OPENBLAS_NUM_THREADS",
-        "MKL_NUM_THREADS",
-        "NUMBA_NUM_THREADS",
-    ):
-        os.environ[_var] = "1"
+    harness.one_thread_for_this_script(force=True)
 
 import numpy as np
 from sklearn.base import clone

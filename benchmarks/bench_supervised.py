@@ -32,7 +32,6 @@ only that, from ``results/supervised.json``.
 
 import argparse
 import json
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -41,16 +40,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-# one thread when run as a script; a test that imports a helper from here
-# must not change its own process's thread settings
+# one thread when run as a script (a test importing a helper from here keeps
+# its own settings); set before NumPy loads
+import harness
+
 if __name__ == "__main__":
-    for _var in (
-        "OMP_NUM_THREADS",
-        "OPENBLAS_NUM_THREADS",
-        "MKL_NUM_THREADS",
-        "NUMBA_NUM_THREADS",
-    ):
-        os.environ[_var] = "1"
+    harness.one_thread_for_this_script(force=True)
 
 import numpy as np
 from harness import RESULTS_DIR, run_reference, single_threaded_env, write_results

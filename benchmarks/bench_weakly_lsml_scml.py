@@ -38,16 +38,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-# one thread when run as a script; a test that imports a helper from here
-# must not change its own process's thread settings
+# one thread when run as a script (a test importing a helper from here keeps
+# its own settings); set before NumPy loads
+import harness
+
 if __name__ == "__main__":
-    for _var in (
-        "OMP_NUM_THREADS",
-        "OPENBLAS_NUM_THREADS",
-        "MKL_NUM_THREADS",
-        "NUMBA_NUM_THREADS",
-    ):
-        os.environ.setdefault(_var, "1")
+    harness.one_thread_for_this_script()
 
 import numpy as np  # noqa: E402
 from protocol import DATASETS, evaluate, load  # noqa: E402

@@ -203,6 +203,24 @@ def _fmt(value):
     return str(value)
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def one_thread_for_this_script(*, numba=True, force=False):
+    """Pin BLAS/OpenMP (and Numba) to one thread through the environment.
+
+    A benchmark calls it under ``if __name__ == "__main__":`` before it
+    imports NumPy, so that the variables act when the libraries load, and so
+    that a test importing a helper from the benchmark keeps its own thread
+    settings. ``force`` overrides values already set.
+    """
+    for var in THREAD_VARIABLES + (("NUMBA_NUM_THREADS",) if numba else ()):
+        if force:
+            os.environ[var] = "1"
+        else:
+            os.environ.setdefault(var, "1")
+
+
 def single_threaded_env():
     """Environment variables that pin BLAS/OpenMP/Numba to the same thread count.
 
@@ -210,7 +228,7 @@ def single_threaded_env():
     that a busy second core makes two BLAS threads much slower on small matrices.
     """
     env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for var in THREAD_VARIABLES:
         env.setdefault(var, "1")
     return env
 

