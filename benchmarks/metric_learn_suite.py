@@ -209,6 +209,14 @@ CAUSES = [
         "without a warning",
     ),
     (
+        r"^test_mlkr$",  # TestSklearnCompat: check_estimator(MLKR())
+        r"AssertionError",
+        PUBLIC,
+        "scikit-learn's check_transformer_n_iter wants n_iter_ >= 1; on its two tight "
+        "blobs, rescaled by the default feature_scaling, MLKR's start is already "
+        "stationary (loss 1e-7) and it reports the 0 iterations it ran",
+    ),
+    (
         r"test_raise_big_number_of_features",
         r"DID NOT RAISE",
         PUBLIC,

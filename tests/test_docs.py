@@ -34,6 +34,7 @@ FAST_PAGES = [
     "mmc.rst",
     "oasis.rst",
     "rca.rst",
+    "scaler.rst",
     "scml.rst",
     "sdml.rst",
 ]

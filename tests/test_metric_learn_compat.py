@@ -522,12 +522,15 @@ def test_rca_supervised_leaves_unlabelled_points_out(iris):
     y_partial = y.copy()
     y_partial[::4] = -1
     labelled = y_partial >= 0
-    rca = RCA_Supervised(n_chunks=30, random_state=0).fit(X, y_partial)
+    # feature_scaling=None: with scaling, the unlabelled points count in the
+    # features' standard deviations
+    rca = RCA_Supervised(n_chunks=30, random_state=0, feature_scaling=None).fit(X, y_partial)
     assert np.all(rca.chunks_[~labelled] == -1)
     for chunk in np.unique(rca.chunks_[rca.chunks_ >= 0]):
         assert len(np.unique(y_partial[rca.chunks_ == chunk])) == 1
     # the same chunklets as drawn from the labelled points alone
-    alone = RCA_Supervised(n_chunks=30, random_state=0).fit(X[labelled], y[labelled])
+    alone = RCA_Supervised(n_chunks=30, random_state=0, feature_scaling=None)
+    alone.fit(X[labelled], y[labelled])
     np.testing.assert_allclose(rca.components_, alone.components_, rtol=1e-10, atol=1e-12)
 
 

@@ -64,7 +64,25 @@ warm_start : bool, default=False
 callback : callable, default=None
     ``callback(components, n_iter)`` after every iteration, with the
     current ``L`` of shape (n_components, n_features).""",
+    "feature_scaling": """
+feature_scaling : {'range', 'standard'} or None, default='range'
+    'range' fits on the features centred and divided by their ranges
+    (largest minus smallest training value), all brought by one common
+    factor to variances that average 1; 'standard' divides by their
+    standard deviations. Either way the division is folded into
+    ``components_``, which still maps raw ``X``, so the learned
+    neighbourhoods do not depend on the features' units, nor on a scaler
+    placed before the learner. An array given in the data's units
+    (``init``, a prior) is read in those units. None fits on ``X`` as
+    given, as metric-learn does. See the user guide, "Do I need a
+    scaler?", for the rule that chose the default.""",
     # -- fitted attributes -----------------------------------------------------
+    "fitted_feature_scale": """
+feature_scale_ : ndarray of shape (n_features,) or None
+    What ``fit`` divided each feature by (its range times the common
+    factor, or its standard deviation; for a constant feature, its
+    absolute value), None with
+    ``feature_scaling=None``.""",
     "fitted_features": """
 n_features_in_ : int
     Number of features seen in ``fit``.

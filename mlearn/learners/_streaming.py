@@ -250,6 +250,9 @@ def points_summary(X, y, *, preprocessor, n_features, moments):
         "n": len(X),
         "n_features": X.shape[1],
         "max_abs": float(np.abs(X).max()) if X.size else 0.0,
+        # each feature's extremes, for feature_scaling='range' (and its constants)
+        "low": X.min(axis=0) if len(X) else np.full(X.shape[1], np.inf),
+        "high": X.max(axis=0) if len(X) else np.full(X.shape[1], -np.inf),
         "labels": np.unique(y),
         "continuous": bool(len(y)) and numeric and type_of_target(y) == "continuous",
         "numeric": numeric,

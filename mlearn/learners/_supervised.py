@@ -61,6 +61,7 @@ from .._validation import (
 from ..constraints import Constraints
 from ..linalg import power_of_two_scale
 from ._doc_pieces import fill_pieces
+from ._scaling import FEATURE_SCALING_CONSTRAINT, FeatureScalingMixin
 
 __all__ = [
     "SUPERVISED_PARAMETER_CONSTRAINTS",
@@ -77,6 +78,7 @@ _SupervisedLearner = TypeVar("_SupervisedLearner", bound="SupervisedMixin")
 SUPERVISED_PARAMETER_CONSTRAINTS = {
     "n_constraints": [Interval(Integral, 1, None, closed="left"), None],
     "random_state": ["random_state"],
+    "feature_scaling": FEATURE_SCALING_CONSTRAINT,
 }
 
 
@@ -169,12 +171,16 @@ class PairsFitMixin:
         return self.calibrate_threshold(pairs, y, **calibration_params)
 
 
-class SupervisedMixin(TransformerMixin):
+class SupervisedMixin(FeatureScalingMixin, TransformerMixin):
     """Turn class labels into the constraints a weakly supervised solver needs.
 
-    Expects the class to have ``n_constraints`` and ``random_state``
-    parameters and to derive from :class:`mlearn.base.MahalanobisMixin`
-    (for ``_prepare_points``).
+    Expects the class to have ``n_constraints``, ``random_state`` and
+    ``feature_scaling`` parameters and to derive from
+    :class:`mlearn.base.MahalanobisMixin` (for ``_prepare_points``). The
+    tuples are drawn from the points as the solver fits them (rescaled,
+    see :mod:`mlearn.learners._scaling`); ``_fit_pairs`` receives
+    ``given_scale``, which carries an array the user gave in the data's
+    units (``init``, ``prior``) into the fitted units.
     """
 
     _deprecated_aliases = {"num_constraints": "n_constraints"}
@@ -263,15 +269,22 @@ class SupervisedMixin(TransformerMixin):
         """``fit(X, y)`` of a pairs learner: pairs drawn from the labels, then ``_fit_pairs``.
 
         ``_fit_pairs`` also receives ``labelled``, the labelled points and
-        their labels, for an initialisation that needs classes; ``options``
-        are passed on.
+        their labels, for an initialisation that needs classes, and
+        ``given_scale``; ``options`` are passed on.
         """
         X, y = self._validate_supervised(X, y)
+        X, scale = self._fitting_points(X, power_of_two=False)
         random_state = check_random_state(self.random_state)
         pairs, pair_labels = self._label_pairs(X, y, random_state)
-        return self._fit_pairs(
-            pairs, pair_labels, random_state, labelled=self._labelled(X, y), **options
+        self._fit_pairs(
+            pairs,
+            pair_labels,
+            random_state,
+            labelled=self._labelled(X, y),
+            given_scale=scale,
+            **options,
         )
+        return self._fold_feature_scale(scale)
 
     def _label_quadruplets(self, X, y, random_state):
         """Quadruplets ``(a, b, c, d)`` with ``a, b`` of one class and ``c, d`` of two.

@@ -22,6 +22,7 @@ from . import _cosine_base
 from ._angular_losses import LOSSES, affine_in_range, margin_objective, rows_in_range, unit_rows
 from ._doc_pieces import fill_pieces
 from ._dtypes import fitted_components
+from ._scaling import FEATURE_SCALING_CONSTRAINT, feature_statistics, map_to_fitted_units
 from ._tags import TargetRequiredMixin
 
 __all__ = ["AngularMarginLearner"]
@@ -139,6 +140,16 @@ class AngularMarginLearner(
     verbose : bool or int, default=False
         Print the objective at every iteration.
     {preprocessor_points}
+    feature_scaling : {'range', 'standard'} or None, default='range'
+        'range' fits on the features divided by their ranges (largest
+        minus smallest training value) times one common factor that makes
+        their variances average 1, 'standard' by their standard
+        deviations (the lift then centres them); the division is folded into
+        ``components_``, which still maps raw ``X``: ``fit(X @ D + c)`` for
+        a positive diagonal ``D`` learns the same neighbourhoods as
+        ``fit(X)`` (without ``fit_intercept``, ``fit(X @ D)`` does). An
+        ``init`` array is read in the data's units. None fits on ``X`` as
+        given. See the user guide, "Do I need a scaler?".
 
     Attributes
     ----------
@@ -156,6 +167,7 @@ class AngularMarginLearner(
         The objective (penalised loss) at the start and after each of the
         ``n_iter_`` iterations or epochs of the last call; see
         :func:`mlearn.plotting.plot_objective`.
+    {fitted_feature_scale}
     {fitted_features}
 
     See Also
@@ -178,7 +190,10 @@ class AngularMarginLearner(
     The loss is not convex; L-BFGS reaches a local minimum from ``L_0``.
 
     Only the directions of the mapped points count, so the fit does not
-    depend on the scale of ``X``: data whose largest magnitude lies outside
+    depend on a common scale of ``X``; with ``feature_scaling`` set (the
+    default, 'range') it does not depend on the scale of each feature either (nor, with
+    ``fit_intercept``, on their origin). With ``feature_scaling=None``,
+    data whose largest magnitude lies outside
     ``[2**-100, 2**100]`` are fitted divided by a power of two (exactly), and
     rows far from that range are brought into it one by one before the
     products, so that ``fit(c * X)`` learns the ``components_`` of
@@ -230,6 +245,7 @@ class AngularMarginLearner(
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "feature_scaling": FEATURE_SCALING_CONSTRAINT,
     }
 
     def __init__(
@@ -250,7 +266,9 @@ class AngularMarginLearner(
         random_state=None,
         verbose=False,
         preprocessor=None,
+        feature_scaling="range",
     ):
+        self.feature_scaling = feature_scaling
         self.loss = loss
         self.scale = scale
         self.margin = margin
@@ -424,24 +442,46 @@ class AngularMarginLearner(
         calls. Without an intercept ``X`` is only divided by its own ``p``:
         only directions count, so the map is the same.
         """
-        if not self.fit_intercept:
-            self._lift = None
-            return X / power_of_two_scale(X)
         if reset:
-            p = power_of_two_scale(X)
-            mean = np.mean(X / p, axis=0)
-            spread = np.sqrt(np.mean(np.sum((X / p - mean) ** 2, axis=1)))
-            self._lift = (p, mean, self.intercept_scaling * (spread if spread > 0 else 1.0))
+            if self.feature_scaling is None:
+                self.feature_scale_ = None
+                p = power_of_two_scale(X)
+            else:
+                p = self.feature_scale_ = feature_statistics(X, self.feature_scaling)[1]
+            self._lift = (p, None, None)
+            if self.fit_intercept:
+                mean = np.mean(X / p, axis=0)
+                spread = np.sqrt(np.mean(np.sum((X / p - mean) ** 2, axis=1)))
+                self._lift = (p, mean, self.intercept_scaling * (spread if spread > 0 else 1.0))
         p, mean, lift = self._lift
+        if mean is None:
+            if self.feature_scaling is None:
+                # only directions count: each call divides by its own power of two
+                return X / power_of_two_scale(X)
+            return X / p
         return np.hstack([X / p - mean, np.full((len(X), 1), lift)])
+
+    def _map_factor(self):
+        """``(p, f)``: the map of ``X`` is ``f`` times the fitted map of ``X / p``.
+
+        With ``feature_scaling=None``, ``p`` is a power of two and ``f = p``
+        (the map is kept as it acts on the data's scale, which changes no
+        direction); with 'range' or 'standard', ``p`` is the features'
+        divisors and
+        ``f = 1``.
+        """
+        p = self._lift[0]
+        return p, (p if self.feature_scaling is None else 1.0)
 
     def _lifted_components(self):
         """The fitted map on the points :meth:`_lifted` returns."""
-        if self._lift is None:
-            return self.components_
-        p, mean, lift = self._lift
-        last = (self.intercept_ / p + self.components_ @ mean) / lift
-        return np.hstack([self.components_, last[:, None]])
+        p, factor = self._map_factor()
+        features = self.components_ * (p / factor)
+        _, mean, lift = self._lift
+        if mean is None:
+            return features
+        last = (self.intercept_ / factor + features @ mean) / lift
+        return np.hstack([features, last[:, None]])
 
     def _initial_state(self, X, codes):
         """``L_0`` (kept as the regulariser's anchor) and the class prototypes.
@@ -473,6 +513,8 @@ class AngularMarginLearner(
                     f"init given as an array must have shape (n_components"
                     f"{' - 1' if lifted else ''}, {n_features}), got shape {init.shape}"
                 )
+            if self.feature_scaling is not None:
+                init = map_to_fitted_units(init, self._lift[0])
         rng = check_random_state(self.random_state)
         L0 = initialize_components(
             init, X[:, :n_features], codes, n_components=n_rows, random_state=rng
@@ -576,15 +618,19 @@ class AngularMarginLearner(
                 f"{type(self).__name__} diverged (non-finite parameters); lower "
                 "learning_rate or scale, or increase alpha"
             )
-        if self._lift is None:
-            self.components_ = fitted_components(L, dtype)
+        p, factor = self._map_factor()
+        _, mean, lift = self._lift
+        if mean is None:
+            self.components_ = fitted_components(L * (factor / p), dtype)
             self.intercept_ = fitted_components(np.zeros(len(L)), dtype)
         else:
-            # L acts on [x / p - mean, lift]; p (L[:, :-1] x + b) maps x in the
-            # same direction, with b = lift L[:, -1] - L[:, :-1] mean
-            p, mean, lift = self._lift
-            self.components_ = fitted_components(L[:, :-1], dtype)
-            self.intercept_ = fitted_components(p * (lift * L[:, -1] - L[:, :-1] @ mean), dtype)
+            # L acts on [x / p - mean, lift]: f (L[:, :-1] (x / p) + b) maps x in
+            # the same direction, with b = lift L[:, -1] - L[:, :-1] mean
+            features = L[:, :-1]
+            self.components_ = fitted_components(features * (factor / p), dtype)
+            self.intercept_ = fitted_components(
+                factor * (lift * L[:, -1] - features @ mean), dtype
+            )
         self.prototypes_ = W.copy() if self.loss == "softmax" else unit_rows(W)
 
     # -- prediction -------------------------------------------------------------

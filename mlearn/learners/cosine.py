@@ -32,6 +32,7 @@ from . import _cosine_base
 from ._cosine_base import _power_of_two_rows, cosine_map, unit_distance
 from ._doc_pieces import fill_pieces
 from ._dtypes import fitted_components
+from ._scaling import map_to_fitted_units
 from ._supervised import (
     SUPERVISED_PARAMETER_CONSTRAINTS,
     PairsFitMixin,
@@ -133,7 +134,7 @@ class _BaseCosine(PairsFitMixin, BaseMetricLearner):
         "verbose": ["verbose"],
     }
 
-    def _fit_pairs(self, pairs, y, random_state, labelled=None):
+    def _fit_pairs(self, pairs, y, random_state, labelled=None, given_scale=1.0):
         """Learn ``components_`` from validated pairs (n_pairs, 2, n_features).
 
         ``labelled``, the points and classes the pairs were drawn from (when
@@ -146,7 +147,7 @@ class _BaseCosine(PairsFitMixin, BaseMetricLearner):
         X, labels = (None, None) if labelled is None else labelled
         if X is None:
             X = np.unique(pairs.reshape(-1, n_features), axis=0)
-        L0 = self._initial_components(X, labels, random_state)
+        L0 = self._initial_components(X, labels, random_state, given_scale)
         A, B = pairs[:, 0], pairs[:, 1]
         self._set_loss_constants(L0, A, B)
         reg_scale = float(np.sum(L0 * L0))
@@ -207,8 +208,8 @@ class _BaseCosine(PairsFitMixin, BaseMetricLearner):
         self._record_solve(result.n_iter, result.history, result.converged)
         return L
 
-    def _initial_components(self, X, labels, random_state):
-        init = self.init
+    def _initial_components(self, X, labels, random_state, given_scale=1.0):
+        init = map_to_fitted_units(self.init, given_scale)
         if isinstance(init, str) and init == "auto" and labels is None:
             low_rank = self.n_components is not None and self.n_components < X.shape[1]
             init = "pca" if low_rank else "identity"
@@ -411,17 +412,33 @@ shape (n_components, n_features), default='auto'
     random_state : int, RandomState instance or None, default=None
         Seeds the drawing of pairs and ``init='random'``.
     {preprocessor_drawn_pairs}
+    feature_scaling : {'range', 'standard'} or None, default='range'
+        'range' learns the cosine of the features centred and divided by
+        their ranges (largest minus smallest training value) times one
+        common factor that makes their variances average 1, 'standard'
+        divides by their standard deviations; the rescaling is folded into
+        ``components_`` and ``intercept_``, so that ``transform``
+        still takes raw ``X`` and the learned neighbourhoods depend neither
+        on the features' units nor on their origin (a min-max or standard
+        scaler before the learner changes nothing). An ``init`` array is
+        read in the data's units. None learns the cosine of ``X`` as given.
+        See the user guide, "Do I need a scaler?".
 
     Attributes
     ----------
     components_ : ndarray of shape (n_components, n_features)
         The map ``L``.
+    intercept_ : ndarray of shape (n_components,) or None
+        With ``feature_scaling`` set, ``-components_ @ mean``, the
+        centring; points map to ``unit(L x + intercept_)``. None with
+        ``feature_scaling=None``.
     n_iter_ : int
         Number of L-BFGS iterations run.
     objective_history_ : list of float
         The objective at the start and after each iteration.
     loss_threshold_, margin_, lower_, upper_ : float
         As for :class:`CosineMetricLearner`.
+    {fitted_feature_scale}
     {fitted_features}
 
     See Also
@@ -433,10 +450,9 @@ shape (n_components, n_features), default='auto'
     >>> from sklearn.datasets import load_iris
     >>> from sklearn.neighbors import KNeighborsClassifier
     >>> from sklearn.pipeline import make_pipeline
-    >>> from sklearn.preprocessing import StandardScaler
     >>> from mlearn import CosineMetricLearner_Supervised
     >>> X, y = load_iris(return_X_y=True)
-    >>> pipe = make_pipeline(StandardScaler(), CosineMetricLearner_Supervised(random_state=0),
+    >>> pipe = make_pipeline(CosineMetricLearner_Supervised(random_state=0),
     ...                      KNeighborsClassifier(3))
     >>> bool(pipe.fit(X, y).score(X, y) > 0.9)
     True
@@ -465,6 +481,7 @@ shape (n_components, n_features), default='auto'
         random_state=None,
         verbose=False,
         preprocessor=None,
+        feature_scaling="range",
     ):
         self.loss = loss
         self.margin = margin
@@ -480,4 +497,15 @@ shape (n_components, n_features), default='auto'
         self.n_constraints = n_constraints
         self.random_state = random_state
         self.verbose = verbose
+        self.feature_scaling = feature_scaling
         super().__init__(preprocessor=preprocessor)
+
+    def _fold_feature_scale(self, scale):
+        """``components_`` of the data as given, and the centring as ``intercept_``."""
+        super()._fold_feature_scale(scale)
+        if self.feature_scaling is None:
+            self.intercept_ = None
+        else:
+            L = np.asarray(self.components_, dtype=np.float64)
+            self.intercept_ = (-(L @ self._feature_center)).astype(self.components_.dtype)
+        return self

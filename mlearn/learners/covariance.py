@@ -9,16 +9,17 @@ from sklearn.base import TransformerMixin
 
 from .._sklearn_compat import _fit_context
 from ..base import BaseMetricLearner, MahalanobisMixin
-from ..linalg import components_from_metric, initialize_metric, power_of_two_scale
+from ..linalg import components_from_metric, initialize_metric
 from ._doc_pieces import fill_pieces
 from ._dtypes import fitted_components
+from ._scaling import FEATURE_SCALING_CONSTRAINT, FeatureScalingMixin
 from .lfda import pad_rows
 
 __all__ = ["Covariance"]
 
 
 @fill_pieces
-class Covariance(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
+class Covariance(FeatureScalingMixin, MahalanobisMixin, TransformerMixin, BaseMetricLearner):
     """The classical Mahalanobis distance: M is the inverse covariance of X.
 
     An unsupervised baseline: distances are measured in units of the data's
@@ -32,19 +33,29 @@ class Covariance(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
     inverted into weights of 1e15), the other directions get zero weight, and
     a warning says so. Constant ``X`` (all points equal) has no covariance to
     invert and raises ``ValueError``.
-    ``X`` of any finite magnitude is handled: data whose largest magnitude
-    lies outside [2**-100, 2**100] are scaled by a power of two (exactly)
-    before the covariance is formed.
+    ``X`` of any finite magnitude is handled.
+
+    The inverse covariance is invariant to any linear map of ``X``, but
+    the round-off level below which a direction counts as absent is
+    relative. With ``feature_scaling`` set (the default, 'range') the
+    covariance is formed from rescaled features, so that
+    ``fit(X @ D)`` for a positive diagonal ``D`` keeps the same directions
+    as ``fit(X)`` also when the covariance is singular. With
+    ``feature_scaling=None``, data whose largest magnitude lies outside
+    [2**-100, 2**100] are scaled by a power of two (exactly) before the
+    covariance is formed.
 
     Parameters
     ----------
     {preprocessor_points}
+    {feature_scaling}
 
     Attributes
     ----------
     components_ : ndarray of shape (n_features, n_features)
         L with ``L.T @ L`` the (pseudo-)inverse covariance; ``transform``
         whitens the data.
+    {fitted_feature_scale}
     {fitted_features}
 
     See Also
@@ -81,7 +92,13 @@ class Covariance(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
     True
     """
 
-    def __init__(self, preprocessor=None):
+    _parameter_constraints: dict = {
+        **BaseMetricLearner._parameter_constraints,
+        "feature_scaling": FEATURE_SCALING_CONSTRAINT,
+    }
+
+    def __init__(self, preprocessor=None, feature_scaling="range"):
+        self.feature_scaling = feature_scaling
         super().__init__(preprocessor=preprocessor)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -102,11 +119,7 @@ class Covariance(MahalanobisMixin, TransformerMixin, BaseMetricLearner):
         X = cast(np.ndarray, self._prepare_points(X, reset=True, ensure_min_samples=2))
         dtype = X.dtype
         X = np.asarray(X, dtype=np.float64)
-        # squares of data beyond 2**+-100 under- or overflow: fit on X / s
-        # (exact) and scale the map back
-        scale = power_of_two_scale(X)
-        if scale != 1.0:
-            X = X / scale
+        X, scale = self._fitting_points(X)
         self.components_ = fitted_components(_whitening_components(X) / scale, dtype)
         return self
 

@@ -63,7 +63,15 @@ from ..solvers import (
     sgd_blocks,
 )
 from . import _streaming
+from ._doc_pieces import fill_pieces
 from ._dtypes import fitted_components
+from ._scaling import (
+    FEATURE_SCALING_CONSTRAINT,
+    FeatureScalingMixin,
+    map_to_fitted_units,
+    metric_to_fitted_units,
+    statistics_from_summaries,
+)
 
 __all__ = [
     "MetricLearner",
@@ -105,10 +113,8 @@ class _GeneralMixin:
     def _initial_components(self, X, y, random_state, scale=1.0):
         """``L`` to start from, for points ``X`` already divided by ``scale``
         (an ``init`` array, in data units, is multiplied by it)."""
-        init = self.init
+        init = map_to_fitted_units(self.init, scale)
         n_features = X.shape[1]
-        if not isinstance(init, str) and scale != 1.0:
-            init = np.asarray(init, dtype=np.float64) * scale
         if isinstance(init, str) and init == "auto":
             if self.n_components is None or self.n_components == n_features:
                 init = "identity"
@@ -281,8 +287,8 @@ class _GeneralMixin:
             return self.n_components is not None and self.n_components < n_features
         return init in ("pca", "covariance")
 
-    def _streamed_components(self, moments, n_features, random_state, scale):
-        """``L`` to start a streamed fit from, for the data divided by ``scale``."""
+    def _streamed_components(self, moments, n_features, random_state, scale, center=0.0):
+        """``L`` to start a streamed fit from, for the data ``(X - center) / scale``."""
         init = self.init
         if isinstance(init, str) and init == "lda":
             raise ValueError(
@@ -294,10 +300,11 @@ class _GeneralMixin:
             if isinstance(init, str) and init == "auto":
                 init = "pca"
             n, mean, scatter = moments
-            # the moments are those of the data as given; 'pca' axes do not
-            # change with the units, the inverse covariance scales by scale**2
+            # the moments are those of the data as given
             L = _streaming.moments_init(
-                init, (n, mean / scale, scatter / scale**2), self.n_components
+                init,
+                (n, (mean - center) / scale, metric_to_fitted_units(scatter, 1.0 / scale)),
+                self.n_components,
             )
         else:
             L = self._initial_components(np.zeros((1, n_features)), None, random_state, scale)
@@ -538,6 +545,24 @@ multiplied by ``s``), and ``components_`` is divided by ``s``: squared
 distances under the learned metric, and so ``margin_`` and the
 thresholds, are the same for the data as given and as fitted. A learned
 metric that is zero carries no information and is warned about."""
+
+_LABEL_SCALE_NOTES_DOC = """\
+Notes
+-----
+The margin and the identity prior fix a scale, so the objective depends on
+the units of the features. With ``feature_scaling`` set (the default,
+'range') the constraints are built, and the metric learned, on the
+features centred and divided by their spreads ``s``: the identity prior is
+``diag(1 / s**2)`` in the data's units, and ``fit(X @ D)`` for a positive
+diagonal ``D`` (other units, a min-max or standard scaler) learns the same
+neighbourhoods as ``fit(X)``. A streamed fit takes the means and spreads
+from its first reduction. With ``feature_scaling=None``, data whose largest
+magnitude lies outside ``[2**-100, 2**100]`` are fitted divided by a power
+of two ``s`` that brings it into ``[0.5, 1)`` (exactly; an ``init`` array
+is multiplied by ``s``), and ``components_`` is divided by ``s``. Either
+way squared distances under the learned metric, and so ``margin_``, are
+the same for the data as given and as fitted. A learned metric that is
+zero carries no information and is warned about."""
 
 _STREAM_DOC = """\
 With ``solver='sgd'``, a dask array is streamed rather than loaded:
@@ -1317,9 +1342,12 @@ class QuadrupletsMetricLearner(QuadrupletsClassifierMixin, _RelativeMetricLearne
 @fill_doc(
     shared_params=format_doc(_SHARED_PARAMS_TEMPLATE, max_iter="300", tol="1e-5"),
     attributes=_ATTRIBUTES_DOC,
-    notes=_SCALE_NOTES_DOC,
+    notes=_LABEL_SCALE_NOTES_DOC,
 )
-class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetricLearner):
+@fill_pieces
+class MetricLearner(
+    _GeneralMixin, FeatureScalingMixin, MahalanobisMixin, TransformerMixin, BaseMetricLearner
+):
     """Metric learning from labels (or a continuous target), with generated constraints.
 
     Builds must-link pairs ``S``, cannot-link pairs ``D`` and relative
@@ -1396,10 +1424,12 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetri
         squared distance of the target-neighbour (or similar) pairs under
         ``init``.
     {shared_params}
+    {feature_scaling}
 
     Attributes
     ----------
     {attributes}
+    {fitted_feature_scale}
     margin_ : float
         The margin used.
     n_constraints_ : dict
@@ -1456,6 +1486,7 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetri
         "relative_loss": [StrOptions(set(RELATIVE_LOSSES))],
         "pairs_weight": [Interval(Real, 0, None, closed="left")],
         "relative_weight": [Interval(Real, 0, None, closed="left")],
+        "feature_scaling": FEATURE_SCALING_CONSTRAINT,
     }
 
     def __init__(
@@ -1484,6 +1515,7 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetri
         random_state=None,
         verbose=False,
         preprocessor=None,
+        feature_scaling="range",
     ):
         self.constraints = constraints
         self.target_type = target_type
@@ -1508,6 +1540,7 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetri
         self.batch_size = batch_size
         self.random_state = random_state
         self.verbose = verbose
+        self.feature_scaling = feature_scaling
         super().__init__(preprocessor=preprocessor)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -1574,11 +1607,7 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetri
         X = X.astype(np.float64, copy=False)
         y, codes = self._read_target(y)
         self._check_solver_options(X.shape[1])
-        # points beyond 2**±100 are fitted at a power-of-two scale (exact), so
-        # that no squared distance overflows or underflows
-        scale = power_of_two_scale(X)
-        if scale != 1.0:
-            X = X / scale
+        X, scale = self._fitting_points(X)
         random_state = check_random_state(self.random_state)
         L = self._initial_components(X, None if codes is None else y, random_state, scale)
         L, result = self._solve_rounds(X, y, codes, L, random_state)
@@ -1752,7 +1781,11 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetri
         block_arguments = {"preprocessor": self.preprocessor_, "n_features": n_features}
         summaries = blocks.reduce(
             _streaming.points_summary,
-            moments=n_features is None or self._init_needs_moments(n_features),
+            moments=(
+                n_features is None
+                or self.feature_scaling is not None
+                or self._init_needs_moments(n_features)
+            ),
             **block_arguments,
         )
         n, n_features = _check_summaries(summaries, "X", n_features, minimum=2)
@@ -1762,14 +1795,25 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetri
             del self.feature_names_in_
         classes = self._streamed_target(summaries, n)
         self._check_solver_options(n_features)
-        scale = power_of_two_scale(np.array([max(part["max_abs"] for part in summaries)]))
         random_state = check_random_state(self.random_state)
         moments = (
             _streaming.merge_moments([p["moments"] for p in summaries])
-            if self._init_needs_moments(n_features)
+            if self.feature_scaling is not None or self._init_needs_moments(n_features)
             else None
         )
-        L0 = self._streamed_components(moments, n_features, random_state, scale)
+        if self.feature_scaling is None:
+            self.feature_scale_ = None
+            center = 0.0
+            scale = power_of_two_scale(np.array([max(part["max_abs"] for part in summaries)]))
+        else:
+            center, scale = statistics_from_summaries(
+                self.feature_scaling,
+                moments,
+                np.min([part["low"] for part in summaries], axis=0),
+                np.max([part["high"] for part in summaries], axis=0),
+            )
+            self.feature_scale_ = scale
+        L0 = self._streamed_components(moments, n_features, random_state, scale, center)
         k_impostor = self._k_impostor(classes is None)
         seeds = random_state.randint(np.iinfo(np.int32).max, size=len(blocks))
         # random constraints: each block draws its share of n_constraints
@@ -1786,6 +1830,7 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetri
                 per_block={"seed": seeds, "n_random": n_random},
                 components=L0,
                 scale=scale,
+                center=center,
                 classes=classes,
                 k_genuine=self.k_genuine,
                 use_pairs=self.pairs_weight > 0,
@@ -1799,8 +1844,7 @@ class MetricLearner(_GeneralMixin, MahalanobisMixin, TransformerMixin, BaseMetri
 
         def block_objective(i, L):
             points, labels = _streaming.points_block(*blocks.compute(i), **block_arguments)
-            if scale != 1.0:
-                points = points / scale
+            points = (points - center) / scale
             if previous and previous["index"] != i:
                 # pairs, neighbours and impostors also span the boundary with
                 # the block visited before
@@ -1945,6 +1989,7 @@ def _near_distances(
     seed,
     components,
     scale,
+    center,
     classes,
     k_genuine,
     n_random,
@@ -1964,7 +2009,7 @@ def _near_distances(
     X, y = _streaming.points_block(X, y, preprocessor=preprocessor, n_features=n_features)
     if len(X) < 2:
         return np.zeros(0)
-    X = X / scale
+    X = (X - center) / scale
     codes = None if classes is None else np.searchsorted(classes, y)
     y = y.astype(np.float64) if classes is None else y
     if n_random is None:

@@ -18,6 +18,7 @@ from ..linalg import components_from_metric, initialize_metric
 from ..pairwise._api import _pairwise_distances as pairwise_distances
 from ._doc_pieces import fill_pieces
 from ._dtypes import fitted_components
+from ._scaling import metric_to_fitted_units
 from ._supervised import (
     SUPERVISED_PARAMETER_CONSTRAINTS,
     PairsFitMixin,
@@ -57,15 +58,22 @@ def check_prior_pd(M, name, learner):
     return M
 
 
-def rescale_given_metric(M, given, scale, name, learner):
+def rescale_given_metric(M, given, scale, name, learner, given_scale=1.0):
     """``M`` in the units of the data divided by ``scale``.
 
     A learner that fits on data / ``scale`` (see
     :func:`mlearn.linalg.power_of_two_scale`) takes a metric the user gave as
     an array in the units of the data times ``scale**2``; one it built from a
-    string (``given``) is already in the units it fits in.
+    string (``given``) is already in the units it fits in. A ``_Supervised``
+    form that fits on features divided by ``given_scale`` (an array, see
+    :mod:`mlearn.learners._scaling`) first carries the given array into
+    those units.
     """
-    if scale == 1.0 or isinstance(given, str):
+    if isinstance(given, str):
+        return M
+    if np.ndim(given_scale) or given_scale != 1.0:
+        M = metric_to_fitted_units(M, given_scale)
+    if scale == 1.0:
         return M
     with np.errstate(over="ignore", under="ignore"):  # checked right below
         scaled = (M * scale) * scale
@@ -126,7 +134,7 @@ class _BaseITML(PairsFitMixin, BaseMetricLearner):
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
     }
 
-    def _fit_pairs(self, pairs, y, random_state, labelled=None, bounds=None):
+    def _fit_pairs(self, pairs, y, random_state, labelled=None, bounds=None, given_scale=1.0):
         """Run ITML on validated pairs (n_pairs, 2, n_features) with labels +1/-1.
 
         The bounds are on learned distances, which the pairs' rescaling (see
@@ -137,7 +145,7 @@ class _BaseITML(PairsFitMixin, BaseMetricLearner):
         diffs, y, points, scale = scaled_pairs(pairs, y)
         self.bounds_ = self._resolve_bounds(bounds, points, random_state)
         A = initialize_metric(self.prior, points, random_state=random_state, name="prior")
-        A = rescale_given_metric(A, self.prior, scale, "prior", name)
+        A = rescale_given_metric(A, self.prior, scale, "prior", name, given_scale)
         A = np.array(check_prior_pd(A, "prior", name), dtype=np.float64, order="C")
 
         # A pair of identical points constrains nothing (its distance is 0 under
@@ -398,6 +406,7 @@ class ITML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseITML):
     random_state : int, RandomState instance or None, default=None
         Seeds the drawing of pairs and ``prior='random'``.
     {n_components_eigen}
+    {feature_scaling}
 
     Attributes
     ----------
@@ -407,6 +416,7 @@ class ITML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseITML):
         Number of sweeps run.
     {objective_history}
     {fitted_eigen_map}
+    {fitted_feature_scale}
     {fitted_features}
 
     See Also
@@ -441,6 +451,7 @@ class ITML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseITML):
         preprocessor=None,
         random_state=None,
         n_components=None,
+        feature_scaling="range",
     ):
         self.gamma = gamma
         self.max_iter = max_iter
@@ -450,6 +461,7 @@ class ITML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseITML):
         self.verbose = verbose
         self.random_state = random_state
         self.n_components = n_components
+        self.feature_scaling = feature_scaling
         super().__init__(preprocessor=preprocessor)
 
     @fill_pieces

@@ -12,12 +12,12 @@ from sklearn.base import TransformerMixin
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._validation import check_class_labels, check_n_components
 from ..base import BaseMetricLearner, MahalanobisMixin
-from ..linalg import power_of_two_scale
 
 # the unvalidated entry: the learner has checked its arguments
 from ..pairwise._api import _pairwise_distances as pairwise_distances
 from ._doc_pieces import fill_pieces
 from ._dtypes import fitted_components
+from ._scaling import FEATURE_SCALING_CONSTRAINT, FeatureScalingMixin
 from ._tags import TargetRequiredMixin
 
 __all__ = ["LFDA"]
@@ -77,7 +77,9 @@ def flip_signs(V):
 
 
 @fill_pieces
-class LFDA(TargetRequiredMixin, MahalanobisMixin, TransformerMixin, BaseMetricLearner):
+class LFDA(
+    TargetRequiredMixin, FeatureScalingMixin, MahalanobisMixin, TransformerMixin, BaseMetricLearner
+):
     """Local Fisher Discriminant Analysis (Sugiyama).
 
     LFDA is Fisher discriminant analysis made local: pairs of points of the
@@ -113,10 +115,20 @@ class LFDA(TargetRequiredMixin, MahalanobisMixin, TransformerMixin, BaseMetricLe
     warning. ``components_`` has zero rows where fewer than
     ``n_components`` directions exist. Classes that give no within-class
     scatter at all (every class a single point, or all its points equal)
-    raise ``ValueError``. The result does not depend on the scale of ``X``
-    (``fit(c * X)`` gives ``components_ / c``), at any finite magnitude:
-    data whose largest magnitude lies outside [2**-100, 2**100] are scaled
-    by a power of two (exactly) before the scatters are formed.
+    raise ``ValueError``.
+
+    The scatters are invariant to any linear map of ``X``, but the
+    affinities are not: ``σ_i`` and the neighbours come from Euclidean
+    distances, and the rank tolerance is relative. With
+    ``feature_scaling`` set (the default, 'range') they are computed on
+    rescaled features, so ``fit(X @ D)`` for a positive diagonal ``D``
+    learns the same neighbourhoods as ``fit(X)``; with 'orthonormalized'
+    the rows of ``components_`` are then orthonormal in the rescaled
+    units, not in the data's. With ``feature_scaling=None`` the result does
+    not depend on a common scale of ``X`` (``fit(c * X)`` gives
+    ``components_ / c``), at any finite magnitude: data whose largest
+    magnitude lies outside [2**-100, 2**100] are scaled by a power of two
+    (exactly) before the scatters are formed.
 
     Parameters
     ----------
@@ -132,12 +144,14 @@ class LFDA(TargetRequiredMixin, MahalanobisMixin, TransformerMixin, BaseMetricLe
         - 'plain': the eigenvectors, normalised so that
           :math:`\\varphi^\\top S^{(w)} \\varphi = 1`.
     {preprocessor_points}
+    {feature_scaling}
 
     Attributes
     ----------
     {fitted_linear_map}
     eigenvalues_ : ndarray of shape (n_components,)
         The generalized eigenvalues of the components (0 for padded rows).
+    {fitted_feature_scale}
     {fitted_features}
 
     References
@@ -155,10 +169,25 @@ class LFDA(TargetRequiredMixin, MahalanobisMixin, TransformerMixin, BaseMetricLe
     >>> lfda.transform(X).shape
     (150, 2)
 
+    No scaler is needed: a min-max scaler before LFDA changes no
+    neighbourhood (``feature_scaling='range'``, the default), where without
+    the folded rescaling it does:
+
+    >>> import numpy as np
+    >>> from scipy.spatial.distance import pdist
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import MinMaxScaler
+    >>> def distances(*steps):
+    ...     return pdist(make_pipeline(*steps).fit(X, y).transform(X))
+    >>> bool(np.allclose(distances(LFDA(k=5)), distances(MinMaxScaler(), LFDA(k=5))))
+    True
+    >>> plain = LFDA(k=5, feature_scaling=None)
+    >>> bool(np.allclose(distances(plain), distances(MinMaxScaler(), plain)))
+    False
+
     Duplicated rows are no problem (a point's local scale is taken from its
     nearest distinct neighbour), and the metric scales with the data:
 
-    >>> import numpy as np
     >>> X2, y2 = np.repeat(X, 3, axis=0), np.repeat(y, 3)
     >>> big = LFDA(n_components=2, k=1).fit(X2 * 1e200, y2)
     >>> small = LFDA(n_components=2, k=1).fit(X2, y2)
@@ -171,12 +200,21 @@ class LFDA(TargetRequiredMixin, MahalanobisMixin, TransformerMixin, BaseMetricLe
         "n_components": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "k": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "embedding_type": [StrOptions({"weighted", "orthonormalized", "plain"})],
+        "feature_scaling": FEATURE_SCALING_CONSTRAINT,
     }
 
-    def __init__(self, n_components=None, k=None, embedding_type="weighted", preprocessor=None):
+    def __init__(
+        self,
+        n_components=None,
+        k=None,
+        embedding_type="weighted",
+        preprocessor=None,
+        feature_scaling="range",
+    ):
         self.n_components = n_components
         self.k = k
         self.embedding_type = embedding_type
+        self.feature_scaling = feature_scaling
         super().__init__(preprocessor=preprocessor)
 
     @fill_pieces
@@ -202,11 +240,7 @@ class LFDA(TargetRequiredMixin, MahalanobisMixin, TransformerMixin, BaseMetricLe
         _check_within_class_pairs(y)
         dtype = X.dtype
         X = np.asarray(X, dtype=np.float64)
-        # squared distances of data beyond 2**+-100 under- or overflow: fit on
-        # X / s (exact) and scale the map back
-        scale = power_of_two_scale(X)
-        if scale != 1.0:
-            X = X / scale
+        X, scale = self._fitting_points(X)
         n_features = X.shape[1]
         n_components = check_n_components(self.n_components, n_features)
         k = max(1, min(7, n_features - 1)) if self.k is None else self.k

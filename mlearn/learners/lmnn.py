@@ -14,12 +14,13 @@ from .._lazy import lazy_module
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._validation import check_n_components
 from ..base import BaseMetricLearner, MahalanobisMixin
-from ..linalg import initialize_components, power_of_two_scale
+from ..linalg import initialize_components
 
 # the unvalidated entry: the learner has checked its arguments
 from ..pairwise._api import _kneighbors as kneighbors
 from ._doc_pieces import fill_pieces
 from ._dtypes import fitted_components
+from ._scaling import FEATURE_SCALING_CONSTRAINT, FeatureScalingMixin, map_to_fitted_units
 from ._tags import TargetRequiredMixin
 
 kernels = lazy_module("mlearn.learners._lmnn_kernels")
@@ -43,7 +44,9 @@ COLLAPSE_SQDIST = float(np.finfo(np.float64).eps)
 
 
 @fill_pieces
-class LMNN(TargetRequiredMixin, MahalanobisMixin, TransformerMixin, BaseMetricLearner):
+class LMNN(
+    TargetRequiredMixin, FeatureScalingMixin, MahalanobisMixin, TransformerMixin, BaseMetricLearner
+):
     """Large Margin Nearest Neighbor (Weinberger & Saul).
 
     LMNN learns a linear map ``L`` under which every point's ``n_neighbors``
@@ -112,6 +115,7 @@ class LMNN(TargetRequiredMixin, MahalanobisMixin, TransformerMixin, BaseMetricLe
         Most impostor candidates (pairs of points of different classes inside
         a margin) kept between two searches; beyond it a uniform random subset
         is kept, which bounds memory on large data sets.
+    {feature_scaling}
 
     Attributes
     ----------
@@ -122,6 +126,7 @@ class LMNN(TargetRequiredMixin, MahalanobisMixin, TransformerMixin, BaseMetricLe
         Final value of the objective.
     objective_history_ : list of float
         The objective at the start and after each iteration.
+    {fitted_feature_scale}
     {fitted_features}
 
     See Also
@@ -130,12 +135,16 @@ class LMNN(TargetRequiredMixin, MahalanobisMixin, TransformerMixin, BaseMetricLe
 
     Notes
     -----
-    The margin is one unit of squared distance, so LMNN is not invariant to
-    the scale of ``X``: standardise the features. Data whose largest
-    magnitude lies outside ``[2**-100, 2**100]`` are fitted divided by a
-    power of two ``s`` that brings it into ``[0.5, 1)`` (exactly, with an
-    ``init`` array multiplied by ``s``), and ``components_`` is divided by
-    ``s``: the squared distances then stay finite.
+    The margin is one unit of squared distance and the target neighbours
+    are Euclidean ones, so the objective is not invariant to the scale of
+    ``X``. With ``feature_scaling`` set (the default, 'range') the fit runs
+    on rescaled features, so ``fit(X @ D)`` for a positive diagonal ``D``
+    learns the same neighbourhoods as ``fit(X)``. With
+    ``feature_scaling=None``, data whose largest magnitude lies outside
+    ``[2**-100, 2**100]`` are fitted divided by a power of two ``s`` that
+    brings it into ``[0.5, 1)`` (exactly, with an ``init`` array multiplied
+    by ``s``), and ``components_`` is divided by ``s``: the squared
+    distances then stay finite.
 
     On some data no linear map keeps the target neighbours closer than the
     impostors by the margin, and the objective is smallest when every point
@@ -159,13 +168,12 @@ class LMNN(TargetRequiredMixin, MahalanobisMixin, TransformerMixin, BaseMetricLe
     >>> from sklearn.datasets import load_iris
     >>> from sklearn.neighbors import KNeighborsClassifier
     >>> from sklearn.pipeline import make_pipeline
-    >>> from sklearn.preprocessing import StandardScaler
     >>> from mlearn import LMNN
     >>> X, y = load_iris(return_X_y=True)
-    >>> lmnn = LMNN(n_neighbors=3).fit(StandardScaler().fit_transform(X), y)
+    >>> lmnn = LMNN(n_neighbors=3).fit(X, y)
     >>> lmnn.components_.shape
     (4, 4)
-    >>> pipe = make_pipeline(StandardScaler(), LMNN(), KNeighborsClassifier(3))
+    >>> pipe = make_pipeline(LMNN(), KNeighborsClassifier(3))
     >>> pipe.fit(X, y).score(X, y) > 0.95
     True
     """
@@ -186,6 +194,7 @@ class LMNN(TargetRequiredMixin, MahalanobisMixin, TransformerMixin, BaseMetricLe
         "random_state": ["random_state"],
         "solver": [StrOptions({"lbfgs", "gd"})],
         "max_impostors": [Interval(numbers.Integral, 1, None, closed="left")],
+        "feature_scaling": FEATURE_SCALING_CONSTRAINT,
     }
 
     def __init__(
@@ -203,6 +212,7 @@ class LMNN(TargetRequiredMixin, MahalanobisMixin, TransformerMixin, BaseMetricLe
         random_state=None,
         solver="lbfgs",
         max_impostors=500_000,
+        feature_scaling="range",
     ):
         self.init = init
         self.n_neighbors = n_neighbors
@@ -216,6 +226,7 @@ class LMNN(TargetRequiredMixin, MahalanobisMixin, TransformerMixin, BaseMetricLe
         self.random_state = random_state
         self.solver = solver
         self.max_impostors = max_impostors
+        self.feature_scaling = feature_scaling
         super().__init__(preprocessor=preprocessor)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -240,11 +251,7 @@ class LMNN(TargetRequiredMixin, MahalanobisMixin, TransformerMixin, BaseMetricLe
         )
         dtype = X.dtype
         X = np.asarray(X, dtype=np.float64)
-        # data beyond 2**±100 are fitted at a power-of-two scale (exact), so
-        # that no squared distance overflows or underflows
-        scale = power_of_two_scale(X)
-        if scale != 1.0:
-            X = X / scale
+        X, scale = self._fitting_points(X)
         classes, y_codes = np.unique(y, return_inverse=True)
         if len(classes) < 2:
             raise ValueError(
@@ -253,13 +260,12 @@ class LMNN(TargetRequiredMixin, MahalanobisMixin, TransformerMixin, BaseMetricLe
         n_features = X.shape[1]
         check_n_components(self.n_components, n_features)
         random_state = check_random_state(self.random_state)
-        init = self.init
-        if not isinstance(init, str):
-            init = np.asarray(init)
-            if scale != 1.0:
-                init = np.asarray(init, dtype=np.float64) * scale
         L0 = initialize_components(
-            init, X, y_codes, n_components=self.n_components, random_state=random_state
+            map_to_fitted_units(self.init, scale),
+            X,
+            y_codes,
+            n_components=self.n_components,
+            random_state=random_state,
         )
         problem = _LMNNProblem(
             X,

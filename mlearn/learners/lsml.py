@@ -219,7 +219,7 @@ class _BaseLSML(BaseMetricLearner):
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
     }
 
-    def _fit_quadruplets(self, quadruplets, weights, random_state):
+    def _fit_quadruplets(self, quadruplets, weights, random_state, given_scale=1.0):
         name = type(self).__name__
         n_quadruplets, _, n_features = quadruplets.shape
         # squared distances of data beyond 2**+-100 under- or overflow: fit on
@@ -237,7 +237,7 @@ class _BaseLSML(BaseMetricLearner):
             prior = initialize_metric(
                 self.prior, np.zeros((0, n_features)), random_state=random_state, name="prior"
             )
-        prior = rescale_given_metric(prior, self.prior, scale, "prior", name)
+        prior = rescale_given_metric(prior, self.prior, scale, "prior", name, given_scale)
         prior_inv = _inverse_pd(prior, name)
         # a loop of (n_features, n_features) products: extra BLAS threads only add
         # contention
@@ -455,6 +455,7 @@ class LSML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseLSML):
         Seeds the drawing of the quadruplets and ``prior='random'``.
     n_components : int, default=None
         Number of rows of ``components_`` (leading eigen-directions of M).
+    {feature_scaling}
 
     Attributes
     ----------
@@ -468,6 +469,7 @@ class LSML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseLSML):
         at the start and after each iteration.
     loss_ : float
         The objective at the returned M.
+    {fitted_feature_scale}
     {fitted_features}
 
     See Also
@@ -501,8 +503,10 @@ class LSML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseLSML):
         preprocessor=None,
         random_state=None,
         n_components=None,
+        feature_scaling="range",
     ):
         super().__init__(preprocessor=preprocessor)
+        self.feature_scaling = feature_scaling
         self.tol = tol
         self.max_iter = max_iter
         self.prior = prior
@@ -527,6 +531,7 @@ class LSML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseLSML):
         self : LSML_Supervised
         """
         X, y = self._validate_supervised(X, y)
+        X, scale = self._fitting_points(X, power_of_two=False)
         rng = check_random_state(self.random_state)
         quadruplets = self._label_quadruplets(X, y, rng)
         weights = self.weights
@@ -535,4 +540,8 @@ class LSML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseLSML):
                 f"weights must have one entry per drawn quadruplet ({quadruplets.shape[0]}), "
                 f"got shape {np.shape(weights)}"
             )
-        return self._fit_quadruplets(quadruplets, weights, rng)
+        self._fit_quadruplets(quadruplets, weights, rng, given_scale=scale)
+        if self.feature_scaling is not None:
+            # log det M in the data's units, as for the power-of-two scale
+            self.loss_ = self.loss_ + 2 * float(np.sum(np.log(scale)))
+        return self._fold_feature_scale(scale)

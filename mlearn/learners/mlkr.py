@@ -64,6 +64,7 @@ class MLKR(_SoftmaxNeighbourLearner):
     random_state : int, RandomState instance or None, default=None
         Seeds ``init='random'`` and the PCA of ``init='pca'``.
     {warm_start_callback}
+    {feature_scaling}
 
     Attributes
     ----------
@@ -73,6 +74,7 @@ class MLKR(_SoftmaxNeighbourLearner):
     objective_history_ : list of float
         The objective L-BFGS minimises (the leave-one-out squared error of
         kernel regression) at the start and after each iteration.
+    {fitted_feature_scale}
     {fitted_features}
 
     See Also
@@ -81,15 +83,20 @@ class MLKR(_SoftmaxNeighbourLearner):
 
     Notes
     -----
-    The scale of ``L`` is the kernel's bandwidth, so it is learned too:
-    standardise the features (or choose ``init``) so that the initial
-    neighbourhoods are neither a single point nor the whole data set.
+    The scale of ``L`` is the kernel's bandwidth, so it is learned too; the
+    initial neighbourhoods should be neither a single point nor the whole
+    data set. With ``feature_scaling`` set (the default, 'range') the fit
+    starts on rescaled features whatever their units, so ``fit(X @ D)`` for a
+    positive diagonal ``D`` learns the same neighbourhoods as ``fit(X)``;
+    with ``feature_scaling=None`` scale the features (or choose
+    ``init``) yourself.
 
-    Points or targets whose largest magnitude lies outside
-    ``[2**-100, 2**100]`` are fitted divided by a power of two that brings
-    it into ``[0.5, 1)`` (exactly), so that no squared distance or squared
-    error overflows; ``components_`` is divided by the points' one (an
-    ``init`` array and warm-start ``components_`` multiplied by it). The
+    With ``feature_scaling=None``, points whose largest magnitude lies
+    outside ``[2**-100, 2**100]`` are fitted divided by a power of two that
+    brings it into ``[0.5, 1)`` (exactly), so that no squared distance
+    overflows; ``components_`` is divided by it (an ``init`` array and
+    warm-start ``components_`` multiplied by it). Targets beyond that range
+    are divided the same way, so that no squared error overflows. The
     targets' scale multiplies the loss, not its minimisers; ``verbose`` then
     prints the loss of the rescaled targets.
 
@@ -129,6 +136,7 @@ class MLKR(_SoftmaxNeighbourLearner):
         random_state=None,
         warm_start=False,
         callback=None,
+        feature_scaling="range",
     ):
         self.n_components = n_components
         self.init = init
@@ -138,6 +146,7 @@ class MLKR(_SoftmaxNeighbourLearner):
         self.random_state = random_state
         self.warm_start = warm_start
         self.callback = callback
+        self.feature_scaling = feature_scaling
         super().__init__(preprocessor=preprocessor)
 
     @fill_pieces
@@ -165,9 +174,8 @@ class MLKR(_SoftmaxNeighbourLearner):
         # points and targets beyond 2**±100 are fitted at power-of-two scales
         # (exact): the squared distances and the squared errors stay finite.
         # Scaling the targets multiplies the loss, not its minimisers.
-        scale, y_scale = power_of_two_scale(X), power_of_two_scale(y)
-        if scale != 1.0:
-            X = X / scale
+        X, scale = self._fitting_points(X)
+        y_scale = power_of_two_scale(y)
         if y_scale != 1.0:
             y = y / y_scale
         L0 = self._initial_components(X, None, X.shape[1], scale)

@@ -173,7 +173,7 @@ class _BaseMMC(PairsFitMixin, BaseMetricLearner):
 
     _deprecated_aliases = {"convergence_threshold": "tol"}
 
-    def _fit_pairs(self, pairs, y, random_state, labelled=None):
+    def _fit_pairs(self, pairs, y, random_state, labelled=None, given_scale=1.0):
         """Run MMC on validated pairs (n_pairs, 2, n_features) with labels +1/-1.
 
         ``labelled``, the points and classes a ``_Supervised`` form drew the
@@ -210,7 +210,7 @@ class _BaseMMC(PairsFitMixin, BaseMetricLearner):
             random_state=random_state,
             name="init",
         )
-        M0 = rescale_given_metric(M0, self.init, scale, "init", name)
+        M0 = rescale_given_metric(M0, self.init, scale, "init", name, given_scale)
         if self.diagonal:
             M = self._fit_diagonal(np.diag(M0).copy(), S, D, name)
         else:
@@ -584,6 +584,7 @@ class MMC_Supervised(SupervisedMixin, MahalanobisMixin, _BaseMMC):  # type: igno
     random_state : int, RandomState instance or None, default=None
         Seeds the drawing of pairs and ``init='random'``.
     {n_components_eigen}
+    {feature_scaling}
 
     Attributes
     ----------
@@ -591,6 +592,7 @@ class MMC_Supervised(SupervisedMixin, MahalanobisMixin, _BaseMMC):  # type: igno
         Number of iterations run.
     {objective_history}
     {fitted_eigen_map}
+    {fitted_feature_scale}
     {fitted_features}
 
     See Also
@@ -638,6 +640,7 @@ class MMC_Supervised(SupervisedMixin, MahalanobisMixin, _BaseMMC):  # type: igno
         preprocessor=None,
         random_state=None,
         n_components=None,
+        feature_scaling="range",
     ):
         self.max_iter = max_iter
         self.max_proj = max_proj
@@ -649,4 +652,5 @@ class MMC_Supervised(SupervisedMixin, MahalanobisMixin, _BaseMMC):  # type: igno
         self.verbose = verbose
         self.random_state = random_state
         self.n_components = n_components
+        self.feature_scaling = feature_scaling
         super().__init__(preprocessor=preprocessor)

@@ -16,10 +16,11 @@ from .._lazy import lazy_callable
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._validation import check_class_labels, check_n_components
 from ..base import BaseMetricLearner, MahalanobisMixin
-from ..linalg import initialize_components, power_of_two_scale
+from ..linalg import initialize_components
 from ..solvers import lbfgs_on_components
 from ._doc_pieces import fill_pieces
 from ._dtypes import fitted_components
+from ._scaling import FEATURE_SCALING_CONSTRAINT, FeatureScalingMixin, map_to_fitted_units
 from ._tags import TargetRequiredMixin
 
 SoftmaxObjective = lazy_callable("mlearn.learners._nca_kernels", "SoftmaxObjective")
@@ -44,7 +45,7 @@ def _blas_threads_for(n_samples):
 
 
 class _SoftmaxNeighbourLearner(
-    TargetRequiredMixin, MahalanobisMixin, TransformerMixin, BaseMetricLearner
+    TargetRequiredMixin, FeatureScalingMixin, MahalanobisMixin, TransformerMixin, BaseMetricLearner
 ):
     """What NCA and MLKR share: a softmax over neighbours, L-BFGS on ``L``."""
 
@@ -59,6 +60,7 @@ class _SoftmaxNeighbourLearner(
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
         "callback": [callable, None],
+        "feature_scaling": FEATURE_SCALING_CONSTRAINT,
     }
 
     def _initial_components(self, X, y_init, n_features, scale=1.0):
@@ -87,10 +89,8 @@ class _SoftmaxNeighbourLearner(
                 "init given as an array must have shape (n_components, n_features) "
                 f"with n_components <= n_features, got shape {init.shape}"
             )
-        if not isinstance(init, str) and scale != 1.0:
-            init = np.asarray(init, dtype=np.float64) * scale
         return initialize_components(
-            init,
+            map_to_fitted_units(init, scale),
             X,
             y_init,
             n_components=self.n_components,
@@ -192,6 +192,7 @@ class NCA(_SoftmaxNeighbourLearner):
     random_state : int, RandomState instance or None, default=None
         Seeds ``init='random'`` and the PCA of ``init='pca'``.
     {warm_start_callback}
+    {feature_scaling}
 
     Attributes
     ----------
@@ -201,6 +202,7 @@ class NCA(_SoftmaxNeighbourLearner):
     objective_history_ : list of float
         The objective L-BFGS minimises (minus the expected number of points
         classified correctly) at the start and after each iteration.
+    {fitted_feature_scale}
     {fitted_features}
 
     See Also
@@ -225,15 +227,18 @@ class NCA(_SoftmaxNeighbourLearner):
     The maps differ slightly, and so may the accuracy of a nearest-neighbour
     classifier on them, in either direction.
 
-    The softmax has a fixed bandwidth, so NCA is not invariant to the scale
-    of ``X``: standardise the features. Data whose largest magnitude lies
-    outside ``[2**-100, 2**100]`` are fitted divided by a power of two ``s``
-    that brings it into ``[0.5, 1)`` (exactly; an ``init`` array and the
-    ``components_`` of a warm start are multiplied by ``s``), and
-    ``components_`` is divided by ``s``. Inside that range the objective is
-    computed at any scale without overflow; far out the softmax becomes the
-    nearest-neighbour rule, whose gradient is zero, so the fit stays at
-    ``init``.
+    The softmax has a fixed bandwidth, so the objective is not invariant to
+    the scale of ``X``. With ``feature_scaling`` set (the default, 'range')
+    the fit runs on rescaled features, so ``fit(X @ D)`` for a positive
+    diagonal ``D`` (other units, a min-max or standard scaler) learns the
+    same neighbourhoods as ``fit(X)``. With ``feature_scaling=None``, data
+    whose largest magnitude lies outside ``[2**-100, 2**100]`` are fitted
+    divided by a power of two ``s`` that brings it into ``[0.5, 1)``
+    (exactly; an ``init`` array and the ``components_`` of a warm start are
+    multiplied by ``s``), and ``components_`` is divided by ``s``. Inside
+    that range the objective is computed at any scale without overflow;
+    far out the softmax becomes the nearest-neighbour rule, whose gradient
+    is zero, so the fit stays at ``init``.
 
     References
     ----------
@@ -274,6 +279,7 @@ class NCA(_SoftmaxNeighbourLearner):
         random_state=None,
         warm_start=False,
         callback=None,
+        feature_scaling="range",
     ):
         self.init = init
         self.n_components = n_components
@@ -283,6 +289,7 @@ class NCA(_SoftmaxNeighbourLearner):
         self.random_state = random_state
         self.warm_start = warm_start
         self.callback = callback
+        self.feature_scaling = feature_scaling
         super().__init__(preprocessor=preprocessor)
 
     @fill_pieces
@@ -307,11 +314,7 @@ class NCA(_SoftmaxNeighbourLearner):
         check_class_labels(y)
         dtype = X.dtype
         X = np.asarray(X, dtype=np.float64)
-        # data beyond 2**±100 are fitted at a power-of-two scale (exact), so
-        # that no squared distance overflows or underflows
-        scale = power_of_two_scale(X)
-        if scale != 1.0:
-            X = X / scale
+        X, scale = self._fitting_points(X)
         codes = np.unique(y, return_inverse=True)[1].astype(np.int64).ravel()
         L0 = self._initial_components(X, codes, X.shape[1], scale)
         objective = SoftmaxObjective(X, codes, "nca", L0.shape[0])

@@ -21,6 +21,7 @@ from ..base import (
 from ..constraints import Constraints
 from ..linalg import project_psd
 from ._dtypes import fitted_components
+from ._scaling import FEATURE_SCALING_CONSTRAINT, FeatureScalingMixin, metric_to_fitted_units
 
 oasis_updates = lazy_callable("mlearn.learners._oasis_kernels", "oasis_updates")
 oasis_updates_dense = lazy_callable("mlearn.learners._oasis_kernels", "oasis_updates_dense")
@@ -371,7 +372,7 @@ class OASIS(BilinearMixin, TripletsClassifierMixin, _BaseOASIS):
         return self
 
 
-class OASIS_Supervised(BilinearMixin, _BaseOASIS):
+class OASIS_Supervised(FeatureScalingMixin, BilinearMixin, _BaseOASIS):
     """OASIS on triplets drawn from class labels.
 
     ``n_constraints`` triplets ``(a, p, n)`` are drawn at random, ``a`` and
@@ -406,6 +407,15 @@ class OASIS_Supervised(BilinearMixin, _BaseOASIS):
         Lets ``X`` be given as a 1-D array of identifiers.
     random_state : int, RandomState instance or None, default=None
         Seeds the triplets and the order of the updates.
+    feature_scaling : {'range', 'standard'} or None, default='range'
+        'range' learns on the features divided by their ranges (largest
+        minus smallest training value) times one common factor that makes
+        their variances average 1, 'standard' by their standard
+        deviations (not centred: a bilinear similarity depends on the
+        origin), and folds the division into ``W``, so that
+        ``fit(X @ D)`` for a positive diagonal ``D`` gives the same
+        rankings as ``fit(X)``; an ``init`` array is read in the data's
+        units. Sparse ``X`` stays sparse. None learns on ``X`` as given.
 
     Attributes
     ----------
@@ -413,6 +423,9 @@ class OASIS_Supervised(BilinearMixin, _BaseOASIS):
         The bilinear matrix W.
     n_iter_ : int
         Number of updates run.
+    feature_scale_ : ndarray of shape (n_features,) or None
+        What ``fit`` divided each feature by (with ``feature_scaling`` set),
+        or None.
     n_features_in_ : int
         Number of features seen in ``fit``.
 
@@ -446,6 +459,7 @@ class OASIS_Supervised(BilinearMixin, _BaseOASIS):
         # X itself may be sparse; a preprocessor maps identifiers to dense points
         "preprocessor": BaseMetricLearner._parameter_constraints["preprocessor"],
         "n_constraints": [Interval(Integral, 1, None, closed="left"), None],
+        "feature_scaling": FEATURE_SCALING_CONSTRAINT,
     }
 
     def __init__(
@@ -458,8 +472,10 @@ class OASIS_Supervised(BilinearMixin, _BaseOASIS):
         projection_every=None,
         preprocessor=None,
         random_state=None,
+        feature_scaling="range",
     ):
         super().__init__(preprocessor=preprocessor)
+        self.feature_scaling = feature_scaling
         self.c = c
         self.n_iter = n_iter
         self.n_constraints = n_constraints
@@ -500,7 +516,19 @@ class OASIS_Supervised(BilinearMixin, _BaseOASIS):
         if sp.issparse(X):
             X = sp.csr_matrix(X)
         n_features = X.shape[1]  # type: ignore[union-attr]  # checked: an array or CSR matrix
-        return self._fit_rows(X, triplets, self._initial_matrix(n_features), rng)
+        W0 = self._initial_matrix(n_features)
+        # a similarity of products, not of differences: no centring
+        X, scale = self._fitting_points(X, center=False, power_of_two=False)
+        if self.feature_scaling is not None and not isinstance(self.init, str):
+            W0 = metric_to_fitted_units(W0, scale)
+        self._fit_rows(X, triplets, W0, rng)
+        if self.feature_scaling is not None:
+            # s_W(x, y) = (x / s)' W (y / s): W / (s s') for the data as given
+            # in place: W may be large (n_features ** 2)
+            W = self.components_
+            W *= (1.0 / scale).astype(W.dtype)[:, None]
+            W *= (1.0 / scale).astype(W.dtype)[None, :]
+        return self
 
     def _n_constraints(self, y):
         """``n_constraints``, or by default ``n_iter`` up to half the labels' similar pairs.

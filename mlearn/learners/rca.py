@@ -15,9 +15,9 @@ from .._sklearn_compat import Interval, _fit_context
 from .._validation import check_class_labels, check_n_components
 from ..base import BaseMetricLearner, MahalanobisMixin
 from ..constraints import Constraints
-from ..linalg import power_of_two_scale
 from ._doc_pieces import fill_pieces
 from ._dtypes import fitted_components
+from ._scaling import FEATURE_SCALING_CONSTRAINT, FeatureScalingMixin
 from ._tags import TargetRequiredMixin
 from .lfda import RANK_TOL, data_subspace, flip_signs, group_blocks, pad_rows
 
@@ -25,7 +25,9 @@ __all__ = ["RCA", "RCA_Supervised"]
 
 
 @fill_pieces
-class RCA(TargetRequiredMixin, MahalanobisMixin, TransformerMixin, BaseMetricLearner):
+class RCA(
+    TargetRequiredMixin, FeatureScalingMixin, MahalanobisMixin, TransformerMixin, BaseMetricLearner
+):
     """Relevant Components Analysis (Shental et al., Bar-Hillel et al.).
 
     RCA learns from *chunklets*: small groups of points known to belong to
@@ -58,10 +60,16 @@ class RCA(TargetRequiredMixin, MahalanobisMixin, TransformerMixin, BaseMetricLea
       duplicated rows), there is nothing to whiten and ``fit`` raises
       ``ValueError``.
 
-    The result does not depend on the scale of ``X`` (``fit(c * X)`` gives
-    ``components_ / c``), at any finite magnitude: data whose largest
-    magnitude lies outside [2**-100, 2**100] are scaled by a power of two
-    (exactly) before the covariances are formed.
+    Whitening is invariant to any linear map of ``X``, but the rank
+    tolerance and the shrinkage towards a multiple of the identity are not.
+    With ``feature_scaling`` set (the default, 'range') they act on
+    rescaled features, so ``fit(X @ D)`` for a positive diagonal ``D``
+    learns the same neighbourhoods as ``fit(X)``. With
+    ``feature_scaling=None`` the result does not depend on a common scale
+    of ``X`` (``fit(c * X)`` gives ``components_ / c``), at any finite
+    magnitude: data whose largest magnitude lies outside [2**-100, 2**100]
+    are scaled by a power of two (exactly) before the covariances are
+    formed.
 
     Parameters
     ----------
@@ -70,10 +78,12 @@ class RCA(TargetRequiredMixin, MahalanobisMixin, TransformerMixin, BaseMetricLea
         n_features. Rows beyond the number of directions in which ``X``
         varies are zero.
     {preprocessor_points}
+    {feature_scaling}
 
     Attributes
     ----------
     {fitted_linear_map}
+    {fitted_feature_scale}
     {fitted_features}
 
     See Also
@@ -109,10 +119,12 @@ class RCA(TargetRequiredMixin, MahalanobisMixin, TransformerMixin, BaseMetricLea
     _parameter_constraints: dict = {
         **BaseMetricLearner._parameter_constraints,
         "n_components": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "feature_scaling": FEATURE_SCALING_CONSTRAINT,
     }
 
-    def __init__(self, n_components=None, preprocessor=None):
+    def __init__(self, n_components=None, preprocessor=None, feature_scaling="range"):
         self.n_components = n_components
+        self.feature_scaling = feature_scaling
         super().__init__(preprocessor=preprocessor)
 
     @fill_pieces
@@ -155,11 +167,7 @@ class RCA(TargetRequiredMixin, MahalanobisMixin, TransformerMixin, BaseMetricLea
         X = np.asarray(X, dtype=np.float64)
         n_features = X.shape[1]
         n_components = check_n_components(self.n_components, n_features)
-        # covariances of data beyond 2**+-100 under- or overflow: fit on X / s
-        # (exact) and scale the map back
-        scale = power_of_two_scale(X)
-        if scale != 1.0:
-            X = X / scale
+        X, scale = self._fitting_points(X)
         self.components_ = fitted_components(
             _rca_components(X, chunks, n_components) / scale, dtype
         )
@@ -223,12 +231,14 @@ class RCA_Supervised(RCA):
     {preprocessor_points}
     random_state : int, RandomState instance or None, default=None
         Seeds the drawing of the chunklets.
+    {feature_scaling}
 
     Attributes
     ----------
     {fitted_linear_map}
     chunks_ : ndarray of shape (n_samples,)
         The chunklet of each training point (-1 for points in none).
+    {fitted_feature_scale}
     {fitted_features}
 
     Examples
@@ -251,9 +261,17 @@ class RCA_Supervised(RCA):
     }
 
     def __init__(
-        self, n_components=None, n_chunks=100, chunk_size=2, preprocessor=None, random_state=None
+        self,
+        n_components=None,
+        n_chunks=100,
+        chunk_size=2,
+        preprocessor=None,
+        random_state=None,
+        feature_scaling="range",
     ):
-        super().__init__(n_components=n_components, preprocessor=preprocessor)
+        super().__init__(
+            n_components=n_components, preprocessor=preprocessor, feature_scaling=feature_scaling
+        )
         self.n_chunks = n_chunks
         self.chunk_size = chunk_size
         self.random_state = random_state

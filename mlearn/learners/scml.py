@@ -20,6 +20,7 @@ from ..linalg import components_from_metric, power_of_two_scale
 from ..pairwise._api import _kneighbors as kneighbors
 from ._doc_pieces import fill_pieces
 from ._dtypes import fitted_components
+from ._scaling import FEATURE_SCALING_CONSTRAINT, map_to_fitted_units
 from ._supervised import SupervisedMixin
 
 __all__ = ["SCML", "SCML_Supervised"]
@@ -221,7 +222,7 @@ class _BaseSCML(BaseMetricLearner):
             )
         M = metric_from_basis(basis, best_w)
         L = components_from_metric(M, self.n_components, check_psd=False)
-        self.components_ = fitted_components(L / scale if scale != 1.0 else L, dtype)
+        self.components_ = fitted_components(L / scale, dtype)
         return self
 
 
@@ -645,6 +646,7 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
         (``np.random.RandomState(0)`` gives the result of ``0``).
     n_components : int, default=None
         Number of rows of ``components_`` (leading eigen-directions of M).
+    {feature_scaling}
 
     Attributes
     ----------
@@ -660,6 +662,7 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
         value.
     n_basis_ : int
         Number of bases used.
+    {fitted_feature_scale}
     {fitted_features}
 
     See Also
@@ -688,6 +691,7 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
         "basis": [StrOptions({"lda", "triplet_diffs", "pair_diffs"}), "array-like"],
         "k_genuine": [Interval(Integral, 1, None, closed="left")],
         "k_impostor": [Interval(Integral, 1, None, closed="left")],
+        "feature_scaling": FEATURE_SCALING_CONSTRAINT,
     }
 
     def __init__(
@@ -705,8 +709,10 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
         preprocessor=None,
         random_state=None,
         n_components=None,
+        feature_scaling="range",
     ):
         super().__init__(preprocessor=preprocessor)
+        self.feature_scaling = feature_scaling
         self.k_genuine = k_genuine
         self.k_impostor = k_impostor
         self.beta = beta
@@ -757,11 +763,7 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
         X, y = cast("tuple[np.ndarray, np.ndarray]", self._validate_supervised(X, y))
         dtype = X.dtype
         X = np.asarray(X, dtype=np.float64)
-        # points beyond 2**±100 are fitted at a power-of-two scale (exact),
-        # so that no squared distance overflows or underflows
-        scale = power_of_two_scale(X)
-        if scale != 1.0:
-            X = X / scale
+        X, scale = self._fitting_points(X)
         k_genuine, k_impostor = self._neighbour_counts(y)
         triplets = Constraints(y).generate_knntriplets(X, k_genuine, k_impostor)
         triplets = satisfiable_triplets(X, triplets, type(self).__name__)
@@ -793,4 +795,7 @@ class SCML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSCML):
             basis = _BASIS_BUILDERS[self.basis](X, triplets, n_basis, stage_rng())
         else:
             basis = self._basis_from_array(n_features)
+            if self.feature_scaling is not None:
+                # a basis direction b of the data is b * s for the rescaled points
+                basis = map_to_fitted_units(basis, scale)
         return self._fit_triplets(X, triplets, basis, stage_rng, scale, dtype)

@@ -202,7 +202,7 @@ class _BaseSDML(PairsFitMixin, BaseMetricLearner):
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
     }
 
-    def _fit_pairs(self, pairs, y, random_state, labelled=None):
+    def _fit_pairs(self, pairs, y, random_state, labelled=None, given_scale=1.0):
         """Run SDML on validated pairs (n_pairs, 2, n_features) with labels +1/-1.
 
         ``labelled`` is not used.
@@ -210,7 +210,7 @@ class _BaseSDML(PairsFitMixin, BaseMetricLearner):
         name = type(self).__name__
         diffs, y, points, scale = scaled_pairs(pairs, y)
         M0 = initialize_metric(self.prior, points, random_state=random_state, name="prior")
-        M0 = rescale_given_metric(M0, self.prior, scale, "prior", name)
+        M0 = rescale_given_metric(M0, self.prior, scale, "prior", name, given_scale)
         M0 = check_prior_pd(M0, "prior", name)
         prior_inv = np.linalg.inv(M0)
         prior_inv = (prior_inv + prior_inv.T) / 2
@@ -386,12 +386,14 @@ class SDML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSDML):  # type: ig
     random_state : int, RandomState instance or None, default=None
         Seeds the drawing of pairs and ``prior='random'``.
     {n_components_eigen}
+    {feature_scaling}
 
     Attributes
     ----------
     n_iter_ : int
         ADMM iterations run.
     {fitted_eigen_map}
+    {fitted_feature_scale}
     {fitted_features}
 
     See Also
@@ -429,6 +431,7 @@ class SDML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSDML):  # type: ig
         preprocessor=None,
         random_state=None,
         n_components=None,
+        feature_scaling="range",
     ):
         self.balance_param = balance_param
         self.sparsity_param = sparsity_param
@@ -437,4 +440,5 @@ class SDML_Supervised(SupervisedMixin, MahalanobisMixin, _BaseSDML):  # type: ig
         self.verbose = verbose
         self.random_state = random_state
         self.n_components = n_components
+        self.feature_scaling = feature_scaling
         super().__init__(preprocessor=preprocessor)

@@ -227,9 +227,16 @@ def test_cosine_knn_on_transform_equals_get_metric():
 
 def test_sgd_solver_and_lbfgs_agree_on_quality():
     X, y = _wine()
-    lbfgs = AngularMarginLearner(alpha=1.0, random_state=0).fit(X, y)
+    # on standardised wine, fitted as it is (the learning rate suits unit variances)
+    lbfgs = AngularMarginLearner(alpha=1.0, random_state=0, feature_scaling="standard").fit(X, y)
     sgd = AngularMarginLearner(
-        alpha=1.0, solver="sgd", max_iter=200, batch_size=64, learning_rate=0.01, random_state=0
+        alpha=1.0,
+        solver="sgd",
+        max_iter=200,
+        batch_size=64,
+        learning_rate=0.01,
+        random_state=0,
+        feature_scaling="standard",
     ).fit(X, y)
     codes = np.searchsorted(lbfgs.classes_, y)
     objective = lbfgs._objective(lbfgs._lifted(X, reset=False), codes)
@@ -356,19 +363,23 @@ def test_pipeline_and_grid_search_with_a_retrieval_scorer():
 @given(exponent=st.integers(-300, 300), seed=st.integers(0, 100), loss=st.sampled_from(LOSSES))
 @example(exponent=300, seed=0, loss="arcface")
 @example(exponent=-300, seed=1, loss="softmax")
-def test_scale_sweep_is_finite_and_invariant(exponent, seed, loss):
-    """Only directions count: ``fit(c * X)`` is ``fit(X)`` for a power of two ``c``,
+@pytest.mark.parametrize("feature_scaling", ["standard", None])
+def test_scale_sweep_is_finite_and_invariant(exponent, seed, loss, feature_scaling):
+    """Only directions count: ``fit(c * X)`` is ``fit(X)`` for a power of two ``c``
+    (with ``components_`` divided by ``c`` when each feature is standardised),
     and any magnitude from 1e-300 to 1e300 gives a finite map, outputs and predictions."""
     rng = np.random.RandomState(seed)
     y = np.repeat(np.arange(3), 6)
     X = rng.randn(18, 3) + 2.0 * np.eye(3)[y]
     data = X * 10.0**exponent
     s = power_of_two_scale(data)
-    est = AngularMarginLearner(loss=loss, random_state=0).fit(data, y)
-    reference = AngularMarginLearner(loss=loss, random_state=0).fit(data / s, y)
+    params = dict(loss=loss, random_state=0, feature_scaling=feature_scaling)
+    est = AngularMarginLearner(**params).fit(data, y)
+    reference = AngularMarginLearner(**params).fit(data / s, y)
     assert np.all(np.isfinite(est.components_)) and np.any(est.components_)
     assert np.all(np.isfinite(est.transform(data)))
-    np.testing.assert_allclose(est.components_, reference.components_, rtol=1e-12, atol=0)
+    c = 1.0 if feature_scaling is None else s
+    np.testing.assert_allclose(est.components_ * c, reference.components_, rtol=1e-12, atol=0)
     np.testing.assert_array_equal(est.predict(data), reference.predict(data / s))
 
 
@@ -454,7 +465,9 @@ def test_high_lift_held_at_the_start_gives_euclidean_neighbours():
     # Euclidean ones; a huge alpha keeps the map at its start
     X, y = _wine()
     learner = AngularMarginLearner(intercept_scaling=1e4, alpha=1e12, random_state=0).fit(X, y)
-    expected = NearestNeighbors(n_neighbors=5).fit(X).kneighbors(X[:40])[1]
+    # Euclidean neighbours of the features as the fit rescales them
+    Z = X / learner.feature_scale_
+    expected = NearestNeighbors(n_neighbors=5).fit(Z).kneighbors(Z[:40])[1]
     U = learner.transform(X)
     found = NearestNeighbors(n_neighbors=5).fit(U).kneighbors(U[:40])[1]
     np.testing.assert_array_equal(found, expected)

@@ -510,8 +510,9 @@ def test_gridsearch_on_pairs():
 def test_supervised_draws_the_pairs_from_labels():
     X, y = load_iris(return_X_y=True)
     X = StandardScaler().fit_transform(X)
-    sup = CosineMetricLearner_Supervised(n_constraints=50, random_state=1).fit(X, y)
-    again = CosineMetricLearner_Supervised(n_constraints=50, random_state=1).fit(X, y)
+    params = dict(n_constraints=50, random_state=1, feature_scaling=None)
+    sup = CosineMetricLearner_Supervised(**params).fit(X, y)
+    again = CosineMetricLearner_Supervised(**params).fit(X, y)
     np.testing.assert_array_equal(sup.components_, again.components_)
     # the same pairs handed to the pairs learner give the same map
     idx, pair_y = Constraints(y).pairs(50, random_state=np.random.RandomState(1))
@@ -626,24 +627,26 @@ def test_properties_of_the_cosine_surface(X, L):
 @example(exponent=-150, seed=1, copies=1, supervised=False)
 @example(exponent=-150, seed=2, copies=2, supervised=True)
 @example(exponent=150, seed=3, copies=1, supervised=False)
-def test_scale_sweep_is_finite_and_invariant(exponent, seed, copies, supervised):
+@pytest.mark.parametrize("feature_scaling", ["standard", None])
+def test_scale_sweep_is_finite_and_invariant(exponent, seed, copies, supervised, feature_scaling):
     """Cosines ignore each point's length: ``fit(c * X)`` is ``fit(X)`` for a power of
-    two ``c``, and any magnitude from 1e-150 to 1e150 (duplicated rows included) gives
-    a finite map and finite outputs."""
+    two ``c`` (with ``components_`` divided by ``c`` when the supervised form
+    standardises each feature), and any magnitude from 1e-150 to 1e150 (duplicated
+    rows included) gives a finite map and finite outputs."""
     rng = np.random.RandomState(seed)
     y = np.repeat(np.arange(3), 6 * copies)
     X = np.repeat(rng.randn(18, 3), copies, axis=0) + 2.0 * np.eye(3)[y]
     data = X * 10.0**exponent
     s = power_of_two_scale(data)
     if supervised:
-        est = CosineMetricLearner_Supervised(n_constraints=30, random_state=0).fit(data, y)
-        reference = CosineMetricLearner_Supervised(n_constraints=30, random_state=0).fit(
-            data / s, y
-        )
+        params = dict(n_constraints=30, random_state=0, feature_scaling=feature_scaling)
+        est = CosineMetricLearner_Supervised(**params).fit(data, y)
+        reference = CosineMetricLearner_Supervised(**params).fit(data / s, y)
     else:
         idx, pair_y = Constraints(y).pairs(30, random_state=np.random.RandomState(0))
         est = CosineMetricLearner().fit(data[idx], pair_y)
         reference = CosineMetricLearner().fit(data[idx] / s, pair_y)
     assert np.all(np.isfinite(est.components_)) and np.any(est.components_)
     assert np.all(np.isfinite(est.transform(data)))
-    np.testing.assert_allclose(est.components_, reference.components_, rtol=1e-12, atol=0)
+    c = s if supervised and feature_scaling is not None else 1.0
+    np.testing.assert_allclose(est.components_ * c, reference.components_, rtol=1e-12, atol=0)

@@ -276,7 +276,12 @@ def test_constant_and_collinear_features_get_zero_or_finite_weight(name):
         # learned in the span of the data: no weight on the constant feature,
         # nor on the difference that the collinear feature repeats
         M = est.get_mahalanobis_matrix()
-        for null in (np.eye(5)[3], np.array([1.0, -2.0, 0.0, 0.0, -1.0])):
+        # with feature_scaling='standard' the span is that of the standardised
+        # features Z = X / s: a direction n of Z with M_Z n = 0 is s**2 * n
+        # for M = M_Z / (s s') in the data's units
+        units = getattr(est, "feature_scale_", None)
+        units = np.ones(5) if units is None else units**2
+        for null in (np.eye(5)[3], np.array([1.0, -2.0, 0.0, 0.0, -1.0]) * units):
             assert np.linalg.norm(M @ null) <= 1e-8 * np.abs(M).max()
 
 
@@ -388,7 +393,7 @@ def test_covariance_of_duplicated_rows_inverts_only_the_span(copies):
     X, _ = iris()
     Z = np.repeat(X[:3], copies, axis=0)  # three distinct points: rank 2 in 4-D
     with pytest.warns(UserWarning, match="spans only 2 of its 4 dimensions"):
-        cov = Covariance().fit(Z)
+        cov = Covariance(feature_scaling=None).fit(Z)
     M = cov.get_mahalanobis_matrix()
     # was: weights of ~1e15 on round-off eigenvalues, on some machines
     np.testing.assert_allclose(M, _covariance_in_span(Z), rtol=1e-8, atol=1e-8 * np.abs(M).max())
@@ -399,7 +404,7 @@ def test_covariance_of_two_points_is_the_inverse_along_their_difference():
     X, _ = iris()
     a, b = X[0], X[60]
     with pytest.warns(UserWarning, match="spans only 1 of its 4"):
-        M = Covariance().fit(np.vstack([a, b])).get_mahalanobis_matrix()
+        M = Covariance(feature_scaling=None).fit(np.vstack([a, b])).get_mahalanobis_matrix()
     # np.cov of two points is (b - a)(b - a)' / 2, rank one
     diff = b - a
     np.testing.assert_allclose(
@@ -448,11 +453,12 @@ def test_eigensolvers_at_extreme_scales(make, c):
 @pytest.mark.parametrize(
     "make, moves_from_prior",
     [
-        (lambda: ITML_Supervised(random_state=0), True),
+        # feature_scaling=None: the power-of-two path, in metric-learn's units
+        (lambda: ITML_Supervised(random_state=0, feature_scaling=None), True),
         # at the scale it is fitted at (|x| < 1), LSML's optimum is close to its
         # identity prior
-        (lambda: LSML_Supervised(random_state=0), False),
-        (lambda: SDML_Supervised(random_state=0), True),
+        (lambda: LSML_Supervised(random_state=0, feature_scaling=None), False),
+        (lambda: SDML_Supervised(random_state=0, feature_scaling=None), True),
     ],
 )
 def test_unit_bound_learners_fit_data_beyond_float_range_of_their_squares(make, moves_from_prior):
@@ -476,12 +482,15 @@ def test_given_prior_is_taken_in_the_units_of_the_data():
     big = np.ldexp(X, 400)
     s = power_of_two_scale(big)
     prior = np.diag([1.0, 2.0, 3.0, 4.0]) * 2.0**-800  # in the units of big
-    a = ITML_Supervised(prior=prior, random_state=0).fit(big, y)
-    b = ITML_Supervised(prior=prior * s**2, random_state=0).fit(big / s, y)
+    # the power-of-two path of feature_scaling=None (metric-learn's units)
+    a = ITML_Supervised(prior=prior, random_state=0, feature_scaling=None).fit(big, y)
+    b = ITML_Supervised(prior=prior * s**2, random_state=0, feature_scaling=None).fit(big / s, y)
     np.testing.assert_allclose(a.components_ * s, b.components_, rtol=1e-12)
     # a prior that cannot be expressed at the scale the data are fitted at
     with pytest.raises(ValueError, match="prior is given in the units of the data"):
-        LSML_Supervised(prior=np.eye(4), random_state=0).fit(np.ldexp(X, 700), y)
+        LSML_Supervised(prior=np.eye(4), random_state=0, feature_scaling=None).fit(
+            np.ldexp(X, 700), y
+        )
 
 
 def _similar_span_null(est, X, y):

@@ -405,7 +405,10 @@ def test_metric_learner_rounds_keep_earlier_impostors(scheme):
     X = rng.randn(60, 4) + np.repeat(np.eye(3, 4) * 2, 20, axis=0)
     y = np.repeat([0, 1, 2], 20)
     k, n_imp = (3, 3) if scheme == "nearest" else (2, 4)
-    params = dict(k_genuine=4, k_impostor=k, impostors=scheme, random_state=0)
+    # impostors under the identity on X as given: metric-learn's units
+    params = dict(
+        k_genuine=4, k_impostor=k, impostors=scheme, random_state=0, feature_scaling=None
+    )
     first = MetricLearner(**params).fit(X, y)
     second = MetricLearner(n_rounds=2, **params).fit(X, y)
     union = [

@@ -57,7 +57,8 @@ def test_matches_textbook(multimodal, embedding_type):
         expected = np.linalg.qr(vecs)[0]
     else:
         expected = vecs
-    lfda = LFDA(n_components=2, k=k, embedding_type=embedding_type).fit(X, y)
+    lfda = LFDA(n_components=2, k=k, embedding_type=embedding_type, feature_scaling=None)
+    lfda.fit(X, y)
     got = lfda.components_.T
     signs = np.sign(np.sum(got * expected, axis=0))
     np.testing.assert_allclose(got, expected * signs, rtol=1e-7, atol=1e-9)

@@ -151,9 +151,13 @@ def test_objective_decreases_along_the_fit():
     for max_iter in (1, 3, 10, 30):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            est = LMNN(init="identity", min_iter=0, max_iter=max_iter, convergence_tol=0.0).fit(
-                X, y
-            )
+            est = LMNN(
+                init="identity",
+                min_iter=0,
+                max_iter=max_iter,
+                convergence_tol=0.0,
+                feature_scaling=None,
+            ).fit(X, y)
         values.append(brute_force_objective(est.components_, X, y, 3, 0.5))
     assert all(b <= a * (1 + 1e-9) for a, b in itertools.pairwise(values)), values
     assert values[-1] < 0.8 * values[0]
@@ -163,7 +167,7 @@ def test_objective_decreases_along_the_fit():
 
 def test_reported_objective_is_exact_after_convergence():
     X, y = small_data(n=90, seed=6)
-    est = LMNN(convergence_tol=1e-6, max_iter=300).fit(X, y)
+    est = LMNN(convergence_tol=1e-6, max_iter=300, feature_scaling=None).fit(X, y)
     assert est.n_iter_ < 300
     np.testing.assert_allclose(
         est.objective_, brute_force_objective(est.components_, X, y, 3, 0.5), rtol=1e-9
@@ -214,7 +218,7 @@ def test_small_classes_reduce_the_number_of_target_neighbours():
     X = np.vstack([X, [[5.0, 5, 5, 5], [5.2, 5, 5, 5], [-6.0, 0, 0, 0]]])
     y = np.concatenate([y, [7, 7, 9]])  # a class of two and a class of one
     with pytest.warns(UserWarning, match=r"n_neighbors=3 needs at least 4 samples"):
-        lmnn = LMNN(n_neighbors=3).fit(X, y)
+        lmnn = LMNN(n_neighbors=3, feature_scaling=None).fit(X, y)
     assert np.isfinite(lmnn.components_).all()
     np.testing.assert_allclose(
         lmnn.objective_, brute_force_objective(lmnn.components_, X, y, 3, 0.5), rtol=1e-9
@@ -226,8 +230,12 @@ def test_only_singleton_classes_warns_and_keeps_init():
     X = np.random.RandomState(0).randn(5, 3)
     with pytest.warns(UserWarning, match="no class has two samples"):
         lmnn = LMNN(init="identity").fit(X, np.arange(5))
-    np.testing.assert_array_equal(lmnn.components_, np.eye(3))
+    # the identity of the rescaled features: diag(1 / s) in X's units
+    np.testing.assert_allclose(lmnn.components_, np.diag(1 / lmnn.feature_scale_), rtol=1e-12)
     assert lmnn.n_iter_ == 0
+    with pytest.warns(UserWarning, match="no class has two samples"):
+        plain = LMNN(init="identity", feature_scaling=None).fit(X, np.arange(5))
+    np.testing.assert_array_equal(plain.components_, np.eye(3))
 
 
 def test_one_class_is_an_error():

@@ -243,7 +243,7 @@ def test_convergence_warning_and_verbose(capsys):
 
 def test_supervised_equals_lsml_on_the_same_quadruplets():
     X, y = load_iris(return_X_y=True)
-    sup = LSML_Supervised(n_constraints=100, random_state=0).fit(X, y)
+    sup = LSML_Supervised(n_constraints=100, random_state=0, feature_scaling=None).fit(X, y)
     a, b, c, d = Constraints(y).positive_negative_pairs(
         100, same_length=True, random_state=np.random.RandomState(0)
     )

@@ -275,7 +275,8 @@ def test_n_components_keeps_the_leading_directions():
 def test_supervised_equals_scml_on_the_same_triplets():
     X, y = load_iris(return_X_y=True)
     basis = np.random.RandomState(0).randn(20, 4)
-    sup = SCML_Supervised(basis=basis, max_iter=1000, random_state=0).fit(X, y)
+    sup = SCML_Supervised(basis=basis, max_iter=1000, random_state=0, feature_scaling=None)
+    sup.fit(X, y)
     triplets = Constraints(y).generate_knntriplets(X, 3, 10)
     weak = SCML(basis=basis, max_iter=1000, random_state=0).fit(X[triplets])
     np.testing.assert_allclose(

@@ -189,9 +189,13 @@ def test_prior_must_be_positive_definite():
 
 def test_supervised_matches_pairs_form_and_n_components():
     X, y = load_iris(return_X_y=True)
-    a = SDML_Supervised(n_constraints=20, balance_param=1e-3, random_state=0, n_components=2).fit(
-        X, y
-    )
+    a = SDML_Supervised(
+        n_constraints=20,
+        balance_param=1e-3,
+        random_state=0,
+        n_components=2,
+        feature_scaling=None,
+    ).fit(X, y)
     idx, labels = Constraints(y).pairs(20, random_state=np.random.RandomState(0))
     b = SDML(balance_param=1e-3).fit(X[idx], labels)
     w, V = np.linalg.eigh(b.get_mahalanobis_matrix())

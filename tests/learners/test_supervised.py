@@ -36,7 +36,9 @@ PAIRS_FORMS = [
 def test_supervised_form_fits_the_pairs_it_draws(pairs_form, supervised_form, params):
     X, y = load_iris(return_X_y=True)
     n = 40
-    supervised = supervised_form(n_constraints=n, random_state=0, **params).fit(X, y)
+    supervised = supervised_form(
+        n_constraints=n, random_state=0, feature_scaling=None, **params
+    ).fit(X, y)
     # the same draw as the supervised form's: Constraints seeded by random_state
     idx, pair_labels = Constraints(y).pairs(n, random_state=check_random_state(0))
     on_pairs = pairs_form(random_state=0, **params).fit(X[idx], pair_labels)
