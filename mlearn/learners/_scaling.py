@@ -121,7 +121,7 @@ def feature_statistics(
 def _divisors(kind, variance, extent, magnitude):
     """Each feature's divisor, from its variance, range and largest magnitude.
 
-    'standard': the standard deviation. 'range': the range divided by one
+    'standard': the standard deviation. 'range': the range times one
     factor common to all features, chosen so that the rescaled features'
     variances average 1 (the overall scale of standardised data, which the
     learners' margins, priors and defaults assume), while their ratios stay
