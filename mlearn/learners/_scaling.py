@@ -143,6 +143,7 @@ def statistics_from_summaries(
     moments: tuple[int, ArrayLike, ArrayLike],
     low: ArrayLike,
     high: ArrayLike,
+    scale: float = 1.0,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """:func:`feature_statistics` of streamed data, from their blocks' summaries.
 
@@ -150,20 +151,25 @@ def statistics_from_summaries(
     ----------
     kind : {'standard', 'range'}
     moments : tuple
-        Count, means and centred scatter of all the points.
+        Count, means and sums of squared deviations of each feature of all
+        the points divided by ``scale``.
     low, high : array-like of shape (n_features,)
-        Each feature's smallest and largest value.
+        Each feature's smallest and largest value (of the data as given).
+    scale : float, default=1.0
+        The power of two the moments' points were divided by.
 
     Returns
     -------
     center, scale : ndarray of shape (n_features,)
         As :func:`feature_statistics` returns them.
     """
-    n, mean, scatter = moments
+    n, mean, squares = moments
     mean = np.asarray(mean, dtype=np.float64)
-    low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
-    variance = np.diag(np.asarray(scatter, dtype=np.float64)) / max(n, 1)
-    return mean, _divisors(kind, variance, high - low, np.maximum(np.abs(high), np.abs(low)))
+    low = np.asarray(low, dtype=np.float64) / scale
+    high = np.asarray(high, dtype=np.float64) / scale
+    variance = np.asarray(squares, dtype=np.float64) / max(n, 1)
+    divisors = _divisors(kind, variance, high - low, np.maximum(np.abs(high), np.abs(low)))
+    return mean * scale, divisors * scale
 
 
 def map_to_fitted_units(init: Any, scale: Any) -> Any:

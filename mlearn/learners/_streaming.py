@@ -28,7 +28,7 @@ from .._validation import (
     is_dask_array,
     preprocess_points,
 )
-from ..linalg import components_from_metric
+from ..linalg import components_from_metric, power_of_two_scale
 
 __all__ = ["RowBlocks", "merge_moments", "moments_init"]
 
@@ -257,7 +257,47 @@ def points_summary(X, y, *, preprocessor, n_features, moments):
         "continuous": bool(len(y)) and numeric and type_of_target(y) == "continuous",
         "numeric": numeric,
         "moments": _moments(X) if moments else None,
+        "columns": column_moments(X),
     }
+
+
+def column_moments(X):
+    """Count, means and sums of squared deviations of each feature of a block.
+
+    Computed on the block divided by its own power of two (exact), so that
+    no square leaves float64's range; returns ``(n, mean, squares, p)``
+    for that ``X / p``. :func:`merge_column_moments` brings the blocks'
+    parts to one power of two and combines them.
+    """
+    if len(X) == 0:
+        return 0, np.zeros(X.shape[1]), np.zeros(X.shape[1]), 1.0
+    p = power_of_two_scale(X)
+    X = X / p
+    mean = X.mean(axis=0)
+    return len(X), mean, np.sum((X - mean) ** 2, axis=0), p
+
+
+def merge_column_moments(parts, scale):
+    """:func:`column_moments` of the union of blocks, for the data divided by ``scale``.
+
+    ``scale`` is a power of two at least each block's own (that of the whole
+    data), so each part is brought to it exactly, without overflow; then the
+    pairwise update of :func:`merge_moments` combines them.
+    """
+    rescaled = [
+        (n_b, mean_b * (p_b / scale), squares_b * (p_b / scale) ** 2)
+        for n_b, mean_b, squares_b, p_b in parts
+    ]
+    n, mean, squares = rescaled[0]
+    for n_b, mean_b, squares_b in rescaled[1:]:
+        if n_b == 0:
+            continue
+        total = n + n_b
+        delta = mean_b - mean
+        mean = mean + delta * (n_b / total)
+        squares = squares + squares_b + delta**2 * (n * n_b / total)
+        n = total
+    return n, mean, squares
 
 
 def tuples_summary(

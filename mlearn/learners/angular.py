@@ -435,8 +435,9 @@ class AngularMarginLearner(
     def _lifted(self, X, *, reset):
         """The points the fit maps: with ``fit_intercept``, ``[x / p - mean, lift]``.
 
-        ``p`` is a power of two that brings the first fit's data within
-        2**±100 (exact), ``mean`` their mean and ``lift`` ``intercept_scaling``
+        ``p`` is the features' divisors (``feature_scale_``), or, with
+        ``feature_scaling=None``, a power of two that brings the first fit's
+        data within 2**±100 (exact); ``mean`` their mean and ``lift`` ``intercept_scaling``
         times their root-mean-square distance from it; all three are those
         of the fit (or of the first :meth:`partial_fit`) and kept for later
         calls. Without an intercept ``X`` is only divided by its own ``p``:
@@ -455,7 +456,7 @@ class AngularMarginLearner(
                 self._lift = (p, mean, self.intercept_scaling * (spread if spread > 0 else 1.0))
         p, mean, lift = self._lift
         if mean is None:
-            if self.feature_scaling is None:
+            if self.feature_scale_ is None:
                 # only directions count: each call divides by its own power of two
                 return X / power_of_two_scale(X)
             return X / p
@@ -468,10 +469,11 @@ class AngularMarginLearner(
         (the map is kept as it acts on the data's scale, which changes no
         direction); with 'range' or 'standard', ``p`` is the features'
         divisors and
-        ``f = 1``.
+        ``f = 1``. Both are those of the fit (or first :meth:`partial_fit`)
+        that set them, whatever ``feature_scaling`` says since.
         """
         p = self._lift[0]
-        return p, (p if self.feature_scaling is None else 1.0)
+        return p, (p if self.feature_scale_ is None else 1.0)
 
     def _lifted_components(self):
         """The fitted map on the points :meth:`_lifted` returns."""

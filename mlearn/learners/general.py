@@ -1781,11 +1781,7 @@ class MetricLearner(
         block_arguments = {"preprocessor": self.preprocessor_, "n_features": n_features}
         summaries = blocks.reduce(
             _streaming.points_summary,
-            moments=(
-                n_features is None
-                or self.feature_scaling is not None
-                or self._init_needs_moments(n_features)
-            ),
+            moments=n_features is None or self._init_needs_moments(n_features),
             **block_arguments,
         )
         n, n_features = _check_summaries(summaries, "X", n_features, minimum=2)
@@ -1798,19 +1794,22 @@ class MetricLearner(
         random_state = check_random_state(self.random_state)
         moments = (
             _streaming.merge_moments([p["moments"] for p in summaries])
-            if self.feature_scaling is not None or self._init_needs_moments(n_features)
+            if self._init_needs_moments(n_features)
             else None
         )
-        if self.feature_scaling is None:
-            self.feature_scale_ = None
-            center = 0.0
-            scale = power_of_two_scale(np.array([max(part["max_abs"] for part in summaries)]))
-        else:
+        scale = power_of_two_scale(np.array([max(part["max_abs"] for part in summaries)]))
+        center = 0.0
+        self.feature_scale_ = None
+        if self.feature_scaling is not None:
+            # each feature's spread, from the blocks' moments brought to the
+            # power of two of the whole data (no square leaves float64's range)
+            columns = [part["columns"] for part in summaries]
             center, scale = statistics_from_summaries(
                 self.feature_scaling,
-                moments,
+                _streaming.merge_column_moments(columns, scale),
                 np.min([part["low"] for part in summaries], axis=0),
                 np.max([part["high"] for part in summaries], axis=0),
+                scale,
             )
             self.feature_scale_ = scale
         L0 = self._streamed_components(moments, n_features, random_state, scale, center)

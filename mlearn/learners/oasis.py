@@ -526,8 +526,16 @@ class OASIS_Supervised(FeatureScalingMixin, BilinearMixin, _BaseOASIS):
             # s_W(x, y) = (x / s)' W (y / s): W / (s s') for the data as given
             # in place: W may be large (n_features ** 2)
             W = self.components_
-            W *= (1.0 / scale).astype(W.dtype)[:, None]
-            W *= (1.0 / scale).astype(W.dtype)[None, :]
+            learned = bool(np.any(W))
+            with np.errstate(over="ignore", under="ignore"):
+                W *= (1.0 / scale).astype(W.dtype)[:, None]
+                W *= (1.0 / scale).astype(W.dtype)[None, :]
+            if not np.all(np.isfinite(W)) or (learned and not np.any(W)):
+                raise ValueError(
+                    f"{type(self).__name__}: W in the units of the data leaves float64's "
+                    "range (the features' spreads are near its limits); divide the data "
+                    "by a constant first"
+                )
         return self
 
     def _n_constraints(self, y):

@@ -25,7 +25,8 @@ from mlearn.learners._scaling import (
     metric_to_fitted_units,
     statistics_from_summaries,
 )
-from mlearn.learners._streaming import _moments
+from mlearn.learners._streaming import column_moments, merge_column_moments
+from mlearn.linalg import power_of_two_scale
 
 #: Every learner that takes ``fit(X, y)`` with labels (or targets), with
 #: settings that keep the test fast; iterative solvers run few enough
@@ -213,13 +214,24 @@ def test_sparse_and_dense_statistics_agree(kind):
     )
 
 
-def test_streamed_statistics_equal_the_in_memory_ones():
+@pytest.mark.parametrize("magnitude", [1.0, 1e300, 1e-300])
+def test_streamed_statistics_equal_the_in_memory_ones(magnitude):
     X = np.random.RandomState(4).randn(60, 3) * [2.0, 0.5, 0.0] + [1.0, 2.0, -4.0]
+    X[40:] *= 1e3  # blocks of different magnitudes
+    X = X * magnitude
+    blocks = [X[:20], X[20:40], X[40:]]
+    scale = power_of_two_scale(X)
+    moments = merge_column_moments([column_moments(block) for block in blocks], scale)
+    # oracle: NumPy on the whole data, divided by the same power of two
+    np.testing.assert_allclose(moments[1], (X / scale).mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(moments[2] / 60, (X / scale).var(axis=0), rtol=1e-10)
     for kind in ("standard", "range"):
-        center, scale = statistics_from_summaries(kind, _moments(X), X.min(axis=0), X.max(axis=0))
-        expected_center, expected_scale = feature_statistics(X, kind)
-        np.testing.assert_allclose(center, expected_center, rtol=1e-13)
-        np.testing.assert_allclose(scale, expected_scale, rtol=1e-12)
+        center, spread = statistics_from_summaries(
+            kind, moments, X.min(axis=0), X.max(axis=0), scale
+        )
+        expected_center, expected_spread = feature_statistics(X, kind)
+        np.testing.assert_allclose(center, expected_center, rtol=1e-12)
+        np.testing.assert_allclose(spread, expected_spread, rtol=1e-10)
 
 
 def test_arrays_in_data_units_are_carried_into_the_fitted_units():
@@ -284,6 +296,17 @@ def test_oasis_on_sparse_rescaled_features_ranks_alike():
 
 
 @pytest.mark.parametrize("kind", ["standard", "range"])
+@pytest.mark.parametrize("magnitude", [1e300, 1e-300])
+def test_streamed_statistics_stay_in_range_at_float64s_limits(kind, magnitude):
+    da = pytest.importorskip("dask.array")
+    X, y, _, _ = _data("MetricLearner")
+    params = dict(solver="sgd", max_iter=2, random_state=0, feature_scaling=kind)
+    big = _fit(mlearn.MetricLearner(**params), da.from_array(X * magnitude, chunks=45), y)
+    np.testing.assert_allclose(big.feature_scale_, _spread(X, kind) * magnitude, rtol=1e-10)
+    assert np.all(np.isfinite(big.components_)) and np.any(big.components_)
+
+
+@pytest.mark.parametrize("kind", ["standard", "range"])
 def test_streamed_metric_learner_is_equivariant_too(kind):
     da = pytest.importorskip("dask.array")
     X, y, D, c = _data("MetricLearner")
@@ -307,6 +330,24 @@ def test_angular_partial_fit_keeps_the_first_calls_scale():
         _geometry("AngularMarginLearner", learners[0], X),
         _geometry("AngularMarginLearner", learners[1], X * D + c),
     )
+
+
+def test_partial_fit_keeps_the_fitted_scaling_when_the_parameter_changes():
+    X, y, _, _ = _data("AngularMarginLearner")
+    learner = mlearn.AngularMarginLearner(random_state=0, max_iter=5)
+    _fit(learner, X, y)
+    scale = learner.feature_scale_.copy()
+    learner.set_params(feature_scaling=None).partial_fit(X, y)
+    np.testing.assert_array_equal(learner.feature_scale_, scale)
+    assert learner.score(X, y) > 0.9
+    _fit(learner, X, y)  # a new fit takes the new setting
+    assert learner.feature_scale_ is None
+
+
+def test_oasis_refuses_a_w_that_leaves_float64s_range():
+    X, y, _, _ = _data("OASIS_Supervised")
+    with pytest.raises(ValueError, match="float64's"):
+        mlearn.OASIS_Supervised(n_iter=500, random_state=0).fit(X * 1e200, y)
 
 
 def test_bad_feature_scaling_is_refused():
