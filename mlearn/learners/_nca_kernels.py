@@ -40,6 +40,7 @@ from numba import get_num_threads
 
 from .._blas import blas_threads_inside
 from .._jit import njit, prange, variant
+from ..pairwise._numba import sq_euclidean_pair
 
 __all__ = [
     "SoftmaxObjective",
@@ -65,32 +66,6 @@ _LANES = 8
 #: Squared norms above this are screened at a power-of-two scale: their
 #: float32 products would overflow (float32 stops at 2**128).
 _SCREEN_MAX_SQ = 2.0**100
-
-
-@njit(cache=True, nogil=True)
-def _sq_distance(E, i, j):
-    """``||E[i] - E[j]||^2`` by explicit difference.
-
-    Summed in four interleaved partial sums, added pairwise at the end: a
-    fixed order, so the same bits on every machine, that still keeps a vector
-    register busy (a single running sum would wait on each addition).
-    """
-    d = E.shape[1]
-    s0 = s1 = s2 = s3 = 0.0
-    stop = d - d % 4
-    for a in range(0, stop, 4):
-        t0 = E[i, a] - E[j, a]
-        t1 = E[i, a + 1] - E[j, a + 1]
-        t2 = E[i, a + 2] - E[j, a + 2]
-        t3 = E[i, a + 3] - E[j, a + 3]
-        s0 += t0 * t0
-        s1 += t1 * t1
-        s2 += t2 * t2
-        s3 += t3 * t3
-    for a in range(stop, d):
-        t = E[i, a] - E[j, a]
-        s0 += t * t
-    return (s0 + s1) + (s2 + s3)
 
 
 @njit(cache=True, nogil=True)
@@ -141,7 +116,7 @@ def _row_exponentials(row, sq, slack, screen_scale, i, E, scratch, idx, val):
     # exact distances of the listed columns, and the exact cut
     d_min = np.inf
     for q in range(m):
-        val[q] = _sq_distance(E, i, idx[q])
+        val[q] = sq_euclidean_pair(E, i, E, idx[q])
         d_min = min(d_min, val[q])
     kept = 0
     for q in range(m):

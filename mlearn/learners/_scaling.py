@@ -62,7 +62,7 @@ _CONSTANT = 1e-12
 def feature_statistics(
     X: Any, kind: str = "standard"
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Each feature's mean and the divisor that standardises it.
+    """Each feature's mean and the divisor that rescales it.
 
     Parameters
     ----------

@@ -228,7 +228,8 @@ def merge_moments(parts):
     """Moments of the union of blocks from the blocks' (count, mean, scatter), in order.
 
     Chan et al.'s pairwise update: no sum of raw squares, so no cancellation
-    when the mean is large.
+    when the mean is large. ``scatter`` is the centred scatter matrix, or
+    only its diagonal (each feature's sum of squared deviations).
     """
     n, mean, scatter = parts[0]
     for n_b, mean_b, scatter_b in parts[1:]:
@@ -237,12 +238,13 @@ def merge_moments(parts):
         total = n + n_b
         delta = mean_b - mean
         mean = mean + delta * (n_b / total)
-        scatter = scatter + scatter_b + np.outer(delta, delta) * (n * n_b / total)
+        cross = np.outer(delta, delta) if np.ndim(scatter) == 2 else delta**2
+        scatter = scatter + scatter_b + cross * (n * n_b / total)
         n = total
     return n, mean, scatter
 
 
-def points_summary(X, y, *, preprocessor, n_features, moments):
+def points_summary(X, y, *, preprocessor, n_features, moments, columns=False):
     """What a streamed ``MetricLearner.fit`` needs from one block of points."""
     X, y = points_block(X, y, preprocessor=preprocessor, n_features=n_features)
     numeric = y.dtype.kind in "biuf"
@@ -257,7 +259,7 @@ def points_summary(X, y, *, preprocessor, n_features, moments):
         "continuous": bool(len(y)) and numeric and type_of_target(y) == "continuous",
         "numeric": numeric,
         "moments": _moments(X) if moments else None,
-        "columns": column_moments(X),
+        "columns": column_moments(X) if columns else None,
     }
 
 
@@ -281,23 +283,15 @@ def merge_column_moments(parts, scale):
     """:func:`column_moments` of the union of blocks, for the data divided by ``scale``.
 
     ``scale`` is a power of two at least each block's own (that of the whole
-    data), so each part is brought to it exactly, without overflow; then the
-    pairwise update of :func:`merge_moments` combines them.
+    data), so each part is brought to it exactly, without overflow, before
+    :func:`merge_moments` combines them.
     """
-    rescaled = [
-        (n_b, mean_b * (p_b / scale), squares_b * (p_b / scale) ** 2)
-        for n_b, mean_b, squares_b, p_b in parts
-    ]
-    n, mean, squares = rescaled[0]
-    for n_b, mean_b, squares_b in rescaled[1:]:
-        if n_b == 0:
-            continue
-        total = n + n_b
-        delta = mean_b - mean
-        mean = mean + delta * (n_b / total)
-        squares = squares + squares_b + delta**2 * (n * n_b / total)
-        n = total
-    return n, mean, squares
+    return merge_moments(
+        [
+            (n_b, mean_b * (p_b / scale), squares_b * (p_b / scale) ** 2)
+            for n_b, mean_b, squares_b, p_b in parts
+        ]
+    )
 
 
 def tuples_summary(

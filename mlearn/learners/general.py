@@ -1782,6 +1782,7 @@ class MetricLearner(
         summaries = blocks.reduce(
             _streaming.points_summary,
             moments=n_features is None or self._init_needs_moments(n_features),
+            columns=self.feature_scaling is not None,
             **block_arguments,
         )
         n, n_features = _check_summaries(summaries, "X", n_features, minimum=2)

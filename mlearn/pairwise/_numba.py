@@ -82,6 +82,36 @@ def _scaled_root(x, y, code, p, inv_p, p_int):
 
 
 @njit(cache=True, nogil=True)
+def sq_euclidean_pair(X, i, Y, j):
+    """``||X[i] - Y[j]||^2`` by explicit difference, in ``X``'s dtype.
+
+    Summed in four interleaved partial sums, added pairwise at the end: a
+    fixed order, so the same bits on every machine, that still keeps a
+    vector register busy (a single running sum would wait on each addition).
+    """
+    d = X.shape[1]
+    zero = X[i, 0] - X[i, 0]
+    a0 = zero
+    a1 = zero
+    a2 = zero
+    a3 = zero
+    stop = d - d % 4
+    for k in range(0, stop, 4):
+        t0 = X[i, k] - Y[j, k]
+        t1 = X[i, k + 1] - Y[j, k + 1]
+        t2 = X[i, k + 2] - Y[j, k + 2]
+        t3 = X[i, k + 3] - Y[j, k + 3]
+        a0 += t0 * t0
+        a1 += t1 * t1
+        a2 += t2 * t2
+        a3 += t3 * t3
+    for k in range(stop, d):
+        t0 = X[i, k] - Y[j, k]
+        a0 += t0 * t0
+    return (a0 + a1) + (a2 + a3)
+
+
+@njit(cache=True, nogil=True)
 def _pair_value(X, i, Y, j, code, p, inv_p, p_int, low):
     """Distance between ``X[i]`` and ``Y[j]`` for the direct metrics.
 
@@ -97,19 +127,7 @@ def _pair_value(X, i, Y, j, code, p, inv_p, p_int, low):
     a3 = zero
     stop = d - d % 4
     if code == SQEUCLIDEAN or code == EUCLIDEAN:
-        for k in range(0, stop, 4):
-            t0 = X[i, k] - Y[j, k]
-            t1 = X[i, k + 1] - Y[j, k + 1]
-            t2 = X[i, k + 2] - Y[j, k + 2]
-            t3 = X[i, k + 3] - Y[j, k + 3]
-            a0 += t0 * t0
-            a1 += t1 * t1
-            a2 += t2 * t2
-            a3 += t3 * t3
-        for k in range(stop, d):
-            t0 = X[i, k] - Y[j, k]
-            a0 += t0 * t0
-        s = (a0 + a1) + (a2 + a3)
+        s = sq_euclidean_pair(X, i, Y, j)
         if code == SQEUCLIDEAN:
             return s
         if low <= s < np.inf:

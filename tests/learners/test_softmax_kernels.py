@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from mlearn.learners import _nca_kernels as K
+from mlearn.pairwise._numba import sq_euclidean_pair
 
 from .test_mlkr import mlkr_loss_brute
 from .test_nca import finite_difference, nca_loss_brute
@@ -185,12 +186,13 @@ def test_distances_beyond_float64_give_an_infinite_loss():
 
 @pytest.mark.parametrize("n_features", [1, 3, 4, 5, 8, 13])
 def test_squared_distance_by_difference(n_features):
-    # four partial sums and a remainder loop: every width agrees with NumPy,
-    # and a near-duplicate pair keeps its tiny distance (no cancellation)
+    # the pairwise core's kernel that NCA and MLKR use: four partial sums
+    # and a remainder loop; every width agrees with NumPy, and a
+    # near-duplicate pair keeps its tiny distance (no cancellation)
     rng = np.random.RandomState(n_features)
     E = rng.randn(3, n_features) * 1e3
     E[2] = E[0] + 1e-9 * rng.randn(n_features)
     for i, j in [(0, 1), (1, 0), (0, 2)]:
         expected = np.sum((E[i] - E[j]) ** 2)
-        assert K._sq_distance(E, i, j) == pytest.approx(expected, rel=1e-14)
-    assert K._sq_distance(E, 1, 1) == 0.0
+        assert sq_euclidean_pair(E, i, E, j) == pytest.approx(expected, rel=1e-14)
+    assert sq_euclidean_pair(E, 1, E, 1) == 0.0
